@@ -1,0 +1,161 @@
+/* afile.c - atomic output files (see afile.h). */
+#define _GNU_SOURCE
+#include "afile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return NULL;
+	char *d = strdup(dirname(copy));
+	free(copy);
+	return d;
+}
+
+tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
+{
+	memset(f, 0, sizeof *f);
+	f->fd = -1;
+	char *dir = dir_of(path), *copy = strdup(path);
+	if (!dir || !copy) {
+		free(dir);
+		free(copy);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	size_t n = strlen(dir) + strlen(basename(copy)) + 32;
+	f->tmp = malloc(n);
+	f->path = strdup(path);
+	if (!f->tmp || !f->path) {
+		free(dir);
+		free(copy);
+		tl_afile_abort(f);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	snprintf(f->tmp, n, "%s/.%s.tmp.XXXXXX", dir, basename(copy));
+	free(copy);
+	f->fd = mkstemp(f->tmp);
+	if (f->fd < 0) {
+		int e = errno;
+		tl_seterr(err, TL_EIO, "%s: cannot create output in directory %s: %s", path, dir,
+			  strerror(e));
+		free(dir);
+		free(f->tmp);
+		f->tmp = NULL; /* nothing to unlink */
+		tl_afile_abort(f);
+		return TL_EIO;
+	}
+	free(dir);
+	/* mkstemp makes 0600; an output file should get the usual umask mode */
+	mode_t um = umask(0);
+	umask(um);
+	fchmod(f->fd, 0666 & ~um);
+	return TL_OK;
+}
+
+static tl_status write_fail(tl_afile *f, uint64_t off, tl_err *err)
+{
+	int e = errno;
+	return tl_seterr(err, TL_EIO, "%s: write failed at byte %llu: %s", f->path,
+			 (unsigned long long)off, e ? strerror(e) : "short write");
+}
+
+tl_status tl_afile_pwrite(tl_afile *f, const void *buf, size_t n, uint64_t off, tl_err *err)
+{
+	const char *p = buf;
+	while (n > 0) {
+		errno = 0;
+		ssize_t w = pwrite(f->fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return write_fail(f, off, err);
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return TL_OK;
+}
+
+tl_status tl_afile_write(tl_afile *f, const void *buf, size_t n, tl_err *err)
+{
+	TL_TRY(tl_afile_pwrite(f, buf, n, f->written, err));
+	f->written += n;
+	return TL_OK;
+}
+
+tl_status tl_afile_pad_to(tl_afile *f, uint64_t size, tl_err *err)
+{
+	static const char zeros[4096];
+	while (f->written < size) {
+		uint64_t k = size - f->written;
+		TL_TRY(tl_afile_write(f, zeros, k < sizeof zeros ? (size_t)k : sizeof zeros, err));
+	}
+	return TL_OK;
+}
+
+tl_status tl_afile_commit(tl_afile *f, tl_err *err)
+{
+	if (fsync(f->fd) != 0) {
+		tl_seterr(err, TL_EIO, "%s: fsync failed: %s", f->path, strerror(errno));
+		tl_afile_abort(f);
+		return TL_EIO;
+	}
+	if (close(f->fd) != 0) {
+		f->fd = -1;
+		tl_seterr(err, TL_EIO, "%s: close failed: %s", f->path, strerror(errno));
+		tl_afile_abort(f);
+		return TL_EIO;
+	}
+	f->fd = -1;
+	if (rename(f->tmp, f->path) != 0) {
+		tl_seterr(err, TL_EIO, "%s: cannot rename %s into place: %s", f->path, f->tmp,
+			  strerror(errno));
+		tl_afile_abort(f);
+		return TL_EIO;
+	}
+	char *dir = dir_of(f->path);
+	if (dir) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	free(f->tmp);
+	free(f->path);
+	f->tmp = f->path = NULL;
+	return TL_OK;
+}
+
+void tl_afile_abort(tl_afile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	free(f->path);
+	f->fd = -1;
+	f->tmp = f->path = NULL;
+}
+
+tl_status tl_write_file_atomic(const char *path, const void *buf, size_t n, tl_err *err)
+{
+	tl_afile f;
+	TL_TRY(tl_afile_open(&f, path, err));
+	tl_status st = tl_afile_write(&f, buf, n, err);
+	if (st != TL_OK) {
+		tl_afile_abort(&f);
+		return st;
+	}
+	return tl_afile_commit(&f, err);
+}

@@ -1,0 +1,867 @@
+/* shard.c - .tls shard reader and writer (see shard.h, man/tlshard.5). */
+#define _GNU_SOURCE
+#include "shard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+/* ---- header encoding: fixed little-endian offsets ---- */
+
+enum {
+	H_MAGIC = 0, H_VERSION = 8, H_HEADER_SIZE = 12, H_FILE_SIZE = 16, H_HEADER_HASH = 24,
+	H_CHANNELS = 32, H_HEIGHT = 36, H_WIDTH = 40, H_DTYPE = 44, H_LAYOUT = 48,
+	H_NORM = 52, H_ORDER = 56, H_SCALE = 60, H_MEAN = 64, H_STD = 76, H_FILTER = 88,
+	H_SRC_H = 92, H_SRC_W = 96, H_LABEL_FIELDS = 100, H_CLASSES = 104, H_COARSE = 108,
+	H_RECORDS = 112, H_RECORD_BYTES = 120, H_CHUNK_RECORDS = 124, H_CHUNKS = 128,
+	H_IMAGE_OFF = 136, H_IMAGE_SIZE = 144, H_LABEL_OFF = 152, H_LABEL_SIZE = 160,
+	H_LABEL_HASH = 168, H_CT_OFF = 176, H_CT_HASH = 184, H_SRC_SIZE = 192,
+	H_SRC_HASH = 200, H_SPLITS = 208, H_SEGMENTS = 212, H_NAMES_OFF = 216,
+	H_NAMES_SIZE = 220, H_SRC_NAME = 224, H_DATASET = 480, H_SPLIT_TABLE = 512,
+	SPLIT_ENTRY = 32, H_SEGMENT_TABLE = 768, SEGMENT_ENTRY = 72, H_NAMES = 4096
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void putf(uint8_t *p, float f)
+{
+	uint32_t v;
+	memcpy(&v, &f, 4);
+	put32(p, v);
+}
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+static float getf(const uint8_t *p)
+{
+	uint32_t v = get32(p);
+	float f;
+	memcpy(&f, &v, 4);
+	return f;
+}
+/* Copy a fixed-size string field; 0 if it is NUL-terminated inside it. */
+static int getstr(char *dst, const uint8_t *p, size_t n)
+{
+	if (!memchr(p, 0, n))
+		return -1;
+	memcpy(dst, p, n);
+	return 0;
+}
+
+static uint64_t header_hash(const uint8_t *h, uint32_t size)
+{
+	XXH3_state_t *s = XXH3_createState();
+	static const uint8_t zero[8];
+	XXH3_64bits_reset(s);
+	XXH3_64bits_update(s, h, H_HEADER_HASH);
+	XXH3_64bits_update(s, zero, 8);
+	XXH3_64bits_update(s, h + H_HEADER_HASH + 8, size - H_HEADER_HASH - 8);
+	uint64_t v = XXH3_64bits_digest(s);
+	XXH3_freeState(s);
+	return v;
+}
+
+/* Serialize info into h[0, header_size); names must fit (checked by caller). */
+static void encode_header(const tl_shard_info *in, uint8_t *h)
+{
+	memset(h, 0, in->header_size);
+	memcpy(h + H_MAGIC, TL_SHARD_MAGIC, 8);
+	put32(h + H_VERSION, in->version);
+	put32(h + H_HEADER_SIZE, in->header_size);
+	put64(h + H_FILE_SIZE, in->file_size);
+	put32(h + H_CHANNELS, in->channels);
+	put32(h + H_HEIGHT, in->height);
+	put32(h + H_WIDTH, in->width);
+	put32(h + H_DTYPE, in->dtype);
+	put32(h + H_LAYOUT, in->layout);
+	put32(h + H_NORM, in->norm.kind);
+	put32(h + H_ORDER, (uint32_t)in->norm.bgr);
+	putf(h + H_SCALE, in->norm.scale);
+	for (int c = 0; c < 3; c++) {
+		putf(h + H_MEAN + 4 * c, in->norm.mean[c]);
+		putf(h + H_STD + 4 * c, in->norm.std[c]);
+	}
+	put32(h + H_FILTER, in->filter);
+	put32(h + H_SRC_H, in->src_height);
+	put32(h + H_SRC_W, in->src_width);
+	put32(h + H_LABEL_FIELDS, in->n_label_fields);
+	put32(h + H_CLASSES, in->n_classes);
+	put32(h + H_COARSE, in->n_coarse);
+	put64(h + H_RECORDS, in->n_records);
+	put32(h + H_RECORD_BYTES, in->record_bytes);
+	put32(h + H_CHUNK_RECORDS, in->chunk_records);
+	put64(h + H_CHUNKS, in->n_chunks);
+	put64(h + H_IMAGE_OFF, in->image_offset);
+	put64(h + H_IMAGE_SIZE, in->image_size);
+	put64(h + H_LABEL_OFF, in->label_offset);
+	put64(h + H_LABEL_SIZE, in->label_size);
+	put64(h + H_LABEL_HASH, in->label_hash);
+	put64(h + H_CT_OFF, in->chunk_table_offset);
+	put64(h + H_CT_HASH, in->chunk_table_hash);
+	put64(h + H_SRC_SIZE, in->source_size);
+	put64(h + H_SRC_HASH, in->source_hash);
+	put32(h + H_SPLITS, in->n_splits);
+	put32(h + H_SEGMENTS, in->n_segments);
+	memcpy(h + H_SRC_NAME, in->source_name, sizeof in->source_name);
+	h[H_SRC_NAME + sizeof in->source_name - 1] = 0;
+	memcpy(h + H_DATASET, in->dataset, sizeof in->dataset);
+	h[H_DATASET + sizeof in->dataset - 1] = 0;
+	for (uint32_t i = 0; i < in->n_splits; i++) {
+		uint8_t *e = h + H_SPLIT_TABLE + i * SPLIT_ENTRY;
+		memcpy(e, in->splits[i].name, 24);
+		e[23] = 0;
+		put64(e + 24, in->splits[i].count);
+	}
+	for (uint32_t i = 0; i < in->n_segments; i++) {
+		const tl_shard_segment *g = &in->segments[i];
+		uint8_t *e = h + H_SEGMENT_TABLE + i * SEGMENT_ENTRY;
+		memcpy(e, g->member, 40);
+		e[39] = 0;
+		put32(e + 40, g->split);
+		put32(e + 44, g->order);
+		put64(e + 48, g->first);
+		put64(e + 56, g->count);
+		put64(e + 64, g->split_first);
+	}
+	uint32_t off = H_NAMES;
+	for (uint32_t i = 0; i < in->n_classes; i++) {
+		size_t n = strlen(in->class_names[i]) + 1;
+		memcpy(h + off, in->class_names[i], n);
+		off += (uint32_t)n;
+	}
+	for (uint32_t i = 0; i < in->n_coarse; i++) {
+		size_t n = strlen(in->coarse_names[i]) + 1;
+		memcpy(h + off, in->coarse_names[i], n);
+		off += (uint32_t)n;
+	}
+	put32(h + H_NAMES_OFF, H_NAMES);
+	put32(h + H_NAMES_SIZE, off - H_NAMES);
+	put64(h + H_HEADER_HASH, header_hash(h, in->header_size));
+}
+
+static size_t names_bytes(const tl_shard_info *in)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < in->n_classes; i++)
+		n += strlen(in->class_names[i]) + 1;
+	for (uint32_t i = 0; i < in->n_coarse; i++)
+		n += strlen(in->coarse_names[i]) + 1;
+	return n;
+}
+
+#define BAD(...) tl_seterr(err, TL_EFORMAT, __VA_ARGS__)
+
+/* Parse and check a header against the real file size.  Every size is
+ * validated before any other section is touched. */
+static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsize,
+			       tl_shard_info *o, tl_err *err)
+{
+	memset(o, 0, sizeof *o);
+	if (fsize < H_NAMES)
+		return BAD("%s: header: truncated (expected at least %d bytes, got %llu)", path,
+			   H_NAMES, (unsigned long long)fsize);
+	if (memcmp(m, TL_SHARD_MAGIC, 8) != 0)
+		return BAD("%s: header: not a tlkit shard (expected magic \"%s\", got \"%.8s\")",
+			   path, TL_SHARD_MAGIC, (const char *)m);
+	o->version = get32(m + H_VERSION);
+	if (o->version != TL_SHARD_VERSION)
+		return BAD("%s: header: unsupported version (expected %d, got %u)", path,
+			   TL_SHARD_VERSION, o->version);
+	o->header_size = get32(m + H_HEADER_SIZE);
+	if (o->header_size < H_NAMES || o->header_size > (1u << 20) ||
+	    o->header_size % TL_SHARD_ALIGN)
+		return BAD("%s: header: bad header size (expected a multiple of %d in [%d, 1 MiB], got %u)",
+			   path, TL_SHARD_ALIGN, H_NAMES, o->header_size);
+	if (o->header_size > fsize)
+		return BAD("%s: header: truncated (expected %u header bytes, file has %llu)", path,
+			   o->header_size, (unsigned long long)fsize);
+	o->header_hash = get64(m + H_HEADER_HASH);
+	uint64_t hh = header_hash(m, o->header_size);
+	if (hh != o->header_hash)
+		return tl_seterr(err, TL_ECHECKSUM,
+				 "%s: header: checksum mismatch (expected %016llx, got %016llx)",
+				 path, (unsigned long long)o->header_hash, (unsigned long long)hh);
+	o->file_size = get64(m + H_FILE_SIZE);
+	if (o->file_size != fsize)
+		return BAD("%s: file size does not match header (expected %llu bytes, got %llu)%s",
+			   path, (unsigned long long)o->file_size, (unsigned long long)fsize,
+			   fsize < o->file_size ? ": truncated" : "");
+	o->channels = get32(m + H_CHANNELS);
+	o->height = get32(m + H_HEIGHT);
+	o->width = get32(m + H_WIDTH);
+	uint32_t dt = get32(m + H_DTYPE), nk = get32(m + H_NORM), fl = get32(m + H_FILTER);
+	o->layout = get32(m + H_LAYOUT);
+	if (o->channels != 3 || o->height < 1 || o->height > 4096 || o->width < 1 ||
+	    o->width > 4096)
+		return BAD("%s: header: bad image shape (expected 3 x 1..4096 x 1..4096, got %u x %u x %u)",
+			   path, o->channels, o->height, o->width);
+	if (dt > TL_DTYPE_F32 || nk > TL_NORM_TF || fl > TL_FILTER_NEAREST || o->layout != 0)
+		return BAD("%s: header: unknown dtype/normalization/filter/layout code (%u/%u/%u/%u)",
+			   path, dt, nk, fl, o->layout);
+	o->dtype = (tl_dtype)dt;
+	o->filter = (tl_filter)fl;
+	o->norm.kind = (tl_norm_kind)nk;
+	o->norm.bgr = get32(m + H_ORDER) != 0;
+	o->norm.scale = getf(m + H_SCALE);
+	for (int c = 0; c < 3; c++) {
+		o->norm.mean[c] = getf(m + H_MEAN + 4 * c);
+		o->norm.std[c] = getf(m + H_STD + 4 * c);
+		if (!(o->norm.std[c] != 0))
+			return BAD("%s: header: normalization std[%d] is %g (expected non-zero)",
+				   path, c, o->norm.std[c]);
+	}
+	if (!(o->norm.scale != 0))
+		return BAD("%s: header: normalization scale is 0 (expected non-zero)", path);
+	o->src_height = get32(m + H_SRC_H);
+	o->src_width = get32(m + H_SRC_W);
+	o->n_label_fields = get32(m + H_LABEL_FIELDS);
+	o->n_classes = get32(m + H_CLASSES);
+	o->n_coarse = get32(m + H_COARSE);
+	if (o->n_label_fields < 1 || o->n_label_fields > 2 || o->n_classes < 1 ||
+	    o->n_classes > TL_SHARD_MAX_CLASSES || o->n_coarse > TL_SHARD_MAX_CLASSES ||
+	    (o->n_label_fields == 2) != (o->n_coarse > 0))
+		return BAD("%s: header: bad label description (label fields %u, classes %u, coarse classes %u)",
+			   path, o->n_label_fields, o->n_classes, o->n_coarse);
+	o->n_records = get64(m + H_RECORDS);
+	o->record_bytes = get32(m + H_RECORD_BYTES);
+	o->chunk_records = get32(m + H_CHUNK_RECORDS);
+	o->n_chunks = get64(m + H_CHUNKS);
+	o->image_offset = get64(m + H_IMAGE_OFF);
+	o->image_size = get64(m + H_IMAGE_SIZE);
+	o->label_offset = get64(m + H_LABEL_OFF);
+	o->label_size = get64(m + H_LABEL_SIZE);
+	o->label_hash = get64(m + H_LABEL_HASH);
+	o->chunk_table_offset = get64(m + H_CT_OFF);
+	o->chunk_table_hash = get64(m + H_CT_HASH);
+	o->source_size = get64(m + H_SRC_SIZE);
+	o->source_hash = get64(m + H_SRC_HASH);
+
+	uint64_t pix = (uint64_t)o->channels * o->height * o->width * tl_dtype_size(o->dtype);
+	if (o->record_bytes < pix || o->record_bytes % TL_SHARD_RECORD_ALIGN)
+		return BAD("%s: header: bad record size (expected a multiple of %d >= %llu, got %u)",
+			   path, TL_SHARD_RECORD_ALIGN, (unsigned long long)pix, o->record_bytes);
+	if (o->chunk_records < 1)
+		return BAD("%s: header: chunk of 0 records", path);
+	if (o->n_chunks != (o->n_records + o->chunk_records - 1) / o->chunk_records)
+		return BAD("%s: header: chunk count (expected %llu for %llu records, got %llu)", path,
+			   (unsigned long long)((o->n_records + o->chunk_records - 1) / o->chunk_records),
+			   (unsigned long long)o->n_records, (unsigned long long)o->n_chunks);
+	uint64_t isz, iend, lsz, lend, ctsz, ctend;
+	if (tl_mul_ovf(o->n_records, o->record_bytes, &isz) || isz != o->image_size ||
+	    o->image_offset < o->header_size || o->image_offset % TL_SHARD_ALIGN ||
+	    tl_add_ovf(o->image_offset, isz, &iend) || iend > o->label_offset)
+		return BAD("%s: header: image section [%llu, +%llu) does not fit (records %llu x %u bytes, labels at %llu)",
+			   path, (unsigned long long)o->image_offset,
+			   (unsigned long long)o->image_size, (unsigned long long)o->n_records,
+			   o->record_bytes, (unsigned long long)o->label_offset);
+	if (tl_mul_ovf(o->n_records, o->n_label_fields, &lsz) || lsz != o->label_size ||
+	    o->label_offset % TL_SHARD_ALIGN || tl_add_ovf(o->label_offset, lsz, &lend) ||
+	    lend > o->chunk_table_offset)
+		return BAD("%s: header: label section [%llu, +%llu) does not fit before the chunk table at %llu",
+			   path, (unsigned long long)o->label_offset,
+			   (unsigned long long)o->label_size,
+			   (unsigned long long)o->chunk_table_offset);
+	if (tl_mul_ovf(o->n_chunks, 8, &ctsz) || o->chunk_table_offset % TL_SHARD_ALIGN ||
+	    tl_add_ovf(o->chunk_table_offset, ctsz, &ctend) || ctend != fsize)
+		return BAD("%s: header: chunk table [%llu, +%llu) does not end the file (file has %llu bytes)",
+			   path, (unsigned long long)o->chunk_table_offset,
+			   (unsigned long long)ctsz, (unsigned long long)fsize);
+
+	if (getstr(o->source_name, m + H_SRC_NAME, sizeof o->source_name) ||
+	    getstr(o->dataset, m + H_DATASET, sizeof o->dataset))
+		return BAD("%s: header: unterminated source or dataset name", path);
+	o->n_splits = get32(m + H_SPLITS);
+	o->n_segments = get32(m + H_SEGMENTS);
+	if (o->n_splits > TL_SHARD_MAX_SPLITS || o->n_segments > TL_SHARD_MAX_SEGMENTS)
+		return BAD("%s: header: too many splits or segments (%u, %u; at most %d, %d)", path,
+			   o->n_splits, o->n_segments, TL_SHARD_MAX_SPLITS, TL_SHARD_MAX_SEGMENTS);
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < o->n_splits; i++) {
+		const uint8_t *e = m + H_SPLIT_TABLE + i * SPLIT_ENTRY;
+		if (getstr(o->splits[i].name, e, 24) || !o->splits[i].name[0])
+			return BAD("%s: header: split %u has a bad name", path, i);
+		o->splits[i].count = get64(e + 24);
+		if (tl_add_ovf(total, o->splits[i].count, &total))
+			return BAD("%s: header: split counts overflow", path);
+	}
+	if (total != o->n_records)
+		return BAD("%s: header: split counts add up to %llu (expected %llu records)", path,
+			   (unsigned long long)total, (unsigned long long)o->n_records);
+	uint64_t seen[TL_SHARD_MAX_SPLITS] = {0}, seg_total = 0;
+	for (uint32_t i = 0; i < o->n_segments; i++) {
+		tl_shard_segment *g = &o->segments[i];
+		const uint8_t *e = m + H_SEGMENT_TABLE + i * SEGMENT_ENTRY;
+		uint64_t end, send;
+		if (getstr(g->member, e, 40))
+			return BAD("%s: header: segment %u has an unterminated member name", path, i);
+		g->split = get32(e + 40);
+		g->order = get32(e + 44);
+		g->first = get64(e + 48);
+		g->count = get64(e + 56);
+		g->split_first = get64(e + 64);
+		if (g->split >= o->n_splits || tl_add_ovf(g->first, g->count, &end) ||
+		    end > o->n_records || tl_add_ovf(g->split_first, g->count, &send) ||
+		    send > o->splits[g->split].count)
+			return BAD("%s: header: segment %u (%s) points outside its split or the records",
+				   path, i, g->member);
+		seen[g->split] += g->count;
+		seg_total += g->count;
+	}
+	for (uint32_t i = 0; i < o->n_splits; i++)
+		if (seen[i] != o->splits[i].count)
+			return BAD("%s: header: segments of split %s hold %llu records (expected %llu)",
+				   path, o->splits[i].name, (unsigned long long)seen[i],
+				   (unsigned long long)o->splits[i].count);
+	if (seg_total != o->n_records)
+		return BAD("%s: header: segments hold %llu records (expected %llu)", path,
+			   (unsigned long long)seg_total, (unsigned long long)o->n_records);
+
+	uint32_t noff = get32(m + H_NAMES_OFF), nsz = get32(m + H_NAMES_SIZE);
+	uint64_t nend;
+	if (noff < H_NAMES || tl_add_ovf(noff, nsz, &nend) || nend > o->header_size)
+		return BAD("%s: header: class names [%u, +%u) outside the header", path, noff, nsz);
+	const char *p = (const char *)m + noff, *pend = p + nsz;
+	for (uint32_t i = 0; i < o->n_classes + o->n_coarse; i++) {
+		const char *z = memchr(p, 0, (size_t)(pend - p));
+		if (!z || z - p >= TL_SHARD_NAME_MAX)
+			return BAD("%s: header: class name %u missing or too long", path, i);
+		char *dst = i < o->n_classes ? o->class_names[i] : o->coarse_names[i - o->n_classes];
+		memcpy(dst, p, (size_t)(z - p) + 1);
+		p = z + 1;
+	}
+	return TL_OK;
+}
+
+tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
+{
+	*out = NULL;
+	tl_shard *sh = calloc(1, sizeof *sh);
+	if (!sh || !(sh->path = strdup(path))) {
+		free(sh);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	sh->fd = -1;
+	tl_status st = TL_OK;
+	struct stat sb;
+	sh->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (sh->fd < 0 || fstat(sh->fd, &sb) != 0) {
+		st = tl_seterr(err, TL_EIO, "%s: cannot open shard: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		st = BAD("%s: not a regular file", path);
+		goto fail;
+	}
+	sh->size = (uint64_t)sb.st_size;
+	if (sh->size == 0) {
+		st = BAD("%s: empty file (expected a tlkit shard)", path);
+		goto fail;
+	}
+	void *m = mmap(NULL, sh->size, PROT_READ, MAP_SHARED, sh->fd, 0);
+	if (m == MAP_FAILED) {
+		st = tl_seterr(err, TL_EIO, "%s: cannot map shard: %s", path, strerror(errno));
+		goto fail;
+	}
+	sh->map = m;
+	if ((st = decode_header(path, sh->map, sh->size, &sh->info, err)) != TL_OK)
+		goto fail;
+	const tl_shard_info *in = &sh->info;
+	uint64_t h = XXH3_64bits(sh->map + in->label_offset,
+				 in->chunk_table_offset - in->label_offset);
+	if (h != in->label_hash) {
+		st = tl_seterr(err, TL_ECHECKSUM,
+			       "%s: labels: checksum mismatch (expected %016llx, got %016llx)", path,
+			       (unsigned long long)in->label_hash, (unsigned long long)h);
+		goto fail;
+	}
+	h = XXH3_64bits(sh->map + in->chunk_table_offset, in->n_chunks * 8);
+	if (h != in->chunk_table_hash) {
+		st = tl_seterr(err, TL_ECHECKSUM,
+			       "%s: chunk table: checksum mismatch (expected %016llx, got %016llx)",
+			       path, (unsigned long long)in->chunk_table_hash,
+			       (unsigned long long)h);
+		goto fail;
+	}
+	for (uint64_t r = 0; r < in->n_records; r++)
+		for (uint32_t f = 0; f < in->n_label_fields; f++) {
+			uint32_t lim = f == 0 ? in->n_classes : in->n_coarse;
+			if (tl_shard_label(sh, r, (int)f) >= lim) {
+				st = BAD("%s: labels: record %llu has label %u (expected < %u)", path,
+					 (unsigned long long)r, tl_shard_label(sh, r, (int)f), lim);
+				goto fail;
+			}
+		}
+	sh->chunk_hash = (const uint64_t *)(sh->map + in->chunk_table_offset);
+	sh->chunk_ok = calloc(in->n_chunks ? in->n_chunks : 1, sizeof *sh->chunk_ok);
+	if (!sh->chunk_ok) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	*out = sh;
+	return TL_OK;
+fail:
+	tl_shard_close(sh);
+	return st;
+}
+
+void tl_shard_close(tl_shard *sh)
+{
+	if (!sh)
+		return;
+	if (sh->map)
+		munmap((void *)sh->map, sh->size);
+	if (sh->fd >= 0)
+		close(sh->fd);
+	free(sh->chunk_ok);
+	free(sh->path);
+	free(sh);
+}
+
+int tl_shard_split_find(const tl_shard *sh, const char *name)
+{
+	for (uint32_t i = 0; i < sh->info.n_splits; i++)
+		if (strcmp(sh->info.splits[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+uint64_t tl_shard_file_record(const tl_shard *sh, int s, uint64_t i)
+{
+	const tl_shard_info *in = &sh->info;
+	for (uint32_t k = 0; k < in->n_segments; k++) {
+		const tl_shard_segment *g = &in->segments[k];
+		if (g->split == (uint32_t)s && i >= g->split_first && i - g->split_first < g->count)
+			return g->first + (i - g->split_first);
+	}
+	TL_CHECK(!"record index outside its split");
+	return 0;
+}
+
+/* Byte range [*b, *e) of chunk c: the last chunk runs to label_offset so
+ * the padding before the labels is covered too. */
+static void chunk_range(const tl_shard_info *in, uint64_t c, uint64_t *b, uint64_t *e)
+{
+	uint64_t cb = (uint64_t)in->chunk_records * in->record_bytes;
+	*b = in->image_offset + c * cb;
+	*e = c + 1 == in->n_chunks ? in->label_offset : *b + cb;
+}
+
+static const char *split_of_record(const tl_shard_info *in, uint64_t r)
+{
+	for (uint32_t k = 0; k < in->n_segments; k++)
+		if (r >= in->segments[k].first && r - in->segments[k].first < in->segments[k].count)
+			return in->splits[in->segments[k].split].name;
+	return "?";
+}
+
+tl_status tl_shard_check_chunk(tl_shard *sh, uint64_t c, tl_err *err)
+{
+	if (atomic_load_explicit(&sh->chunk_ok[c], memory_order_acquire))
+		return TL_OK;
+	const tl_shard_info *in = &sh->info;
+	uint64_t b, e;
+	chunk_range(in, c, &b, &e);
+	uint64_t want;
+	memcpy(&want, sh->chunk_hash + c, 8); /* on-disk little-endian; hosts are LE */
+	uint64_t got = XXH3_64bits(sh->map + b, e - b);
+	if (got != want) {
+		uint64_t r0 = c * in->chunk_records;
+		uint64_t r1 = r0 + in->chunk_records < in->n_records ? r0 + in->chunk_records
+								      : in->n_records;
+		return tl_seterr(err, TL_ECHECKSUM,
+				 "%s: image chunk %llu (records %llu..%llu, split %s, bytes %llu..%llu): checksum mismatch (expected %016llx, got %016llx)",
+				 sh->path, (unsigned long long)c, (unsigned long long)r0,
+				 (unsigned long long)(r1 ? r1 - 1 : 0), split_of_record(in, r0),
+				 (unsigned long long)b, (unsigned long long)e,
+				 (unsigned long long)want, (unsigned long long)got);
+	}
+	atomic_store_explicit(&sh->chunk_ok[c], 1, memory_order_release);
+	return TL_OK;
+}
+
+tl_status tl_shard_record(tl_shard *sh, uint64_t r, const void **out, tl_err *err)
+{
+	TL_CHECK(r < sh->info.n_records);
+	TL_TRY(tl_shard_check_chunk(sh, r / sh->info.chunk_records, err));
+	*out = sh->map + sh->info.image_offset + r * sh->info.record_bytes;
+	return TL_OK;
+}
+
+tl_status tl_shard_verify(tl_shard *sh, void (*progress)(void *, uint64_t), void *pctx,
+			  tl_err *err)
+{
+	for (uint64_t c = 0; c < sh->info.n_chunks; c++) {
+		atomic_store(&sh->chunk_ok[c], 0); /* a full pass re-reads everything */
+		TL_TRY(tl_shard_check_chunk(sh, c, err));
+		if (progress)
+			progress(pctx, c + 1);
+	}
+	return TL_OK;
+}
+
+void tl_shard_describe(const tl_shard *sh, FILE *o)
+{
+	const tl_shard_info *in = &sh->info;
+	fprintf(o, "file:            %s\n", sh->path);
+	fprintf(o, "format:          tlkit shard version %u, header %u bytes, checksum %016llx\n",
+		in->version, in->header_size, (unsigned long long)in->header_hash);
+	fprintf(o, "file size:       %llu bytes\n", (unsigned long long)in->file_size);
+	fprintf(o, "dataset:         %s\n", in->dataset);
+	fprintf(o, "source:          %s (%llu bytes, xxh3 %016llx)\n", in->source_name,
+		(unsigned long long)in->source_size, (unsigned long long)in->source_hash);
+	fprintf(o, "image:           %u x %u x %u (C x H x W), layout CHW, dtype %s\n",
+		in->channels, in->height, in->width, tl_dtype_name(in->dtype));
+	fprintf(o, "resized from:    %u x %u, filter %s\n", in->src_height, in->src_width,
+		tl_filter_name(in->filter));
+	fprintf(o, "normalization:   %s: channel order %s, value = (pixel * %.9g - mean) / std\n",
+		tl_norm_name(in->norm.kind), in->norm.bgr ? "BGR" : "RGB", in->norm.scale);
+	fprintf(o, "  mean:          %.9g %.9g %.9g\n", in->norm.mean[0], in->norm.mean[1],
+		in->norm.mean[2]);
+	fprintf(o, "  std:           %.9g %.9g %.9g\n", in->norm.std[0], in->norm.std[1],
+		in->norm.std[2]);
+	if (in->dtype == TL_DTYPE_U8)
+		fprintf(o, "  (u8 records hold resized pixels; normalization is applied when loaded)\n");
+	fprintf(o, "records:         %llu, %u bytes each (aligned to %d)\n",
+		(unsigned long long)in->n_records, in->record_bytes, TL_SHARD_RECORD_ALIGN);
+	fprintf(o, "chunks:          %llu of %u records\n", (unsigned long long)in->n_chunks,
+		in->chunk_records);
+	fprintf(o, "sections:        images @%llu (%llu bytes), labels @%llu (%llu bytes, xxh3 %016llx), chunk table @%llu (xxh3 %016llx)\n",
+		(unsigned long long)in->image_offset, (unsigned long long)in->image_size,
+		(unsigned long long)in->label_offset, (unsigned long long)in->label_size,
+		(unsigned long long)in->label_hash, (unsigned long long)in->chunk_table_offset,
+		(unsigned long long)in->chunk_table_hash);
+	fprintf(o, "splits:          %u\n", in->n_splits);
+	for (uint32_t i = 0; i < in->n_splits; i++)
+		fprintf(o, "  %-14s %llu records\n", in->splits[i].name,
+			(unsigned long long)in->splits[i].count);
+	fprintf(o, "segments:        %u\n", in->n_segments);
+	for (uint32_t i = 0; i < in->n_segments; i++) {
+		const tl_shard_segment *g = &in->segments[i];
+		fprintf(o, "  %-20s split %s, records %llu..%llu of the file, %llu..%llu of the split\n",
+			g->member, in->splits[g->split].name, (unsigned long long)g->first,
+			(unsigned long long)(g->first + g->count - 1),
+			(unsigned long long)g->split_first,
+			(unsigned long long)(g->split_first + g->count - 1));
+	}
+	fprintf(o, "labels:          %u field%s\n", in->n_label_fields,
+		in->n_label_fields > 1 ? "s (fine, coarse)" : "");
+	fprintf(o, "classes:         %u:", in->n_classes);
+	for (uint32_t i = 0; i < in->n_classes; i++)
+		fprintf(o, " %s", in->class_names[i]);
+	fprintf(o, "\n");
+	if (in->n_coarse) {
+		fprintf(o, "coarse classes:  %u:", in->n_coarse);
+		for (uint32_t i = 0; i < in->n_coarse; i++)
+			fprintf(o, " %s", in->coarse_names[i]);
+		fprintf(o, "\n");
+	}
+}
+
+/* ---- writer ---- */
+
+struct tl_shard_writer {
+	tl_afile f;
+	tl_shard_info info;
+	uint8_t *labels;
+	size_t labels_cap;
+	uint64_t *chunk_hash;
+	size_t chunk_cap;
+	XXH3_state_t *xs;
+	uint32_t in_chunk; /* records hashed into the open chunk */
+	int open_segment;  /* index of the current segment, -1 before the first */
+};
+
+tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
+			       const tl_shard_info *proto, tl_err *err)
+{
+	*out = NULL;
+	tl_shard_writer *w = calloc(1, sizeof *w);
+	if (!w)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	w->info = *proto;
+	tl_shard_info *in = &w->info;
+	in->version = TL_SHARD_VERSION;
+	in->header_size = TL_SHARD_HEADER_SIZE;
+	in->layout = 0;
+	in->n_records = 0;
+	in->n_splits = in->n_segments = 0;
+	uint64_t pix = (uint64_t)in->channels * in->height * in->width * tl_dtype_size(in->dtype);
+	if (in->channels != 3 || pix == 0 || pix > (1u << 30) || in->n_label_fields < 1 ||
+	    in->n_label_fields > 2) {
+		tl_seterr(err, TL_EUSAGE, "%s: bad shard geometry %ux%ux%u", path, in->channels,
+			  in->height, in->width);
+		free(w);
+		return TL_EUSAGE;
+	}
+	in->record_bytes = (uint32_t)tl_align_up(pix, TL_SHARD_RECORD_ALIGN);
+	if (in->chunk_records == 0) {
+		uint32_t k = TL_SHARD_CHUNK_BYTES / in->record_bytes;
+		in->chunk_records = k ? k : 1;
+	}
+	in->image_offset = in->header_size;
+	w->open_segment = -1;
+	w->xs = XXH3_createState();
+	if (!w->xs) {
+		free(w);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	XXH3_64bits_reset(w->xs);
+	tl_status st = tl_afile_open(&w->f, path, err);
+	if (st == TL_OK)
+		st = tl_afile_pad_to(&w->f, in->image_offset, err); /* header comes last */
+	if (st != TL_OK) {
+		tl_shard_writer_abort(w);
+		return st;
+	}
+	*out = w;
+	return TL_OK;
+}
+
+tl_shard_info *tl_shard_writer_info(tl_shard_writer *w)
+{
+	return &w->info;
+}
+
+uint32_t tl_shard_writer_record_bytes(const tl_shard_writer *w)
+{
+	return w->info.record_bytes;
+}
+
+tl_status tl_shard_writer_segment(tl_shard_writer *w, const char *member, const char *split,
+				  uint32_t order, tl_err *err)
+{
+	tl_shard_info *in = &w->info;
+	if (strlen(member) >= 40 || strlen(split) >= 24 || !split[0])
+		return tl_seterr(err, TL_EUSAGE, "%s: member or split name too long (%s, %s)",
+				 w->f.path, member, split);
+	uint32_t s;
+	for (s = 0; s < in->n_splits; s++)
+		if (strcmp(in->splits[s].name, split) == 0)
+			break;
+	if (s == in->n_splits) {
+		if (s == TL_SHARD_MAX_SPLITS)
+			return tl_seterr(err, TL_EUSAGE, "%s: too many splits (at most %d)",
+					 w->f.path, TL_SHARD_MAX_SPLITS);
+		strcpy(in->splits[s].name, split);
+		in->splits[s].count = 0;
+		in->n_splits++;
+	}
+	if (in->n_segments == TL_SHARD_MAX_SEGMENTS)
+		return tl_seterr(err, TL_EUSAGE, "%s: too many source members (at most %d)",
+				 w->f.path, TL_SHARD_MAX_SEGMENTS);
+	tl_shard_segment *g = &in->segments[in->n_segments];
+	memset(g, 0, sizeof *g);
+	strcpy(g->member, member);
+	g->split = s;
+	g->order = order;
+	g->first = in->n_records;
+	w->open_segment = (int)in->n_segments++;
+	return TL_OK;
+}
+
+static tl_status push_chunk_hash(tl_shard_writer *w, tl_err *err)
+{
+	if (w->info.n_chunks == w->chunk_cap) {
+		size_t cap = w->chunk_cap ? w->chunk_cap * 2 : 256;
+		uint64_t *p = realloc(w->chunk_hash, cap * sizeof *p);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+		w->chunk_hash = p;
+		w->chunk_cap = cap;
+	}
+	w->chunk_hash[w->info.n_chunks++] = XXH3_64bits_digest(w->xs);
+	XXH3_64bits_reset(w->xs);
+	w->in_chunk = 0;
+	return TL_OK;
+}
+
+tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
+				 const uint8_t *labels, size_t n, tl_err *err)
+{
+	tl_shard_info *in = &w->info;
+	TL_CHECK(w->open_segment >= 0);
+	size_t lf = in->n_label_fields;
+	uint64_t need = (in->n_records + n) * lf;
+	if (need > w->labels_cap) {
+		size_t cap = w->labels_cap ? w->labels_cap : 65536;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(w->labels, cap);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+		w->labels = p;
+		w->labels_cap = cap;
+	}
+	memcpy(w->labels + in->n_records * lf, labels, n * lf);
+	TL_TRY(tl_afile_write(&w->f, records, n * in->record_bytes, err));
+	/* hash record by record across chunk boundaries */
+	const uint8_t *p = records;
+	size_t left = n;
+	while (left > 0) {
+		size_t k = in->chunk_records - w->in_chunk;
+		if (k > left)
+			k = left;
+		XXH3_64bits_update(w->xs, p, k * in->record_bytes);
+		p += k * in->record_bytes;
+		left -= k;
+		w->in_chunk += (uint32_t)k;
+		if (w->in_chunk == in->chunk_records)
+			TL_TRY(push_chunk_hash(w, err));
+	}
+	in->n_records += n;
+	in->segments[w->open_segment].count += n;
+	in->splits[in->segments[w->open_segment].split].count += n;
+	return TL_OK;
+}
+
+static int split_rank(const char *name)
+{
+	return strcmp(name, "train") == 0 ? 0 : strcmp(name, "test") == 0 ? 1 : 2;
+}
+
+/* Order splits train, test, others by name; segments by (split, order);
+ * then number each segment's records within its split. */
+static void canonical_order(tl_shard_info *in)
+{
+	uint32_t perm[TL_SHARD_MAX_SPLITS], inv[TL_SHARD_MAX_SPLITS];
+	for (uint32_t i = 0; i < in->n_splits; i++)
+		perm[i] = i;
+	for (uint32_t i = 1; i < in->n_splits; i++)
+		for (uint32_t j = i; j > 0; j--) {
+			const char *a = in->splits[perm[j - 1]].name, *b = in->splits[perm[j]].name;
+			int ra = split_rank(a), rb = split_rank(b);
+			if (ra < rb || (ra == rb && strcmp(a, b) <= 0))
+				break;
+			uint32_t t = perm[j];
+			perm[j] = perm[j - 1];
+			perm[j - 1] = t;
+		}
+	tl_shard_split old[TL_SHARD_MAX_SPLITS];
+	memcpy(old, in->splits, sizeof old);
+	for (uint32_t i = 0; i < in->n_splits; i++) {
+		in->splits[i] = old[perm[i]];
+		inv[perm[i]] = i;
+	}
+	for (uint32_t k = 0; k < in->n_segments; k++)
+		in->segments[k].split = inv[in->segments[k].split];
+	for (uint32_t i = 1; i < in->n_segments; i++)
+		for (uint32_t j = i; j > 0; j--) {
+			tl_shard_segment *a = &in->segments[j - 1], *b = &in->segments[j];
+			if (a->split < b->split || (a->split == b->split && a->order <= b->order))
+				break;
+			tl_shard_segment t = *a;
+			*a = *b;
+			*b = t;
+		}
+	uint64_t next[TL_SHARD_MAX_SPLITS] = {0};
+	for (uint32_t k = 0; k < in->n_segments; k++) {
+		in->segments[k].split_first = next[in->segments[k].split];
+		next[in->segments[k].split] += in->segments[k].count;
+	}
+}
+
+tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
+{
+	tl_shard_info *in = &w->info;
+	tl_status st = TL_OK;
+	uint8_t *hdr = NULL;
+	if (names_bytes(in) > in->header_size - H_NAMES) {
+		st = tl_seterr(err, TL_EUSAGE, "%s: class names do not fit in the header", w->f.path);
+		goto out;
+	}
+	in->image_size = in->n_records * in->record_bytes;
+	in->label_offset = tl_align_up(in->image_offset + in->image_size, TL_SHARD_ALIGN);
+	/* the last chunk also covers the zero padding up to the labels */
+	uint64_t pad = in->label_offset - (in->image_offset + in->image_size);
+	if (pad) {
+		uint8_t *z = calloc(1, pad);
+		if (!z) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+			goto out;
+		}
+		XXH3_64bits_update(w->xs, z, pad);
+		free(z);
+	}
+	if (w->in_chunk > 0 && (st = push_chunk_hash(w, err)) != TL_OK)
+		goto out;
+	if ((st = tl_afile_pad_to(&w->f, in->label_offset, err)) != TL_OK)
+		goto out;
+	in->label_size = in->n_records * in->n_label_fields;
+	in->chunk_table_offset = tl_align_up(in->label_offset + in->label_size, TL_SHARD_ALIGN);
+	size_t lspan = (size_t)(in->chunk_table_offset - in->label_offset);
+	uint8_t *lab = calloc(1, lspan ? lspan : 1);
+	if (!lab) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+		goto out;
+	}
+	if (in->label_size)
+		memcpy(lab, w->labels, in->label_size);
+	in->label_hash = XXH3_64bits(lab, lspan);
+	st = tl_afile_write(&w->f, lab, lspan, err);
+	free(lab);
+	if (st != TL_OK)
+		goto out;
+	uint8_t *ct = calloc(in->n_chunks ? in->n_chunks : 1, 8);
+	if (!ct) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+		goto out;
+	}
+	for (uint64_t c = 0; c < in->n_chunks; c++)
+		put64(ct + 8 * c, w->chunk_hash[c]);
+	in->chunk_table_hash = XXH3_64bits(ct, in->n_chunks * 8);
+	st = tl_afile_write(&w->f, ct, in->n_chunks * 8, err);
+	free(ct);
+	if (st != TL_OK)
+		goto out;
+	in->file_size = w->f.written;
+	canonical_order(in);
+	hdr = malloc(in->header_size);
+	if (!hdr) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+		goto out;
+	}
+	encode_header(in, hdr);
+	if ((st = tl_afile_pwrite(&w->f, hdr, in->header_size, 0, err)) != TL_OK)
+		goto out;
+	st = tl_afile_commit(&w->f, err);
+out:
+	free(hdr);
+	tl_shard_writer_abort(w); /* frees; a committed afile has nothing to remove */
+	return st;
+}
+
+void tl_shard_writer_abort(tl_shard_writer *w)
+{
+	if (!w)
+		return;
+	tl_afile_abort(&w->f);
+	if (w->xs)
+		XXH3_freeState(w->xs);
+	free(w->labels);
+	free(w->chunk_hash);
+	free(w);
+}

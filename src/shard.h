@@ -1,0 +1,163 @@
+/* shard.h - the .tls shard: pre-resized, normalized images + labels, one
+ * memory-mapped file with per-chunk XXH3-64 checksums.  man/tlshard.5 is
+ * the byte-level spec; this header is the API.
+ *
+ * File layout (all little-endian, sections 4096-aligned):
+ *   [0, header_size)             header: fixed fields, split + segment
+ *                                tables, class names; XXH3 over all of it
+ *   [image_offset, label_offset) records, record_bytes apart, in chunks of
+ *                                chunk_records; each chunk has an XXH3 (the
+ *                                last chunk runs to label_offset)
+ *   [label_offset, chunk_table)  n_label_fields bytes per record; one XXH3
+ *   [chunk_table, file_size)     n_chunks u64 chunk hashes; one XXH3
+ * Records are stored in the order the source delivered them; a split is
+ * a list of segments (one per source member) in logical order. */
+#ifndef TL_SHARD_H
+#define TL_SHARD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "afile.h"
+#include "image.h"
+#include "tl.h"
+
+#define TL_SHARD_MAGIC "TLSHARD1"
+#define TL_SHARD_VERSION 1
+#define TL_SHARD_HEADER_SIZE 16384
+#define TL_SHARD_ALIGN 4096
+#define TL_SHARD_RECORD_ALIGN 64
+#define TL_SHARD_MAX_SPLITS 8
+#define TL_SHARD_MAX_SEGMENTS 32
+#define TL_SHARD_MAX_CLASSES 256
+#define TL_SHARD_NAME_MAX 32 /* class name bytes including NUL */
+#ifndef TL_SHARD_CHUNK_BYTES
+#define TL_SHARD_CHUNK_BYTES (1u << 20) /* default bytes of records per chunk */
+#endif
+
+typedef struct {
+	char name[24];
+	uint64_t count;
+} tl_shard_split;
+
+typedef struct {
+	char member[40];      /* source member, e.g. "data_batch_3.bin" */
+	uint32_t split;       /* index into splits */
+	uint32_t order;       /* sort key within the split (batch number) */
+	uint64_t first;       /* first record in the file */
+	uint64_t count;       /* records */
+	uint64_t split_first; /* index of its first record within the split */
+} tl_shard_segment;
+
+/* Everything the header says, in host form. */
+typedef struct {
+	uint32_t version, header_size;
+	uint64_t file_size, header_hash;
+	uint32_t channels, height, width;
+	tl_dtype dtype;
+	uint32_t layout; /* 0: CHW planar per record */
+	tl_norm norm;
+	tl_filter filter;
+	uint32_t src_height, src_width;
+	uint32_t n_label_fields; /* 1: class; 2: fine class, coarse class */
+	uint32_t n_classes, n_coarse;
+	uint64_t n_records;
+	uint32_t record_bytes, chunk_records;
+	uint64_t n_chunks;
+	uint64_t image_offset, image_size;
+	uint64_t label_offset, label_size, label_hash;
+	uint64_t chunk_table_offset, chunk_table_hash;
+	uint64_t source_size, source_hash;
+	char source_name[256];
+	char dataset[32];
+	uint32_t n_splits, n_segments;
+	tl_shard_split splits[TL_SHARD_MAX_SPLITS];
+	tl_shard_segment segments[TL_SHARD_MAX_SEGMENTS];
+	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+} tl_shard_info;
+
+/* ---- reading ---- */
+
+typedef struct {
+	char *path;
+	int fd;
+	const uint8_t *map;
+	uint64_t size;
+	tl_shard_info info;
+	const uint64_t *chunk_hash; /* points into the mapping */
+	atomic_uchar *chunk_ok;     /* 1 once a chunk's checksum matched */
+} tl_shard;
+
+/* Map a shard read-only and check, before trusting anything: magic,
+ * version, header checksum, every offset and size against the file size
+ * (overflow-safe), the split/segment tables, the label and chunk-table
+ * checksums and every label's range.  Image chunks are checked later, on
+ * first touch (tl_shard_record) or all at once (tl_shard_verify). */
+tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err);
+void tl_shard_close(tl_shard *sh);
+
+/* Split index by name, or -1. */
+int tl_shard_split_find(const tl_shard *sh, const char *name);
+
+/* File record index of record i of split s (i < splits[s].count). */
+uint64_t tl_shard_file_record(const tl_shard *sh, int s, uint64_t i);
+
+/* Pointer to file record r's bytes, after checking its chunk (once). */
+tl_status tl_shard_record(tl_shard *sh, uint64_t r, const void **out, tl_err *err);
+
+/* Label field f (0 = class, 1 = coarse) of file record r. */
+static inline uint8_t tl_shard_label(const tl_shard *sh, uint64_t r, int f)
+{
+	return sh->map[sh->info.label_offset + r * sh->info.n_label_fields + f];
+}
+
+/* Check one image chunk's checksum (cached once it matched). */
+tl_status tl_shard_check_chunk(tl_shard *sh, uint64_t chunk, tl_err *err);
+
+/* Full pass over every chunk.  progress (may be NULL) is called with the
+ * number of chunks done.  Fails naming the first bad chunk. */
+tl_status tl_shard_verify(tl_shard *sh, void (*progress)(void *, uint64_t), void *pctx,
+			  tl_err *err);
+
+/* Human-readable dump of every header field. */
+void tl_shard_describe(const tl_shard *sh, FILE *out);
+
+/* ---- writing ---- */
+
+typedef struct tl_shard_writer tl_shard_writer;
+
+/* Start a shard at path (through a temporary file).  proto supplies the
+ * image geometry, dtype, normalization, filter, label fields and, if
+ * known, class names and source identity; chunk_records 0 picks a default
+ * near TL_SHARD_CHUNK_BYTES.  Sizes, offsets, tables and checksums are
+ * filled in by the writer. */
+tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
+			       const tl_shard_info *proto, tl_err *err);
+
+/* The header under construction: callers may set class names and source
+ * fields any time before finish. */
+tl_shard_info *tl_shard_writer_info(tl_shard_writer *w);
+
+/* Bytes per record in append buffers (the padded stride). */
+uint32_t tl_shard_writer_record_bytes(const tl_shard_writer *w);
+
+/* Begin a segment: following records come from `member` and belong to
+ * split `split`, ordered within the split by `order`. */
+tl_status tl_shard_writer_segment(tl_shard_writer *w, const char *member, const char *split,
+				  uint32_t order, tl_err *err);
+
+/* Append n records (record_bytes apart, padding zeroed) and their labels
+ * (n_label_fields bytes each). */
+tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
+				 const uint8_t *labels, size_t n, tl_err *err);
+
+/* Write labels, chunk table and header, fsync and rename into place.
+ * Frees w whatever happens; on failure no file exists under path. */
+tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err);
+
+/* Drop everything written so far.  Frees w. */
+void tl_shard_writer_abort(tl_shard_writer *w);
+
+#endif

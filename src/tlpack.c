@@ -1,0 +1,287 @@
+/* tlpack - CIFAR-10/100 binary tarball -> .tls shard; inspect, verify and
+ * export shards.  Option parsing and messages only: src/pack.c and
+ * src/shard.c do the work. */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "afile.h"
+#include "image.h"
+#include "pack.h"
+#include "progress.h"
+#include "shard.h"
+
+static volatile sig_atomic_t cancelled;
+
+static void on_signal(int sig)
+{
+	cancelled = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tlpack [options] INPUT            pack a CIFAR-10/100 binary tarball or directory\n"
+		"       tlpack --info SHARD               print every header field\n"
+		"       tlpack --verify SHARD             check every checksum\n"
+		"       tlpack --export SPLIT/INDEX SHARD -o FILE.ppm\n"
+		"options:\n"
+		"  -o, --output FILE     output shard (default cifar10.tls or cifar100.tls)\n"
+		"  -r, --resize N        output N x N pixels (default 32, at most %d)\n"
+		"      --size HxW        output H x W pixels\n"
+		"      --filter F        auto (default: area to shrink, bilinear to enlarge),\n"
+		"                        area, bilinear, nearest\n"
+		"      --dtype T         f16 (default), f32, u8 (normalized when loaded)\n"
+		"      --norm N          caffe (default; Keras VGG16, BGR minus mean), torch,\n"
+		"                        tf, none\n"
+		"      --chunk-records N records per checksummed chunk (default: ~1 MiB)\n"
+		"  -j, --threads N       conversion threads (default: all cores)\n"
+		"  -q, --quiet           no progress bar, no summary\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         print the version\n"
+		"see tlpack(1) and tlshard(5)\n",
+		TL_PACK_MAX_SIZE);
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "tlpack: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'tlpack --help'.\n");
+	return 2;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static void verify_progress(void *ctx, uint64_t done)
+{
+	void **a = ctx;
+	tl_progress_update(a[0], done, *(uint64_t *)a[1], done, "chunks");
+}
+
+static int do_info(const char *path)
+{
+	tl_shard *sh;
+	tl_err err;
+	if (tl_shard_open(&sh, path, &err) != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		return 1;
+	}
+	tl_shard_describe(sh, stdout);
+	tl_shard_close(sh);
+	return 0;
+}
+
+static int do_verify(const char *path, int quiet)
+{
+	tl_shard *sh;
+	tl_err err;
+	if (tl_shard_open(&sh, path, &err) != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		return 1;
+	}
+	tl_progress prog;
+	tl_progress_init(&prog, "tlpack", quiet);
+	void *pctx[2] = {&prog, &sh->info.n_chunks};
+	tl_status st = tl_shard_verify(sh, verify_progress, pctx, &err);
+	tl_progress_end(&prog);
+	if (st != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		tl_shard_close(sh);
+		return 1;
+	}
+	if (!quiet)
+		printf("%s: ok: header, labels, chunk table and %llu image chunks (%llu records) verified\n",
+		       path, (unsigned long long)sh->info.n_chunks,
+		       (unsigned long long)sh->info.n_records);
+	tl_shard_close(sh);
+	return 0;
+}
+
+static int do_export(const char *what, const char *path, const char *out)
+{
+	char split[32];
+	const char *slash = strchr(what, '/');
+	int idx;
+	if (!slash || (size_t)(slash - what) >= sizeof split ||
+	    parse_int(slash + 1, 0, 2147483647, &idx))
+		return die_usage("--export: expected SPLIT/INDEX (e.g. test/0), got '%s'", what);
+	memcpy(split, what, (size_t)(slash - what));
+	split[slash - what] = 0;
+	if (!out)
+		return die_usage("--export needs -o FILE.ppm%s", "");
+	tl_shard *sh;
+	tl_err err;
+	if (tl_shard_open(&sh, path, &err) != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		return 1;
+	}
+	int rc = 1;
+	int s = tl_shard_split_find(sh, split);
+	const tl_shard_info *in = &sh->info;
+	if (s < 0) {
+		fprintf(stderr, "tlpack: %s: no split named '%s' (expected one of:", path, split);
+		for (uint32_t i = 0; i < in->n_splits; i++)
+			fprintf(stderr, " %s", in->splits[i].name);
+		fprintf(stderr, ")\n");
+		goto done;
+	}
+	if ((uint64_t)idx >= in->splits[s].count) {
+		fprintf(stderr, "tlpack: %s: split %s: index out of range (expected 0..%llu, got %d)\n",
+			path, split, (unsigned long long)in->splits[s].count - 1, idx);
+		goto done;
+	}
+	uint64_t r = tl_shard_file_record(sh, s, (uint64_t)idx);
+	const void *rec;
+	if (tl_shard_record(sh, r, &rec, &err) != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		goto done;
+	}
+	size_t plane = (size_t)in->height * in->width;
+	char head[64];
+	int hn = snprintf(head, sizeof head, "P6\n%u %u\n255\n", in->width, in->height);
+	uint8_t *buf = malloc((size_t)hn + plane * 3);
+	if (!buf) {
+		fprintf(stderr, "tlpack: out of memory\n");
+		goto done;
+	}
+	memcpy(buf, head, (size_t)hn);
+	tl_image_to_rgb8(rec, in->dtype, &in->norm, (int)in->height, (int)in->width, buf + hn);
+	if (tl_write_file_atomic(out, buf, (size_t)hn + plane * 3, &err) != TL_OK)
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+	else
+		rc = 0;
+	free(buf);
+done:
+	tl_shard_close(sh);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK };
+	static const struct option longopts[] = {
+		{"output", required_argument, 0, 'o'},
+		{"resize", required_argument, 0, 'r'},
+		{"size", required_argument, 0, O_SIZE},
+		{"filter", required_argument, 0, O_FILTER},
+		{"dtype", required_argument, 0, O_DTYPE},
+		{"norm", required_argument, 0, O_NORM},
+		{"chunk-records", required_argument, 0, O_CHUNK},
+		{"threads", required_argument, 0, 'j'},
+		{"quiet", no_argument, 0, 'q'},
+		{"info", no_argument, 0, O_INFO},
+		{"verify", no_argument, 0, O_VERIFY},
+		{"export", required_argument, 0, O_EXPORT},
+		{"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
+	};
+	tl_pack_opts o = {0};
+	o.height = o.width = 32;
+	o.filter = TL_FILTER_AUTO;
+	o.dtype = TL_DTYPE_F16;
+	o.norm = TL_NORM_CAFFE;
+	int mode = 0, chunk;
+	const char *export_what = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:r:j:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o.output = optarg; break;
+		case 'r':
+			if (parse_int(optarg, 1, TL_PACK_MAX_SIZE, &o.height))
+				return die_usage("-r: expected a size in 1..512, got '%s'", optarg);
+			o.width = o.height;
+			break;
+		case O_SIZE: {
+			int h, w, n = 0;
+			if (sscanf(optarg, "%dx%d%n", &h, &w, &n) != 2 || optarg[n] || h < 1 ||
+			    w < 1 || h > TL_PACK_MAX_SIZE || w > TL_PACK_MAX_SIZE)
+				return die_usage("--size: expected HxW with each in 1..512, got '%s'", optarg);
+			o.height = h, o.width = w;
+			break;
+		}
+		case O_FILTER:
+			if (tl_filter_parse(optarg, &o.filter))
+				return die_usage("--filter: expected auto, area, bilinear or nearest, got '%s'", optarg);
+			break;
+		case O_DTYPE:
+			if (tl_dtype_parse(optarg, &o.dtype))
+				return die_usage("--dtype: expected f16, f32 or u8, got '%s'", optarg);
+			break;
+		case O_NORM:
+			if (tl_norm_parse(optarg, &o.norm))
+				return die_usage("--norm: expected caffe, torch, tf or none, got '%s'", optarg);
+			break;
+		case O_CHUNK:
+			if (parse_int(optarg, 1, 1 << 24, &chunk))
+				return die_usage("--chunk-records: expected a positive count, got '%s'", optarg);
+			o.chunk_records = (uint32_t)chunk;
+			break;
+		case 'j':
+			if (parse_int(optarg, 1, 1024, &o.threads))
+				return die_usage("-j: expected a thread count in 1..1024, got '%s'", optarg);
+			break;
+		case 'q': o.quiet = 1; break;
+		case O_INFO: mode = O_INFO; break;
+		case O_VERIFY: mode = O_VERIFY; break;
+		case O_EXPORT: mode = O_EXPORT, export_what = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("tlpack (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind + 1 != argc)
+		return die_usage("expected exactly one INPUT or SHARD argument%s", "");
+	const char *arg = argv[optind];
+	if (mode == O_INFO)
+		return do_info(arg);
+	if (mode == O_VERIFY)
+		return do_verify(arg, o.quiet);
+	if (mode == O_EXPORT)
+		return do_export(export_what, arg, o.output);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGXFSZ, SIG_IGN); /* a file-size limit becomes EFBIG, reported and cleaned up */
+	signal(SIGPIPE, SIG_IGN);
+	o.input = arg;
+	o.cancel = &cancelled;
+	tl_pack_result res;
+	tl_err err;
+	tl_status st = tl_pack(&o, &res, &err);
+	if (st != TL_OK) {
+		fprintf(stderr, "tlpack: %s\n", err.msg);
+		if (st == TL_EINTR)
+			return 128 + (cancelled ? cancelled : SIGINT);
+		return st == TL_EUSAGE ? 2 : 1;
+	}
+	if (!o.quiet) {
+		struct stat sb;
+		double mb = stat(res.output, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
+		fprintf(stderr, "tlpack: wrote %s: %s, %llu train + %llu test images, %dx%d %s, %s normalization, %.1f MiB in %.2f s\n",
+			res.output, res.dataset, (unsigned long long)res.train,
+			(unsigned long long)res.test, o.height, o.width, tl_dtype_name(o.dtype),
+			tl_norm_name(o.norm), mb, res.seconds);
+	}
+	return 0;
+}
