@@ -347,8 +347,9 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	const char *p = (const char *)m + noff, *pend = p + nsz;
 	for (uint32_t i = 0; i < o->n_classes + o->n_coarse; i++) {
 		const char *z = memchr(p, 0, (size_t)(pend - p));
-		if (!z || z - p >= TL_SHARD_NAME_MAX)
-			return BAD("%s: header: class name %u missing or too long", path, i);
+		if (!z || z == p || z - p >= TL_SHARD_NAME_MAX)
+			return BAD("%s: header: class name %u missing, empty or too long (expected 1..%d bytes)",
+				   path, i, TL_SHARD_NAME_MAX - 1);
 		char *dst = i < o->n_classes ? o->class_names[i] : o->coarse_names[i - o->n_classes];
 		memcpy(dst, p, (size_t)(z - p) + 1);
 		p = z + 1;

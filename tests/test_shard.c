@@ -1,7 +1,346 @@
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest ts[]={cmocka_unit_test(t)};return cmocka_run_group_tests(ts,NULL,NULL);}
+/* test_shard.c - .tls write/read round trip, checksums, and malformed
+ * shards: truncation, flipped bytes in every section, header offsets
+ * pointing outside the file (with a valid header checksum). */
+#define _GNU_SOURCE
+#include "tl_test.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "shard.h"
+
+static char dir[256];
+static char path[300];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/tl_test_shard.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/s.tls", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+/* Value of byte i of file record r (records are u8 3x5x7 = 105 bytes). */
+static uint8_t val(uint64_t r, size_t i)
+{
+	return (uint8_t)(r * 13 + i * 3 + 1);
+}
+
+/* Write 3 segments out of logical order: train gets "b2" (order 2, 40
+ * records) then "t" (test, 25) then "b1" (order 1, 30 records). */
+static void write_fixture(uint32_t chunk_records)
+{
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 5, proto.width = 7;
+	proto.dtype = TL_DTYPE_U8;
+	tl_norm_preset(TL_NORM_CAFFE, &proto.norm);
+	proto.n_label_fields = 1;
+	proto.chunk_records = chunk_records;
+	tl_shard_writer *w;
+	tl_err err;
+	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+	uint32_t rb = tl_shard_writer_record_bytes(w);
+	assert_int_equal(rb, 128); /* 105 padded to 64 */
+	const struct {
+		const char *member, *split;
+		uint32_t order, n;
+	} segs[] = {{"b2", "train", 2, 40}, {"t", "test", 0, 25}, {"b1", "train", 1, 30}};
+	uint64_t r = 0;
+	for (int s = 0; s < 3; s++) {
+		assert_int_equal(tl_shard_writer_segment(w, segs[s].member, segs[s].split,
+							 segs[s].order, &err), TL_OK);
+		uint8_t *rec = calloc(segs[s].n, rb), *lab = malloc(segs[s].n);
+		for (uint32_t i = 0; i < segs[s].n; i++, r++) {
+			for (size_t k = 0; k < 105; k++)
+				rec[i * rb + k] = val(r, k);
+			lab[i] = (uint8_t)(r % 10);
+		}
+		assert_int_equal(tl_shard_writer_append(w, rec, lab, segs[s].n, &err), TL_OK);
+		free(rec), free(lab);
+	}
+	tl_shard_info *in = tl_shard_writer_info(w);
+	in->n_classes = 10;
+	for (int i = 0; i < 10; i++)
+		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "c%d", i);
+	strcpy(in->dataset, "test");
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+}
+
+static void roundtrip(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	tl_shard *sh;
+	tl_err err;
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	const tl_shard_info *in = &sh->info;
+	assert_int_equal(in->n_records, 95);
+	assert_int_equal(in->n_chunks, 6);
+	assert_int_equal(in->image_offset % 4096, 0);
+	assert_int_equal(in->label_offset % 4096, 0);
+	assert_int_equal(in->n_splits, 2);
+	assert_string_equal(in->splits[0].name, "train");
+	assert_string_equal(in->splits[1].name, "test");
+	assert_int_equal(in->splits[0].count, 70);
+	assert_string_equal(in->class_names[3], "c3");
+	/* train index 0..29 come from b1 (file records 65..94), then b2 (0..39) */
+	int tr = tl_shard_split_find(sh, "train"), te = tl_shard_split_find(sh, "test");
+	assert_int_equal(tl_shard_file_record(sh, tr, 0), 65);
+	assert_int_equal(tl_shard_file_record(sh, tr, 29), 94);
+	assert_int_equal(tl_shard_file_record(sh, tr, 30), 0);
+	assert_int_equal(tl_shard_file_record(sh, te, 0), 40);
+	assert_int_equal(tl_shard_split_find(sh, "val"), -1);
+	for (uint64_t r = 0; r < 95; r++) {
+		const uint8_t *p;
+		assert_int_equal(tl_shard_record(sh, r, (const void **)&p, &err), TL_OK);
+		assert_int_equal(((uintptr_t)p) % 64, 0);
+		for (size_t k = 0; k < 105; k++)
+			assert_int_equal(p[k], val(r, k));
+		assert_int_equal(tl_shard_label(sh, r, 0), r % 10);
+	}
+	assert_int_equal(tl_shard_verify(sh, NULL, NULL, &err), TL_OK);
+	tl_shard_close(sh);
+	/* no temporary file is left beside the shard */
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, 1);
+}
+
+static uint8_t *slurp(size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	rewind(f);
+	uint8_t *b = malloc(*n);
+	assert_int_equal(fread(b, 1, *n, f), *n);
+	fclose(f);
+	return b;
+}
+
+static void spit(const uint8_t *b, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+/* Open, then verify; return the first failing status (TL_OK if none). */
+static tl_status open_verify(tl_err *err)
+{
+	tl_shard *sh;
+	tl_status st = tl_shard_open(&sh, path, err);
+	if (st != TL_OK)
+		return st;
+	st = tl_shard_verify(sh, NULL, NULL, err);
+	tl_shard_close(sh);
+	return st;
+}
+
+static void flipped_byte_anywhere_is_found(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	/* every 97th byte plus the edges of each section */
+	size_t extra[] = {0, 8, 24, 4095, 4096, 16383, 16384, 16384 + 16 * 128 - 1,
+			  16384 + 95 * 128, 16384 + 95 * 128 + 1, n - 1};
+	int tried = 0;
+	for (size_t pos = 0; pos < n + sizeof extra / sizeof extra[0]; pos += pos < n ? 97 : 1) {
+		size_t at = pos < n ? pos : extra[pos - n];
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		b[at] ^= 0x20;
+		spit(b, n);
+		free(b);
+		tl_err err;
+		tl_status st = open_verify(&err);
+		if (st == TL_OK)
+			fail_msg("flipped byte at %zu not detected", at);
+		assert_true(strstr(err.msg, path) != NULL);
+		tried++;
+	}
+	assert_true(tried > 100);
+	/* a flip inside an image chunk names that chunk */
+	uint8_t *b = malloc(n);
+	memcpy(b, orig, n);
+	b[16384 + 40 * 128 + 5] ^= 1; /* record 40 -> chunk 2 */
+	spit(b, n);
+	tl_err err;
+	assert_int_equal(open_verify(&err), TL_ECHECKSUM);
+	assert_non_null(strstr(err.msg, "image chunk 2 "));
+	assert_non_null(strstr(err.msg, "records 32..47"));
+	/* and the loader path (tl_shard_record) refuses records of that chunk only */
+	tl_shard *sh;
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	const void *p;
+	assert_int_equal(tl_shard_record(sh, 0, &p, &err), TL_OK);
+	assert_int_equal(tl_shard_record(sh, 33, &p, &err), TL_ECHECKSUM);
+	tl_shard_close(sh);
+	free(b);
+	free(orig);
+}
+
+static void truncated_shard_fails_cleanly(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	size_t cuts[] = {0, 1, 7, 100, 4095, 4096, 16383, 16384, 20000, n - 4096, n - 8, n - 1};
+	for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+		spit(orig, cuts[i]);
+		tl_err err;
+		tl_status st = open_verify(&err);
+		if (st == TL_OK)
+			fail_msg("shard cut to %zu bytes opened", cuts[i]);
+		assert_true(strstr(err.msg, path) != NULL);
+	}
+	spit(orig, 0);
+	tl_err err;
+	assert_int_equal(open_verify(&err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "empty"));
+	free(orig);
+}
+
+static void rehash(uint8_t *b)
+{
+	static const uint8_t zero[8];
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_64bits_reset(s);
+	XXH3_64bits_update(s, b, 24);
+	XXH3_64bits_update(s, zero, 8);
+	XXH3_64bits_update(s, b + 32, TL_SHARD_HEADER_SIZE - 32);
+	uint64_t h = XXH3_64bits_digest(s);
+	XXH3_freeState(s);
+	memcpy(b + 24, &h, 8);
+}
+
+/* Header fields that point outside the file, with a correct header
+ * checksum, are refused by the bounds checks (no out-of-bounds read;
+ * ASan would catch one). */
+static void bad_offsets_with_valid_checksum(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	const struct {
+		size_t off, width;
+		uint64_t v;
+	} edits[] = {
+		{136, 8, 1ull << 62},          /* image offset far away */
+		{136, 8, 4096},                /* image inside the header */
+		{152, 8, (uint64_t)-4096},     /* label offset wraps */
+		{112, 8, 1ull << 60},          /* record count overflows size */
+		{112, 8, 96},                  /* one record too many */
+		{120, 4, 64},                  /* records smaller than an image */
+		{124, 4, 0},                   /* zero-record chunks */
+		{128, 8, 1},                   /* wrong chunk count */
+		{176, 8, 4096},                /* chunk table inside the header */
+		{208, 4, 9},                   /* too many splits */
+		{212, 4, 33},                  /* too many segments */
+		{768 + 48, 8, 90},             /* segment beyond the records */
+		{216, 4, 16000},               /* class names past the header */
+		{12, 4, 1u << 30},             /* absurd header size */
+		{36, 4, 0},                    /* zero height */
+		{44, 4, 7},                    /* unknown dtype */
+		{104, 4, 0},                   /* no classes */
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		for (size_t k = 0; k < edits[i].width; k++)
+			b[edits[i].off + k] = (uint8_t)(edits[i].v >> (8 * k));
+		rehash(b);
+		spit(b, n);
+		free(b);
+		tl_err err;
+		tl_status st = open_verify(&err);
+		if (st != TL_EFORMAT)
+			fail_msg("edit %zu (offset %zu = %llu): status %d, message %s", i, edits[i].off,
+				 (unsigned long long)edits[i].v, st, st ? err.msg : "(none)");
+	}
+	/* a label out of range, with labels re-hashed, is still refused */
+	uint8_t *b = malloc(n);
+	memcpy(b, orig, n);
+	uint64_t loff, cto;
+	memcpy(&loff, b + 152, 8);
+	memcpy(&cto, b + 176, 8);
+	b[loff + 3] = 10;
+	uint64_t h = XXH3_64bits(b + loff, cto - loff);
+	memcpy(b + 168, &h, 8);
+	rehash(b);
+	spit(b, n);
+	tl_err err;
+	assert_int_equal(open_verify(&err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "record 3 has label 10"));
+	free(b);
+	/* not a shard at all */
+	memcpy(orig, "NOTSHARD", 8);
+	spit(orig, n);
+	assert_int_equal(open_verify(&err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "not a tlkit shard"));
+	free(orig);
+}
+
+static void writer_failures_leave_nothing(void **state)
+{
+	(void)state;
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 4, proto.width = 4;
+	proto.n_label_fields = 1;
+	tl_shard_writer *w;
+	tl_err err;
+	char bad[400];
+	snprintf(bad, sizeof bad, "%s/no/such/dir/x.tls", dir);
+	assert_int_equal(tl_shard_writer_open(&w, bad, &proto, &err), TL_EIO);
+	assert_non_null(strstr(err.msg, "cannot create output"));
+	unlink(path);
+	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_segment(w, "m", "train", 0, &err), TL_OK);
+	uint8_t rec[64] = {0}, lab[1] = {0};
+	assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
+	tl_shard_writer_abort(w);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), -1);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		assert_true(e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'));
+	closedir(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(flipped_byte_anywhere_is_found, setup, teardown),
+		cmocka_unit_test_setup_teardown(truncated_shard_fails_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_offsets_with_valid_checksum, setup, teardown),
+		cmocka_unit_test_setup_teardown(writer_failures_leave_nothing, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
