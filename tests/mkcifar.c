@@ -1,7 +1,8 @@
 /* mkcifar - write a synthetic CIFAR fixture for the CLI tests.
  * usage: mkcifar OUT [--c100] [--plain] [--dir] [--no-meta] [--odd-order]
  *                    [--per N] [--test N] [--missing N] [--extra N]
- *                    [--bad-label R] [--dup] */
+ *                    [--bad-label R] [--dup]
+ *        mkcifar OUT.ppm --ppm MEMBER RECORD   (the expected 32x32 image) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,17 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: mkcifar OUT [options]\n");
 		return 2;
+	}
+	if (argc == 5 && !strcmp(argv[2], "--ppm")) {
+		int m = atoi(argv[3]), r = atoi(argv[4]);
+		FILE *f = fopen(argv[1], "wb");
+		if (!f)
+			return 1;
+		fprintf(f, "P6\n32 32\n255\n");
+		for (int i = 0; i < 1024; i++)
+			for (int c = 0; c < 3; c++)
+				fputc(fixture_pixel(m, r, c * 1024 + i), f);
+		return fclose(f) ? 1 : 0;
 	}
 	fixture_opts o;
 	fixture_defaults(&o);

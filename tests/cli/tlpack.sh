@@ -1,0 +1,122 @@
+#!/bin/bash
+# tlpack command-line tests: usage errors (exit 2), every bad input
+# (exit 1, message naming file and member, no output left), full disk,
+# --info/--verify/--export, damaged shards.
+. "$(dirname "$0")/lib.sh"
+P=$BIN/tlpack
+cd "$T" || exit 1
+
+# ---- usage errors exit 2 ----
+run 2 "no argument" -- "$P"
+run 2 "two inputs" -- "$P" a b
+run 2 "bad size" -- "$P" -r 0 x.tar.gz
+err_has "bad size" "-r: expected a size in 1..512, got '0'"
+run 2 "too big size" -- "$P" --size 32x513 x.tar.gz
+run 2 "bad dtype" -- "$P" --dtype f64 x.tar.gz
+err_has "bad dtype" "expected f16, f32 or u8, got 'f64'"
+run 2 "bad norm" -- "$P" --norm imagenet x.tar.gz
+run 2 "bad filter" -- "$P" --filter cubic x.tar.gz
+run 2 "unknown option" -- "$P" --frobnicate x.tar.gz
+run 2 "bad export spec" -- "$P" --export test x.tls -o a.ppm
+run 0 "help" -- "$P" --help
+out_has "help" "--norm" "--verify" "--export"
+
+# ---- a good pack ----
+"$MK" good.tar.gz --odd-order --per 30 --test 20 || exit 1
+run 0 "pack" -- "$P" -q -o good.tls good.tar.gz
+run 0 "info" -- "$P" --info good.tls
+out_has "info" "dataset:         cifar10" "train          150 records" "test           20 records" \
+	"dtype f16" "caffe: channel order BGR" "103.939003" "data_batch_3.bin" "zero one two"
+run 0 "verify" -- "$P" --verify good.tls
+out_has "verify" "ok"
+run 0 "default output name" -- "$P" -q good.tar.gz
+[ -f cifar10.tls ] && ok "default name cifar10.tls" || bad "default name cifar10.tls missing"
+rm -f cifar10.tls
+"$MK" c100.tar.gz --c100 --per 30 --test 20 || exit 1
+run 0 "cifar-100 default name" -- "$P" -q c100.tar.gz
+[ -f cifar100.tls ] && ok "default name cifar100.tls" || bad "default name cifar100.tls missing"
+run 0 "cifar-100 info" -- "$P" --info cifar100.tls
+out_has "cifar-100 info" "2 fields (fine, coarse)" "coarse classes:  20"
+rm -f cifar100.tls
+
+# export reproduces the generator's pixels exactly, for every dtype
+"$MK" expect.ppm --ppm 6 7 2>/dev/null
+for dt in f16 f32 u8; do
+	"$P" -q --dtype "$dt" -o "e_$dt.tls" good.tar.gz
+	run 0 "export $dt" -- "$P" --export test/7 "e_$dt.tls" -o "t7_$dt.ppm"
+	if cmp -s "t7_$dt.ppm" expect.ppm; then ok "export $dt exact"; else bad "export $dt differs"; fi
+done
+rm -f e_*.tls t7_*.ppm expect.ppm
+run 1 "export index out of range" -- "$P" --export test/20 good.tls -o x.ppm
+err_has "export index out of range" "good.tls: split test: index out of range (expected 0..19, got 20)"
+run 1 "export unknown split" -- "$P" --export val/0 good.tls -o x.ppm
+err_has "export unknown split" "no split named 'val'"
+nothing_left "export errors" . x.ppm
+mv good.tls keep.tls
+
+# ---- bad inputs: exit 1, message, nothing left ----
+bad_input() { # NAME FILE PATTERN...
+	local name=$1 f=$2
+	shift 2
+	run 1 "$name" -- "$P" -q -o out.tls "$f"
+	err_has "$name" "tlpack: $f" "$@"
+	nothing_left "$name" . out.tls
+}
+echo "just text, not an archive" >notarchive.tar.gz
+bad_input "not an archive" notarchive.tar.gz "not a readable archive" "expected a CIFAR-10/100"
+: >empty.tar.gz
+bad_input "empty file" empty.tar.gz "empty file"
+"$MK" big.tar.gz --per 400 --test 100 || exit 1
+head -c $(($(stat -c %s big.tar.gz) / 2)) big.tar.gz >trunc.tar.gz
+bad_input "truncated gzip" trunc.tar.gz "cifar-10-batches-bin/"
+"$MK" missing.tar.gz --missing 4 || exit 1
+bad_input "missing batch" missing.tar.gz "cifar-10-batches-bin/data_batch_4.bin: missing"
+"$MK" extra.tar.gz --extra 3 || exit 1
+bad_input "extra-sized batch" extra.tar.gz "data_batch_1.bin: size is not a whole number of records" "multiple of 3073" "61463"
+"$MK" label.tar.gz --bad-label 5 || exit 1
+bad_input "label out of range" label.tar.gz "test_batch.bin: record 5: label out of range (expected 0..9, got 200)"
+run 1 "missing input" -- "$P" -q -o out.tls nosuchfile.tar.gz
+err_has "missing input" "nosuchfile.tar.gz: cannot open input"
+
+# unwritable output directory (a path under a regular file fails even for root)
+run 1 "unwritable output dir" -- "$P" -q -o notarchive.tar.gz/sub/out.tls good.tar.gz
+err_has "unwritable output dir" "cannot create output in directory notarchive.tar.gz/sub"
+if [ "$(id -u)" != 0 ]; then
+	mkdir ro && chmod 555 ro
+	run 1 "read-only output dir" -- "$P" -q -o ro/out.tls good.tar.gz
+	nothing_left "read-only output dir" ro ro/out.tls
+fi
+
+# full disk: a file-size limit makes writes fail with EFBIG
+run 1 "full disk" -- bash -c "ulimit -f 200; exec '$P' -q -o full.tls big.tar.gz"
+err_has "full disk" "full.tls: write failed at byte" "File too large"
+nothing_left "full disk" . full.tls
+
+# an existing good shard is never replaced by a failed run
+cp keep.tls out.tls
+run 1 "failed run keeps old output" -- "$P" -q -o out.tls missing.tar.gz
+if cmp -s keep.tls out.tls; then ok "old output untouched"; else bad "old output changed"; fi
+rm -f out.tls
+
+# ---- damaged shards ----
+size=$(stat -c %s keep.tls)
+for off in 100 20000 $((size - 3))  ; do
+	cp keep.tls flip.tls
+	printf '\xff' | dd of=flip.tls bs=1 seek=$off conv=notrunc status=none
+	run 1 "verify flipped byte at $off" -- "$P" --verify flip.tls
+	err_has "verify flipped byte at $off" "flip.tls" "checksum mismatch"
+done
+cp keep.tls flip.tls
+printf '\x00' | dd of=flip.tls bs=1 seek=40000 conv=notrunc status=none
+run 1 "verify names the chunk" -- "$P" --verify flip.tls
+err_has "verify names the chunk" "image chunk 0 (records 0..169" "checksum mismatch (expected"
+head -c $((size / 2)) keep.tls >trunc.tls
+run 1 "truncated shard" -- "$P" --info trunc.tls
+err_has "truncated shard" "trunc.tls" "truncated"
+run 1 "not a shard" -- "$P" --verify good.tar.gz
+err_has "not a shard" "not a tlkit shard"
+: >empty.tls
+run 1 "empty shard" -- "$P" --info empty.tls
+err_has "empty shard" "empty.tls: empty file"
+
+finish
