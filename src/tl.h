@@ -66,4 +66,10 @@ static inline uint64_t tl_align_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
+/* Round a byte count up to a multiple of 64 (aligned_alloc needs it). */
+static inline size_t tl_align64(size_t x)
+{
+	return (x + 63) & ~(size_t)63;
+}
+
 #endif

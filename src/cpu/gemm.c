@@ -1,0 +1,322 @@
+/* gemm.c - packed, blocked, threaded SGEMM (see gemm.h). */
+#include "cpu/gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#ifndef TL_GEMM_KC
+#define TL_GEMM_KC 256 /* depth of a packed block */
+#endif
+#ifndef TL_GEMM_NC
+#define TL_GEMM_NC 3072 /* columns of a packed B block */
+#endif
+#define MAX_MR 8
+#define MAX_NR 32
+
+/* acc (mr x nr valid of an MR x NR tile) += into C */
+typedef void (*kernel_fn)(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr);
+
+typedef struct {
+	int mr, nr;
+	kernel_fn fn;
+} kernel;
+
+/* ---- micro-kernels: a is [k][MR], b is [k][NR], both packed ---- */
+
+static void add_tile(float *c, int ldc, const float *t, int ld_t, int mr, int nr)
+{
+	for (int i = 0; i < mr; i++)
+		for (int j = 0; j < nr; j++)
+			c[(size_t)i * ldc + j] += t[i * ld_t + j];
+}
+
+static void kern_scalar(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+{
+	float acc[4][8] = {{0}};
+	for (int p = 0; p < k; p++, a += 4, b += 8)
+		for (int i = 0; i < 4; i++)
+			for (int j = 0; j < 8; j++)
+				acc[i][j] += a[i] * b[j];
+	add_tile(c, ldc, &acc[0][0], 8, mr, nr);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void
+kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+{
+	__m256 c0[6], c1[6];
+	for (int i = 0; i < 6; i++)
+		c0[i] = c1[i] = _mm256_setzero_ps();
+	for (int p = 0; p < k; p++, a += 6, b += 16) {
+		__m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+		for (int i = 0; i < 6; i++) {
+			__m256 av = _mm256_broadcast_ss(a + i);
+			c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+			c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+		}
+	}
+	if (mr == 6 && nr == 16) {
+		for (int i = 0; i < 6; i++) {
+			float *ci = c + (size_t)i * ldc;
+			_mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), c0[i]));
+			_mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), c1[i]));
+		}
+		return;
+	}
+	float t[6 * 16];
+	for (int i = 0; i < 6; i++) {
+		_mm256_storeu_ps(t + i * 16, c0[i]);
+		_mm256_storeu_ps(t + i * 16 + 8, c1[i]);
+	}
+	add_tile(c, ldc, t, 16, mr, nr);
+}
+
+__attribute__((target("avx512f"))) static void
+kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+{
+	__m512 c0[8], c1[8];
+	for (int i = 0; i < 8; i++)
+		c0[i] = c1[i] = _mm512_setzero_ps();
+	for (int p = 0; p < k; p++, a += 8, b += 32) {
+		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m512 av = _mm512_set1_ps(a[i]);
+			c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+			c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+		}
+	}
+	if (mr == 8 && nr == 32) {
+		for (int i = 0; i < 8; i++) {
+			float *ci = c + (size_t)i * ldc;
+			_mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
+			_mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
+		}
+		return;
+	}
+	if (nr == 32) { /* partial rows, full width */
+		for (int i = 0; i < mr; i++) {
+			float *ci = c + (size_t)i * ldc;
+			_mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
+			_mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
+		}
+		return;
+	}
+	/* partial width: masked loads/stores */
+	__mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+	__mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1);
+	for (int i = 0; i < mr; i++) {
+		float *ci = c + (size_t)i * ldc;
+		_mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), c0[i]));
+		if (m1)
+			_mm512_mask_storeu_ps(ci + 16, m1,
+					      _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c1[i]));
+	}
+}
+#endif
+
+static const kernel kernels[] = {
+	{4, 8, kern_scalar},
+#if defined(__x86_64__)
+	{6, 16, kern_avx2},
+	{8, 32, kern_avx512},
+#else
+	{4, 8, kern_scalar},
+	{4, 8, kern_scalar},
+#endif
+};
+
+const char *tl_cpu_level_name(tl_cpu_level l)
+{
+	return l == TL_CPU_AVX512 ? "avx512" : l == TL_CPU_AVX2 ? "avx2+fma" : "scalar";
+}
+
+tl_cpu_level tl_cpu_detect(void)
+{
+	static int cached = -1;
+	if (cached >= 0)
+		return (tl_cpu_level)cached;
+	tl_cpu_level l = TL_CPU_SCALAR;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		l = TL_CPU_AVX2;
+	if (__builtin_cpu_supports("avx512f"))
+		l = TL_CPU_AVX512;
+#endif
+	const char *env = getenv("TL_CPU");
+	if (env) {
+		tl_cpu_level cap = !strcasecmp(env, "scalar") ? TL_CPU_SCALAR
+				   : !strcasecmp(env, "avx2") ? TL_CPU_AVX2
+							      : TL_CPU_AVX512;
+		if (cap < l)
+			l = cap;
+	}
+	cached = (int)l;
+	return l;
+}
+
+/* ---- packing ---- */
+
+/* op(A)[i][k] */
+static inline float at_a(const float *A, int lda, int ta, int i, int k)
+{
+	return ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+}
+
+typedef struct {
+	const kernel *kn;
+	int ta, tb, M, N, K;
+	float alpha;
+	const float *A, *B;
+	int lda, ldb, ldc;
+	float *C;
+	/* current block */
+	int j0, nc, p0, kc, n_ip, n_jp;
+	float *ap, *bp;
+} job;
+
+/* Pack MR-row panels [ip0, ip1) of alpha * op(A)[:, p0:p0+kc]. */
+static void pack_a(void *ctx, size_t ip0, size_t ip1, int tid)
+{
+	job *g = ctx;
+	int MR = g->kn->mr;
+	for (size_t ip = ip0; ip < ip1; ip++) {
+		float *d = g->ap + ip * (size_t)g->kc * MR;
+		int i0 = (int)ip * MR;
+		int mr = g->M - i0 < MR ? g->M - i0 : MR;
+		if (!g->ta) {
+			for (int r = 0; r < mr; r++) {
+				const float *src = g->A + (size_t)(i0 + r) * g->lda + g->p0;
+				for (int k = 0; k < g->kc; k++)
+					d[k * MR + r] = g->alpha * src[k];
+			}
+		} else {
+			for (int k = 0; k < g->kc; k++) {
+				const float *src = g->A + (size_t)(g->p0 + k) * g->lda + i0;
+				for (int r = 0; r < mr; r++)
+					d[k * MR + r] = g->alpha * src[r];
+			}
+		}
+		for (int r = mr; r < MR; r++)
+			for (int k = 0; k < g->kc; k++)
+				d[k * MR + r] = 0;
+	}
+}
+
+/* Pack NR-column panels [jp0, jp1) of op(B)[p0:p0+kc, j0:j0+nc]. */
+static void pack_b(void *ctx, size_t jp0, size_t jp1, int tid)
+{
+	job *g = ctx;
+	int NR = g->kn->nr;
+	for (size_t jp = jp0; jp < jp1; jp++) {
+		float *d = g->bp + jp * (size_t)g->kc * NR;
+		int j = g->j0 + (int)jp * NR;
+		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
+		if (!g->tb) {
+			for (int k = 0; k < g->kc; k++) {
+				const float *src = g->B + (size_t)(g->p0 + k) * g->ldb + j;
+				float *dk = d + k * NR;
+				int c = 0;
+				for (; c < nr; c++)
+					dk[c] = src[c];
+				for (; c < NR; c++)
+					dk[c] = 0;
+			}
+		} else {
+			for (int c = 0; c < nr; c++) {
+				const float *src = g->B + (size_t)(j + c) * g->ldb + g->p0;
+				for (int k = 0; k < g->kc; k++)
+					d[k * NR + c] = src[k];
+			}
+			for (int c = nr; c < NR; c++)
+				for (int k = 0; k < g->kc; k++)
+					d[k * NR + c] = 0;
+		}
+	}
+}
+
+/* Tiles t in [t0, t1): jp = t / n_ip (outer, B panel reused), ip = t % n_ip. */
+static void run_tiles(void *ctx, size_t t0, size_t t1, int tid)
+{
+	job *g = ctx;
+	int MR = g->kn->mr, NR = g->kn->nr;
+	for (size_t t = t0; t < t1; t++) {
+		int jp = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
+		int i0 = ip * MR, j = g->j0 + jp * NR;
+		int mr = g->M - i0 < MR ? g->M - i0 : MR;
+		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
+		g->kn->fn(g->kc, g->ap + (size_t)ip * g->kc * MR, g->bp + (size_t)jp * g->kc * NR,
+			  g->C + (size_t)i0 * g->ldc + j, g->ldc, mr, nr);
+	}
+}
+
+void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
+		    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+		    float *C, int ldc)
+{
+	if (M <= 0 || N <= 0)
+		return;
+	if (beta != 1.0f)
+		for (int i = 0; i < M; i++) {
+			float *ci = C + (size_t)i * ldc;
+			if (beta == 0.0f)
+				memset(ci, 0, sizeof(float) * (size_t)N);
+			else
+				for (int j = 0; j < N; j++)
+					ci[j] *= beta;
+		}
+	if (K <= 0 || alpha == 0.0f)
+		return;
+	job g = {.kn = &kernels[lvl], .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha,
+		 .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .C = C};
+	int MR = g.kn->mr, NR = g.kn->nr;
+	int kc_max = K < TL_GEMM_KC ? K : TL_GEMM_KC;
+	int nc_max = N < TL_GEMM_NC ? N : TL_GEMM_NC;
+	g.n_ip = (M + MR - 1) / MR;
+	size_t ap_n = (size_t)g.n_ip * MR * kc_max;
+	size_t bp_n = (size_t)((nc_max + NR - 1) / NR) * NR * kc_max;
+	g.ap = aligned_alloc(64, tl_align64(ap_n * sizeof(float)));
+	g.bp = aligned_alloc(64, tl_align64(bp_n * sizeof(float)));
+	TL_CHECK(g.ap && g.bp);
+	int nt = tl_pool_size(pool);
+	for (g.j0 = 0; g.j0 < N; g.j0 += TL_GEMM_NC) {
+		g.nc = N - g.j0 < TL_GEMM_NC ? N - g.j0 : TL_GEMM_NC;
+		g.n_jp = (g.nc + NR - 1) / NR;
+		for (g.p0 = 0; g.p0 < K; g.p0 += TL_GEMM_KC) {
+			g.kc = K - g.p0 < TL_GEMM_KC ? K - g.p0 : TL_GEMM_KC;
+			tl_pool_for(pool, (size_t)g.n_jp, (size_t)(g.n_jp / (2 * nt)) + 1, pack_b, &g);
+			tl_pool_for(pool, (size_t)g.n_ip, (size_t)(g.n_ip / (2 * nt)) + 1, pack_a, &g);
+			size_t tiles = (size_t)g.n_ip * g.n_jp;
+			tl_pool_for(pool, tiles, tiles / (4 * (size_t)nt) + 1, run_tiles, &g);
+		}
+	}
+	free(g.ap);
+	free(g.bp);
+}
+
+void tl_sgemm(tl_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+	      int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+	tl_sgemm_level(tl_cpu_detect(), pool, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+		    const float *B, int ldb, float beta, float *C, int ldc)
+{
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++) {
+			double acc = 0;
+			for (int k = 0; k < K; k++)
+				acc += (double)at_a(A, lda, ta, i, k) *
+				       (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+			float *c = C + (size_t)i * ldc + j;
+			*c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+		}
+}

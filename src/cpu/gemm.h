@@ -1,0 +1,33 @@
+/* gemm.h - single-precision GEMM for the fast CPU backend.
+ *
+ * C[M][N] = alpha * op(A)[M][K] * op(B)[K][N] + beta * C, row-major,
+ * op(X) = X or X^T.  Cache-blocked (KC x NC blocks of B, all of A for
+ * that KC packed into MR-row panels), an MR x NR register micro-kernel
+ * (AVX-512: 8 x 32, AVX2+FMA: 6 x 16, scalar: 4 x 8), and the tiles of
+ * each block shared among the pool's threads. */
+#ifndef TL_CPU_GEMM_H
+#define TL_CPU_GEMM_H
+
+#include "pool.h"
+
+typedef enum { TL_CPU_SCALAR = 0, TL_CPU_AVX2 = 1, TL_CPU_AVX512 = 2 } tl_cpu_level;
+
+/* The best level this CPU runs, capped by $TL_CPU (scalar, avx2, avx512). */
+tl_cpu_level tl_cpu_detect(void);
+const char *tl_cpu_level_name(tl_cpu_level l);
+
+/* op(A) is M x K: ta = 0 reads A[i*lda + k], ta = 1 reads A[k*lda + i].
+ * op(B) is K x N: tb = 0 reads B[k*ldb + j], tb = 1 reads B[j*ldb + k]. */
+void tl_sgemm(tl_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+	      int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The same at an explicit level (tests compare levels). */
+void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
+		    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+		    float *C, int ldc);
+
+/* Triple loop, for tests. */
+void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+		    const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

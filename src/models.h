@@ -1,0 +1,35 @@
+/* models.h - VGG16 and SqueezeNet 1.1 with a configurable classification
+ * head, tensor names as torchvision/timm so published weights load as
+ * they are. */
+#ifndef TL_MODELS_H
+#define TL_MODELS_H
+
+#include "net.h"
+
+#define TL_MAX_HIDDEN 4
+
+typedef struct {
+	const char *model;   /* "vgg16" or "squeezenet" */
+	int height, width;   /* input size */
+	int width_div;       /* divide every base width (1 = the real model; tests use more) */
+	int flatten;         /* head: 1 = flatten, 0 = global average pool */
+	int hidden[TL_MAX_HIDDEN]; /* dense layers before the classifier */
+	int n_hidden;
+	float dropout;       /* after each hidden layer */
+	int n_classes;
+} tl_model_cfg;
+
+/* Defaults: vgg16, 32x32, flatten + one hidden 256 + dropout 0.5
+ * (the Keras notebooks' head), 10 classes; squeezenet uses gap and no
+ * hidden layer. */
+void tl_model_defaults(tl_model_cfg *cfg, const char *model);
+
+/* Build (and finalize) the network; parameters are zero until loaded or
+ * initialized.  Fails naming the model if it is unknown or the input is
+ * too small for it. */
+tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err);
+
+/* Parse "256" or "512,256" or "none" into hidden sizes; -1 on error. */
+int tl_model_parse_head(const char *s, tl_model_cfg *cfg);
+
+#endif
