@@ -32,6 +32,8 @@ typedef struct {
 /* Output size of a conv along one axis. */
 static inline int tl_conv_out(int in, int k, int s, int p)
 {
+	if (in + 2 * p < k)
+		return 0;
 	return (in + 2 * p - k) / s + 1;
 }
 
@@ -39,6 +41,8 @@ static inline int tl_conv_out(int in, int k, int s, int p)
  * window only when it starts inside the input (as PyTorch does). */
 static inline int tl_pool_out(int in, int k, int s, int ceil_mode)
 {
+	if (in < k)
+		return 0;
 	int o = ceil_mode ? (in - k + s - 1) / s + 1 : (in - k) / s + 1;
 	if (ceil_mode && (o - 1) * s >= in)
 		o--;
