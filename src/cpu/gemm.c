@@ -137,11 +137,10 @@ const char *tl_cpu_level_name(tl_cpu_level l)
 	return l == TL_CPU_AVX512 ? "avx512" : l == TL_CPU_AVX2 ? "avx2+fma" : "scalar";
 }
 
-tl_cpu_level tl_cpu_detect(void)
+static int cached = -1;
+
+tl_cpu_level tl_cpu_supported(void)
 {
-	static int cached = -1;
-	if (cached >= 0)
-		return (tl_cpu_level)cached;
 	tl_cpu_level l = TL_CPU_SCALAR;
 #if defined(__x86_64__)
 	__builtin_cpu_init();
@@ -150,6 +149,21 @@ tl_cpu_level tl_cpu_detect(void)
 	if (__builtin_cpu_supports("avx512f"))
 		l = TL_CPU_AVX512;
 #endif
+	return l;
+}
+
+tl_cpu_level tl_cpu_force(tl_cpu_level l)
+{
+	tl_cpu_level top = tl_cpu_supported();
+	cached = (int)(l < top ? l : top);
+	return (tl_cpu_level)cached;
+}
+
+tl_cpu_level tl_cpu_detect(void)
+{
+	if (cached >= 0)
+		return (tl_cpu_level)cached;
+	tl_cpu_level l = tl_cpu_supported();
 	const char *env = getenv("TL_CPU");
 	if (env) {
 		tl_cpu_level cap = !strcasecmp(env, "scalar") ? TL_CPU_SCALAR

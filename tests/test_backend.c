@@ -1,0 +1,140 @@
+/* test_backend.c - the fast backend against the scalar reference on the
+ * shapes that matter: SGEMM at every CPU level and thread count against a
+ * double-precision triple loop (odd sizes, all transposes, alpha/beta,
+ * sizes crossing the KC/NC blocking), and full-size VGG16 conv layers at
+ * 32x32 input resolution, forward and backward, 1 and 2 threads. */
+#include "tl_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/gemm.h"
+#include "cpu/ref.h"
+
+static uint32_t seed = 1;
+static float frand(void)
+{
+	seed = seed * 1664525u + 1013904223u;
+	return (float)((seed >> 8) * (1.0 / 16777216.0)) * 2 - 1;
+}
+
+static float *frand_n(size_t n)
+{
+	float *p = malloc(n * sizeof *p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = frand();
+	return p;
+}
+
+static void expect_close_arrays(const char *what, const float *got, const float *want, size_t n,
+				double rtol)
+{
+	double maxref = 0, maxerr = 0;
+	size_t worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (fabs(want[i]) > maxref)
+			maxref = fabs(want[i]);
+		double e = fabs((double)got[i] - want[i]);
+		if (e > maxerr)
+			maxerr = e, worst = i;
+	}
+	if (!(maxerr <= rtol * maxref + 1e-6))
+		fail_msg("%s: max error %.3g at %zu (got %.9g, want %.9g, max %.3g)", what, maxerr,
+			 worst, got[worst], want[worst], maxref);
+}
+
+static void sgemm_matches_naive(void **state)
+{
+	(void)state;
+	const int Ms[] = {1, 7, 37, 130}, Ns[] = {1, 5, 33, 3100}, Ks[] = {1, 17, 300};
+	tl_pool *pools[2];
+	tl_err err;
+	tl_pool_new(&pools[0], 1, &err);
+	tl_pool_new(&pools[1], 2, &err);
+	for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++)
+		for (int mi = 0; mi < 4; mi++)
+			for (int ni = 0; ni < 4; ni++)
+				for (int ki = 0; ki < 3; ki++)
+					for (int t = 0; t < 4; t++) {
+						int M = Ms[mi], N = Ns[ni], K = Ks[ki];
+						if (N == 3100 && (M > 37 || K > 17) && lv != (int)tl_cpu_supported())
+							continue; /* keep the slow levels' big cases few */
+						int ta = t & 1, tb = t >> 1;
+						int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+						float *A = frand_n((size_t)(ta ? K : M) * lda);
+						float *B = frand_n((size_t)(tb ? N : K) * ldb);
+						float *C = frand_n((size_t)M * ldc);
+						float *R = malloc((size_t)M * ldc * sizeof(float));
+						memcpy(R, C, (size_t)M * ldc * sizeof(float));
+						float alpha = t == 3 ? -0.5f : 1.0f, beta = (float)(t % 3) * 0.5f;
+						tl_sgemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+						tl_sgemm_level((tl_cpu_level)lv, pools[(mi + ni) & 1], ta, tb, M, N,
+							       K, alpha, A, lda, B, ldb, beta, C, ldc);
+						char what[160];
+						snprintf(what, sizeof what, "sgemm %s M%d N%d K%d ta%d tb%d",
+							 tl_cpu_level_name((tl_cpu_level)lv), M, N, K, ta, tb);
+						expect_close_arrays(what, C, R, (size_t)M * ldc, 1e-5);
+						free(A), free(B), free(C), free(R);
+					}
+	tl_pool_free(pools[0]);
+	tl_pool_free(pools[1]);
+}
+
+typedef struct {
+	const char *name;
+	int c, hw, o;
+} vgg_layer;
+
+/* VGG16's convolutions at 32x32 input, batch 2, fast == reference. */
+static void vgg16_layers_fast_equals_reference(void **state)
+{
+	(void)state;
+	static const vgg_layer layers[] = {
+		{"block1_conv1", 3, 32, 64},   {"block1_conv2", 64, 32, 64},
+		{"block2_conv1", 64, 16, 128}, {"block3_conv2", 256, 8, 256},
+		{"block4_conv1", 256, 4, 512}, {"block5_conv3", 512, 2, 512},
+	};
+	for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
+		const vgg_layer *L = &layers[li];
+		tl_conv_shape s = {.n = 2, .c = L->c, .h = L->hw, .w = L->hw, .o = L->o, .kh = 3,
+				   .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .oh = L->hw, .ow = L->hw};
+		size_t nx = (size_t)2 * L->c * L->hw * L->hw, ny = (size_t)2 * L->o * L->hw * L->hw,
+		       nw = (size_t)L->o * L->c * 9;
+		float *x = frand_n(nx), *w = frand_n(nw), *b = frand_n((size_t)L->o), *g = frand_n(ny);
+		float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dy0 = malloc(ny * 4),
+		      *dy1 = malloc(ny * 4), *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4),
+		      *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4), *db0 = malloc((size_t)L->o * 4),
+		      *db1 = malloc((size_t)L->o * 4);
+		tl_ref_conv_fwd_f32(&s, x, w, b, 1, y0);
+		memcpy(dy0, g, ny * 4);
+		tl_ref_conv_bwd_f32(&s, x, w, y0, 1, dy0, dx0, 0, dw0, db0);
+		for (int threads = 1; threads <= 2; threads++) {
+			tl_pool *pool;
+			tl_err err;
+			tl_pool_new(&pool, threads, &err);
+			tl_backend be;
+			tl_backend_fast_init(&be, pool);
+			char what[96];
+			snprintf(what, sizeof what, "%s, %d thread(s)", L->name, threads);
+			be.conv_fwd(&be, &s, x, w, b, 1, y1);
+			expect_close_arrays(what, y1, y0, ny, 1e-5);
+			memcpy(dy1, g, ny * 4);
+			be.conv_bwd(&be, &s, x, w, y1, 1, dy1, dx1, 0, dw1, db1);
+			expect_close_arrays(what, dx1, dx0, nx, 1e-5);
+			expect_close_arrays(what, dw1, dw0, nw, 1e-5);
+			expect_close_arrays(what, db1, db0, (size_t)L->o, 1e-5);
+			tl_pool_free(pool);
+		}
+		free(x), free(w), free(b), free(g), free(y0), free(y1), free(dy0), free(dy1);
+		free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sgemm_matches_naive),
+		cmocka_unit_test(vgg16_layers_fast_equals_reference),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
