@@ -10,7 +10,7 @@
 #endif
 
 #ifndef TL_GEMM_KC
-#define TL_GEMM_KC 256 /* depth of a packed block */
+#define TL_GEMM_KC 192 /* depth of a packed block: KC x NR of B stays in L1 */
 #endif
 #ifndef TL_GEMM_NC
 #define TL_GEMM_NC 3072 /* columns of a packed B block */
@@ -185,74 +185,111 @@ static inline float at_a(const float *A, int lda, int ta, int i, int k)
 }
 
 typedef struct {
-	const kernel *kn;
-	int ta, tb, M, N, K;
+	const float *X;
+	int ld, trans;
 	float alpha;
-	const float *A, *B;
-	int lda, ldb, ldc;
-	float *C;
-	/* current block */
-	int j0, nc, p0, kc, n_ip, n_jp;
-	float *ap, *bp;
-} job;
+} matrix_src;
 
-/* Pack MR-row panels [ip0, ip1) of alpha * op(A)[:, p0:p0+kc]. */
-static void pack_a(void *ctx, size_t ip0, size_t ip1, int tid)
+/* op(A) rows [i0, i0+n), depth [k0, k0+kc) -> dst[k][R], scaled by alpha */
+static void pack_matrix_a(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst)
 {
-	job *g = ctx;
-	int MR = g->kn->mr;
-	for (size_t ip = ip0; ip < ip1; ip++) {
-		float *d = g->ap + ip * (size_t)g->kc * MR;
-		int i0 = (int)ip * MR;
-		int mr = g->M - i0 < MR ? g->M - i0 : MR;
-		if (!g->ta) {
-			for (int r = 0; r < mr; r++) {
-				const float *src = g->A + (size_t)(i0 + r) * g->lda + g->p0;
-				for (int k = 0; k < g->kc; k++)
-					d[k * MR + r] = g->alpha * src[k];
-			}
-		} else {
-			for (int k = 0; k < g->kc; k++) {
-				const float *src = g->A + (size_t)(g->p0 + k) * g->lda + i0;
-				for (int r = 0; r < mr; r++)
-					d[k * MR + r] = g->alpha * src[r];
-			}
+	const matrix_src *m = ctx;
+	if (!m->trans) {
+		for (int r = 0; r < n; r++) {
+			const float *src = m->X + (size_t)(i0 + r) * m->ld + k0;
+			for (int k = 0; k < kc; k++)
+				dst[k * R + r] = m->alpha * src[k];
 		}
-		for (int r = mr; r < MR; r++)
-			for (int k = 0; k < g->kc; k++)
-				d[k * MR + r] = 0;
+	} else {
+		for (int k = 0; k < kc; k++) {
+			const float *src = m->X + (size_t)(k0 + k) * m->ld + i0;
+			for (int r = 0; r < n; r++)
+				dst[k * R + r] = m->alpha * src[r];
+		}
+	}
+	for (int r = n; r < R; r++)
+		for (int k = 0; k < kc; k++)
+			dst[k * R + r] = 0;
+}
+
+/* op(B) depth [k0, k0+kc), columns [j0, j0+n) -> dst[k][R] */
+static void pack_matrix_b(const void *ctx, int k0, int kc, int j0, int n, int R, float *dst)
+{
+	const matrix_src *m = ctx;
+	if (!m->trans) {
+		for (int k = 0; k < kc; k++) {
+			const float *src = m->X + (size_t)(k0 + k) * m->ld + j0;
+			float *d = dst + k * R;
+			memcpy(d, src, sizeof(float) * (size_t)n);
+			for (int c = n; c < R; c++)
+				d[c] = 0;
+		}
+	} else {
+		for (int c = 0; c < n; c++) {
+			const float *src = m->X + (size_t)(j0 + c) * m->ld + k0;
+			for (int k = 0; k < kc; k++)
+				dst[k * R + c] = src[k];
+		}
+		for (int c = n; c < R; c++)
+			for (int k = 0; k < kc; k++)
+				dst[k * R + c] = 0;
 	}
 }
 
-/* Pack NR-column panels [jp0, jp1) of op(B)[p0:p0+kc, j0:j0+nc]. */
+typedef struct {
+	const kernel *kn;
+	int M, N, K;
+	tl_gemm_src a, b;
+	int ldc;
+	float *C;
+	int n_ip, m_pad;
+	/* current block */
+	int j0, nc, p0, kc, n_jp, n_pc;
+	float *ap, *bp;
+} job;
+
+/* Pack all of op(A) once: item t = (pc, ip); block pc holds kc x m_pad. */
+static void pack_a(void *ctx, size_t t0, size_t t1, int tid)
+{
+	job *g = ctx;
+	int MR = g->kn->mr;
+	for (size_t t = t0; t < t1; t++) {
+		int pc = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
+		int p0 = pc * TL_GEMM_KC, kc = g->K - p0 < TL_GEMM_KC ? g->K - p0 : TL_GEMM_KC;
+		int i0 = ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+		float *d = g->ap + (size_t)p0 * g->m_pad + (size_t)ip * kc * MR;
+		g->a.fn(g->a.ctx, p0, kc, i0, mr, MR, d);
+	}
+}
+
+/* Pack NR-column panels [jp0, jp1) of op(B)[p0:p0+kc, j0:j0+nc].  A plain
+ * row-major B is copied row by row across all the panels (sequential reads);
+ * other sources pack panel by panel. */
 static void pack_b(void *ctx, size_t jp0, size_t jp1, int tid)
 {
 	job *g = ctx;
 	int NR = g->kn->nr;
+	const matrix_src *m = g->b.ctx;
+	if (g->b.fn == pack_matrix_b && !m->trans) {
+		int j_hi = g->j0 + (int)jp1 * NR;
+		if (j_hi > g->j0 + g->nc)
+			j_hi = g->j0 + g->nc;
+		for (int k = 0; k < g->kc; k++) {
+			const float *src = m->X + (size_t)(g->p0 + k) * m->ld;
+			for (size_t jp = jp0; jp < jp1; jp++) {
+				int j = g->j0 + (int)jp * NR, nr = j_hi - j < NR ? j_hi - j : NR;
+				float *d = g->bp + jp * (size_t)g->kc * NR + (size_t)k * NR;
+				memcpy(d, src + j, sizeof(float) * (size_t)nr);
+				for (int c = nr; c < NR; c++)
+					d[c] = 0;
+			}
+		}
+		return;
+	}
 	for (size_t jp = jp0; jp < jp1; jp++) {
-		float *d = g->bp + jp * (size_t)g->kc * NR;
 		int j = g->j0 + (int)jp * NR;
 		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
-		if (!g->tb) {
-			for (int k = 0; k < g->kc; k++) {
-				const float *src = g->B + (size_t)(g->p0 + k) * g->ldb + j;
-				float *dk = d + k * NR;
-				int c = 0;
-				for (; c < nr; c++)
-					dk[c] = src[c];
-				for (; c < NR; c++)
-					dk[c] = 0;
-			}
-		} else {
-			for (int c = 0; c < nr; c++) {
-				const float *src = g->B + (size_t)(j + c) * g->ldb + g->p0;
-				for (int k = 0; k < g->kc; k++)
-					d[k * NR + c] = src[k];
-			}
-			for (int c = nr; c < NR; c++)
-				for (int k = 0; k < g->kc; k++)
-					d[k * NR + c] = 0;
-		}
+		g->b.fn(g->b.ctx, g->p0, g->kc, j, nr, NR, g->bp + jp * (size_t)g->kc * NR);
 	}
 }
 
@@ -261,58 +298,84 @@ static void run_tiles(void *ctx, size_t t0, size_t t1, int tid)
 {
 	job *g = ctx;
 	int MR = g->kn->mr, NR = g->kn->nr;
+	const float *ablock = g->ap + (size_t)g->p0 * g->m_pad;
 	for (size_t t = t0; t < t1; t++) {
 		int jp = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
 		int i0 = ip * MR, j = g->j0 + jp * NR;
 		int mr = g->M - i0 < MR ? g->M - i0 : MR;
 		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
-		g->kn->fn(g->kc, g->ap + (size_t)ip * g->kc * MR, g->bp + (size_t)jp * g->kc * NR,
+		g->kn->fn(g->kc, ablock + (size_t)ip * g->kc * MR, g->bp + (size_t)jp * g->kc * NR,
 			  g->C + (size_t)i0 * g->ldc + j, g->ldc, mr, nr);
 	}
 }
 
-void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
-		    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-		    float *C, int ldc)
+static void scale_c(float *C, int ldc, int M, int N, float beta)
+{
+	if (beta == 1.0f)
+		return;
+	for (int i = 0; i < M; i++) {
+		float *ci = C + (size_t)i * ldc;
+		if (beta == 0.0f)
+			memset(ci, 0, sizeof(float) * (size_t)N);
+		else
+			for (int j = 0; j < N; j++)
+				ci[j] *= beta;
+	}
+}
+
+static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
+		     tl_gemm_src b, float beta, float *C, int ldc)
 {
 	if (M <= 0 || N <= 0)
 		return;
-	if (beta != 1.0f)
-		for (int i = 0; i < M; i++) {
-			float *ci = C + (size_t)i * ldc;
-			if (beta == 0.0f)
-				memset(ci, 0, sizeof(float) * (size_t)N);
-			else
-				for (int j = 0; j < N; j++)
-					ci[j] *= beta;
-		}
-	if (K <= 0 || alpha == 0.0f)
+	scale_c(C, ldc, M, N, beta);
+	if (K <= 0)
 		return;
-	job g = {.kn = &kernels[lvl], .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .alpha = alpha,
-		 .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .C = C};
+	job g = {.kn = &kernels[lvl], .M = M, .N = N, .K = K, .a = a, .b = b, .ldc = ldc, .C = C};
 	int MR = g.kn->mr, NR = g.kn->nr;
 	int kc_max = K < TL_GEMM_KC ? K : TL_GEMM_KC;
 	int nc_max = N < TL_GEMM_NC ? N : TL_GEMM_NC;
 	g.n_ip = (M + MR - 1) / MR;
-	size_t ap_n = (size_t)g.n_ip * MR * kc_max;
-	size_t bp_n = (size_t)((nc_max + NR - 1) / NR) * NR * kc_max;
-	g.ap = aligned_alloc(64, tl_align64(ap_n * sizeof(float)));
-	g.bp = aligned_alloc(64, tl_align64(bp_n * sizeof(float)));
+	g.m_pad = g.n_ip * MR;
+	g.n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+	g.ap = aligned_alloc(64, tl_align64((size_t)g.m_pad * K * sizeof(float)));
+	g.bp = aligned_alloc(64, tl_align64((size_t)((nc_max + NR - 1) / NR) * NR * kc_max *
+					    sizeof(float)));
 	TL_CHECK(g.ap && g.bp);
 	int nt = tl_pool_size(pool);
+	size_t at = (size_t)g.n_pc * g.n_ip;
+	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, &g);
 	for (g.j0 = 0; g.j0 < N; g.j0 += TL_GEMM_NC) {
 		g.nc = N - g.j0 < TL_GEMM_NC ? N - g.j0 : TL_GEMM_NC;
 		g.n_jp = (g.nc + NR - 1) / NR;
 		for (g.p0 = 0; g.p0 < K; g.p0 += TL_GEMM_KC) {
 			g.kc = K - g.p0 < TL_GEMM_KC ? K - g.p0 : TL_GEMM_KC;
-			tl_pool_for(pool, (size_t)g.n_jp, (size_t)(g.n_jp / (2 * nt)) + 1, pack_b, &g);
-			tl_pool_for(pool, (size_t)g.n_ip, (size_t)(g.n_ip / (2 * nt)) + 1, pack_a, &g);
+			tl_pool_for(pool, (size_t)g.n_jp, (size_t)(g.n_jp + nt - 1) / nt, pack_b, &g);
 			size_t tiles = (size_t)g.n_ip * g.n_jp;
 			tl_pool_for(pool, tiles, tiles / (4 * (size_t)nt) + 1, run_tiles, &g);
 		}
 	}
 	free(g.ap);
 	free(g.bp);
+}
+
+void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
+		    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+		    float *C, int ldc)
+{
+	if (alpha == 0.0f) {
+		scale_c(C, ldc, M, N, beta);
+		return;
+	}
+	matrix_src ma = {A, lda, ta, alpha}, mb = {B, ldb, tb, 1.0f};
+	gemm_run(lvl, pool, M, N, K, (tl_gemm_src){pack_matrix_a, &ma},
+		 (tl_gemm_src){pack_matrix_b, &mb}, beta, C, ldc);
+}
+
+void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,
+		  float *C, int ldc)
+{
+	gemm_run(tl_cpu_detect(), pool, M, N, K, a, b, beta, C, ldc);
 }
 
 void tl_sgemm(tl_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A,

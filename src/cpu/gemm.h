@@ -31,6 +31,21 @@ void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int 
 		    float alpha, const float *A, int lda, const float *B, int ldb, float beta,
 		    float *C, int ldc);
 
+/* A GEMM operand given by a function that packs it, so callers can pack
+ * straight from their own layout (convolution packs image patches from the
+ * input without an im2col buffer).  fn fills dst[k * R + r] with element
+ * (row i0 + r, depth k0 + k) of op(A), or (depth k0 + k, column i0 + r) of
+ * op(B), for k < kc and r < n, and zero for n <= r < R. */
+typedef void (*tl_pack_fn)(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst);
+typedef struct {
+	tl_pack_fn fn;
+	const void *ctx;
+} tl_gemm_src;
+
+/* C[M][N] = op(A) * op(B) + beta * C with both operands from packers. */
+void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,
+		  float *C, int ldc);
+
 /* Triple loop, for tests. */
 void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 		    const float *B, int ldb, float beta, float *C, int ldc);

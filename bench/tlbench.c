@@ -1,0 +1,191 @@
+/* tlbench - compute-core throughput, one line per figure: "name value unit".
+ *
+ *   bench/tlbench [-j THREADS] [-r RUNS] [-b BATCH] [--only PREFIX]
+ *
+ * sgemm_*            GFLOP/s of the fast SGEMM on the GEMM shapes VGG16's
+ *                    convolutions produce at 32x32, batch 64 (M = out channels,
+ *                    N = batch * pixels, K = 9 * in channels)
+ * vgg16_forward      img/s, conv base (through block5_pool), 32x32, batch 64
+ * vgg16_train_step   img/s, forward + backward + SGD step, everything trainable,
+ *                    head flatten -> 256 -> 10, 32x32, batch 64
+ * squeezenet_forward img/s, SqueezeNet 1.1 features + gap head, 64x64, batch 64
+ * Each figure is the median of RUNS timed runs after one warm-up. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/gemm.h"
+#include "models.h"
+#include "optim.h"
+#include "progress.h"
+
+static int runs = 5, threads = 0, batch = 64;
+static const char *only = "";
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Median seconds of fn over runs (after one warm-up call). */
+static double timed(void (*fn)(void *), void *ctx)
+{
+	double t[64];
+	fn(ctx);
+	for (int i = 0; i < runs; i++) {
+		double t0 = tl_now();
+		fn(ctx);
+		t[i] = tl_now() - t0;
+	}
+	qsort(t, (size_t)runs, sizeof t[0], cmp_d);
+	return t[runs / 2];
+}
+
+static int want(const char *name)
+{
+	return strncmp(name, only, strlen(only)) == 0;
+}
+
+typedef struct {
+	tl_pool *pool;
+	int M, N, K;
+	float *A, *B, *C;
+} gemm_ctx;
+
+static void run_gemm(void *p)
+{
+	gemm_ctx *g = p;
+	tl_sgemm(g->pool, 0, 0, g->M, g->N, g->K, 1.0f, g->A, g->K, g->B, g->N, 0.0f, g->C, g->N);
+}
+
+typedef struct {
+	tl_net *net;
+	tl_backend *be;
+	int to;
+	int train;
+	tl_optim *opt;
+	float *dl;
+	int32_t *labels;
+} net_ctx;
+
+static void run_net(void *p)
+{
+	net_ctx *c = p;
+	tl_net_forward(c->net, c->be, batch, 0, c->to);
+	if (!c->train)
+		return;
+	int k = c->net->tshape[c->net->n_tensors - 1].c;
+	tl_softmax_xent(batch, k, tl_net_output(c->net), c->labels, c->dl, NULL);
+	tl_net_backward(c->net, c->be, batch, c->dl);
+	tl_optim_step(c->opt, c->net);
+}
+
+static void bench_net(const char *name, const char *model, int size, int train, int features_only,
+		      tl_backend *be)
+{
+	if (!want(name))
+		return;
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, model);
+	cfg.height = cfg.width = size;
+	tl_net *net;
+	tl_err err;
+	if (tl_model_build(&cfg, &net, &err) != TL_OK || tl_net_alloc(net, batch, &err) != TL_OK) {
+		fprintf(stderr, "tlbench: %s\n", err.msg);
+		exit(1);
+	}
+	tl_net_init(net, 42, 0);
+	net->training = train;
+	float *x = tl_net_input(net);
+	for (size_t i = 0; i < (size_t)batch * 3 * size * size; i++)
+		x[i] = (float)((i * 7919) % 255) - 120.0f;
+	int32_t labels[1024];
+	for (int i = 0; i < batch; i++)
+		labels[i] = i % 10;
+	float *dl = calloc((size_t)batch * 10, sizeof(float));
+	tl_optim opt;
+	tl_optim_init(&opt, net, TL_OPT_SGD, &err);
+	int to = net->n_layers;
+	if (features_only)
+		to = tl_net_find_layer(net, "block5_pool") + 1;
+	net_ctx c = {net, be, to, train, &opt, dl, labels};
+	double s = timed(run_net, &c);
+	printf("%s %.1f img/s\n", name, batch / s);
+	fflush(stdout);
+	tl_optim_free(&opt);
+	free(dl);
+	tl_net_free(net);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {{"only", required_argument, 0, 'o'}, {0, 0, 0, 0}};
+	int c;
+	while ((c = getopt_long(argc, argv, "j:r:b:", lo, NULL)) != -1) {
+		if (c == 'j')
+			threads = atoi(optarg);
+		else if (c == 'r')
+			runs = atoi(optarg);
+		else if (c == 'b')
+			batch = atoi(optarg);
+		else if (c == 'o')
+			only = optarg;
+		else {
+			fprintf(stderr, "usage: tlbench [-j THREADS] [-r RUNS] [-b BATCH] [--only PREFIX]\n");
+			return 2;
+		}
+	}
+	if (runs < 1 || runs > 63 || batch < 1 || batch > 1024) {
+		fprintf(stderr, "tlbench: runs in 1..63, batch in 1..1024\n");
+		return 2;
+	}
+	tl_pool *pool;
+	tl_err err;
+	if (tl_pool_new(&pool, threads, &err) != TL_OK) {
+		fprintf(stderr, "tlbench: %s\n", err.msg);
+		return 1;
+	}
+	printf("# tlbench: %d threads, %s kernels, batch %d, median of %d\n", tl_pool_size(pool),
+	       tl_cpu_level_name(tl_cpu_detect()), batch, runs);
+	/* VGG16 conv GEMMs at 32x32: (out channels, pixels per image, in channels) */
+	static const struct {
+		const char *name;
+		int o, p, c;
+	} shapes[] = {
+		{"sgemm_block1_conv2", 64, 1024, 64},  {"sgemm_block2_conv2", 128, 256, 128},
+		{"sgemm_block3_conv2", 256, 64, 256},  {"sgemm_block4_conv2", 512, 16, 512},
+		{"sgemm_block5_conv2", 512, 4, 512},
+	};
+	double flops_total = 0, secs_total = 0;
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		if (!want(shapes[i].name) && !want("sgemm_vgg16_total"))
+			continue;
+		gemm_ctx g = {.pool = pool, .M = shapes[i].o, .N = batch * shapes[i].p, .K = 9 * shapes[i].c};
+		g.A = malloc((size_t)g.M * g.K * 4);
+		g.B = malloc((size_t)g.K * g.N * 4);
+		g.C = malloc((size_t)g.M * g.N * 4);
+		for (size_t k = 0; k < (size_t)g.M * g.K; k++)
+			g.A[k] = (float)(k % 13) * 0.01f;
+		for (size_t k = 0; k < (size_t)g.K * g.N; k++)
+			g.B[k] = (float)(k % 7) * 0.02f;
+		double s = timed(run_gemm, &g), fl = 2.0 * g.M * g.N * g.K;
+		flops_total += fl;
+		secs_total += s;
+		if (want(shapes[i].name))
+			printf("%s %.1f GFLOP/s (M=%d N=%d K=%d)\n", shapes[i].name, fl / s * 1e-9, g.M,
+			       g.N, g.K);
+		free(g.A), free(g.B), free(g.C);
+	}
+	if (secs_total > 0 && want("sgemm_vgg16_total"))
+		printf("sgemm_vgg16_total %.1f GFLOP/s\n", flops_total / secs_total * 1e-9);
+	fflush(stdout);
+	tl_backend be;
+	tl_backend_fast_init(&be, pool);
+	bench_net("vgg16_forward", "vgg16", 32, 0, 1, &be);
+	bench_net("vgg16_train_step", "vgg16", 32, 1, 0, &be);
+	bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, &be);
+	tl_pool_free(pool);
+	return 0;
+}
