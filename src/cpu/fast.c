@@ -36,49 +36,6 @@ typedef struct {
 	int acc;
 } col_job;
 
-/* col [c*kh*kw][nb*oh*ow] <- x[n0 .. n0+nb): one row (c, p, q) per item */
-static void im2col_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-	col_job *j = ctx;
-	const tl_conv_shape *s = j->s;
-	size_t P = (size_t)s->oh * s->ow, ld = (size_t)j->nb * P;
-	for (size_t r = r0; r < r1; r++) {
-		int c = (int)(r / (size_t)(s->kh * s->kw)), p = (int)(r / s->kw % s->kh),
-		    q = (int)(r % s->kw);
-		float *row = j->col + r * ld;
-		for (int b = 0; b < j->nb; b++) {
-			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
-			float *o = row + b * P;
-			for (int i = 0; i < s->oh; i++) {
-				int yy = i * s->sh - s->ph + p;
-				float *oi = o + (size_t)i * s->ow;
-				if (yy < 0 || yy >= s->h) {
-					memset(oi, 0, sizeof(float) * (size_t)s->ow);
-					continue;
-				}
-				const float *xr = xp + (size_t)yy * s->w;
-				if (s->sw == 1) {
-					int x0 = q - s->pw; /* xx = j + x0 */
-					int jlo = x0 < 0 ? -x0 : 0;
-					int jhi = s->w - x0 < s->ow ? s->w - x0 : s->ow;
-					if (jhi < jlo)
-						jhi = jlo;
-					for (int jj = 0; jj < jlo; jj++)
-						oi[jj] = 0;
-					memcpy(oi + jlo, xr + jlo + x0, sizeof(float) * (size_t)(jhi - jlo));
-					for (int jj = jhi; jj < s->ow; jj++)
-						oi[jj] = 0;
-				} else {
-					for (int jj = 0; jj < s->ow; jj++) {
-						int xx = jj * s->sw - s->pw + q;
-						oi[jj] = xx >= 0 && xx < s->w ? xr[xx] : 0;
-					}
-				}
-			}
-		}
-	}
-}
-
 /* dx[n0 .. n0+nb) += col2im(col): one input channel per item (no races). */
 static void col2im_channels(void *ctx, size_t c0, size_t c1, int tid)
 {
@@ -115,9 +72,10 @@ typedef struct {
 	float *dst;
 	const float *b;
 	int relu, n0, nb;
+	int acc; /* scatter_out adds to y instead of overwriting */
 } move_job;
 
-/* y[n0+b][o][p] = out[o][b*P + p] + bias, relu: one output channel per item */
+/* y[n0+b][o][p] (+)= out[o][b*P + p] + bias, relu: one output channel per item */
 static void scatter_out(void *ctx, size_t o0, size_t o1, int tid)
 {
 	move_job *m = ctx;
@@ -128,6 +86,11 @@ static void scatter_out(void *ctx, size_t o0, size_t o1, int tid)
 		for (int b = 0; b < m->nb; b++) {
 			const float *src = m->src + o * m->nb * P + b * P;
 			float *dst = m->dst + ((size_t)(m->n0 + b) * s->o + o) * P;
+			if (m->acc) {
+				for (size_t p = 0; p < P; p++)
+					dst[p] += src[p];
+				continue;
+			}
 			for (size_t p = 0; p < P; p++) {
 				float v = src[p] + bias;
 				dst[p] = m->relu && v < 0 ? 0 : v;
@@ -153,26 +116,163 @@ static size_t grain(tl_backend *be, size_t n)
 	return n / (4 * (size_t)tl_pool_size(be->pool)) + 1;
 }
 
+/* ---- convolution without an im2col buffer: the GEMM packs patches
+ * straight from a zero-padded copy of the input, so no bounds checks:
+ * col[(c, p, q)][(b, i, j)] = xpad[b][c][i*sh + p][j*sw + q]
+ *                           = xpad[tap_off(c, p, q) + pix_off(b, i, j)]. ---- */
+
+typedef struct {
+	const tl_conv_shape *s;
+	const float *xp; /* padded input [n][c][hp][wp] (the input itself if no padding) */
+	int hp, wp;
+	const float *dy; /* for the dY^T packer */
+} col_src;
+
+static size_t tap_off(const col_src *c, int t)
+{
+	const tl_conv_shape *s = c->s;
+	int ch = t / (s->kh * s->kw), p = t / s->kw % s->kh, q = t % s->kw;
+	return ((size_t)ch * c->hp + p) * c->wp + q;
+}
+
+static size_t pix_off(const col_src *c, int j)
+{
+	const tl_conv_shape *s = c->s;
+	int P = s->oh * s->ow, b = j / P, pix = j % P, i = pix / s->ow, jj = pix % s->ow;
+	return (((size_t)b * s->c) * c->hp + (size_t)i * s->sh) * c->wp + (size_t)jj * s->sw;
+}
+
+/* Offsets of n consecutive output pixels from j0; 1 if they are contiguous. */
+static int pix_offsets(const col_src *c, int j0, int n, size_t *off)
+{
+	int contiguous = 1;
+	for (int t = 0; t < n; t++) {
+		off[t] = pix_off(c, j0 + t);
+		contiguous &= off[t] == off[0] + (size_t)t;
+	}
+	return contiguous;
+}
+
+/* B = col (depth = taps, columns = output pixels): forward convolution */
+static void pack_col_b(const void *ctx, int k0, int kc, int j0, int n, int R, float *dst)
+{
+	const col_src *c = ctx;
+	size_t off[64];
+	TL_CHECK(n <= 64);
+	int contiguous = pix_offsets(c, j0, n, off);
+	for (int k = 0; k < kc; k++) {
+		const float *src = c->xp + tap_off(c, k0 + k);
+		float *d = dst + (size_t)k * R;
+		if (contiguous)
+			memcpy(d, src + off[0], sizeof(float) * (size_t)n);
+		else
+			for (int t = 0; t < n; t++)
+				d[t] = src[off[t]];
+		for (int t = n; t < R; t++)
+			d[t] = 0;
+	}
+}
+
+/* A = col (rows = taps, depth = output pixels): weight gradient */
+static void pack_col_a(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst)
+{
+	const col_src *c = ctx;
+	size_t *off = malloc(sizeof(size_t) * (size_t)kc);
+	TL_CHECK(off);
+	int contiguous = pix_offsets(c, k0, kc, off);
+	for (int r = 0; r < n; r++) {
+		const float *src = c->xp + tap_off(c, i0 + r);
+		if (contiguous)
+			src += off[0];
+		for (int k = 0; k < kc; k++)
+			dst[(size_t)k * R + r] = contiguous ? src[k] : src[off[k]];
+	}
+	for (int r = n; r < R; r++)
+		for (int k = 0; k < kc; k++)
+			dst[(size_t)k * R + r] = 0;
+	free(off);
+}
+
+typedef struct {
+	const tl_conv_shape *s;
+	const float *x;
+	float *xp;
+	int hp, wp;
+} pad_job;
+
+static void pad_planes(void *ctx, size_t p0, size_t p1, int tid)
+{
+	pad_job *j = ctx;
+	const tl_conv_shape *s = j->s;
+	for (size_t pl = p0; pl < p1; pl++) {
+		float *d = j->xp + pl * j->hp * j->wp;
+		const float *x = j->x + pl * s->h * s->w;
+		memset(d, 0, sizeof(float) * (size_t)j->hp * j->wp);
+		for (int y = 0; y < s->h; y++)
+			memcpy(d + (size_t)(y + s->ph) * j->wp + s->pw, x + (size_t)y * s->w,
+			       sizeof(float) * (size_t)s->w);
+	}
+}
+
+/* Set up the patch source for x; *owned is the padded copy to free (or NULL). */
+static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, const float *x,
+			 float **owned)
+{
+	c->s = s;
+	c->hp = s->h + 2 * s->ph;
+	c->wp = s->w + 2 * s->pw;
+	c->dy = NULL;
+	*owned = NULL;
+	if (s->ph == 0 && s->pw == 0) {
+		c->xp = x;
+		return;
+	}
+	size_t planes = (size_t)s->n * s->c;
+	*owned = falloc(planes * c->hp * c->wp);
+	pad_job pj = {s, x, *owned, c->hp, c->wp};
+	tl_pool_for(be->pool, planes, grain(be, planes), pad_planes, &pj);
+	c->xp = *owned;
+}
+
+/* B = dY^T (depth = output pixels of all images, columns = out channels) */
+static void pack_dyt_b(const void *ctx, int k0, int kc, int o0, int n, int R, float *dst)
+{
+	const col_src *c = ctx;
+	const tl_conv_shape *s = c->s;
+	size_t P = (size_t)s->oh * s->ow;
+	for (int k = 0; k < kc; k++) {
+		size_t j = (size_t)(k0 + k), b = j / P, pix = j % P;
+		const float *src = c->dy + (b * s->o + (size_t)o0) * P + pix;
+		float *d = dst + (size_t)k * R;
+		for (int r = 0; r < n; r++)
+			d[r] = src[(size_t)r * P];
+		for (int r = n; r < R; r++)
+			d[r] = 0;
+	}
+}
+
+/* y (beta=0: =, 1: +=) conv(x, A) (+ b, relu), A = weights [o][c*kh*kw].
+ * One GEMM for the whole batch (measured: a GEMM per image loses to its
+ * thread hand-offs even at 32x32) into a buffer scattered to NCHW. */
+static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
+			 const float *b, int relu, float *y, int acc)
+{
+	int K = s->c * s->kh * s->kw, N = (int)((size_t)s->n * s->oh * s->ow);
+	float *out = falloc((size_t)s->o * N), *xpad;
+	col_src cs;
+	col_src_init(be, &cs, s, x, &xpad);
+	tl_sgemm_src(be->pool, s->o, N, K, w, (tl_gemm_src){pack_col_b, &cs}, 0.0f, out, N);
+	move_job mj = {s, out, y, b, relu, 0, s->n, acc};
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), scatter_out, &mj);
+	free(out);
+	free(xpad);
+}
+
 static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *b, int relu, float *y)
 {
-	int K = s->c * s->kh * s->kw;
-	size_t P = (size_t)s->oh * s->ow;
-	int nbmax = chunk_images(s);
-	float *col = falloc((size_t)K * nbmax * P);
-	float *out = nbmax > 1 ? falloc((size_t)s->o * nbmax * P) : NULL;
-	for (int n0 = 0; n0 < s->n; n0 += nbmax) {
-		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
-		col_job cj = {s, x, col, n0, nb, 0};
-		tl_pool_for(be->pool, (size_t)K, grain(be, (size_t)K), im2col_rows, &cj);
-		int N = (int)(nb * P);
-		float *dst = nb == 1 ? y + (size_t)n0 * s->o * P : out;
-		tl_sgemm(be->pool, 0, 0, s->o, N, K, 1.0f, w, K, col, N, 0.0f, dst, N);
-		move_job mj = {s, dst, y, b, relu, n0, nb};
-		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), scatter_out, &mj);
-	}
-	free(col);
-	free(out);
+	tl_gemm_matrix wm = {w, s->c * s->kh * s->kw, 0, 1.0f};
+	conv_forward(be, s, x, tl_gemm_matrix_a(&wm), b, relu, y, 0);
 }
 
 typedef struct {
@@ -187,6 +287,48 @@ static void relu_mask(void *ctx, size_t i0, size_t i1, int tid)
 	for (size_t i = i0; i < i1; i++)
 		if (m->y[i] <= 0)
 			m->dy[i] = 0;
+}
+
+/* dx (+)= conv_transpose(dy, w) for stride 1: a forward convolution of dy
+ * with the weights flipped and transposed, padding k - 1 - p. */
+static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float *w,
+			    const float *dy, float *dx, int acc_dx)
+{
+	int kk = s->kh * s->kw;
+	float *wt = falloc((size_t)s->c * s->o * kk);
+	for (int o = 0; o < s->o; o++)
+		for (int c = 0; c < s->c; c++)
+			for (int t = 0; t < kk; t++)
+				wt[((size_t)c * s->o + o) * kk + (kk - 1 - t)] = w[((size_t)o * s->c + c) * kk + t];
+	tl_conv_shape ts = {.n = s->n, .c = s->o, .h = s->oh, .w = s->ow, .o = s->c, .kh = s->kh,
+			    .kw = s->kw, .sh = 1, .sw = 1, .ph = s->kh - 1 - s->ph,
+			    .pw = s->kw - 1 - s->pw, .oh = s->h, .ow = s->w};
+	tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
+	conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
+	free(wt);
+}
+
+/* dx (+)= col2im(W^T dY) for any stride, in chunks of images. */
+static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *w,
+			   const float *dy, float *dx, int acc_dx)
+{
+	int K = s->c * s->kh * s->kw;
+	size_t P = (size_t)s->oh * s->ow;
+	if (!acc_dx)
+		memset(dx, 0, sizeof(float) * (size_t)s->n * s->c * s->h * s->w);
+	int nbmax = chunk_images(s);
+	float *col = falloc((size_t)K * nbmax * P), *dyt = falloc((size_t)s->o * nbmax * P);
+	for (int n0 = 0; n0 < s->n; n0 += nbmax) {
+		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
+		int N = (int)(nb * P);
+		move_job mj = {s, dy, dyt, NULL, 0, n0, nb, 0};
+		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), gather_dy, &mj);
+		tl_sgemm(be->pool, 1, 0, K, N, s->o, 1.0f, w, K, dyt, N, 0.0f, col, N);
+		col_job cj = {s, dx, col, n0, nb, 0};
+		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c), col2im_channels, &cj);
+	}
+	free(col);
+	free(dyt);
 }
 
 static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
@@ -208,35 +350,25 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 			}
 			db[o] = (float)acc;
 		}
-	if (!dx && !dw)
-		return;
-	if (dx && !acc_dx)
-		memset(dx, 0, sizeof(float) * (size_t)s->n * s->c * s->h * s->w);
-	int nbmax = chunk_images(s);
-	float *col = falloc((size_t)K * nbmax * P);
-	float *dyt = nbmax > 1 ? falloc((size_t)s->o * nbmax * P) : NULL;
-	for (int n0 = 0; n0 < s->n; n0 += nbmax) {
-		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
-		int N = (int)(nb * P);
-		const float *g = dy + (size_t)n0 * s->o * P;
-		if (nb > 1) {
-			move_job mj = {s, dy, dyt, NULL, 0, n0, nb};
-			tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), gather_dy, &mj);
-			g = dyt;
-		}
-		col_job cj = {s, x, col, n0, nb, 0};
-		if (dw) {
-			tl_pool_for(be->pool, (size_t)K, grain(be, (size_t)K), im2col_rows, &cj);
-			tl_sgemm(be->pool, 0, 1, s->o, K, N, 1.0f, g, N, col, N, n0 ? 1.0f : 0.0f, dw, K);
-		}
-		if (dx) {
-			tl_sgemm(be->pool, 1, 0, K, N, s->o, 1.0f, w, K, g, N, 0.0f, col, N);
-			cj.x = dx;
-			tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c), col2im_channels, &cj);
-		}
+	if (dw) { /* dW^T [taps][o] = col [taps][pixels] . dY^T [pixels][o] */
+		float *dwt = falloc((size_t)K * s->o), *xpad;
+		col_src cs;
+		col_src_init(be, &cs, s, x, &xpad);
+		cs.dy = dy;
+		tl_sgemm_src(be->pool, K, s->o, (int)(s->n * P), (tl_gemm_src){pack_col_a, &cs},
+			     (tl_gemm_src){pack_dyt_b, &cs}, 0.0f, dwt, s->o);
+		free(xpad);
+		for (int k = 0; k < K; k++)
+			for (int o = 0; o < s->o; o++)
+				dw[(size_t)o * K + k] = dwt[(size_t)k * s->o + o];
+		free(dwt);
 	}
-	free(col);
-	free(dyt);
+	if (dx) {
+		if (s->sh == 1 && s->sw == 1 && s->ph < s->kh && s->pw < s->kw)
+			conv_dx_stride1(be, s, w, dy, dx, acc_dx);
+		else
+			conv_dx_col2im(be, s, w, dy, dx, acc_dx);
+	}
 }
 
 typedef struct {

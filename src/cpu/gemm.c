@@ -184,11 +184,7 @@ static inline float at_a(const float *A, int lda, int ta, int i, int k)
 	return ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
 }
 
-typedef struct {
-	const float *X;
-	int ld, trans;
-	float alpha;
-} matrix_src;
+typedef tl_gemm_matrix matrix_src;
 
 /* op(A) rows [i0, i0+n), depth [k0, k0+kc) -> dst[k][R], scaled by alpha */
 static void pack_matrix_a(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst)
@@ -245,6 +241,7 @@ typedef struct {
 	int n_ip, m_pad;
 	/* current block */
 	int j0, nc, p0, kc, n_jp, n_pc;
+	int a_whole; /* ap holds all KC blocks of A (else only the current one) */
 	float *ap, *bp;
 } job;
 
@@ -298,7 +295,7 @@ static void run_tiles(void *ctx, size_t t0, size_t t1, int tid)
 {
 	job *g = ctx;
 	int MR = g->kn->mr, NR = g->kn->nr;
-	const float *ablock = g->ap + (size_t)g->p0 * g->m_pad;
+	const float *ablock = g->ap + (g->a_whole ? (size_t)g->p0 * g->m_pad : 0);
 	for (size_t t = t0; t < t1; t++) {
 		int jp = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
 		int i0 = ip * MR, j = g->j0 + jp * NR;
@@ -323,6 +320,62 @@ static void scale_c(float *C, int ldc, int M, int N, float beta)
 	}
 }
 
+static void pack_all_a(tl_pool *pool, job *g)
+{
+	int nt = tl_pool_size(pool);
+	size_t at = (size_t)g->n_pc * g->n_ip;
+	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, g);
+}
+
+/* Pack one KC block of A (all row panels) at g->p0 into g->ap's block. */
+static void pack_a_block(void *ctx, size_t ip0, size_t ip1, int tid)
+{
+	job *g = ctx;
+	int MR = g->kn->mr;
+	for (size_t ip = ip0; ip < ip1; ip++) {
+		int i0 = (int)ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+		g->a.fn(g->a.ctx, g->p0, g->kc, i0, mr, MR, g->ap + ip * (size_t)g->kc * MR);
+	}
+}
+
+static void job_init(job *g, tl_cpu_level lvl, int M, int N, int K)
+{
+	memset(g, 0, sizeof *g);
+	g->kn = &kernels[lvl];
+	g->M = M, g->N = N, g->K = K;
+	g->n_ip = (M + g->kn->mr - 1) / g->kn->mr;
+	g->m_pad = g->n_ip * g->kn->mr;
+	g->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+}
+
+/* The blocked loops.  a_packed: all of A is in g->ap already; otherwise
+ * (one column block only) each KC block of A is packed just before use,
+ * so a deep A never needs M x K of scratch. */
+static void gemm_loops(tl_pool *pool, job *g, int a_packed)
+{
+	int NR = g->kn->nr, nt = tl_pool_size(pool);
+	int kc_max = g->K < TL_GEMM_KC ? g->K : TL_GEMM_KC;
+	int nc_max = g->N < TL_GEMM_NC ? g->N : TL_GEMM_NC;
+	g->bp = aligned_alloc(64, tl_align64((size_t)((nc_max + NR - 1) / NR) * NR * kc_max *
+					     sizeof(float)));
+	TL_CHECK(g->bp);
+	g->a_whole = a_packed;
+	for (g->j0 = 0; g->j0 < g->N; g->j0 += TL_GEMM_NC) {
+		g->nc = g->N - g->j0 < TL_GEMM_NC ? g->N - g->j0 : TL_GEMM_NC;
+		g->n_jp = (g->nc + NR - 1) / NR;
+		for (g->p0 = 0; g->p0 < g->K; g->p0 += TL_GEMM_KC) {
+			g->kc = g->K - g->p0 < TL_GEMM_KC ? g->K - g->p0 : TL_GEMM_KC;
+			if (!a_packed)
+				tl_pool_for(pool, (size_t)g->n_ip, (size_t)g->n_ip / (2 * (size_t)nt) + 1,
+					    pack_a_block, g);
+			tl_pool_for(pool, (size_t)g->n_jp, (size_t)(g->n_jp + nt - 1) / nt, pack_b, g);
+			size_t tiles = (size_t)g->n_ip * g->n_jp;
+			tl_pool_for(pool, tiles, tiles / (4 * (size_t)nt) + 1, run_tiles, g);
+		}
+	}
+	free(g->bp);
+}
+
 static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
 		     tl_gemm_src b, float beta, float *C, int ldc)
 {
@@ -331,32 +384,18 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	scale_c(C, ldc, M, N, beta);
 	if (K <= 0)
 		return;
-	job g = {.kn = &kernels[lvl], .M = M, .N = N, .K = K, .a = a, .b = b, .ldc = ldc, .C = C};
-	int MR = g.kn->mr, NR = g.kn->nr;
-	int kc_max = K < TL_GEMM_KC ? K : TL_GEMM_KC;
-	int nc_max = N < TL_GEMM_NC ? N : TL_GEMM_NC;
-	g.n_ip = (M + MR - 1) / MR;
-	g.m_pad = g.n_ip * MR;
-	g.n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
-	g.ap = aligned_alloc(64, tl_align64((size_t)g.m_pad * K * sizeof(float)));
-	g.bp = aligned_alloc(64, tl_align64((size_t)((nc_max + NR - 1) / NR) * NR * kc_max *
-					    sizeof(float)));
-	TL_CHECK(g.ap && g.bp);
-	int nt = tl_pool_size(pool);
-	size_t at = (size_t)g.n_pc * g.n_ip;
-	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, &g);
-	for (g.j0 = 0; g.j0 < N; g.j0 += TL_GEMM_NC) {
-		g.nc = N - g.j0 < TL_GEMM_NC ? N - g.j0 : TL_GEMM_NC;
-		g.n_jp = (g.nc + NR - 1) / NR;
-		for (g.p0 = 0; g.p0 < K; g.p0 += TL_GEMM_KC) {
-			g.kc = K - g.p0 < TL_GEMM_KC ? K - g.p0 : TL_GEMM_KC;
-			tl_pool_for(pool, (size_t)g.n_jp, (size_t)(g.n_jp + nt - 1) / nt, pack_b, &g);
-			size_t tiles = (size_t)g.n_ip * g.n_jp;
-			tl_pool_for(pool, tiles, tiles / (4 * (size_t)nt) + 1, run_tiles, &g);
-		}
-	}
+	job g;
+	job_init(&g, lvl, M, N, K);
+	g.a = a, g.b = b, g.C = C, g.ldc = ldc;
+	int one_block = N <= TL_GEMM_NC;
+	/* one column block: A blocks are used once, pack each KC block in turn */
+	size_t an = one_block ? (size_t)g.m_pad * (K < TL_GEMM_KC ? K : TL_GEMM_KC) : (size_t)g.m_pad * K;
+	g.ap = aligned_alloc(64, tl_align64(an * sizeof(float)));
+	TL_CHECK(g.ap);
+	if (!one_block)
+		pack_all_a(pool, &g);
+	gemm_loops(pool, &g, !one_block);
 	free(g.ap);
-	free(g.bp);
 }
 
 void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
@@ -370,6 +409,16 @@ void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int 
 	matrix_src ma = {A, lda, ta, alpha}, mb = {B, ldb, tb, 1.0f};
 	gemm_run(lvl, pool, M, N, K, (tl_gemm_src){pack_matrix_a, &ma},
 		 (tl_gemm_src){pack_matrix_b, &mb}, beta, C, ldc);
+}
+
+tl_gemm_src tl_gemm_matrix_a(const tl_gemm_matrix *m)
+{
+	return (tl_gemm_src){pack_matrix_a, m};
+}
+
+tl_gemm_src tl_gemm_matrix_b(const tl_gemm_matrix *m)
+{
+	return (tl_gemm_src){pack_matrix_b, m};
 }
 
 void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,

@@ -42,6 +42,15 @@ typedef struct {
 	const void *ctx;
 } tl_gemm_src;
 
+/* A plain row-major matrix as an operand (alpha applies to A only). */
+typedef struct {
+	const float *X;
+	int ld, trans;
+	float alpha;
+} tl_gemm_matrix;
+tl_gemm_src tl_gemm_matrix_a(const tl_gemm_matrix *m);
+tl_gemm_src tl_gemm_matrix_b(const tl_gemm_matrix *m);
+
 /* C[M][N] = op(A) * op(B) + beta * C with both operands from packers. */
 void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,
 		  float *C, int ldc);
