@@ -133,7 +133,7 @@ static tl_status build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err 
 		char unit[16], name[40], wn[64], bn[64];
 		snprintf(unit, sizeof unit, "fire%d", f + 2);
 		if (fires[f].pool_before) {
-			snprintf(name, sizeof name, "pool%d", fires[f].idx - 1);
+			snprintf(name, sizeof name, "pool%d", f + 1); /* Caffe: pool3, pool5 */
 			t = tl_net_maxpool(net, name, unit, t, 3, 2, 1);
 			CHECK_T(t);
 		}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image.h"
 #include "safetensors.h"
 
 #define MAX_LAYERS 128
@@ -219,10 +220,24 @@ int tl_net_find_layer(const tl_net *net, const char *name)
 	return -1;
 }
 
-tl_status tl_net_load(tl_net *net, const char *path, int require_all, tl_err *err)
+/* The normalization a weights file declares, or -1. */
+static int declared_norm(const tl_st_file *f)
+{
+	const char *n = tl_st_meta(f, "normalization"), *in = tl_st_meta(f, "input");
+	tl_norm_kind k;
+	if (n && tl_norm_parse(n, &k) == 0)
+		return (int)k;
+	if (in && (strstr(in, "caffe") || strstr(in, "BGR")))
+		return TL_NORM_CAFFE;
+	return -1;
+}
+
+tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm, tl_err *err)
 {
 	tl_st_file *f;
 	TL_TRY(tl_st_open(&f, path, err));
+	if (norm)
+		*norm = declared_norm(f);
 	tl_status st = TL_OK;
 	for (int i = 0; i < net->n_params && st == TL_OK; i++) {
 		tl_param *p = &net->params[i];

@@ -100,8 +100,10 @@ int tl_net_find_param(const tl_net *net, const char *name);
 int tl_net_find_layer(const tl_net *net, const char *name);
 /* Load every parameter present in the safetensors file (checking shapes);
  * with require_all, a missing parameter is an error naming it; otherwise
- * missing ones are left for tl_net_init.  Names the file and tensor. */
-tl_status tl_net_load(tl_net *net, const char *path, int require_all, tl_err *err);
+ * missing ones are left for tl_net_init.  Names the file and tensor.
+ * *norm (may be NULL) gets the input normalization the file declares
+ * (metadata "normalization", or a Caffe/BGR "input" note), -1 if none. */
+tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm, tl_err *err);
 /* Initialize parameters not loaded: conv He-normal, dense Glorot-uniform
  * (Keras defaults), biases zero; deterministic in seed. */
 void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded);

@@ -512,6 +512,15 @@ tl_status tl_shard_record(tl_shard *sh, uint64_t r, const void **out, tl_err *er
 	return TL_OK;
 }
 
+tl_status tl_shard_load_f32(tl_shard *sh, uint64_t r, float *dst, tl_err *err)
+{
+	const void *rec;
+	TL_TRY(tl_shard_record(sh, r, &rec, err));
+	tl_image_to_f32(rec, sh->info.dtype, &sh->info.norm,
+			(size_t)sh->info.height * sh->info.width, dst);
+	return TL_OK;
+}
+
 tl_status tl_shard_verify(tl_shard *sh, void (*progress)(void *, uint64_t), void *pctx,
 			  tl_err *err)
 {

@@ -107,6 +107,9 @@ uint64_t tl_shard_file_record(const tl_shard *sh, int s, uint64_t i);
 /* Pointer to file record r's bytes, after checking its chunk (once). */
 tl_status tl_shard_record(tl_shard *sh, uint64_t r, const void **out, tl_err *err);
 
+/* File record r as normalized float32 [c][h][w] (checks its chunk). */
+tl_status tl_shard_load_f32(tl_shard *sh, uint64_t r, float *dst, tl_err *err);
+
 /* Label field f (0 = class, 1 = coarse) of file record r. */
 static inline uint8_t tl_shard_label(const tl_shard *sh, uint64_t r, int f)
 {

@@ -72,7 +72,7 @@ static void against_torch(void **state)
 	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
 	if (strcmp(model, "squeezenet") == 0) {
 		snprintf(path, sizeof path, "%s/data/squeezenet1_1-imagenet.safetensors", srcdir());
-		if (tl_net_load(net, path, 0, &err) != TL_OK)
+		if (tl_net_load(net, path, 0, NULL, &err) != TL_OK)
 			fail_msg("%s", err.msg);
 	}
 	for (int i = 0; i < net->n_params; i++) {
@@ -200,12 +200,12 @@ static void wrong_weights_name_the_tensor(void **state)
 	snprintf(path, sizeof path, "%s/data/squeezenet1_1-imagenet.safetensors", srcdir());
 	/* squeezenet's features.0.weight is [64,3,3,3] like VGG's: the first
 	 * mismatch is features.2.weight, missing there */
-	assert_int_not_equal(tl_net_load(net, path, 1, &err), TL_OK);
+	assert_int_not_equal(tl_net_load(net, path, 1, NULL, &err), TL_OK);
 	assert_non_null(strstr(err.msg, "features.2.weight"));
 	tl_net_free(net);
 	cfg.width_div = 2;
 	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
-	assert_int_equal(tl_net_load(net, path, 0, &err), TL_EFORMAT);
+	assert_int_equal(tl_net_load(net, path, 0, NULL, &err), TL_EFORMAT);
 	assert_non_null(strstr(err.msg, "features.0.weight: wrong shape (expected [32, 3, 3, 3], got [64, 3, 3, 3])"));
 	tl_net_free(net);
 	cfg.height = cfg.width = 16;

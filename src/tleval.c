@@ -1,0 +1,134 @@
+/* tleval - run a model over a shard.  This version extracts intermediate
+ * feature maps to .npy; src/features.c does the work. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extract.h"
+#include "image.h"
+
+static volatile sig_atomic_t cancelled;
+static void on_signal(int sig)
+{
+	cancelled = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy [options]\n"
+		"  -m, --model M        vgg16 (default) or squeezenet\n"
+		"  -w, --weights FILE   pretrained weights (safetensors, torchvision/timm names)\n"
+		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
+		"      --split NAME     test (default) or train\n"
+		"      --limit N        only the first N images of the split\n"
+		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9)\n"
+		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W)\n"
+		"  -b, --batch N        images per forward pass (default 32)\n"
+		"  -j, --threads N      threads (default: all cores)\n"
+		"  -q, --quiet          no progress bar, no summary\n"
+		"  -h, --help, -V, --version\n"
+		"see tleval(1)\n");
+}
+
+static int bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "tleval: %s, got '%s'\nTry 'tleval --help'.\n", what, arg);
+	return 2;
+}
+
+static int num(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES };
+	static const struct option lo[] = {
+		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
+		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
+		{"limit", required_argument, 0, O_LIMIT}, {"features", required_argument, 0, O_FEATURES},
+		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
+		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
+		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
+	};
+	tl_features_opts o = {0};
+	o.model = "vgg16";
+	o.shard = "cifar10.tls";
+	o.split = "test";
+	long v;
+	int c;
+	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
+				return bad("-m: expected vgg16 or squeezenet", optarg);
+			o.model = optarg;
+			break;
+		case 'w': o.weights = optarg; break;
+		case 'd': o.shard = optarg; break;
+		case O_SPLIT: o.split = optarg; break;
+		case O_LIMIT:
+			if (num(optarg, 1, 1L << 40, &v))
+				return bad("--limit: expected a positive count", optarg);
+			o.limit = (uint64_t)v;
+			break;
+		case O_FEATURES: o.layer = optarg; break;
+		case 'o': o.output = optarg; break;
+		case 'b':
+			if (num(optarg, 1, 4096, &v))
+				return bad("-b: expected a batch size in 1..4096", optarg);
+			o.batch = (int)v;
+			break;
+		case 'j':
+			if (num(optarg, 1, 1024, &v))
+				return bad("-j: expected a thread count in 1..1024", optarg);
+			o.threads = (int)v;
+			break;
+		case 'q': o.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("tleval (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc)
+		return bad("unexpected argument", argv[optind]);
+	if (!o.layer || !o.output || !o.weights) {
+		fprintf(stderr, "tleval: --features LAYER, -o FILE.npy and -w WEIGHTS are required\nTry 'tleval --help'.\n");
+		return 2;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGXFSZ, SIG_IGN);
+	o.cancel = &cancelled;
+	tl_features_result r;
+	tl_err err;
+	tl_status st = tl_features(&o, &r, &err);
+	if (st != TL_OK) {
+		fprintf(stderr, "tleval: %s\n", err.msg);
+		return st == TL_EINTR ? 128 + (int)cancelled : st == TL_EUSAGE ? 2 : 1;
+	}
+	if (r.weights_norm < 0 && !o.quiet)
+		fprintf(stderr, "tleval: warning: %s does not declare its input normalization; check that the shard's matches\n",
+			o.weights);
+	if (!o.quiet)
+		fprintf(stderr, "tleval: wrote %s: %s activations, float32 (%llu, %d, %d, %d), %.2f s\n",
+			o.output, o.layer, (unsigned long long)r.n, r.c, r.h, r.w, r.seconds);
+	return 0;
+}

@@ -1,0 +1,42 @@
+#!/bin/bash
+# tleval --features: a real SqueezeNet 1.1 run on a packed fixture writes a
+# well-formed .npy; bad layer, mismatched normalization, wrong weights and
+# usage errors fail cleanly and leave nothing.
+. "$(dirname "$0")/lib.sh"
+E=$BIN/tleval
+W=$top_srcdir/data/squeezenet1_1-imagenet.safetensors
+cd "$T" || exit 1
+"$MK" in.tar.gz --per 4 --test 6 || exit 1
+"$BIN/tlpack" -q -r 64 -o s64.tls in.tar.gz || exit 1
+"$BIN/tlpack" -q -r 64 --norm torch -o s64t.tls in.tar.gz || exit 1
+
+run 0 "fire9 features" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 --limit 5 -o f9.npy
+head -c 128 f9.npy >head.bin
+if grep -qF "'descr': '<f4', 'fortran_order': False, 'shape': (5, 512, 3, 3), }" head.bin; then
+	ok "npy header"
+else
+	bad "npy header: $(head -c 128 f9.npy | tr -c '[:print:]' .)"
+fi
+want=$((128 + 5 * 512 * 3 * 3 * 4))
+[ "$(stat -c %s f9.npy)" -eq "$want" ] && ok "npy size" || bad "npy size $(stat -c %s f9.npy) != $want"
+run 0 "pool features, whole split, train" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --split train --features pool3 -o p3.npy
+head -c 128 p3.npy | grep -qF "'shape': (20, 128, 7, 7)" && ok "train split shape" || bad "train split shape"
+
+run 2 "unknown layer" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire99 -o x.npy
+err_has "unknown layer" "squeezenet has no layer 'fire99' (expected one of: conv1 pool1"
+run 1 "normalization mismatch" -- "$E" -m squeezenet -w "$W" -d s64t.tls --features fire9 -o x.npy
+err_has "normalization mismatch" "input normalization 'torch' does not match the weights' 'caffe'" "tlpack --norm caffe"
+run 1 "weights of another model" -- "$E" -m vgg16 -w "$W" -d s64.tls --features block2_pool -o x.npy
+err_has "weights of another model" "tensor features.2.weight: missing"
+run 2 "unknown split" -- "$E" -m squeezenet -w "$W" -d s64.tls --split val --features fire9 -o x.npy
+err_has "unknown split" "no split named 'val'"
+echo garbage >bad.safetensors
+run 1 "corrupt weights" -- "$E" -m squeezenet -w bad.safetensors -d s64.tls --features fire9 -o x.npy
+err_has "corrupt weights" "bad.safetensors"
+run 1 "missing shard" -- "$E" -m squeezenet -w "$W" -d nope.tls --features fire9 -o x.npy
+err_has "missing shard" "nope.tls: cannot open shard"
+run 2 "no layer given" -- "$E" -m squeezenet -w "$W" -d s64.tls -o x.npy
+run 2 "bad model" -- "$E" -m resnet -w "$W" -d s64.tls --features x -o x.npy
+run 1 "unwritable output" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire9 -o in.tar.gz/x.npy
+nothing_left "failures" . x.npy
+finish
