@@ -1,0 +1,27 @@
+/* metrics.h - classification metrics from a confusion matrix. */
+#ifndef TL_METRICS_H
+#define TL_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+	int k;
+	uint64_t *cm; /* [true][predicted] */
+	double loss_sum;
+	uint64_t n;
+} tl_metrics;
+
+int tl_metrics_init(tl_metrics *m, int k);
+void tl_metrics_free(tl_metrics *m);
+/* Add a batch: logits [n][k], labels [n], and its summed loss. */
+void tl_metrics_add(tl_metrics *m, const float *logits, const int32_t *labels, int n,
+		    double loss_sum);
+double tl_metrics_accuracy(const tl_metrics *m);
+double tl_metrics_loss(const tl_metrics *m);
+/* Per-class precision, recall, F1 (0 when undefined); returns macro F1. */
+double tl_metrics_prf(const tl_metrics *m, double *precision, double *recall, double *f1);
+/* Per-class table, macro F1 and the confusion matrix, class names as headers. */
+void tl_metrics_print(const tl_metrics *m, char names[][32], FILE *out);
+
+#endif
