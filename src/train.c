@@ -295,7 +295,7 @@ typedef struct {
 	run_state st;
 	double t_start;
 	tl_progress prog;
-	int k;
+	long batches_run;
 } run;
 
 static int stage_count(const tl_train_cfg *c)
@@ -774,7 +774,14 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 	tl_train_cfg *c = r->cfg;
 	int first, end;
 	stage_range(c, r->st.stage, &first, &end);
-	TL_TRY(build_cache(r, err));
+	tl_status cst = build_cache(r, err);
+	if (cst == TL_EINTR) { /* keep the run resumable */
+		TL_TRY(save_checkpoint(r, err));
+		return tl_seterr(err, TL_EINTR, "interrupted while building the prefix cache; resume with: tltrain --resume %s",
+				 c->run_dir);
+	}
+	if (cst != TL_OK)
+		return cst;
 	tl_loader *tl = NULL;
 	TL_TRY(make_loader(r, &tl, r->tr_rec, r->tr_lab, r->n_tr, r->cache_layer ? r->cache_tr : NULL, 1, err));
 	int k = (int)r->sh->info.n_classes;
@@ -814,7 +821,8 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 					el / r->st.batch_pos * (nb_total - r->st.batch_pos));
 				fflush(stderr);
 			}
-			if (c->cancel && *c->cancel) {
+			if ((c->cancel && *c->cancel) ||
+			    (c->cancel_after > 0 && ++r->batches_run >= c->cancel_after)) {
 				r->st.part_seconds = el;
 				tl_progress_end(&r->prog);
 				tl_status cs = save_checkpoint(r, err);
@@ -1051,6 +1059,10 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 				goto out;
 		}
 	}
+	/* an unknown -u fails now, not after the warm-up */
+	if (cfg->strategy == TL_STRAT_FINETUNE &&
+	    (st = tl_net_unfreeze_from(r->net, stage_unit(cfg, 1), err)) != TL_OK)
+		goto out;
 	int stop = 0;
 	for (; r->st.stage < stage_count(cfg) && !stop; r->st.stage++) {
 		int first, end;

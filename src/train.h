@@ -47,6 +47,7 @@ typedef struct {
 	/* run-time only (not saved) */
 	int threads, quiet, json, reference_backend;
 	const volatile sig_atomic_t *cancel;
+	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 } tl_train_cfg;
 
 void tl_train_defaults(tl_train_cfg *c);

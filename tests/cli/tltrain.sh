@@ -1,0 +1,67 @@
+#!/bin/bash
+# tltrain command line: a real fine-tuning run on a packed fixture, SIGINT
+# writes a resumable checkpoint (exit 130) and --resume finishes the run,
+# bad input fails with exit 1 (usage errors 2) and overwrites nothing.
+. "$(dirname "$0")/lib.sh"
+TR=$BIN/tltrain
+W=$top_srcdir/data/squeezenet1_1-imagenet.safetensors
+cd "$T" || exit 1
+"$MK" in.tar.gz --per 40 --test 40 || exit 1
+"$BIN/tlpack" -q -r 32 -o s.tls in.tar.gz || exit 1
+"$BIN/tlpack" -q -r 32 --norm torch -o st.tls in.tar.gz || exit 1
+SQ=(-m squeezenet -w "$W" -d s.tls)
+
+run 0 "finetune" -- "$TR" "${SQ[@]}" -s finetune -u fire9 -p 3 -e 3 --warmup-epochs 1 -b 32 -o r1
+out_has "finetune" "epoch 1/3 [head]" "epoch 3/3 [fire9]" "test accuracy:" "confusion matrix"
+err_has "finetune" "prefix cache: input of" "stage 2: fire9 trainable"
+for f in best.safetensors last.safetensors history.csv history.json report.txt; do
+	[ -s "r1/$f" ] && ok "r1/$f written" || bad "r1/$f missing"
+done
+head -1 r1/history.csv | grep -qx "epoch,accuracy,loss,val_accuracy,val_loss,lr,seconds,images_per_s" &&
+	ok "history.csv columns" || bad "history.csv columns: $(head -1 r1/history.csv)"
+[ "$(wc -l <r1/history.csv)" -eq 4 ] && ok "three epochs logged" || bad "history rows"
+run 0 "json log" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj --log-format json -q
+run 0 "json log lines" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj2 --log-format json
+grep -q '^{"epoch":2,"stage":"head","accuracy":' "$T/out" && ok "json epoch line" || bad "json epoch line: $(head -3 "$T/out")"
+
+# SIGINT: finish the batch, write last.safetensors, say how to resume, exit 130
+"$TR" "${SQ[@]}" -s finetune -u fire8 -e 400 -p 0 --warmup-epochs 0 -b 8 --augment flip -o sig >sig.out 2>sig.err &
+pid=$!
+for _ in $(seq 100); do [ -s sig/last.safetensors ] && break; sleep 0.1; done
+sleep 0.5
+kill -INT $pid
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] && ok "SIGINT exit 130" || bad "SIGINT exit $rc: $(tail -2 sig.err)"
+grep -q "resume with: tltrain --resume sig" sig.err && ok "SIGINT says how to resume" || bad "no resume hint: $(tail -2 sig.err)"
+run 0 "resume after SIGINT" -- "$TR" --resume sig -e 1 -q
+ls sig/.*.tmp.* >/dev/null 2>&1 && bad "temporary files left in sig/" || ok "no temporary files"
+
+# bad input: exit 1 or 2, a clear message, no run touched
+cp r1/last.safetensors keep.st
+run 2 "existing run dir" -- "$TR" "${SQ[@]}" -s feature -e 1 -o r1
+err_has "existing run dir" "r1 already holds a run" "--resume r1"
+cmp -s keep.st r1/last.safetensors && ok "existing run untouched" || bad "existing run changed"
+run 2 "resume with another model" -- "$TR" --resume r1 -m vgg16
+err_has "resume with another model" "is a squeezenet run, not vgg16"
+run 1 "weights of another model" -- "$TR" -m vgg16 -w "$W" -d s.tls -s feature -e 1 -o rw
+err_has "weights of another model" "tensor features.2.weight: missing"
+run 1 "normalization mismatch" -- "$TR" -m squeezenet -w "$W" -d st.tls -s feature -e 1 -o rn
+err_has "normalization mismatch" "does not match the weights' 'caffe'" "tlpack --norm caffe"
+run 1 "missing shard" -- "$TR" -m squeezenet -w "$W" -d none.tls -e 1 -o rm1
+err_has "missing shard" "none.tls: cannot open shard"
+cp s.tls bad.tls
+printf '\xff' | dd of=bad.tls bs=1 seek=30000 conv=notrunc status=none
+run 1 "corrupt shard" -- "$TR" -m squeezenet -w "$W" -d bad.tls -s feature -e 1 --no-cache -o rc
+err_has "corrupt shard" "bad.tls: image chunk" "checksum mismatch"
+run 1 "no weights for vgg16" -- env TL_WEIGHTS=/nonexistent "$TR" -d s.tls -e 1 -o rv
+err_has "no weights for vgg16" "no VGG16 weights found" "vgg16.tv_in1k" "-s scratch"
+run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
+err_has "bad unit" "squeezenet has no unit 'block5' (expected one of: conv1, fire2"
+run 2 "bad strategy" -- "$TR" -s transfer
+run 2 "bad val" -- "$TR" --val 2
+run 1 "resume nothing" -- "$TR" --resume nowhere
+err_has "resume nothing" "nowhere/last.safetensors"
+run 0 "help" -- "$TR" --help
+out_has "help" "--warmup-epochs" "--resume" "--augment"
+finish

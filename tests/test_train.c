@@ -1,0 +1,293 @@
+/* test_train.c - the training driver on a small synthetic CIFAR shard with
+ * the real SqueezeNet 1.1 weights at 32x32, reference backend, 1 thread:
+ * loss decreases, early stopping and restore-best, exact resume after an
+ * interruption, the prefix cache changes nothing, a corrupt chunk is
+ * caught by the loader, and bad set-ups fail without touching a run. */
+#define _GNU_SOURCE
+#include "tl_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "pack.h"
+#include "train.h"
+
+static char dir[256], shard[300], weights[1024];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/tl_test_train.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	const char *top = getenv("top_srcdir");
+	snprintf(weights, sizeof weights, "%s/data/squeezenet1_1-imagenet.safetensors", top ? top : ".");
+	char tar[300];
+	snprintf(tar, sizeof tar, "%s/in.tar.gz", dir);
+	snprintf(shard, sizeof shard, "%s/s.tls", dir);
+	fixture_opts fo;
+	fixture_defaults(&fo);
+	fo.per_batch = 12; /* 60 train */
+	fo.test_count = 20;
+	if (fixture_write(tar, &fo))
+		return -1;
+	tl_pack_opts po = {0};
+	po.input = tar;
+	po.output = shard;
+	po.height = po.width = 32;
+	po.dtype = TL_DTYPE_F32;
+	po.norm = TL_NORM_CAFFE;
+	po.threads = 1;
+	po.quiet = 1;
+	tl_pack_result pr;
+	tl_err err;
+	return tl_pack(&po, &pr, &err) == TL_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static void base_cfg(tl_train_cfg *c, const char *run)
+{
+	tl_train_defaults(c);
+	snprintf(c->model, sizeof c->model, "squeezenet");
+	snprintf(c->weights, sizeof c->weights, "%s", weights);
+	snprintf(c->shard, sizeof c->shard, "%s", shard);
+	snprintf(c->run_dir, sizeof c->run_dir, "%s/%s", dir, run);
+	c->strategy = TL_STRAT_FINETUNE;
+	snprintf(c->unit, sizeof c->unit, "fire9");
+	c->max_epochs = 4;
+	c->warmup_epochs = 2;
+	c->batch = 16;
+	c->patience = 0;
+	c->lr = 1e-3f;
+	c->lr2 = 1e-4f;
+	c->threads = 1;
+	c->quiet = 1;
+	c->reference_backend = 1;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *b = calloc(1, 1 << 16);
+	size_t n = fread(b, 1, (1 << 16) - 1, f);
+	b[n] = 0;
+	fclose(f);
+	return b;
+}
+
+/* history.csv without the timing columns (seconds, images_per_s). */
+static char *history_values(const char *run)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s/history.csv", dir, run);
+	char *s = slurp(path);
+	assert_non_null(s);
+	char *out = calloc(1, strlen(s) + 1), *o = out;
+	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+		int commas = 0;
+		for (char *p = line; *p; p++) {
+			if (*p == ',' && ++commas == 6)
+				break;
+			*o++ = *p;
+		}
+		*o++ = '\n';
+	}
+	free(s);
+	return out;
+}
+
+static void loss_decreases_and_files_exist(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	base_cfg(&c, "a");
+	c.strategy = TL_STRAT_FEATURE;
+	c.max_epochs = 5;
+	c.lr = 3e-3f;
+	tl_train_result r;
+	tl_err err;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(r.epochs_run, 5);
+	char *h = history_values("a");
+	double l1, l5;
+	char *p = strchr(h, '\n') + 1; /* skip the header */
+	assert_int_equal(sscanf(p, "1,%*f,%lf", &l1), 1);
+	p = strstr(p, "\n5,") + 1;
+	assert_int_equal(sscanf(p, "5,%*f,%lf", &l5), 1);
+	if (!(l5 < l1 * 0.8))
+		fail_msg("training loss went from %g to %g", l1, l5);
+	free(h);
+	const char *files[] = {"best.safetensors", "last.safetensors", "history.csv", "history.json",
+			       "report.txt"};
+	for (int i = 0; i < 5; i++) {
+		char path[600];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/a/%s", dir, files[i]);
+		assert_int_equal(stat(path, &sb), 0);
+	}
+	char path[600];
+	snprintf(path, sizeof path, "%s/a/report.txt", dir);
+	char *rep = slurp(path);
+	assert_non_null(strstr(rep, "test accuracy:"));
+	assert_non_null(strstr(rep, "confusion matrix"));
+	assert_non_null(strstr(rep, "macro avg"));
+	assert_non_null(strstr(rep, "peak memory:"));
+	free(rep);
+	/* a second run into the same directory is refused, nothing touched */
+	struct stat before, after;
+	snprintf(path, sizeof path, "%s/a/last.safetensors", dir);
+	stat(path, &before);
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "--resume"));
+	stat(path, &after);
+	assert_true(before.st_mtim.tv_nsec == after.st_mtim.tv_nsec && before.st_size == after.st_size);
+}
+
+static void early_stopping_restores_best(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	base_cfg(&c, "es");
+	c.strategy = TL_STRAT_FEATURE;
+	c.max_epochs = 8;
+	c.patience = 2;
+	c.min_delta = 10.0f; /* nothing after epoch 1 counts as better */
+	tl_train_result r;
+	tl_err err;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_true(r.stopped_early);
+	assert_int_equal(r.epochs_run, 3);
+	assert_int_equal(r.best_epoch, 1);
+	/* validation is the test split: the report's test accuracy is the best
+	 * epoch's, so the best weights were restored (not the last epoch's) */
+	assert_close(r.test_accuracy, r.best_metric, 1e-9, 0);
+}
+
+static void resume_equals_uninterrupted(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	base_cfg(&c, "full");
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	double acc_full = r.test_accuracy;
+	/* interrupted mid-epoch (7 batches of 4 per epoch), then twice more */
+	base_cfg(&c, "cut");
+	c.cancel_after = 6;
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EINTR);
+	assert_non_null(strstr(err.msg, "--resume"));
+	for (int i = 0; i < 2; i++) {
+		tl_train_cfg rc;
+		base_cfg(&rc, "cut");
+		rc.model[0] = 0;
+		rc.cancel_after = 3;
+		assert_int_equal(tl_train(&rc, 1, &r, &err), TL_EINTR);
+	}
+	tl_train_cfg rc;
+	base_cfg(&rc, "cut");
+	if (tl_train(&rc, 1, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	char *a = history_values("full"), *b = history_values("cut");
+	assert_string_equal(a, b);
+	assert_close(r.test_accuracy, acc_full, 0, 0);
+	free(a), free(b);
+	/* resuming with another model is refused */
+	base_cfg(&rc, "cut");
+	snprintf(rc.model, sizeof rc.model, "vgg16");
+	assert_int_equal(tl_train(&rc, 1, &r, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "is a squeezenet run, not vgg16"));
+}
+
+static void prefix_cache_changes_nothing(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r1, r2;
+	tl_err err;
+	base_cfg(&c, "cache");
+	c.max_epochs = 3;
+	c.warmup_epochs = 1;
+	snprintf(c.unit, sizeof c.unit, "fire8");
+	if (tl_train(&c, 0, &r1, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	base_cfg(&c, "nocache");
+	c.max_epochs = 3;
+	c.warmup_epochs = 1;
+	snprintf(c.unit, sizeof c.unit, "fire8");
+	c.no_cache = 1;
+	if (tl_train(&c, 0, &r2, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	char *a = history_values("cache"), *b = history_values("nocache");
+	assert_string_equal(a, b);
+	free(a), free(b);
+}
+
+static void corrupt_chunk_is_caught(void **state)
+{
+	(void)state;
+	FILE *f = fopen(shard, "r+b");
+	fseek(f, 16384 + 3 * 12352 + 100, SEEK_SET); /* inside a training image */
+	int ch = fgetc(f);
+	fseek(f, -1, SEEK_CUR);
+	fputc(ch ^ 0x55, f);
+	fclose(f);
+	tl_train_cfg c;
+	base_cfg(&c, "bad");
+	c.strategy = TL_STRAT_FEATURE;
+	tl_train_result r;
+	tl_err err;
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_ECHECKSUM);
+	assert_non_null(strstr(err.msg, "image chunk"));
+	assert_non_null(strstr(err.msg, "checksum mismatch"));
+}
+
+static void bad_setups_fail_cleanly(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	base_cfg(&c, "w");
+	snprintf(c.model, sizeof c.model, "vgg16");
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "tensor features.2.weight"));
+	base_cfg(&c, "u");
+	snprintf(c.unit, sizeof c.unit, "block5");
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "no unit 'block5'"));
+	base_cfg(&c, "n");
+	snprintf(c.shard, sizeof c.shard, "%s/none.tls", dir);
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EIO);
+	base_cfg(&c, "r");
+	assert_int_not_equal(tl_train(&c, 1, &r, &err), TL_OK); /* nothing to resume */
+	assert_non_null(strstr(err.msg, "last.safetensors"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(loss_decreases_and_files_exist, setup, teardown),
+		cmocka_unit_test_setup_teardown(early_stopping_restores_best, setup, teardown),
+		cmocka_unit_test_setup_teardown(resume_equals_uninterrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(prefix_cache_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(corrupt_chunk_is_caught, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_setups_fail_cleanly, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
