@@ -1015,11 +1015,6 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 				       cfg->run_dir, path, cfg->run_dir);
 			goto out;
 		}
-		if (mkdir(cfg->run_dir, 0777) != 0 && errno != EEXIST) {
-			st = tl_seterr(err, TL_EIO, "%s: cannot create run directory: %s", cfg->run_dir,
-				       strerror(errno));
-			goto out;
-		}
 	}
 	tl_progress_init(&r->prog, "tltrain", cfg->quiet);
 	if ((st = tl_shard_open(&r->sh, cfg->shard, err)) != TL_OK || (st = setup_items(r, err)) != TL_OK)
@@ -1063,6 +1058,11 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	if (cfg->strategy == TL_STRAT_FINETUNE &&
 	    (st = tl_net_unfreeze_from(r->net, stage_unit(cfg, 1), err)) != TL_OK)
 		goto out;
+	if (!resume && mkdir(cfg->run_dir, 0777) != 0 && errno != EEXIST) {
+		st = tl_seterr(err, TL_EIO, "%s: cannot create run directory: %s", cfg->run_dir,
+			       strerror(errno));
+		goto out;
+	}
 	int stop = 0;
 	for (; r->st.stage < stage_count(cfg) && !stop; r->st.stage++) {
 		int first, end;
