@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""peer-train-torch.py - the PyTorch side of bench/train-real.sh: the same
+protocol as tltrain, written the way the notebooks do it (the frozen base is
+recomputed for every batch of every epoch).  Needs python3-torch.
+
+  feature   SqueezeNet 1.1 (real ImageNet weights) at 64x64, caffe input,
+            frozen features -> global average pool -> Linear(512, 10),
+            Adam 1e-3, batch 64: val accuracy and seconds per epoch.
+  vgg-block5  VGG16 (weights from FILE) at 32x32, caffe input, blocks 1-4
+            frozen, block5 + head (flatten, 256, dropout 0.5, 10) trained with
+            Adam 1e-5, batch 64: seconds per epoch.
+  save-vgg  write torchvision-layout VGG16 weights (seeded random init, as
+            torchvision.models.vgg16() gives without a download) to FILE.
+
+usage: peer-train-torch.py feature CIFAR_TARBALL EPOCHS [LIMIT]
+       peer-train-torch.py vgg-block5 CIFAR_TARBALL WEIGHTS EPOCHS [LIMIT]
+       peer-train-torch.py save-vgg FILE
+"""
+import io
+import json
+import os
+import struct
+import sys
+import tarfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+import importlib.util  # noqa: E402
+
+spec = importlib.util.spec_from_file_location("fx", os.path.join(HERE, "..", "tools", "make-fixtures.py"))
+fx = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fx)
+
+MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+
+
+def load_cifar(path, size, limit=0):
+    """(train_x, train_y, test_x, test_y): caffe-normalized BGR float32, resized."""
+    parts = {}
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            base = os.path.basename(m.name)
+            if base.endswith(".bin"):
+                parts[base] = np.frombuffer(t.extractfile(m).read(), dtype=np.uint8).reshape(-1, 3073)
+    tr = np.concatenate([parts["data_batch_%d.bin" % i] for i in range(1, 6)])
+    te = parts["test_batch.bin"]
+    if limit:
+        tr, te = tr[:limit], te[:max(1, limit // 5)]
+
+    def prep(a):
+        x = torch.from_numpy(a[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32))
+        if size != 32:
+            x = torch.cat([F.interpolate(x[i:i + 2000], size=(size, size), mode="bilinear",
+                                         align_corners=False) for i in range(0, len(x), 2000)])
+        x = x.flip(1) - MEAN_BGR  # RGB -> BGR, minus mean
+        return x.contiguous(), torch.from_numpy(a[:, 0].astype(np.int64))
+    return prep(tr) + prep(te)
+
+
+def evaluate(model, x, y):
+    model.eval()
+    hit = 0
+    with torch.no_grad():
+        for i in range(0, len(x), 256):
+            hit += (model(x[i:i + 256]).argmax(1) == y[i:i + 256]).sum().item()
+    return hit / len(x)
+
+
+def train(model, params, lr, x, y, xt, yt, epochs, name):
+    opt = torch.optim.Adam(params, lr=lr)
+    g = torch.Generator().manual_seed(0)
+    for e in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 64):
+            idx = perm[i:i + 64]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sec = time.perf_counter() - t0
+        acc = evaluate(model, xt, yt)
+        print("%s epoch %d val_accuracy %.4f train_seconds %.2f" % (name, e + 1, acc, sec), flush=True)
+
+
+class SqFE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = fx.SqueezeNet11(10).features
+        self.head = fx.Head(512, [], 10)
+
+    def forward(self, x):
+        return self.head(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+def main():
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    mode = sys.argv[1]
+    if mode == "save-vgg":
+        m = fx.VGG16(1, [], 10, 32)
+        fx.write_safetensors(sys.argv[2], {k: v.numpy() for k, v in m.state_dict().items()
+                                           if k.startswith("features.")},
+                             {"model": "vgg16", "normalization": "caffe",
+                              "note": "seeded random init in torchvision layout (no download possible)"})
+        return
+    if mode == "feature":
+        epochs, limit = int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        x, y, xt, yt = load_cifar(sys.argv[2], 64, limit)
+        m = SqFE()
+        real = fx.read_safetensors(os.path.join(HERE, "..", "data", "squeezenet1_1-imagenet.safetensors"))
+        m.load_state_dict({k: v for k, v in real.items() if k.startswith("features.")}, strict=False)
+        for p in m.features.parameters():
+            p.requires_grad = False
+        train(m, m.head.parameters(), 1e-3, x, y, xt, yt, epochs, "torch_feature")
+        return
+    if mode == "vgg-block5":
+        epochs, limit = int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0
+        x, y, xt, yt = load_cifar(sys.argv[2], 32, limit)
+        m = fx.VGG16(1, [256], 10, 32)
+        w = fx.read_safetensors(sys.argv[3])
+        m.load_state_dict(w, strict=False)
+        m.head = nn.Sequential()  # flatten -> 256 -> dropout -> 10, as tltrain's default head
+        head = nn.Sequential(nn.Flatten(), nn.Linear(512, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
+        model = nn.Sequential(m.features, head)
+        for i, p in enumerate(m.features.parameters()):
+            p.requires_grad = i >= 20  # features.24 onwards: block5's 3 convs (weights, biases)
+        params = [p for p in model.parameters() if p.requires_grad]
+        train(model, params, 1e-5, x, y, xt, yt, epochs, "torch_vgg_block5")
+        return
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
