@@ -284,10 +284,15 @@ void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 				double u1 = uniform01(&s) + 1e-300, u2 = uniform01(&s);
 				p->data[k] = (float)(sd * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
 			}
-		} else { /* Glorot uniform */
-			double lim = sqrt(6.0 / (double)(p->shape[0] + p->shape[1]));
+		} else { /* PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+			double lim = 1.0 / sqrt((double)p->shape[1]);
 			for (size_t k = 0; k < p->size; k++)
 				p->data[k] = (float)((2 * uniform01(&s) - 1) * lim);
+			tl_param *bias = i + 1 < net->n_params ? &net->params[i + 1] : NULL;
+			if (bias && bias->ndim == 1 && bias->layer == p->layer)
+				for (size_t k = 0; k < bias->size; k++)
+					bias->data[k] = (float)((2 * uniform01(&s) - 1) * lim);
+			i += bias && bias->layer == p->layer; /* its bias is done */
 		}
 	}
 }

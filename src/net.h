@@ -104,8 +104,9 @@ int tl_net_find_layer(const tl_net *net, const char *name);
  * *norm (may be NULL) gets the input normalization the file declares
  * (metadata "normalization", or a Caffe/BGR "input" note), -1 if none. */
 tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm, tl_err *err);
-/* Initialize parameters not loaded: conv He-normal, dense Glorot-uniform
- * (Keras defaults), biases zero; deterministic in seed. */
+/* Initialize parameters not loaded: conv He-normal with zero bias, dense
+ * weights and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's
+ * nn.Linear (small logits on large pretrained features); deterministic. */
 void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded);
 /* Write all parameters as safetensors (atomic), with string metadata. */
 tl_status tl_net_save(const tl_net *net, const char *path, const char *const *meta_kv,
