@@ -6,7 +6,6 @@
 
 #include "backend.h"
 #include "cpu/gemm.h"
-#include "cpu/winograd.h"
 
 #ifndef TL_COL_FLOATS
 #define TL_COL_FLOATS (2u << 20) /* im2col buffer per chunk (8 MiB) */
@@ -272,10 +271,6 @@ static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x,
 static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *b, int relu, float *y)
 {
-	if (tl_wino_applies(s)) {
-		tl_wino_fwd(be, s, x, w, b, relu, y, 0);
-		return;
-	}
 	tl_gemm_matrix wm = {w, s->c * s->kh * s->kw, 0, 1.0f};
 	conv_forward(be, s, x, tl_gemm_matrix_a(&wm), b, relu, y, 0);
 }
@@ -308,12 +303,8 @@ static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float 
 	tl_conv_shape ts = {.n = s->n, .c = s->o, .h = s->oh, .w = s->ow, .o = s->c, .kh = s->kh,
 			    .kw = s->kw, .sh = 1, .sw = 1, .ph = s->kh - 1 - s->ph,
 			    .pw = s->kw - 1 - s->pw, .oh = s->h, .ow = s->w};
-	if (tl_wino_applies(&ts)) {
-		tl_wino_fwd(be, &ts, dy, wt, NULL, 0, dx, acc_dx);
-	} else {
-		tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
-		conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
-	}
+	tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
+	conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
 	free(wt);
 }
 
@@ -359,9 +350,7 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 			}
 			db[o] = (float)acc;
 		}
-	if (dw && tl_wino_applies(s)) {
-		tl_wino_dw(be, s, x, dy, dw);
-	} else if (dw) { /* dW^T [taps][o] = col [taps][pixels] . dY^T [pixels][o] */
+	if (dw) { /* dW^T [taps][o] = col [taps][pixels] . dY^T [pixels][o] */
 		float *dwt = falloc((size_t)K * s->o), *xpad;
 		col_src cs;
 		col_src_init(be, &cs, s, x, &xpad);
