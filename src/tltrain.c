@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		"      --momentum X       sgd momentum (default 0.9)\n"
 		"      --nesterov         sgd with Nesterov momentum\n"
 		"      --weight-decay X   L2 penalty (default 0)\n"
-		"      --schedule S       constant (default), step, cosine, plateau\n"
+		"      --schedule S       cosine (default), constant, step, plateau\n"
 		"      --step-size N      step: epochs between decays (default 5)\n"
 		"      --gamma X          step/plateau decay factor (default 0.1)\n"
 		"      --plateau-patience N  plateau: epochs without improvement (default 2)\n"

@@ -40,7 +40,7 @@ void tl_train_defaults(tl_train_cfg *c)
 	c->lr2 = 1e-5f;
 	c->opt = TL_OPT_ADAM;
 	c->momentum = 0.9f;
-	c->sched = TL_SCHED_CONSTANT;
+	c->sched = TL_SCHED_COSINE;
 	c->step_size = 5;
 	c->gamma = 0.1f;
 	c->plateau_patience = 2;
