@@ -284,13 +284,21 @@ typedef struct {
 	uint64_t *tr_rec, *va_rec, *te_rec;
 	int32_t *tr_lab, *va_lab, *te_lab;
 	uint64_t n_tr, n_va, n_te;
-	/* frozen-prefix cache */
+	/* frozen-prefix cache: the input of layer cache_layer for every item */
 	int cache_layer; /* first layer run per batch; 0 = no cache */
 	size_t cache_row;
 	float *cache_tr, *cache_va;
 	size_t cache_bytes;
 	int cache_mapped;
 	double cache_seconds;
+	/* a deeper cache kept for the next stage (finetune builds it first and
+	 * derives the head-only cache from it, saving a pass of the base) */
+	struct {
+		int layer;
+		size_t row, bytes;
+		float *tr;
+		int mapped;
+	} keep;
 	float *best_params; /* copy of the best epoch's parameters */
 	run_state st;
 	double t_start;
@@ -355,6 +363,20 @@ static float schedule_lr(const run *r, int epoch)
 	return base;
 }
 
+static void unmap_or_free(float *p, size_t bytes, int mapped)
+{
+	if (mapped && p)
+		munmap(p, bytes);
+	else if (!mapped)
+		free(p);
+}
+
+static void free_keep(run *r)
+{
+	unmap_or_free(r->keep.tr, r->keep.bytes, r->keep.mapped);
+	memset(&r->keep, 0, sizeof r->keep);
+}
+
 static void free_cache(run *r)
 {
 	if (r->cache_mapped) {
@@ -402,23 +424,55 @@ static tl_status alloc_cache(run *r, size_t floats, tl_err *err)
 	return TL_OK;
 }
 
-/* Run layers [0, k) over items and store the input tensor of layer k. */
-static tl_status fill_cache(run *r, const uint64_t *rec, uint64_t n, float *dst, int k, tl_err *err)
+/* Store the input tensor of layer k for n items: run layers [from, k)
+ * on the images (src NULL, from 0) or on rows of an earlier cache src
+ * holding the input of layer from. */
+static tl_status fill_cache(run *r, const float *src, size_t src_row, int from,
+			    const uint64_t *rec, uint64_t n, float *dst, int k, tl_err *err)
 {
 	tl_net *net = r->net;
-	int t = net->layers[k].in[0];
+	int t = net->layers[k].in[0], tf = from ? net->layers[from].in[0] : 0;
 	size_t isz = (size_t)3 * r->sh->info.height * r->sh->info.width;
 	for (uint64_t b0 = 0; b0 < n; b0 += (uint64_t)r->cfg->batch) {
 		if (r->cfg->cancel && *r->cfg->cancel)
 			return tl_seterr(err, TL_EINTR, "interrupted while building the prefix cache");
 		int nb = n - b0 < (uint64_t)r->cfg->batch ? (int)(n - b0) : r->cfg->batch;
-		for (int i = 0; i < nb; i++)
-			TL_TRY(tl_shard_load_f32(r->sh, rec[b0 + i], tl_net_input(net) + i * isz, err));
-		tl_net_forward(net, &r->be, nb, 0, k);
+		if (src)
+			memcpy(net->val[tf], src + b0 * src_row, (size_t)nb * src_row * sizeof(float));
+		else
+			for (int i = 0; i < nb; i++)
+				TL_TRY(tl_shard_load_f32(r->sh, rec[b0 + i], tl_net_input(net) + i * isz, err));
+		tl_net_forward(net, &r->be, nb, from, k);
 		memcpy(dst + b0 * r->cache_row, net->val[t], (size_t)nb * r->cache_row * sizeof(float));
 		tl_progress_update(&r->prog, b0 + nb, n, b0 + nb, "images cached");
 	}
 	return TL_OK;
+}
+
+/* Can the input of layer k stand in for everything before it?  Every
+ * later layer must read only tensors made at or after that input. */
+static int cacheable(const tl_net *net, int k)
+{
+	if (k <= 0 || k >= net->n_layers)
+		return 0;
+	int t = net->layers[k].in[0];
+	for (int l = k; l < net->n_layers; l++)
+		for (int i = 0; i < net->layers[l].n_in; i++)
+			if (net->layers[l].in[i] < t)
+				return 0;
+	return 1;
+}
+
+/* First trainable layer if `unit` and above were unfrozen (the net is
+ * left as it was). */
+static int first_trainable_for(run *r, const char *unit, const char *now)
+{
+	tl_err e;
+	int k = -1;
+	if (tl_net_unfreeze_from(r->net, unit, &e) == TL_OK)
+		k = tl_net_first_trainable(r->net);
+	tl_net_unfreeze_from(r->net, now, &e);
+	return k;
 }
 
 /* (Re)build the cache for the current trainable set, if it is valid:
@@ -427,34 +481,75 @@ static tl_status build_cache(run *r, tl_err *err)
 {
 	free_cache(r);
 	int k = tl_net_first_trainable(r->net);
-	if (r->cfg->no_cache || r->cfg->flip || r->cfg->crop_pad || k <= 0 ||
-	    k >= r->net->n_layers)
+	if (r->cfg->no_cache || r->cfg->flip || r->cfg->crop_pad || !cacheable(r->net, k)) {
+		free_keep(r);
 		return TL_OK;
-	/* every later layer must read only tensors made at or after k's input */
-	int t = r->net->layers[k].in[0];
-	for (int l = k; l < r->net->n_layers; l++)
-		for (int i = 0; i < r->net->layers[l].n_in; i++)
-			if (r->net->layers[l].in[i] < t)
-				return TL_OK;
+	}
 	double t0 = tl_now();
-	r->cache_row = (size_t)tl_net_out_size(r->net, t);
+	if (r->keep.tr && r->keep.layer == k) { /* built by the previous stage */
+		r->cache_layer = k;
+		r->cache_row = r->keep.row;
+		r->cache_tr = r->keep.tr;
+		r->cache_bytes = r->keep.bytes;
+		r->cache_mapped = r->keep.mapped;
+		r->cache_va = r->cache_tr + r->n_tr * r->cache_row;
+		memset(&r->keep, 0, sizeof r->keep);
+		return TL_OK;
+	}
+	free_keep(r);
+	r->net->training = 0;
+	tl_status st = TL_OK;
+	/* finetune warm-up: cache the next stage's input first, derive ours */
+	int k2 = -1;
+	if (r->cfg->strategy == TL_STRAT_FINETUNE && r->st.stage == 0 && stage_count(r->cfg) == 2) {
+		k2 = first_trainable_for(r, stage_unit(r->cfg, 1), stage_unit(r->cfg, 0));
+		if (!(k2 > 0 && k2 < k && cacheable(r->net, k2)))
+			k2 = -1;
+	}
+	if (k2 > 0) {
+		r->cache_row = (size_t)tl_net_out_size(r->net, r->net->layers[k2].in[0]);
+		TL_TRY(alloc_cache(r, (r->n_tr + r->n_va) * r->cache_row, err));
+		r->cache_va = r->cache_tr + r->n_tr * r->cache_row;
+		st = fill_cache(r, NULL, 0, 0, r->tr_rec, r->n_tr, r->cache_tr, k2, err);
+		if (st == TL_OK)
+			st = fill_cache(r, NULL, 0, 0, r->va_rec, r->n_va, r->cache_va, k2, err);
+		if (st != TL_OK) {
+			free_cache(r);
+			tl_progress_end(&r->prog);
+			return st;
+		}
+		r->keep.layer = k2;
+		r->keep.row = r->cache_row;
+		r->keep.tr = r->cache_tr;
+		r->keep.bytes = r->cache_bytes;
+		r->keep.mapped = r->cache_mapped;
+		r->cache_tr = r->cache_va = NULL;
+		r->cache_mapped = 0;
+	}
+	r->cache_row = (size_t)tl_net_out_size(r->net, r->net->layers[k].in[0]);
 	TL_TRY(alloc_cache(r, (r->n_tr + r->n_va) * r->cache_row, err));
 	r->cache_va = r->cache_tr + r->n_tr * r->cache_row;
-	r->net->training = 0;
-	tl_status st = fill_cache(r, r->tr_rec, r->n_tr, r->cache_tr, k, err);
+	const float *ktr = r->keep.tr, *kva = ktr ? ktr + r->n_tr * r->keep.row : NULL;
+	st = fill_cache(r, ktr, r->keep.row, k2 > 0 ? k2 : 0, r->tr_rec, r->n_tr, r->cache_tr, k, err);
 	if (st == TL_OK)
-		st = fill_cache(r, r->va_rec, r->n_va, r->cache_va, k, err);
+		st = fill_cache(r, kva, r->keep.row, k2 > 0 ? k2 : 0, r->va_rec, r->n_va, r->cache_va, k,
+				err);
 	tl_progress_end(&r->prog);
 	if (st != TL_OK) {
 		free_cache(r);
+		free_keep(r);
 		return st;
 	}
 	r->cache_layer = k;
-	r->cache_seconds = tl_now() - t0;
-	if (!r->cfg->quiet)
+	r->cache_seconds += tl_now() - t0;
+	if (!r->cfg->quiet) {
+		if (k2 > 0)
+			fprintf(stderr, "tltrain: prefix cache: input of %s kept for stage 2 (%.1f MiB)\n",
+				r->net->layers[k2].name, r->keep.bytes / 1048576.0);
 		fprintf(stderr, "tltrain: prefix cache: input of %s, %zu floats per image, %.1f MiB %s, built in %.1f s\n",
 			r->net->layers[k].name, r->cache_row, r->cache_bytes / 1048576.0,
-			r->cache_mapped ? "(file mapping)" : "in RAM", r->cache_seconds);
+			r->cache_mapped ? "(file mapping)" : "in RAM", tl_now() - t0);
+	}
 	return TL_OK;
 }
 
@@ -1107,6 +1202,7 @@ out:
 		res->interrupted = 1;
 	tl_st_close(ck);
 	free_cache(r);
+	free_keep(r);
 	if (r->opt_ready)
 		tl_optim_free(&r->opt);
 	tl_net_free(r->net);
