@@ -1,5 +1,6 @@
-/* tleval - run a model over a shard.  This version extracts intermediate
- * feature maps to .npy; src/features.c does the work. */
+/* tleval - run a model over a shard: evaluate a trained model (accuracy,
+ * per-class metrics, confusion matrix, latency; src/evaluate.c) or write a
+ * pretrained base's intermediate feature maps to .npy (src/extract.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "afile.h"
+#include "evaluate.h"
 #include "extract.h"
 #include "image.h"
 
@@ -21,14 +24,15 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy [options]\n"
+		"usage: tleval -w RUN/best.safetensors [-d SHARD] [-o REPORT]    evaluate a trained model\n"
+		"       tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy\n"
 		"  -m, --model M        vgg16 (default) or squeezenet\n"
 		"  -w, --weights FILE   pretrained weights (safetensors, torchvision/timm names)\n"
 		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
 		"      --split NAME     test (default) or train\n"
 		"      --limit N        only the first N images of the split\n"
 		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9)\n"
-		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W)\n"
+		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
 		"  -q, --quiet          no progress bar, no summary\n"
@@ -106,8 +110,12 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad("unexpected argument", argv[optind]);
-	if (!o.layer || !o.output || !o.weights) {
-		fprintf(stderr, "tleval: --features LAYER, -o FILE.npy and -w WEIGHTS are required\nTry 'tleval --help'.\n");
+	if (!o.weights) {
+		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
+		return 2;
+	}
+	if (o.layer && !o.output) {
+		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
 	struct sigaction sa;
@@ -117,6 +125,30 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGXFSZ, SIG_IGN);
 	o.cancel = &cancelled;
+	if (!o.layer) { /* evaluate a trained model */
+		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
+				   .limit = o.limit, .batch = o.batch, .threads = o.threads,
+				   .quiet = o.quiet, .cancel = &cancelled};
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *mem = open_memstream(&buf, &len);
+		tl_eval_result er;
+		tl_err err;
+		tl_status st = mem ? tl_evaluate(&eo, mem, &er, &err)
+				   : tl_seterr(&err, TL_ENOMEM, "out of memory");
+		if (mem)
+			fclose(mem);
+		if (st == TL_OK && o.output)
+			st = tl_write_file_atomic(o.output, buf, len, &err);
+		if (st == TL_OK && (!o.output || !o.quiet))
+			fwrite(buf, 1, len, stdout);
+		free(buf);
+		if (st != TL_OK) {
+			fprintf(stderr, "tleval: %s\n", err.msg);
+			return st == TL_EINTR ? 128 + (int)cancelled : st == TL_EUSAGE ? 2 : 1;
+		}
+		return 0;
+	}
 	tl_features_result r;
 	tl_err err;
 	tl_status st = tl_features(&o, &r, &err);

@@ -697,9 +697,19 @@ static tl_status save_best(run *r, tl_err *err)
 	snprintf(nc, sizeof nc, "%u", in->n_classes);
 	snprintf(ep, sizeof ep, "%d", r->st.best_epoch + 1);
 	snprintf(val, sizeof val, "%.6f", r->st.best);
+	/* everything tleval needs to rebuild the network */
+	char head[96] = "";
+	for (int l = 0; l < r->net->n_layers; l++)
+		if (r->net->layers[l].kind == TL_L_DENSE && strcmp(r->net->layers[l].name, "predictions")) {
+			char e[16];
+			snprintf(e, sizeof e, "%s%d", head[0] ? "," : "", r->net->layers[l].out_c);
+			strcat(head, e);
+		}
 	const char *meta[] = {"model", r->cfg->model, "normalization", tl_norm_name(in->norm.kind),
 			      "input_size", hw, "classes", classes, "n_classes", nc,
-			      "head", r->cfg->head, "epoch", ep,
+			      "head", head[0] ? head : "none",
+			      "pool", tl_net_find_layer(r->net, "flatten") >= 0 ? "flatten" : "gap",
+			      "epoch", ep,
 			      r->cfg->monitor_loss ? "val_loss" : "val_accuracy", val,
 			      "producer", "tltrain"};
 	char path[1200];

@@ -35,8 +35,24 @@ run 1 "corrupt weights" -- "$E" -m squeezenet -w bad.safetensors -d s64.tls --fe
 err_has "corrupt weights" "bad.safetensors"
 run 1 "missing shard" -- "$E" -m squeezenet -w "$W" -d nope.tls --features fire9 -o x.npy
 err_has "missing shard" "nope.tls: cannot open shard"
-run 2 "no layer given" -- "$E" -m squeezenet -w "$W" -d s64.tls -o x.npy
+run 2 "features without output" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire9
 run 2 "bad model" -- "$E" -m resnet -w "$W" -d s64.tls --features x -o x.npy
 run 1 "unwritable output" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire9 -o in.tar.gz/x.npy
 nothing_left "failures" . x.npy
+
+# evaluating a trained model gives the numbers tltrain reported
+"$BIN/tlpack" -q -r 32 -o s32.tls in.tar.gz || exit 1
+"$BIN/tltrain" -q -m squeezenet -w "$W" -d s32.tls -s feature -e 2 -o run || exit 1
+want=$(sed -n 's/^test accuracy: *//p' run/report.txt)
+run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
+out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
+run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
+grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
+run 1 "evaluate a base" -- "$E" -w "$W" -d s32.tls
+err_has "evaluate a base" "not a trained model"
+"$BIN/tlpack" -q -r 32 --norm torch -o s32t.tls in.tar.gz || exit 1
+run 1 "evaluate, normalization mismatch" -- "$E" -w run/best.safetensors -d s32t.tls
+err_has "evaluate, normalization mismatch" "tlpack --norm caffe"
+run 1 "evaluate, wrong size" -- "$E" -w run/best.safetensors -d s64.tls
+err_has "evaluate, wrong size" "trained at 32x32, the shard is 64x64"
 finish

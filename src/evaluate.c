@@ -1,0 +1,165 @@
+/* evaluate.c - trained-model evaluation (see evaluate.h). */
+#include "evaluate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "models.h"
+#include "progress.h"
+#include "safetensors.h"
+#include "shard.h"
+
+static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_model_cfg *mc,
+				 tl_err *err)
+{
+	tl_st_file *f;
+	TL_TRY(tl_st_open(&f, path, err));
+	const char *model = tl_st_meta(f, "model"), *head = tl_st_meta(f, "head"),
+		   *pool = tl_st_meta(f, "pool"), *nc = tl_st_meta(f, "n_classes"),
+		   *norm = tl_st_meta(f, "normalization"), *size = tl_st_meta(f, "input_size");
+	tl_status st = TL_OK;
+	static char model_buf[16];
+	if (!model || !head || !pool || !nc || !tl_st_find(f, "head.predictions.weight")) {
+		st = tl_seterr(err, TL_EFORMAT,
+			       "%s: not a trained model (expected tltrain's best.safetensors with model, head and pool metadata and head.* tensors); use --features for pretrained bases",
+			       path);
+		goto out;
+	}
+	snprintf(model_buf, sizeof model_buf, "%s", model);
+	tl_model_defaults(mc, model_buf);
+	mc->height = (int)in->height;
+	mc->width = (int)in->width;
+	mc->n_classes = atoi(nc);
+	mc->flatten = strcmp(pool, "flatten") == 0;
+	if (tl_model_parse_head(head, mc)) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: bad head '%s'", path, head);
+		goto out;
+	}
+	if ((uint32_t)mc->n_classes != in->n_classes) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: model has %d classes, the shard %u", path,
+			       mc->n_classes, in->n_classes);
+		goto out;
+	}
+	char want[32];
+	snprintf(want, sizeof want, "%ux%u", in->height, in->width);
+	if (size && strcmp(size, want) != 0) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: model was trained at %s, the shard is %s (repack with tlpack --size %s)",
+			       path, size, want, size);
+		goto out;
+	}
+	tl_norm_kind k;
+	if (norm && tl_norm_parse(norm, &k) == 0 && k != in->norm.kind)
+		st = tl_seterr(err, TL_EFORMAT,
+			       "input normalization '%s' of the shard does not match the model's '%s' (%s); repack with: tlpack --norm %s",
+			       tl_norm_name(in->norm.kind), norm, path, norm);
+out:
+	tl_st_close(f);
+	return st;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err)
+{
+	memset(res, 0, sizeof *res);
+	tl_shard *sh;
+	TL_TRY(tl_shard_open(&sh, o->shard, err));
+	tl_net *net = NULL;
+	tl_pool *pool = NULL;
+	tl_metrics m = {0};
+	tl_status st;
+	const tl_shard_info *in = &sh->info;
+	const char *split = o->split ? o->split : "test";
+	int s = tl_shard_split_find(sh, split);
+	if (s < 0) {
+		st = tl_seterr(err, TL_EUSAGE, "%s: no split named '%s'", o->shard, split);
+		goto out;
+	}
+	tl_model_cfg mc;
+	if ((st = model_from_meta(o->model_path, in, &mc, err)) != TL_OK ||
+	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||
+	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK)
+		goto out;
+	uint64_t n = in->splits[s].count;
+	if (o->limit && o->limit < n)
+		n = o->limit;
+	int batch = o->batch > 0 ? o->batch : 64;
+	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+		goto out;
+	if (tl_metrics_init(&m, (int)in->n_classes)) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	tl_backend be;
+	tl_backend_fast_init(&be, pool);
+	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch);
+	if (!labels) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	tl_progress prog;
+	tl_progress_init(&prog, "tleval", o->quiet);
+	size_t isz = (size_t)3 * in->height * in->width;
+	double compute = 0;
+	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
+		if (o->cancel && *o->cancel) {
+			st = tl_seterr(err, TL_EINTR, "interrupted");
+			break;
+		}
+		int nb = n - b0 < (uint64_t)batch ? (int)(n - b0) : batch;
+		for (int i = 0; i < nb && st == TL_OK; i++) {
+			uint64_t r = tl_shard_file_record(sh, s, b0 + i);
+			labels[i] = tl_shard_label(sh, r, 0);
+			st = tl_shard_load_f32(sh, r, tl_net_input(net) + i * isz, err);
+		}
+		if (st != TL_OK)
+			break;
+		double t0 = tl_now();
+		tl_net_forward(net, &be, nb, 0, net->n_layers);
+		compute += tl_now() - t0;
+		double loss = tl_softmax_xent(nb, (int)in->n_classes, tl_net_output(net), labels, NULL, NULL);
+		tl_metrics_add(&m, tl_net_output(net), labels, nb, loss * nb);
+		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
+	}
+	tl_progress_end(&prog);
+	free(labels);
+	if (st != TL_OK)
+		goto out;
+	double lat[21];
+	for (int i = 0; i < 21; i++) {
+		double t0 = tl_now();
+		tl_net_forward(net, &be, 1, 0, net->n_layers);
+		lat[i] = tl_now() - t0;
+	}
+	qsort(lat, 21, sizeof lat[0], cmp_d);
+	res->n = n;
+	res->accuracy = tl_metrics_accuracy(&m);
+	res->loss = tl_metrics_loss(&m);
+	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
+	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
+	free(prf);
+	res->latency_ms = lat[10] * 1e3;
+	res->images_per_s = compute > 0 ? n / compute : 0;
+	fprintf(out, "model:       %s (%s, %ux%u)\nshard:       %s, split %s, %llu images\n",
+		o->model_path, net->model, in->height, in->width, o->shard, split,
+		(unsigned long long)n);
+	fprintf(out, "accuracy:    %.4f\nloss:        %.4f\nmacro F1:    %.4f\n", res->accuracy,
+		res->loss, res->macro_f1);
+	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%d threads)\n\n",
+		res->latency_ms, res->images_per_s, batch, tl_pool_size(pool));
+	char names[TL_SHARD_MAX_CLASSES][32];
+	for (uint32_t i = 0; i < in->n_classes; i++)
+		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
+	tl_metrics_print(&m, names, out);
+out:
+	tl_metrics_free(&m);
+	tl_pool_free(pool);
+	tl_net_free(net);
+	tl_shard_close(sh);
+	return st;
+}

@@ -1,0 +1,34 @@
+/* evaluate.h - a trained model (tltrain's best.safetensors) on a shard:
+ * accuracy, loss, per-class precision/recall/F1, macro F1, confusion
+ * matrix, and latency. */
+#ifndef TL_EVALUATE_H
+#define TL_EVALUATE_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tl.h"
+
+typedef struct {
+	const char *model_path; /* safetensors with the head (tltrain's best.safetensors) */
+	const char *shard;
+	const char *split;      /* default test */
+	uint64_t limit;
+	int batch, threads, quiet;
+	const volatile sig_atomic_t *cancel;
+} tl_eval_opts;
+
+typedef struct {
+	uint64_t n;
+	double accuracy, loss, macro_f1;
+	double latency_ms;     /* one image, batch 1, median of 21 */
+	double images_per_s;   /* batched throughput over the split */
+} tl_eval_result;
+
+/* Rebuilds the network from the file's metadata (model, head, pool),
+ * checks its classes and normalization against the shard, and writes the
+ * report to out. */
+tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err);
+
+#endif
