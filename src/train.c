@@ -1107,7 +1107,7 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 		if ((st = cfg_from_meta(ck, cfg, err)) != TL_OK)
 			goto out;
 		if (model[0] && strcmp(model, cfg->model) != 0) {
-			st = tl_seterr(err, TL_EUSAGE, "%s: is a %s run, not %s (drop -m or use another run directory)",
+			st = tl_seterr(err, TL_EFORMAT, "%s: is a %s run, not %s (drop -m or use another run directory)",
 				       cfg->run_dir, cfg->model, model);
 			goto out;
 		}

@@ -210,7 +210,7 @@ static void resume_equals_uninterrupted(void **state)
 	/* resuming with another model is refused */
 	base_cfg(&rc, "cut");
 	snprintf(rc.model, sizeof rc.model, "vgg16");
-	assert_int_equal(tl_train(&rc, 1, &r, &err), TL_EUSAGE);
+	assert_int_equal(tl_train(&rc, 1, &r, &err), TL_EFORMAT);
 	assert_non_null(strstr(err.msg, "is a squeezenet run, not vgg16"));
 }
 

@@ -42,7 +42,7 @@ cp r1/last.safetensors keep.st
 run 2 "existing run dir" -- "$TR" "${SQ[@]}" -s feature -e 1 -o r1
 err_has "existing run dir" "r1 already holds a run" "--resume r1"
 cmp -s keep.st r1/last.safetensors && ok "existing run untouched" || bad "existing run changed"
-run 2 "resume with another model" -- "$TR" --resume r1 -m vgg16
+run 1 "resume with another model" -- "$TR" --resume r1 -m vgg16
 err_has "resume with another model" "is a squeezenet run, not vgg16"
 run 1 "weights of another model" -- "$TR" -m vgg16 -w "$W" -d s.tls -s feature -e 1 -o rw
 err_has "weights of another model" "tensor features.2.weight: missing"
