@@ -79,7 +79,7 @@ static void run_net(void *p)
 	int k = c->net->tshape[c->net->n_tensors - 1].c;
 	tl_softmax_xent(batch, k, tl_net_output(c->net), c->labels, c->dl, NULL);
 	tl_net_backward(c->net, c->be, batch, c->dl);
-	tl_optim_step(c->opt, c->net);
+	tl_optim_step(c->opt, c->net, c->be->pool);
 }
 
 static void bench_net(const char *name, const char *model, int size, int train, int features_only,

@@ -39,7 +39,36 @@ void tl_optim_reset(tl_optim *o)
 	o->step = 0;
 }
 
-void tl_optim_step(tl_optim *o, tl_net *net)
+typedef struct {
+	const tl_optim *o;
+	float *w, *g, *m, *v;
+	float a, sb2; /* Adam: lr / (1 - b1^t), sqrt(1 - b2^t) */
+} step_job;
+
+static void sgd_range(void *ctx, size_t k0, size_t k1, int tid)
+{
+	step_job *j = ctx;
+	const tl_optim *o = j->o;
+	for (size_t k = k0; k < k1; k++) {
+		float gk = j->g[k] + o->weight_decay * j->w[k];
+		j->m[k] = o->momentum * j->m[k] + gk;
+		j->w[k] -= o->lr * (o->nesterov ? gk + o->momentum * j->m[k] : j->m[k]);
+	}
+}
+
+static void adam_range(void *ctx, size_t k0, size_t k1, int tid)
+{
+	step_job *j = ctx;
+	const tl_optim *o = j->o;
+	for (size_t k = k0; k < k1; k++) {
+		float gk = j->g[k] + o->weight_decay * j->w[k];
+		j->m[k] = o->beta1 * j->m[k] + (1 - o->beta1) * gk;
+		j->v[k] = o->beta2 * j->v[k] + (1 - o->beta2) * gk * gk;
+		j->w[k] -= j->a * j->m[k] / (sqrtf(j->v[k]) / j->sb2 + o->eps);
+	}
+}
+
+void tl_optim_step(tl_optim *o, tl_net *net, tl_pool *pool)
 {
 	o->step++;
 	double bc1 = 1 - pow(o->beta1, (double)o->step), bc2 = 1 - pow(o->beta2, (double)o->step);
@@ -47,22 +76,8 @@ void tl_optim_step(tl_optim *o, tl_net *net)
 		tl_param *p = &net->params[i];
 		if (!net->layers[p->layer].trainable)
 			continue;
-		float *w = p->data, *g = p->grad, *m = o->m + p->off;
-		if (o->kind == TL_OPT_SGD) {
-			for (size_t k = 0; k < p->size; k++) {
-				float gk = g[k] + o->weight_decay * w[k];
-				m[k] = o->momentum * m[k] + gk;
-				w[k] -= o->lr * (o->nesterov ? gk + o->momentum * m[k] : m[k]);
-			}
-		} else {
-			float *v = o->v + p->off;
-			float a = (float)(o->lr / bc1), sb2 = (float)sqrt(bc2);
-			for (size_t k = 0; k < p->size; k++) {
-				float gk = g[k] + o->weight_decay * w[k];
-				m[k] = o->beta1 * m[k] + (1 - o->beta1) * gk;
-				v[k] = o->beta2 * v[k] + (1 - o->beta2) * gk * gk;
-				w[k] -= a * m[k] / (sqrtf(v[k]) / sb2 + o->eps);
-			}
-		}
+		step_job j = {o, p->data, p->grad, o->m + p->off, o->v ? o->v + p->off : NULL,
+			      (float)(o->lr / bc1), (float)sqrt(bc2)};
+		tl_pool_for(pool, p->size, 1 << 15, o->kind == TL_OPT_SGD ? sgd_range : adam_range, &j);
 	}
 }

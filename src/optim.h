@@ -26,7 +26,8 @@ tl_status tl_optim_init(tl_optim *o, const tl_net *net, tl_opt_kind kind, tl_err
 void tl_optim_free(tl_optim *o);
 /* Zero the state (e.g. when the set of trainable layers changes). */
 void tl_optim_reset(tl_optim *o);
-/* One update of every trainable parameter from its gradient. */
-void tl_optim_step(tl_optim *o, tl_net *net);
+/* One update of every trainable parameter from its gradient; element-wise,
+ * split over the pool's threads (NULL: this thread), same result. */
+void tl_optim_step(tl_optim *o, tl_net *net, tl_pool *pool);
 
 #endif

@@ -912,7 +912,7 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 			int correct;
 			double loss = tl_softmax_xent(nb, k, tl_net_output(r->net), y, dl, &correct);
 			tl_net_backward(r->net, &r->be, nb, dl);
-			tl_optim_step(&r->opt, r->net);
+			tl_optim_step(&r->opt, r->net, r->pool);
 			r->st.batch_pos++;
 			r->st.part_loss += loss * nb;
 			r->st.part_correct += (uint64_t)correct;

@@ -126,7 +126,7 @@ static void against_torch(void **state)
 				snprintf(name, sizeof name, "grad.%s", net->params[i].name);
 				expect_tensor(fx, name, net->params[i].grad, net->params[i].size, 1e-4);
 			}
-		tl_optim_step(&opt, net);
+		tl_optim_step(&opt, net, pool);
 	}
 	for (int i = 0; i < net->n_params; i++) {
 		char name[128];

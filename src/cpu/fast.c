@@ -125,6 +125,7 @@ typedef struct {
 	const tl_conv_shape *s;
 	const float *xp; /* padded input [n][c][hp][wp] (the input itself if no padding) */
 	int hp, wp;
+	size_t *pix;     /* pix_off of every output pixel of the batch */
 	const float *dy; /* for the dY^T packer */
 } col_src;
 
@@ -142,28 +143,23 @@ static size_t pix_off(const col_src *c, int j)
 	return (((size_t)b * s->c) * c->hp + (size_t)i * s->sh) * c->wp + (size_t)jj * s->sw;
 }
 
-/* Offsets of n consecutive output pixels from j0; 1 if they are contiguous. */
-static int pix_offsets(const col_src *c, int j0, int n, size_t *off)
+/* Whether the n output pixels from j0 sit side by side in the input. */
+static int contiguous(const col_src *c, int j0, int n)
 {
-	int contiguous = 1;
-	for (int t = 0; t < n; t++) {
-		off[t] = pix_off(c, j0 + t);
-		contiguous &= off[t] == off[0] + (size_t)t;
-	}
-	return contiguous;
+	return c->pix[j0 + n - 1] == c->pix[j0] + (size_t)(n - 1) &&
+	       (n < 2 || c->pix[j0 + 1] == c->pix[j0] + 1);
 }
 
 /* B = col (depth = taps, columns = output pixels): forward convolution */
 static void pack_col_b(const void *ctx, int k0, int kc, int j0, int n, int R, float *dst)
 {
 	const col_src *c = ctx;
-	size_t off[64];
-	TL_CHECK(n <= 64);
-	int contiguous = pix_offsets(c, j0, n, off);
+	const size_t *off = c->pix + j0;
+	int run = contiguous(c, j0, n);
 	for (int k = 0; k < kc; k++) {
 		const float *src = c->xp + tap_off(c, k0 + k);
 		float *d = dst + (size_t)k * R;
-		if (contiguous)
+		if (run)
 			memcpy(d, src + off[0], sizeof(float) * (size_t)n);
 		else
 			for (int t = 0; t < n; t++)
@@ -177,20 +173,22 @@ static void pack_col_b(const void *ctx, int k0, int kc, int j0, int n, int R, fl
 static void pack_col_a(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst)
 {
 	const col_src *c = ctx;
-	size_t *off = malloc(sizeof(size_t) * (size_t)kc);
-	TL_CHECK(off);
-	int contiguous = pix_offsets(c, k0, kc, off);
+	const size_t *off = c->pix + k0;
+	int run = contiguous(c, k0, kc);
 	for (int r = 0; r < n; r++) {
 		const float *src = c->xp + tap_off(c, i0 + r);
-		if (contiguous)
+		if (run) {
 			src += off[0];
-		for (int k = 0; k < kc; k++)
-			dst[(size_t)k * R + r] = contiguous ? src[k] : src[off[k]];
+			for (int k = 0; k < kc; k++)
+				dst[(size_t)k * R + r] = src[k];
+		} else {
+			for (int k = 0; k < kc; k++)
+				dst[(size_t)k * R + r] = src[off[k]];
+		}
 	}
 	for (int r = n; r < R; r++)
 		for (int k = 0; k < kc; k++)
 			dst[(size_t)k * R + r] = 0;
-	free(off);
 }
 
 typedef struct {
@@ -214,7 +212,8 @@ static void pad_planes(void *ctx, size_t p0, size_t p1, int tid)
 	}
 }
 
-/* Set up the patch source for x; *owned is the padded copy to free (or NULL). */
+/* Set up the patch source for x; *owned is the padded copy to free (or
+ * NULL); col_src_free releases the offsets. */
 static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, const float *x,
 			 float **owned)
 {
@@ -222,6 +221,11 @@ static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, con
 	c->hp = s->h + 2 * s->ph;
 	c->wp = s->w + 2 * s->pw;
 	c->dy = NULL;
+	size_t np = (size_t)s->n * s->oh * s->ow;
+	c->pix = malloc(np * sizeof *c->pix);
+	TL_CHECK(c->pix);
+	for (size_t j = 0; j < np; j++)
+		c->pix[j] = pix_off(c, (int)j);
 	*owned = NULL;
 	if (s->ph == 0 && s->pw == 0) {
 		c->xp = x;
@@ -266,6 +270,7 @@ static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x,
 	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), scatter_out, &mj);
 	free(out);
 	free(xpad);
+	free(cs.pix);
 }
 
 static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
@@ -273,6 +278,21 @@ static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 {
 	tl_gemm_matrix wm = {w, s->c * s->kh * s->kw, 0, 1.0f};
 	conv_forward(be, s, x, tl_gemm_matrix_a(&wm), b, relu, y, 0);
+}
+
+typedef struct {
+	const float *src; /* [rows][cols] */
+	float *dst;       /* [cols][rows] */
+	int rows, cols;
+} transpose_job;
+
+/* dst[c][r] = src[r][c]: one destination row per item */
+static void transpose_rows(void *ctx, size_t c0, size_t c1, int tid)
+{
+	transpose_job *t = ctx;
+	for (size_t c = c0; c < c1; c++)
+		for (int r = 0; r < t->rows; r++)
+			t->dst[c * t->rows + r] = t->src[(size_t)r * t->cols + c];
 }
 
 typedef struct {
@@ -358,9 +378,9 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 		tl_sgemm_src(be->pool, K, s->o, (int)(s->n * P), (tl_gemm_src){pack_col_a, &cs},
 			     (tl_gemm_src){pack_dyt_b, &cs}, 0.0f, dwt, s->o);
 		free(xpad);
-		for (int k = 0; k < K; k++)
-			for (int o = 0; o < s->o; o++)
-				dw[(size_t)o * K + k] = dwt[(size_t)k * s->o + o];
+		free(cs.pix);
+		transpose_job tj = {dwt, dw, K, s->o};
+		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), transpose_rows, &tj);
 		free(dwt);
 	}
 	if (dx) {

@@ -242,6 +242,7 @@ typedef struct {
 	/* current block */
 	int j0, nc, p0, kc, n_jp, n_pc;
 	int a_whole; /* ap holds all KC blocks of A (else only the current one) */
+	int kcb;     /* depth of every block but maybe the last (<= TL_GEMM_KC) */
 	float *ap, *bp;
 } job;
 
@@ -252,7 +253,7 @@ static void pack_a(void *ctx, size_t t0, size_t t1, int tid)
 	int MR = g->kn->mr;
 	for (size_t t = t0; t < t1; t++) {
 		int pc = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
-		int p0 = pc * TL_GEMM_KC, kc = g->K - p0 < TL_GEMM_KC ? g->K - p0 : TL_GEMM_KC;
+		int p0 = pc * g->kcb, kc = g->K - p0 < g->kcb ? g->K - p0 : g->kcb;
 		int i0 = ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
 		float *d = g->ap + (size_t)p0 * g->m_pad + (size_t)ip * kc * MR;
 		g->a.fn(g->a.ctx, p0, kc, i0, mr, MR, d);
@@ -346,6 +347,8 @@ static void job_init(job *g, tl_cpu_level lvl, int M, int N, int K)
 	g->n_ip = (M + g->kn->mr - 1) / g->kn->mr;
 	g->m_pad = g->n_ip * g->kn->mr;
 	g->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
+	g->kcb = K > 0 ? (K + g->n_pc - 1) / g->n_pc : 1;
 }
 
 /* The blocked loops.  a_packed: all of A is in g->ap already; otherwise
@@ -354,7 +357,7 @@ static void job_init(job *g, tl_cpu_level lvl, int M, int N, int K)
 static void gemm_loops(tl_pool *pool, job *g, int a_packed)
 {
 	int NR = g->kn->nr, nt = tl_pool_size(pool);
-	int kc_max = g->K < TL_GEMM_KC ? g->K : TL_GEMM_KC;
+	int kc_max = g->kcb;
 	int nc_max = g->N < TL_GEMM_NC ? g->N : TL_GEMM_NC;
 	g->bp = aligned_alloc(64, tl_align64((size_t)((nc_max + NR - 1) / NR) * NR * kc_max *
 					     sizeof(float)));
@@ -363,8 +366,8 @@ static void gemm_loops(tl_pool *pool, job *g, int a_packed)
 	for (g->j0 = 0; g->j0 < g->N; g->j0 += TL_GEMM_NC) {
 		g->nc = g->N - g->j0 < TL_GEMM_NC ? g->N - g->j0 : TL_GEMM_NC;
 		g->n_jp = (g->nc + NR - 1) / NR;
-		for (g->p0 = 0; g->p0 < g->K; g->p0 += TL_GEMM_KC) {
-			g->kc = g->K - g->p0 < TL_GEMM_KC ? g->K - g->p0 : TL_GEMM_KC;
+		for (g->p0 = 0; g->p0 < g->K; g->p0 += g->kcb) {
+			g->kc = g->K - g->p0 < g->kcb ? g->K - g->p0 : g->kcb;
 			if (!a_packed)
 				tl_pool_for(pool, (size_t)g->n_ip, (size_t)g->n_ip / (2 * (size_t)nt) + 1,
 					    pack_a_block, g);
@@ -389,7 +392,7 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	g.a = a, g.b = b, g.C = C, g.ldc = ldc;
 	int one_block = N <= TL_GEMM_NC;
 	/* one column block: A blocks are used once, pack each KC block in turn */
-	size_t an = one_block ? (size_t)g.m_pad * (K < TL_GEMM_KC ? K : TL_GEMM_KC) : (size_t)g.m_pad * K;
+	size_t an = one_block ? (size_t)g.m_pad * g.kcb : (size_t)g.m_pad * K;
 	g.ap = aligned_alloc(64, tl_align64(an * sizeof(float)));
 	TL_CHECK(g.ap);
 	if (!one_block)
