@@ -834,6 +834,14 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 		return TL_OK;
 	if (c->strategy == TL_STRAT_SCRATCH) {
 		tl_net_init(r->net, c->seed, 0);
+		/* He init assumes unit-variance input; caffe-mode pixels have a std
+		 * near 64 (CIFAR), which would blow up the first activations: scale
+		 * the first convolution to the shard's normalization */
+		double in_std = 64.0 * in->norm.scale / in->norm.std[0];
+		const tl_layer *l0 = &r->net->layers[0];
+		if (l0->w >= 0 && in_std > 0)
+			for (size_t k = 0; k < r->net->params[l0->w].size; k++)
+				r->net->params[l0->w].data[k] /= (float)in_std;
 		return TL_OK;
 	}
 	int norm;
