@@ -24,6 +24,11 @@ run 0 "json log" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj --log-format js
 run 0 "json log lines" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj2 --log-format json
 grep -q '^{"epoch":2,"stage":"head","accuracy":' "$T/out" && ok "json epoch line" || bad "json epoch line: $(head -3 "$T/out")"
 
+# scratch: random init scaled to the input, no exploding first epoch
+run 0 "scratch" -- "$TR" -q -m squeezenet -d s.tls -s scratch -e 2 -b 32 -o rs
+awk -F, 'NR == 2 {exit !($3 < 2.6)}' rs/history.csv && ok "scratch loss sane" ||
+	bad "scratch epoch 1 loss $(awk -F, 'NR == 2 {print $3}' rs/history.csv)"
+
 # SIGINT: finish the batch, write last.safetensors, say how to resume, exit 130
 "$TR" "${SQ[@]}" -s finetune -u fire8 -e 400 -p 0 --warmup-epochs 0 -b 8 --augment flip -o sig >sig.out 2>sig.err &
 pid=$!
