@@ -6,6 +6,7 @@ same shapes, same batch, median of RUNS after a warm-up, same output lines
     /usr/bin/python3 bench/peer-torch.py [-j THREADS] [-r RUNS] [-b BATCH]
 """
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
@@ -15,38 +16,19 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+# the model definitions the fixtures use (tools/make-fixtures.py)
+_spec = importlib.util.spec_from_file_location(
+    "fx", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "make-fixtures.py"))
+fx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fx)
 
 
 def vgg16_features():
-    layers, c = [], 3
-    for w, n in zip([64, 128, 256, 512, 512], [2, 2, 3, 3, 3]):
-        for _ in range(n):
-            layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU(inplace=True)]
-            c = w
-        layers.append(nn.MaxPool2d(2, 2))
-    return nn.Sequential(*layers)
-
-
-class Fire(nn.Module):
-    def __init__(self, c, sq, ex):
-        super().__init__()
-        self.squeeze = nn.Conv2d(c, sq, 1)
-        self.expand1x1 = nn.Conv2d(sq, ex, 1)
-        self.expand3x3 = nn.Conv2d(sq, ex, 3, padding=1)
-
-    def forward(self, x):
-        x = F.relu(self.squeeze(x))
-        return torch.cat([F.relu(self.expand1x1(x)), F.relu(self.expand3x3(x))], 1)
+    return fx.VGG16(1, [], 10, 32).features
 
 
 def squeezenet():
-    return nn.Sequential(
-        nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
-        Fire(64, 16, 64), Fire(128, 16, 64), nn.MaxPool2d(3, 2, ceil_mode=True),
-        Fire(128, 32, 128), Fire(256, 32, 128), nn.MaxPool2d(3, 2, ceil_mode=True),
-        Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+    return fx.SqueezeNet11(10)
 
 
 def timed(fn, runs):

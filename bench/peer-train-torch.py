@@ -17,10 +17,8 @@ usage: peer-train-torch.py feature CIFAR_TARBALL EPOCHS [LIMIT]
        peer-train-torch.py vgg-block5 CIFAR_TARBALL WEIGHTS EPOCHS [LIMIT]
        peer-train-torch.py save-vgg FILE
 """
-import io
-import json
+import importlib.util
 import os
-import struct
 import sys
 import tarfile
 import time
@@ -31,8 +29,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-import importlib.util  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("fx", os.path.join(HERE, "..", "tools", "make-fixtures.py"))
 fx = importlib.util.module_from_spec(spec)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "rng.h"
 #include "safetensors.h"
 
 #define MAX_LAYERS 128
@@ -256,19 +257,6 @@ tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm,
 	return st;
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s)
-{
-	return (double)(splitmix(s) >> 11) * 0x1.0p-53;
-}
-
 void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 {
 	for (int i = 0; i < net->n_params; i++) {
@@ -281,17 +269,17 @@ void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 		} else if (p->ndim == 4) { /* He normal: std sqrt(2 / fan_in) */
 			double sd = sqrt(2.0 / (double)(p->shape[1] * p->shape[2] * p->shape[3]));
 			for (size_t k = 0; k < p->size; k++) {
-				double u1 = uniform01(&s) + 1e-300, u2 = uniform01(&s);
+				double u1 = tl_rng_unit(&s) + 1e-300, u2 = tl_rng_unit(&s);
 				p->data[k] = (float)(sd * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
 			}
 		} else { /* PyTorch's nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
 			double lim = 1.0 / sqrt((double)p->shape[1]);
 			for (size_t k = 0; k < p->size; k++)
-				p->data[k] = (float)((2 * uniform01(&s) - 1) * lim);
+				p->data[k] = (float)((2 * tl_rng_unit(&s) - 1) * lim);
 			tl_param *bias = i + 1 < net->n_params ? &net->params[i + 1] : NULL;
 			if (bias && bias->ndim == 1 && bias->layer == p->layer)
 				for (size_t k = 0; k < bias->size; k++)
-					bias->data[k] = (float)((2 * uniform01(&s) - 1) * lim);
+					bias->data[k] = (float)((2 * tl_rng_unit(&s) - 1) * lim);
 			i += bias && bias->layer == p->layer; /* its bias is done */
 		}
 	}
@@ -463,7 +451,7 @@ void tl_net_forward(tl_net *net, tl_backend *be, int n, int from, int to)
 			}
 			float *mk = net->mask[l->out], keep = 1.0f - l->drop;
 			for (size_t i = 0; i < m; i++) {
-				mk[i] = uniform01(&net->rng) >= l->drop ? 1.0f / keep : 0.0f;
+				mk[i] = tl_rng_unit(&net->rng) >= l->drop ? 1.0f / keep : 0.0f;
 				y[i] = x[i] * mk[i];
 			}
 			break;

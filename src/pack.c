@@ -512,7 +512,6 @@ tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
 	w = NULL;
 	if ((st = tl_shard_writer_finish(wf, err)) != TL_OK)
 		goto out;
-	res->bytes = 0;
 	res->seconds = tl_now() - t0;
 out:
 	if (started) {

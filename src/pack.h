@@ -30,7 +30,7 @@ typedef struct {
 typedef struct {
 	char output[4096];
 	char dataset[32];
-	uint64_t records, train, test, bytes;
+	uint64_t records, train, test;
 	double seconds;
 } tl_pack_result;
 

@@ -11,15 +11,10 @@
 #include <string.h>
 
 #include "afile.h"
+#include "cli.h"
 #include "evaluate.h"
 #include "extract.h"
 #include "image.h"
-
-static volatile sig_atomic_t cancelled;
-static void on_signal(int sig)
-{
-	cancelled = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -42,19 +37,7 @@ static void usage(FILE *f)
 
 static int bad(const char *what, const char *arg)
 {
-	fprintf(stderr, "tleval: %s, got '%s'\nTry 'tleval --help'.\n", what, arg);
-	return 2;
-}
-
-static int num(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
+	return tl_cli_bad("tleval", what, arg);
 }
 
 int main(int argc, char **argv)
@@ -86,19 +69,19 @@ int main(int argc, char **argv)
 		case 'd': o.shard = optarg; break;
 		case O_SPLIT: o.split = optarg; break;
 		case O_LIMIT:
-			if (num(optarg, 1, 1L << 40, &v))
+			if (tl_parse_long(optarg, 1, 1L << 40, &v))
 				return bad("--limit: expected a positive count", optarg);
 			o.limit = (uint64_t)v;
 			break;
 		case O_FEATURES: o.layer = optarg; break;
 		case 'o': o.output = optarg; break;
 		case 'b':
-			if (num(optarg, 1, 4096, &v))
+			if (tl_parse_long(optarg, 1, 4096, &v))
 				return bad("-b: expected a batch size in 1..4096", optarg);
 			o.batch = (int)v;
 			break;
 		case 'j':
-			if (num(optarg, 1, 1024, &v))
+			if (tl_parse_long(optarg, 1, 1024, &v))
 				return bad("-j: expected a thread count in 1..1024", optarg);
 			o.threads = (int)v;
 			break;
@@ -118,17 +101,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGXFSZ, SIG_IGN);
-	o.cancel = &cancelled;
+	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
+	o.cancel = cancelled;
 	if (!o.layer) { /* evaluate a trained model */
 		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
 				   .limit = o.limit, .batch = o.batch, .threads = o.threads,
-				   .quiet = o.quiet, .cancel = &cancelled};
+				   .quiet = o.quiet, .cancel = cancelled};
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *mem = open_memstream(&buf, &len);
@@ -145,7 +123,7 @@ int main(int argc, char **argv)
 		free(buf);
 		if (st != TL_OK) {
 			fprintf(stderr, "tleval: %s\n", err.msg);
-			return st == TL_EINTR ? 128 + (int)cancelled : st == TL_EUSAGE ? 2 : 1;
+			return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
 		}
 		return 0;
 	}
@@ -154,7 +132,7 @@ int main(int argc, char **argv)
 	tl_status st = tl_features(&o, &r, &err);
 	if (st != TL_OK) {
 		fprintf(stderr, "tleval: %s\n", err.msg);
-		return st == TL_EINTR ? 128 + (int)cancelled : st == TL_EUSAGE ? 2 : 1;
+		return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
 	}
 	if (r.weights_norm < 0 && !o.quiet)
 		fprintf(stderr, "tleval: warning: %s does not declare its input normalization; check that the shard's matches\n",

@@ -13,17 +13,11 @@
 #include <sys/stat.h>
 
 #include "afile.h"
+#include "cli.h"
 #include "image.h"
 #include "pack.h"
 #include "progress.h"
 #include "shard.h"
-
-static volatile sig_atomic_t cancelled;
-
-static void on_signal(int sig)
-{
-	cancelled = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -58,12 +52,11 @@ static int die_usage(const char *fmt, const char *arg)
 	return 2;
 }
 
+/* An int option in [lo, hi]. */
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
+	long v;
+	if (tl_parse_long(s, lo, hi, &v))
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -257,22 +250,16 @@ int main(int argc, char **argv)
 	if (mode == O_EXPORT)
 		return do_export(export_what, arg, o.output);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGXFSZ, SIG_IGN); /* a file-size limit becomes EFBIG, reported and cleaned up */
-	signal(SIGPIPE, SIG_IGN);
+	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
 	o.input = arg;
-	o.cancel = &cancelled;
+	o.cancel = cancelled;
 	tl_pack_result res;
 	tl_err err;
 	tl_status st = tl_pack(&o, &res, &err);
 	if (st != TL_OK) {
 		fprintf(stderr, "tlpack: %s\n", err.msg);
 		if (st == TL_EINTR)
-			return 128 + (cancelled ? cancelled : SIGINT);
+			return 128 + (*cancelled ? *cancelled : SIGINT);
 		return st == TL_EUSAGE ? 2 : 1;
 	}
 	if (!o.quiet) {

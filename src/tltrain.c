@@ -11,13 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "train.h"
-
-static volatile sig_atomic_t cancelled;
-static void on_signal(int sig)
-{
-	cancelled = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -65,30 +60,7 @@ static void usage(FILE *f)
 
 static int bad(const char *what, const char *arg)
 {
-	fprintf(stderr, "tltrain: %s, got '%s'\nTry 'tltrain --help'.\n", what, arg);
-	return 2;
-}
-
-static int inum(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int fnum(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi))
-		return -1;
-	*out = v;
-	return 0;
+	return tl_cli_bad("tltrain", what, arg);
 }
 
 static int is_file(const char *p)
@@ -165,32 +137,32 @@ int main(int argc, char **argv)
 			break;
 		case 'u': snprintf(c.unit, sizeof c.unit, "%s", optarg); break;
 		case 'p':
-			if (inum(optarg, 0, 10000, &v))
+			if (tl_parse_long(optarg, 0, 10000, &v))
 				return bad("-p: expected a patience >= 0", optarg);
 			c.patience = (int)v;
 			break;
 		case 'e':
-			if (inum(optarg, 1, 10000, &v))
+			if (tl_parse_long(optarg, 1, 10000, &v))
 				return bad("-e: expected epochs in 1..10000", optarg);
 			c.max_epochs = (int)v;
 			break;
 		case 'b':
-			if (inum(optarg, 1, 4096, &v))
+			if (tl_parse_long(optarg, 1, 4096, &v))
 				return bad("-b: expected a batch size in 1..4096", optarg);
 			c.batch = (int)v;
 			break;
 		case O_WARM:
-			if (inum(optarg, 0, 10000, &v))
+			if (tl_parse_long(optarg, 0, 10000, &v))
 				return bad("--warmup-epochs: expected a count >= 0", optarg);
 			c.warmup_epochs = (int)v;
 			break;
 		case O_LR:
-			if (fnum(optarg, 1e-12, 100, &d))
+			if (tl_parse_double(optarg, 1e-12, 100, &d))
 				return bad("--lr: expected a positive learning rate", optarg);
 			c.lr = (float)d;
 			break;
 		case O_LR2:
-			if (fnum(optarg, 1e-12, 100, &d))
+			if (tl_parse_double(optarg, 1e-12, 100, &d))
 				return bad("--lr2: expected a positive learning rate", optarg);
 			c.lr2 = (float)d;
 			break;
@@ -203,13 +175,13 @@ int main(int argc, char **argv)
 				return bad("--opt: expected adam or sgd", optarg);
 			break;
 		case O_MOM:
-			if (fnum(optarg, 0, 0.9999, &d))
+			if (tl_parse_double(optarg, 0, 0.9999, &d))
 				return bad("--momentum: expected 0 <= m < 1", optarg);
 			c.momentum = (float)d;
 			break;
 		case O_NEST: c.nesterov = 1; break;
 		case O_WD:
-			if (fnum(optarg, 0, 1, &d))
+			if (tl_parse_double(optarg, 0, 1, &d))
 				return bad("--weight-decay: expected 0..1", optarg);
 			c.weight_decay = (float)d;
 			break;
@@ -218,17 +190,17 @@ int main(int argc, char **argv)
 				return bad("--schedule: expected constant, step, cosine or plateau", optarg);
 			break;
 		case O_STEP:
-			if (inum(optarg, 1, 10000, &v))
+			if (tl_parse_long(optarg, 1, 10000, &v))
 				return bad("--step-size: expected epochs >= 1", optarg);
 			c.step_size = (int)v;
 			break;
 		case O_GAMMA:
-			if (fnum(optarg, 1e-6, 1, &d))
+			if (tl_parse_double(optarg, 1e-6, 1, &d))
 				return bad("--gamma: expected 0 < gamma <= 1", optarg);
 			c.gamma = (float)d;
 			break;
 		case O_PPAT:
-			if (inum(optarg, 1, 10000, &v))
+			if (tl_parse_long(optarg, 1, 10000, &v))
 				return bad("--plateau-patience: expected epochs >= 1", optarg);
 			c.plateau_patience = (int)v;
 			break;
@@ -242,7 +214,7 @@ int main(int argc, char **argv)
 				return bad("--pool: expected flatten or gap", optarg);
 			break;
 		case O_DROP:
-			if (fnum(optarg, 0, 0.95, &d))
+			if (tl_parse_double(optarg, 0, 0.95, &d))
 				return bad("--dropout: expected 0..0.95", optarg);
 			c.dropout = (float)d;
 			break;
@@ -262,7 +234,7 @@ int main(int argc, char **argv)
 		case O_VAL:
 			if (!strcmp(optarg, "test"))
 				c.val_fraction = 0;
-			else if (fnum(optarg, 1e-6, 0.9, &d))
+			else if (tl_parse_double(optarg, 1e-6, 0.9, &d))
 				return bad("--val: expected test or a fraction in (0, 0.9]", optarg);
 			else
 				c.val_fraction = d;
@@ -276,7 +248,7 @@ int main(int argc, char **argv)
 				return bad("--monitor: expected val_accuracy or val_loss", optarg);
 			break;
 		case O_MIND:
-			if (fnum(optarg, 0, 1e6, &d))
+			if (tl_parse_double(optarg, 0, 1e6, &d))
 				return bad("--min-delta: expected a value >= 0", optarg);
 			c.min_delta = (float)d;
 			break;
@@ -295,17 +267,17 @@ int main(int argc, char **argv)
 			break;
 		case O_NOCACHE: c.no_cache = 1; break;
 		case O_CMEM:
-			if (inum(optarg, 0, 1L << 30, &v))
+			if (tl_parse_long(optarg, 0, 1L << 30, &v))
 				return bad("--cache-mem: expected MiB >= 0", optarg);
 			c.cache_mem_mb = v;
 			break;
 		case 'j':
-			if (inum(optarg, 1, 1024, &v))
+			if (tl_parse_long(optarg, 1, 1024, &v))
 				return bad("-j: expected a thread count in 1..1024", optarg);
 			c.threads = (int)v;
 			break;
 		case O_SEED:
-			if (inum(optarg, 0, 0x7fffffffL, &v))
+			if (tl_parse_long(optarg, 0, 0x7fffffffL, &v))
 				return bad("--seed: expected a non-negative integer", optarg);
 			c.seed = (uint64_t)v;
 			break;
@@ -341,22 +313,16 @@ int main(int argc, char **argv)
 				TL_DATADIR);
 		return 1;
 	}
-	(void)have_model;
 	if (resume && !have_model)
 		c.model[0] = 0; /* take it from the checkpoint */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGXFSZ, SIG_IGN);
-	c.cancel = &cancelled;
+	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
+	c.cancel = cancelled;
 	tl_train_result r;
 	tl_err err;
 	tl_status st = tl_train(&c, resume, &r, &err);
 	if (st == TL_EINTR) {
 		fprintf(stderr, "tltrain: %s\n", err.msg);
-		return 128 + (cancelled ? (int)cancelled : SIGINT);
+		return 128 + (*cancelled ? (int)*cancelled : SIGINT);
 	}
 	if (st != TL_OK) {
 		fprintf(stderr, "tltrain: %s\n", err.msg);

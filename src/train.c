@@ -1187,13 +1187,10 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 		if (r->st.epoch == first && r->st.batch_pos == 0) { /* a fresh stage */
 			tl_optim_reset(&r->opt);
 			r->opt.lr = r->st.lr = stage_lr(cfg, r->st.stage);
-			r->opt.momentum = cfg->momentum;
-			r->opt.nesterov = cfg->nesterov;
-			r->opt.weight_decay = cfg->weight_decay;
 			if (r->st.stage > 0)
 				r->st.bad_epochs = 0;
 		}
-		r->opt.momentum = cfg->momentum;
+		r->opt.momentum = cfg->momentum; /* hyper-parameters, fresh or resumed */
 		r->opt.nesterov = cfg->nesterov;
 		r->opt.weight_decay = cfg->weight_decay;
 		if (!cfg->quiet)
