@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "cpu/gemm.h"
+#include "cpu/vec.h"
 
 #ifndef TL_COL_FLOATS
 #define TL_COL_FLOATS (2u << 20) /* im2col buffer per chunk (8 MiB) */
@@ -70,34 +71,8 @@ typedef struct {
 	const tl_conv_shape *s;
 	const float *src;
 	float *dst;
-	const float *b;
-	int relu, n0, nb;
-	int acc; /* scatter_out adds to y instead of overwriting */
+	int n0, nb;
 } move_job;
-
-/* y[n0+b][o][p] (+)= out[o][b*P + p] + bias, relu: one output channel per item */
-static void scatter_out(void *ctx, size_t o0, size_t o1, int tid)
-{
-	move_job *m = ctx;
-	const tl_conv_shape *s = m->s;
-	size_t P = (size_t)s->oh * s->ow;
-	for (size_t o = o0; o < o1; o++) {
-		float bias = m->b ? m->b[o] : 0;
-		for (int b = 0; b < m->nb; b++) {
-			const float *src = m->src + o * m->nb * P + b * P;
-			float *dst = m->dst + ((size_t)(m->n0 + b) * s->o + o) * P;
-			if (m->acc) {
-				for (size_t p = 0; p < P; p++)
-					dst[p] += src[p];
-				continue;
-			}
-			for (size_t p = 0; p < P; p++) {
-				float v = src[p] + bias;
-				dst[p] = m->relu && v < 0 ? 0 : v;
-			}
-		}
-	}
-}
 
 /* out[o][b*P + p] = dy[n0+b][o][p] */
 static void gather_dy(void *ctx, size_t o0, size_t o1, int tid)
@@ -251,20 +226,49 @@ static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, con
 	c->xp = *owned;
 }
 
-/* y (beta=0: =, 1: +=) conv(x, A) (+ b, relu), A = weights [o][c*kh*kw].
- * One GEMM for the whole batch (measured: a GEMM per image loses to its
- * thread hand-offs even at 32x32) into a buffer scattered to NCHW. */
+typedef struct {
+	const tl_conv_shape *s;
+	float *y;
+	const float *b;
+	int relu, acc;
+} conv_out;
+
+/* Columns [j0, j0+n) of the conv GEMM (j = image * P + pixel) to y[b][o][pixel]:
+ * + bias then ReLU, or added to y when acc. */
+static void conv_store(const void *ctx, int j0, int n, const float *ct, int ldt)
+{
+	const conv_out *e = ctx;
+	const tl_conv_shape *s = e->s;
+	int P = s->oh * s->ow;
+	for (int o = 0; o < s->o; o++) {
+		float bias = e->b ? e->b[o] : 0.0f;
+		const float *src = ct + (size_t)o * ldt;
+		for (int j = j0; j < j0 + n;) {
+			int b = j / P, pix = j % P, len = P - pix < j0 + n - j ? P - pix : j0 + n - j;
+			float *dst = e->y + ((size_t)b * s->o + o) * P + pix;
+			const float *sp = src + (j - j0);
+			if (e->acc)
+				tl_vec_add(dst, sp, (size_t)len);
+			else
+				tl_vec_bias_act(dst, sp, (size_t)len, bias, e->relu);
+			j += len;
+		}
+	}
+}
+
+/* y (acc=0: =, 1: +=) conv(x, A) (+ b, relu), A = weights [o][c*kh*kw]:
+ * one GEMM for the whole batch whose column chunks are scattered to NCHW
+ * as they finish. */
 static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
 			 const float *b, int relu, float *y, int acc)
 {
 	int K = s->c * s->kh * s->kw, N = (int)((size_t)s->n * s->oh * s->ow);
-	float *out = falloc((size_t)s->o * N), *xpad;
+	float *xpad;
 	col_src cs;
 	col_src_init(be, &cs, s, x, &xpad);
-	tl_sgemm_src(be->pool, s->o, N, K, w, (tl_gemm_src){pack_col_b, &cs}, 0.0f, out, N);
-	move_job mj = {s, out, y, b, relu, 0, s->n, acc};
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), scatter_out, &mj);
-	free(out);
+	conv_out e = {s, y, b, relu, acc};
+	tl_sgemm_epi(be->pool, s->o, N, K, w, (tl_gemm_src){pack_col_b, &cs},
+		     (tl_gemm_epi){conv_store, &e});
 	free(xpad);
 	free(cs.pix);
 }
@@ -277,17 +281,27 @@ static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 }
 
 typedef struct {
-	float *dy;
-	const float *y;
-	size_t n;
+	const tl_conv_shape *s;
+	float *dy, *db;
+	const float *y; /* NULL: no ReLU */
 } mask_job;
 
-static void relu_mask(void *ctx, size_t i0, size_t i1, int tid)
+/* Per output channel: dy = 0 where y <= 0 (ReLU), db[o] = sum of dy. */
+static void relu_mask_db(void *ctx, size_t o0, size_t o1, int tid)
 {
 	mask_job *m = ctx;
-	for (size_t i = i0; i < i1; i++)
-		if (m->y[i] <= 0)
-			m->dy[i] = 0;
+	const tl_conv_shape *s = m->s;
+	size_t P = (size_t)s->oh * s->ow;
+	for (size_t o = o0; o < o1; o++) {
+		double acc = 0;
+		for (int n = 0; n < s->n; n++) {
+			size_t off = ((size_t)n * s->o + o) * P;
+			acc += m->y ? tl_vec_relu_mask_sum(m->dy + off, m->y + off, P)
+				    : tl_vec_sum(m->dy + off, P);
+		}
+		if (m->db)
+			m->db[o] = (float)acc;
+	}
 }
 
 /* dx (+)= conv_transpose(dy, w) for stride 1: a forward convolution of dy
@@ -322,7 +336,7 @@ static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *
 	for (int n0 = 0; n0 < s->n; n0 += nbmax) {
 		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
 		int N = (int)(nb * P);
-		move_job mj = {s, dy, dyt, NULL, 0, n0, nb, 0};
+		move_job mj = {s, dy, dyt, n0, nb};
 		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), gather_dy, &mj);
 		tl_sgemm(be->pool, 1, 0, K, N, s->o, 1.0f, w, K, dyt, N, 0.0f, col, N);
 		col_job cj = {s, dx, col, n0, nb, 0};
@@ -336,21 +350,11 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 		     const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw, float *db)
 {
 	int K = s->c * s->kh * s->kw;
-	size_t P = (size_t)s->oh * s->ow, ny = (size_t)s->n * s->o * P;
-	if (relu) {
-		mask_job mj = {dy, y, ny};
-		tl_pool_for(be->pool, ny, ny / 8 + 1, relu_mask, &mj);
+	size_t P = (size_t)s->oh * s->ow;
+	if (relu || db) {
+		mask_job mj = {s, dy, db, relu ? y : NULL};
+		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), relu_mask_db, &mj);
 	}
-	if (db)
-		for (int o = 0; o < s->o; o++) {
-			double acc = 0;
-			for (int n = 0; n < s->n; n++) {
-				const float *d = dy + ((size_t)n * s->o + o) * P;
-				for (size_t p = 0; p < P; p++)
-					acc += d[p];
-			}
-			db[o] = (float)acc;
-		}
 	if (dw) { /* dW [o][taps] = dY [o][pixels] . col^T [pixels][taps]: measured faster
 		   at every VGG16 size than col . dY^T followed by a transpose */
 		float *xpad;

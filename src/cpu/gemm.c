@@ -12,14 +12,13 @@
 #ifndef TL_GEMM_KC
 #define TL_GEMM_KC 192 /* depth of a packed block: KC x NR of B stays in L1 */
 #endif
-#ifndef TL_GEMM_NC
-#define TL_GEMM_NC 3072 /* columns of a packed B block */
-#endif
 #define MAX_MR 8
 #define MAX_NR 32
 
-/* acc (mr x nr valid of an MR x NR tile) += into C */
-typedef void (*kernel_fn)(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr);
+/* C[mr x nr] (+)= a . b over depth k: the valid mr x nr corner of an MR x NR
+ * tile; acc = 0 overwrites C (no read), acc = 1 adds to it. */
+typedef void (*kernel_fn)(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr,
+			  int acc);
 
 typedef struct {
 	int mr, nr;
@@ -28,26 +27,27 @@ typedef struct {
 
 /* ---- micro-kernels: a is [k][MR], b is [k][NR], both packed ---- */
 
-static void add_tile(float *c, int ldc, const float *t, int ld_t, int mr, int nr)
+static void add_tile(float *c, int ldc, const float *t, int ld_t, int mr, int nr, int acc)
 {
 	for (int i = 0; i < mr; i++)
 		for (int j = 0; j < nr; j++)
-			c[(size_t)i * ldc + j] += t[i * ld_t + j];
+			c[(size_t)i * ldc + j] = t[i * ld_t + j] + (acc ? c[(size_t)i * ldc + j] : 0.0f);
 }
 
-static void kern_scalar(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+static void kern_scalar(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr,
+			int acc_c)
 {
 	float acc[4][8] = {{0}};
 	for (int p = 0; p < k; p++, a += 4, b += 8)
 		for (int i = 0; i < 4; i++)
 			for (int j = 0; j < 8; j++)
 				acc[i][j] += a[i] * b[j];
-	add_tile(c, ldc, &acc[0][0], 8, mr, nr);
+	add_tile(c, ldc, &acc[0][0], 8, mr, nr, acc_c);
 }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) static void
-kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc)
 {
 	__m256 c0[6], c1[6];
 	for (int i = 0; i < 6; i++)
@@ -64,8 +64,12 @@ kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int 
 	if (mr == 6 && nr == 16) {
 		for (int i = 0; i < 6; i++) {
 			float *ci = c + (size_t)i * ldc;
-			_mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), c0[i]));
-			_mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), c1[i]));
+			if (acc) {
+				c0[i] = _mm256_add_ps(_mm256_loadu_ps(ci), c0[i]);
+				c1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), c1[i]);
+			}
+			_mm256_storeu_ps(ci, c0[i]);
+			_mm256_storeu_ps(ci + 8, c1[i]);
 		}
 		return;
 	}
@@ -74,11 +78,11 @@ kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int 
 		_mm256_storeu_ps(t + i * 16, c0[i]);
 		_mm256_storeu_ps(t + i * 16 + 8, c1[i]);
 	}
-	add_tile(c, ldc, t, 16, mr, nr);
+	add_tile(c, ldc, t, 16, mr, nr, acc);
 }
 
 __attribute__((target("avx512f"))) static void
-kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr)
+kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc)
 {
 	__m512 c0[8], c1[8];
 	for (int i = 0; i < 8; i++)
@@ -92,19 +96,15 @@ kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, in
 			c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
 		}
 	}
-	if (mr == 8 && nr == 32) {
-		for (int i = 0; i < 8; i++) {
-			float *ci = c + (size_t)i * ldc;
-			_mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
-			_mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
-		}
-		return;
-	}
-	if (nr == 32) { /* partial rows, full width */
+	if (nr == 32) { /* full width (all or some rows) */
 		for (int i = 0; i < mr; i++) {
 			float *ci = c + (size_t)i * ldc;
-			_mm512_storeu_ps(ci, _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]));
-			_mm512_storeu_ps(ci + 16, _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]));
+			if (acc) {
+				c0[i] = _mm512_add_ps(_mm512_loadu_ps(ci), c0[i]);
+				c1[i] = _mm512_add_ps(_mm512_loadu_ps(ci + 16), c1[i]);
+			}
+			_mm512_storeu_ps(ci, c0[i]);
+			_mm512_storeu_ps(ci + 16, c1[i]);
 		}
 		return;
 	}
@@ -113,10 +113,13 @@ kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, in
 	__mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1);
 	for (int i = 0; i < mr; i++) {
 		float *ci = c + (size_t)i * ldc;
-		_mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), c0[i]));
+		if (acc) {
+			c0[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), c0[i]);
+			c1[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c1[i]);
+		}
+		_mm512_mask_storeu_ps(ci, m0, c0[i]);
 		if (m1)
-			_mm512_mask_storeu_ps(ci + 16, m1,
-					      _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c1[i]));
+			_mm512_mask_storeu_ps(ci + 16, m1, c1[i]);
 	}
 }
 #endif
@@ -232,18 +235,37 @@ static void pack_matrix_b(const void *ctx, int k0, int kc, int j0, int n, int R,
 	}
 }
 
+/* ---- the driver ----
+ * Columns of C are cut into chunks; a thread takes a whole chunk and runs
+ * the full depth for it on its own (one B panel packed at a time, used hot
+ * by every A panel), so a GEMM costs one or two hand-offs to the pool, not
+ * three per KC block.  op(A) is packed once, whole, by all threads first.
+ * When there are too few chunks to feed the threads and the depth is long
+ * (weight gradients of a 3-channel input: N = 27), the depth is also cut
+ * into a fixed number of slices summed in a fixed order, so results do not
+ * depend on which thread ran what. */
+
+#ifndef TL_GEMM_MC
+#define TL_GEMM_MC 512 /* rows of packed A per pass: MC x KC stays in L2 */
+#endif
+#ifndef TL_GEMM_CT_FLOATS
+#define TL_GEMM_CT_FLOATS (256u << 10) /* a chunk's C buffer for an epilogue (1 MiB) */
+#endif
+#define MAX_SLICES 4
+
 typedef struct {
 	const kernel *kn;
 	int M, N, K;
 	tl_gemm_src a, b;
-	int ldc;
-	float *C;
-	int n_ip, m_pad;
-	/* current block */
-	int j0, nc, p0, kc, n_jp, n_pc;
-	int a_whole; /* ap holds all KC blocks of A (else only the current one) */
-	int kcb;     /* depth of every block but maybe the last (<= TL_GEMM_KC) */
-	float *ap, *bp;
+	float *C; /* NULL: chunks go through epi */
+	int ldc, acc0; /* acc0: C holds values to add to (beta != 0) */
+	tl_gemm_epi epi;
+	int n_ip, m_pad, n_pc, kcb;
+	int chunk, n_chunks; /* columns per chunk (a multiple of NR) */
+	int slices, slice_len; /* depth slices (a multiple of kcb long) */
+	float *ap;	       /* all of op(A) packed: block pc at ap + p0 * m_pad */
+	float *part[MAX_SLICES]; /* slice s > 0 sums into part[s] [M][N] */
+	float **panel, **ct;	 /* per thread: one packed B panel, a chunk's C */
 } job;
 
 /* Pack all of op(A) once: item t = (pc, ip); block pc holds kc x m_pad. */
@@ -260,57 +282,136 @@ static void pack_a(void *ctx, size_t t0, size_t t1, int tid)
 	}
 }
 
-/* Pack NR-column panels [jp0, jp1) of op(B)[p0:p0+kc, j0:j0+nc].  A plain
- * row-major B is copied row by row across all the panels (sequential reads);
- * other sources pack panel by panel. */
-static void pack_b(void *ctx, size_t jp0, size_t jp1, int tid)
+/* C[:, j0:j0+n] (acc: +)= op(A)[:, k0:k1] op(B)[k0:k1, j0:j0+n] on one
+ * thread; k0 and k1 fall on KC block edges. */
+static void run_block(job *g, float *panel, int j0, int n, int k0, int k1, float *C, int ldc,
+		      int acc)
 {
-	job *g = ctx;
-	int NR = g->kn->nr;
-	const matrix_src *m = g->b.ctx;
-	if (g->b.fn == pack_matrix_b && !m->trans) {
-		int j_hi = g->j0 + (int)jp1 * NR;
-		if (j_hi > g->j0 + g->nc)
-			j_hi = g->j0 + g->nc;
-		for (int k = 0; k < g->kc; k++) {
-			const float *src = m->X + (size_t)(g->p0 + k) * m->ld;
-			for (size_t jp = jp0; jp < jp1; jp++) {
-				int j = g->j0 + (int)jp * NR, nr = j_hi - j < NR ? j_hi - j : NR;
-				float *d = g->bp + jp * (size_t)g->kc * NR + (size_t)k * NR;
-				memcpy(d, src + j, sizeof(float) * (size_t)nr);
-				for (int c = nr; c < NR; c++)
-					d[c] = 0;
+	int MR = g->kn->mr, NR = g->kn->nr;
+	int ip_mc = TL_GEMM_MC / MR;
+	for (int p0 = k0; p0 < k1; p0 += g->kcb, acc = 1) {
+		int kc = k1 - p0 < g->kcb ? k1 - p0 : g->kcb;
+		const float *ablock = g->ap + (size_t)p0 * g->m_pad;
+		for (int ic = 0; ic < g->n_ip; ic += ip_mc) {
+			int ic_end = ic + ip_mc < g->n_ip ? ic + ip_mc : g->n_ip;
+			for (int jj = 0; jj < n; jj += NR) {
+				int nr = n - jj < NR ? n - jj : NR;
+				g->b.fn(g->b.ctx, p0, kc, j0 + jj, nr, NR, panel);
+				for (int ip = ic; ip < ic_end; ip++) {
+					int i0 = ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
+					g->kn->fn(kc, ablock + (size_t)ip * kc * MR, panel,
+						  C + (size_t)i0 * ldc + jj, ldc, mr, nr, acc);
+				}
 			}
 		}
-		return;
-	}
-	for (size_t jp = jp0; jp < jp1; jp++) {
-		int j = g->j0 + (int)jp * NR;
-		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
-		g->b.fn(g->b.ctx, g->p0, g->kc, j, nr, NR, g->bp + jp * (size_t)g->kc * NR);
 	}
 }
 
-/* Tiles t in [t0, t1): jp = t / n_ip (outer, B panel reused), ip = t % n_ip. */
-static void run_tiles(void *ctx, size_t t0, size_t t1, int tid)
+/* Work item t = (slice, chunk). */
+static void run_items(void *ctx, size_t t0, size_t t1, int tid)
 {
 	job *g = ctx;
-	int MR = g->kn->mr, NR = g->kn->nr;
-	const float *ablock = g->ap + (g->a_whole ? (size_t)g->p0 * g->m_pad : 0);
 	for (size_t t = t0; t < t1; t++) {
-		int jp = (int)(t / (size_t)g->n_ip), ip = (int)(t % (size_t)g->n_ip);
-		int i0 = ip * MR, j = g->j0 + jp * NR;
-		int mr = g->M - i0 < MR ? g->M - i0 : MR;
-		int nr = g->j0 + g->nc - j < NR ? g->j0 + g->nc - j : NR;
-		g->kn->fn(g->kc, ablock + (size_t)ip * g->kc * MR, g->bp + (size_t)jp * g->kc * NR,
-			  g->C + (size_t)i0 * g->ldc + j, g->ldc, mr, nr);
+		int sl = (int)(t / (size_t)g->n_chunks), ch = (int)(t % (size_t)g->n_chunks);
+		int j0 = ch * g->chunk, n = g->N - j0 < g->chunk ? g->N - j0 : g->chunk;
+		int k0 = sl * g->slice_len, k1 = k0 + g->slice_len < g->K ? k0 + g->slice_len : g->K;
+		if (sl > 0)
+			run_block(g, g->panel[tid], j0, n, k0, k1, g->part[sl] + j0, g->N, 0);
+		else if (g->C)
+			run_block(g, g->panel[tid], j0, n, k0, k1, g->C + j0, g->ldc, g->acc0);
+		else {
+			run_block(g, g->panel[tid], j0, n, k0, k1, g->ct[tid], g->chunk, 0);
+			g->epi.fn(g->epi.ctx, j0, n, g->ct[tid], g->chunk);
+		}
 	}
+}
+
+/* C += part[1] + part[2] + ..., rows [i0, i1), in slice order. */
+static void sum_slices(void *ctx, size_t i0, size_t i1, int tid)
+{
+	job *g = ctx;
+	for (size_t i = i0; i < i1; i++) {
+		float *c = g->C + i * g->ldc;
+		for (int s = 1; s < g->slices; s++) {
+			const float *p = g->part[s] + i * g->N;
+			for (int j = 0; j < g->N; j++)
+				c[j] += p[j];
+		}
+	}
+}
+
+static float *scratch(size_t n)
+{
+	float *p = aligned_alloc(64, tl_align64(n * sizeof(float)));
+	TL_CHECK(p);
+	return p;
+}
+
+/* C = op(A) op(B) + (acc0 ? C : 0), or through epi when C is NULL. */
+static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
+		     tl_gemm_src b, float *C, int ldc, int acc0, tl_gemm_epi epi)
+{
+	job g;
+	memset(&g, 0, sizeof g);
+	g.kn = &kernels[lvl];
+	int MR = g.kn->mr, NR = g.kn->nr, nt = tl_pool_size(pool);
+	g.M = M, g.N = N, g.K = K, g.a = a, g.b = b, g.C = C, g.ldc = ldc, g.acc0 = acc0, g.epi = epi;
+	g.n_ip = (M + MR - 1) / MR;
+	g.m_pad = g.n_ip * MR;
+	g.n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
+	g.kcb = (K + g.n_pc - 1) / g.n_pc;
+
+	/* chunks: about two per thread, no more columns than the C buffer holds */
+	int n_jp = (N + NR - 1) / NR, per = (n_jp + 2 * nt - 1) / (2 * nt);
+	int cap = (int)(TL_GEMM_CT_FLOATS / (size_t)g.m_pad / (size_t)NR);
+	if (!C && per > cap)
+		per = cap > 0 ? cap : 1;
+	g.chunk = per * NR;
+	g.n_chunks = (N + g.chunk - 1) / g.chunk;
+	/* depth slices only where chunks are too few and the depth is long */
+	g.slices = 1;
+	if (C && !acc0 && g.n_chunks < nt && g.n_pc >= 8) {
+		g.slices = (nt + g.n_chunks - 1) / g.n_chunks;
+		if (g.slices > MAX_SLICES)
+			g.slices = MAX_SLICES;
+	}
+	int pcs = (g.n_pc + g.slices - 1) / g.slices;
+	g.slices = (g.n_pc + pcs - 1) / pcs; /* none empty */
+	g.slice_len = pcs * g.kcb;
+
+	g.ap = scratch((size_t)g.m_pad * K);
+	for (int s = 1; s < g.slices; s++)
+		g.part[s] = scratch((size_t)M * N);
+	g.panel = calloc((size_t)nt, sizeof *g.panel);
+	g.ct = calloc((size_t)nt, sizeof *g.ct);
+	TL_CHECK(g.panel && g.ct);
+	for (int t = 0; t < nt; t++) {
+		g.panel[t] = scratch((size_t)g.kcb * NR);
+		if (!C)
+			g.ct[t] = scratch((size_t)M * g.chunk);
+	}
+
+	size_t at = (size_t)g.n_pc * g.n_ip;
+	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, &g);
+	size_t items = (size_t)g.slices * g.n_chunks;
+	tl_pool_for(pool, items, 1, run_items, &g);
+	if (g.slices > 1)
+		tl_pool_for(pool, (size_t)M, (size_t)M / (2 * (size_t)nt) + 1, sum_slices, &g);
+
+	for (int t = 0; t < nt; t++) {
+		free(g.panel[t]);
+		free(g.ct[t]);
+	}
+	free(g.panel);
+	free(g.ct);
+	for (int s = 1; s < g.slices; s++)
+		free(g.part[s]);
+	free(g.ap);
 }
 
 static void scale_c(float *C, int ldc, int M, int N, float beta)
 {
-	if (beta == 1.0f)
-		return;
 	for (int i = 0; i < M; i++) {
 		float *ci = C + (size_t)i * ldc;
 		if (beta == 0.0f)
@@ -321,84 +422,19 @@ static void scale_c(float *C, int ldc, int M, int N, float beta)
 	}
 }
 
-static void pack_all_a(tl_pool *pool, job *g)
-{
-	int nt = tl_pool_size(pool);
-	size_t at = (size_t)g->n_pc * g->n_ip;
-	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, g);
-}
-
-/* Pack one KC block of A (all row panels) at g->p0 into g->ap's block. */
-static void pack_a_block(void *ctx, size_t ip0, size_t ip1, int tid)
-{
-	job *g = ctx;
-	int MR = g->kn->mr;
-	for (size_t ip = ip0; ip < ip1; ip++) {
-		int i0 = (int)ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
-		g->a.fn(g->a.ctx, g->p0, g->kc, i0, mr, MR, g->ap + ip * (size_t)g->kc * MR);
-	}
-}
-
-static void job_init(job *g, tl_cpu_level lvl, int M, int N, int K)
-{
-	memset(g, 0, sizeof *g);
-	g->kn = &kernels[lvl];
-	g->M = M, g->N = N, g->K = K;
-	g->n_ip = (M + g->kn->mr - 1) / g->kn->mr;
-	g->m_pad = g->n_ip * g->kn->mr;
-	g->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
-	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
-	g->kcb = K > 0 ? (K + g->n_pc - 1) / g->n_pc : 1;
-}
-
-/* The blocked loops.  a_packed: all of A is in g->ap already; otherwise
- * (one column block only) each KC block of A is packed just before use,
- * so a deep A never needs M x K of scratch. */
-static void gemm_loops(tl_pool *pool, job *g, int a_packed)
-{
-	int NR = g->kn->nr, nt = tl_pool_size(pool);
-	int kc_max = g->kcb;
-	int nc_max = g->N < TL_GEMM_NC ? g->N : TL_GEMM_NC;
-	g->bp = aligned_alloc(64, tl_align64((size_t)((nc_max + NR - 1) / NR) * NR * kc_max *
-					     sizeof(float)));
-	TL_CHECK(g->bp);
-	g->a_whole = a_packed;
-	for (g->j0 = 0; g->j0 < g->N; g->j0 += TL_GEMM_NC) {
-		g->nc = g->N - g->j0 < TL_GEMM_NC ? g->N - g->j0 : TL_GEMM_NC;
-		g->n_jp = (g->nc + NR - 1) / NR;
-		for (g->p0 = 0; g->p0 < g->K; g->p0 += g->kcb) {
-			g->kc = g->K - g->p0 < g->kcb ? g->K - g->p0 : g->kcb;
-			if (!a_packed)
-				tl_pool_for(pool, (size_t)g->n_ip, (size_t)g->n_ip / (2 * (size_t)nt) + 1,
-					    pack_a_block, g);
-			tl_pool_for(pool, (size_t)g->n_jp, (size_t)(g->n_jp + nt - 1) / nt, pack_b, g);
-			size_t tiles = (size_t)g->n_ip * g->n_jp;
-			tl_pool_for(pool, tiles, tiles / (4 * (size_t)nt) + 1, run_tiles, g);
-		}
-	}
-	free(g->bp);
-}
-
-static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
-		     tl_gemm_src b, float beta, float *C, int ldc)
+/* The shared entry: empty shapes and beta handled here. */
+static void gemm_entry(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
+		       tl_gemm_src b, float beta, float *C, int ldc)
 {
 	if (M <= 0 || N <= 0)
 		return;
-	scale_c(C, ldc, M, N, beta);
-	if (K <= 0)
+	if (K <= 0) {
+		scale_c(C, ldc, M, N, beta);
 		return;
-	job g;
-	job_init(&g, lvl, M, N, K);
-	g.a = a, g.b = b, g.C = C, g.ldc = ldc;
-	int one_block = N <= TL_GEMM_NC;
-	/* one column block: A blocks are used once, pack each KC block in turn */
-	size_t an = one_block ? (size_t)g.m_pad * g.kcb : (size_t)g.m_pad * K;
-	g.ap = aligned_alloc(64, tl_align64(an * sizeof(float)));
-	TL_CHECK(g.ap);
-	if (!one_block)
-		pack_all_a(pool, &g);
-	gemm_loops(pool, &g, !one_block);
-	free(g.ap);
+	}
+	if (beta != 0.0f && beta != 1.0f)
+		scale_c(C, ldc, M, N, beta);
+	gemm_run(lvl, pool, M, N, K, a, b, C, ldc, beta != 0.0f, (tl_gemm_epi){0});
 }
 
 void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int N, int K,
@@ -410,8 +446,8 @@ void tl_sgemm_level(tl_cpu_level lvl, tl_pool *pool, int ta, int tb, int M, int 
 		return;
 	}
 	matrix_src ma = {A, lda, ta, alpha}, mb = {B, ldb, tb, 1.0f};
-	gemm_run(lvl, pool, M, N, K, (tl_gemm_src){pack_matrix_a, &ma},
-		 (tl_gemm_src){pack_matrix_b, &mb}, beta, C, ldc);
+	gemm_entry(lvl, pool, M, N, K, (tl_gemm_src){pack_matrix_a, &ma},
+		   (tl_gemm_src){pack_matrix_b, &mb}, beta, C, ldc);
 }
 
 tl_gemm_src tl_gemm_matrix_a(const tl_gemm_matrix *m)
@@ -427,7 +463,14 @@ tl_gemm_src tl_gemm_matrix_b(const tl_gemm_matrix *m)
 void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,
 		  float *C, int ldc)
 {
-	gemm_run(tl_cpu_detect(), pool, M, N, K, a, b, beta, C, ldc);
+	gemm_entry(tl_cpu_detect(), pool, M, N, K, a, b, beta, C, ldc);
+}
+
+void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b,
+		  tl_gemm_epi epi)
+{
+	if (M > 0 && N > 0 && K > 0)
+		gemm_run(tl_cpu_detect(), pool, M, N, K, a, b, NULL, 0, 0, epi);
 }
 
 void tl_sgemm(tl_pool *pool, int ta, int tb, int M, int N, int K, float alpha, const float *A,

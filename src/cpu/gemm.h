@@ -1,10 +1,11 @@
 /* gemm.h - single-precision GEMM for the fast CPU backend.
  *
  * C[M][N] = alpha * op(A)[M][K] * op(B)[K][N] + beta * C, row-major,
- * op(X) = X or X^T.  Cache-blocked (KC x NC blocks of B, all of A for
- * that KC packed into MR-row panels), an MR x NR register micro-kernel
- * (AVX-512: 8 x 32, AVX2+FMA: 6 x 16, scalar: 4 x 8), and the tiles of
- * each block shared among the pool's threads. */
+ * op(X) = X or X^T.  All of op(A) packed once into MR-row panels (KC deep
+ * blocks), C cut into column chunks that threads take whole, B packed one
+ * KC x NR panel at a time right before the MC rows of A sweep it, and an
+ * MR x NR register micro-kernel (AVX-512: 8 x 32, AVX2+FMA: 6 x 16,
+ * scalar: 4 x 8). */
 #ifndef TL_CPU_GEMM_H
 #define TL_CPU_GEMM_H
 
@@ -54,6 +55,21 @@ tl_gemm_src tl_gemm_matrix_b(const tl_gemm_matrix *m);
 /* C[M][N] = op(A) * op(B) + beta * C with both operands from packers. */
 void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b, float beta,
 		  float *C, int ldc);
+
+/* Where a chunk of finished columns goes: fn gets columns [j0, j0 + n) of
+ * C (all M rows, full depth) as ct[i * ldt + (j - j0)], on the thread that
+ * computed them, while they are still in cache. */
+typedef void (*tl_gemm_epi_fn)(const void *ctx, int j0, int n, const float *ct, int ldt);
+typedef struct {
+	tl_gemm_epi_fn fn;
+	const void *ctx;
+} tl_gemm_epi;
+
+/* op(A) * op(B) handed to epi chunk by chunk instead of stored in a C
+ * (M, N, K > 0; does nothing otherwise).  Convolution scatters each chunk
+ * straight to NCHW with bias and ReLU. */
+void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b,
+		  tl_gemm_epi epi);
 
 /* Triple loop, for tests. */
 void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
