@@ -134,7 +134,9 @@ static void pack_col_b(const void *ctx, int k0, int kc, int j0, int n, int R, fl
 	for (int k = 0; k < kc; k++) {
 		const float *src = c->xp + tap_off(c, k0 + k);
 		float *d = dst + (size_t)k * R;
-		if (run)
+		if (run && n == 32)
+			memcpy(d, src + off[0], sizeof(float) * 32); /* inlined */
+		else if (run)
 			memcpy(d, src + off[0], sizeof(float) * (size_t)n);
 		else
 			for (int t = 0; t < n; t++)
@@ -150,6 +152,18 @@ static void pack_dy_a(const void *ctx, int k0, int kc, int i0, int n, int R, flo
 	const col_src *c = ctx;
 	const tl_conv_shape *s = c->s;
 	size_t P = (size_t)s->oh * s->ow;
+	if (n == 8 && R == 8) { /* transpose 8 channel rows, one image's run at a time */
+		for (int k = 0; k < kc;) {
+			size_t j = (size_t)(k0 + k), b = j / P, pix = j % P;
+			int len = (int)(P - pix) < kc - k ? (int)(P - pix) : kc - k;
+			const float *rows[8];
+			for (int r = 0; r < 8; r++)
+				rows[r] = c->dy + (b * s->o + (size_t)(i0 + r)) * P + pix;
+			tl_pack_t8(rows, len, 1.0f, dst + (size_t)k * 8, 8);
+			k += len;
+		}
+		return;
+	}
 	for (int k = 0; k < kc; k++) {
 		size_t j = (size_t)(k0 + k), b = j / P, pix = j % P;
 		const float *src = c->dy + (b * s->o + (size_t)i0) * P + pix;
@@ -161,7 +175,8 @@ static void pack_dy_a(const void *ctx, int k0, int kc, int i0, int n, int R, flo
 	}
 }
 
-/* B = col^T (depth = output pixels, columns = taps) */
+/* B = col^T (depth = output pixels, columns = taps): pixels that sit side by
+ * side in the input go through 8 x 8 transposes, eight taps at a time. */
 static void pack_colt_b(const void *ctx, int k0, int kc, int t0, int n, int R, float *dst)
 {
 	const col_src *c = ctx;
@@ -169,13 +184,28 @@ static void pack_colt_b(const void *ctx, int k0, int kc, int t0, int n, int R, f
 	TL_CHECK(n <= 64);
 	for (int t = 0; t < n; t++)
 		toff[t] = tap_off(c, t0 + t);
-	for (int k = 0; k < kc; k++) {
-		const float *src = c->xp + c->pix[k0 + k];
+	const size_t *pix = c->pix + k0;
+	int groups = n / 8;
+	for (int k = 0; k < kc;) {
+		int len = 1;
+		while (k + len < kc && pix[k + len] == pix[k] + (size_t)len)
+			len++;
 		float *d = dst + (size_t)k * R;
-		for (int t = 0; t < n; t++)
-			d[t] = src[toff[t]];
-		for (int t = n; t < R; t++)
-			d[t] = 0;
+		for (int g = 0; g < groups; g++) {
+			const float *rows[8];
+			for (int r = 0; r < 8; r++)
+				rows[r] = c->xp + toff[g * 8 + r] + pix[k];
+			tl_pack_t8(rows, len, 1.0f, d + g * 8, R);
+		}
+		for (int kk = 0; kk < len; kk++) {
+			const float *src = c->xp + pix[k + kk];
+			float *dk = d + (size_t)kk * R;
+			for (int t = groups * 8; t < n; t++)
+				dk[t] = src[toff[t]];
+			for (int t = n; t < R; t++)
+				dk[t] = 0;
+		}
+		k += len;
 	}
 }
 

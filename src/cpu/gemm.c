@@ -181,6 +181,61 @@ tl_cpu_level tl_cpu_detect(void)
 
 /* ---- packing ---- */
 
+static void pack_t8_scalar(const float *const rows[8], int n, float alpha, float *dst, int ldd)
+{
+	for (int k = 0; k < n; k++)
+		for (int r = 0; r < 8; r++)
+			dst[(size_t)k * ldd + r] = alpha * rows[r][k];
+}
+
+#if defined(__x86_64__)
+/* 8 x 8 blocks transposed in registers: 8 loads, 24 shuffles, 8 stores for
+ * 64 floats instead of 64 scalar loads and stores. */
+__attribute__((target("avx2"))) static int pack_t8_avx2(const float *const rows[8], int n,
+							float alpha, float *dst, int ldd)
+{
+	__m256 al = _mm256_set1_ps(alpha);
+	int k = 0;
+	for (; k + 8 <= n; k += 8) {
+		__m256 r[8], t[8], u[8];
+		for (int i = 0; i < 8; i++)
+			r[i] = _mm256_mul_ps(_mm256_loadu_ps(rows[i] + k), al);
+		for (int i = 0; i < 8; i += 2) {
+			t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+			t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+		}
+		for (int i = 0; i < 8; i += 4) {
+			u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+			u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+			u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+			u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+		}
+		float *d = dst + (size_t)k * ldd;
+		for (int i = 0; i < 4; i++) {
+			_mm256_storeu_ps(d + (size_t)i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+			_mm256_storeu_ps(d + (size_t)(i + 4) * ldd,
+					 _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+		}
+	}
+	return k;
+}
+#endif
+
+void tl_pack_t8(const float *const rows[8], int n, float alpha, float *dst, int ldd)
+{
+	int k = 0;
+#if defined(__x86_64__)
+	if (tl_cpu_detect() >= TL_CPU_AVX2)
+		k = pack_t8_avx2(rows, n, alpha, dst, ldd);
+#endif
+	if (k < n) {
+		const float *rest[8];
+		for (int r = 0; r < 8; r++)
+			rest[r] = rows[r] + k;
+		pack_t8_scalar(rest, n - k, alpha, dst + (size_t)k * ldd, ldd);
+	}
+}
+
 /* op(A)[i][k] */
 static inline float at_a(const float *A, int lda, int ta, int i, int k)
 {
@@ -193,6 +248,13 @@ typedef tl_gemm_matrix matrix_src;
 static void pack_matrix_a(const void *ctx, int k0, int kc, int i0, int n, int R, float *dst)
 {
 	const matrix_src *m = ctx;
+	if (!m->trans && R == 8 && n == 8) {
+		const float *rows[8];
+		for (int r = 0; r < 8; r++)
+			rows[r] = m->X + (size_t)(i0 + r) * m->ld + k0;
+		tl_pack_t8(rows, kc, m->alpha, dst, 8);
+		return;
+	}
 	if (!m->trans) {
 		for (int r = 0; r < n; r++) {
 			const float *src = m->X + (size_t)(i0 + r) * m->ld + k0;
@@ -216,6 +278,12 @@ static void pack_matrix_b(const void *ctx, int k0, int kc, int j0, int n, int R,
 {
 	const matrix_src *m = ctx;
 	if (!m->trans) {
+		if (n == MAX_NR && R == MAX_NR) { /* a full AVX-512 panel: fixed-size copies inline */
+			for (int k = 0; k < kc; k++)
+				memcpy(dst + k * MAX_NR, m->X + (size_t)(k0 + k) * m->ld + j0,
+				       sizeof(float) * MAX_NR);
+			return;
+		}
 		for (int k = 0; k < kc; k++) {
 			const float *src = m->X + (size_t)(k0 + k) * m->ld + j0;
 			float *d = dst + k * R;
@@ -362,8 +430,10 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
 	g.kcb = (K + g.n_pc - 1) / g.n_pc;
 
-	/* chunks: about two per thread, no more columns than the C buffer holds */
-	int n_jp = (N + NR - 1) / NR, per = (n_jp + 2 * nt - 1) / (2 * nt);
+	int n_jp = (N + NR - 1) / NR;
+	/* about two chunks per thread to even out the load; one when the panels
+	 * are few, so each A block read from L3 serves at least four of them */
+	int ways = n_jp >= 16 * nt ? 2 * nt : nt, per = (n_jp + ways - 1) / ways;
 	int cap = (int)(TL_GEMM_CT_FLOATS / (size_t)g.m_pad / (size_t)NR);
 	if (!C && per > cap)
 		per = cap > 0 ? cap : 1;

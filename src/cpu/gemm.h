@@ -43,6 +43,10 @@ typedef struct {
 	const void *ctx;
 } tl_gemm_src;
 
+/* dst[k * ldd + r] = alpha * rows[r][k] for k < n, r < 8: the transpose
+ * at the heart of packing rows whose depth runs along memory. */
+void tl_pack_t8(const float *const rows[8], int n, float alpha, float *dst, int ldd);
+
 /* A plain row-major matrix as an operand (alpha applies to A only). */
 typedef struct {
 	const float *X;
