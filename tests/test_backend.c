@@ -80,6 +80,57 @@ static void sgemm_matches_naive(void **state)
 	tl_pool_free(pools[1]);
 }
 
+/* The epilogue used below: copy a chunk into a plain C of ld = N. */
+typedef struct {
+	float *C;
+	int M, N;
+	int calls;
+} epi_dst;
+
+static void epi_store(const void *ctx, int j0, int n, const float *ct, int ldt)
+{
+	epi_dst *e = (epi_dst *)ctx;
+	assert_true(j0 >= 0 && n > 0 && j0 + n <= e->N && ldt >= n);
+	for (int i = 0; i < e->M; i++)
+		memcpy(e->C + (size_t)i * e->N + j0, ct + (size_t)i * ldt, sizeof(float) * (size_t)n);
+	__atomic_add_fetch(&e->calls, 1, __ATOMIC_RELAXED);
+}
+
+/* The driver's edges: more rows than one MC pass, a long depth over one
+ * panel (cut into depth slices summed in a fixed order), and chunks
+ * handed to an epilogue whose buffer caps the chunk width. */
+static void sgemm_driver_edges(void **state)
+{
+	(void)state;
+	static const int shapes[][3] = {{600, 40, 300}, {37, 20, 2000}, {8, 1, 3001}, {700, 3000, 50}};
+	for (int threads = 1; threads <= 2; threads++) {
+		tl_pool *pool;
+		tl_err err;
+		tl_pool_new(&pool, threads, &err);
+		for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+			int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+			float *A = frand_n((size_t)M * K), *B = frand_n((size_t)K * N);
+			float *R = calloc((size_t)M * N, sizeof(float)), *C = frand_n((size_t)M * N);
+			float *E = frand_n((size_t)M * N);
+			tl_sgemm_naive(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+			char what[96];
+			snprintf(what, sizeof what, "sgemm M%d N%d K%d, %d thread(s)", M, N, K, threads);
+			tl_sgemm(pool, 0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N);
+			expect_close_arrays(what, C, R, (size_t)M * N, 1e-5);
+			tl_gemm_matrix ma = {A, K, 0, 1.0f}, mb = {B, N, 0, 1.0f};
+			epi_dst e = {E, M, N, 0};
+			tl_sgemm_epi(pool, M, N, K, tl_gemm_matrix_a(&ma), tl_gemm_matrix_b(&mb),
+				     (tl_gemm_epi){epi_store, &e});
+			snprintf(what, sizeof what, "sgemm_epi M%d N%d K%d, %d thread(s)", M, N, K,
+				 threads);
+			expect_close_arrays(what, E, R, (size_t)M * N, 1e-5);
+			assert_true(e.calls >= 1);
+			free(A), free(B), free(R), free(C), free(E);
+		}
+		tl_pool_free(pool);
+	}
+}
+
 typedef struct {
 	const char *name;
 	int c, hw, o;
@@ -134,6 +185,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sgemm_matches_naive),
+		cmocka_unit_test(sgemm_driver_edges),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
