@@ -292,12 +292,19 @@ static void pack_matrix_b(const void *ctx, int k0, int kc, int j0, int n, int R,
 				d[c] = 0;
 		}
 	} else {
-		for (int c = 0; c < n; c++) {
+		int c = 0;
+		for (; c + 8 <= n; c += 8) { /* eight columns at a time through 8 x 8 transposes */
+			const float *rows[8];
+			for (int r = 0; r < 8; r++)
+				rows[r] = m->X + (size_t)(j0 + c + r) * m->ld + k0;
+			tl_pack_t8(rows, kc, 1.0f, dst + c, R);
+		}
+		for (; c < n; c++) {
 			const float *src = m->X + (size_t)(j0 + c) * m->ld + k0;
 			for (int k = 0; k < kc; k++)
 				dst[k * R + c] = src[k];
 		}
-		for (int c = n; c < R; c++)
+		for (c = n; c < R; c++)
 			for (int k = 0; k < kc; k++)
 				dst[k * R + c] = 0;
 	}
