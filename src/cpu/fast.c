@@ -6,6 +6,7 @@
 
 #include "backend.h"
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 #include "cpu/vec.h"
 
 #ifndef TL_COL_FLOATS
@@ -14,9 +15,7 @@
 
 static float *falloc(size_t n)
 {
-	float *p = aligned_alloc(64, tl_align64(n * sizeof(float)));
-	TL_CHECK(p);
-	return p;
+	return tl_scratch_get(n);
 }
 
 /* Images per chunk so that the column matrix stays near TL_COL_FLOATS. */
@@ -299,7 +298,7 @@ static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x,
 	conv_out e = {s, y, b, relu, acc};
 	tl_sgemm_epi(be->pool, s->o, N, K, w, (tl_gemm_src){pack_col_b, &cs},
 		     (tl_gemm_epi){conv_store, &e});
-	free(xpad);
+	tl_scratch_put(xpad);
 	free(cs.pix);
 }
 
@@ -350,7 +349,7 @@ static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float 
 			    .pw = s->kw - 1 - s->pw, .oh = s->h, .ow = s->w};
 	tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
 	conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
-	free(wt);
+	tl_scratch_put(wt);
 }
 
 /* dx (+)= col2im(W^T dY) for any stride, in chunks of images. */
@@ -372,8 +371,8 @@ static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *
 		col_job cj = {s, dx, col, n0, nb, 0};
 		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c), col2im_channels, &cj);
 	}
-	free(col);
-	free(dyt);
+	tl_scratch_put(col);
+	tl_scratch_put(dyt);
 }
 
 static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
@@ -393,7 +392,7 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 		cs.dy = dy;
 		tl_sgemm_src(be->pool, s->o, K, (int)(s->n * P), (tl_gemm_src){pack_dy_a, &cs},
 			     (tl_gemm_src){pack_colt_b, &cs}, 0.0f, dw, K);
-		free(xpad);
+		tl_scratch_put(xpad);
 		free(cs.pix);
 	}
 	if (dx) {

@@ -1,5 +1,6 @@
 /* gemm.c - packed, blocked, threaded SGEMM (see gemm.h). */
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -417,9 +418,7 @@ static void sum_slices(void *ctx, size_t i0, size_t i1, int tid)
 
 static float *scratch(size_t n)
 {
-	float *p = aligned_alloc(64, tl_align64(n * sizeof(float)));
-	TL_CHECK(p);
-	return p;
+	return tl_scratch_get(n);
 }
 
 /* C = op(A) op(B) + (acc0 ? C : 0), or through epi when C is NULL. */
@@ -477,14 +476,14 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 		tl_pool_for(pool, (size_t)M, (size_t)M / (2 * (size_t)nt) + 1, sum_slices, &g);
 
 	for (int t = 0; t < nt; t++) {
-		free(g.panel[t]);
-		free(g.ct[t]);
+		tl_scratch_put(g.panel[t]);
+		tl_scratch_put(g.ct[t]);
 	}
 	free(g.panel);
 	free(g.ct);
 	for (int s = 1; s < g.slices; s++)
-		free(g.part[s]);
-	free(g.ap);
+		tl_scratch_put(g.part[s]);
+	tl_scratch_put(g.ap);
 }
 
 static void scale_c(float *C, int ldc, int M, int N, float beta)
