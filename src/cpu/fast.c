@@ -8,6 +8,7 @@
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
 #include "cpu/vec.h"
+#include "cpu/winograd.h"
 
 #ifndef TL_COL_FLOATS
 #define TL_COL_FLOATS (2u << 20) /* im2col buffer per chunk (8 MiB) */
@@ -305,6 +306,10 @@ static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x,
 static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *b, int relu, float *y)
 {
+	if (tl_wino_applies(s)) {
+		tl_wino_fwd(be, s, x, w, b, relu, y, 0);
+		return;
+	}
 	tl_gemm_matrix wm = {w, s->c * s->kh * s->kw, 0, 1.0f};
 	conv_forward(be, s, x, tl_gemm_matrix_a(&wm), b, relu, y, 0);
 }
@@ -347,8 +352,12 @@ static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float 
 	tl_conv_shape ts = {.n = s->n, .c = s->o, .h = s->oh, .w = s->ow, .o = s->c, .kh = s->kh,
 			    .kw = s->kw, .sh = 1, .sw = 1, .ph = s->kh - 1 - s->ph,
 			    .pw = s->kw - 1 - s->pw, .oh = s->h, .ow = s->w};
-	tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
-	conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
+	if (tl_wino_applies(&ts)) {
+		tl_wino_fwd(be, &ts, dy, wt, NULL, 0, dx, acc_dx);
+	} else {
+		tl_gemm_matrix wm = {wt, s->o * kk, 0, 1.0f};
+		conv_forward(be, &ts, dy, tl_gemm_matrix_a(&wm), NULL, 0, dx, acc_dx);
+	}
 	tl_scratch_put(wt);
 }
 
@@ -384,7 +393,9 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 		mask_job mj = {s, dy, db, relu ? y : NULL};
 		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), relu_mask_db, &mj);
 	}
-	if (dw) { /* dW [o][taps] = dY [o][pixels] . col^T [pixels][taps]: measured faster
+	if (dw && tl_wino_applies(s)) {
+		tl_wino_dw(be, s, x, dy, dw);
+	} else if (dw) { /* dW [o][taps] = dY [o][pixels] . col^T [pixels][taps]: measured faster
 		   at every VGG16 size than col . dY^T followed by a transpose */
 		float *xpad;
 		col_src cs;

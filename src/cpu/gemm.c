@@ -421,15 +421,43 @@ static float *scratch(size_t n)
 	return tl_scratch_get(n);
 }
 
-/* C = op(A) op(B) + (acc0 ? C : 0), or through epi when C is NULL. */
-static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
-		     tl_gemm_src b, float *C, int ldc, int acc0, tl_gemm_epi epi)
+/* A batch of same-shaped GEMMs run as one: item t of n is item t % per of
+ * job t / per. */
+typedef struct {
+	job *g;
+	size_t per;
+	void (*fn)(void *, size_t, size_t, int);
+} batch;
+
+static void batch_items(void *ctx, size_t t0, size_t t1, int tid)
+{
+	batch *b = ctx;
+	while (t0 < t1) {
+		size_t e = t0 / b->per, lo = t0 % b->per, hi = t1 - t0 < b->per - lo ? lo + (t1 - t0) : b->per;
+		b->fn(&b->g[e], lo, hi, tid);
+		t0 += hi - lo;
+	}
+}
+
+static void pool_for_batch(tl_pool *pool, job *g, int count, size_t per, size_t grain,
+			   void (*fn)(void *, size_t, size_t, int))
+{
+	batch b = {g, per, fn};
+	tl_pool_for(pool, (size_t)count * per, grain, batch_items, &b);
+}
+
+/* C[e] = op(A[e]) op(B[e]) + (acc0 ? C[e] : 0) for e < count, or (count 1)
+ * through epi when C[0] is NULL: one hand-off to pack every A, one to run
+ * every column chunk (and one to sum depth slices, count 1 only). */
+static void gemm_run_batch(tl_cpu_level lvl, tl_pool *pool, int count, int M, int N, int K,
+			   const tl_gemm_src *a, const tl_gemm_src *b, float *const *C, int ldc,
+			   int acc0, tl_gemm_epi epi)
 {
 	job g;
 	memset(&g, 0, sizeof g);
 	g.kn = &kernels[lvl];
 	int MR = g.kn->mr, NR = g.kn->nr, nt = tl_pool_size(pool);
-	g.M = M, g.N = N, g.K = K, g.a = a, g.b = b, g.C = C, g.ldc = ldc, g.acc0 = acc0, g.epi = epi;
+	g.M = M, g.N = N, g.K = K, g.ldc = ldc, g.acc0 = acc0, g.epi = epi;
 	g.n_ip = (M + MR - 1) / MR;
 	g.m_pad = g.n_ip * MR;
 	g.n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
@@ -439,15 +467,17 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	int n_jp = (N + NR - 1) / NR;
 	/* about two chunks per thread to even out the load; one when the panels
 	 * are few, so each A block read from L3 serves at least four of them */
-	int ways = n_jp >= 16 * nt ? 2 * nt : nt, per = (n_jp + ways - 1) / ways;
+	int ways = (size_t)count * n_jp >= 16 * (size_t)nt ? 2 * nt : nt;
+	ways = (ways + count - 1) / count;
+	int per = (n_jp + ways - 1) / ways;
 	int cap = (int)(TL_GEMM_CT_FLOATS / (size_t)g.m_pad / (size_t)NR);
-	if (!C && per > cap)
+	if (!C[0] && per > cap)
 		per = cap > 0 ? cap : 1;
 	g.chunk = per * NR;
 	g.n_chunks = (N + g.chunk - 1) / g.chunk;
 	/* depth slices only where chunks are too few and the depth is long */
 	g.slices = 1;
-	if (C && !acc0 && g.n_chunks < nt && g.n_pc >= 8) {
+	if (count == 1 && C[0] && !acc0 && g.n_chunks < nt && g.n_pc >= 8) {
 		g.slices = (nt + g.n_chunks - 1) / g.n_chunks;
 		if (g.slices > MAX_SLICES)
 			g.slices = MAX_SLICES;
@@ -455,25 +485,31 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	int pcs = (g.n_pc + g.slices - 1) / g.slices;
 	g.slices = (g.n_pc + pcs - 1) / pcs; /* none empty */
 	g.slice_len = pcs * g.kcb;
+	TL_CHECK(count == 1 || C[0]);
 
-	g.ap = scratch((size_t)g.m_pad * K);
 	for (int s = 1; s < g.slices; s++)
 		g.part[s] = scratch((size_t)M * N);
 	g.panel = calloc((size_t)nt, sizeof *g.panel);
 	g.ct = calloc((size_t)nt, sizeof *g.ct);
-	TL_CHECK(g.panel && g.ct);
+	job *gs = malloc(sizeof *gs * (size_t)count);
+	TL_CHECK(g.panel && g.ct && gs);
 	for (int t = 0; t < nt; t++) {
 		g.panel[t] = scratch((size_t)g.kcb * NR);
-		if (!C)
+		if (!C[0])
 			g.ct[t] = scratch((size_t)M * g.chunk);
+	}
+	float *ap = scratch((size_t)count * g.m_pad * K);
+	for (int e = 0; e < count; e++) {
+		gs[e] = g;
+		gs[e].a = a[e], gs[e].b = b[e], gs[e].C = C[e];
+		gs[e].ap = ap + (size_t)e * g.m_pad * K;
 	}
 
 	size_t at = (size_t)g.n_pc * g.n_ip;
-	tl_pool_for(pool, at, at / (4 * (size_t)nt) + 1, pack_a, &g);
-	size_t items = (size_t)g.slices * g.n_chunks;
-	tl_pool_for(pool, items, 1, run_items, &g);
+	pool_for_batch(pool, gs, count, at, (size_t)count * at / (4 * (size_t)nt) + 1, pack_a);
+	pool_for_batch(pool, gs, count, (size_t)g.slices * g.n_chunks, 1, run_items);
 	if (g.slices > 1)
-		tl_pool_for(pool, (size_t)M, (size_t)M / (2 * (size_t)nt) + 1, sum_slices, &g);
+		tl_pool_for(pool, (size_t)M, (size_t)M / (2 * (size_t)nt) + 1, sum_slices, &gs[0]);
 
 	for (int t = 0; t < nt; t++) {
 		tl_scratch_put(g.panel[t]);
@@ -483,7 +519,14 @@ static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_ge
 	free(g.ct);
 	for (int s = 1; s < g.slices; s++)
 		tl_scratch_put(g.part[s]);
-	tl_scratch_put(g.ap);
+	tl_scratch_put(ap);
+	free(gs);
+}
+
+static void gemm_run(tl_cpu_level lvl, tl_pool *pool, int M, int N, int K, tl_gemm_src a,
+		     tl_gemm_src b, float *C, int ldc, int acc0, tl_gemm_epi epi)
+{
+	gemm_run_batch(lvl, pool, 1, M, N, K, &a, &b, &C, ldc, acc0, epi);
 }
 
 static void scale_c(float *C, int ldc, int M, int N, float beta)
@@ -540,6 +583,19 @@ void tl_sgemm_src(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src
 		  float *C, int ldc)
 {
 	gemm_entry(tl_cpu_detect(), pool, M, N, K, a, b, beta, C, ldc);
+}
+
+void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm_src *a,
+		    const tl_gemm_src *b, float *const *C, int ldc, int acc)
+{
+	if (count <= 0 || M <= 0 || N <= 0)
+		return;
+	if (K <= 0) {
+		for (int e = 0; e < count && !acc; e++)
+			scale_c(C[e], ldc, M, N, 0.0f);
+		return;
+	}
+	gemm_run_batch(tl_cpu_detect(), pool, count, M, N, K, a, b, C, ldc, acc, (tl_gemm_epi){0});
 }
 
 void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b,

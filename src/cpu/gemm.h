@@ -75,6 +75,11 @@ typedef struct {
 void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b,
 		  tl_gemm_epi epi);
 
+/* C[e] (acc: +)= op(A[e]) op(B[e]) for e < count, all M x N x K with the
+ * same ldc, run as one job (one parallel hand-off for all of them). */
+void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm_src *a,
+		    const tl_gemm_src *b, float *const *C, int ldc, int acc);
+
 /* Triple loop, for tests. */
 void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 		    const float *B, int ldb, float beta, float *C, int ldc);

@@ -1,0 +1,513 @@
+/* winograd.c - F(2x2, 3x3) convolution (see winograd.h).
+ *   u = G g G^T (weights), v = B^T d B (4x4 input tile), y = A^T (sum_c u . v) A
+ * with d the input patch at (2*ti - ph, 2*tj - pw), zero outside the image. */
+#include "cpu/winograd.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/gemm.h"
+#include "cpu/scratch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#ifndef TL_WINO_FLOATS
+#define TL_WINO_FLOATS (4u << 20) /* transformed tiles per chunk (16 MiB) */
+#endif
+
+#ifndef TL_WINO_MIN_TILES
+#define TL_WINO_MIN_TILES 256 /* below this many tiles per batch the weight transform
+			       * costs more than the multiplications saved */
+#endif
+
+/* $TL_WINOGRAD=0 turns Winograd off (for comparisons); read once. */
+static int wino_enabled(void)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("TL_WINOGRAD");
+		on = !(e && e[0] == '0');
+	}
+	return on;
+}
+
+int tl_wino_applies(const tl_conv_shape *s)
+{
+	if (!wino_enabled())
+		return 0;
+	size_t tiles = (size_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+	return tl_cpu_detect() == TL_CPU_AVX512 && s->kh == 3 && s->kw == 3 && s->sh == 1 &&
+	       s->sw == 1 && s->ph <= 2 && s->pw <= 2 && s->c >= 16 && s->o >= 16 &&
+	       tiles >= TL_WINO_MIN_TILES;
+}
+
+static float *walloc(size_t n)
+{
+	return tl_scratch_get(n);
+}
+
+typedef struct {
+	const tl_conv_shape *s;
+	int th, tw, n0, nb;
+	size_t T; /* tiles in the chunk */
+	const float *x, *w, *b, *dy;
+	float *U, *V, *M, *y, *dw;
+	int relu, acc;
+	const struct wgroup *grp; /* AVX-512 lane tables (NULL: scalar transforms) */
+} wjob;
+
+/* Sixteen consecutive tiles of one image, one per AVX-512 lane: where each
+ * lane's 4x4 input patch and 2x2 output block start, and which of their
+ * points fall inside the image. */
+typedef struct wgroup {
+	int32_t in[16], out[16];
+	uint16_t in_mask[16]; /* point (a, q) of the input patch, a * 4 + q */
+	uint16_t out_mask[4]; /* point (a, q) of the output block, a * 2 + q */
+	uint16_t lanes;	      /* lanes that hold a tile */
+} wgroup;
+
+/* U[16][o][c] = G g G^T for every (o, c); one o per item */
+static void wt_transform(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oc = (size_t)s->o * s->c;
+	for (size_t o = o0; o < o1; o++)
+		for (int c = 0; c < s->c; c++) {
+			const float *g = j->w + (o * s->c + c) * 9;
+			float t[4][3], u[4][4];
+			for (int q = 0; q < 3; q++) { /* t = G g */
+				t[0][q] = g[q];
+				t[1][q] = 0.5f * (g[q] + g[3 + q] + g[6 + q]);
+				t[2][q] = 0.5f * (g[q] - g[3 + q] + g[6 + q]);
+				t[3][q] = g[6 + q];
+			}
+			for (int i = 0; i < 4; i++) { /* u = t G^T */
+				u[i][0] = t[i][0];
+				u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+				u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+				u[i][3] = t[i][2];
+			}
+			for (int k = 0; k < 16; k++)
+				j->U[k * oc + o * s->c + c] = u[k / 4][k % 4];
+		}
+}
+
+/* V[16][c][t] = B^T d B for every tile of the chunk; one c per item */
+static void in_transform(void *ctx, size_t c0, size_t c1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t cT = (size_t)s->c * j->T;
+	for (size_t c = c0; c < c1; c++) {
+		size_t t = 0;
+		for (int b = 0; b < j->nb; b++) {
+			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
+			for (int ti = 0; ti < j->th; ti++)
+				for (int tj = 0; tj < j->tw; tj++, t++) {
+					float d[4][4], r[4][4];
+					int y0 = 2 * ti - s->ph, x0 = 2 * tj - s->pw;
+					for (int a = 0; a < 4; a++)
+						for (int q = 0; q < 4; q++) {
+							int yy = y0 + a, xx = x0 + q;
+							d[a][q] = yy >= 0 && yy < s->h && xx >= 0 && xx < s->w
+									  ? xp[(size_t)yy * s->w + xx]
+									  : 0.0f;
+						}
+					for (int q = 0; q < 4; q++) { /* r = B^T d */
+						r[0][q] = d[0][q] - d[2][q];
+						r[1][q] = d[1][q] + d[2][q];
+						r[2][q] = d[2][q] - d[1][q];
+						r[3][q] = d[1][q] - d[3][q];
+					}
+					float *v = j->V + c * j->T + t;
+					for (int a = 0; a < 4; a++) { /* v = r B */
+						v[(size_t)(a * 4 + 0) * cT] = r[a][0] - r[a][2];
+						v[(size_t)(a * 4 + 1) * cT] = r[a][1] + r[a][2];
+						v[(size_t)(a * 4 + 2) * cT] = r[a][2] - r[a][1];
+						v[(size_t)(a * 4 + 3) * cT] = r[a][1] - r[a][3];
+					}
+				}
+		}
+	}
+}
+
+/* y = A^T m A (+ bias, relu) for every tile; one o per item */
+static void out_transform(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oT = (size_t)s->o * j->T;
+	for (size_t o = o0; o < o1; o++) {
+		float bias = j->b ? j->b[o] : 0.0f;
+		size_t t = 0;
+		for (int b = 0; b < j->nb; b++) {
+			float *yp = j->y + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
+			for (int ti = 0; ti < j->th; ti++)
+				for (int tj = 0; tj < j->tw; tj++, t++) {
+					const float *m = j->M + o * j->T + t;
+					float mm[4][4], r[2][4];
+					for (int k = 0; k < 16; k++)
+						mm[k / 4][k % 4] = m[(size_t)k * oT];
+					for (int q = 0; q < 4; q++) { /* r = A^T m */
+						r[0][q] = mm[0][q] + mm[1][q] + mm[2][q];
+						r[1][q] = mm[1][q] - mm[2][q] - mm[3][q];
+					}
+					for (int a = 0; a < 2; a++) {
+						int yy = 2 * ti + a;
+						if (yy >= s->oh)
+							continue;
+						float v[2] = {r[a][0] + r[a][1] + r[a][2], r[a][1] - r[a][2] - r[a][3]};
+						for (int q = 0; q < 2; q++) {
+							int xx = 2 * tj + q;
+							if (xx >= s->ow)
+								continue;
+							float *dst = yp + (size_t)yy * s->ow + xx;
+							if (j->acc) {
+								*dst += v[q];
+							} else {
+								float z = v[q] + bias;
+								*dst = j->relu && z < 0 ? 0 : z;
+							}
+						}
+					}
+				}
+		}
+	}
+}
+
+/* dM[16][o][t] = A dy A^T for every tile (zero outside the output); one o per item */
+static void dy_transform(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oT = (size_t)s->o * j->T;
+	for (size_t o = o0; o < o1; o++) {
+		size_t t = 0;
+		for (int b = 0; b < j->nb; b++) {
+			const float *g = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
+			for (int ti = 0; ti < j->th; ti++)
+				for (int tj = 0; tj < j->tw; tj++, t++) {
+					float e[2][2];
+					for (int a = 0; a < 2; a++)
+						for (int q = 0; q < 2; q++) {
+							int yy = 2 * ti + a, xx = 2 * tj + q;
+							e[a][q] = yy < s->oh && xx < s->ow ? g[(size_t)yy * s->ow + xx] : 0.0f;
+						}
+					/* r = A e (4x2), dm = r A^T (4x4); A = [1 0; 1 1; 1 -1; 0 -1] */
+					float r[4][2];
+					for (int q = 0; q < 2; q++) {
+						r[0][q] = e[0][q];
+						r[1][q] = e[0][q] + e[1][q];
+						r[2][q] = e[0][q] - e[1][q];
+						r[3][q] = -e[1][q];
+					}
+					float *m = j->M + o * j->T + t;
+					for (int a = 0; a < 4; a++) {
+						m[(size_t)(a * 4 + 0) * oT] = r[a][0];
+						m[(size_t)(a * 4 + 1) * oT] = r[a][0] + r[a][1];
+						m[(size_t)(a * 4 + 2) * oT] = r[a][0] - r[a][1];
+						m[(size_t)(a * 4 + 3) * oT] = -r[a][1];
+					}
+				}
+		}
+	}
+}
+
+
+/* ---- the transforms on sixteen tiles at a time (AVX-512) ---- */
+
+/* The lane tables for one image's th x tw tiles; *ng gets their count. */
+static wgroup *groups_new(const tl_conv_shape *s, int th, int tw, int *ng)
+{
+	int tpi = th * tw, n = (tpi + 15) / 16;
+	wgroup *g = calloc((size_t)n, sizeof *g);
+	TL_CHECK(g);
+	for (int t = 0; t < tpi; t++) {
+		wgroup *G = &g[t / 16];
+		int l = t % 16, ti = t / tw, tj = t % tw;
+		int y0 = 2 * ti - s->ph, x0 = 2 * tj - s->pw;
+		G->lanes |= (uint16_t)(1u << l);
+		G->in[l] = y0 * s->w + x0;
+		for (int a = 0; a < 4; a++)
+			for (int q = 0; q < 4; q++)
+				if (y0 + a >= 0 && y0 + a < s->h && x0 + q >= 0 && x0 + q < s->w)
+					G->in_mask[a * 4 + q] |= (uint16_t)(1u << l);
+		G->out[l] = 2 * ti * s->ow + 2 * tj;
+		for (int a = 0; a < 2; a++)
+			for (int q = 0; q < 2; q++)
+				if (2 * ti + a < s->oh && 2 * tj + q < s->ow)
+					G->out_mask[a * 2 + q] |= (uint16_t)(1u << l);
+	}
+	*ng = n;
+	return g;
+}
+
+#if defined(__x86_64__)
+#define W_ATTR __attribute__((target("avx512f")))
+
+/* V[16][c][t] = B^T d B, sixteen tiles per step; one c per item */
+W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	size_t cT = (size_t)s->c * j->T;
+	__m512 z = _mm512_setzero_ps();
+	for (size_t c = c0; c < c1; c++)
+		for (int b = 0; b < j->nb; b++) {
+			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
+			float *vb = j->V + c * j->T + (size_t)b * tpi;
+			for (int gi = 0; gi < ng; gi++) {
+				const wgroup *G = &j->grp[gi];
+				__m512i idx = _mm512_loadu_si512(G->in);
+				__m512 d[4][4], r[4][4];
+				for (int a = 0; a < 4; a++)
+					for (int q = 0; q < 4; q++)
+						d[a][q] = _mm512_mask_i32gather_ps(z, G->in_mask[a * 4 + q], idx,
+										   xp + a * s->w + q, 4);
+				for (int q = 0; q < 4; q++) { /* r = B^T d */
+					r[0][q] = _mm512_sub_ps(d[0][q], d[2][q]);
+					r[1][q] = _mm512_add_ps(d[1][q], d[2][q]);
+					r[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
+					r[3][q] = _mm512_sub_ps(d[1][q], d[3][q]);
+				}
+				float *v = vb + gi * 16;
+				for (int a = 0; a < 4; a++) { /* v = r B */
+					_mm512_mask_storeu_ps(v + (size_t)(a * 4 + 0) * cT, G->lanes,
+							      _mm512_sub_ps(r[a][0], r[a][2]));
+					_mm512_mask_storeu_ps(v + (size_t)(a * 4 + 1) * cT, G->lanes,
+							      _mm512_add_ps(r[a][1], r[a][2]));
+					_mm512_mask_storeu_ps(v + (size_t)(a * 4 + 2) * cT, G->lanes,
+							      _mm512_sub_ps(r[a][2], r[a][1]));
+					_mm512_mask_storeu_ps(v + (size_t)(a * 4 + 3) * cT, G->lanes,
+							      _mm512_sub_ps(r[a][1], r[a][3]));
+				}
+			}
+		}
+}
+
+/* y = A^T m A (+ bias, relu, or added to y), sixteen tiles per step; one o per item */
+W_ATTR static void out_transform16(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	size_t oT = (size_t)s->o * j->T;
+	__m512 z = _mm512_setzero_ps();
+	for (size_t o = o0; o < o1; o++) {
+		__m512 bias = _mm512_set1_ps(j->b ? j->b[o] : 0.0f);
+		for (int b = 0; b < j->nb; b++) {
+			float *yp = j->y + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
+			const float *mb = j->M + o * j->T + (size_t)b * tpi;
+			for (int gi = 0; gi < ng; gi++) {
+				const wgroup *G = &j->grp[gi];
+				__m512 m[4][4], r[2][4];
+				for (int k = 0; k < 16; k++)
+					m[k / 4][k % 4] = _mm512_maskz_loadu_ps(G->lanes, mb + gi * 16 + (size_t)k * oT);
+				for (int q = 0; q < 4; q++) { /* r = A^T m */
+					r[0][q] = _mm512_add_ps(_mm512_add_ps(m[0][q], m[1][q]), m[2][q]);
+					r[1][q] = _mm512_sub_ps(_mm512_sub_ps(m[1][q], m[2][q]), m[3][q]);
+				}
+				__m512i idx = _mm512_loadu_si512(G->out);
+				for (int a = 0; a < 2; a++) {
+					__m512 v[2] = {
+						_mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]),
+						_mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3])};
+					for (int q = 0; q < 2; q++) {
+						__mmask16 k = G->out_mask[a * 2 + q];
+						float *base = yp + a * s->ow + q;
+						__m512 t = v[q];
+						if (j->acc)
+							t = _mm512_add_ps(t, _mm512_mask_i32gather_ps(z, k, idx, base, 4));
+						else {
+							t = _mm512_add_ps(t, bias);
+							if (j->relu)
+								t = _mm512_max_ps(z, t); /* NaN stays NaN */
+						}
+						_mm512_mask_i32scatter_ps(base, k, idx, t, 4);
+					}
+				}
+			}
+		}
+	}
+}
+
+/* dM[16][o][t] = A e A^T (e: the tile's 2x2 of dy, zero outside); one o per item */
+W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	size_t oT = (size_t)s->o * j->T;
+	__m512 z = _mm512_setzero_ps();
+	for (size_t o = o0; o < o1; o++)
+		for (int b = 0; b < j->nb; b++) {
+			const float *gp = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
+			float *mb = j->M + o * j->T + (size_t)b * tpi;
+			for (int gi = 0; gi < ng; gi++) {
+				const wgroup *G = &j->grp[gi];
+				__m512i idx = _mm512_loadu_si512(G->out);
+				__m512 e[2][2], r[4][2];
+				for (int a = 0; a < 2; a++)
+					for (int q = 0; q < 2; q++)
+						e[a][q] = _mm512_mask_i32gather_ps(z, G->out_mask[a * 2 + q], idx,
+										   gp + a * s->ow + q, 4);
+				for (int q = 0; q < 2; q++) { /* r = A e, A = [1 0; 1 1; 1 -1; 0 -1] */
+					r[0][q] = e[0][q];
+					r[1][q] = _mm512_add_ps(e[0][q], e[1][q]);
+					r[2][q] = _mm512_sub_ps(e[0][q], e[1][q]);
+					r[3][q] = _mm512_sub_ps(z, e[1][q]);
+				}
+				float *m = mb + gi * 16;
+				for (int a = 0; a < 4; a++) { /* dm = r A^T */
+					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 0) * oT, G->lanes, r[a][0]);
+					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 1) * oT, G->lanes,
+							      _mm512_add_ps(r[a][0], r[a][1]));
+					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 2) * oT, G->lanes,
+							      _mm512_sub_ps(r[a][0], r[a][1]));
+					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 3) * oT, G->lanes,
+							      _mm512_sub_ps(z, r[a][1]));
+				}
+			}
+		}
+}
+#endif
+
+/* dw[o][c] = G^T dU[.][o][c] G for every c; one o per item */
+static void wt_grad(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oc = (size_t)s->o * s->c;
+	for (size_t i = o0 * s->c; i < o1 * s->c; i++) {
+		float du[4][4], t[3][4];
+		for (int k = 0; k < 16; k++)
+			du[k / 4][k % 4] = j->U[(size_t)k * oc + i];
+		for (int q = 0; q < 4; q++) { /* t = G^T du: G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1] */
+			t[0][q] = du[0][q] + 0.5f * (du[1][q] + du[2][q]);
+			t[1][q] = 0.5f * (du[1][q] - du[2][q]);
+			t[2][q] = 0.5f * (du[1][q] + du[2][q]) + du[3][q];
+		}
+		float *g = j->dw + i * 9;
+		for (int a = 0; a < 3; a++) { /* g = t G */
+			g[a * 3 + 0] = t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+			g[a * 3 + 1] = 0.5f * (t[a][1] - t[a][2]);
+			g[a * 3 + 2] = 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+		}
+	}
+}
+
+static size_t grain(tl_backend *be, size_t n)
+{
+	return n / (4 * (size_t)tl_pool_size(be->pool)) + 1;
+}
+
+/* C[xi] (acc: +)= op(A[xi]) op(B[xi]) for the 16 tile positions xi, as one
+ * batched GEMM: A[xi] is M x K at a + xi * M * K (lda K, or lda M with ta),
+ * B[xi] K x N at b + xi * K * N (ldb N, or K with tb), C[xi] at c + xi * M * N. */
+static void gemm16(tl_backend *be, int M, int N, int K, const float *a, int ta, const float *b,
+		   int tb, float *c, int acc)
+{
+	tl_gemm_matrix ma[16], mb[16];
+	tl_gemm_src as[16], bs[16];
+	float *cs[16];
+	for (int k = 0; k < 16; k++) {
+		ma[k] = (tl_gemm_matrix){a + (size_t)k * M * K, ta ? M : K, ta, 1.0f};
+		mb[k] = (tl_gemm_matrix){b + (size_t)k * K * N, tb ? K : N, tb, 1.0f};
+		as[k] = tl_gemm_matrix_a(&ma[k]);
+		bs[k] = tl_gemm_matrix_b(&mb[k]);
+		cs[k] = c + (size_t)k * M * N;
+	}
+	tl_sgemm_batch(be->pool, 16, M, N, K, as, bs, cs, N, acc);
+}
+
+/* The transforms: sixteen tiles per AVX-512 step where the CPU has it. */
+static tl_pool_fn pick(tl_pool_fn scalar, tl_pool_fn wide, const wjob *j)
+{
+	return j->grp ? wide : scalar;
+}
+
+static wgroup *lanes_for(const tl_conv_shape *s, int th, int tw)
+{
+#if defined(__x86_64__)
+	int ng;
+	if (tl_cpu_detect() == TL_CPU_AVX512)
+		return groups_new(s, th, tw, &ng);
+#endif
+	(void)s, (void)th, (void)tw;
+	return NULL;
+}
+
+#if !defined(__x86_64__)
+#define in_transform16 in_transform
+#define out_transform16 out_transform
+#define dy_transform16 dy_transform
+#endif
+
+static int chunk(const tl_conv_shape *s, int tiles)
+{
+	size_t per = (size_t)16 * (s->c > s->o ? s->c : s->o) * tiles;
+	size_t nb = TL_WINO_FLOATS / (per ? per : 1);
+	if (nb < 1)
+		nb = 1;
+	return nb > (size_t)s->n ? s->n : (int)nb;
+}
+
+void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+		 const float *b, int relu, float *y, int acc)
+{
+	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
+	size_t Tmax = (size_t)nbmax * th * tw;
+	wjob j = {.s = s, .th = th, .tw = tw, .x = x, .w = w, .b = b, .relu = relu, .acc = acc, .y = y};
+	j.grp = lanes_for(s, th, tw);
+	j.U = walloc((size_t)16 * s->o * s->c);
+	j.V = walloc((size_t)16 * s->c * Tmax);
+	j.M = walloc((size_t)16 * s->o * Tmax);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_transform, &j);
+	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
+		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
+		j.T = (size_t)j.nb * th * tw;
+		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c),
+			    pick(in_transform, in_transform16, &j), &j);
+		gemm16(be, s->o, (int)j.T, s->c, j.U, 0, j.V, 0, j.M, 0);
+		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
+			    pick(out_transform, out_transform16, &j), &j);
+	}
+	free((void *)j.grp);
+	tl_scratch_put(j.U);
+	tl_scratch_put(j.V);
+	tl_scratch_put(j.M);
+}
+
+void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const float *dy,
+		float *dw)
+{
+	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
+	size_t Tmax = (size_t)nbmax * th * tw, oc = (size_t)s->o * s->c;
+	wjob j = {.s = s, .th = th, .tw = tw, .x = x, .dy = dy};
+	j.grp = lanes_for(s, th, tw);
+	float *dU = walloc(16 * oc);
+	j.V = walloc((size_t)16 * s->c * Tmax);
+	j.M = walloc((size_t)16 * s->o * Tmax);
+	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
+		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
+		j.T = (size_t)j.nb * th * tw;
+		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c),
+			    pick(in_transform, in_transform16, &j), &j);
+		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
+			    pick(dy_transform, dy_transform16, &j), &j);
+		/* dU[k] (+)= dM[k] . V[k]^T */
+		gemm16(be, s->o, s->c, (int)j.T, j.M, 0, j.V, 1, dU, j.n0 > 0);
+	}
+	j.U = dU;
+	j.dw = dw;
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_grad, &j);
+	free((void *)j.grp);
+	tl_scratch_put(dU);
+	tl_scratch_put(j.V);
+	tl_scratch_put(j.M);
+}
