@@ -598,6 +598,59 @@ void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm
 	gemm_run_batch(tl_cpu_detect(), pool, count, M, N, K, a, b, C, ldc, acc, (tl_gemm_epi){0});
 }
 
+void tl_gemm_plan_init(tl_gemm_plan *p, int M, int K)
+{
+	p->level = (int)tl_cpu_detect();
+	const kernel *kn = &kernels[p->level];
+	p->M = M, p->K = K;
+	p->n_ip = (M + kn->mr - 1) / kn->mr;
+	p->m_pad = p->n_ip * kn->mr;
+	p->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+	p->kcb = K > 0 ? (K + p->n_pc - 1) / p->n_pc : 1;
+}
+
+size_t tl_gemm_plan_a_floats(const tl_gemm_plan *p)
+{
+	return (size_t)p->m_pad * (size_t)(p->K > 0 ? p->K : 1);
+}
+
+size_t tl_gemm_plan_panel_floats(const tl_gemm_plan *p)
+{
+	return (size_t)p->kcb * (size_t)kernels[p->level].nr;
+}
+
+static void plan_job(const tl_gemm_plan *p, job *g)
+{
+	memset(g, 0, sizeof *g);
+	g->kn = &kernels[p->level];
+	g->M = p->M, g->K = p->K;
+	g->n_ip = p->n_ip, g->m_pad = p->m_pad, g->n_pc = p->n_pc, g->kcb = p->kcb;
+}
+
+void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap)
+{
+	job g;
+	plan_job(p, &g);
+	g.a = a, g.ap = ap;
+	pack_a(&g, 0, (size_t)g.n_pc * g.n_ip, 0);
+}
+
+void tl_gemm_plan_run(const tl_gemm_plan *p, const float *ap, int N, tl_gemm_src b, float *C,
+		      int ldc, int acc, float *panel)
+{
+	if (p->M <= 0 || N <= 0)
+		return;
+	if (p->K <= 0) {
+		if (!acc)
+			scale_c(C, ldc, p->M, N, 0.0f);
+		return;
+	}
+	job g;
+	plan_job(p, &g);
+	g.b = b, g.ap = (float *)ap;
+	run_block(&g, panel, 0, N, 0, p->K, C, ldc, acc);
+}
+
 void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src b,
 		  tl_gemm_epi epi)
 {

@@ -80,6 +80,24 @@ void tl_sgemm_epi(tl_pool *pool, int M, int N, int K, tl_gemm_src a, tl_gemm_src
 void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm_src *a,
 		    const tl_gemm_src *b, float *const *C, int ldc, int acc);
 
+/* Products run on the calling thread, for callers that share work among
+ * threads at a coarser grain (Winograd: one image chunk per thread, every
+ * stage in cache).  A plan fixes M, K, the kernel and the blocking; op(A)
+ * is packed once into plan_a_floats() and reused for any N and B. */
+typedef struct {
+	int level, M, K, n_ip, m_pad, n_pc, kcb;
+} tl_gemm_plan;
+
+void tl_gemm_plan_init(tl_gemm_plan *p, int M, int K);
+size_t tl_gemm_plan_a_floats(const tl_gemm_plan *p);
+size_t tl_gemm_plan_panel_floats(const tl_gemm_plan *p);
+/* ap (plan_a_floats) = op(A) packed. */
+void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap);
+/* C[M][N] (acc: +)= A . op(B) with A packed in ap; panel holds
+ * plan_panel_floats() of scratch. */
+void tl_gemm_plan_run(const tl_gemm_plan *p, const float *ap, int N, tl_gemm_src b, float *C,
+		      int ldc, int acc, float *panel);
+
 /* Triple loop, for tests. */
 void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
 		    const float *B, int ldb, float beta, float *C, int ldc);

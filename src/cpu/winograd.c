@@ -3,8 +3,10 @@
  * with d the input patch at (2*ti - ph, 2*tj - pw), zero outside the image. */
 #include "cpu/winograd.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <string.h>
 
 #include "cpu/gemm.h"
@@ -67,6 +69,12 @@ typedef struct wgroup {
 	uint16_t in_mask[16]; /* point (a, q) of the input patch, a * 4 + q */
 	uint16_t out_mask[4]; /* point (a, q) of the output block, a * 2 + q */
 	uint16_t lanes;	      /* lanes that hold a tile */
+	/* rows: lanes 0-7 and 8-15 are each eight tiles side by side in one tile
+	 * row (ti[h], from column tj0[h]), so the patches come from two plain
+	 * 16-float loads per input row and half instead of gathers */
+	int rows;
+	int ti[2], xs[2];	 /* tile row; first input column of the half */
+	uint16_t mlo[2], mhi[2]; /* columns xs..xs+15 and xs+2..xs+17 inside the image */
 } wgroup;
 
 /* U[16][o][c] = G g G^T for every (o, c); one o per item */
@@ -242,6 +250,24 @@ static wgroup *groups_new(const tl_conv_shape *s, int th, int tw, int *ng)
 				if (2 * ti + a < s->oh && 2 * tj + q < s->ow)
 					G->out_mask[a * 2 + q] |= (uint16_t)(1u << l);
 	}
+	for (int gi = 0; gi < n && tw % 8 == 0; gi++) {
+		wgroup *G = &g[gi];
+		if (G->lanes != 0xffff)
+			continue;
+		G->rows = 1;
+		for (int h = 0; h < 2; h++) {
+			int t = gi * 16 + h * 8, tj0 = t % tw;
+			G->ti[h] = t / tw;
+			G->xs[h] = 2 * tj0 - s->pw;
+			for (int i = 0; i < 16; i++) {
+				int x = G->xs[h] + i;
+				if (x >= 0 && x < s->w)
+					G->mlo[h] |= (uint16_t)(1u << i);
+				if (x + 2 >= 0 && x + 2 < s->w)
+					G->mhi[h] |= (uint16_t)(1u << i);
+			}
+		}
+	}
 	*ng = n;
 	return g;
 }
@@ -257,18 +283,41 @@ W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
 	size_t cT = (size_t)s->c * j->T;
 	__m512 z = _mm512_setzero_ps();
+	/* lanes 0-7 from the first source's even (odd) floats, 8-15 from the second's */
+	__m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	__m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 	for (size_t c = c0; c < c1; c++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
 			float *vb = j->V + c * j->T + (size_t)b * tpi;
 			for (int gi = 0; gi < ng; gi++) {
 				const wgroup *G = &j->grp[gi];
-				__m512i idx = _mm512_loadu_si512(G->in);
 				__m512 d[4][4], r[4][4];
-				for (int a = 0; a < 4; a++)
-					for (int q = 0; q < 4; q++)
-						d[a][q] = _mm512_mask_i32gather_ps(z, G->in_mask[a * 4 + q], idx,
-										   xp + a * s->w + q, 4);
+				if (G->rows) {
+					for (int a = 0; a < 4; a++) {
+						__m512 lo[2], hi[2];
+						for (int h = 0; h < 2; h++) {
+							int y = 2 * G->ti[h] - s->ph + a;
+							if (y < 0 || y >= s->h) {
+								lo[h] = hi[h] = z;
+								continue;
+							}
+							const float *row = xp + (ptrdiff_t)y * s->w + G->xs[h];
+							lo[h] = _mm512_maskz_loadu_ps(G->mlo[h], row);
+							hi[h] = _mm512_maskz_loadu_ps(G->mhi[h], row + 2);
+						}
+						d[a][0] = _mm512_permutex2var_ps(lo[0], even, lo[1]);
+						d[a][1] = _mm512_permutex2var_ps(lo[0], odd, lo[1]);
+						d[a][2] = _mm512_permutex2var_ps(hi[0], even, hi[1]);
+						d[a][3] = _mm512_permutex2var_ps(hi[0], odd, hi[1]);
+					}
+				} else {
+					__m512i idx = _mm512_loadu_si512(G->in);
+					for (int a = 0; a < 4; a++)
+						for (int q = 0; q < 4; q++)
+							d[a][q] = _mm512_mask_i32gather_ps(
+								z, G->in_mask[a * 4 + q], idx, xp + a * s->w + q, 4);
+				}
 				for (int q = 0; q < 4; q++) { /* r = B^T d */
 					r[0][q] = _mm512_sub_ps(d[0][q], d[2][q]);
 					r[1][q] = _mm512_add_ps(d[1][q], d[2][q]);
@@ -457,8 +506,158 @@ static int chunk(const tl_conv_shape *s, int tiles)
 	return nb > (size_t)s->n ? s->n : (int)nb;
 }
 
-void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
-		 const float *b, int relu, float *y, int acc)
+#ifndef TL_WINO_LOCAL_FLOATS
+#define TL_WINO_LOCAL_FLOATS (384u << 10) /* one thread's V + M for an image chunk (1.5 MiB) */
+#endif
+#ifndef TL_WINO_LOCAL_U
+#define TL_WINO_LOCAL_U (1u << 20) /* largest 16 x O x C (U, dU) for the per-thread
+				    * pipeline: bigger ones stream from memory for
+				    * every chunk (measured slower at block4) */
+#endif
+
+/* The per-thread pipeline: a thread takes a chunk of images and runs its
+ * input transform, the 16 products and the output transform back to back,
+ * so V and M stay in its cache and threads meet once, not per stage. */
+typedef struct {
+	wjob j;
+	tl_gemm_plan plan; /* forward: U[k] (O x C) packed */
+	float *ap;	   /* the 16 packed U */
+	size_t a_floats;
+	int nbc, n_chunks, slices;
+	float **V, **M, **panel, **apk; /* per thread */
+	float **dU;			 /* per slice (weight gradient) */
+	tl_pool_fn in, out, dyt;
+} fused;
+
+static int local_images(const tl_conv_shape *s, int tpi)
+{
+	size_t per = (size_t)16 * (size_t)(s->c + s->o) * (size_t)tpi;
+	size_t nb = TL_WINO_LOCAL_FLOATS / (per ? per : 1);
+	if (nb < 1)
+		nb = 1;
+	return nb > (size_t)s->n ? s->n : (int)nb;
+}
+
+static wjob chunk_job(const fused *f, int ch, int tid)
+{
+	wjob j = f->j;
+	j.n0 = ch * f->nbc;
+	j.nb = j.s->n - j.n0 < f->nbc ? j.s->n - j.n0 : f->nbc;
+	j.T = (size_t)j.nb * j.th * j.tw;
+	j.V = f->V[tid];
+	j.M = f->M[tid];
+	return j;
+}
+
+/* ap[k] = U[k] packed; one k per item */
+static void pack_u(void *ctx, size_t k0, size_t k1, int tid)
+{
+	fused *f = ctx;
+	size_t oc = (size_t)f->j.s->o * f->j.s->c;
+	for (size_t k = k0; k < k1; k++) {
+		tl_gemm_matrix m = {f->j.U + k * oc, f->j.s->c, 0, 1.0f};
+		tl_gemm_plan_pack_a(&f->plan, tl_gemm_matrix_a(&m), f->ap + k * f->a_floats);
+	}
+}
+
+static void fwd_chunks(void *ctx, size_t c0, size_t c1, int tid)
+{
+	fused *f = ctx;
+	const tl_conv_shape *s = f->j.s;
+	for (size_t ch = c0; ch < c1; ch++) {
+		wjob j = chunk_job(f, (int)ch, tid);
+		f->in(&j, 0, (size_t)s->c, tid);
+		for (int k = 0; k < 16; k++) { /* M[k] = U[k] . V[k] */
+			tl_gemm_matrix v = {j.V + (size_t)k * s->c * j.T, (int)j.T, 0, 1.0f};
+			tl_gemm_plan_run(&f->plan, f->ap + k * f->a_floats, (int)j.T, tl_gemm_matrix_b(&v),
+					 j.M + (size_t)k * s->o * j.T, (int)j.T, 0, f->panel[tid]);
+		}
+		f->out(&j, 0, (size_t)s->o, tid);
+	}
+}
+
+/* Slice sl sums the chunks sl, sl + slices, ... into dU[sl] (a fixed split,
+ * so the sums do not depend on which thread ran what). */
+static void dw_slices(void *ctx, size_t s0, size_t s1, int tid)
+{
+	fused *f = ctx;
+	const tl_conv_shape *s = f->j.s;
+	size_t oc = (size_t)s->o * s->c;
+	for (size_t sl = s0; sl < s1; sl++)
+		for (int ch = (int)sl, first = 1; ch < f->n_chunks; ch += f->slices, first = 0) {
+			wjob j = chunk_job(f, ch, tid);
+			f->in(&j, 0, (size_t)s->c, tid);
+			f->dyt(&j, 0, (size_t)s->o, tid);
+			tl_gemm_plan pl;
+			tl_gemm_plan_init(&pl, s->o, (int)j.T);
+			for (int k = 0; k < 16; k++) { /* dU[k] (+)= dM[k] . V[k]^T */
+				tl_gemm_matrix a = {j.M + (size_t)k * s->o * j.T, (int)j.T, 0, 1.0f};
+				tl_gemm_matrix b = {j.V + (size_t)k * s->c * j.T, (int)j.T, 1, 1.0f};
+				tl_gemm_plan_pack_a(&pl, tl_gemm_matrix_a(&a), f->apk[tid]);
+				tl_gemm_plan_run(&pl, f->apk[tid], s->c, tl_gemm_matrix_b(&b),
+						 f->dU[sl] + k * oc, s->c, !first, f->panel[tid]);
+			}
+		}
+}
+
+/* dU[0] += dU[1] + ... in slice order; rows of 16 x O x C in items */
+static void sum_du(void *ctx, size_t i0, size_t i1, int tid)
+{
+	fused *f = ctx;
+	size_t row = (size_t)f->j.s->c;
+	for (int sl = 1; sl < f->slices; sl++)
+		for (size_t i = i0; i < i1; i++) {
+			float *d = f->dU[0] + i * row;
+			const float *p = f->dU[sl] + i * row;
+			for (size_t c = 0; c < row; c++)
+				d[c] += p[c];
+		}
+}
+
+/* Per-thread buffers for chunks of nbc images (apk: dM packing, dW only). */
+static void fused_init(fused *f, tl_backend *be, int dwpath)
+{
+	const tl_conv_shape *s = f->j.s;
+	int nt = tl_pool_size(be->pool), tpi = f->j.th * f->j.tw;
+	f->nbc = local_images(s, tpi);
+	f->n_chunks = (s->n + f->nbc - 1) / f->nbc;
+	size_t T = (size_t)f->nbc * tpi;
+	f->V = calloc((size_t)nt, sizeof *f->V);
+	f->M = calloc((size_t)nt, sizeof *f->M);
+	f->panel = calloc((size_t)nt, sizeof *f->panel);
+	f->apk = calloc((size_t)nt, sizeof *f->apk);
+	TL_CHECK(f->V && f->M && f->panel && f->apk);
+	tl_gemm_plan big;
+	tl_gemm_plan_init(&big, s->o > s->c ? s->o : s->c, (int)(dwpath ? T : (size_t)s->c));
+	for (int t = 0; t < nt; t++) {
+		f->V[t] = walloc((size_t)16 * s->c * T);
+		f->M[t] = walloc((size_t)16 * s->o * T);
+		f->panel[t] = walloc(tl_gemm_plan_panel_floats(&big) > 32 * T ? tl_gemm_plan_panel_floats(&big)
+										: 32 * T);
+		f->apk[t] = dwpath ? walloc(tl_gemm_plan_a_floats(&big)) : NULL;
+	}
+	f->in = pick(in_transform, in_transform16, &f->j);
+	f->out = pick(out_transform, out_transform16, &f->j);
+	f->dyt = pick(dy_transform, dy_transform16, &f->j);
+}
+
+static void fused_free(fused *f, tl_backend *be)
+{
+	int nt = tl_pool_size(be->pool);
+	for (int t = 0; t < nt; t++) {
+		tl_scratch_put(f->V[t]);
+		tl_scratch_put(f->M[t]);
+		tl_scratch_put(f->panel[t]);
+		tl_scratch_put(f->apk[t]);
+	}
+	free(f->V), free(f->M), free(f->panel), free(f->apk);
+	free((void *)f->j.grp);
+}
+
+/* The forward pass as whole-batch stages with a batched GEMM between them:
+ * for U too big to stay in cache next to every thread's chunk. */
+static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float *x,
+			     const float *w, const float *b, int relu, float *y, int acc)
 {
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
 	size_t Tmax = (size_t)nbmax * th * tw;
@@ -483,9 +682,67 @@ void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const f
 	tl_scratch_put(j.M);
 }
 
+void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+		 const float *b, int relu, float *y, int acc)
+{
+	if ((size_t)16 * s->o * s->c > TL_WINO_LOCAL_U) {
+		wino_fwd_batched(be, s, x, w, b, relu, y, acc);
+		return;
+	}
+	fused f;
+	memset(&f, 0, sizeof f);
+	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2;
+	f.j = (wjob){.s = s, .th = th, .tw = tw, .x = x, .w = w, .b = b, .relu = relu, .acc = acc, .y = y};
+	f.j.grp = lanes_for(s, th, tw);
+	fused_init(&f, be, 0);
+	f.j.U = walloc((size_t)16 * s->o * s->c);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_transform, &f.j);
+	tl_gemm_plan_init(&f.plan, s->o, s->c);
+	f.a_floats = tl_gemm_plan_a_floats(&f.plan);
+	f.ap = walloc(16 * f.a_floats);
+	tl_pool_for(be->pool, 16, 1, pack_u, &f);
+	tl_scratch_put(f.j.U);
+	tl_pool_for(be->pool, (size_t)f.n_chunks, 1, fwd_chunks, &f);
+	tl_scratch_put(f.ap);
+	fused_free(&f, be);
+}
+
+/* Weight gradient through image chunks on each thread, summed per slice. */
+static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x,
+			  const float *dy, float *dw)
+{
+	fused f;
+	memset(&f, 0, sizeof f);
+	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2;
+	size_t oc = (size_t)s->o * s->c;
+	f.j = (wjob){.s = s, .th = th, .tw = tw, .x = x, .dy = dy};
+	f.j.grp = lanes_for(s, th, tw);
+	fused_init(&f, be, 1);
+	int nt = tl_pool_size(be->pool);
+	f.slices = nt < f.n_chunks ? nt : f.n_chunks;
+	f.dU = calloc((size_t)f.slices, sizeof *f.dU);
+	TL_CHECK(f.dU);
+	for (int sl = 0; sl < f.slices; sl++)
+		f.dU[sl] = walloc(16 * oc);
+	tl_pool_for(be->pool, (size_t)f.slices, 1, dw_slices, &f);
+	if (f.slices > 1)
+		tl_pool_for(be->pool, 16 * (size_t)s->o, grain(be, 16 * (size_t)s->o), sum_du, &f);
+	f.j.U = f.dU[0];
+	f.j.dw = dw;
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_grad, &f.j);
+	for (int sl = 0; sl < f.slices; sl++)
+		tl_scratch_put(f.dU[sl]);
+	free(f.dU);
+	fused_free(&f, be);
+}
+
 void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const float *dy,
 		float *dw)
 {
+	if ((size_t)16 * s->o * s->c <= TL_WINO_LOCAL_U) {
+		wino_dw_fused(be, s, x, dy, dw);
+		return;
+	}
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
 	size_t Tmax = (size_t)nbmax * th * tw, oc = (size_t)s->o * s->c;
 	wjob j = {.s = s, .th = th, .tw = tw, .x = x, .dy = dy};
