@@ -10,6 +10,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/ref.h"
+#include "cpu/winograd.h"
 
 static uint32_t seed = 1;
 static float frand(void)
@@ -131,6 +132,61 @@ static void sgemm_driver_edges(void **state)
 	}
 }
 
+/* Winograd F(2x2,3x3) == direct convolution: forward with bias and ReLU,
+ * forward added onto y, and the weight gradient; odd sizes (lane tails and
+ * half tiles), padding 0/1/2, tile rows of 8 and 16 (the load path), and a U
+ * too big for the per-thread pipeline; every CPU level, 1 and 2 threads. */
+static void winograd_matches_reference(void **state)
+{
+	(void)state;
+	static const int shapes[][6] = {/* n, c, h, w, o, pad */
+					{1, 16, 5, 5, 17, 1},	{3, 16, 7, 9, 16, 0},
+					{2, 20, 6, 6, 18, 2},	{2, 16, 16, 16, 16, 1},
+					{1, 16, 32, 32, 24, 1}, {2, 300, 4, 4, 250, 1}};
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		const int *d = shapes[i];
+		int p = d[5], oh = d[2] + 2 * p - 2, ow = d[3] + 2 * p - 2;
+		tl_conv_shape s = {.n = d[0], .c = d[1], .h = d[2], .w = d[3], .o = d[4], .kh = 3,
+				   .kw = 3, .sh = 1, .sw = 1, .ph = p, .pw = p, .oh = oh, .ow = ow};
+		size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.o * oh * ow,
+		       nw = (size_t)s.o * s.c * 9;
+		float *x = frand_n(nx), *w = frand_n(nw), *b = frand_n((size_t)s.o), *g = frand_n(ny);
+		float *y0 = malloc(ny * 4), *ylin = malloc(ny * 4), *y1 = malloc(ny * 4),
+		      *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4), *dy = malloc(ny * 4);
+		tl_ref_conv_fwd_f32(&s, x, w, b, 1, y0);
+		tl_ref_conv_fwd_f32(&s, x, w, NULL, 0, ylin);
+		memcpy(dy, g, ny * 4);
+		tl_ref_conv_bwd_f32(&s, x, w, ylin, 0, dy, NULL, 0, dw0, NULL);
+		for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++)
+			for (int threads = 1; threads <= 2; threads++) {
+				tl_cpu_force((tl_cpu_level)lv);
+				tl_pool *pool;
+				tl_err err;
+				tl_pool_new(&pool, threads, &err);
+				tl_backend be;
+				tl_backend_fast_init(&be, pool);
+				char what[128];
+				snprintf(what, sizeof what, "winograd n%d c%d %dx%d o%d p%d, %s, %d thread(s)",
+					 s.n, s.c, s.h, s.w, s.o, p, tl_cpu_level_name((tl_cpu_level)lv),
+					 threads);
+				tl_wino_fwd(&be, &s, x, w, b, 1, y1, 0);
+				expect_close_arrays(what, y1, y0, ny, 1e-4);
+				for (size_t k = 0; k < ny; k++) /* acc: y1 = g + conv(x, w) */
+					y1[k] = g[k];
+				tl_wino_fwd(&be, &s, x, w, NULL, 0, y1, 1);
+				for (size_t k = 0; k < ny; k++)
+					y1[k] -= g[k];
+				expect_close_arrays(what, y1, ylin, ny, 1e-4);
+				tl_wino_dw(&be, &s, x, g, dw1);
+				expect_close_arrays(what, dw1, dw0, nw, 1e-4);
+				tl_pool_free(pool);
+			}
+		tl_cpu_force(tl_cpu_supported());
+		free(x), free(w), free(b), free(g), free(y0), free(ylin), free(y1);
+		free(dw0), free(dw1), free(dy);
+	}
+}
+
 typedef struct {
 	const char *name;
 	int c, hw, o;
@@ -186,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sgemm_matches_naive),
 		cmocka_unit_test(sgemm_driver_edges),
+		cmocka_unit_test(winograd_matches_reference),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
