@@ -433,6 +433,75 @@ W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
 			}
 		}
 }
+/* U[16][o][c] = G g G^T, sixteen c per step (gathers of stride 9); one o per item */
+W_ATTR static void wt_transform16(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oc = (size_t)s->o * s->c;
+	__m512i nine = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+							     12, 13, 14, 15),
+					  _mm512_set1_epi32(9));
+	__m512 h = _mm512_set1_ps(0.5f), z = _mm512_setzero_ps();
+	for (size_t o = o0; o < o1; o++)
+		for (int c = 0; c < s->c; c += 16) {
+			__mmask16 m = (__mmask16)(s->c - c >= 16 ? 0xffff : (1u << (s->c - c)) - 1);
+			const float *w = j->w + (o * s->c + (size_t)c) * 9;
+			__m512 g[9], t[4][3];
+			for (int k = 0; k < 9; k++)
+				g[k] = _mm512_mask_i32gather_ps(z, m, nine, w + k, 4);
+			for (int q = 0; q < 3; q++) { /* t = G g */
+				t[0][q] = g[q];
+				t[1][q] = _mm512_mul_ps(h, _mm512_add_ps(_mm512_add_ps(g[q], g[3 + q]), g[6 + q]));
+				t[2][q] = _mm512_mul_ps(h, _mm512_add_ps(_mm512_sub_ps(g[q], g[3 + q]), g[6 + q]));
+				t[3][q] = g[6 + q];
+			}
+			float *u = j->U + o * s->c + (size_t)c;
+			for (int i = 0; i < 4; i++) { /* u = t G^T */
+				__m512 a = t[i][0], b = t[i][1], e = t[i][2];
+				_mm512_mask_storeu_ps(u + (size_t)(i * 4 + 0) * oc, m, a);
+				_mm512_mask_storeu_ps(u + (size_t)(i * 4 + 1) * oc, m,
+						      _mm512_mul_ps(h, _mm512_add_ps(_mm512_add_ps(a, b), e)));
+				_mm512_mask_storeu_ps(u + (size_t)(i * 4 + 2) * oc, m,
+						      _mm512_mul_ps(h, _mm512_add_ps(_mm512_sub_ps(a, b), e)));
+				_mm512_mask_storeu_ps(u + (size_t)(i * 4 + 3) * oc, m, e);
+			}
+		}
+}
+
+/* dw[o][c] = G^T dU G, sixteen c per step (scatters of stride 9); one o per item */
+W_ATTR static void wt_grad16(void *ctx, size_t o0, size_t o1, int tid)
+{
+	wjob *j = ctx;
+	const tl_conv_shape *s = j->s;
+	size_t oc = (size_t)s->o * s->c;
+	__m512i nine = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+							     12, 13, 14, 15),
+					  _mm512_set1_epi32(9));
+	__m512 h = _mm512_set1_ps(0.5f);
+	for (size_t o = o0; o < o1; o++)
+		for (int c = 0; c < s->c; c += 16) {
+			__mmask16 m = (__mmask16)(s->c - c >= 16 ? 0xffff : (1u << (s->c - c)) - 1);
+			const float *u = j->U + o * s->c + (size_t)c;
+			__m512 du[4][4], t[3][4];
+			for (int k = 0; k < 16; k++)
+				du[k / 4][k % 4] = _mm512_maskz_loadu_ps(m, u + (size_t)k * oc);
+			for (int q = 0; q < 4; q++) { /* t = G^T du */
+				__m512 p = _mm512_mul_ps(h, _mm512_add_ps(du[1][q], du[2][q]));
+				t[0][q] = _mm512_add_ps(du[0][q], p);
+				t[1][q] = _mm512_mul_ps(h, _mm512_sub_ps(du[1][q], du[2][q]));
+				t[2][q] = _mm512_add_ps(p, du[3][q]);
+			}
+			float *g = j->dw + (o * s->c + (size_t)c) * 9;
+			for (int a = 0; a < 3; a++) { /* g = t G */
+				__m512 p = _mm512_mul_ps(h, _mm512_add_ps(t[a][1], t[a][2]));
+				_mm512_mask_i32scatter_ps(g + a * 3 + 0, m, nine, _mm512_add_ps(t[a][0], p), 4);
+				_mm512_mask_i32scatter_ps(g + a * 3 + 1, m, nine,
+							  _mm512_mul_ps(h, _mm512_sub_ps(t[a][1], t[a][2])), 4);
+				_mm512_mask_i32scatter_ps(g + a * 3 + 2, m, nine, _mm512_add_ps(p, t[a][3]), 4);
+			}
+		}
+}
 #endif
 
 /* dw[o][c] = G^T dU[.][o][c] G for every c; one o per item */
@@ -501,6 +570,8 @@ static wgroup *lanes_for(const tl_conv_shape *s, int th, int tw)
 }
 
 #if !defined(__x86_64__)
+#define wt_transform16 wt_transform
+#define wt_grad16 wt_grad
 #define in_transform16 in_transform
 #define out_transform16 out_transform
 #define dy_transform16 dy_transform
@@ -675,7 +746,8 @@ static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float
 	j.U = walloc((size_t)16 * s->o * s->c);
 	j.V = walloc((size_t)16 * s->c * Tmax);
 	j.M = walloc((size_t)16 * s->o * Tmax);
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_transform, &j);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
+		    pick(wt_transform, wt_transform16, &j), &j);
 	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
 		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
 		j.T = (size_t)j.nb * th * tw;
@@ -705,7 +777,8 @@ void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const f
 	f.j.grp = lanes_for(s, th, tw);
 	fused_init(&f, be, 0);
 	f.j.U = walloc((size_t)16 * s->o * s->c);
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_transform, &f.j);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
+		    pick(wt_transform, wt_transform16, &f.j), &f.j);
 	tl_gemm_plan_init(&f.plan, s->o, s->c);
 	f.a_floats = tl_gemm_plan_a_floats(&f.plan);
 	f.ap = walloc(16 * f.a_floats);
@@ -738,7 +811,8 @@ static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x
 		tl_pool_for(be->pool, 16 * (size_t)s->o, grain(be, 16 * (size_t)s->o), sum_du, &f);
 	f.j.U = f.dU[0];
 	f.j.dw = dw;
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_grad, &f.j);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), pick(wt_grad, wt_grad16, &f.j),
+		    &f.j);
 	for (int sl = 0; sl < f.slices; sl++)
 		tl_scratch_put(f.dU[sl]);
 	free(f.dU);
@@ -771,7 +845,8 @@ void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const fl
 	}
 	j.U = dU;
 	j.dw = dw;
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), wt_grad, &j);
+	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), pick(wt_grad, wt_grad16, &j),
+		    &j);
 	free((void *)j.grp);
 	tl_scratch_put(dU);
 	tl_scratch_put(j.V);
