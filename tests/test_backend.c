@@ -190,22 +190,26 @@ static void winograd_matches_reference(void **state)
 typedef struct {
 	const char *name;
 	int c, hw, o;
+	int n; /* batch */
 } vgg_layer;
 
-/* VGG16's convolutions at 32x32 input, batch 2, fast == reference. */
+/* VGG16's convolutions at 32x32 input, batch 2 (and one at a batch that
+ * takes the Winograd path), fast == reference. */
 static void vgg16_layers_fast_equals_reference(void **state)
 {
 	(void)state;
 	static const vgg_layer layers[] = {
-		{"block1_conv1", 3, 32, 64},   {"block1_conv2", 64, 32, 64},
-		{"block2_conv1", 64, 16, 128}, {"block3_conv2", 256, 8, 256},
-		{"block4_conv1", 256, 4, 512}, {"block5_conv3", 512, 2, 512},
+		{"block1_conv1", 3, 32, 64, 2},   {"block1_conv2", 64, 32, 64, 2},
+		{"block2_conv1", 64, 16, 128, 2}, {"block3_conv2", 256, 8, 256, 2},
+		{"block4_conv1", 256, 4, 512, 2}, {"block5_conv3", 512, 2, 512, 2},
+		{"block3_conv2 batch 16 (Winograd)", 256, 8, 256, 16},
 	};
 	for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
 		const vgg_layer *L = &layers[li];
-		tl_conv_shape s = {.n = 2, .c = L->c, .h = L->hw, .w = L->hw, .o = L->o, .kh = 3,
+		int n = L->n;
+		tl_conv_shape s = {.n = n, .c = L->c, .h = L->hw, .w = L->hw, .o = L->o, .kh = 3,
 				   .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .oh = L->hw, .ow = L->hw};
-		size_t nx = (size_t)2 * L->c * L->hw * L->hw, ny = (size_t)2 * L->o * L->hw * L->hw,
+		size_t nx = (size_t)n * L->c * L->hw * L->hw, ny = (size_t)n * L->o * L->hw * L->hw,
 		       nw = (size_t)L->o * L->c * 9;
 		float *x = frand_n(nx), *w = frand_n(nw), *b = frand_n((size_t)L->o), *g = frand_n(ny);
 		float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dy0 = malloc(ny * 4),
