@@ -9,6 +9,9 @@
  * vgg16_train_step   img/s, forward + backward + SGD step, everything trainable,
  *                    head flatten -> 256 -> 10, 32x32, batch 64
  * squeezenet_forward img/s, SqueezeNet 1.1 features + gap head, 64x64, batch 64
+ * layer_*            only with --only layer: GFLOP/s of each distinct VGG16
+ *                    convolution at 32x32 (forward, weight and input gradient,
+ *                    direct FLOPs), to see where a step's time goes
  * Each figure is the median of RUNS timed runs after one warm-up. */
 #include <getopt.h>
 #include <stdio.h>
@@ -47,6 +50,77 @@ static int want(const char *name)
 {
 	return strncmp(name, only, strlen(only)) == 0;
 }
+
+typedef struct {
+	tl_backend *be;
+	tl_conv_shape s;
+	float *x, *w, *b, *y, *dy, *g, *dx, *dw, *db;
+	int what; /* 0 forward, 1 weight gradient, 2 input gradient */
+} layer_ctx;
+
+static void run_layer(void *p)
+{
+	layer_ctx *l = p;
+	if (l->what == 0) {
+		l->be->conv_fwd(l->be, &l->s, l->x, l->w, l->b, 1, l->y);
+		return;
+	}
+	size_t ny = (size_t)l->s.n * l->s.o * l->s.oh * l->s.ow;
+	memcpy(l->dy, l->g, ny * sizeof(float));
+	if (l->what == 1)
+		l->be->conv_bwd(l->be, &l->s, l->x, l->w, l->y, 1, l->dy, NULL, 0, l->dw, l->db);
+	else
+		l->be->conv_bwd(l->be, &l->s, l->x, l->w, l->y, 1, l->dy, l->dx, 0, NULL, NULL);
+}
+
+static float *filled(size_t n, unsigned seed)
+{
+	float *p = malloc(n * sizeof(float));
+	if (!p) {
+		fprintf(stderr, "tlbench: out of memory\n");
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		p[i] = (float)((i * 2654435761u + seed) % 1000) * 0.001f - 0.5f;
+	return p;
+}
+
+/* The distinct VGG16 convolutions at 32x32: layer_NAME_{fwd,dw,dx}. */
+static void bench_layers(tl_backend *be)
+{
+	static const struct {
+		const char *name;
+		int c, o, hw;
+	} L[] = {{"block1_conv1", 3, 64, 32},	  {"block1_conv2", 64, 64, 32},
+		 {"block2_conv1", 64, 128, 16},	  {"block2_conv2", 128, 128, 16},
+		 {"block3_conv1", 128, 256, 8},	  {"block3_conv2", 256, 256, 8},
+		 {"block4_conv1", 256, 512, 4},	  {"block4_conv2", 512, 512, 4},
+		 {"block5_conv1", 512, 512, 2}};
+	static const char *what[] = {"fwd", "dw", "dx"};
+	for (size_t i = 0; i < sizeof L / sizeof L[0]; i++) {
+		layer_ctx l = {.be = be};
+		l.s = (tl_conv_shape){.n = batch, .c = L[i].c, .h = L[i].hw, .w = L[i].hw, .o = L[i].o,
+				      .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1,
+				      .oh = L[i].hw, .ow = L[i].hw};
+		size_t nx = (size_t)batch * L[i].c * L[i].hw * L[i].hw,
+		       ny = (size_t)batch * L[i].o * L[i].hw * L[i].hw, nw = (size_t)L[i].o * L[i].c * 9;
+		l.x = filled(nx, 1), l.w = filled(nw, 2), l.b = filled((size_t)L[i].o, 3);
+		l.g = filled(ny, 4), l.y = filled(ny, 5), l.dy = filled(ny, 6), l.dx = filled(nx, 7);
+		l.dw = filled(nw, 8), l.db = filled((size_t)L[i].o, 9);
+		double fl = 2.0 * nw * (double)ny / L[i].o;
+		for (l.what = 0; l.what < 3; l.what++) {
+			char name[64];
+			snprintf(name, sizeof name, "layer_%s_%s", L[i].name, what[l.what]);
+			if (!want(name) || (i == 0 && l.what == 2))
+				continue;
+			printf("%s %.1f GFLOP/s\n", name, fl / timed(run_layer, &l) * 1e-9);
+			fflush(stdout);
+		}
+		free(l.x), free(l.w), free(l.b), free(l.g), free(l.y), free(l.dy), free(l.dx);
+		free(l.dw), free(l.db);
+	}
+}
+
 
 typedef struct {
 	tl_pool *pool;
@@ -186,6 +260,8 @@ int main(int argc, char **argv)
 	bench_net("vgg16_forward", "vgg16", 32, 0, 1, &be);
 	bench_net("vgg16_train_step", "vgg16", 32, 1, 0, &be);
 	bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, &be);
+	if (!strncmp(only, "layer", 5))
+		bench_layers(&be);
 	tl_pool_free(pool);
 	return 0;
 }
