@@ -134,15 +134,18 @@ static void sgemm_driver_edges(void **state)
 
 /* Winograd F(2x2,3x3) == direct convolution: forward with bias and ReLU,
  * forward added onto y, and the weight gradient; odd sizes (lane tails and
- * half tiles), padding 0/1/2, tile rows of 8 and 16 (the load path), and a U
- * too big for the per-thread pipeline; every CPU level, 1 and 2 threads. */
+ * half tiles), padding 0/1/2, tile rows of 8 and 16 (the load path), a U
+ * too big for the per-thread pipeline, and images too big for one chunk;
+ * every CPU level, 1 and 2 threads. */
 static void winograd_matches_reference(void **state)
 {
 	(void)state;
 	static const int shapes[][6] = {/* n, c, h, w, o, pad */
 					{1, 16, 5, 5, 17, 1},	{3, 16, 7, 9, 16, 0},
 					{2, 20, 6, 6, 18, 2},	{2, 16, 16, 16, 16, 1},
-					{1, 16, 32, 32, 24, 1}, {2, 300, 4, 4, 250, 1}};
+					{1, 16, 32, 32, 24, 1}, {2, 300, 4, 4, 250, 1},
+					/* images cut into chunks of 16-tile groups */
+					{2, 64, 32, 30, 64, 1}, {1, 64, 34, 32, 72, 1}};
 	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
 		const int *d = shapes[i];
 		int p = d[5], oh = d[2] + 2 * p - 2, ow = d[3] + 2 * p - 2;

@@ -63,7 +63,8 @@ static float *walloc(size_t n)
 typedef struct {
 	const tl_conv_shape *s;
 	int th, tw, n0, nb;
-	size_t T; /* tiles in the chunk */
+	int t_lo, t_hi; /* tiles [t_lo, t_hi) of each of the nb images (t_lo % 16 == 0) */
+	size_t T;	/* tiles in the chunk: nb * (t_hi - t_lo) */
 	const float *x, *w, *b, *dy;
 	float *U, *V, *M, *y, *dw;
 	int relu, acc;
@@ -123,8 +124,8 @@ static void in_transform(void *ctx, size_t c0, size_t c1, int tid)
 		size_t t = 0;
 		for (int b = 0; b < j->nb; b++) {
 			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
-			for (int ti = 0; ti < j->th; ti++)
-				for (int tj = 0; tj < j->tw; tj++, t++) {
+			for (int tt = j->t_lo; tt < j->t_hi; tt++, t++) {
+				int ti = tt / j->tw, tj = tt % j->tw;
 					float d[4][4], r[4][4];
 					int y0 = 2 * ti - s->ph, x0 = 2 * tj - s->pw;
 					for (int a = 0; a < 4; a++)
@@ -163,8 +164,8 @@ static void out_transform(void *ctx, size_t o0, size_t o1, int tid)
 		size_t t = 0;
 		for (int b = 0; b < j->nb; b++) {
 			float *yp = j->y + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
-			for (int ti = 0; ti < j->th; ti++)
-				for (int tj = 0; tj < j->tw; tj++, t++) {
+			for (int tt = j->t_lo; tt < j->t_hi; tt++, t++) {
+				int ti = tt / j->tw, tj = tt % j->tw;
 					const float *m = j->M + o * j->T + t;
 					float mm[4][4], r[2][4];
 					for (int k = 0; k < 16; k++)
@@ -206,8 +207,8 @@ static void dy_transform(void *ctx, size_t o0, size_t o1, int tid)
 		size_t t = 0;
 		for (int b = 0; b < j->nb; b++) {
 			const float *g = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
-			for (int ti = 0; ti < j->th; ti++)
-				for (int tj = 0; tj < j->tw; tj++, t++) {
+			for (int tt = j->t_lo; tt < j->t_hi; tt++, t++) {
+				int ti = tt / j->tw, tj = tt % j->tw;
 					float e[2][2];
 					for (int a = 0; a < 2; a++)
 						for (int q = 0; q < 2; q++) {
@@ -289,7 +290,7 @@ W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 {
 	wjob *j = ctx;
 	const tl_conv_shape *s = j->s;
-	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t cT = (size_t)s->c * j->T;
 	__m512 z = _mm512_setzero_ps();
 	/* lanes 0-7 from the first source's even (odd) floats, 8-15 from the second's */
@@ -298,8 +299,8 @@ W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 	for (size_t c = c0; c < c1; c++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
-			float *vb = j->V + c * j->T + (size_t)b * tpi;
-			for (int gi = 0; gi < ng; gi++) {
+			float *vb = j->V + c * j->T + (size_t)b * tpc;
+			for (int gi = g0; gi < g1; gi++) {
 				const wgroup *G = &j->grp[gi];
 				__m512 d[4][4], r[4][4];
 				if (G->rows) {
@@ -333,7 +334,7 @@ W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 					r[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
 					r[3][q] = _mm512_sub_ps(d[1][q], d[3][q]);
 				}
-				float *v = vb + gi * 16;
+				float *v = vb + (gi - g0) * 16;
 				for (int a = 0; a < 4; a++) { /* v = r B */
 					_mm512_mask_storeu_ps(v + (size_t)(a * 4 + 0) * cT, G->lanes,
 							      _mm512_sub_ps(r[a][0], r[a][2]));
@@ -353,19 +354,19 @@ W_ATTR static void out_transform16(void *ctx, size_t o0, size_t o1, int tid)
 {
 	wjob *j = ctx;
 	const tl_conv_shape *s = j->s;
-	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t oT = (size_t)s->o * j->T;
 	__m512 z = _mm512_setzero_ps();
 	for (size_t o = o0; o < o1; o++) {
 		__m512 bias = _mm512_set1_ps(j->b ? j->b[o] : 0.0f);
 		for (int b = 0; b < j->nb; b++) {
 			float *yp = j->y + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
-			const float *mb = j->M + o * j->T + (size_t)b * tpi;
-			for (int gi = 0; gi < ng; gi++) {
+			const float *mb = j->M + o * j->T + (size_t)b * tpc;
+			for (int gi = g0; gi < g1; gi++) {
 				const wgroup *G = &j->grp[gi];
 				__m512 m[4][4], r[2][4];
 				for (int k = 0; k < 16; k++)
-					m[k / 4][k % 4] = _mm512_maskz_loadu_ps(G->lanes, mb + gi * 16 + (size_t)k * oT);
+					m[k / 4][k % 4] = _mm512_maskz_loadu_ps(G->lanes, mb + (gi - g0) * 16 + (size_t)k * oT);
 				for (int q = 0; q < 4; q++) { /* r = A^T m */
 					r[0][q] = _mm512_add_ps(_mm512_add_ps(m[0][q], m[1][q]), m[2][q]);
 					r[1][q] = _mm512_sub_ps(_mm512_sub_ps(m[1][q], m[2][q]), m[3][q]);
@@ -399,14 +400,14 @@ W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
 {
 	wjob *j = ctx;
 	const tl_conv_shape *s = j->s;
-	int tpi = j->th * j->tw, ng = (tpi + 15) / 16;
+	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t oT = (size_t)s->o * j->T;
 	__m512 z = _mm512_setzero_ps();
 	for (size_t o = o0; o < o1; o++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *gp = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
-			float *mb = j->M + o * j->T + (size_t)b * tpi;
-			for (int gi = 0; gi < ng; gi++) {
+			float *mb = j->M + o * j->T + (size_t)b * tpc;
+			for (int gi = g0; gi < g1; gi++) {
 				const wgroup *G = &j->grp[gi];
 				__m512i idx = _mm512_loadu_si512(G->out);
 				__m512 e[2][2], r[4][2];
@@ -420,7 +421,7 @@ W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
 					r[2][q] = _mm512_sub_ps(e[0][q], e[1][q]);
 					r[3][q] = _mm512_sub_ps(z, e[1][q]);
 				}
-				float *m = mb + gi * 16;
+				float *m = mb + (gi - g0) * 16;
 				for (int a = 0; a < 4; a++) { /* dm = r A^T */
 					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 0) * oT, G->lanes, r[a][0]);
 					_mm512_mask_storeu_ps(m + (size_t)(a * 4 + 1) * oT, G->lanes,
@@ -604,6 +605,7 @@ typedef struct {
 	float *ap;	   /* the 16 packed U */
 	size_t a_floats;
 	int nbc, n_chunks, slices;
+	int gpc; /* > 0: a chunk is gpc groups of 16 tiles of one image (big images) */
 	float **V, **M, **panel, **apk; /* per thread */
 	float **dU;			 /* per slice (weight gradient) */
 	tl_pool_fn in, out, dyt;
@@ -621,9 +623,18 @@ static int local_images(const tl_conv_shape *s, int tpi)
 static wjob chunk_job(const fused *f, int ch, int tid)
 {
 	wjob j = f->j;
-	j.n0 = ch * f->nbc;
-	j.nb = j.s->n - j.n0 < f->nbc ? j.s->n - j.n0 : f->nbc;
-	j.T = (size_t)j.nb * j.th * j.tw;
+	int tpi = j.th * j.tw;
+	if (f->gpc) { /* part of one image */
+		int per = (tpi + 16 * f->gpc - 1) / (16 * f->gpc);
+		j.n0 = ch / per;
+		j.nb = 1;
+		j.t_lo = ch % per * 16 * f->gpc;
+		j.t_hi = j.t_lo + 16 * f->gpc < tpi ? j.t_lo + 16 * f->gpc : tpi;
+	} else {
+		j.n0 = ch * f->nbc;
+		j.nb = j.s->n - j.n0 < f->nbc ? j.s->n - j.n0 : f->nbc;
+	}
+	j.T = (size_t)j.nb * (j.t_hi - j.t_lo);
 	j.V = f->V[tid];
 	j.M = f->M[tid];
 	return j;
@@ -699,9 +710,19 @@ static void fused_init(fused *f, tl_backend *be, int dwpath)
 {
 	const tl_conv_shape *s = f->j.s;
 	int nt = tl_pool_size(be->pool), tpi = f->j.th * f->j.tw;
-	f->nbc = local_images(s, tpi);
-	f->n_chunks = (s->n + f->nbc - 1) / f->nbc;
-	size_t T = (size_t)f->nbc * tpi;
+	size_t per_tile = (size_t)16 * (size_t)(s->c + s->o), T;
+	if (per_tile * tpi <= TL_WINO_LOCAL_FLOATS) { /* whole images */
+		f->nbc = local_images(s, tpi);
+		f->n_chunks = (s->n + f->nbc - 1) / f->nbc;
+		T = (size_t)f->nbc * tpi;
+	} else { /* an image is too big: groups of 16 tiles of it */
+		f->gpc = (int)(TL_WINO_LOCAL_FLOATS / (per_tile * 16));
+		if (f->gpc < 1)
+			f->gpc = 1;
+		f->nbc = 1;
+		f->n_chunks = s->n * ((tpi + 16 * f->gpc - 1) / (16 * f->gpc));
+		T = (size_t)16 * f->gpc;
+	}
 	f->V = calloc((size_t)nt, sizeof *f->V);
 	f->M = calloc((size_t)nt, sizeof *f->M);
 	f->panel = calloc((size_t)nt, sizeof *f->panel);
@@ -741,7 +762,8 @@ static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float
 {
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
 	size_t Tmax = (size_t)nbmax * th * tw;
-	wjob j = {.s = s, .th = th, .tw = tw, .x = x, .w = w, .b = b, .relu = relu, .acc = acc, .y = y};
+	wjob j = {.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .w = w, .b = b, .relu = relu,
+		  .acc = acc, .y = y};
 	j.grp = lanes_for(s, th, tw);
 	j.U = walloc((size_t)16 * s->o * s->c);
 	j.V = walloc((size_t)16 * s->c * Tmax);
@@ -773,7 +795,8 @@ void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const f
 	fused f;
 	memset(&f, 0, sizeof f);
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2;
-	f.j = (wjob){.s = s, .th = th, .tw = tw, .x = x, .w = w, .b = b, .relu = relu, .acc = acc, .y = y};
+	f.j = (wjob){.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .w = w, .b = b,
+		     .relu = relu, .acc = acc, .y = y};
 	f.j.grp = lanes_for(s, th, tw);
 	fused_init(&f, be, 0);
 	f.j.U = walloc((size_t)16 * s->o * s->c);
@@ -797,7 +820,7 @@ static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x
 	memset(&f, 0, sizeof f);
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2;
 	size_t oc = (size_t)s->o * s->c;
-	f.j = (wjob){.s = s, .th = th, .tw = tw, .x = x, .dy = dy};
+	f.j = (wjob){.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .dy = dy};
 	f.j.grp = lanes_for(s, th, tw);
 	fused_init(&f, be, 1);
 	int nt = tl_pool_size(be->pool);
@@ -828,7 +851,7 @@ void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const fl
 	}
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
 	size_t Tmax = (size_t)nbmax * th * tw, oc = (size_t)s->o * s->c;
-	wjob j = {.s = s, .th = th, .tw = tw, .x = x, .dy = dy};
+	wjob j = {.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .dy = dy};
 	j.grp = lanes_for(s, th, tw);
 	float *dU = walloc(16 * oc);
 	j.V = walloc((size_t)16 * s->c * Tmax);
