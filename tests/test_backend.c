@@ -5,11 +5,13 @@
  * 32x32 input resolution, forward and backward, 1 and 2 threads. */
 #include "tl_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/gemm.h"
 #include "cpu/ref.h"
+#include "cpu/vec.h"
 #include "cpu/winograd.h"
 
 static uint32_t seed = 1;
@@ -132,6 +134,54 @@ static void sgemm_driver_edges(void **state)
 	}
 }
 
+/* The elementwise loops at every level and every length up to 3 vectors
+ * plus a tail: exact values, and NaN passes through ReLU (a diverging run
+ * must show NaN, not zeros). */
+static void vec_loops_match_scalar(void **state)
+{
+	(void)state;
+	for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++) {
+		tl_cpu_force((tl_cpu_level)lv);
+		for (size_t n = 0; n <= 53; n++) {
+			float *x = frand_n(n + 1), *y = frand_n(n + 1), *d = malloc((n + 1) * 4);
+			if (n > 3)
+				x[3] = y[3] = NAN;
+			for (int relu = 0; relu <= 1; relu++) {
+				tl_vec_bias_act(d, x, n, 0.25f, relu);
+				for (size_t i = 0; i < n; i++) {
+					float v = x[i] + 0.25f, want = relu && v < 0 ? 0.0f : v;
+					if (isnan(want))
+						assert_true(isnan(d[i]));
+					else
+						assert_true(d[i] == want);
+				}
+			}
+			memcpy(d, y, n * 4);
+			tl_vec_add(d, x, n);
+			for (size_t i = 0; i < n; i++)
+				assert_true(isnan(x[i]) ? isnan(d[i]) : d[i] == y[i] + x[i]);
+			/* mask: dy = 0 where y <= 0; NaN in y keeps dy */
+			float *dy = frand_n(n + 1);
+			if (n > 3)
+				dy[3] = 0.5f;
+			memcpy(d, dy, n * 4);
+			double sum = tl_vec_relu_mask_sum(d, y, n), want = 0;
+			for (size_t i = 0; i < n; i++) {
+				float e = y[i] <= 0.0f ? 0.0f : dy[i];
+				assert_true(d[i] == e);
+				want += e;
+			}
+			assert_true(fabs(sum - want) <= 1e-5 * (1 + fabs(want)));
+			double plain = 0;
+			for (size_t i = 0; i < n; i++)
+				plain += dy[i];
+			assert_true(fabs(tl_vec_sum(dy, n) - plain) <= 1e-5 * (1 + fabs(plain)));
+			free(x), free(y), free(d), free(dy);
+		}
+	}
+	tl_cpu_force(tl_cpu_supported());
+}
+
 /* Winograd F(2x2,3x3) == direct convolution: forward with bias and ReLU,
  * forward added onto y, and the weight gradient; odd sizes (lane tails and
  * half tiles), padding 0/1/2, tile rows of 8 and 16 (the load path), a U
@@ -250,6 +300,7 @@ int main(void)
 		cmocka_unit_test(sgemm_matches_naive),
 		cmocka_unit_test(sgemm_driver_edges),
 		cmocka_unit_test(winograd_matches_reference),
+		cmocka_unit_test(vec_loops_match_scalar),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
