@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <string.h>
 
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
@@ -17,7 +16,7 @@
 #endif
 
 #ifndef TL_WINO_FLOATS
-#define TL_WINO_FLOATS (4u << 20) /* transformed tiles per chunk (16 MiB) */
+#define TL_WINO_FLOATS (4u << 20) /* whole-batch stages: transformed tiles per pass (16 MiB) */
 #endif
 
 #ifndef TL_WINO_MIN_CHANNELS
