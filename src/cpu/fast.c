@@ -1,6 +1,10 @@
-/* fast.c - the fast CPU backend: convolution as im2col + packed SGEMM
- * over chunks of images, dense layers as SGEMM, pooling and the
- * elementwise work split over the pool's threads. */
+/* fast.c - the fast CPU backend.  Convolution: Winograd F(2x2,3x3) where
+ * tl_wino_applies(), otherwise one packed SGEMM over the batch whose B
+ * operand is packed straight from the (zero-padded) input, no im2col
+ * buffer, and whose finished column chunks are scattered to NCHW with bias
+ * and ReLU; the input gradient as a transposed convolution (stride 1) or
+ * col2im.  Dense layers as SGEMM; pooling and the elementwise work split
+ * over the pool's threads, SIMD through vec.h. */
 #include <stdlib.h>
 #include <string.h>
 
