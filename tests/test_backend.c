@@ -193,6 +193,7 @@ static void winograd_matches_reference(void **state)
 	static const int shapes[][6] = {/* n, c, h, w, o, pad */
 					{1, 16, 5, 5, 17, 1},	{3, 16, 7, 9, 16, 0},
 					{2, 20, 6, 6, 18, 2},	{2, 16, 16, 16, 16, 1},
+					{2, 16, 15, 15, 16, 1}, /* rows of 8 tiles, last half-filled */
 					{1, 16, 32, 32, 24, 1}, {2, 300, 4, 4, 250, 1},
 					/* images cut into chunks of 16-tile groups */
 					{2, 64, 32, 30, 64, 1}, {1, 64, 34, 32, 72, 1}};

@@ -356,6 +356,10 @@ W_ATTR static void out_transform16(void *ctx, size_t o0, size_t o1, int tid)
 	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t oT = (size_t)s->o * j->T;
 	__m512 z = _mm512_setzero_ps();
+	/* lanes h*8 .. h*8+7 of two vectors interleaved: q = 0 and 1 of 8 tiles */
+	const __m512i inter[2] = {
+		_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+		_mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)};
 	for (size_t o = o0; o < o1; o++) {
 		__m512 bias = _mm512_set1_ps(j->b ? j->b[o] : 0.0f);
 		for (int b = 0; b < j->nb; b++) {
@@ -375,6 +379,27 @@ W_ATTR static void out_transform16(void *ctx, size_t o0, size_t o1, int tid)
 					__m512 v[2] = {
 						_mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2]),
 						_mm512_sub_ps(_mm512_sub_ps(r[a][1], r[a][2]), r[a][3])};
+					if (G->rows) { /* each half: 8 tiles -> 16 side-by-side outputs */
+						if (!j->acc)
+							for (int q = 0; q < 2; q++) {
+								v[q] = _mm512_add_ps(v[q], bias);
+								if (j->relu)
+									v[q] = _mm512_max_ps(z, v[q]);
+							}
+						for (int h = 0; h < 2; h++) {
+							int y = 2 * G->ti[h] + a, x = G->xs[h] + s->pw;
+							if (y >= s->oh)
+								continue;
+							__mmask16 k = (__mmask16)(s->ow - x >= 16 ? 0xffff
+												  : (1u << (s->ow - x)) - 1);
+							float *dst = yp + (size_t)y * s->ow + x;
+							__m512 t = _mm512_permutex2var_ps(v[0], inter[h], v[1]);
+							if (j->acc)
+								t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(k, dst));
+							_mm512_mask_storeu_ps(dst, k, t);
+						}
+						continue;
+					}
 					for (int q = 0; q < 2; q++) {
 						__mmask16 k = G->out_mask[a * 2 + q];
 						float *base = yp + a * s->ow + q;
@@ -402,18 +427,35 @@ W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
 	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t oT = (size_t)s->o * j->T;
 	__m512 z = _mm512_setzero_ps();
+	__m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	__m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 	for (size_t o = o0; o < o1; o++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *gp = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
 			float *mb = j->M + o * j->T + (size_t)b * tpc;
 			for (int gi = g0; gi < g1; gi++) {
 				const wgroup *G = &j->grp[gi];
-				__m512i idx = _mm512_loadu_si512(G->out);
 				__m512 e[2][2], r[4][2];
-				for (int a = 0; a < 2; a++)
-					for (int q = 0; q < 2; q++)
-						e[a][q] = _mm512_mask_i32gather_ps(z, G->out_mask[a * 2 + q], idx,
-										   gp + a * s->ow + q, 4);
+				if (G->rows) { /* each half: 16 side-by-side outputs -> 8 tiles */
+					for (int a = 0; a < 2; a++) {
+						__m512 ld[2];
+						for (int h = 0; h < 2; h++) {
+							int y = 2 * G->ti[h] + a, x = G->xs[h] + s->pw;
+							__mmask16 k = (__mmask16)(s->ow - x >= 16 ? 0xffff
+												  : (1u << (s->ow - x)) - 1);
+							ld[h] = y < s->oh ? _mm512_maskz_loadu_ps(k, gp + (size_t)y * s->ow + x)
+									  : z;
+						}
+						e[a][0] = _mm512_permutex2var_ps(ld[0], even, ld[1]);
+						e[a][1] = _mm512_permutex2var_ps(ld[0], odd, ld[1]);
+					}
+				} else {
+					__m512i idx = _mm512_loadu_si512(G->out);
+					for (int a = 0; a < 2; a++)
+						for (int q = 0; q < 2; q++)
+							e[a][q] = _mm512_mask_i32gather_ps(
+								z, G->out_mask[a * 2 + q], idx, gp + a * s->ow + q, 4);
+				}
 				for (int q = 0; q < 2; q++) { /* r = A e, A = [1 0; 1 1; 1 -1; 0 -1] */
 					r[0][q] = e[0][q];
 					r[1][q] = _mm512_add_ps(e[0][q], e[1][q]);
