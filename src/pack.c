@@ -448,8 +448,7 @@ tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
 			if ((st = take_labels(o->input, s, member_first, &c, lab, err)) != TL_OK)
 				break;
 			c.raw = s->raw;
-			size_t grain = s->n / (4 * (size_t)tl_pool_size(c.pool)) + 1;
-			tl_pool_for(c.pool, s->n, grain, convert_range, &c);
+			tl_pool_split(c.pool, s->n, convert_range, &c);
 			if ((st = tl_shard_writer_append(w, c.out, lab, s->n, err)) != TL_OK)
 				break;
 			member_first += s->n;

@@ -135,6 +135,11 @@ void tl_pool_free(tl_pool *p)
 	free(p);
 }
 
+void tl_pool_split(tl_pool *p, size_t n, tl_pool_fn fn, void *ctx)
+{
+	tl_pool_for(p, n, n / (4 * (size_t)tl_pool_size(p)) + 1, fn, ctx);
+}
+
 int tl_pool_size(const tl_pool *p)
 {
 	return p ? p->n : 1;

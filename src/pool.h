@@ -22,6 +22,10 @@ int tl_pool_size(const tl_pool *p);
  * pieces are done.  Not reentrant: one parallel-for at a time per pool. */
 void tl_pool_for(tl_pool *p, size_t n, size_t grain, tl_pool_fn fn, void *ctx);
 
+/* tl_pool_for in about four pieces per thread: enough to even out uneven
+ * pieces and a stolen core, few enough that hand-offs stay cheap. */
+void tl_pool_split(tl_pool *p, size_t n, tl_pool_fn fn, void *ctx);
+
 /* Number of online CPUs (at least 1). */
 int tl_ncpu(void);
 

@@ -90,11 +90,6 @@ static void gather_dy(void *ctx, size_t o0, size_t o1, int tid)
 			       m->src + ((size_t)(m->n0 + b) * s->o + o) * P, P * sizeof(float));
 }
 
-static size_t grain(tl_backend *be, size_t n)
-{
-	return n / (4 * (size_t)tl_pool_size(be->pool)) + 1;
-}
-
 /* ---- convolution without an im2col buffer: the GEMM packs patches
  * straight from a zero-padded copy of the input, so no bounds checks:
  * col[(c, p, q)][(b, i, j)] = xpad[b][c][i*sh + p][j*sw + q]
@@ -256,7 +251,7 @@ static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, con
 	size_t planes = (size_t)s->n * s->c;
 	*owned = falloc(planes * c->hp * c->wp);
 	pad_job pj = {s, x, *owned, c->hp, c->wp};
-	tl_pool_for(be->pool, planes, grain(be, planes), pad_planes, &pj);
+	tl_pool_split(be->pool, planes, pad_planes, &pj);
 	c->xp = *owned;
 }
 
@@ -379,10 +374,10 @@ static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *
 		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
 		int N = (int)(nb * P);
 		move_job mj = {s, dy, dyt, n0, nb};
-		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), gather_dy, &mj);
+		tl_pool_split(be->pool, (size_t)s->o, gather_dy, &mj);
 		tl_sgemm(be->pool, 1, 0, K, N, s->o, 1.0f, w, K, dyt, N, 0.0f, col, N);
 		col_job cj = {s, dx, col, n0, nb, 0};
-		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c), col2im_channels, &cj);
+		tl_pool_split(be->pool, (size_t)s->c, col2im_channels, &cj);
 	}
 	tl_scratch_put(col);
 	tl_scratch_put(dyt);
@@ -395,7 +390,7 @@ static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, con
 	size_t P = (size_t)s->oh * s->ow;
 	if (relu || db) {
 		mask_job mj = {s, dy, db, relu ? y : NULL};
-		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), relu_mask_db, &mj);
+		tl_pool_split(be->pool, (size_t)s->o, relu_mask_db, &mj);
 	}
 	if (dw && tl_wino_applies(s)) {
 		tl_wino_dw(be, s, x, dy, dw);
@@ -456,7 +451,7 @@ static void maxpool_fwd(tl_backend *be, const tl_pool_shape *s, const float *x, 
 {
 	pool_job j = {.s = s, .x = x, .y = y, .argmax = argmax};
 	size_t planes = (size_t)s->n * s->c;
-	tl_pool_for(be->pool, planes, grain(be, planes), maxpool_planes, &j);
+	tl_pool_split(be->pool, planes, maxpool_planes, &j);
 }
 
 static void maxpool_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
@@ -476,7 +471,7 @@ static void maxpool_bwd(tl_backend *be, const tl_pool_shape *s, const float *dy,
 	if (!acc_dx)
 		memset(dx, 0, sizeof(float) * planes * s->h * s->w);
 	pool_job j = {.s = s, .dy = dy, .dx = dx, .cargmax = argmax};
-	tl_pool_for(be->pool, planes, grain(be, planes), maxpool_bwd_planes, &j);
+	tl_pool_split(be->pool, planes, maxpool_bwd_planes, &j);
 }
 
 static void dense_fwd(tl_backend *be, int n, int in, int out, const float *x, const float *w,

@@ -570,11 +570,6 @@ static void wt_grad(void *ctx, size_t o0, size_t o1, int tid)
 	}
 }
 
-static size_t grain(tl_backend *be, size_t n)
-{
-	return n / (4 * (size_t)tl_pool_size(be->pool)) + 1;
-}
-
 /* C[xi] (acc: +)= op(A[xi]) op(B[xi]) for the 16 tile positions xi, as one
  * batched GEMM: A[xi] is M x K at a + xi * M * K (lda K, or lda M with ta),
  * B[xi] K x N at b + xi * K * N (ldb N, or K with tb), C[xi] at c + xi * M * N. */
@@ -809,16 +804,13 @@ static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float
 	j.U = walloc((size_t)16 * s->o * s->c);
 	j.V = walloc((size_t)16 * s->c * Tmax);
 	j.M = walloc((size_t)16 * s->o * Tmax);
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
-		    pick(wt_transform, wt_transform16, &j), &j);
+	tl_pool_split(be->pool, (size_t)s->o, pick(wt_transform, wt_transform16, &j), &j);
 	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
 		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
 		j.T = (size_t)j.nb * th * tw;
-		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c),
-			    pick(in_transform, in_transform16, &j), &j);
+		tl_pool_split(be->pool, (size_t)s->c, pick(in_transform, in_transform16, &j), &j);
 		gemm16(be, s->o, (int)j.T, s->c, j.U, 0, j.V, 0, j.M, 0);
-		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
-			    pick(out_transform, out_transform16, &j), &j);
+		tl_pool_split(be->pool, (size_t)s->o, pick(out_transform, out_transform16, &j), &j);
 	}
 	free((void *)j.grp);
 	tl_scratch_put(j.U);
@@ -841,8 +833,7 @@ void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const f
 	f.j.grp = lanes_for(s, th, tw);
 	fused_init(&f, be, 0);
 	f.j.U = walloc((size_t)16 * s->o * s->c);
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
-		    pick(wt_transform, wt_transform16, &f.j), &f.j);
+	tl_pool_split(be->pool, (size_t)s->o, pick(wt_transform, wt_transform16, &f.j), &f.j);
 	tl_gemm_plan_init(&f.plan, s->o, s->c);
 	f.a_floats = tl_gemm_plan_a_floats(&f.plan);
 	f.ap = walloc(16 * f.a_floats);
@@ -872,11 +863,10 @@ static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x
 		f.dU[sl] = walloc(16 * oc);
 	tl_pool_for(be->pool, (size_t)f.slices, 1, dw_slices, &f);
 	if (f.slices > 1)
-		tl_pool_for(be->pool, 16 * (size_t)s->o, grain(be, 16 * (size_t)s->o), sum_du, &f);
+		tl_pool_split(be->pool, 16 * (size_t)s->o, sum_du, &f);
 	f.j.U = f.dU[0];
 	f.j.dw = dw;
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), pick(wt_grad, wt_grad16, &f.j),
-		    &f.j);
+	tl_pool_split(be->pool, (size_t)s->o, pick(wt_grad, wt_grad16, &f.j), &f.j);
 	for (int sl = 0; sl < f.slices; sl++)
 		tl_scratch_put(f.dU[sl]);
 	free(f.dU);
@@ -900,17 +890,14 @@ void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const fl
 	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
 		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
 		j.T = (size_t)j.nb * th * tw;
-		tl_pool_for(be->pool, (size_t)s->c, grain(be, (size_t)s->c),
-			    pick(in_transform, in_transform16, &j), &j);
-		tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o),
-			    pick(dy_transform, dy_transform16, &j), &j);
+		tl_pool_split(be->pool, (size_t)s->c, pick(in_transform, in_transform16, &j), &j);
+		tl_pool_split(be->pool, (size_t)s->o, pick(dy_transform, dy_transform16, &j), &j);
 		/* dU[k] (+)= dM[k] . V[k]^T */
 		gemm16(be, s->o, s->c, (int)j.T, j.M, 0, j.V, 1, dU, j.n0 > 0);
 	}
 	j.U = dU;
 	j.dw = dw;
-	tl_pool_for(be->pool, (size_t)s->o, grain(be, (size_t)s->o), pick(wt_grad, wt_grad16, &j),
-		    &j);
+	tl_pool_split(be->pool, (size_t)s->o, pick(wt_grad, wt_grad16, &j), &j);
 	free((void *)j.grp);
 	tl_scratch_put(dU);
 	tl_scratch_put(j.V);
