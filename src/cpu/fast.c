@@ -18,11 +18,6 @@
 #define TL_COL_FLOATS (2u << 20) /* im2col buffer per chunk (8 MiB) */
 #endif
 
-static float *falloc(size_t n)
-{
-	return tl_scratch_get(n);
-}
-
 /* Images per chunk so that the column matrix stays near TL_COL_FLOATS. */
 static int chunk_images(const tl_conv_shape *s)
 {
@@ -249,7 +244,7 @@ static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, con
 		return;
 	}
 	size_t planes = (size_t)s->n * s->c;
-	*owned = falloc(planes * c->hp * c->wp);
+	*owned = tl_scratch_get(planes * c->hp * c->wp);
 	pad_job pj = {s, x, *owned, c->hp, c->wp};
 	tl_pool_split(be->pool, planes, pad_planes, &pj);
 	c->xp = *owned;
@@ -343,7 +338,7 @@ static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float 
 			    const float *dy, float *dx, int acc_dx)
 {
 	int kk = s->kh * s->kw;
-	float *wt = falloc((size_t)s->c * s->o * kk);
+	float *wt = tl_scratch_get((size_t)s->c * s->o * kk);
 	for (int o = 0; o < s->o; o++)
 		for (int c = 0; c < s->c; c++)
 			for (int t = 0; t < kk; t++)
@@ -369,7 +364,7 @@ static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *
 	if (!acc_dx)
 		memset(dx, 0, sizeof(float) * (size_t)s->n * s->c * s->h * s->w);
 	int nbmax = chunk_images(s);
-	float *col = falloc((size_t)K * nbmax * P), *dyt = falloc((size_t)s->o * nbmax * P);
+	float *col = tl_scratch_get((size_t)K * nbmax * P), *dyt = tl_scratch_get((size_t)s->o * nbmax * P);
 	for (int n0 = 0; n0 < s->n; n0 += nbmax) {
 		int nb = s->n - n0 < nbmax ? s->n - n0 : nbmax;
 		int N = (int)(nb * P);

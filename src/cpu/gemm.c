@@ -416,11 +416,6 @@ static void sum_slices(void *ctx, size_t i0, size_t i1, int tid)
 	}
 }
 
-static float *scratch(size_t n)
-{
-	return tl_scratch_get(n);
-}
-
 /* A batch of same-shaped GEMMs run as one: item t of n is item t % per of
  * job t / per. */
 typedef struct {
@@ -488,17 +483,17 @@ static void gemm_run_batch(tl_cpu_level lvl, tl_pool *pool, int count, int M, in
 	TL_CHECK(count == 1 || C[0]);
 
 	for (int s = 1; s < g.slices; s++)
-		g.part[s] = scratch((size_t)M * N);
+		g.part[s] = tl_scratch_get((size_t)M * N);
 	g.panel = calloc((size_t)nt, sizeof *g.panel);
 	g.ct = calloc((size_t)nt, sizeof *g.ct);
 	job *gs = malloc(sizeof *gs * (size_t)count);
 	TL_CHECK(g.panel && g.ct && gs);
 	for (int t = 0; t < nt; t++) {
-		g.panel[t] = scratch((size_t)g.kcb * NR);
+		g.panel[t] = tl_scratch_get((size_t)g.kcb * NR);
 		if (!C[0])
-			g.ct[t] = scratch((size_t)M * g.chunk);
+			g.ct[t] = tl_scratch_get((size_t)M * g.chunk);
 	}
-	float *ap = scratch((size_t)count * g.m_pad * K);
+	float *ap = tl_scratch_get((size_t)count * g.m_pad * K);
 	for (int e = 0; e < count; e++) {
 		gs[e] = g;
 		gs[e].a = a[e], gs[e].b = b[e], gs[e].C = C[e];

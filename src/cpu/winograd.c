@@ -54,11 +54,6 @@ int tl_wino_applies(const tl_conv_shape *s)
 	       s->o >= TL_WINO_MIN_CHANNELS && tiles >= TL_WINO_MIN_TILES;
 }
 
-static float *walloc(size_t n)
-{
-	return tl_scratch_get(n);
-}
-
 typedef struct {
 	const tl_conv_shape *s;
 	int th, tw, n0, nb;
@@ -767,11 +762,11 @@ static void fused_init(fused *f, tl_backend *be, int dwpath)
 	tl_gemm_plan big;
 	tl_gemm_plan_init(&big, s->o > s->c ? s->o : s->c, (int)(dwpath ? T : (size_t)s->c));
 	for (int t = 0; t < nt; t++) {
-		f->V[t] = walloc((size_t)16 * s->c * T);
-		f->M[t] = walloc((size_t)16 * s->o * T);
-		f->panel[t] = walloc(tl_gemm_plan_panel_floats(&big) > 32 * T ? tl_gemm_plan_panel_floats(&big)
+		f->V[t] = tl_scratch_get((size_t)16 * s->c * T);
+		f->M[t] = tl_scratch_get((size_t)16 * s->o * T);
+		f->panel[t] = tl_scratch_get(tl_gemm_plan_panel_floats(&big) > 32 * T ? tl_gemm_plan_panel_floats(&big)
 										: 32 * T);
-		f->apk[t] = dwpath ? walloc(tl_gemm_plan_a_floats(&big)) : NULL;
+		f->apk[t] = dwpath ? tl_scratch_get(tl_gemm_plan_a_floats(&big)) : NULL;
 	}
 	f->in = pick(in_transform, in_transform16, &f->j);
 	f->out = pick(out_transform, out_transform16, &f->j);
@@ -801,9 +796,9 @@ static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float
 	wjob j = {.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .w = w, .b = b, .relu = relu,
 		  .acc = acc, .y = y};
 	j.grp = lanes_for(s, th, tw);
-	j.U = walloc((size_t)16 * s->o * s->c);
-	j.V = walloc((size_t)16 * s->c * Tmax);
-	j.M = walloc((size_t)16 * s->o * Tmax);
+	j.U = tl_scratch_get((size_t)16 * s->o * s->c);
+	j.V = tl_scratch_get((size_t)16 * s->c * Tmax);
+	j.M = tl_scratch_get((size_t)16 * s->o * Tmax);
 	tl_pool_split(be->pool, (size_t)s->o, pick(wt_transform, wt_transform16, &j), &j);
 	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
 		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
@@ -832,11 +827,11 @@ void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const f
 		     .relu = relu, .acc = acc, .y = y};
 	f.j.grp = lanes_for(s, th, tw);
 	fused_init(&f, be, 0);
-	f.j.U = walloc((size_t)16 * s->o * s->c);
+	f.j.U = tl_scratch_get((size_t)16 * s->o * s->c);
 	tl_pool_split(be->pool, (size_t)s->o, pick(wt_transform, wt_transform16, &f.j), &f.j);
 	tl_gemm_plan_init(&f.plan, s->o, s->c);
 	f.a_floats = tl_gemm_plan_a_floats(&f.plan);
-	f.ap = walloc(16 * f.a_floats);
+	f.ap = tl_scratch_get(16 * f.a_floats);
 	tl_pool_for(be->pool, 16, 1, pack_u, &f);
 	tl_scratch_put(f.j.U);
 	tl_pool_for(be->pool, (size_t)f.n_chunks, 1, fwd_chunks, &f);
@@ -860,7 +855,7 @@ static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x
 	f.dU = calloc((size_t)f.slices, sizeof *f.dU);
 	TL_CHECK(f.dU);
 	for (int sl = 0; sl < f.slices; sl++)
-		f.dU[sl] = walloc(16 * oc);
+		f.dU[sl] = tl_scratch_get(16 * oc);
 	tl_pool_for(be->pool, (size_t)f.slices, 1, dw_slices, &f);
 	if (f.slices > 1)
 		tl_pool_split(be->pool, 16 * (size_t)s->o, sum_du, &f);
@@ -884,9 +879,9 @@ void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const fl
 	size_t Tmax = (size_t)nbmax * th * tw, oc = (size_t)s->o * s->c;
 	wjob j = {.s = s, .th = th, .tw = tw, .t_hi = th * tw, .x = x, .dy = dy};
 	j.grp = lanes_for(s, th, tw);
-	float *dU = walloc(16 * oc);
-	j.V = walloc((size_t)16 * s->c * Tmax);
-	j.M = walloc((size_t)16 * s->o * Tmax);
+	float *dU = tl_scratch_get(16 * oc);
+	j.V = tl_scratch_get((size_t)16 * s->c * Tmax);
+	j.M = tl_scratch_get((size_t)16 * s->o * Tmax);
 	for (j.n0 = 0; j.n0 < s->n; j.n0 += nbmax) {
 		j.nb = s->n - j.n0 < nbmax ? s->n - j.n0 : nbmax;
 		j.T = (size_t)j.nb * th * tw;
