@@ -416,6 +416,28 @@ static void sum_slices(void *ctx, size_t i0, size_t i1, int tid)
 	}
 }
 
+/* The kernel and blocking for M x K at level lvl. */
+static void plan_at(tl_gemm_plan *p, tl_cpu_level lvl, int M, int K)
+{
+	const kernel *kn = &kernels[lvl];
+	p->level = (int)lvl;
+	p->M = M, p->K = K;
+	p->n_ip = (M + kn->mr - 1) / kn->mr;
+	p->m_pad = p->n_ip * kn->mr;
+	p->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
+	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
+	p->kcb = K > 0 ? (K + p->n_pc - 1) / p->n_pc : 1;
+}
+
+/* A job with p's shape and blocking, nothing else set. */
+static void plan_job(const tl_gemm_plan *p, job *g)
+{
+	memset(g, 0, sizeof *g);
+	g->kn = &kernels[p->level];
+	g->M = p->M, g->K = p->K;
+	g->n_ip = p->n_ip, g->m_pad = p->m_pad, g->n_pc = p->n_pc, g->kcb = p->kcb;
+}
+
 /* A batch of same-shaped GEMMs run as one: item t of n is item t % per of
  * job t / per. */
 typedef struct {
@@ -448,16 +470,12 @@ static void gemm_run_batch(tl_cpu_level lvl, tl_pool *pool, int count, int M, in
 			   const tl_gemm_src *a, const tl_gemm_src *b, float *const *C, int ldc,
 			   int acc0, tl_gemm_epi epi)
 {
+	tl_gemm_plan pl;
+	plan_at(&pl, lvl, M, K);
 	job g;
-	memset(&g, 0, sizeof g);
-	g.kn = &kernels[lvl];
-	int MR = g.kn->mr, NR = g.kn->nr, nt = tl_pool_size(pool);
-	g.M = M, g.N = N, g.K = K, g.ldc = ldc, g.acc0 = acc0, g.epi = epi;
-	g.n_ip = (M + MR - 1) / MR;
-	g.m_pad = g.n_ip * MR;
-	g.n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
-	/* equal blocks: K = 256 runs as 128 + 128, not 192 + a short 64 */
-	g.kcb = (K + g.n_pc - 1) / g.n_pc;
+	plan_job(&pl, &g);
+	int NR = g.kn->nr, nt = tl_pool_size(pool);
+	g.N = N, g.ldc = ldc, g.acc0 = acc0, g.epi = epi;
 
 	int n_jp = (N + NR - 1) / NR;
 	/* about two chunks per thread to even out the load; one when the panels
@@ -595,13 +613,7 @@ void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm
 
 void tl_gemm_plan_init(tl_gemm_plan *p, int M, int K)
 {
-	p->level = (int)tl_cpu_detect();
-	const kernel *kn = &kernels[p->level];
-	p->M = M, p->K = K;
-	p->n_ip = (M + kn->mr - 1) / kn->mr;
-	p->m_pad = p->n_ip * kn->mr;
-	p->n_pc = (K + TL_GEMM_KC - 1) / TL_GEMM_KC;
-	p->kcb = K > 0 ? (K + p->n_pc - 1) / p->n_pc : 1;
+	plan_at(p, tl_cpu_detect(), M, K);
 }
 
 size_t tl_gemm_plan_a_floats(const tl_gemm_plan *p)
@@ -611,15 +623,8 @@ size_t tl_gemm_plan_a_floats(const tl_gemm_plan *p)
 
 size_t tl_gemm_plan_panel_floats(const tl_gemm_plan *p)
 {
-	return (size_t)p->kcb * (size_t)kernels[p->level].nr;
-}
-
-static void plan_job(const tl_gemm_plan *p, job *g)
-{
-	memset(g, 0, sizeof *g);
-	g->kn = &kernels[p->level];
-	g->M = p->M, g->K = p->K;
-	g->n_ip = p->n_ip, g->m_pad = p->m_pad, g->n_pc = p->n_pc, g->kcb = p->kcb;
+	int kc = p->K < TL_GEMM_KC ? (p->K > 0 ? p->K : 1) : TL_GEMM_KC; /* >= kcb of any K' <= K */
+	return (size_t)kc * (size_t)kernels[p->level].nr;
 }
 
 void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap)

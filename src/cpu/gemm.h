@@ -94,7 +94,7 @@ size_t tl_gemm_plan_panel_floats(const tl_gemm_plan *p);
 /* ap (plan_a_floats) = op(A) packed. */
 void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap);
 /* C[M][N] (acc: +)= A . op(B) with A packed in ap; panel holds
- * plan_panel_floats() of scratch. */
+ * plan_panel_floats() of scratch (enough for any plan of depth <= K). */
 void tl_gemm_plan_run(const tl_gemm_plan *p, const float *ap, int N, tl_gemm_src b, float *C,
 		      int ldc, int acc, float *panel);
 

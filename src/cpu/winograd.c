@@ -759,13 +759,13 @@ static void fused_init(fused *f, tl_backend *be, int dwpath)
 	f->panel = calloc((size_t)nt, sizeof *f->panel);
 	f->apk = calloc((size_t)nt, sizeof *f->apk);
 	TL_CHECK(f->V && f->M && f->panel && f->apk);
+	/* the largest product a thread runs: U (o x c) . V, or dM (o x T) . V^T */
 	tl_gemm_plan big;
-	tl_gemm_plan_init(&big, s->o > s->c ? s->o : s->c, (int)(dwpath ? T : (size_t)s->c));
+	tl_gemm_plan_init(&big, s->o, (int)(dwpath ? T : (size_t)s->c));
 	for (int t = 0; t < nt; t++) {
 		f->V[t] = tl_scratch_get((size_t)16 * s->c * T);
 		f->M[t] = tl_scratch_get((size_t)16 * s->o * T);
-		f->panel[t] = tl_scratch_get(tl_gemm_plan_panel_floats(&big) > 32 * T ? tl_gemm_plan_panel_floats(&big)
-										: 32 * T);
+		f->panel[t] = tl_scratch_get(tl_gemm_plan_panel_floats(&big));
 		f->apk[t] = dwpath ? tl_scratch_get(tl_gemm_plan_a_floats(&big)) : NULL;
 	}
 	f->in = pick(in_transform, in_transform16, &f->j);
