@@ -279,6 +279,17 @@ static wgroup *groups_new(const tl_conv_shape *s, int th, int tw, int *ng)
 #if defined(__x86_64__)
 #define W_ATTR __attribute__((target("avx512f")))
 
+/* Lane i holds i * step + first: with step 2, the even (first 0) or odd
+ * (first 1) floats of two vectors for _mm512_permutex2var_ps; with step 9,
+ * the offsets of sixteen 3x3 kernels for gathers and scatters. */
+W_ATTR static inline __m512i lanes_stride(int step, int first)
+{
+	return _mm512_add_epi32(
+		_mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+				   _mm512_set1_epi32(step)),
+		_mm512_set1_epi32(first));
+}
+
 /* V[16][c][t] = B^T d B, sixteen tiles per step; one c per item */
 W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 {
@@ -287,9 +298,7 @@ W_ATTR static void in_transform16(void *ctx, size_t c0, size_t c1, int tid)
 	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t cT = (size_t)s->c * j->T;
 	__m512 z = _mm512_setzero_ps();
-	/* lanes 0-7 from the first source's even (odd) floats, 8-15 from the second's */
-	__m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-	__m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	__m512i even = lanes_stride(2, 0), odd = lanes_stride(2, 1);
 	for (size_t c = c0; c < c1; c++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *xp = j->x + ((size_t)(j->n0 + b) * s->c + c) * s->h * s->w;
@@ -422,8 +431,7 @@ W_ATTR static void dy_transform16(void *ctx, size_t o0, size_t o1, int tid)
 	int tpc = j->t_hi - j->t_lo, g0 = j->t_lo / 16, g1 = (j->t_hi + 15) / 16;
 	size_t oT = (size_t)s->o * j->T;
 	__m512 z = _mm512_setzero_ps();
-	__m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-	__m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	__m512i even = lanes_stride(2, 0), odd = lanes_stride(2, 1);
 	for (size_t o = o0; o < o1; o++)
 		for (int b = 0; b < j->nb; b++) {
 			const float *gp = j->dy + ((size_t)(j->n0 + b) * s->o + o) * s->oh * s->ow;
@@ -476,9 +484,7 @@ W_ATTR static void wt_transform16(void *ctx, size_t o0, size_t o1, int tid)
 	wjob *j = ctx;
 	const tl_conv_shape *s = j->s;
 	size_t oc = (size_t)s->o * s->c;
-	__m512i nine = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-							     12, 13, 14, 15),
-					  _mm512_set1_epi32(9));
+	__m512i nine = lanes_stride(9, 0);
 	__m512 h = _mm512_set1_ps(0.5f), z = _mm512_setzero_ps();
 	for (size_t o = o0; o < o1; o++)
 		for (int c = 0; c < s->c; c += 16) {
@@ -512,9 +518,7 @@ W_ATTR static void wt_grad16(void *ctx, size_t o0, size_t o1, int tid)
 	wjob *j = ctx;
 	const tl_conv_shape *s = j->s;
 	size_t oc = (size_t)s->o * s->c;
-	__m512i nine = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-							     12, 13, 14, 15),
-					  _mm512_set1_epi32(9));
+	__m512i nine = lanes_stride(9, 0);
 	__m512 h = _mm512_set1_ps(0.5f);
 	for (size_t o = o0; o < o1; o++)
 		for (int c = 0; c < s->c; c += 16) {
