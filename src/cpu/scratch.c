@@ -93,14 +93,3 @@ void tl_scratch_put(float *p)
 	}
 	free(base);
 }
-
-void tl_scratch_release(void)
-{
-	pthread_mutex_lock(&mu);
-	for (int i = 0; i < SLOTS; i++) {
-		free(slot[i]);
-		slot[i] = NULL;
-	}
-	kept = 0;
-	pthread_mutex_unlock(&mu);
-}

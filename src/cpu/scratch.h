@@ -12,7 +12,5 @@
 float *tl_scratch_get(size_t n);
 /* Give back a buffer from tl_scratch_get (NULL is fine). */
 void tl_scratch_put(float *p);
-/* Free every kept buffer (for leak checkers and long idle phases). */
-void tl_scratch_release(void);
 
 #endif
