@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
-#include "models.h"
-#include "optim.h"
+#include "nn/models.h"
+#include "nn/optim.h"
 #include "progress.h"
 
 static int runs = 5, threads = 0, batch = 64;

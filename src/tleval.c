@@ -12,9 +12,9 @@
 
 #include "afile.h"
 #include "cli.h"
-#include "evaluate.h"
-#include "extract.h"
-#include "image.h"
+#include "train/evaluate.h"
+#include "train/extract.h"
+#include "data/image.h"
 
 static void usage(FILE *f)
 {

@@ -14,10 +14,10 @@
 
 #include "afile.h"
 #include "cli.h"
-#include "image.h"
-#include "pack.h"
+#include "data/image.h"
+#include "data/pack.h"
 #include "progress.h"
-#include "shard.h"
+#include "data/shard.h"
 
 static void usage(FILE *f)
 {

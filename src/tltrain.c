@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "train.h"
+#include "train/train.h"
 
 static void usage(FILE *f)
 {

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cifar.h"
+#include "data/cifar.h"
 #include "fixture.h"
-#include "pack.h"
-#include "shard.h"
+#include "data/pack.h"
+#include "data/shard.h"
 
 static char dir[256], src[512], out[300];
 

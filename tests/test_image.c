@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "f16.h"
-#include "image.h"
+#include "data/f16.h"
+#include "data/image.h"
 
 static uint32_t bits(float f)
 {

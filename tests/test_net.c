@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
-#include "models.h"
-#include "optim.h"
-#include "safetensors.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
 
 static const char *srcdir(void)
 {

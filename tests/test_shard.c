@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "shard.h"
+#include "data/shard.h"
 
 static char dir[256];
 static char path[300];

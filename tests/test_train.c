@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "pack.h"
-#include "train.h"
+#include "data/pack.h"
+#include "train/train.h"
 
 static char dir[256], shard[300], weights[1024];
 

@@ -1,14 +1,14 @@
 /* evaluate.c - trained-model evaluation (see evaluate.h). */
-#include "evaluate.h"
+#include "train/evaluate.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "models.h"
+#include "train/metrics.h"
+#include "nn/models.h"
 #include "progress.h"
-#include "safetensors.h"
-#include "shard.h"
+#include "nn/safetensors.h"
+#include "data/shard.h"
 
 static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_model_cfg *mc,
 				 tl_err *err)

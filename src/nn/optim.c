@@ -1,5 +1,5 @@
 /* optim.c - SGD and Adam (see optim.h). */
-#include "optim.h"
+#include "nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* train.c - the training driver (see train.h). */
 #define _GNU_SOURCE
-#include "train.h"
+#include "train/train.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "loader.h"
-#include "metrics.h"
-#include "models.h"
+#include "data/loader.h"
+#include "train/metrics.h"
+#include "nn/models.h"
 #include "progress.h"
 #include "rng.h"
-#include "safetensors.h"
-#include "shard.h"
+#include "nn/safetensors.h"
+#include "data/shard.h"
 
 #define MAX_EPOCHS 10000
 

@@ -1,13 +1,13 @@
 /* extract.c - feature-map extraction (see extract.h). */
-#include "extract.h"
+#include "train/extract.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "models.h"
-#include "npy.h"
+#include "nn/models.h"
+#include "train/npy.h"
 #include "progress.h"
-#include "shard.h"
+#include "data/shard.h"
 
 /* "fire9" or "block4_pool" -> layer index; else an error listing names. */
 static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)

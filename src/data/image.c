@@ -1,11 +1,11 @@
 /* image.c - resize, normalize and store one record (see image.h). */
-#include "image.h"
+#include "data/image.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "f16.h"
+#include "data/f16.h"
 
 size_t tl_dtype_size(tl_dtype dt)
 {

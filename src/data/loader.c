@@ -1,5 +1,5 @@
 /* loader.c - threaded, prefetching batch loader (see loader.h). */
-#include "loader.h"
+#include "data/loader.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* shard.c - .tls shard reader and writer (see shard.h, man/tlshard.5). */
 #define _GNU_SOURCE
-#include "shard.h"
+#include "data/shard.h"
 
 #include <errno.h>
 #include <fcntl.h>

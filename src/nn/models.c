@@ -1,5 +1,5 @@
 /* models.c - VGG16 and SqueezeNet 1.1 definitions (see models.h). */
-#include "models.h"
+#include "nn/models.h"
 
 #include <stdio.h>
 #include <stdlib.h>

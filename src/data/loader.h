@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "shard.h"
+#include "data/shard.h"
 
 typedef struct {
 	tl_shard *shard;         /* image source (when cache is NULL) */

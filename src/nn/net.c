@@ -1,14 +1,14 @@
 /* net.c - layer graph, parameters, forward and backward (see net.h). */
-#include "net.h"
+#include "nn/net.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "data/image.h"
 #include "rng.h"
-#include "safetensors.h"
+#include "nn/safetensors.h"
 
 #define MAX_LAYERS 128
 

@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "data/image.h"
 #include "tl.h"
 
 typedef struct {

@@ -1,6 +1,6 @@
 /* safetensors.c - safetensors read/write on jansson (see safetensors.h). */
 #define _GNU_SOURCE
-#include "safetensors.h"
+#include "nn/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <xxhash.h>
 
 #include "afile.h"
-#include "f16.h"
+#include "data/f16.h"
 
 #define ST_HEADER_MAX (100u << 20)
 

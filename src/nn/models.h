@@ -4,7 +4,7 @@
 #ifndef TL_MODELS_H
 #define TL_MODELS_H
 
-#include "net.h"
+#include "nn/net.h"
 
 #define TL_MAX_HIDDEN 4
 

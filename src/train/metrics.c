@@ -1,5 +1,5 @@
 /* metrics.c - confusion matrix, accuracy, precision/recall/F1 (see metrics.h). */
-#include "metrics.h"
+#include "train/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>

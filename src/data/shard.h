@@ -20,7 +20,7 @@
 #include <stdio.h>
 
 #include "afile.h"
-#include "image.h"
+#include "data/image.h"
 #include "tl.h"
 
 #define TL_SHARD_MAGIC "TLSHARD1"

@@ -1,16 +1,16 @@
 /* pack.c - the tlpack pipeline (see pack.h). */
 #define _GNU_SOURCE
-#include "pack.h"
+#include "data/pack.h"
 
 #include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cifar.h"
+#include "data/cifar.h"
 #include "pool.h"
 #include "progress.h"
-#include "shard.h"
+#include "data/shard.h"
 
 #ifndef TL_PACK_BLOCK_BYTES
 #define TL_PACK_BLOCK_BYTES (8u << 20) /* converted bytes per block */

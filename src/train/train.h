@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "optim.h"
+#include "nn/optim.h"
 #include "tl.h"
 
 typedef enum { TL_STRAT_FEATURE = 0, TL_STRAT_FINETUNE, TL_STRAT_SCRATCH } tl_strategy;

@@ -8,7 +8,7 @@
 #ifndef TL_OPTIM_H
 #define TL_OPTIM_H
 
-#include "net.h"
+#include "nn/net.h"
 
 typedef enum { TL_OPT_SGD = 0, TL_OPT_ADAM = 1 } tl_opt_kind;
 

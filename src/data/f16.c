@@ -1,5 +1,5 @@
 /* f16.c - half precision conversion (see f16.h). */
-#include "f16.h"
+#include "data/f16.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* cifar.c - CIFAR member streaming on libarchive (see cifar.h). */
 #define _GNU_SOURCE
-#include "cifar.h"
+#include "data/cifar.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,5 +1,5 @@
 /* npy.c - .npy writer (see npy.h). */
-#include "npy.h"
+#include "train/npy.h"
 
 #include <inttypes.h>
 #include <stdio.h>
