@@ -52,7 +52,7 @@ static int want(const char *name)
 }
 
 typedef struct {
-	tl_backend *be;
+	tl_cpu_ops *be;
 	tl_conv_shape s;
 	float *x, *w, *b, *y, *dy, *g, *dx, *dw, *db;
 	int what; /* 0 forward, 1 weight gradient, 2 input gradient */
@@ -86,7 +86,7 @@ static float *filled(size_t n, unsigned seed)
 }
 
 /* The distinct VGG16 convolutions at 32x32: layer_NAME_{fwd,dw,dx}. */
-static void bench_layers(tl_backend *be)
+static void bench_layers(tl_cpu_ops *be)
 {
 	static const struct {
 		const char *name;
@@ -136,7 +136,7 @@ static void run_gemm(void *p)
 
 typedef struct {
 	tl_net *net;
-	tl_backend *be;
+	tl_cpu_ops *be;
 	int to;
 	int train;
 	tl_optim *opt;
@@ -157,7 +157,7 @@ static void run_net(void *p)
 }
 
 static void bench_net(const char *name, const char *model, int size, int train, int features_only,
-		      tl_backend *be)
+		      tl_cpu_ops *be)
 {
 	if (!want(name))
 		return;
@@ -255,8 +255,8 @@ int main(int argc, char **argv)
 	if (secs_total > 0 && want("sgemm_vgg16_total"))
 		printf("sgemm_vgg16_total %.1f GFLOP/s\n", flops_total / secs_total * 1e-9);
 	fflush(stdout);
-	tl_backend be;
-	tl_backend_fast_init(&be, pool);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
 	bench_net("vgg16_forward", "vgg16", 32, 0, 1, &be);
 	bench_net("vgg16_train_step", "vgg16", 32, 1, 0, &be);
 	bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, &be);

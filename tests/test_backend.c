@@ -217,8 +217,8 @@ static void winograd_matches_reference(void **state)
 				tl_pool *pool;
 				tl_err err;
 				tl_pool_new(&pool, threads, &err);
-				tl_backend be;
-				tl_backend_fast_init(&be, pool);
+				tl_cpu_ops be;
+				tl_cpu_fast_init(&be, pool);
 				char what[128];
 				snprintf(what, sizeof what, "winograd n%d c%d %dx%d o%d p%d, %s, %d thread(s)",
 					 s.n, s.c, s.h, s.w, s.o, p, tl_cpu_level_name((tl_cpu_level)lv),
@@ -277,8 +277,8 @@ static void vgg16_layers_fast_equals_reference(void **state)
 			tl_pool *pool;
 			tl_err err;
 			tl_pool_new(&pool, threads, &err);
-			tl_backend be;
-			tl_backend_fast_init(&be, pool);
+			tl_cpu_ops be;
+			tl_cpu_fast_init(&be, pool);
 			char what[96];
 			snprintf(what, sizeof what, "%s, %d thread(s)", L->name, threads);
 			be.conv_fwd(&be, &s, x, w, b, 1, y1);

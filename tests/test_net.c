@@ -94,12 +94,12 @@ static void against_torch(void **state)
 		labels[i] = (int32_t)v;
 	}
 	tl_pool *pool = NULL;
-	tl_backend be;
+	tl_cpu_ops be;
 	if (c->fast) {
 		assert_int_equal(tl_pool_new(&pool, c->threads, &err), TL_OK);
-		tl_backend_fast_init(&be, pool);
+		tl_cpu_fast_init(&be, pool);
 	} else {
-		tl_backend_ref_init(&be);
+		tl_cpu_ref_init(&be);
 	}
 	assert_int_equal(tl_net_alloc(net, n, &err), TL_OK);
 	net->training = 1;
@@ -163,8 +163,8 @@ static void freezing_limits_backward(void **state)
 	int bc1 = tl_net_find_layer(net, "block4_pool");
 	float *g4 = net->grad[net->layers[bc1].out];
 	g4[0] = 777.0f;
-	tl_backend be;
-	tl_backend_ref_init(&be);
+	tl_cpu_ops be;
+	tl_cpu_ref_init(&be);
 	for (int i = 0; i < 3 * 3 * 32 * 32; i++)
 		tl_net_input(net)[i] = (float)((i * 37) % 255) - 120;
 	tl_net_forward(net, &be, 3, 0, net->n_layers);

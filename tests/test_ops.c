@@ -101,7 +101,7 @@ static double conv_loss(void *p)
 
 /* The fast backend at every level this CPU runs, with 1 and 2 threads. */
 typedef struct {
-	tl_backend be;
+	tl_cpu_ops be;
 	tl_pool *pool;
 	tl_cpu_level level;
 	char name[48];
@@ -114,13 +114,13 @@ static int make_variants(variant *v)
 	for (int l = TL_CPU_SCALAR; l <= (int)tl_cpu_supported(); l++)
 		for (int t = 1; t <= 2; t++) {
 			tl_pool_new(&v[n].pool, t, &err);
-			tl_backend_fast_init(&v[n].be, v[n].pool);
+			tl_cpu_fast_init(&v[n].be, v[n].pool);
 			v[n].level = (tl_cpu_level)l;
 			snprintf(v[n].name, sizeof v[n].name, "fast %s, %d thread%s",
 				 tl_cpu_level_name((tl_cpu_level)l), t, t > 1 ? "s" : "");
 			n++;
 		}
-	tl_backend_ref_init(&v[n].be);
+	tl_cpu_ref_init(&v[n].be);
 	v[n].pool = NULL;
 	v[n].level = tl_cpu_supported();
 	snprintf(v[n].name, sizeof v[n].name, "reference f32");

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "cpu/ops.h"
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
 #include "cpu/vec.h"
@@ -226,7 +226,7 @@ static void pad_planes(void *ctx, size_t p0, size_t p1, int tid)
 
 /* Set up the patch source for x; *owned is the padded copy to free (or
  * NULL); col_src_free releases the offsets. */
-static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, const float *x,
+static void col_src_init(tl_cpu_ops *be, col_src *c, const tl_conv_shape *s, const float *x,
 			 float **owned)
 {
 	c->s = s;
@@ -283,7 +283,7 @@ static void conv_store(const void *ctx, int j0, int n, const float *ct, int ldt)
 /* y (acc=0: =, 1: +=) conv(x, A) (+ b, relu), A = weights [o][c*kh*kw]:
  * one GEMM for the whole batch whose column chunks are scattered to NCHW
  * as they finish. */
-static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
+static void conv_forward(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
 			 const float *b, int relu, float *y, int acc)
 {
 	int K = s->c * s->kh * s->kw, N = (int)((size_t)s->n * s->oh * s->ow);
@@ -297,7 +297,7 @@ static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x,
 	free(cs.pix);
 }
 
-static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+static void conv_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *b, int relu, float *y)
 {
 	if (tl_wino_applies(s)) {
@@ -334,7 +334,7 @@ static void relu_mask_db(void *ctx, size_t o0, size_t o1, int tid)
 
 /* dx (+)= conv_transpose(dy, w) for stride 1: a forward convolution of dy
  * with the weights flipped and transposed, padding k - 1 - p. */
-static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float *w,
+static void conv_dx_stride1(tl_cpu_ops *be, const tl_conv_shape *s, const float *w,
 			    const float *dy, float *dx, int acc_dx)
 {
 	int kk = s->kh * s->kw;
@@ -356,7 +356,7 @@ static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float 
 }
 
 /* dx (+)= col2im(W^T dY) for any stride, in chunks of images. */
-static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *w,
+static void conv_dx_col2im(tl_cpu_ops *be, const tl_conv_shape *s, const float *w,
 			   const float *dy, float *dx, int acc_dx)
 {
 	int K = s->c * s->kh * s->kw;
@@ -378,7 +378,7 @@ static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *
 	tl_scratch_put(dyt);
 }
 
-static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+static void conv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw, float *db)
 {
 	int K = s->c * s->kh * s->kw;
@@ -441,7 +441,7 @@ static void maxpool_planes(void *ctx, size_t p0, size_t p1, int tid)
 	}
 }
 
-static void maxpool_fwd(tl_backend *be, const tl_pool_shape *s, const float *x, float *y,
+static void maxpool_fwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y,
 			int32_t *argmax)
 {
 	pool_job j = {.s = s, .x = x, .y = y, .argmax = argmax};
@@ -459,7 +459,7 @@ static void maxpool_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 			j->dx[pl * plane + (size_t)j->cargmax[pl * op + i]] += j->dy[pl * op + i];
 }
 
-static void maxpool_bwd(tl_backend *be, const tl_pool_shape *s, const float *dy,
+static void maxpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,
 			const int32_t *argmax, float *dx, int acc_dx)
 {
 	size_t planes = (size_t)s->n * s->c;
@@ -469,7 +469,7 @@ static void maxpool_bwd(tl_backend *be, const tl_pool_shape *s, const float *dy,
 	tl_pool_split(be->pool, planes, maxpool_bwd_planes, &j);
 }
 
-static void dense_fwd(tl_backend *be, int n, int in, int out, const float *x, const float *w,
+static void dense_fwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
 		      const float *b, int relu, float *y)
 {
 	tl_sgemm(be->pool, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
@@ -480,7 +480,7 @@ static void dense_fwd(tl_backend *be, int n, int in, int out, const float *x, co
 		}
 }
 
-static void dense_bwd(tl_backend *be, int n, int in, int out, const float *x, const float *w,
+static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
 		      const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
 		      float *db)
 {
@@ -501,7 +501,7 @@ static void dense_bwd(tl_backend *be, int n, int in, int out, const float *x, co
 		}
 }
 
-void tl_backend_fast_init(tl_backend *be, tl_pool *pool)
+void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
 {
 	be->name = "fast";
 	be->pool = pool;

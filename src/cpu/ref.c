@@ -15,39 +15,39 @@
 #undef T
 #undef SFX
 
-static void conv_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+static void conv_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *b, int relu, float *y)
 {
 	tl_ref_conv_fwd_f32(s, x, w, b, relu, y);
 }
-static void conv_bwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
+static void conv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		     const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw, float *db)
 {
 	tl_ref_conv_bwd_f32(s, x, w, y, relu, dy, dx, acc_dx, dw, db);
 }
-static void maxpool_fwd(tl_backend *be, const tl_pool_shape *s, const float *x, float *y,
+static void maxpool_fwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y,
 			int32_t *argmax)
 {
 	tl_ref_maxpool_fwd_f32(s, x, y, argmax);
 }
-static void maxpool_bwd(tl_backend *be, const tl_pool_shape *s, const float *dy,
+static void maxpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,
 			const int32_t *argmax, float *dx, int acc_dx)
 {
 	tl_ref_maxpool_bwd_f32(s, dy, argmax, dx, acc_dx);
 }
-static void dense_fwd(tl_backend *be, int n, int in, int out, const float *x, const float *w,
+static void dense_fwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
 		      const float *b, int relu, float *y)
 {
 	tl_ref_dense_fwd_f32(n, in, out, x, w, b, relu, y);
 }
-static void dense_bwd(tl_backend *be, int n, int in, int out, const float *x, const float *w,
+static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
 		      const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
 		      float *db)
 {
 	tl_ref_dense_bwd_f32(n, in, out, x, w, y, relu, dy, dx, acc_dx, dw, db);
 }
 
-void tl_backend_ref_init(tl_backend *be)
+void tl_cpu_ref_init(tl_cpu_ops *be)
 {
 	be->name = "reference";
 	be->pool = NULL;

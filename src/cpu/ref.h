@@ -3,7 +3,7 @@
 #ifndef TL_CPU_REF_H
 #define TL_CPU_REF_H
 
-#include "backend.h"
+#include "cpu/ops.h"
 
 #define TL_REF_DECLARE(T, SFX)                                                                 \
 	void tl_ref_conv_fwd_##SFX(const tl_conv_shape *s, const T *x, const T *w, const T *b,   \

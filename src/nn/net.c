@@ -409,7 +409,7 @@ static void pool_shape(const tl_net *net, const tl_layer *l, int n, tl_pool_shap
 			      .s = l->stride, .oh = so.h, .ow = so.w};
 }
 
-void tl_net_forward(tl_net *net, tl_backend *be, int n, int from, int to)
+void tl_net_forward(tl_net *net, tl_cpu_ops *be, int n, int from, int to)
 {
 	TL_CHECK(n <= net->max_batch);
 	for (int li = from; li < to; li++) {
@@ -481,7 +481,7 @@ static void grad_put(tl_net *net, int t, size_t i0, const float *src, size_t m)
 		memcpy(g, src, m * sizeof(float));
 }
 
-void tl_net_backward(tl_net *net, tl_backend *be, int n, const float *dlogits)
+void tl_net_backward(tl_net *net, tl_cpu_ops *be, int n, const float *dlogits)
 {
 	int first = tl_net_first_trainable(net);
 	memset(net->grad_written, 0, sizeof(int) * (size_t)net->n_tensors);

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "backend.h"
+#include "cpu/ops.h"
 #include "tl.h"
 
 typedef enum {
@@ -122,12 +122,12 @@ size_t tl_net_count_params(const tl_net *net, int trainable_only);
 tl_status tl_net_alloc(tl_net *net, int max_batch, tl_err *err);
 /* Run layers [from, to) on a batch of n; the input of layer `from` must
  * already hold the batch (tensor 0 for from = 0: see tl_net_input). */
-void tl_net_forward(tl_net *net, tl_backend *be, int n, int from, int to);
+void tl_net_forward(tl_net *net, tl_cpu_ops *be, int n, int from, int to);
 float *tl_net_input(tl_net *net);
 float *tl_net_output(tl_net *net); /* the last tensor: [n][classes] */
 int tl_net_out_size(const tl_net *net, int tensor);
 /* Backpropagate from dlogits ([n][classes], copied) through every layer
  * that needs it, filling the gradients of trainable parameters. */
-void tl_net_backward(tl_net *net, tl_backend *be, int n, const float *dlogits);
+void tl_net_backward(tl_net *net, tl_cpu_ops *be, int n, const float *dlogits);
 
 #endif

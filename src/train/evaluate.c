@@ -95,8 +95,8 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
-	tl_backend be;
-	tl_backend_fast_init(&be, pool);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
 	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch);
 	if (!labels) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");

@@ -83,8 +83,8 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 		batch = n ? (int)n : 1;
 	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
 		goto out;
-	tl_backend be;
-	tl_backend_fast_init(&be, pool);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
 	int t = net->layers[li].out;
 	tl_shape3 fs = net->tshape[t];
 	res->c = fs.c, res->h = fs.h, res->w = fs.w, res->n = n;

@@ -276,7 +276,7 @@ typedef struct {
 	tl_train_cfg *cfg;
 	tl_shard *sh;
 	tl_net *net;
-	tl_backend be;
+	tl_cpu_ops be;
 	tl_pool *pool;
 	tl_optim opt;
 	int opt_ready;
@@ -1135,9 +1135,9 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	if ((st = tl_pool_new(&r->pool, cfg->threads, err)) != TL_OK)
 		goto out;
 	if (cfg->reference_backend)
-		tl_backend_ref_init(&r->be);
+		tl_cpu_ref_init(&r->be);
 	else
-		tl_backend_fast_init(&r->be, r->pool);
+		tl_cpu_fast_init(&r->be, r->pool);
 	if ((st = setup_model(r, resume, err)) != TL_OK)
 		goto out;
 	r->best_params = malloc(r->net->n_param_floats * sizeof(float) + 1);
