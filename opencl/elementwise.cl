@@ -82,3 +82,20 @@ __kernel void count_nonfinite(__global const float *x, ulong xoff, uint n,
 	if (lane == 0)
 		counts[get_group_id(0)] = part[0];
 }
+
+/* sum_slices: dst[i] = (acc ? dst[i] : 0) + sum over s < ns of
+ * part[s*len + i], s in order (deterministic).  The split-K weight
+ * gradient of conv.cl's callers adds its slices with this.
+ * global >= len. */
+__kernel void sum_slices(__global const float *part, ulong poff, uint len, int ns, int acc,
+			 __global float *dst, ulong doff)
+{
+	uint gid = get_global_id(0);
+	if (gid >= len)
+		return;
+	part += poff + gid;
+	float s = 0.0f;
+	for (int k = 0; k < ns; k++)
+		s += part[(size_t)k * len];
+	dst[doff + gid] = (acc ? dst[doff + gid] : 0.0f) + s;
+}

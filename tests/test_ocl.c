@@ -5,7 +5,7 @@
  * its padded paths and PoCL compiles quickly: stride 2, 1x1, 3x3 pad 1,
  * 5x3 pad 2, ceil-mode overlapping pools with ties, acc_dx 0/1, none
  * gradients, ReLU on/off, convolutions in one chunk and one image per
- * chunk.  Dropout masks, argmax, copies and fills must match bit for bit;
+ * chunk, the weight gradient in split-K slices (41x33 maps, prepared).  Dropout masks, argmax, copies and fills must match bit for bit;
  * arithmetic within atol + rtol * |want|.
  *
  * The device: TL_TEST_OPENCL=P:D, else the first GPU, else platform 0
@@ -172,6 +172,7 @@ static void conv_all(int prepared)
 		{conv_shape(2, 4, 9, 8, 5, 5, 3, 2, 2), 1, 0, 0, 6},   /* 5x3 pad 2, dx none */
 		{conv_shape(3, 5, 7, 5, 13, 3, 3, 1, 0), 1, 1, 1, 1},  /* only dx */
 		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7},   /* 1x1 stride 2: im2col */
+		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7}, /* prepared: split-K dW */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		tl_backend *main_ocl = B[1], *fresh = NULL;

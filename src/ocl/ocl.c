@@ -243,13 +243,13 @@ enum {
 	K_IM2COL, K_COL2IM, K_CONV_OUT, K_CONV_DY_WIDE, K_BIAS_ACT,
 	K_MAXPOOL_FWD, K_MAXPOOL_BWD, K_GAP_FWD, K_GAP_BWD,
 	K_FILL, K_COPY2D, K_RELU_MASK, K_BIAS_GRAD, K_COUNT_NONFINITE,
-	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_NKERNELS
+	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_SUM_SLICES, K_NKERNELS
 };
 static const char *const kernel_names[K_NKERNELS] = {
 	"im2col", "col2im", "conv_out", "conv_dy_wide", "bias_act",
 	"maxpool_fwd", "maxpool_bwd", "gap_fwd", "gap_bwd",
 	"fill", "copy2d", "relu_mask", "bias_grad", "count_nonfinite",
-	"dropout_fwd", "mul_acc", "softmax_xent", "sgd", "adam",
+	"dropout_fwd", "mul_acc", "softmax_xent", "sgd", "adam", "sum_slices",
 };
 
 /* Work-group size of the reductions (TL_RED_WG in the kernels). */
@@ -411,6 +411,8 @@ typedef struct {
 	size_t wg[K_NKERNELS];
 	cl_mem ws;        /* conv workspace: col [K][nb*P] then wide [O][nb*P] */
 	size_t ws_bytes;
+	cl_mem part;      /* split-K slices of a weight gradient [S][O][K] */
+	size_t part_bytes;
 	size_t ws_cap;    /* how much prepare_conv may reserve */
 	cl_mem counts;    /* count_nonfinite's per-group counts; the stand-in for none */
 	size_t allocated; /* bytes in live buffers */
@@ -532,12 +534,12 @@ static tl_buf *ocl_alloc(tl_backend *be, size_t bytes)
 				bytes, be->max_alloc);
 		return NULL;
 	}
-	if (o->allocated + o->ws_bytes + bytes > be->mem_total) {
+	size_t ws = o->ws_bytes + o->part_bytes;
+	if (o->allocated + ws + bytes > be->mem_total) {
 		tl_backend_fail(be, TL_ENOMEM,
 				"opencl: alloc: %zu more bytes would need %zu of the device's %zu "
 				"bytes (%zu in buffers, %zu in the conv workspace)",
-				bytes, o->allocated + o->ws_bytes + bytes, be->mem_total, o->allocated,
-				o->ws_bytes);
+				bytes, o->allocated + ws + bytes, be->mem_total, o->allocated, ws);
 		return NULL;
 	}
 	tl_buf *b = malloc(sizeof *b);
@@ -675,6 +677,8 @@ static void ocl_destroy(tl_backend *be)
 		}
 		if (o->ws)
 			clReleaseMemObject(o->ws);
+		if (o->part)
+			clReleaseMemObject(o->part);
 		if (o->counts)
 			clReleaseMemObject(o->counts);
 		for (int i = 0; i < K_NKERNELS; i++)
@@ -701,11 +705,10 @@ static size_t ws_per_image(const tl_conv_shape *s)
 	return is_1x1(s) ? 0 : ((size_t)s->c * s->kh * s->kw + (size_t)s->o) * s->oh * s->ow;
 }
 
-/* Make the workspace at least `bytes`. */
-static int ws_reserve(tl_backend *be, size_t bytes)
+/* Make buffer *m (of *have bytes) at least `bytes`. */
+static int reserve(tl_backend *be, cl_mem *mp, size_t *have, size_t bytes)
 {
-	ocl_state *o = st_of(be);
-	if (bytes <= o->ws_bytes)
+	if (bytes <= *have)
 		return 1;
 	if (bytes > be->max_alloc) {
 		tl_backend_fail(be, TL_ENOMEM,
@@ -718,11 +721,37 @@ static int ws_reserve(tl_backend *be, size_t bytes)
 	cl_mem m = clCreateBuffer(shared.ctx, CL_MEM_READ_WRITE, bytes, NULL, &rc);
 	if (!BE_OK(be, rc))
 		return 0;
-	if (o->ws)
-		clReleaseMemObject(o->ws);
-	o->ws = m;
-	o->ws_bytes = bytes;
+	if (*mp)
+		clReleaseMemObject(*mp); /* freed once the queued work is done */
+	*mp = m;
+	*have = bytes;
 	return 1;
+}
+
+static int ws_reserve(tl_backend *be, size_t bytes)
+{
+	return reserve(be, &st_of(be)->ws, &st_of(be)->ws_bytes, bytes);
+}
+
+/* The weight gradient dW[O][K] = dy_wide[O][L] x col[K][L]^T of a chunk
+ * has few outputs and a long reduction L (block1 at 224x224: 64 x 576
+ * outputs, L = 50176 per image), which one SGEMM runs on a handful of
+ * the GPU's cores.  It is cut into S slices of L, one strided-batched
+ * SGEMM writes their partial products to part [S][O][K], and sum_slices
+ * adds them in order: deterministic.  Slices: enough for about
+ * SPLIT_OUTPUTS partial outputs, at least SPLIT_MIN_L long, and within
+ * PART_MAX_BYTES; fewer than 4 is not worth it (0). */
+#define SPLIT_OUTPUTS ((size_t)4 << 20)
+#define SPLIT_MIN_L 512
+#define PART_MAX_BYTES ((size_t)64 << 20)
+static size_t split_slices(size_t outputs, size_t L, size_t part_bytes)
+{
+	size_t S = (SPLIT_OUTPUTS + outputs - 1) / outputs;
+	if (S > L / SPLIT_MIN_L)
+		S = L / SPLIT_MIN_L;
+	if (S + 1 > part_bytes / 4 / outputs)
+		S = part_bytes / 4 / outputs > 0 ? part_bytes / 4 / outputs - 1 : 0;
+	return S >= 4 ? S : 0;
 }
 
 static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
@@ -732,12 +761,20 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 		return;
 	size_t want = per * (size_t)s->n;
 	size_t cap = st_of(be)->ws_cap > per ? st_of(be)->ws_cap : per;
-	ws_reserve(be, want < cap ? want : cap);
+	if (!ws_reserve(be, want < cap ? want : cap))
+		return;
+	/* the split-K slices of dW at the chunk this workspace gives */
+	size_t outputs = (size_t)s->o * s->c * s->kh * s->kw;
+	size_t nb = st_of(be)->ws_bytes / per;
+	size_t L = (nb < (size_t)s->n ? nb : (size_t)s->n) * s->oh * s->ow;
+	size_t S = split_slices(outputs, L, PART_MAX_BYTES);
+	if (S)
+		reserve(be, &st_of(be)->part, &st_of(be)->part_bytes, (S + 1) * outputs * 4);
 }
 
 static size_t ocl_workspace_bytes(tl_backend *be)
 {
-	return st_of(be)->ws_bytes;
+	return st_of(be)->ws_bytes + st_of(be)->part_bytes;
 }
 
 /* Images per chunk: as many as the workspace holds (growing it to one
@@ -795,6 +832,28 @@ static void bias_grad(tl_backend *be, int n, int O, int P, tl_mem dy, tl_mem db)
 	    KM(be, db));
 }
 
+/* dW[O][K] (acc ? += : =) wide[O][L] x col[K][L]^T, both in the
+ * workspace (col at 0, wide at element `wide`, leading dimension L). */
+static void weight_grad(tl_backend *be, size_t O, size_t K, size_t L, size_t wide, int acc,
+			tl_mem dw)
+{
+	ocl_state *o = st_of(be);
+	size_t outputs = O * K, S = split_slices(outputs, L, o->part_bytes);
+	if (!S || !fits32(be, outputs, "conv weights")) {
+		gemm(be, 0, 1, O, K, L, 1.0f, o->ws, wide, L, o->ws, 0, L, acc ? 1.0f : 0.0f,
+		     dw.buf->mem, dw.off, K);
+		return;
+	}
+	size_t len = L / S, rest = L - S * len;
+	gemm_strided(be, 0, 1, O, K, len, 1.0f, o->ws, wide, L, len, o->ws, 0, L, len, 0.0f,
+		     o->part, 0, K, outputs, S);
+	if (rest)
+		gemm(be, 0, 1, O, K, rest, 1.0f, o->ws, wide + S * len, L, o->ws, S * len, L, 0.0f,
+		     o->part, S * outputs, K);
+	RUN(be, K_SUM_SLICES, outputs, 0, KB(o->part), KL(0), KU(outputs), KI(S + (rest > 0)),
+	    KI(acc), KM(be, dw));
+}
+
 static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
 			 int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db)
 {
@@ -842,8 +901,7 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 				RUN(be, K_IM2COL, K * ld, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w),
 				    KI(s->kh), KI(s->kw), KI(s->sh), KI(s->sw), KI(s->ph), KI(s->pw),
 				    KI(s->oh), KI(s->ow), KI(n0), KI(cnt), KB(o->ws), KL(0));
-				gemm(be, 0, 1, s->o, K, ld, 1.0f, o->ws, wide, ld, o->ws, 0, ld,
-				     n0 ? 1.0f : 0.0f, dw.buf->mem, dw.off, K);
+				weight_grad(be, s->o, K, ld, wide, n0 > 0, dw);
 			}
 			if (dx.buf) {
 				gemm(be, 1, 0, K, ld, s->o, 1.0f, w.buf->mem, w.off, K, o->ws, wide, ld,
