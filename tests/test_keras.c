@@ -21,6 +21,7 @@
 #include "nn/normfold.h"
 #include "nn/safetensors.h"
 #include "nn/weights_find.h"
+#include "pool.h"
 
 static const char *srcdir(void)
 {
@@ -172,6 +173,70 @@ static void test_logits_match_pytorch(void **s)
 	for (uint64_t i = 0; i < lg->numel; i++)
 		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scalel, 1e-4);
 	tl_st_close(want);
+	tl_net_free(net);
+}
+
+/* The real shapes (fc1 25088 -> 4096: block5_pool 7x7x512 flattened),
+ * one 224x224 image, against PyTorch: files from make-keras-fixtures.py
+ * --full-real, named by TL_KERAS_REAL_FULL and TL_KERAS_REAL_EXPECTED
+ * (553 MB: skipped unless given). */
+static void test_real_full_logits(void **s)
+{
+	(void)s;
+	const char *h5 = getenv("TL_KERAS_REAL_FULL"), *ex = getenv("TL_KERAS_REAL_EXPECTED");
+	if (!h5 || !ex)
+		skip();
+	char out[512];
+	snprintf(out, sizeof out, "%s/real-full.safetensors", tmpdir);
+	tl_err err;
+	tl_keras_info info;
+	if (tl_keras_import(h5, out, &info, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(info.n_params, 138357544); /* torchvision vgg16 */
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, "vgg16");
+	mc.height = mc.width = 224;
+	mc.hidden[0] = 4096, mc.hidden[1] = 4096, mc.n_hidden = 2;
+	mc.n_classes = 1000;
+	tl_net *net;
+	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+	if (tl_net_load(net, out, 0, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_st_file *f, *want;
+	assert_int_equal(tl_st_open(&f, out, &err), TL_OK);
+	static const char *const map[][2] = {
+		{"head.fc1.weight", "classifier.0.weight"}, {"head.fc1.bias", "classifier.0.bias"},
+		{"head.fc2.weight", "classifier.3.weight"}, {"head.fc2.bias", "classifier.3.bias"},
+		{"head.predictions.weight", "classifier.6.weight"},
+		{"head.predictions.bias", "classifier.6.bias"}};
+	for (int i = 0; i < 6; i++) {
+		tl_param *p = &net->params[tl_net_find_param(net, map[i][0])];
+		if (tl_st_read_f32(f, map[i][1], p->ndim, p->shape, p->data, &err) != TL_OK)
+			fail_msg("%s", err.msg);
+	}
+	tl_st_close(f);
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	const tl_st_tensor *x = tl_st_find(want, "input"), *lg = tl_st_find(want, "logits");
+	memcpy(tl_net_input(net), x->data, x->nbytes);
+	tl_pool *pool;
+	assert_int_equal(tl_pool_new(&pool, 0, &err), TL_OK);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
+	net->training = 0;
+	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	const float *wl = (const float *)lg->data;
+	double scale = 0, maxd = 0;
+	for (uint64_t i = 0; i < lg->numel; i++)
+		scale = fmax(scale, fabs(wl[i]));
+	for (uint64_t i = 0; i < lg->numel; i++)
+		maxd = fmax(maxd, fabs(tl_net_output(net)[i] - wl[i]));
+	fprintf(stderr, "real VGG16 logits: max |diff| %.3g, max |logit| %.3g\n", maxd, scale);
+	assert_true(scale > 0.1);
+	for (uint64_t i = 0; i < lg->numel; i++)
+		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scale, 1e-4);
+	tl_st_close(want);
+	tl_pool_free(pool);
 	tl_net_free(net);
 }
 
@@ -421,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_import_keras1_notop),
 		cmocka_unit_test(test_import_keras3),
 		cmocka_unit_test(test_logits_match_pytorch),
+		cmocka_unit_test(test_real_full_logits),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_fold_caffe_weights_torch_shard),

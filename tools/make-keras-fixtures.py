@@ -22,6 +22,12 @@ independently with numpy and PyTorch (python3-torch).
         the real-shape notop file (Keras 2, root layer_names, random weights, ~59 MB)
         that tests/cli/tlweights.sh puts into a temporary ~/.keras/models.
 
+    make-keras-fixtures.py --full-real FILE.h5 OUT.safetensors [SEED]
+        the real-shape full file (fc1 25088 -> 4096, fc2, predictions 1000; ~553 MB,
+        model.save layout) and, in OUT, one 224x224 input and PyTorch's logits for it:
+        TL_KERAS_REAL_FULL=FILE.h5 TL_KERAS_REAL_EXPECTED=OUT tests/test_keras
+        checks them (too large for every make check).
+
     make-keras-fixtures.py --features FILE.h5 TARBALL N OUT.npy
         PyTorch VGG16 block5_pool of the first N test images of a CIFAR-10
         binary tarball at 32x32, caffe-normalized, with FILE.h5's weights.
@@ -263,6 +269,16 @@ if __name__ == "__main__":
         seed = int(a[2]) if len(a) > 2 else 1
         w = keras_weights(np.random.default_rng(seed), 1, [])
         write_keras2(a[1], w, False)
+    elif a and a[0] == "--full-real":
+        rng = np.random.default_rng(int(a[3]) if len(a) > 3 else 5)
+        w = keras_weights(rng, 1, [4096, 4096, 1000])
+        write_keras2(a[1], w, True, model_weights=True)
+        feats, head = torch_vgg(torch_tensors(w), True)
+        x = (rng.standard_normal((1, 3, 224, 224)) * 60).astype(np.float32)
+        with torch.no_grad():
+            logits = head(feats(torch.from_numpy(x).double()))
+        write_safetensors(a[2], {"input": x, "logits": logits.float().numpy()},
+                          {"md5": md5(a[1])})
     elif a and a[0] == "--features":
         features(a[1], a[2], int(a[3]), a[4])
     else:
