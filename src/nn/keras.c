@@ -646,17 +646,20 @@ static void transform(const tl_kx_tensor *t, const float *src, float *dst)
 				for (int k = 0; k < 9; k++)
 					dst[(o * I + i) * 9 + k] = src[((int64_t)k * I + i) * O + o];
 		break;
-	case TL_KX_DENSE_W: /* src (I, O) -> dst (O, I) */
-		for (int64_t o = 0; o < O; o++)
-			for (int64_t i = 0; i < I; i++)
-				dst[o * I + i] = src[i * O + o];
-		break;
+	case TL_KX_DENSE_W: /* src (I, O) -> dst (O, I): FC1 with a 1x1 map */
 	case TL_KX_FC1_W: { /* src rows in HWC order, dst columns in CHW order */
-		int64_t S2 = (int64_t)t->side * t->side, C = I / S2;
-		for (int64_t o = 0; o < O; o++)
+		int64_t S2 = t->kind == TL_KX_FC1_W ? (int64_t)t->side * t->side : 1, C = I / S2;
+		/* 32 outputs at a time: contiguous reads, 32 dst rows written in step */
+		for (int64_t o0 = 0; o0 < O; o0 += 32) {
+			int64_t o1 = o0 + 32 < O ? o0 + 32 : O;
 			for (int64_t c = 0; c < C; c++)
-				for (int64_t p = 0; p < S2; p++)
-					dst[o * I + c * S2 + p] = src[(p * C + c) * O + o];
+				for (int64_t p = 0; p < S2; p++) {
+					const float *sr = src + (p * C + c) * O;
+					float *dc = dst + c * S2 + p;
+					for (int64_t o = o0; o < o1; o++)
+						dc[o * I] = sr[o];
+				}
+		}
 		break;
 	}
 	}
