@@ -121,19 +121,13 @@ int main(int argc, char **argv)
 		if (st == TL_OK && (!o.output || !o.quiet))
 			fwrite(buf, 1, len, stdout);
 		free(buf);
-		if (st != TL_OK) {
-			fprintf(stderr, "tleval: %s\n", err.msg);
-			return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
-		}
-		return 0;
+		return tl_cli_exit("tleval", st, &err, cancelled);
 	}
 	tl_features_result r;
 	tl_err err;
 	tl_status st = tl_features(&o, &r, &err);
-	if (st != TL_OK) {
-		fprintf(stderr, "tleval: %s\n", err.msg);
-		return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
-	}
+	if (st != TL_OK)
+		return tl_cli_exit("tleval", st, &err, cancelled);
 	if (r.weights_norm < 0 && !o.quiet)
 		fprintf(stderr, "tleval: warning: %s does not declare its input normalization; check that the shard's matches\n",
 			o.weights);

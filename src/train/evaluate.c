@@ -4,14 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/forward.h"
 #include "train/metrics.h"
 #include "nn/models.h"
 #include "progress.h"
 #include "nn/safetensors.h"
 #include "data/shard.h"
 
-static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_model_cfg *mc,
-				 tl_err *err)
+static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
+				 tl_model_cfg *mc, tl_err *err)
 {
 	tl_st_file *f;
 	TL_TRY(tl_st_open(&f, path, err));
@@ -49,19 +50,31 @@ static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_m
 		goto out;
 	}
 	tl_norm_kind k;
-	if (norm && tl_norm_parse(norm, &k) == 0 && k != in->norm.kind)
-		st = tl_seterr(err, TL_EFORMAT,
-			       "input normalization '%s' of the shard does not match the model's '%s' (%s); repack with: tlpack --norm %s",
-			       tl_norm_name(in->norm.kind), norm, path, norm);
+	if (norm && tl_norm_parse(norm, &k) == 0)
+		st = tl_norm_check(shard, in->norm.kind, (int)k, "model's", path, err);
 out:
 	tl_st_close(f);
 	return st;
 }
 
-static int cmp_d(const void *a, const void *b)
+/* Loss and metrics of one batch. */
+typedef struct {
+	tl_sweep *sw;
+	tl_metrics *m;
+	int32_t *labels;
+} eval_batch;
+
+static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	(void)err;
+	eval_batch *e = arg;
+	tl_net *net = e->sw->net;
+	for (int i = 0; i < nb; i++)
+		e->labels[i] = tl_shard_label(e->sw->sh, tl_sweep_record(e->sw, b0 + i), 0);
+	int k = (int)e->sw->sh->info.n_classes;
+	double loss = tl_softmax_xent(nb, k, tl_net_output(net), e->labels, NULL, NULL);
+	tl_metrics_add(e->m, tl_net_output(net), e->labels, nb, loss * nb);
+	return TL_OK;
 }
 
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err)
@@ -81,7 +94,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		goto out;
 	}
 	tl_model_cfg mc;
-	if ((st = model_from_meta(o->model_path, in, &mc, err)) != TL_OK ||
+	if ((st = model_from_meta(o->model_path, o->shard, in, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||
 	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK)
 		goto out;
@@ -104,46 +117,24 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	}
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	size_t isz = (size_t)3 * in->height * in->width;
-	double compute = 0;
-	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
-		if (o->cancel && *o->cancel) {
-			st = tl_seterr(err, TL_EINTR, "interrupted");
-			break;
-		}
-		int nb = n - b0 < (uint64_t)batch ? (int)(n - b0) : batch;
-		for (int i = 0; i < nb && st == TL_OK; i++) {
-			uint64_t r = tl_shard_file_record(sh, s, b0 + i);
-			labels[i] = tl_shard_label(sh, r, 0);
-			st = tl_shard_load_f32(sh, r, tl_net_input(net) + i * isz, err);
-		}
-		if (st != TL_OK)
-			break;
-		double t0 = tl_now();
-		tl_net_forward(net, &be, nb, 0, net->n_layers);
-		compute += tl_now() - t0;
-		double loss = tl_softmax_xent(nb, (int)in->n_classes, tl_net_output(net), labels, NULL, NULL);
-		tl_metrics_add(&m, tl_net_output(net), labels, nb, loss * nb);
-		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
-	}
+	tl_sweep sw = {.net = net, .be = &be, .sh = sh, .split = s, .to = net->n_layers, .n = n,
+		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
+		       .unit = "images", .each = eval_each};
+	eval_batch eb = {&sw, &m, labels};
+	sw.arg = &eb;
+	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);
 	free(labels);
 	if (st != TL_OK)
 		goto out;
-	double lat[21];
-	for (int i = 0; i < 21; i++) {
-		double t0 = tl_now();
-		tl_net_forward(net, &be, 1, 0, net->n_layers);
-		lat[i] = tl_now() - t0;
-	}
-	qsort(lat, 21, sizeof lat[0], cmp_d);
+	double compute = sw.compute_s;
 	res->n = n;
 	res->accuracy = tl_metrics_accuracy(&m);
 	res->loss = tl_metrics_loss(&m);
 	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
 	free(prf);
-	res->latency_ms = lat[10] * 1e3;
+	res->latency_ms = tl_latency_ms(net, &be, 21);
 	res->images_per_s = compute > 0 ? n / compute : 0;
 	fprintf(out, "model:       %s (%s, %ux%u)\nshard:       %s, split %s, %llu images\n",
 		o->model_path, net->model, in->height, in->width, o->shard, split,
