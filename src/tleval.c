@@ -15,6 +15,7 @@
 #include "train/evaluate.h"
 #include "train/extract.h"
 #include "data/image.h"
+#include "nn/weights_find.h"
 
 static void usage(FILE *f)
 {
@@ -22,7 +23,8 @@ static void usage(FILE *f)
 		"usage: tleval -w RUN/best.safetensors [-d SHARD] [-o REPORT]    evaluate a trained model\n"
 		"       tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy\n"
 		"  -m, --model M        vgg16 (default) or squeezenet\n"
-		"  -w, --weights FILE   pretrained weights (safetensors, torchvision/timm names)\n"
+		"  -w, --weights FILE   trained model, or pretrained weights (safetensors, torchvision/timm\n"
+		"                       names; --features default: the lookup of tltrain(1) FILES)\n"
 		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
 		"      --split NAME     test (default) or train\n"
 		"      --limit N        only the first N images of the split\n"
@@ -93,6 +95,17 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad("unexpected argument", argv[optind]);
+	static tl_weights_found found; /* --features: the pretrained base's default weights */
+	tl_err ferr;
+	if (!o.weights && o.layer && tl_weights_find(o.model, TL_DATADIR, &found, &ferr) != TL_OK) {
+		fprintf(stderr, "tleval: %s\n", ferr.msg);
+		return 1;
+	}
+	if (found.imported && !o.quiet)
+		fprintf(stderr, "tleval: imported Keras weights %s (%s layout, md5 %s) into %s\n",
+			found.from, found.info.layout, found.info.md5, found.path);
+	if (!o.weights && found.path[0])
+		o.weights = found.path;
 	if (!o.weights) {
 		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
 		return 2;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nn/weights_find.h"
 #include "train/train.h"
 
 static void usage(FILE *f)
@@ -64,45 +65,40 @@ static int bad(const char *what, const char *arg)
 	return tl_cli_bad("tltrain", what, arg);
 }
 
-static int is_file(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* Default weights: $TL_WEIGHTS (a file, or a directory to search), then
- * the current directory, then the installed data directory. */
+/* Default weights: the lookup of tltrain(1) FILES (src/nn/weights_find.c);
+ * a Keras .h5 found there is imported once, and that is said.  0: found,
+ * -1: nothing found; an import that fails ends the program. */
 static int find_weights(const char *model, char *out, size_t n)
 {
-	static const char *const vgg[] = {"vgg16.safetensors", "vgg16.tv_in1k.safetensors",
-					  "vgg16-imagenet.safetensors", NULL};
-	static const char *const sq[] = {"squeezenet1_1-imagenet.safetensors",
-					 "squeezenet1_1.safetensors", NULL};
-	const char *const *names = strcmp(model, "squeezenet") == 0 ? sq : vgg;
-	const char *env = getenv("TL_WEIGHTS");
-	if (env && is_file(env)) {
-		snprintf(out, n, "%s", env);
-		return 0;
+	tl_weights_found w;
+	tl_err err;
+	if (tl_weights_find(model, TL_DATADIR, &w, &err) != TL_OK) {
+		fprintf(stderr, "tltrain: %s\n", err.msg);
+		exit(1);
 	}
-	const char *dirs[] = {env, ".", "data", TL_DATADIR};
-	for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++)
-		for (int i = 0; dirs[d] && names[i]; i++) {
-			snprintf(out, n, "%s/%s", dirs[d], names[i]);
-			if (is_file(out))
-				return 0;
-		}
-	return -1;
+	if (w.imported)
+		fprintf(stderr, "tltrain: imported Keras weights %s (%s layout, md5 %s) into %s\n",
+			w.from, w.info.layout, w.info.md5, w.path);
+	size_t len = strlen(w.path);
+	if (len >= n) {
+		fprintf(stderr, "tltrain: %s: path too long (expected under %zu bytes)\n", w.path, n);
+		exit(1);
+	}
+	memcpy(out, w.path, len + 1);
+	return len ? 0 : -1;
 }
 
 static void no_weights(const char *model)
 {
 	if (!strcmp(model, "vgg16"))
 		fprintf(stderr,
-			"tltrain: no VGG16 weights found (looked for vgg16.safetensors in $TL_WEIGHTS, ., data/ and %s).\n"
+			"tltrain: no VGG16 weights found (looked for vgg16.safetensors in $TL_WEIGHTS, ., data/,\n"
+			"  ~/.local/share/tlkit and %s, and for Keras' vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
+			"  in ~/.keras/models, which is imported by itself: see tltrain(1) FILES).\n"
 			"  Download the timm 'vgg16.tv_in1k' model.safetensors (torchvision names; pack with tlpack --norm torch),\n"
 			"  or save torchvision.models.vgg16(weights='IMAGENET1K_V1').state_dict() with safetensors,\n"
-			"  then pass it with -w FILE or set TL_WEIGHTS.  Keras vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
-			"  (md5 6d6bbae143d832006294945121d1f1fc) needs converting to OIHW safetensors first.\n"
+			"  then pass it with -w FILE or set TL_WEIGHTS.  A Keras .h5 elsewhere: tlweights import FILE.h5\n"
+			"  (Keras' notop file has md5 6d6bbae143d832006294945121d1f1fc).\n"
 			"  Or train without pretrained weights: -s scratch.\n",
 			TL_DATADIR);
 	else

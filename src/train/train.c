@@ -20,6 +20,7 @@
 #include "data/loader.h"
 #include "data/shard.h"
 #include "nn/models.h"
+#include "nn/normfold.h"
 #include "nn/safetensors.h"
 #include "progress.h"
 #include "rng.h"
@@ -312,7 +313,12 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 					 "%s: tensor %s: missing (is this a %s weights file?)", c->weights,
 					 p->name, c->model);
 	}
-	TL_TRY(tl_norm_check(c->shard, in->norm.kind, norm, "weights'", c->weights, err));
+	int folded; /* an exact fold into the first convolution, or a refusal naming tlpack --norm */
+	TL_TRY(tl_norm_fold(r->net, norm, &in->norm, c->shard, c->weights, &folded, err));
+	if (folded && !c->quiet)
+		fprintf(stderr, "tltrain: %s expects '%s' input, the shard holds '%s': folded into %s exactly\n",
+			c->weights, tl_norm_name((tl_norm_kind)norm), tl_norm_name(in->norm.kind),
+			r->net->layers[0].name);
 	if (norm < 0 && !c->quiet)
 		fprintf(stderr, "tltrain: warning: %s does not declare its input normalization; the shard is '%s'\n",
 			c->weights, tl_norm_name(in->norm.kind));
