@@ -103,4 +103,14 @@ for f in best.safetensors history.csv report.txt; do
 done
 run 0 "second run uses the imported file" -- "$BIN/tltrain" -s feature -e 1 -q -o run2
 grep -q "imported" "$T/err" && bad "imported again: $(cat "$T/err")" || ok "imported once"
+run 0 "tleval --features finds it too" -- "$BIN/tleval" --features block1_pool --limit 2 -o b1.npy
+head -c 128 b1.npy | grep -qF "'shape': (2, 64, 16, 16)" && ok "tleval: block1_pool of 2 images" || bad "tleval: b1.npy header"
+grep -q "imported" "$T/err" && bad "tleval imported again: $(cat "$T/err")" || ok "tleval: not imported again"
+run 0 "TL_WEIGHTS names the .h5" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b2.npy
+grep -q "imported" "$T/err" && bad "TL_WEIGHTS .h5 imported again: $(cat "$T/err")" || ok "TL_WEIGHTS .h5: the import is reused"
+touch "$K"
+sleep 1
+touch "$K"
+run 0 "a newer .h5 is imported again" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b3.npy
+err_has "a newer .h5 is imported again" "tleval: imported Keras weights $K"
 finish
