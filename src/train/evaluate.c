@@ -1,6 +1,7 @@
 /* evaluate.c - trained-model evaluation (see evaluate.h). */
 #include "train/evaluate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,7 @@ typedef struct {
 	tl_sweep *sw;
 	tl_metrics *m;
 	int32_t *labels;
+	FILE *pred;
 } eval_batch;
 
 static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
@@ -74,6 +76,16 @@ static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 	int k = (int)e->sw->sh->info.n_classes;
 	double loss = tl_softmax_xent(nb, k, tl_net_output(net), e->labels, NULL, NULL);
 	tl_metrics_add(e->m, tl_net_output(net), e->labels, nb, loss * nb);
+	for (int i = 0; e->pred && i < nb; i++) {
+		const float *z = tl_net_output(net) + (size_t)i * k;
+		int best = 0;
+		double sum = 0;
+		for (int j = 1; j < k; j++)
+			best = z[j] > z[best] ? j : best;
+		for (int j = 0; j < k; j++)
+			sum += exp((double)z[j] - z[best]);
+		fprintf(e->pred, "%llu,%d,%d,%.6f\n", (unsigned long long)(b0 + i), e->labels[i], best, 1 / sum);
+	}
 	return TL_OK;
 }
 
@@ -120,7 +132,9 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_sweep sw = {.net = net, .be = &be, .sh = sh, .split = s, .to = net->n_layers, .n = n,
 		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
 		       .unit = "images", .each = eval_each};
-	eval_batch eb = {&sw, &m, labels};
+	eval_batch eb = {&sw, &m, labels, o->predictions};
+	if (o->predictions)
+		fputs("index,label,predicted,probability\n", o->predictions);
 	sw.arg = &eb;
 	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);

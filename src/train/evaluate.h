@@ -17,6 +17,8 @@ typedef struct {
 	uint64_t limit;
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
+	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image
+				 * (argmax, lowest on ties; its softmax probability) */
 } tl_eval_opts;
 
 typedef struct {
