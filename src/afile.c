@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include "afile.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -30,7 +33,7 @@ tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
 		free(copy);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
-	size_t n = strlen(dir) + strlen(basename(copy)) + 32;
+	size_t n = strlen(dir) + strlen(basename(copy)) + 48;
 	f->tmp = malloc(n);
 	f->path = strdup(path);
 	if (!f->tmp || !f->path) {
@@ -39,7 +42,9 @@ tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
 		tl_afile_abort(f);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
-	snprintf(f->tmp, n, "%s/.%s.tmp.XXXXXX", dir, basename(copy));
+	/* the PID in the name lets a later run remove what a killed one left
+	 * (tl_afile_clean_stale) */
+	snprintf(f->tmp, n, "%s/.%s.tmp.%ld.XXXXXX", dir, basename(copy), (long)getpid());
 	free(copy);
 	f->fd = mkstemp(f->tmp);
 	if (f->fd < 0) {
@@ -158,4 +163,56 @@ tl_status tl_write_file_atomic(const char *path, const void *buf, size_t n, tl_e
 		return st;
 	}
 	return tl_afile_commit(&f, err);
+}
+
+tl_status tl_afile_clean_stale(const char *path, unsigned *files, uint64_t *bytes, tl_err *err)
+{
+	*files = 0;
+	*bytes = 0;
+	char *dir = dir_of(path), *copy = strdup(path), *prefix = NULL;
+	tl_status st = TL_OK;
+	if (!dir || !copy || asprintf(&prefix, ".%s.tmp.", basename(copy)) < 0) {
+		prefix = NULL;
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	DIR *d = opendir(dir);
+	if (!d)
+		goto out; /* nothing to clean; creating the output will say why */
+	size_t pl = strlen(prefix);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, pl) != 0)
+			continue;
+		char *end;
+		errno = 0;
+		long pid = strtol(e->d_name + pl, &end, 10);
+		if (errno || end == e->d_name + pl || *end != '.' || pid <= 0 ||
+		    strlen(end + 1) != 6)
+			continue; /* not one of ours */
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* its writer may still be running */
+		struct stat sb;
+		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+			(*files)++;
+			*bytes += (uint64_t)sb.st_size;
+		}
+	}
+	closedir(d);
+out:
+	free(prefix);
+	free(copy);
+	free(dir);
+	return st;
+}
+
+int tl_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+		return 0;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }

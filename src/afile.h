@@ -41,4 +41,14 @@ void tl_afile_abort(tl_afile *f);
 /* Write a whole buffer to path atomically. */
 tl_status tl_write_file_atomic(const char *path, const void *buf, size_t n, tl_err *err);
 
+/* Remove the temporary files of `path` (".NAME.tmp.PID.XXXXXX" beside
+ * it) whose writer process no longer exists, as a SIGKILLed run leaves
+ * them; *files and *bytes say what was removed.  Temporaries of live
+ * processes and anything not named like ours are left alone. */
+tl_status tl_afile_clean_stale(const char *path, unsigned *files, uint64_t *bytes, tl_err *err);
+
+/* 1 if both paths exist and name the same file (device and inode), so an
+ * output would replace an input; 0 otherwise. */
+int tl_same_file(const char *a, const char *b);
+
 #endif

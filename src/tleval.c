@@ -134,6 +134,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
+	if (o.output && (tl_same_file(o.output, o.weights) || tl_same_file(o.output, o.shard))) {
+		fprintf(stderr, "tleval: -o %s is the %s %s (it would be replaced; choose another -o)\n",
+			o.output, tl_same_file(o.output, o.weights) ? "weights file" : "shard",
+			tl_same_file(o.output, o.weights) ? o.weights : o.shard);
+		return 2;
+	}
 	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
 	o.cancel = cancelled;
 	if (!o.layer) { /* evaluate a trained model */

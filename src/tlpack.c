@@ -256,6 +256,10 @@ int main(int argc, char **argv)
 	tl_pack_result res;
 	tl_err err;
 	tl_status st = tl_pack(&o, &res, &err);
+	if (res.stale_files)
+		fprintf(stderr, "tlpack: removed %u temporary file%s (%.1f MB) that killed runs left beside %s\n",
+			res.stale_files, res.stale_files == 1 ? "" : "s", res.stale_bytes / 1048576.0,
+			res.output);
 	if (st != TL_OK)
 		return tl_cli_exit("tlpack", st, &err, cancelled);
 	if (!o.quiet) {

@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -219,6 +220,17 @@ static void duplicates_and_overlaps(void **state)
 		write_st(cases[i].json, six, sizeof six);
 		expect_fail(TL_EFORMAT, cases[i].want);
 	}
+	/* a directory is named as one (mmap used to say "No such device") */
+	char d[sizeof path + 8];
+	snprintf(d, sizeof d, "%s.dir", path);
+	assert_int_equal(mkdir(d, 0755), 0);
+	tl_st_file *g = (tl_st_file *)1;
+	tl_err e2;
+	assert_int_equal(tl_st_open(&g, d, &e2), TL_EFORMAT);
+	assert_null(g);
+	rmdir(d);
+	if (!strstr(e2.msg, "is a directory"))
+		fail_msg("directory: %s", e2.msg);
 	/* adjacent tensors and empty tensors sharing an offset are fine */
 	write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
 		 "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"

@@ -427,6 +427,11 @@ static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
 				    : k->t.dataset == 10 ? "cifar10.tls"
 							 : "cifar100.tls";
 	snprintf(res->output, sizeof res->output, "%s", out);
+	if (tl_same_file(o->input, out))
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: the output is the input %s (it would be replaced; choose another -o)",
+				 out, o->input);
+	TL_TRY(tl_afile_clean_stale(out, &res->stale_files, &res->stale_bytes, err));
 	tl_shard_info proto;
 	memset(&proto, 0, sizeof proto);
 	proto.channels = 3;

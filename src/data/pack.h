@@ -32,6 +32,8 @@ typedef struct {
 	char dataset[32];
 	uint64_t records, train, test;
 	double seconds;
+	unsigned stale_files;  /* temporaries of killed runs removed beside the output */
+	uint64_t stale_bytes;
 } tl_pack_result;
 
 #define TL_PACK_MAX_SIZE 512

@@ -196,6 +196,12 @@ tl_status tl_st_open(tl_st_file **out, const char *path, tl_err *err)
 			close(fd);
 		goto fail;
 	}
+	if (!S_ISREG(sb.st_mode)) {
+		close(fd);
+		st = BAD("%s: %s (expected a safetensors file)", path,
+			 S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+		goto fail;
+	}
 	f->size = (uint64_t)sb.st_size;
 	if (f->size < 8) {
 		close(fd);

@@ -55,4 +55,17 @@ run 1 "evaluate, normalization mismatch" -- "$E" -w run/best.safetensors -d s32t
 err_has "evaluate, normalization mismatch" "tlpack --norm caffe"
 run 1 "evaluate, wrong size" -- "$E" -w run/best.safetensors -d s64.tls
 err_has "evaluate, wrong size" "trained at 32x32, the shard is 64x64"
+
+# outputs that would replace an input are refused before any work
+cp run/best.safetensors m.safetensors
+run 2 "report over the model" -- "$E" -q -w m.safetensors -d s32.tls -o m.safetensors
+err_has "report over the model" "is the weights file"
+cmp -s run/best.safetensors m.safetensors && ok "model untouched" || bad "model replaced"
+cp s64.tls keep64.tls
+run 2 "features over the shard" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 -o s64.tls
+err_has "features over the shard" "is the shard"
+cmp -s keep64.tls s64.tls && ok "shard untouched" || bad "shard replaced"
+mkdir -p wdir
+run 1 "weights is a directory" -- "$E" -w wdir -d s32.tls
+err_has "weights is a directory" "wdir: is a directory"
 finish

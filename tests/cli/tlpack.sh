@@ -119,4 +119,27 @@ err_has "not a shard" "not a tlkit shard"
 run 1 "empty shard" -- "$P" --info empty.tls
 err_has "empty shard" "empty.tls: empty file"
 
+# ---- outputs that would replace inputs, killed runs' temporaries ----
+cp good.tar.gz same.tar.gz
+run 2 "output is the input" -- "$P" -q -o same.tar.gz same.tar.gz
+err_has "output is the input" "the output is the input"
+if cmp -s good.tar.gz same.tar.gz; then ok "input untouched"; else bad "input replaced"; fi
+sh -c 'exit 0' & deadpid=$!
+wait $deadpid
+head -c 5000 /dev/zero >".stale.tls.tmp.$deadpid.AbC123"
+head -c 10 /dev/zero >".stale.tls.tmp.$$.XyZ789" # a live process: kept
+run 0 "stale temporaries removed" -- "$P" -q -o stale.tls good.tar.gz
+err_has "stale temporaries removed" "removed 1 temporary file" "stale.tls"
+if [ -e ".stale.tls.tmp.$deadpid.AbC123" ]; then bad "dead run's temporary kept"; else ok "dead run's temporary removed"; fi
+if [ -e ".stale.tls.tmp.$$.XyZ789" ]; then ok "live run's temporary kept"; else bad "live run's temporary removed"; fi
+rm -f ".stale.tls.tmp.$$.XyZ789" stale.tls
+
+# ---- a gzip whose CRC does not match its data (libarchive checks none) ----
+cp good.tar.gz crc.tar.gz
+size=$(stat -c %s crc.tar.gz)
+printf '\x5a\xa5\x5a\xa5' | dd of=crc.tar.gz bs=1 seek=$((size - 8)) conv=notrunc status=none
+run 1 "bad gzip CRC" -- "$P" -q -o crc.tls crc.tar.gz
+err_has "bad gzip CRC" "crc.tar.gz" "incorrect data check"
+nothing_left "bad gzip CRC" . crc.tls
+
 finish
