@@ -9,6 +9,8 @@
 #include "progress.h"
 #include "nn/safetensors.h"
 #include "data/shard.h"
+#include "nn/device.h"
+#include "cpu/ops.h"
 
 static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_model_cfg *mc,
 				 tl_err *err)
@@ -70,7 +72,8 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_shard *sh;
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_net *net = NULL;
-	tl_pool *pool = NULL;
+	tl_device dev = {0};
+	float *xb = NULL, *lg = NULL;
 	tl_metrics m = {0};
 	tl_status st;
 	const tl_shard_info *in = &sh->info;
@@ -89,14 +92,20 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	if (o->limit && o->limit < n)
 		n = o->limit;
 	int batch = o->batch > 0 ? o->batch : 64;
-	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
+	size_t isz = (size_t)3 * in->height * in->width;
+	xb = malloc((size_t)batch * isz * sizeof(float));
+	lg = malloc((size_t)batch * in->n_classes * sizeof(float));
+	if (!xb || !lg) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (tl_metrics_init(&m, (int)in->n_classes)) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
 	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch);
 	if (!labels) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
@@ -104,7 +113,6 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	}
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	size_t isz = (size_t)3 * in->height * in->width;
 	double compute = 0;
 	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
 		if (o->cancel && *o->cancel) {
@@ -115,15 +123,18 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		for (int i = 0; i < nb && st == TL_OK; i++) {
 			uint64_t r = tl_shard_file_record(sh, s, b0 + i);
 			labels[i] = tl_shard_label(sh, r, 0);
-			st = tl_shard_load_f32(sh, r, tl_net_input(net) + i * isz, err);
+			st = tl_shard_load_f32(sh, r, xb + i * isz, err);
 		}
 		if (st != TL_OK)
 			break;
 		double t0 = tl_now();
-		tl_net_forward(net, &be, nb, 0, net->n_layers);
+		tl_net_set(net, 0, xb, nb);
+		tl_net_forward(net, nb, 0, net->n_layers);
+		if ((st = tl_net_get(net, net->n_tensors - 1, lg, nb, err)) != TL_OK)
+			break;
 		compute += tl_now() - t0;
-		double loss = tl_softmax_xent(nb, (int)in->n_classes, tl_net_output(net), labels, NULL, NULL);
-		tl_metrics_add(&m, tl_net_output(net), labels, nb, loss * nb);
+		double loss = tl_softmax_xent(nb, (int)in->n_classes, lg, labels, NULL, NULL);
+		tl_metrics_add(&m, lg, labels, nb, loss * nb);
 		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
 	}
 	tl_progress_end(&prog);
@@ -133,7 +144,10 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	double lat[21];
 	for (int i = 0; i < 21; i++) {
 		double t0 = tl_now();
-		tl_net_forward(net, &be, 1, 0, net->n_layers);
+		tl_net_set(net, 0, xb, 1);
+		tl_net_forward(net, 1, 0, net->n_layers);
+		if ((st = tl_net_get(net, net->n_tensors - 1, lg, 1, err)) != TL_OK)
+			goto out;
 		lat[i] = tl_now() - t0;
 	}
 	qsort(lat, 21, sizeof lat[0], cmp_d);
@@ -151,15 +165,17 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	fprintf(out, "accuracy:    %.4f\nloss:        %.4f\nmacro F1:    %.4f\n", res->accuracy,
 		res->loss, res->macro_f1);
 	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%d threads)\n\n",
-		res->latency_ms, res->images_per_s, batch, tl_pool_size(pool));
+		res->latency_ms, res->images_per_s, batch, tl_pool_size(dev.pool));
 	char names[TL_SHARD_MAX_CLASSES][32];
 	for (uint32_t i = 0; i < in->n_classes; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, out);
 out:
 	tl_metrics_free(&m);
-	tl_pool_free(pool);
+	free(xb);
+	free(lg);
 	tl_net_free(net);
+	tl_device_close(&dev);
 	tl_shard_close(sh);
 	return st;
 }

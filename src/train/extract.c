@@ -8,6 +8,7 @@
 #include "train/npy.h"
 #include "progress.h"
 #include "data/shard.h"
+#include "nn/device.h"
 
 /* "fire9" or "block4_pool" -> layer index; else an error listing names. */
 static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
@@ -34,7 +35,8 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_status st = TL_OK;
 	tl_net *net = NULL;
-	tl_pool *pool = NULL;
+	tl_device dev = {0};
+	float *xb = NULL, *fb = NULL;
 	tl_npy npy;
 	int npy_open = 0;
 	const tl_shard_info *in = &sh->info;
@@ -81,11 +83,17 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	int batch = o->batch > 0 ? o->batch : 32;
 	if ((uint64_t)batch > n)
 		batch = n ? (int)n : 1;
-	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
 	int t = net->layers[li].out;
+	size_t isz = (size_t)3 * in->height * in->width;
+	xb = malloc((size_t)batch * isz * sizeof(float));
+	fb = malloc((size_t)batch * tl_net_out_size(net, t) * sizeof(float));
+	if (!xb || !fb) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
 	tl_shape3 fs = net->tshape[t];
 	res->c = fs.c, res->h = fs.h, res->w = fs.w, res->n = n;
 	int64_t shape[4] = {(int64_t)n, fs.c, fs.h, fs.w};
@@ -94,7 +102,6 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	npy_open = 1;
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	size_t isz = (size_t)3 * in->height * in->width;
 	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
 		if (o->cancel && *o->cancel) {
 			st = tl_seterr(err, TL_EINTR, "interrupted; %s not written", o->output);
@@ -103,11 +110,13 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 		int nb = n - b0 < (uint64_t)batch ? (int)(n - b0) : batch;
 		for (int i = 0; i < nb && st == TL_OK; i++)
 			st = tl_shard_load_f32(sh, tl_shard_file_record(sh, s, b0 + i),
-					       tl_net_input(net) + i * isz, err);
+					       xb + i * isz, err);
 		if (st != TL_OK)
 			break;
-		tl_net_forward(net, &be, nb, 0, li + 1);
-		st = tl_npy_write(&npy, net->val[t], (uint64_t)nb * tl_net_out_size(net, t), err);
+		tl_net_set(net, 0, xb, nb);
+		tl_net_forward(net, nb, 0, li + 1);
+		if ((st = tl_net_get(net, t, fb, nb, err)) == TL_OK)
+			st = tl_npy_write(&npy, fb, (uint64_t)nb * tl_net_out_size(net, t), err);
 		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
 	}
 	tl_progress_end(&prog);
@@ -119,8 +128,10 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 out:
 	if (npy_open)
 		tl_npy_abort(&npy);
-	tl_pool_free(pool);
+	free(xb);
+	free(fb);
 	tl_net_free(net);
+	tl_device_close(&dev);
 	tl_shard_close(sh);
 	return st;
 }

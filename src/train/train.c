@@ -22,6 +22,7 @@
 #include "rng.h"
 #include "nn/safetensors.h"
 #include "data/shard.h"
+#include "nn/device.h"
 
 #define MAX_EPOCHS 10000
 
@@ -276,8 +277,8 @@ typedef struct {
 	tl_train_cfg *cfg;
 	tl_shard *sh;
 	tl_net *net;
-	tl_cpu_ops be;
-	tl_pool *pool;
+	tl_device dev;
+	float *xb; /* a host batch of images (cache fills) */
 	tl_optim opt;
 	int opt_ready;
 	/* items */
@@ -299,7 +300,8 @@ typedef struct {
 		float *tr;
 		int mapped;
 	} keep;
-	float *best_params; /* copy of the best epoch's parameters */
+	int32_t *pred;      /* each sample's predicted class, one batch */
+	float *opt_host[2]; /* optimizer state staged for checkpoints (m, v) */
 	run_state st;
 	double t_start;
 	tl_progress prog;
@@ -437,13 +439,15 @@ static tl_status fill_cache(run *r, const float *src, size_t src_row, int from,
 		if (r->cfg->cancel && *r->cfg->cancel)
 			return tl_seterr(err, TL_EINTR, "interrupted while building the prefix cache");
 		int nb = n - b0 < (uint64_t)r->cfg->batch ? (int)(n - b0) : r->cfg->batch;
-		if (src)
-			memcpy(net->val[tf], src + b0 * src_row, (size_t)nb * src_row * sizeof(float));
-		else
+		if (src) {
+			tl_net_set(net, tf, src + b0 * src_row, nb);
+		} else {
 			for (int i = 0; i < nb; i++)
-				TL_TRY(tl_shard_load_f32(r->sh, rec[b0 + i], tl_net_input(net) + i * isz, err));
-		tl_net_forward(net, &r->be, nb, from, k);
-		memcpy(dst + b0 * r->cache_row, net->val[t], (size_t)nb * r->cache_row * sizeof(float));
+				TL_TRY(tl_shard_load_f32(r->sh, rec[b0 + i], r->xb + i * isz, err));
+			tl_net_set(net, 0, r->xb, nb);
+		}
+		tl_net_forward(net, nb, from, k);
+		TL_TRY(tl_net_get(net, t, dst + b0 * r->cache_row, nb, err));
 		tl_progress_update(&r->prog, b0 + nb, n, b0 + nb, "images cached");
 	}
 	return TL_OK;
@@ -558,9 +562,8 @@ static void forward_batch(run *r, const float *x, int n)
 {
 	tl_net *net = r->net;
 	int from = r->cache_layer, t = net->layers[from].in[0];
-	size_t row = from ? r->cache_row : (size_t)tl_net_out_size(net, 0);
-	memcpy(net->val[from ? t : 0], x, (size_t)n * row * sizeof(float));
-	tl_net_forward(net, &r->be, n, from, net->n_layers);
+	tl_net_set(net, from ? t : 0, x, n);
+	tl_net_forward(net, n, from, net->n_layers);
 }
 
 static tl_status make_loader(run *r, tl_loader **l, const uint64_t *rec, const int32_t *lab,
@@ -598,7 +601,6 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 	}
 	r->net->training = 0;
 	tl_loader_start(l, 0, 0);
-	int k = (int)r->sh->info.n_classes;
 	for (;;) {
 		const float *x;
 		const int32_t *y;
@@ -606,8 +608,10 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 		if ((st = tl_loader_next(l, &x, &y, &nb, err)) != TL_OK || nb == 0)
 			break;
 		forward_batch(r, x, nb);
-		double loss = tl_softmax_xent(nb, k, tl_net_output(r->net), y, NULL, NULL);
-		tl_metrics_add(m, tl_net_output(r->net), y, nb, loss * nb);
+		double loss;
+		if ((st = tl_net_loss(r->net, nb, y, 0, &loss, r->pred, err)) != TL_OK)
+			break;
+		tl_metrics_add_pred(m, r->pred, y, nb, loss);
 	}
 	tl_loader_free(l);
 	r->cache_layer = saved;
@@ -615,6 +619,14 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 }
 
 /* ---- checkpoints ---- */
+
+/* Stage the optimizer state in host memory for a checkpoint. */
+static tl_status opt_stage(run *r, tl_err *err)
+{
+	for (int w = 0; w < (r->opt.v ? 2 : 1); w++)
+		TL_TRY(tl_optim_get(&r->opt, w, 0, r->net->n_param_floats, r->opt_host[w], err));
+	return TL_OK;
+}
 
 static tl_status save_checkpoint(run *r, tl_err *err)
 {
@@ -629,6 +641,8 @@ static tl_status save_checkpoint(run *r, tl_err *err)
 		st = tl_seterr(err, TL_ENOMEM, "checkpoint: out of memory");
 		goto out;
 	}
+	if ((st = opt_stage(r, err)) != TL_OK || (st = tl_net_pull_params(net, err)) != TL_OK)
+		goto out;
 	int k = 0;
 	for (int i = 0; i < np; i++) {
 		tl_param *p = &net->params[i];
@@ -637,12 +651,12 @@ static tl_status save_checkpoint(run *r, tl_err *err)
 		k++;
 		snprintf(names[k], sizeof names[k], "optim.m.%s", p->name);
 		t[k] = (tl_st_out){.name = names[k], .dtype = TL_ST_F32, .ndim = 1,
-				   .shape = {(int64_t)p->size}, .data = r->opt.m + p->off};
+				   .shape = {(int64_t)p->size}, .data = r->opt_host[0] + p->off};
 		k++;
 		if (r->opt.v) {
 			snprintf(names[k], sizeof names[k], "optim.v.%s", p->name);
 			t[k] = (tl_st_out){.name = names[k], .dtype = TL_ST_F32, .ndim = 1,
-					   .shape = {(int64_t)p->size}, .data = r->opt.v + p->off};
+					   .shape = {(int64_t)p->size}, .data = r->opt_host[1] + p->off};
 			k++;
 		}
 	}
@@ -729,12 +743,15 @@ static tl_status load_checkpoint(run *r, const tl_st_file *f, tl_err *err)
 		char name[96];
 		int64_t sz = (int64_t)p->size;
 		snprintf(name, sizeof name, "optim.m.%s", p->name);
-		TL_TRY(tl_st_read_f32(f, name, 1, &sz, r->opt.m + p->off, err));
+		TL_TRY(tl_st_read_f32(f, name, 1, &sz, r->opt_host[0] + p->off, err));
 		if (r->opt.v) {
 			snprintf(name, sizeof name, "optim.v.%s", p->name);
-			TL_TRY(tl_st_read_f32(f, name, 1, &sz, r->opt.v + p->off, err));
+			TL_TRY(tl_st_read_f32(f, name, 1, &sz, r->opt_host[1] + p->off, err));
 		}
 	}
+	tl_net_push_params(net);
+	for (int w = 0; w < (r->opt.v ? 2 : 1); w++)
+		tl_optim_set(&r->opt, w, 0, net->n_param_floats, r->opt_host[w]);
 	tl_status st = TL_OK;
 	r->st.epoch = atoi(need(f, "epoch", err, &st));
 	r->st.stage = atoi(need(f, "stage", err, &st));
@@ -827,8 +844,11 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 	if (c->dropout >= 0)
 		mc.dropout = c->dropout;
 	TL_TRY(tl_model_build(&mc, &r->net, err));
-	TL_TRY(tl_net_alloc(r->net, c->batch, err));
+	TL_TRY(tl_net_bind(r->net, r->dev.be, c->batch, err));
 	TL_TRY(tl_optim_init(&r->opt, r->net, c->opt, err));
+	for (int w = 0; w < 2; w++)
+		if (!(r->opt_host[w] = calloc(r->net->n_param_floats + 1, sizeof(float))))
+			return tl_seterr(err, TL_ENOMEM, "out of memory for the optimizer state");
 	r->opt_ready = 1;
 	if (resume)
 		return TL_OK;
@@ -842,6 +862,7 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 		if (l0->w >= 0 && in_std > 0)
 			for (size_t k = 0; k < r->net->params[l0->w].size; k++)
 				r->net->params[l0->w].data[k] /= (float)in_std;
+		tl_net_push_params(r->net);
 		return TL_OK;
 	}
 	int norm;
@@ -898,8 +919,7 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 	tl_loader *tl = NULL;
 	TL_TRY(make_loader(r, &tl, r->tr_rec, r->tr_lab, r->n_tr, r->cache_layer ? r->cache_tr : NULL, 1, err));
 	int k = (int)r->sh->info.n_classes;
-	float *dl = malloc(sizeof(float) * (size_t)c->batch * k);
-	tl_status st = dl ? TL_OK : tl_seterr(err, TL_ENOMEM, "out of memory");
+	tl_status st = TL_OK;
 	uint64_t nb_total = tl_loader_batches(tl);
 	while (st == TL_OK && r->st.epoch < end && !*stop) {
 		int e = r->st.epoch;
@@ -917,12 +937,16 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 			r->net->training = 1;
 			r->net->rng = tl_rng_key(c->seed, 0xd0, (uint64_t)e, r->st.batch_pos);
 			forward_batch(r, x, nb);
-			int correct;
-			double loss = tl_softmax_xent(nb, k, tl_net_output(r->net), y, dl, &correct);
-			tl_net_backward(r->net, &r->be, nb, dl);
-			tl_optim_step(&r->opt, r->net, r->pool);
+			double loss;
+			if ((st = tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err)) != TL_OK)
+				break;
+			int correct = 0;
+			for (int i = 0; i < nb; i++)
+				correct += r->pred[i] == y[i];
+			tl_net_backward(r->net, nb);
+			tl_optim_step(&r->opt, r->net);
 			r->st.batch_pos++;
-			r->st.part_loss += loss * nb;
+			r->st.part_loss += loss;
 			r->st.part_correct += (uint64_t)correct;
 			r->st.part_seen += (uint64_t)nb;
 			double el = tl_now() - t0;
@@ -971,7 +995,7 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 			r->st.best = metric;
 			r->st.best_epoch = e;
 			r->st.bad_epochs = 0;
-			memcpy(r->best_params, r->net->param_block, r->net->n_param_floats * sizeof(float));
+			tl_net_keep(r->net);
 			if ((st = save_best(r, err)) != TL_OK)
 				break;
 		} else {
@@ -1003,7 +1027,6 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 		    (st = save_checkpoint(r, err)) != TL_OK)
 			break;
 	}
-	free(dl);
 	tl_loader_free(tl);
 	return st;
 }
@@ -1034,7 +1057,10 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	r->net->training = 0;
 	for (int i = 0; i < 21; i++) {
 		double t0 = tl_now();
-		tl_net_forward(r->net, &r->be, 1, 0, r->net->n_layers);
+		tl_net_forward(r->net, 1, 0, r->net->n_layers);
+		tl_status ls = r->dev.be->sync(r->dev.be, err);
+		if (ls != TL_OK)
+			return ls;
 		lat[i] = tl_now() - t0;
 	}
 	for (int i = 1; i < 21; i++)
@@ -1074,7 +1100,7 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	if (r->cache_seconds > 0)
 		fprintf(o, " + %.1f s building the prefix cache", r->cache_seconds);
 	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s backend, %d threads)\n",
-		lat[10] * 1e3, r->be.name, tl_pool_size(r->pool));
+		lat[10] * 1e3, r->dev.be->name, tl_pool_size(r->dev.pool));
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
 	fprintf(o, "test accuracy:    %.4f\ntest loss:        %.4f\nmacro F1:         %.4f\n\n",
 		res->test_accuracy, res->test_loss, res->macro_f1);
@@ -1132,20 +1158,17 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	tl_progress_init(&r->prog, "tltrain", cfg->quiet);
 	if ((st = tl_shard_open(&r->sh, cfg->shard, err)) != TL_OK || (st = setup_items(r, err)) != TL_OK)
 		goto out;
-	if ((st = tl_pool_new(&r->pool, cfg->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&r->dev, cfg->reference_backend ? "cpu-reference" : "cpu", cfg->threads, err)) != TL_OK)
 		goto out;
-	if (cfg->reference_backend)
-		tl_cpu_ref_init(&r->be);
-	else
-		tl_cpu_fast_init(&r->be, r->pool);
-	if ((st = setup_model(r, resume, err)) != TL_OK)
-		goto out;
-	r->best_params = malloc(r->net->n_param_floats * sizeof(float) + 1);
-	if (!r->best_params) {
+	r->xb = malloc((size_t)cfg->batch * 3 * r->sh->info.height * r->sh->info.width * sizeof(float));
+	r->pred = malloc((size_t)cfg->batch * sizeof(int32_t));
+	if (!r->xb || !r->pred) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
-	memcpy(r->best_params, r->net->param_block, r->net->n_param_floats * sizeof(float));
+	if ((st = setup_model(r, resume, err)) != TL_OK)
+		goto out;
+	tl_net_keep(r->net);
 	if (resume) {
 		if ((st = load_checkpoint(r, ck, err)) != TL_OK)
 			goto out;
@@ -1158,10 +1181,13 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 				st = tl_seterr(err, TL_ENOMEM, "out of memory");
 				goto out;
 			}
-			memcpy(cur, r->net->param_block, r->net->n_param_floats * sizeof(float));
-			st = tl_net_load(r->net, path, 1, NULL, err);
-			memcpy(r->best_params, r->net->param_block, r->net->n_param_floats * sizeof(float));
-			memcpy(r->net->param_block, cur, r->net->n_param_floats * sizeof(float));
+			if ((st = tl_net_pull_params(r->net, err)) == TL_OK)
+				memcpy(cur, r->net->param_block, r->net->n_param_floats * sizeof(float));
+			if (st == TL_OK && (st = tl_net_load(r->net, path, 1, NULL, err)) == TL_OK) {
+				tl_net_keep(r->net);
+				memcpy(r->net->param_block, cur, r->net->n_param_floats * sizeof(float));
+				tl_net_push_params(r->net);
+			}
 			free(cur);
 			if (st != TL_OK)
 				goto out;
@@ -1209,7 +1235,7 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	res->best_epoch = r->st.best_epoch + 1;
 	res->best_metric = r->st.best;
 	/* restore the best weights, whether or not training stopped early */
-	memcpy(r->net->param_block, r->best_params, r->net->n_param_floats * sizeof(float));
+	tl_net_restore(r->net);
 	st = write_report(r, res, err);
 	res->seconds = tl_now() - r->t_start;
 out:
@@ -1221,13 +1247,16 @@ out:
 	if (r->opt_ready)
 		tl_optim_free(&r->opt);
 	tl_net_free(r->net);
-	tl_pool_free(r->pool);
+	tl_device_close(&r->dev);
+	free(r->xb);
+	free(r->pred);
+	free(r->opt_host[0]);
+	free(r->opt_host[1]);
 	tl_shard_close(r->sh);
 	free(r->tr_rec);
 	free(r->te_rec);
 	free(r->tr_lab);
 	free(r->te_lab);
-	free(r->best_params);
 	free(r);
 	return st;
 }
