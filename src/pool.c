@@ -178,3 +178,139 @@ void tl_pool_for(tl_pool *p, size_t n, size_t grain, tl_pool_fn fn, void *ctx)
 		pthread_mutex_unlock(&p->mu);
 	}
 }
+
+/* ---- bounded queue (see pool.h) ---- */
+
+#define TL_QUEUE_NONE UINT64_MAX
+
+struct tl_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* one condition for every wait: all waits are short */
+	unsigned depth;
+	uint64_t next;     /* next ticket to reserve */
+	uint64_t head;     /* next ticket to take */
+	uint64_t freed;    /* tickets below this are released: slots reusable */
+	uint64_t limit;    /* tickets >= limit are not handed out */
+	uint64_t *ready;   /* per slot: the ticket published there, or NONE */
+	int in_flight;     /* reserved, not yet published */
+	int held;          /* the consumer holds ticket head - 1 */
+	int closed;
+};
+
+tl_status tl_queue_new(tl_queue **out, unsigned depth, tl_err *err)
+{
+	*out = NULL;
+	tl_queue *q = calloc(1, sizeof *q);
+	if (!q || depth < 1 || !(q->ready = malloc(depth * sizeof *q->ready))) {
+		free(q);
+		return tl_seterr(err, depth < 1 ? TL_EUSAGE : TL_ENOMEM,
+				 "queue: cannot make %u slots", depth);
+	}
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	q->depth = depth;
+	q->limit = TL_QUEUE_NONE;
+	for (unsigned i = 0; i < depth; i++)
+		q->ready[i] = TL_QUEUE_NONE;
+	*out = q;
+	return TL_OK;
+}
+
+void tl_queue_free(tl_queue *q)
+{
+	if (!q)
+		return;
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q->ready);
+	free(q);
+}
+
+int tl_queue_reserve(tl_queue *q, uint64_t *ticket)
+{
+	pthread_mutex_lock(&q->mu);
+	while (!q->closed && (q->next >= q->limit || q->next - q->freed >= q->depth))
+		pthread_cond_wait(&q->cv, &q->mu);
+	int slot = -1;
+	if (!q->closed) {
+		*ticket = q->next++;
+		q->in_flight++;
+		slot = (int)(*ticket % q->depth);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return slot;
+}
+
+void tl_queue_publish(tl_queue *q, uint64_t ticket)
+{
+	pthread_mutex_lock(&q->mu);
+	q->ready[ticket % q->depth] = ticket;
+	q->in_flight--;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void release_locked(tl_queue *q)
+{
+	if (q->held) {
+		q->held = 0;
+		q->ready[(q->head - 1) % q->depth] = TL_QUEUE_NONE;
+		q->freed = q->head;
+		pthread_cond_broadcast(&q->cv);
+	}
+}
+
+int tl_queue_take(tl_queue *q, uint64_t *ticket)
+{
+	pthread_mutex_lock(&q->mu);
+	release_locked(q);
+	while (!q->closed && q->head < q->limit && q->ready[q->head % q->depth] != q->head)
+		pthread_cond_wait(&q->cv, &q->mu);
+	int slot = -1;
+	if (!q->closed && q->head < q->limit) {
+		*ticket = q->head++;
+		q->held = 1;
+		slot = (int)(*ticket % q->depth);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return slot;
+}
+
+void tl_queue_release(tl_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	release_locked(q);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void tl_queue_drain(tl_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->limit = q->next;
+	while (q->in_flight > 0)
+		pthread_cond_wait(&q->cv, &q->mu);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void tl_queue_restart(tl_queue *q, uint64_t first, uint64_t limit)
+{
+	pthread_mutex_lock(&q->mu);
+	q->limit = q->next; /* as drain: a late publish must not pose as a new ticket */
+	while (q->in_flight > 0)
+		pthread_cond_wait(&q->cv, &q->mu);
+	q->next = q->head = q->freed = first;
+	q->limit = limit;
+	q->held = 0;
+	for (unsigned i = 0; i < q->depth; i++)
+		q->ready[i] = TL_QUEUE_NONE;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+void tl_queue_close(tl_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->closed = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}

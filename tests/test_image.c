@@ -1,9 +1,11 @@
-/* test_image.c - f16 conversion, resize, normalization, channel order. */
+/* test_image.c - f16 conversion (and the $TL_CPU cap reaching it), resize,
+ * normalization, channel order. */
 #include "tl_test.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "data/f16.h"
 #include "data/image.h"
 
@@ -85,6 +87,25 @@ static void f16_fast_matches_reference(void **state)
 	tl_f32_to_f16_n_ref(b, f, N);
 	assert_memory_equal(a, b, N * 2);
 	free(f), free(a), free(b);
+}
+
+/* One detector: TL_CPU=scalar (read on first use, so this runs first)
+ * turns the F16C path off as it caps the kernels; forcing a level later
+ * moves both.  Every AVX2 CPU has F16C, so uncapped it is on there. */
+static void cpu_cap_reaches_f16(void **state)
+{
+	(void)state;
+	setenv("TL_CPU", "scalar", 1);
+	assert_int_equal(tl_cpu_detect(), TL_CPU_SCALAR);
+	assert_int_equal(tl_cpu_f16c(), 0);
+	assert_int_equal(tl_cpu_force(TL_CPU_AVX512), tl_cpu_supported());
+	if (tl_cpu_supported() >= TL_CPU_AVX2)
+		assert_int_equal(tl_cpu_f16c(), 1);
+	assert_int_equal(tl_cpu_force(TL_CPU_SCALAR), TL_CPU_SCALAR);
+	assert_int_equal(tl_cpu_f16c(), 0);
+	f16_fast_matches_reference(state); /* the scalar path, through the _n entry */
+	tl_cpu_force(TL_CPU_AVX512);
+	unsetenv("TL_CPU");
 }
 
 static uint8_t *random_image(int h, int w, uint32_t seed)
@@ -254,6 +275,7 @@ static void names_parse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cpu_cap_reaches_f16), /* first: it sets TL_CPU before any detection */
 		cmocka_unit_test(f16_known_values),
 		cmocka_unit_test(f16_roundtrip_exhaustive),
 		cmocka_unit_test(f16_fast_matches_reference),

@@ -170,6 +170,17 @@ static void against_torch(void **state)
 	tl_st_close(fx);
 }
 
+/* weights + biases of a k x k convolution and of a dense layer */
+static size_t conv_params(size_t cin, size_t cout, size_t k)
+{
+	return cout * cin * k * k + cout;
+}
+
+static size_t dense_params(size_t in, size_t out)
+{
+	return out * in + out;
+}
+
 /* Freezing: only unit >= block5 gets gradients, nothing below is touched. */
 static void freezing_limits_backward(void **state)
 {
@@ -217,8 +228,49 @@ static void freezing_limits_backward(void **state)
 			assert_true(gb[p->off] != 12345.0f);
 	}
 	assert_true(g4[0] == 777.0f); /* no input gradient below block5 */
-	assert_int_equal(tl_net_count_params(net, 0), tl_net_count_params(net, 0));
-	assert_true(tl_net_count_params(net, 1) < tl_net_count_params(net, 0));
+	/* width_div 16: widths 4, 8, 16, 32, 32; flatten of 32 x 1 x 1; fc1 8 */
+	size_t block5 = 3 * conv_params(32, 32, 3), head = dense_params(32, 8) + dense_params(8, 10);
+	size_t all = conv_params(3, 4, 3) + conv_params(4, 4, 3) + conv_params(4, 8, 3) +
+		     conv_params(8, 8, 3) + conv_params(8, 16, 3) + 2 * conv_params(16, 16, 3) +
+		     conv_params(16, 32, 3) + 2 * conv_params(32, 32, 3) + block5 + head;
+	assert_int_equal(tl_net_count_params(net, 0), all);
+	assert_int_equal(tl_net_count_params(net, 1), block5 + head);
+	tl_net_free(net);
+}
+
+/* Parameter counts of the real models, from their layer shapes by hand
+ * and against the published totals (Keras VGG16 include_top=False:
+ * 14,714,688; torchvision squeezenet1_1 features: 722,496). */
+static void param_counts_match_the_layer_shapes(void **state)
+{
+	(void)state;
+	tl_model_cfg cfg;
+	tl_net *net;
+	tl_err err;
+	tl_model_defaults(&cfg, "vgg16"); /* 32x32, flatten, fc 256, 10 classes */
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	size_t vgg_base = conv_params(3, 64, 3) + conv_params(64, 64, 3) + conv_params(64, 128, 3) +
+			  conv_params(128, 128, 3) + conv_params(128, 256, 3) +
+			  2 * conv_params(256, 256, 3) + conv_params(256, 512, 3) +
+			  5 * conv_params(512, 512, 3);
+	assert_int_equal(vgg_base, 14714688);
+	size_t vgg_head = dense_params(512, 256) + dense_params(256, 10); /* 512 x 1 x 1 flattened */
+	assert_int_equal(tl_net_count_params(net, 0), vgg_base + vgg_head);
+	assert_int_equal(tl_net_unfreeze_from(net, "head", &err), TL_OK);
+	assert_int_equal(tl_net_count_params(net, 1), vgg_head);
+	tl_net_free(net);
+
+	tl_model_defaults(&cfg, "squeezenet"); /* gap, no hidden layer, 10 classes */
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	static const size_t fire[8][3] = {{64, 16, 64},   {128, 16, 64},  {128, 32, 128},
+					  {256, 32, 128}, {256, 48, 192}, {384, 48, 192},
+					  {384, 64, 256}, {512, 64, 256}}; /* in, squeeze, expand */
+	size_t sq_base = conv_params(3, 64, 3);
+	for (int f = 0; f < 8; f++)
+		sq_base += conv_params(fire[f][0], fire[f][1], 1) +
+			   conv_params(fire[f][1], fire[f][2], 1) + conv_params(fire[f][1], fire[f][2], 3);
+	assert_int_equal(sq_base, 722496);
+	assert_int_equal(tl_net_count_params(net, 0), sq_base + dense_params(512, 10));
 	tl_net_free(net);
 	be->destroy(be);
 }
@@ -268,6 +320,7 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[5]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[6]),
 		cmocka_unit_test(freezing_limits_backward),
+		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include "fixture.h"
 #include "data/pack.h"
+#include "data/shard.h"
 #include "train/train.h"
 
 static char dir[256], shard[300], weights[1024];
@@ -241,8 +242,18 @@ static void prefix_cache_changes_nothing(void **state)
 static void corrupt_chunk_is_caught(void **state)
 {
 	(void)state;
+	/* byte 100 of the 4th training image, located from the shard's header */
+	tl_shard *sh;
+	tl_err e;
+	if (tl_shard_open(&sh, shard, &e) != TL_OK)
+		fail_msg("%s", e.msg);
+	int train = tl_shard_split_find(sh, "train");
+	assert_true(train >= 0 && sh->info.record_bytes > 100);
+	long off = (long)(sh->info.image_offset +
+			  tl_shard_file_record(sh, train, 3) * sh->info.record_bytes + 100);
+	tl_shard_close(sh);
 	FILE *f = fopen(shard, "r+b");
-	fseek(f, 16384 + 3 * 12352 + 100, SEEK_SET); /* inside a training image */
+	fseek(f, off, SEEK_SET);
 	int ch = fgetc(f);
 	fseek(f, -1, SEEK_CUR);
 	fputc(ch ^ 0x55, f);

@@ -4,7 +4,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -135,50 +134,6 @@ static const kernel kernels[] = {
 	{4, 8, kern_scalar},
 #endif
 };
-
-const char *tl_cpu_level_name(tl_cpu_level l)
-{
-	return l == TL_CPU_AVX512 ? "avx512" : l == TL_CPU_AVX2 ? "avx2+fma" : "scalar";
-}
-
-static int cached = -1;
-
-tl_cpu_level tl_cpu_supported(void)
-{
-	tl_cpu_level l = TL_CPU_SCALAR;
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		l = TL_CPU_AVX2;
-	if (__builtin_cpu_supports("avx512f"))
-		l = TL_CPU_AVX512;
-#endif
-	return l;
-}
-
-tl_cpu_level tl_cpu_force(tl_cpu_level l)
-{
-	tl_cpu_level top = tl_cpu_supported();
-	cached = (int)(l < top ? l : top);
-	return (tl_cpu_level)cached;
-}
-
-tl_cpu_level tl_cpu_detect(void)
-{
-	if (cached >= 0)
-		return (tl_cpu_level)cached;
-	tl_cpu_level l = tl_cpu_supported();
-	const char *env = getenv("TL_CPU");
-	if (env) {
-		tl_cpu_level cap = !strcasecmp(env, "scalar") ? TL_CPU_SCALAR
-				   : !strcasecmp(env, "avx2") ? TL_CPU_AVX2
-							      : TL_CPU_AVX512;
-		if (cap < l)
-			l = cap;
-	}
-	cached = (int)l;
-	return l;
-}
 
 /* ---- packing ---- */
 

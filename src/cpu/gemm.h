@@ -9,18 +9,8 @@
 #ifndef TL_CPU_GEMM_H
 #define TL_CPU_GEMM_H
 
+#include "cpu/cpu.h" /* tl_cpu_level, tl_cpu_detect */
 #include "pool.h"
-
-typedef enum { TL_CPU_SCALAR = 0, TL_CPU_AVX2 = 1, TL_CPU_AVX512 = 2 } tl_cpu_level;
-
-/* The best level this CPU runs, capped by $TL_CPU (scalar, avx2, avx512). */
-tl_cpu_level tl_cpu_detect(void);
-const char *tl_cpu_level_name(tl_cpu_level l);
-/* What the CPU itself supports, ignoring $TL_CPU. */
-tl_cpu_level tl_cpu_supported(void);
-/* Use level l (capped at what the CPU supports) from now on; returns the
- * level in effect.  For tests and benchmarks. */
-tl_cpu_level tl_cpu_force(tl_cpu_level l);
 
 /* op(A) is M x K: ta = 0 reads A[i*lda + k], ta = 1 reads A[k*lda + i].
  * op(B) is K x N: tb = 0 reads B[k*ldb + j], tb = 1 reads B[j*ldb + k]. */

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "cpu/cpu.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define TL_HAVE_X86 1
@@ -101,23 +103,12 @@ f16_to_f32_f16c(float *dst, const uint16_t *src, size_t n)
 	}
 	tl_f16_to_f32_n_ref(dst + i, src + i, n - i);
 }
-
-static int have_f16c(void)
-{
-	static int cached = -1;
-	if (cached < 0) {
-		__builtin_cpu_init();
-		cached = __builtin_cpu_supports("f16c") &&
-			 __builtin_cpu_supports("avx");
-	}
-	return cached;
-}
 #endif
 
 void tl_f32_to_f16_n(uint16_t *dst, const float *src, size_t n)
 {
 #ifdef TL_HAVE_X86
-	if (have_f16c()) {
+	if (tl_cpu_f16c()) {
 		f32_to_f16_f16c(dst, src, n);
 		return;
 	}
@@ -128,7 +119,7 @@ void tl_f32_to_f16_n(uint16_t *dst, const float *src, size_t n)
 void tl_f16_to_f32_n(float *dst, const uint16_t *src, size_t n)
 {
 #ifdef TL_HAVE_X86
-	if (have_f16c()) {
+	if (tl_cpu_f16c()) {
 		f16_to_f32_f16c(dst, src, n);
 		return;
 	}

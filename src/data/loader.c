@@ -5,13 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "rng.h"
 
-enum { SLOT_FREE, SLOT_BUSY, SLOT_READY };
-
+/* One batch in flight; batch b lives in slot b % depth (see tl_queue). */
 typedef struct {
-	int state;
-	uint64_t batch; /* which batch it holds */
 	float *x;
 	int32_t *y;
 	int n;
@@ -24,15 +22,10 @@ struct tl_loader {
 	uint64_t n_batches;
 	uint64_t *perm; /* item order of the current epoch */
 	slot *slots;
+	tl_queue *q; /* tickets are batch numbers of the current epoch */
 	pthread_t *threads;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int epoch;
-	uint64_t next; /* next batch to produce */
-	uint64_t cur;  /* next batch to hand out */
-	int quit;
-	int held; /* slot index handed to the caller, or -1 */
-	float *pad; /* per-thread crop scratch is allocated in the worker */
+	int started; /* threads that run */
+	int epoch; /* changed only while the queue is drained */
 };
 
 uint64_t tl_loader_batches(const tl_loader *l)
@@ -73,40 +66,30 @@ static tl_status load_item(tl_loader *l, uint64_t pos, uint64_t item, float *dst
 	return TL_OK;
 }
 
+/* Gather batch b into slot s: its items in permutation order. */
+static void fill_batch(tl_loader *l, slot *s, uint64_t b, float *tmp)
+{
+	uint64_t first = b * (uint64_t)l->c.batch;
+	uint64_t n = l->c.n - first < (uint64_t)l->c.batch ? l->c.n - first : (uint64_t)l->c.batch;
+	s->n = (int)n;
+	s->st = TL_OK;
+	for (uint64_t i = 0; i < n && s->st == TL_OK; i++) {
+		uint64_t item = l->perm[first + i];
+		s->y[i] = l->c.labels[item];
+		s->st = load_item(l, first + i, item, s->x + i * l->c.row_floats, tmp, &s->err);
+	}
+}
+
 static void *worker(void *arg)
 {
 	tl_loader *l = arg;
 	float *tmp = l->c.cache ? NULL : malloc(l->c.row_floats * sizeof(float));
-	pthread_mutex_lock(&l->mu);
-	for (;;) {
-		while (!l->quit && (l->next >= l->n_batches ||
-				    l->slots[l->next % (uint64_t)l->c.depth].state != SLOT_FREE))
-			pthread_cond_wait(&l->cv, &l->mu);
-		if (l->quit)
-			break;
-		uint64_t b = l->next++;
-		slot *s = &l->slots[b % (uint64_t)l->c.depth];
-		s->state = SLOT_BUSY;
-		s->batch = b;
-		int epoch = l->epoch;
-		pthread_mutex_unlock(&l->mu);
-		uint64_t first = b * (uint64_t)l->c.batch;
-		uint64_t n = l->c.n - first < (uint64_t)l->c.batch ? l->c.n - first : (uint64_t)l->c.batch;
-		s->n = (int)n;
-		s->st = TL_OK;
-		for (uint64_t i = 0; i < n && s->st == TL_OK; i++) {
-			uint64_t item = l->perm[first + i];
-			s->y[i] = l->c.labels[item];
-			s->st = load_item(l, first + i, item, s->x + i * l->c.row_floats, tmp, &s->err);
-		}
-		pthread_mutex_lock(&l->mu);
-		if (epoch == l->epoch)
-			s->state = SLOT_READY;
-		else
-			s->state = SLOT_FREE; /* stale: the epoch was restarted meanwhile */
-		pthread_cond_broadcast(&l->cv);
+	uint64_t b;
+	int i;
+	while ((i = tl_queue_reserve(l->q, &b)) >= 0) {
+		fill_batch(l, &l->slots[i], b, tmp);
+		tl_queue_publish(l->q, b);
 	}
-	pthread_mutex_unlock(&l->mu);
 	free(tmp);
 	return NULL;
 }
@@ -137,13 +120,15 @@ tl_status tl_loader_new(tl_loader **out, const tl_loader_cfg *cfg, tl_err *err)
 		return tl_seterr(err, TL_ENOMEM, "loader: out of memory for %d batches of %d",
 				 cfg->depth, cfg->batch);
 	}
-	pthread_mutex_init(&l->mu, NULL);
-	pthread_cond_init(&l->cv, NULL);
-	l->held = -1;
-	l->next = l->n_batches; /* idle until tl_loader_start */
-	for (int i = 0; i < l->c.workers; i++)
-		if (pthread_create(&l->threads[i], NULL, worker, l) != 0) {
-			l->c.workers = i;
+	tl_status st = tl_queue_new(&l->q, (unsigned)l->c.depth, err);
+	if (st != TL_OK) {
+		tl_loader_free(l);
+		return st;
+	}
+	tl_queue_restart(l->q, 0, 0); /* idle until tl_loader_start */
+	for (; l->started < l->c.workers; l->started++)
+		if (pthread_create(&l->threads[l->started], NULL, worker, l) != 0) {
+			int i = l->started;
 			tl_loader_free(l);
 			return tl_seterr(err, TL_ENOMEM, "loader: cannot start thread %d", i);
 		}
@@ -155,15 +140,11 @@ void tl_loader_free(tl_loader *l)
 {
 	if (!l)
 		return;
-	if (l->threads) {
-		pthread_mutex_lock(&l->mu);
-		l->quit = 1;
-		pthread_cond_broadcast(&l->cv);
-		pthread_mutex_unlock(&l->mu);
-		for (int i = 0; i < l->c.workers; i++)
+	if (l->q) {
+		tl_queue_close(l->q);
+		for (int i = 0; i < l->started; i++)
 			pthread_join(l->threads[i], NULL);
-		pthread_mutex_destroy(&l->mu);
-		pthread_cond_destroy(&l->cv);
+		tl_queue_free(l->q);
 	}
 	for (int i = 0; l->slots && i < l->c.depth; i++) {
 		free(l->slots[i].x);
@@ -177,20 +158,7 @@ void tl_loader_free(tl_loader *l)
 
 void tl_loader_start(tl_loader *l, int epoch, uint64_t first)
 {
-	pthread_mutex_lock(&l->mu);
-	/* wait for in-flight work of the previous epoch to drain */
-	for (;;) {
-		int busy = 0;
-		for (int i = 0; i < l->c.depth; i++)
-			busy |= l->slots[i].state == SLOT_BUSY;
-		if (!busy)
-			break;
-		l->next = l->n_batches;
-		pthread_cond_wait(&l->cv, &l->mu);
-	}
-	for (int i = 0; i < l->c.depth; i++)
-		l->slots[i].state = SLOT_FREE;
-	l->held = -1;
+	tl_queue_drain(l->q); /* no worker reads perm or epoch from here on */
 	l->epoch = epoch;
 	for (uint64_t i = 0; i < l->c.n; i++)
 		l->perm[i] = i;
@@ -202,30 +170,18 @@ void tl_loader_start(tl_loader *l, int epoch, uint64_t first)
 			l->perm[j] = t;
 		}
 	}
-	l->next = l->cur = first < l->n_batches ? first : l->n_batches;
-	pthread_cond_broadcast(&l->cv);
-	pthread_mutex_unlock(&l->mu);
+	tl_queue_restart(l->q, first < l->n_batches ? first : l->n_batches, l->n_batches);
 }
 
 tl_status tl_loader_next(tl_loader *l, const float **x, const int32_t **y, int *n, tl_err *err)
 {
-	pthread_mutex_lock(&l->mu);
-	if (l->held >= 0) {
-		l->slots[l->held].state = SLOT_FREE;
-		l->held = -1;
-		pthread_cond_broadcast(&l->cv);
-	}
-	if (l->cur >= l->n_batches) {
-		pthread_mutex_unlock(&l->mu);
+	uint64_t b;
+	int i = tl_queue_take(l->q, &b); /* gives back the batch handed out before */
+	if (i < 0) {
 		*n = 0;
 		return TL_OK;
 	}
-	slot *s = &l->slots[l->cur % (uint64_t)l->c.depth];
-	while (!(s->state == SLOT_READY && s->batch == l->cur))
-		pthread_cond_wait(&l->cv, &l->mu);
-	l->held = (int)(l->cur % (uint64_t)l->c.depth);
-	l->cur++;
-	pthread_mutex_unlock(&l->mu);
+	const slot *s = &l->slots[i];
 	if (s->st != TL_OK) {
 		*err = s->err;
 		*n = 0;

@@ -30,34 +30,23 @@ typedef struct {
 	tl_err err;
 } slot;
 
+/* The reader thread fills slots with messages; the converter (calling
+ * thread) takes them in order.  Slots are handed over by a tl_queue. */
 typedef struct {
 	tl_cifar_src *src;
 	slot slots[TL_PACK_SLOTS];
 	size_t block; /* records per DATA message */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	unsigned head, tail; /* producer fills slots[head % N], consumer reads tail */
-	int stop;            /* consumer gave up: producer must exit */
+	tl_queue *q;
 } pipe_t;
 
 /* ---- reader thread ---- */
 
-static slot *slot_acquire(pipe_t *p)
+/* The next free slot (its ticket in *t), or NULL once the converter closed
+ * the queue: the reader must then exit. */
+static slot *slot_acquire(pipe_t *p, uint64_t *t)
 {
-	pthread_mutex_lock(&p->mu);
-	while (!p->stop && p->head - p->tail == TL_PACK_SLOTS)
-		pthread_cond_wait(&p->cv, &p->mu);
-	slot *s = p->stop ? NULL : &p->slots[p->head % TL_PACK_SLOTS];
-	pthread_mutex_unlock(&p->mu);
-	return s;
-}
-
-static void slot_publish(pipe_t *p)
-{
-	pthread_mutex_lock(&p->mu);
-	p->head++;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	int i = tl_queue_reserve(p->q, t);
+	return i < 0 ? NULL : &p->slots[i];
 }
 
 static int record_size(tl_member_kind k)
@@ -81,8 +70,9 @@ static int is_meta(tl_member_kind k)
 static int produce_member(pipe_t *p, const tl_cifar_member *m, const char *input)
 {
 	slot *s;
+	uint64_t t;
 	if (is_meta(m->kind)) {
-		if (!(s = slot_acquire(p)))
+		if (!(s = slot_acquire(p, &t)))
 			return 1;
 		s->m = *m;
 		if (m->size > META_MAX) {
@@ -96,40 +86,40 @@ static int produce_member(pipe_t *p, const tl_cifar_member *m, const char *input
 			if (tl_cifar_read(p->src, s->raw, s->n, &s->err) != TL_OK)
 				s->type = MSG_ERROR;
 		}
-		slot_publish(p);
+		tl_queue_publish(p->q, t);
 		return s->type == MSG_ERROR;
 	}
 	int rec = record_size(m->kind);
 	if (m->kind == TL_MEMBER_C10_TRAIN && (m->batch < 1 || m->batch > 5)) {
-		if (!(s = slot_acquire(p)))
+		if (!(s = slot_acquire(p, &t)))
 			return 1;
 		s->type = MSG_ERROR;
 		tl_seterr(&s->err, TL_EFORMAT,
 			  "%s: %s: unexpected training batch (expected data_batch_1.bin .. data_batch_5.bin)",
 			  input, m->path);
-		slot_publish(p);
+		tl_queue_publish(p->q, t);
 		return 1;
 	}
 	if (m->size == 0 || m->size % (uint64_t)rec) {
-		if (!(s = slot_acquire(p)))
+		if (!(s = slot_acquire(p, &t)))
 			return 1;
 		s->type = MSG_ERROR;
 		tl_seterr(&s->err, TL_EFORMAT,
 			  "%s: %s: size is not a whole number of records (expected a non-zero multiple of %d bytes, got %llu = %llu records + %llu bytes)",
 			  input, m->path, rec, (unsigned long long)m->size,
 			  (unsigned long long)(m->size / rec), (unsigned long long)(m->size % rec));
-		slot_publish(p);
+		tl_queue_publish(p->q, t);
 		return 1;
 	}
-	if (!(s = slot_acquire(p)))
+	if (!(s = slot_acquire(p, &t)))
 		return 1;
 	s->type = MSG_SEGMENT;
 	s->m = *m;
 	s->n = (size_t)(m->size / rec);
-	slot_publish(p);
+	tl_queue_publish(p->q, t);
 	uint64_t left = m->size / rec;
 	while (left > 0) {
-		if (!(s = slot_acquire(p)))
+		if (!(s = slot_acquire(p, &t)))
 			return 1;
 		size_t n = left < p->block ? (size_t)left : p->block;
 		s->type = MSG_DATA;
@@ -137,10 +127,10 @@ static int produce_member(pipe_t *p, const tl_cifar_member *m, const char *input
 		s->n = n;
 		if (tl_cifar_read(p->src, s->raw, n * (size_t)rec, &s->err) != TL_OK) {
 			s->type = MSG_ERROR;
-			slot_publish(p);
+			tl_queue_publish(p->q, t);
 			return 1;
 		}
-		slot_publish(p);
+		tl_queue_publish(p->q, t);
 		left -= n;
 	}
 	return 0;
@@ -159,20 +149,21 @@ static void *producer(void *arg)
 		tl_cifar_member m;
 		int done;
 		tl_err e;
+		uint64_t t;
 		if (tl_cifar_next(p->src, &m, &done, &e) != TL_OK) {
-			slot *s = slot_acquire(p);
+			slot *s = slot_acquire(p, &t);
 			if (s) {
 				s->type = MSG_ERROR;
 				s->err = e;
-				slot_publish(p);
+				tl_queue_publish(p->q, t);
 			}
 			return NULL;
 		}
 		if (done) {
-			slot *s = slot_acquire(p);
+			slot *s = slot_acquire(p, &t);
 			if (s) {
 				s->type = MSG_END;
-				slot_publish(p);
+				tl_queue_publish(p->q, t);
 			}
 			return NULL;
 		}
@@ -317,189 +308,245 @@ static tl_status take_labels(const char *input, const slot *s, uint64_t first,
 	return TL_OK;
 }
 
-tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
+/* ---- the pack run, step by step ---- */
+
+/* Everything one tl_pack call owns; pack_free releases whatever was made. */
+typedef struct {
+	const tl_pack_opts *o;
+	conv_t c;
+	pipe_t p;
+	pthread_t reader;
+	int reader_running;
+	tl_shard_writer *w;
+	tl_progress prog;
+	tally t;
+	uint8_t *lab;          /* labels of the current block */
+	uint64_t member_first; /* index of the block's first record in its member */
+	char fine[100][TL_SHARD_NAME_MAX], coarse[20][TL_SHARD_NAME_MAX];
+} packer;
+
+/* Options the pipeline cannot run with fail here, before any work: the
+ * image size, and an output file that cannot be created. */
+static tl_status check_opts(const tl_pack_opts *o, tl_err *err)
 {
-	memset(res, 0, sizeof *res);
-	double t0 = tl_now();
 	if (o->height < 1 || o->height > TL_PACK_MAX_SIZE || o->width < 1 ||
 	    o->width > TL_PACK_MAX_SIZE)
 		return tl_seterr(err, TL_EUSAGE, "size %dx%d out of range (expected 1..%d)",
 				 o->height, o->width, TL_PACK_MAX_SIZE);
-	if (o->output) { /* an unwritable destination fails before any work */
+	if (o->output) {
 		tl_afile probe;
 		TL_TRY(tl_afile_open(&probe, o->output, err));
 		tl_afile_abort(&probe);
 	}
-	conv_t c;
-	memset(&c, 0, sizeof c);
-	c.o = o;
-	tl_norm_preset(o->norm, &c.norm);
-	TL_TRY(tl_resize_init(&c.rz, 32, 32, o->height, o->width, o->filter, err));
+	return TL_OK;
+}
 
-	pipe_t p;
-	memset(&p, 0, sizeof p);
-	pthread_mutex_init(&p.mu, NULL);
-	pthread_cond_init(&p.cv, NULL);
-	tl_shard_writer *w = NULL;
-	tl_progress prog;
-	tl_progress_init(&prog, "tlpack", o->quiet);
-	tally t = {0};
-	uint8_t *lab = NULL;
-	int started = 0;
-	uint64_t member_first = 0;
-	pthread_t th;
-	tl_status st = tl_pool_new(&c.pool, o->threads, err);
-	if (st != TL_OK)
-		goto out;
+/* Make the resizer, thread pool, block buffers, slots and queue, and open
+ * the input.  On failure k holds what was made (pack_free frees it). */
+static tl_status pack_setup(packer *k, tl_err *err)
+{
+	const tl_pack_opts *o = k->o;
+	conv_t *c = &k->c;
+	c->o = o;
+	tl_norm_preset(o->norm, &c->norm);
+	TL_TRY(tl_resize_init(&c->rz, 32, 32, o->height, o->width, o->filter, err));
+	TL_TRY(tl_pool_new(&c->pool, o->threads, err));
+	TL_TRY(tl_queue_new(&k->p.q, TL_PACK_SLOTS, err));
 	uint64_t pix = 3ull * o->height * o->width * tl_dtype_size(o->dtype);
-	c.rec_out = (uint32_t)tl_align_up(pix, TL_SHARD_RECORD_ALIGN);
-	p.block = TL_PACK_BLOCK_BYTES / c.rec_out;
-	if (p.block < 1)
-		p.block = 1;
-	if (p.block > 2048)
-		p.block = 2048;
-	size_t raw_bytes = p.block * TL_CIFAR100_RECORD;
+	c->rec_out = (uint32_t)tl_align_up(pix, TL_SHARD_RECORD_ALIGN);
+	size_t block = TL_PACK_BLOCK_BYTES / c->rec_out;
+	k->p.block = block < 1 ? 1 : block > 2048 ? 2048 : block;
+	size_t raw_bytes = k->p.block * TL_CIFAR100_RECORD;
 	if (raw_bytes < META_MAX)
 		raw_bytes = META_MAX;
-	c.out = calloc(p.block, c.rec_out);
-	lab = malloc(p.block * 2);
-	c.scratch = calloc((size_t)tl_pool_size(c.pool), sizeof *c.scratch);
-	int ok = c.out && lab && c.scratch;
-	for (int i = 0; ok && i < tl_pool_size(c.pool); i++)
-		ok = (c.scratch[i] = malloc(tl_image_scratch_floats(&c.rz) * sizeof(float))) != NULL;
+	c->out = calloc(k->p.block, c->rec_out);
+	k->lab = malloc(k->p.block * 2);
+	c->scratch = calloc((size_t)tl_pool_size(c->pool), sizeof *c->scratch);
+	int ok = c->out && k->lab && c->scratch;
+	for (int i = 0; ok && i < tl_pool_size(c->pool); i++)
+		ok = (c->scratch[i] = malloc(tl_image_scratch_floats(&c->rz) * sizeof(float))) != NULL;
 	for (int i = 0; ok && i < TL_PACK_SLOTS; i++)
-		ok = (p.slots[i].raw = malloc(raw_bytes)) != NULL;
-	if (!ok) {
-		st = tl_seterr(err, TL_ENOMEM, "out of memory for %zu-record blocks", p.block);
-		goto out;
-	}
-	if ((st = tl_cifar_open(&p.src, o->input, err)) != TL_OK)
-		goto out;
-	producer_arg pa = {&p, o->input};
-	if (pthread_create(&th, NULL, producer, &pa) != 0) {
-		st = tl_seterr(err, TL_ENOMEM, "cannot start the reader thread");
-		goto out;
-	}
-	started = 1;
+		ok = (k->p.slots[i].raw = malloc(raw_bytes)) != NULL;
+	if (!ok)
+		return tl_seterr(err, TL_ENOMEM, "out of memory for %zu-record blocks", k->p.block);
+	return tl_cifar_open(&k->p.src, o->input, err);
+}
 
+/* Close the queue (the reader stops at its next slot) and join the reader;
+ * a no-op when it is not running. */
+static void stop_reader(packer *k)
+{
+	if (!k->reader_running)
+		return;
+	tl_queue_close(k->p.q);
+	pthread_join(k->reader, NULL);
+	k->reader_running = 0;
+}
+
+static void pack_free(packer *k)
+{
+	stop_reader(k);
+	if (k->w)
+		tl_shard_writer_abort(k->w);
+	tl_cifar_close(k->p.src);
+	for (int i = 0; i < TL_PACK_SLOTS; i++)
+		free(k->p.slots[i].raw);
+	if (k->c.scratch)
+		for (int i = 0; i < tl_pool_size(k->c.pool); i++)
+			free(k->c.scratch[i]);
+	free(k->c.scratch);
+	free(k->c.out);
+	free(k->lab);
+	tl_pool_free(k->c.pool);
+	tl_resize_free(&k->c.rz);
+	tl_queue_free(k->p.q);
+}
+
+/* A class name list: parse it into the fine or coarse names. */
+static tl_status on_meta(packer *k, const slot *s, tl_err *err)
+{
+	const char *in = k->o->input;
+	if (s->m.kind == TL_MEMBER_C10_META) {
+		k->t.have_meta = 1;
+		return parse_names(in, &s->m, s->raw, s->n, k->fine, 10, err);
+	}
+	if (s->m.kind == TL_MEMBER_C100_FINE) {
+		k->t.have_fine = 1;
+		return parse_names(in, &s->m, s->raw, s->n, k->fine, 100, err);
+	}
+	k->t.have_coarse = 1;
+	return parse_names(in, &s->m, s->raw, s->n, k->coarse, 20, err);
+}
+
+/* The first data member decides the dataset: open the writer for it (the
+ * output name defaults to cifar10.tls / cifar100.tls). */
+static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
+{
+	const tl_pack_opts *o = k->o;
+	const char *out = o->output ? o->output
+				    : k->t.dataset == 10 ? "cifar10.tls"
+							 : "cifar100.tls";
+	snprintf(res->output, sizeof res->output, "%s", out);
 	tl_shard_info proto;
 	memset(&proto, 0, sizeof proto);
-	char fine[100][TL_SHARD_NAME_MAX], coarse[20][TL_SHARD_NAME_MAX];
+	proto.channels = 3;
+	proto.height = (uint32_t)o->height;
+	proto.width = (uint32_t)o->width;
+	proto.dtype = o->dtype;
+	proto.norm = k->c.norm;
+	proto.filter = o->filter;
+	proto.src_height = proto.src_width = 32;
+	proto.n_label_fields = k->t.dataset == 10 ? 1 : 2;
+	proto.chunk_records = o->chunk_records;
+	TL_TRY(tl_shard_writer_open(&k->w, out, &proto, err));
+	TL_CHECK(tl_shard_writer_record_bytes(k->w) == k->c.rec_out);
+	return TL_OK;
+}
+
+/* A data member begins: check it belongs, then start its segment. */
+static tl_status on_segment(packer *k, const slot *s, tl_pack_result *res, tl_err *err)
+{
+	TL_TRY(check_segment(k->o->input, &s->m, &k->t, err));
+	k->c.rec_in = record_size(s->m.kind);
+	k->c.label_bytes = k->c.rec_in - TL_CIFAR_PIXELS;
+	if (!k->w)
+		TL_TRY(open_writer(k, res, err));
+	int train = s->m.kind == TL_MEMBER_C10_TRAIN || s->m.kind == TL_MEMBER_C100_TRAIN;
+	TL_TRY(tl_shard_writer_segment(k->w, s->m.base, train ? "train" : "test",
+				       (uint32_t)s->m.batch, err));
+	k->member_first = 0;
+	return TL_OK;
+}
+
+/* A block of records: check labels, convert in parallel, append. */
+static tl_status on_data(packer *k, const slot *s, tl_pack_result *res, tl_err *err)
+{
+	TL_TRY(take_labels(k->o->input, s, k->member_first, &k->c, k->lab, err));
+	k->c.raw = s->raw;
+	tl_pool_split(k->c.pool, s->n, convert_range, &k->c);
+	TL_TRY(tl_shard_writer_append(k->w, k->c.out, k->lab, s->n, err));
+	k->member_first += s->n;
+	res->records += s->n;
+	tl_progress_update(&k->prog, tl_cifar_consumed(k->p.src), tl_cifar_total(k->p.src),
+			   res->records, "images");
+	return TL_OK;
+}
+
+/* Take the reader's messages in order until the end, an error, or a
+ * cancel request. */
+static tl_status consume(packer *k, tl_pack_result *res, tl_err *err)
+{
 	for (;;) {
-		if (o->cancel && *o->cancel) {
-			st = tl_seterr(err, TL_EINTR, "%s: interrupted; no output written", o->input);
-			break;
-		}
-		pthread_mutex_lock(&p.mu);
-		while (p.head == p.tail)
-			pthread_cond_wait(&p.cv, &p.mu);
-		pthread_mutex_unlock(&p.mu);
-		slot *s = &p.slots[p.tail % TL_PACK_SLOTS];
-		if (s->type == MSG_ERROR) {
+		if (k->o->cancel && *k->o->cancel)
+			return tl_seterr(err, TL_EINTR, "%s: interrupted; no output written",
+					 k->o->input);
+		uint64_t ticket;
+		int i = tl_queue_take(k->p.q, &ticket);
+		TL_CHECK(i >= 0); /* only this thread closes the queue */
+		const slot *s = &k->p.slots[i];
+		tl_status st = TL_OK;
+		switch (s->type) {
+		case MSG_ERROR:
 			*err = s->err;
-			st = TL_EFORMAT;
+			return TL_EFORMAT;
+		case MSG_END:
+			return TL_OK;
+		case MSG_META:
+			st = on_meta(k, s, err);
+			break;
+		case MSG_SEGMENT:
+			st = on_segment(k, s, res, err);
+			break;
+		case MSG_DATA:
+			st = on_data(k, s, res, err);
 			break;
 		}
-		if (s->type == MSG_END)
-			break;
-		if (s->type == MSG_META) {
-			tl_status ms;
-			if (s->m.kind == TL_MEMBER_C10_META) {
-				ms = parse_names(o->input, &s->m, s->raw, s->n, fine, 10, err);
-				t.have_meta = 1;
-			} else if (s->m.kind == TL_MEMBER_C100_FINE) {
-				ms = parse_names(o->input, &s->m, s->raw, s->n, fine, 100, err);
-				t.have_fine = 1;
-			} else {
-				ms = parse_names(o->input, &s->m, s->raw, s->n, coarse, 20, err);
-				t.have_coarse = 1;
-			}
-			if ((st = ms) != TL_OK)
-				break;
-		} else if (s->type == MSG_SEGMENT) {
-			if ((st = check_segment(o->input, &s->m, &t, err)) != TL_OK)
-				break;
-			c.rec_in = record_size(s->m.kind);
-			c.label_bytes = c.rec_in - TL_CIFAR_PIXELS;
-			if (!w) {
-				const char *out = o->output ? o->output
-							    : t.dataset == 10 ? "cifar10.tls"
-									      : "cifar100.tls";
-				snprintf(res->output, sizeof res->output, "%s", out);
-				proto.channels = 3;
-				proto.height = (uint32_t)o->height;
-				proto.width = (uint32_t)o->width;
-				proto.dtype = o->dtype;
-				proto.norm = c.norm;
-				proto.filter = o->filter;
-				proto.src_height = proto.src_width = 32;
-				proto.n_label_fields = t.dataset == 10 ? 1 : 2;
-				proto.chunk_records = o->chunk_records;
-				if ((st = tl_shard_writer_open(&w, out, &proto, err)) != TL_OK)
-					break;
-				TL_CHECK(tl_shard_writer_record_bytes(w) == c.rec_out);
-			}
-			int train = s->m.kind == TL_MEMBER_C10_TRAIN || s->m.kind == TL_MEMBER_C100_TRAIN;
-			if ((st = tl_shard_writer_segment(w, s->m.base, train ? "train" : "test",
-							  (uint32_t)s->m.batch, err)) != TL_OK)
-				break;
-			member_first = 0;
-		} else { /* DATA */
-			if ((st = take_labels(o->input, s, member_first, &c, lab, err)) != TL_OK)
-				break;
-			c.raw = s->raw;
-			tl_pool_split(c.pool, s->n, convert_range, &c);
-			if ((st = tl_shard_writer_append(w, c.out, lab, s->n, err)) != TL_OK)
-				break;
-			member_first += s->n;
-			res->records += s->n;
-			tl_progress_update(&prog, tl_cifar_consumed(p.src), tl_cifar_total(p.src),
-					   res->records, "images");
-		}
-		pthread_mutex_lock(&p.mu);
-		p.tail++;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
+		if (st != TL_OK)
+			return st;
+		tl_queue_release(k->p.q);
 	}
-	/* stop the reader whatever happened, then finish or discard */
-	pthread_mutex_lock(&p.mu);
-	p.stop = 1;
-	pthread_cond_broadcast(&p.cv);
-	pthread_mutex_unlock(&p.mu);
-	pthread_join(th, NULL);
-	started = 0;
-	tl_progress_end(&prog);
-	if (st != TL_OK)
-		goto out;
-	if ((st = check_complete(o->input, &t, err)) != TL_OK)
-		goto out;
-	tl_shard_info *in = tl_shard_writer_info(w);
-	if (t.dataset == 10) {
+}
+
+/* Dataset name and class names into the header: from the archive's name
+ * lists when it had them, else the CIFAR-10 names / class_N placeholders. */
+static void fill_names(const packer *k, tl_shard_info *in)
+{
+	const tally *t = &k->t;
+	if (t->dataset == 10) {
 		strcpy(in->dataset, "cifar10");
 		in->n_classes = 10;
 		for (int i = 0; i < 10; i++)
-			strcpy(in->class_names[i], t.have_meta ? fine[i] : tl_cifar10_names[i]);
-	} else {
-		strcpy(in->dataset, "cifar100");
-		in->n_classes = 100;
-		in->n_coarse = 20;
-		for (int i = 0; i < 100; i++) {
-			if (t.have_fine)
-				strcpy(in->class_names[i], fine[i]);
-			else
-				snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "class_%d", i);
-		}
-		for (int i = 0; i < 20; i++) {
-			if (t.have_coarse)
-				strcpy(in->coarse_names[i], coarse[i]);
-			else
-				snprintf(in->coarse_names[i], TL_SHARD_NAME_MAX, "superclass_%d", i);
-		}
+			strcpy(in->class_names[i], t->have_meta ? k->fine[i] : tl_cifar10_names[i]);
+		return;
 	}
+	strcpy(in->dataset, "cifar100");
+	in->n_classes = 100;
+	in->n_coarse = 20;
+	for (int i = 0; i < 100; i++) {
+		if (t->have_fine)
+			strcpy(in->class_names[i], k->fine[i]);
+		else
+			snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "class_%d", i);
+	}
+	for (int i = 0; i < 20; i++) {
+		if (t->have_coarse)
+			strcpy(in->coarse_names[i], k->coarse[i]);
+		else
+			snprintf(in->coarse_names[i], TL_SHARD_NAME_MAX, "superclass_%d", i);
+	}
+}
+
+/* The whole archive was read: check it was complete, record names and the
+ * source's size and hash, fill res, and publish the shard. */
+static tl_status finish_shard(packer *k, tl_pack_result *res, tl_err *err)
+{
+	const tl_pack_opts *o = k->o;
+	TL_TRY(check_complete(o->input, &k->t, err));
+	tl_shard_info *in = tl_shard_writer_info(k->w);
+	fill_names(k, in);
 	const char *base = strrchr(o->input, '/');
 	snprintf(in->source_name, sizeof in->source_name, "%s", base && base[1] ? base + 1 : o->input);
-	if ((st = tl_cifar_finish(p.src, &in->source_size, &in->source_hash, err)) != TL_OK)
-		goto out;
+	TL_TRY(tl_cifar_finish(k->p.src, &in->source_size, &in->source_hash, err));
 	for (uint32_t i = 0; i < in->n_splits; i++) {
 		if (strcmp(in->splits[i].name, "train") == 0)
 			res->train = in->splits[i].count;
@@ -507,33 +554,37 @@ tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
 			res->test = in->splits[i].count;
 	}
 	snprintf(res->dataset, sizeof res->dataset, "%s", in->dataset);
-	tl_shard_writer *wf = w;
-	w = NULL;
-	if ((st = tl_shard_writer_finish(wf, err)) != TL_OK)
-		goto out;
-	res->seconds = tl_now() - t0;
-out:
-	if (started) {
-		pthread_mutex_lock(&p.mu);
-		p.stop = 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-		pthread_join(th, NULL);
+	tl_shard_writer *wf = k->w;
+	k->w = NULL; /* finish frees it, whatever happens */
+	return tl_shard_writer_finish(wf, err);
+}
+
+tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
+{
+	memset(res, 0, sizeof *res);
+	double t0 = tl_now();
+	TL_TRY(check_opts(o, err));
+	packer *k = calloc(1, sizeof *k);
+	if (!k)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	k->o = o;
+	tl_progress_init(&k->prog, "tlpack", o->quiet);
+	tl_status st = pack_setup(k, err);
+	producer_arg pa = {&k->p, o->input};
+	if (st == TL_OK) {
+		if (pthread_create(&k->reader, NULL, producer, &pa) != 0)
+			st = tl_seterr(err, TL_ENOMEM, "cannot start the reader thread");
+		else
+			k->reader_running = 1;
 	}
-	if (w)
-		tl_shard_writer_abort(w);
-	tl_cifar_close(p.src);
-	for (int i = 0; i < TL_PACK_SLOTS; i++)
-		free(p.slots[i].raw);
-	if (c.scratch)
-		for (int i = 0; i < tl_pool_size(c.pool); i++)
-			free(c.scratch[i]);
-	free(c.scratch);
-	free(c.out);
-	free(lab);
-	tl_pool_free(c.pool);
-	tl_resize_free(&c.rz);
-	pthread_mutex_destroy(&p.mu);
-	pthread_cond_destroy(&p.cv);
+	if (st == TL_OK) {
+		st = consume(k, res, err);
+		stop_reader(k); /* whatever happened, then finish or discard */
+		tl_progress_end(&k->prog);
+	}
+	if (st == TL_OK && (st = finish_shard(k, res, err)) == TL_OK)
+		res->seconds = tl_now() - t0;
+	pack_free(k);
+	free(k);
 	return st;
 }

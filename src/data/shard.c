@@ -175,12 +175,12 @@ static size_t names_bytes(const tl_shard_info *in)
 
 #define BAD(...) tl_seterr(err, TL_EFORMAT, __VA_ARGS__)
 
-/* Parse and check a header against the real file size.  Every size is
- * validated before any other section is touched. */
-static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsize,
-			       tl_shard_info *o, tl_err *err)
+/* The envelope: size, magic, version, header size and checksum, and the
+ * file size the header records against the real one (fsize).  Nothing
+ * past the fixed fields is read before this passes. */
+static tl_status decode_envelope(const char *path, const uint8_t *m, uint64_t fsize,
+				 tl_shard_info *o, tl_err *err)
 {
-	memset(o, 0, sizeof *o);
 	if (fsize < H_NAMES)
 		return BAD("%s: header: truncated (expected at least %d bytes, got %llu)", path,
 			   H_NAMES, (unsigned long long)fsize);
@@ -210,6 +210,14 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 		return BAD("%s: file size does not match header (expected %llu bytes, got %llu)%s",
 			   path, (unsigned long long)o->file_size, (unsigned long long)fsize,
 			   fsize < o->file_size ? ": truncated" : "");
+	return TL_OK;
+}
+
+/* Image shape, dtype, normalization and resize filter: known codes,
+ * non-zero scale and std. */
+static tl_status decode_image(const char *path, const uint8_t *m, tl_shard_info *o,
+			      tl_err *err)
+{
 	o->channels = get32(m + H_CHANNELS);
 	o->height = get32(m + H_HEIGHT);
 	o->width = get32(m + H_WIDTH);
@@ -236,6 +244,14 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	}
 	if (!(o->norm.scale != 0))
 		return BAD("%s: header: normalization scale is 0 (expected non-zero)", path);
+	return TL_OK;
+}
+
+/* Label fields and class counts: 1 field with no coarse classes, or 2
+ * with some; both counts within TL_SHARD_MAX_CLASSES. */
+static tl_status decode_labels(const char *path, const uint8_t *m, tl_shard_info *o,
+			       tl_err *err)
+{
 	o->src_height = get32(m + H_SRC_H);
 	o->src_width = get32(m + H_SRC_W);
 	o->n_label_fields = get32(m + H_LABEL_FIELDS);
@@ -246,6 +262,15 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	    (o->n_label_fields == 2) != (o->n_coarse > 0))
 		return BAD("%s: header: bad label description (label fields %u, classes %u, coarse classes %u)",
 			   path, o->n_label_fields, o->n_classes, o->n_coarse);
+	return TL_OK;
+}
+
+/* Record and chunk geometry and the three sections: images, labels and
+ * the chunk table each fit, aligned, in that order, the table ending the
+ * file (fsize).  Needs the image shape and label fields decoded. */
+static tl_status decode_sections(const char *path, const uint8_t *m, uint64_t fsize,
+				 tl_shard_info *o, tl_err *err)
+{
 	o->n_records = get64(m + H_RECORDS);
 	o->record_bytes = get32(m + H_RECORD_BYTES);
 	o->chunk_records = get32(m + H_CHUNK_RECORDS);
@@ -290,7 +315,15 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 		return BAD("%s: header: chunk table [%llu, +%llu) does not end the file (file has %llu bytes)",
 			   path, (unsigned long long)o->chunk_table_offset,
 			   (unsigned long long)ctsz, (unsigned long long)fsize);
+	return TL_OK;
+}
 
+/* Source and dataset names, the split table (counts adding up to the
+ * records) and the segment table (each segment inside its split and the
+ * records; per split and in all, segments hold every record once). */
+static tl_status decode_splits(const char *path, const uint8_t *m, tl_shard_info *o,
+			       tl_err *err)
+{
 	if (getstr(o->source_name, m + H_SRC_NAME, sizeof o->source_name) ||
 	    getstr(o->dataset, m + H_DATASET, sizeof o->dataset))
 		return BAD("%s: header: unterminated source or dataset name", path);
@@ -339,7 +372,14 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	if (seg_total != o->n_records)
 		return BAD("%s: header: segments hold %llu records (expected %llu)", path,
 			   (unsigned long long)seg_total, (unsigned long long)o->n_records);
+	return TL_OK;
+}
 
+/* The class (then coarse class) names: NUL-terminated, non-empty, in
+ * the header's names area. */
+static tl_status decode_names(const char *path, const uint8_t *m, tl_shard_info *o,
+			      tl_err *err)
+{
 	uint32_t noff = get32(m + H_NAMES_OFF), nsz = get32(m + H_NAMES_SIZE);
 	uint64_t nend;
 	if (noff < H_NAMES || tl_add_ovf(noff, nsz, &nend) || nend > o->header_size)
@@ -355,6 +395,21 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 		p = z + 1;
 	}
 	return TL_OK;
+}
+
+/* Parse and check a header against the real file size.  Every size is
+ * validated before any other section is touched; the first failing check
+ * names what is wrong. */
+static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsize,
+			       tl_shard_info *o, tl_err *err)
+{
+	memset(o, 0, sizeof *o);
+	TL_TRY(decode_envelope(path, m, fsize, o, err));
+	TL_TRY(decode_image(path, m, o, err));
+	TL_TRY(decode_labels(path, m, o, err));
+	TL_TRY(decode_sections(path, m, fsize, o, err));
+	TL_TRY(decode_splits(path, m, o, err));
+	return decode_names(path, m, o, err);
 }
 
 tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)

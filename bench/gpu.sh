@@ -1,0 +1,72 @@
+#!/bin/bash
+# bench/gpu.sh BUILD_DIR [ROUNDS] [RUNS]
+#
+# VGG16 forward and training step, batch 64, at 32x32 and 224x224: tlkit
+# on the GPU through OpenCL/CLBlast (bench/tlbench --device opencl from
+# BUILD_DIR) against PyTorch CUDA in FP32 with TF32 off
+# (bench/peer-gpu-torch.py) on the same GPU.  The two run in alternating
+# order ROUNDS times (default 3), each figure the median of RUNS (default
+# 5); it prints every round's ratio tlkit / PyTorch and their medians.
+#
+# Needs only the build dir, PyTorch with CUDA and the NVIDIA driver: when
+# no registered ICD names NVIDIA's OpenCL library it points
+# OCL_ICD_VENDORS at a temporary .icd for libnvidia-opencl.so.1.
+# Environment: PYTHON (default python3), BATCH (64), SIZES ("32 224"),
+# TLBENCH (default BUILD_DIR/bench/tlbench), DEVICE (default opencl).
+set -euo pipefail
+die() { echo "gpu.sh: $*" >&2; exit 1; }
+[ $# -ge 1 ] || { echo "usage: bench/gpu.sh BUILD_DIR [ROUNDS] [RUNS]" >&2; exit 2; }
+build=$(cd "$1" && pwd) || die "$1: no such build dir"
+rounds=${2:-3}
+runs=${3:-5}
+batch=${BATCH:-64}
+sizes=${SIZES:-32 224}
+device=${DEVICE:-opencl}
+python=${PYTHON:-python3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+tlbench=${TLBENCH:-$build/bench/tlbench}
+[ -x "$tlbench" ] || die "$tlbench: not built (make bench/tlbench in $build)"
+missing=$(ldd "$tlbench" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' ') || true
+[ -z "$missing" ] || die "$tlbench needs $missing(install them, or copy them to a dir in LD_LIBRARY_PATH)"
+"$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' ||
+	die "$python: no PyTorch with a CUDA device"
+
+# NVIDIA's OpenCL: use the registered ICD if there is one, else make one
+icd_dirs=${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}
+if ! cat "$icd_dirs"/*.icd 2>/dev/null | grep -qi nvidia; then
+	lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so\.1 / {print $NF; exit}')
+	[ -n "$lib" ] || die "no libnvidia-opencl.so.1: the NVIDIA driver's OpenCL library is missing"
+	icd=$(mktemp -d "${TMPDIR:-/tmp}/tlgpu-icd.XXXXXX")
+	echo "$lib" > "$icd/nvidia.icd"
+	export OCL_ICD_VENDORS=$icd
+fi
+out=$(mktemp -d "${TMPDIR:-/tmp}/tlgpu.XXXXXX")
+trap 'rm -rf "$out" ${icd:+"$icd"}' EXIT
+
+# one line per figure, "name_RES value", names as the peer prints them
+tl() {
+	for res in $sizes; do
+		"$tlbench" --device "$device" -r "$runs" -b "$batch" --only vgg16 --res "$res" |
+			awk -v r="$res" '!/^#/ && NF >= 2 {
+				n = $1; if (n !~ "_" r "$") n = n "_" r; print n, $2 }'
+	done > "$out/tl.$1" || die "tlbench --device $device failed (see above)"
+}
+pt() {
+	"$python" "$here/bench/peer-gpu-torch.py" -r "$runs" -b "$batch" --res "$(echo $sizes | tr ' ' ,)" |
+		awk '!/^#/ && NF >= 2 {print $1, $2}' > "$out/pt.$1" || die "peer-gpu-torch.py failed"
+}
+
+gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1) || gpu="?"
+echo "# $(date -u +%FT%TZ) $gpu, batch $batch, sizes $sizes, $rounds rounds x median of $runs"
+"$tlbench" --device "$device" -r 1 -b 1 --only none 2>&1 | grep '^#' | head -2 || true
+for r in $(seq 1 "$rounds"); do
+	if [ $((r % 2)) -eq 1 ]; then tl "$r"; pt "$r"; else pt "$r"; tl "$r"; fi
+	join <(sort "$out/tl.$r") <(sort "$out/pt.$r") |
+		awk -v r="$r" '{printf "round %d %-22s %9.1f vs %9.1f img/s  %.3f\n", r, $1, $2, $3, $2 / $3}' |
+		tee -a "$out/ratios"
+done
+echo "# median ratio tlkit / pytorch over the rounds (target >= 0.5)"
+awk '{print $3, $8}' "$out/ratios" | sort -k1,1 -k2,2g |
+	awk '{n[$1]++; v[$1, n[$1]] = $2; a[$1] = a[$1] " " $2}
+	     END {for (k in n) {m = n[k]; med = m % 2 ? v[k, (m + 1) / 2] : (v[k, m / 2] + v[k, m / 2 + 1]) / 2;
+		  printf "%-22s %.3f  (rounds:%s)\n", k, med, a[k]}}' | sort

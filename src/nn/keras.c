@@ -1,0 +1,725 @@
+/* keras.c - Keras VGG16 .h5 -> torchvision-named safetensors (see keras.h). */
+#include "config.h"
+
+#include "nn/keras.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifdef TL_HAVE_HDF5
+#include <hdf5.h>
+#endif
+
+#define BAD(...) tl_seterr(err, TL_EFORMAT, __VA_ARGS__)
+#define MAX_VARS 4096
+#define MAX_NUMEL (1ull << 31) /* 8 GiB of float32: more than any VGG tensor */
+
+struct tl_h5_file {
+	char *path;
+	char layout[8];
+	tl_h5_var *v;
+	size_t n, cap;
+	uint64_t file_size;
+#ifdef TL_HAVE_HDF5
+	hid_t fid;
+	hid_t *dset; /* open dataset per var */
+#endif
+};
+
+static void fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
+{
+	size_t k = (size_t)snprintf(buf, n, "(");
+	for (int i = 0; i < ndim && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? ", " : "", s[i]);
+	if (k < n)
+		snprintf(buf + k, n - k, "%s)", ndim == 1 ? "," : "");
+}
+
+size_t tl_h5_count(const tl_h5_file *f)
+{
+	return f->n;
+}
+
+const tl_h5_var *tl_h5_var_at(const tl_h5_file *f, size_t i)
+{
+	return &f->v[i];
+}
+
+const char *tl_h5_layout(const tl_h5_file *f)
+{
+	return f->layout;
+}
+
+#ifdef TL_HAVE_HDF5
+
+int tl_keras_available(void)
+{
+	return 1;
+}
+
+/* Read a string or string-array attribute into *out (n strings, each
+ * NUL-terminated, at most 127 bytes kept); fixed and variable length. */
+static tl_status read_strings(hid_t obj, const char *attr, const char *path, const char *part,
+			      char (**out)[128], size_t *n, tl_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (H5Aexists(obj, attr) <= 0)
+		return BAD("%s: %s: attribute %s missing (expected a Keras weights file)", path, part,
+			   attr);
+	hid_t a = H5Aopen(obj, attr, H5P_DEFAULT), t = -1, sp = -1, mt = -1;
+	tl_status st = TL_OK;
+	void *raw = NULL;
+	if (a < 0 || (t = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
+		st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
+		goto out;
+	}
+	hssize_t np = H5Sget_simple_extent_npoints(sp);
+	if (np == 0) /* Keras writes an empty list as a float array */
+		goto out;
+	if (H5Tget_class(t) != H5T_STRING) {
+		st = BAD("%s: %s: attribute %s is not text (expected strings, got HDF5 type class %d)",
+			 path, part, attr, (int)H5Tget_class(t));
+		goto out;
+	}
+	if (np < 0 || np > MAX_VARS) {
+		st = BAD("%s: %s: attribute %s has %lld entries (expected 0 to %d)", path, part, attr,
+			 (long long)np, MAX_VARS);
+		goto out;
+	}
+	*out = calloc((size_t)np + 1, sizeof **out);
+	if (!*out) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	if (H5Tis_variable_str(t) > 0) {
+		mt = H5Tcopy(H5T_C_S1);
+		H5Tset_size(mt, H5T_VARIABLE);
+		H5Tset_cset(mt, H5Tget_cset(t)); /* h5py writes str as UTF-8 */
+		char **s = calloc((size_t)np + 1, sizeof *s);
+		raw = s;
+		if (!s || H5Aread(a, mt, s) < 0) {
+			st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
+			goto out;
+		}
+		for (hssize_t i = 0; i < np; i++)
+			snprintf((*out)[i], sizeof **out, "%s", s[i] ? s[i] : "");
+		H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
+	} else {
+		size_t sz = H5Tget_size(t);
+		if (sz == 0 || sz > 4096) {
+			st = BAD("%s: %s: attribute %s has %zu-byte strings (expected 1 to 4096)", path,
+				 part, attr, sz);
+			goto out;
+		}
+		char *s = malloc((size_t)np * sz + 1);
+		raw = s;
+		if (!s || H5Aread(a, t, s) < 0) {
+			st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
+			goto out;
+		}
+		for (hssize_t i = 0; i < np; i++) {
+			const char *e = s + (size_t)i * sz;
+			size_t len = strnlen(e, sz);
+			if (len >= sizeof **out)
+				len = sizeof **out - 1;
+			memcpy((*out)[i], e, len);
+			(*out)[i][len] = 0;
+		}
+	}
+	*n = (size_t)np;
+out:
+	free(raw);
+	if (st != TL_OK) {
+		free(*out);
+		*out = NULL;
+	}
+	if (mt >= 0)
+		H5Tclose(mt);
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (t >= 0)
+		H5Tclose(t);
+	if (a >= 0)
+		H5Aclose(a);
+	return st;
+}
+
+/* Open dataset `name` under group g and record it as a var of `layer`. */
+static tl_status add_var(tl_h5_file *f, hid_t g, const char *layer, const char *name,
+			 tl_err *err)
+{
+	if (f->n == MAX_VARS)
+		return BAD("%s: %s: more than %d weights (expected a VGG16 file)", f->path, layer,
+			   MAX_VARS);
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		tl_h5_var *v = realloc(f->v, cap * sizeof *v);
+		hid_t *d = realloc(f->dset, cap * sizeof *d);
+		if (v)
+			f->v = v;
+		if (d)
+			f->dset = d;
+		if (!v || !d)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", f->path);
+		f->cap = cap;
+	}
+	tl_h5_var *v = &f->v[f->n];
+	memset(v, 0, sizeof *v);
+	snprintf(v->layer, sizeof v->layer, "%s", layer);
+	snprintf(v->name, sizeof v->name, "%s", name);
+	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
+		return BAD("%s: %s: weight %s missing (weight_names lists it)", f->path, layer, name);
+	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+	if (d < 0)
+		return BAD("%s: %s: weight %s is not a dataset", f->path, layer, name);
+	f->dset[f->n++] = d; /* closed by tl_h5_close from here on */
+	hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+	tl_status st = TL_OK;
+	H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+	size_t esz = t >= 0 ? H5Tget_size(t) : 0;
+	if (cls != H5T_FLOAT || (esz != 2 && esz != 4 && esz != 8)) {
+		const char *got = cls == H5T_INTEGER ? "integer" : cls == H5T_STRING ? "string"
+				  : cls == H5T_FLOAT      ? "a float of unusual size"
+							  : "a non-numeric type";
+		st = BAD("%s: %s: %s: not a float tensor (expected float32, got %s)", f->path, layer,
+			 name, got);
+		goto out;
+	}
+	snprintf(v->dtype, sizeof v->dtype, "f%zu", esz * 8);
+	int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+	if (nd < 1 || nd > TL_ST_MAX_DIMS) {
+		st = BAD("%s: %s: %s: rank %d (expected 1 to %d)", f->path, layer, name, nd,
+			 TL_ST_MAX_DIMS);
+		goto out;
+	}
+	hsize_t dims[TL_ST_MAX_DIMS];
+	H5Sget_simple_extent_dims(sp, dims, NULL);
+	uint64_t numel = 1;
+	v->ndim = nd;
+	for (int i = 0; i < nd; i++) {
+		v->shape[i] = (int64_t)dims[i];
+		if (dims[i] > MAX_NUMEL || tl_mul_ovf(numel, dims[i], &numel) || numel > MAX_NUMEL) {
+			st = BAD("%s: %s: %s: absurd size (expected at most %llu values)", f->path,
+				 layer, name, (unsigned long long)MAX_NUMEL);
+			goto out;
+		}
+	}
+	v->numel = numel;
+	/* contiguous data must lie inside the file (a truncated download) */
+	haddr_t off = H5Dget_offset(d);
+	if (off != HADDR_UNDEF && (off > f->file_size || numel * esz > f->file_size - off)) {
+		st = BAD("%s: %s: %s: data runs past the end of the file (expected %llu bytes at offset %llu, the file has %llu: truncated?)",
+			 f->path, layer, name, (unsigned long long)(numel * esz),
+			 (unsigned long long)off, (unsigned long long)f->file_size);
+		goto out;
+	}
+out:
+	if (sp >= 0)
+		H5Sclose(sp);
+	if (t >= 0)
+		H5Tclose(t);
+	return st;
+}
+
+/* Keras 1/2: layer_names on base, weight_names on each layer group. */
+static tl_status read_keras2(tl_h5_file *f, hid_t base, tl_err *err)
+{
+	char(*layers)[128], (*wn)[128];
+	size_t nl, nw;
+	TL_TRY(read_strings(base, "layer_names", f->path, "/", &layers, &nl, err));
+	tl_status st = TL_OK;
+	for (size_t i = 0; i < nl && st == TL_OK; i++) {
+		if (!layers[i][0] || H5Lexists(base, layers[i], H5P_DEFAULT) <= 0) {
+			st = BAD("%s: %s: layer group missing (layer_names lists it)", f->path,
+				 layers[i]);
+			break;
+		}
+		hid_t g = H5Gopen2(base, layers[i], H5P_DEFAULT);
+		if (g < 0) {
+			st = BAD("%s: %s: not a group (expected a layer group)", f->path, layers[i]);
+			break;
+		}
+		st = read_strings(g, "weight_names", f->path, layers[i], &wn, &nw, err);
+		for (size_t k = 0; k < nw && st == TL_OK; k++) {
+			if (!strcmp(f->layout, "keras2") && !strchr(wn[k], '/'))
+				snprintf(f->layout, sizeof f->layout, "keras1");
+			st = add_var(f, g, layers[i], wn[k], err);
+		}
+		free(wn);
+		H5Gclose(g);
+	}
+	free(layers);
+	return st;
+}
+
+/* Keras 3: layers/<name>/vars/0, 1, ... */
+static tl_status read_keras3(tl_h5_file *f, hid_t layers, tl_err *err)
+{
+	H5G_info_t gi;
+	if (H5Gget_info(layers, &gi) < 0 || gi.nlinks > MAX_VARS)
+		return BAD("%s: layers: unreadable group", f->path);
+	tl_status st = TL_OK;
+	for (hsize_t i = 0; i < gi.nlinks && st == TL_OK; i++) {
+		char name[128];
+		ssize_t len = H5Lget_name_by_idx(layers, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+						 sizeof name, H5P_DEFAULT);
+		if (len < 0 || (size_t)len >= sizeof name)
+			return BAD("%s: layers: entry %llu: bad name", f->path, (unsigned long long)i);
+		char vp[160];
+		snprintf(vp, sizeof vp, "%s/vars", name);
+		if (H5Lexists(layers, name, H5P_DEFAULT) <= 0 ||
+		    H5Lexists(layers, vp, H5P_DEFAULT) <= 0)
+			continue; /* a layer without weights */
+		hid_t g = H5Gopen2(layers, vp, H5P_DEFAULT);
+		H5G_info_t vi;
+		if (g < 0 || H5Gget_info(g, &vi) < 0 || vi.nlinks > 64) {
+			if (g >= 0)
+				H5Gclose(g);
+			return BAD("%s: %s: vars is not a group of weights", f->path, name);
+		}
+		for (hsize_t k = 0; k < vi.nlinks && st == TL_OK; k++) {
+			char vn[24];
+			snprintf(vn, sizeof vn, "%llu", (unsigned long long)k);
+			st = add_var(f, g, name, vn, err);
+		}
+		H5Gclose(g);
+	}
+	return st;
+}
+
+tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
+{
+	*out = NULL;
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are ours to report */
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	if (H5Fis_hdf5(path) <= 0)
+		return BAD("%s: not an HDF5 file (expected a Keras .h5, got no HDF5 signature)", path);
+	tl_h5_file *f = calloc(1, sizeof *f);
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	f->fid = -1;
+	f->file_size = (uint64_t)sb.st_size;
+	f->fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	tl_status st;
+	if (f->fid < 0) {
+		st = BAD("%s: /: HDF5 cannot open it: damaged, or truncated (expected a complete .h5 file, got %llu bytes)",
+			 path, (unsigned long long)f->file_size);
+	} else if (H5Aexists(f->fid, "layer_names") > 0) {
+		snprintf(f->layout, sizeof f->layout, "keras2");
+		st = read_keras2(f, f->fid, err);
+	} else if (H5Lexists(f->fid, "model_weights", H5P_DEFAULT) > 0) {
+		snprintf(f->layout, sizeof f->layout, "keras2");
+		hid_t g = H5Gopen2(f->fid, "model_weights", H5P_DEFAULT);
+		st = g < 0 ? BAD("%s: model_weights: not a group", path) : read_keras2(f, g, err);
+		if (g >= 0)
+			H5Gclose(g);
+	} else if (H5Lexists(f->fid, "layers", H5P_DEFAULT) > 0) {
+		snprintf(f->layout, sizeof f->layout, "keras3");
+		hid_t g = H5Gopen2(f->fid, "layers", H5P_DEFAULT);
+		st = g < 0 ? BAD("%s: layers: not a group", path) : read_keras3(f, g, err);
+		if (g >= 0)
+			H5Gclose(g);
+	} else {
+		st = BAD("%s: /: no layer_names attribute, model_weights or layers group (expected a Keras weights file)",
+			 path);
+	}
+	if (st != TL_OK) {
+		tl_h5_close(f);
+		return st;
+	}
+	*out = f;
+	return TL_OK;
+}
+
+void tl_h5_close(tl_h5_file *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++)
+		H5Dclose(f->dset[i]);
+	if (f->fid >= 0)
+		H5Fclose(f->fid);
+	free(f->dset);
+	free(f->v);
+	free(f->path);
+	free(f);
+}
+
+tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err)
+{
+	if (H5Dread(f->dset[i], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
+		return BAD("%s: %s: %s: cannot read the data (damaged or truncated file?)", f->path,
+			   f->v[i].layer, f->v[i].name);
+	for (uint64_t k = 0; k < f->v[i].numel; k++)
+		if (!isfinite(dst[k]))
+			return BAD("%s: %s: %s: value %llu is not finite (expected finite weights, got %g)",
+				   f->path, f->v[i].layer, f->v[i].name, (unsigned long long)k,
+				   (double)dst[k]);
+	return TL_OK;
+}
+
+#else /* no libhdf5 */
+
+int tl_keras_available(void)
+{
+	return 0;
+}
+
+tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
+{
+	*out = NULL;
+	return tl_seterr(err, TL_EUSAGE,
+			 "%s: reading Keras .h5 files needs libhdf5, which this build lacks: apt-get install libhdf5-dev, then configure and build tlkit again",
+			 path);
+}
+
+void tl_h5_close(tl_h5_file *f)
+{
+	(void)f;
+}
+
+tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err)
+{
+	(void)i, (void)dst;
+	return tl_seterr(err, TL_EUSAGE, "%s: no libhdf5", f->path);
+}
+
+#endif
+
+/* ---- VGG16 mapping ---- */
+
+static const struct {
+	const char *keras;
+	int idx;
+} vgg_convs[13] = {{"block1_conv1", 0},  {"block1_conv2", 2},  {"block2_conv1", 5},
+		   {"block2_conv2", 7},  {"block3_conv1", 10}, {"block3_conv2", 12},
+		   {"block3_conv3", 14}, {"block4_conv1", 17}, {"block4_conv2", 19},
+		   {"block4_conv3", 21}, {"block5_conv1", 24}, {"block5_conv2", 26},
+		   {"block5_conv3", 28}};
+static const struct {
+	const char *keras;
+	int idx;
+} vgg_dense[3] = {{"fc1", 0}, {"fc2", 3}, {"predictions", 6}};
+
+static void add_t(tl_kx_plan *p, const char *name, size_t var, tl_kx_kind kind, int ndim,
+		  int64_t a, int64_t b, int64_t c, int64_t d)
+{
+	tl_kx_tensor *t = &p->t[p->n++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->var = var;
+	t->kind = kind;
+	t->ndim = ndim;
+	t->shape[0] = a, t->shape[1] = b, t->shape[2] = c, t->shape[3] = d;
+}
+
+tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
+			      tl_err *err)
+{
+	memset(plan, 0, sizeof *plan);
+	size_t conv_at[13], dense_at[3];
+	int conv_seen[13] = {0}, dense_seen[3] = {0};
+	char s[96];
+	/* group the vars by layer (a layer's vars are consecutive) */
+	for (size_t i = 0; i < f->n;) {
+		size_t k = i;
+		while (k < f->n && !strcmp(f->v[k].layer, f->v[i].layer))
+			k++;
+		const char *L = f->v[i].layer;
+		int found = 0;
+		for (int c = 0; c < 13; c++)
+			if (!strcmp(L, vgg_convs[c].keras)) {
+				if (conv_seen[c]++)
+					return BAD("%s: %s: layer listed twice", path, L);
+				conv_at[c] = i, found = 1;
+			}
+		for (int c = 0; c < 3; c++)
+			if (!strcmp(L, vgg_dense[c].keras)) {
+				if (dense_seen[c]++)
+					return BAD("%s: %s: layer listed twice", path, L);
+				dense_at[c] = i, found = 1;
+			}
+		if (!found)
+			return BAD("%s: %s: unexpected layer with weights (expected VGG16's block1_conv1 .. block5_conv3, fc1, fc2, predictions)",
+				   path, L);
+		if (k - i != 2)
+			return BAD("%s: %s: %zu weights (expected 2: kernel, bias)", path, L, k - i);
+		i = k;
+	}
+	int64_t cin = 3;
+	for (int c = 0; c < 13; c++) {
+		const char *L = vgg_convs[c].keras;
+		if (!conv_seen[c])
+			return BAD("%s: %s: missing (expected the 13 VGG16 convolutions)", path, L);
+		const tl_h5_var *w = &f->v[conv_at[c]], *b = &f->v[conv_at[c] + 1];
+		fmt_shape(w->ndim, w->shape, s, sizeof s);
+		if (w->ndim != 4)
+			return BAD("%s: %s: kernel %s has rank %d (expected 4: (3, 3, %" PRId64 ", out), got %s)",
+				   path, L, w->name, w->ndim, cin, s);
+		if (w->shape[0] != 3 || w->shape[1] != 3) {
+			if (w->shape[2] == 3 && w->shape[3] == 3)
+				return BAD("%s: %s: kernel %s is in Theano order (expected (3, 3, %" PRId64 ", out), got %s: use the _tf_dim_ordering_ file)",
+					   path, L, w->name, cin, s);
+			return BAD("%s: %s: kernel %s (expected (3, 3, %" PRId64 ", out), got %s)", path,
+				   L, w->name, cin, s);
+		}
+		if (w->shape[2] != cin || w->shape[3] < 1)
+			return BAD("%s: %s: kernel %s (expected (3, 3, %" PRId64 ", out), got %s)", path,
+				   L, w->name, cin, s);
+		int64_t cout = w->shape[3];
+		fmt_shape(b->ndim, b->shape, s, sizeof s);
+		if (b->ndim != 1 || b->shape[0] != cout)
+			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
+				   cout, s);
+		char n[48];
+		snprintf(n, sizeof n, "features.%d.weight", vgg_convs[c].idx);
+		add_t(plan, n, conv_at[c], TL_KX_CONV_W, 4, cout, cin, 3, 3);
+		snprintf(n, sizeof n, "features.%d.bias", vgg_convs[c].idx);
+		add_t(plan, n, conv_at[c] + 1, TL_KX_BIAS, 1, cout, 0, 0, 0);
+		cin = cout;
+	}
+	int nd = dense_seen[0] + dense_seen[1] + dense_seen[2];
+	if (nd == 0)
+		return TL_OK;
+	for (int c = 0; c < 3; c++)
+		if (!dense_seen[c])
+			return BAD("%s: %s: missing (expected fc1, fc2 and predictions together, or none)",
+				   path, vgg_dense[c].keras);
+	int64_t in = -1;
+	for (int c = 0; c < 3; c++) {
+		const char *L = vgg_dense[c].keras;
+		const tl_h5_var *w = &f->v[dense_at[c]], *b = &f->v[dense_at[c] + 1];
+		fmt_shape(w->ndim, w->shape, s, sizeof s);
+		if (w->ndim != 2 || w->shape[0] < 1 || w->shape[1] < 1)
+			return BAD("%s: %s: kernel %s (expected rank 2 (in, out), got %s)", path, L,
+				   w->name, s);
+		int side = 0;
+		if (c == 0) { /* (side * side * channels, out) */
+			int64_t hw = w->shape[0] / cin;
+			side = (int)llround(sqrt((double)hw));
+			if (w->shape[0] % cin || (int64_t)side * side != hw)
+				return BAD("%s: %s: kernel %s (expected (side*side*%" PRId64 ", out) for a square block5_pool, got %s)",
+					   path, L, w->name, cin, s);
+		} else if (w->shape[0] != in) {
+			return BAD("%s: %s: kernel %s (expected (%" PRId64 ", out), got %s)", path, L,
+				   w->name, in, s);
+		}
+		in = w->shape[1];
+		fmt_shape(b->ndim, b->shape, s, sizeof s);
+		if (b->ndim != 1 || b->shape[0] != in)
+			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
+				   in, s);
+		char n[48];
+		snprintf(n, sizeof n, "classifier.%d.weight", vgg_dense[c].idx);
+		add_t(plan, n, dense_at[c], c == 0 ? TL_KX_FC1_W : TL_KX_DENSE_W, 2, w->shape[1],
+		      w->shape[0], 0, 0);
+		plan->t[plan->n - 1].side = side;
+		snprintf(n, sizeof n, "classifier.%d.bias", vgg_dense[c].idx);
+		add_t(plan, n, dense_at[c] + 1, TL_KX_BIAS, 1, in, 0, 0, 0);
+	}
+	plan->full = 1;
+	return TL_OK;
+}
+
+/* ---- MD5 (RFC 1321) ---- */
+
+typedef struct {
+	uint32_t h[4];
+	uint64_t len;
+	uint8_t buf[64];
+} md5_ctx;
+
+static void md5_block(md5_ctx *c, const uint8_t *p)
+{
+	static const uint32_t K[64] = {
+		0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
+		0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
+		0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
+		0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
+		0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
+		0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+		0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
+		0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+		0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+		0xeb86d391};
+	static const int R[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+				  5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+				  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+				  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+	uint32_t m[16];
+	for (int i = 0; i < 16; i++)
+		m[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+		       (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+	uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
+	for (int i = 0; i < 64; i++) {
+		uint32_t f;
+		int g;
+		if (i < 16)
+			f = (b & cc) | (~b & d), g = i;
+		else if (i < 32)
+			f = (d & b) | (~d & cc), g = (5 * i + 1) % 16;
+		else if (i < 48)
+			f = b ^ cc ^ d, g = (3 * i + 5) % 16;
+		else
+			f = cc ^ (b | ~d), g = (7 * i) % 16;
+		uint32_t t = d;
+		d = cc;
+		cc = b;
+		uint32_t x = a + f + K[i] + m[g];
+		b = b + ((x << R[i]) | (x >> (32 - R[i])));
+		a = t;
+	}
+	c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
+}
+
+static void md5_update(md5_ctx *c, const uint8_t *p, size_t n)
+{
+	size_t have = (size_t)(c->len % 64);
+	c->len += n;
+	if (have) {
+		size_t take = 64 - have < n ? 64 - have : n;
+		memcpy(c->buf + have, p, take);
+		p += take, n -= take, have += take;
+		if (have < 64)
+			return;
+		md5_block(c, c->buf);
+	}
+	for (; n >= 64; p += 64, n -= 64)
+		md5_block(c, p);
+	memcpy(c->buf, p, n);
+}
+
+static void md5_final(md5_ctx *c, char hex[33])
+{
+	uint64_t bits = c->len * 8;
+	uint8_t pad[72] = {0x80};
+	size_t have = (size_t)(c->len % 64), np = have < 56 ? 56 - have : 120 - have;
+	md5_update(c, pad, np);
+	uint8_t lb[8];
+	for (int i = 0; i < 8; i++)
+		lb[i] = (uint8_t)(bits >> (8 * i));
+	md5_update(c, lb, 8);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", (c->h[i / 4] >> (8 * (i % 4))) & 0xff);
+}
+
+tl_status tl_file_md5(const char *path, char hex[33], uint64_t *size, tl_err *err)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	md5_ctx c = {{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}, 0, {0}};
+	static __thread uint8_t buf[1 << 16];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+		md5_update(&c, buf, n);
+	int bad = ferror(fp);
+	fclose(fp);
+	if (bad)
+		return tl_seterr(err, TL_EIO, "%s: read error", path);
+	if (size)
+		*size = c.len;
+	md5_final(&c, hex);
+	return TL_OK;
+}
+
+/* ---- import ---- */
+
+static void transform(const tl_kx_tensor *t, const float *src, float *dst)
+{
+	int64_t O = t->shape[0], I = t->shape[1];
+	switch (t->kind) {
+	case TL_KX_BIAS: memcpy(dst, src, (size_t)O * sizeof *dst); break;
+	case TL_KX_CONV_W: /* src (3, 3, I, O) -> dst (O, I, 3, 3) */
+		for (int64_t o = 0; o < O; o++)
+			for (int64_t i = 0; i < I; i++)
+				for (int k = 0; k < 9; k++)
+					dst[(o * I + i) * 9 + k] = src[((int64_t)k * I + i) * O + o];
+		break;
+	case TL_KX_DENSE_W: /* src (I, O) -> dst (O, I): FC1 with a 1x1 map */
+	case TL_KX_FC1_W: { /* src rows in HWC order, dst columns in CHW order */
+		int64_t S2 = t->kind == TL_KX_FC1_W ? (int64_t)t->side * t->side : 1, C = I / S2;
+		/* 32 outputs at a time: contiguous reads, 32 dst rows written in step */
+		for (int64_t o0 = 0; o0 < O; o0 += 32) {
+			int64_t o1 = o0 + 32 < O ? o0 + 32 : O;
+			for (int64_t c = 0; c < C; c++)
+				for (int64_t p = 0; p < S2; p++) {
+					const float *sr = src + (p * C + c) * O;
+					float *dc = dst + c * S2 + p;
+					for (int64_t o = o0; o < o1; o++)
+						dc[o * I] = sr[o];
+				}
+		}
+		break;
+	}
+	}
+}
+
+tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, tl_err *err)
+{
+	tl_keras_info dummy;
+	if (!info)
+		info = &dummy;
+	memset(info, 0, sizeof *info);
+	tl_h5_file *f;
+	TL_TRY(tl_h5_open(&f, h5, err));
+	tl_kx_plan plan;
+	tl_status st = tl_keras_plan_vgg16(f, h5, &plan, err);
+	float *data[32] = {0}, *src = NULL;
+	tl_st_out t[32];
+	uint64_t size = 0, maxn = 0;
+	if (st == TL_OK)
+		st = tl_file_md5(h5, info->md5, &size, err);
+	for (int i = 0; st == TL_OK && i < plan.n; i++)
+		if (f->v[plan.t[i].var].numel > maxn)
+			maxn = f->v[plan.t[i].var].numel;
+	if (st == TL_OK && !(src = malloc((size_t)maxn * sizeof *src)))
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", h5);
+	for (int i = 0; st == TL_OK && i < plan.n; i++) {
+		const tl_kx_tensor *k = &plan.t[i];
+		uint64_t n = f->v[k->var].numel;
+		if (!(data[i] = malloc((size_t)n * sizeof(float)))) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", h5);
+			break;
+		}
+		if ((st = tl_h5_read_f32(f, k->var, src, err)) != TL_OK)
+			break;
+		transform(k, src, data[i]);
+		memset(&t[i], 0, sizeof t[i]);
+		t[i].name = k->name;
+		t[i].dtype = TL_ST_F32;
+		t[i].ndim = k->ndim;
+		memcpy(t[i].shape, k->shape, sizeof k->shape);
+		t[i].data = data[i];
+		info->n_params += n;
+	}
+	if (st == TL_OK) {
+		const char *base = strrchr(h5, '/') ? strrchr(h5, '/') + 1 : h5;
+		char sz[24];
+		snprintf(sz, sizeof sz, "%" PRIu64, size);
+		snprintf(info->layout, sizeof info->layout, "%s", f->layout);
+		info->full = plan.full;
+		info->n_tensors = plan.n;
+		const char *meta[] = {"model", "vgg16", "normalization", "caffe", "input",
+				      "caffe: BGR, 0..255 minus mean (103.939, 116.779, 123.68)",
+				      "source", base, "source_md5", info->md5, "source_size", sz,
+				      "keras_layout", f->layout, "top", plan.full ? "full" : "notop"};
+		st = tl_st_write(out, t, (size_t)plan.n, meta, sizeof meta / sizeof meta[0] / 2,
+				 err);
+	}
+	for (int i = 0; i < plan.n; i++)
+		free(data[i]);
+	free(src);
+	tl_h5_close(f);
+	return st;
+}

@@ -1,0 +1,89 @@
+/* keras.h - Keras VGG16 weight files (.h5) read with libhdf5 and turned
+ * into torchvision-named safetensors.
+ *
+ * The layout is read from the file itself: the root (or model_weights/)
+ * "layer_names" attribute lists the layers in order, each layer group's
+ * "weight_names" attribute lists its datasets in order (Keras 2 spells
+ * them block1_conv1/kernel:0, Keras 1 block1_conv1_W_1:0; only the order
+ * and the ranks matter).  Keras 3 .weights.h5 files keep the weights of
+ * layer L in layers/L/vars/0, 1, ...
+ *
+ * Everything in the file is untrusted: a missing attribute or group, a
+ * non-float dataset, a wrong rank or shape, a size the file cannot hold
+ * or a truncated file is an error naming the file and the layer. */
+#ifndef TL_KERAS_H
+#define TL_KERAS_H
+
+#include <stdint.h>
+
+#include "nn/safetensors.h"
+#include "tl.h"
+
+/* Whether this build reads .h5 files (configure found libhdf5). */
+int tl_keras_available(void);
+
+/* One dataset of the file, as the file declares it. */
+typedef struct {
+	char layer[64];
+	char name[128];      /* the weight's name in the file */
+	char dtype[12];      /* f32, f64, f16 (float classes only are accepted) */
+	int ndim;
+	int64_t shape[TL_ST_MAX_DIMS];
+	uint64_t numel;
+} tl_h5_var;
+
+typedef struct tl_h5_file tl_h5_file;
+
+/* Open path and read its layer/weight table (no tensor data yet).
+ * layout() names what was found: "keras2", "keras1" or "keras3". */
+tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err);
+void tl_h5_close(tl_h5_file *f);
+size_t tl_h5_count(const tl_h5_file *f);
+const tl_h5_var *tl_h5_var_at(const tl_h5_file *f, size_t i);
+const char *tl_h5_layout(const tl_h5_file *f);
+/* Read dataset i converted to float32 (numel floats into dst). */
+tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err);
+
+/* How a Keras VGG16 file maps onto torchvision names. */
+typedef enum { TL_KX_CONV_W, TL_KX_BIAS, TL_KX_DENSE_W, TL_KX_FC1_W } tl_kx_kind;
+typedef struct {
+	char name[48];     /* features.0.weight, classifier.6.bias, ... */
+	int ndim;
+	int64_t shape[4];  /* torchvision shape: OIHW, (out, in) */
+	size_t var;        /* index into the h5 table */
+	tl_kx_kind kind;
+	int side;          /* TL_KX_FC1_W: block5_pool is side x side */
+} tl_kx_tensor;
+
+typedef struct {
+	tl_kx_tensor t[32];
+	int n;
+	int full;           /* fc1, fc2, predictions present */
+} tl_kx_plan;
+
+/* Map the file's table onto VGG16: the 13 block convolutions must all be
+ * there as (3, 3, in, out) kernels chained from 3 input channels with
+ * (out) biases; fc1, fc2 and predictions all or none, fc1's input being
+ * side*side*channels of block5_conv3.  Widths are taken from the file, so
+ * narrow test models map too (tl_kx_check compares with the real ones). */
+tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
+			      tl_err *err);
+
+/* MD5 of a whole file as 32 lowercase hex digits (Keras publishes md5s). */
+tl_status tl_file_md5(const char *path, char hex[33], uint64_t *size, tl_err *err);
+
+typedef struct {
+	char layout[8];
+	char md5[33];
+	int full, n_tensors;
+	uint64_t n_params;
+} tl_keras_info;
+
+/* Import a Keras VGG16 .h5 into safetensors at out (atomic; nothing is
+ * left at out on failure): kernels HWIO -> OIHW, dense (in, out) ->
+ * (out, in), fc1's rows from Keras' HWC flatten order to torchvision's
+ * CHW order.  Metadata: model vgg16, normalization caffe, source file
+ * name, md5 and size, Keras layout. */
+tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, tl_err *err);
+
+#endif

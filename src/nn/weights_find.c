@@ -1,0 +1,136 @@
+/* weights_find.c - default weights lookup (see weights_find.h). */
+#include "nn/weights_find.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_file(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int is_dir(const char *p)
+{
+	struct stat sb;
+	return p && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int tl_user_data_dir(char *buf, size_t n)
+{
+	const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+	if (x && x[0] == '/')
+		return snprintf(buf, n, "%s/tlkit", x) < (int)n ? 0 : -1;
+	if (h && h[0])
+		return snprintf(buf, n, "%s/.local/share/tlkit", h) < (int)n ? 0 : -1;
+	return -1;
+}
+
+static const char *const vgg_names[] = {
+	"vgg16.safetensors", "vgg16.tv_in1k.safetensors", "vgg16-imagenet.safetensors",
+	"vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors",
+	"vgg16_weights_tf_dim_ordering_tf_kernels.safetensors", NULL};
+static const char *const sq_names[] = {"squeezenet1_1-imagenet.safetensors",
+				       "squeezenet1_1.safetensors", NULL};
+static const char *const keras_names[] = {"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+					  "vgg16_weights_tf_dim_ordering_tf_kernels.h5", NULL};
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* mkdir -p for the user data directory */
+static tl_status make_dirs(const char *dir, tl_err *err)
+{
+	char p[4096];
+	snprintf(p, sizeof p, "%s", dir);
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			if (mkdir(p, 0755) != 0 && errno != EEXIST)
+				return tl_seterr(err, TL_EIO, "%s: cannot create: %s", p, strerror(errno));
+			*s = '/';
+		}
+	if (mkdir(p, 0755) != 0 && errno != EEXIST)
+		return tl_seterr(err, TL_EIO, "%s: cannot create: %s", p, strerror(errno));
+	return TL_OK;
+}
+
+/* Import h5 into the user data directory as <name>.safetensors. */
+static tl_status import_once(const char *h5, tl_weights_found *out, tl_err *err)
+{
+	char dir[4000];
+	if (tl_user_data_dir(dir, sizeof dir) != 0)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: found, but neither HOME nor XDG_DATA_HOME is set to import it into; run: tlweights import %s -o vgg16.safetensors",
+				 h5, h5);
+	TL_TRY(make_dirs(dir, err));
+	const char *base = strrchr(h5, '/') ? strrchr(h5, '/') + 1 : h5;
+	int len = (int)strlen(base) - (ends_with(base, ".h5") ? 3 : 0);
+	snprintf(out->path, sizeof out->path, "%s/%.*s.safetensors", dir, len, base);
+	snprintf(out->from, sizeof out->from, "%s", h5);
+	tl_status st = tl_keras_import(h5, out->path, &out->info, err);
+	if (st != TL_OK) {
+		out->path[0] = 0;
+		return st;
+	}
+	out->imported = 1;
+	return TL_OK;
+}
+
+static int search_dir(const char *dir, const char *const *names, char *out, size_t n)
+{
+	for (int i = 0; dir && names[i]; i++) {
+		snprintf(out, n, "%s/%s", dir, names[i]);
+		if (is_file(out))
+			return 1;
+	}
+	return 0;
+}
+
+tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_found *out,
+			  tl_err *err)
+{
+	memset(out, 0, sizeof *out);
+	int vgg = strcmp(model, "squeezenet") != 0;
+	const char *const *names = vgg ? vgg_names : sq_names;
+	const char *env = getenv("TL_WEIGHTS");
+	if (env && env[0] && is_file(env)) {
+		if (ends_with(env, ".h5"))
+			return import_once(env, out, err);
+		snprintf(out->path, sizeof out->path, "%s", env);
+		return TL_OK;
+	}
+	char user[4000];
+	int have_user = tl_user_data_dir(user, sizeof user) == 0;
+	const char *dirs[] = {is_dir(env) ? env : NULL, ".", "data", have_user ? user : NULL,
+			      datadir};
+	for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++)
+		if (search_dir(dirs[d], names, out->path, sizeof out->path))
+			return TL_OK;
+	const char *home = getenv("HOME");
+	if (vgg && home && home[0]) {
+		char kdir[4000], h5[4096];
+		snprintf(kdir, sizeof kdir, "%s/.keras/models", home);
+		if (search_dir(kdir, keras_names, h5, sizeof h5))
+			return import_once(h5, out, err);
+	}
+	out->path[0] = 0;
+	return TL_OK;
+}
+
+void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n)
+{
+	char user[4000];
+	if (tl_user_data_dir(user, sizeof user) != 0)
+		snprintf(user, sizeof user, "~/.local/share/tlkit");
+	int vgg = strcmp(model, "squeezenet") != 0;
+	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s",
+		 vgg ? "vgg16.safetensors" : "squeezenet1_1-imagenet.safetensors", user, datadir,
+		 vgg ? ", and Keras .h5 files in ~/.keras/models" : "");
+}

@@ -1,0 +1,39 @@
+/* weights_find.h - where pretrained weights are looked for when no -w is
+ * given, and the one-time import of a Keras .h5 found there.
+ *
+ * Order: $TL_WEIGHTS (a file, or a directory to search), the current
+ * directory and ./data, the user data directory
+ * ${XDG_DATA_HOME:-~/.local/share}/tlkit, the installed $(datadir)/tlkit,
+ * then (VGG16 only) the Keras cache ~/.keras/models.  A Keras .h5 found
+ * is imported once into the user data directory, under its own name with
+ * .safetensors, where the next lookup finds it. */
+#ifndef TL_WEIGHTS_FIND_H
+#define TL_WEIGHTS_FIND_H
+
+#include <stddef.h>
+
+#include "nn/keras.h"
+#include "tl.h"
+
+typedef struct {
+	char path[4096];     /* the safetensors to load; empty when nothing was found */
+	int imported;        /* 1: imported from `from` just now */
+	char from[4096];     /* the Keras .h5 it came from */
+	tl_keras_info info;  /* of the import */
+} tl_weights_found;
+
+/* The user data directory: ${XDG_DATA_HOME:-$HOME/.local/share}/tlkit
+ * (XDG_DATA_HOME only when absolute); -1 when neither is set. */
+int tl_user_data_dir(char *buf, size_t n);
+
+/* Search for `model`'s weights in the order above (datadir is the
+ * installed data directory).  Found: TL_OK with out->path set; nothing
+ * found: TL_OK with out->path empty; a Keras file found but not
+ * importable: its error (nothing is left in the user data directory). */
+tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_found *out,
+			  tl_err *err);
+
+/* One line listing the places searched, for "not found" messages. */
+void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,829 @@
+/* chart.c - line charts, confusion heatmap and feature-map grids drawn
+ * with cairo (see chart.h).  Pictures are drawn once into a cairo surface
+ * (an RGB image for PNG, a stream for SVG), collected in memory and
+ * written with tl_write_file_atomic. */
+#include "plot/chart.h"
+
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "afile.h"
+
+#define FONT "DejaVu Sans"
+
+/* ---- output ---- */
+
+typedef struct {
+	unsigned char *p;
+	size_t n, cap;
+	int oom;
+} membuf;
+
+static cairo_status_t mem_write(void *ctx, const unsigned char *d, unsigned int len)
+{
+	membuf *m = ctx;
+	if (m->n + len > m->cap) {
+		size_t cap = m->cap ? m->cap : 65536;
+		while (cap < m->n + len)
+			cap *= 2;
+		unsigned char *p = realloc(m->p, cap);
+		if (!p) {
+			m->oom = 1;
+			return CAIRO_STATUS_WRITE_ERROR;
+		}
+		m->p = p, m->cap = cap;
+	}
+	memcpy(m->p + m->n, d, len);
+	m->n += len;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+int tl_plot_format(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 4 && strcasecmp(path + n - 4, ".png") == 0)
+		return 0;
+	if (n > 4 && strcasecmp(path + n - 4, ".svg") == 0)
+		return 1;
+	return -1;
+}
+
+typedef void (*draw_fn)(cairo_t *cr, double w, double h, const void *arg);
+
+/* Draw a w x h picture with fn and write it to path as PNG or SVG. */
+static tl_status render(const char *path, int w, int h, draw_fn fn, const void *arg, tl_err *err)
+{
+	int fmt = tl_plot_format(path);
+	if (fmt < 0)
+		return tl_seterr(err, TL_EUSAGE, "%s: unknown picture format (expected a .png or .svg name)",
+				 path);
+	membuf mb = {0};
+	cairo_surface_t *s = fmt == 0 ? cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h)
+				      : cairo_svg_surface_create_for_stream(mem_write, &mb, w, h);
+	cairo_t *cr = cairo_create(s);
+	cairo_set_source_rgb(cr, 1, 1, 1);
+	cairo_paint(cr);
+	fn(cr, w, h, arg);
+	cairo_status_t cs = cairo_status(cr);
+	cairo_destroy(cr);
+	if (cs == CAIRO_STATUS_SUCCESS && fmt == 0)
+		cs = cairo_surface_write_to_png_stream(s, mem_write, &mb);
+	cairo_surface_finish(s);
+	if (cs == CAIRO_STATUS_SUCCESS)
+		cs = cairo_surface_status(s);
+	cairo_surface_destroy(s);
+	tl_status st;
+	if (mb.oom)
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory drawing the picture", path);
+	else if (cs != CAIRO_STATUS_SUCCESS)
+		st = tl_seterr(err, TL_EIO, "%s: drawing failed (cairo: %s)", path,
+			       cairo_status_to_string(cs));
+	else
+		st = tl_write_file_atomic(path, mb.p, mb.n, err);
+	free(mb.p);
+	return st;
+}
+
+/* ---- text and styles ---- */
+
+static void font(cairo_t *cr, double size, int bold)
+{
+	cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL,
+			       bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+	cairo_set_font_size(cr, size);
+}
+
+static double text_w(cairo_t *cr, const char *s)
+{
+	cairo_text_extents_t e;
+	cairo_text_extents(cr, s, &e);
+	return e.x_advance;
+}
+
+/* Text with its anchor at (x, y): ax 0 left, 0.5 centre, 1 right; ay 0
+ * baseline-top (text hangs below y), 0.5 middle, 1 bottom. */
+static void text_at(cairo_t *cr, double x, double y, double ax, double ay, const char *s)
+{
+	cairo_font_extents_t fe;
+	cairo_font_extents(cr, &fe);
+	double w = text_w(cr, s), hgt = fe.ascent;
+	cairo_move_to(cr, x - ax * w, y + (1 - ay) * hgt);
+	cairo_show_text(cr, s);
+}
+
+typedef struct {
+	double r, g, b;
+	double dash[6];
+	int n_dash;
+	int marker; /* 0 filled circle, 1 open square, 2 filled triangle, 3 open diamond, 4 cross, 5 open circle */
+} style;
+
+/* Okabe-Ito colours (colour-blind safe) of different lightness, each with
+ * its own dash and marker so a greyscale print still tells them apart. */
+static const style styles[] = {
+	{0.00, 0.00, 0.00, {0}, 0, 0},
+	{0.00, 0.45, 0.70, {7, 4}, 2, 1},
+	{0.84, 0.37, 0.00, {1.5, 3}, 2, 2},
+	{0.00, 0.62, 0.45, {8, 3, 2, 3}, 4, 3},
+	{0.80, 0.47, 0.65, {12, 4}, 2, 4},
+	{0.90, 0.62, 0.00, {4, 2, 4, 2, 1, 2}, 6, 5},
+	{0.34, 0.71, 0.91, {2, 2}, 2, 0},
+	{0.45, 0.45, 0.45, {10, 3, 3, 3}, 4, 1},
+};
+#define N_STYLES (int)(sizeof styles / sizeof styles[0])
+
+static const style *style_of(int i)
+{
+	return &styles[(i % N_STYLES + N_STYLES) % N_STYLES];
+}
+
+static void marker(cairo_t *cr, const style *s, double x, double y, double r)
+{
+	cairo_save(cr);
+	cairo_set_dash(cr, NULL, 0, 0);
+	cairo_set_line_width(cr, 1.5);
+	cairo_new_path(cr);
+	int fill = 0;
+	switch (s->marker) {
+	case 0: cairo_arc(cr, x, y, r, 0, 2 * M_PI), fill = 1; break;
+	case 1: cairo_rectangle(cr, x - r, y - r, 2 * r, 2 * r); break;
+	case 2:
+		cairo_move_to(cr, x, y - 1.2 * r);
+		cairo_line_to(cr, x + 1.1 * r, y + 0.8 * r);
+		cairo_line_to(cr, x - 1.1 * r, y + 0.8 * r);
+		cairo_close_path(cr);
+		fill = 1;
+		break;
+	case 3:
+		cairo_move_to(cr, x, y - 1.3 * r);
+		cairo_line_to(cr, x + 1.3 * r, y);
+		cairo_line_to(cr, x, y + 1.3 * r);
+		cairo_line_to(cr, x - 1.3 * r, y);
+		cairo_close_path(cr);
+		break;
+	case 4:
+		cairo_move_to(cr, x - r, y - r), cairo_line_to(cr, x + r, y + r);
+		cairo_move_to(cr, x + r, y - r), cairo_line_to(cr, x - r, y + r);
+		break;
+	default: cairo_arc(cr, x, y, r, 0, 2 * M_PI); break;
+	}
+	cairo_set_source_rgb(cr, s->r, s->g, s->b);
+	if (fill) {
+		cairo_fill(cr);
+	} else if (s->marker == 4) {
+		cairo_stroke(cr);
+	} else {
+		cairo_set_source_rgb(cr, 1, 1, 1);
+		cairo_fill_preserve(cr);
+		cairo_set_source_rgb(cr, s->r, s->g, s->b);
+		cairo_stroke(cr);
+	}
+	cairo_restore(cr);
+}
+
+/* ---- ticks ---- */
+
+void tl_plot_ticks(double lo, double hi, int want, int integer, double *first, double *step,
+		   int *count)
+{
+	if (!(hi > lo)) {
+		*first = lo, *step = 1, *count = 1;
+		return;
+	}
+	if (want < 2)
+		want = 2;
+	double raw = (hi - lo) / want, p = pow(10, floor(log10(raw))), f = raw / p, s;
+	s = f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10;
+	s *= p;
+	if (integer && s < 1)
+		s = 1;
+	if (integer && s != floor(s))
+		s = ceil(s);
+	double t0 = ceil(lo / s - 1e-9) * s;
+	int n = (int)floor((hi - t0) / s + 1e-9) + 1;
+	while (n > 64) { /* never a wall of ticks */
+		s *= 2;
+		t0 = ceil(lo / s - 1e-9) * s;
+		n = (int)floor((hi - t0) / s + 1e-9) + 1;
+	}
+	*first = t0, *step = s, *count = n < 1 ? 1 : n;
+}
+
+static void tick_label(char *buf, size_t n, double v, double step)
+{
+	if (fabs(v) < step * 1e-6)
+		v = 0;
+	int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+	if (step < 1 && fabs(step * pow(10, dec) - round(step * pow(10, dec))) > 1e-6)
+		dec++; /* 0.25 */
+	snprintf(buf, n, "%.*f", dec > 6 ? 6 : dec, v);
+}
+
+/* ---- line charts ---- */
+
+typedef struct {
+	const char *title;
+	const tl_plot_panel *panels;
+	int n;
+} lines_arg;
+
+static int finite_range(const tl_plot_panel *p, double *xlo, double *xhi, double *ylo,
+			double *yhi)
+{
+	int any = 0;
+	*xlo = *ylo = INFINITY, *xhi = *yhi = -INFINITY;
+	for (int s = 0; s < p->n_series; s++)
+		for (int i = 0; i < p->series[s].n; i++) {
+			double x = p->series[s].x[i], y = p->series[s].y[i];
+			if (!isfinite(x))
+				continue;
+			*xlo = fmin(*xlo, x), *xhi = fmax(*xhi, x);
+			if (!isfinite(y))
+				continue;
+			*ylo = fmin(*ylo, y), *yhi = fmax(*yhi, y);
+			any = 1;
+		}
+	return any;
+}
+
+static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py, double pw,
+		       double ph)
+{
+	const double ml = 68, mr = 16, mt = 30, mb = 50;
+	double ax = px + ml, ay = py + mt, aw = pw - ml - mr, ah = ph - mt - mb;
+	double xlo, xhi, ylo, yhi;
+	int any = finite_range(p, &xlo, &xhi, &ylo, &yhi);
+	if (!isfinite(xlo))
+		xlo = 1, xhi = 1;
+	if (!any)
+		ylo = 0, yhi = 1;
+	if (xhi - xlo < 1e-9)
+		xlo -= p->x_integer ? 0.5 : 1, xhi += p->x_integer ? 0.5 : 1;
+	double xpad = (xhi - xlo) * 0.04;
+	xlo -= xpad, xhi += xpad;
+	if (yhi - ylo < 1e-9) {
+		double d = fabs(ylo) * 0.05 + 0.01;
+		ylo -= d, yhi += d;
+	}
+	double ypad = (yhi - ylo) * 0.06;
+	ylo -= ypad, yhi += ypad;
+	if (!isnan(p->y_min) && ylo < p->y_min)
+		ylo = p->y_min;
+	if (!isnan(p->y_max) && yhi > p->y_max)
+		yhi = p->y_max;
+#define X(v) (ax + ((v)-xlo) / (xhi - xlo) * aw)
+#define Y(v) (ay + ah - ((v)-ylo) / (yhi - ylo) * ah)
+	/* panel title */
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 14, 1);
+	if (p->title)
+		text_at(cr, ax + aw / 2, py + 8, 0.5, 0, p->title);
+	/* grid and ticks */
+	double t0, ts;
+	int tn;
+	char buf[64];
+	font(cr, 11, 0);
+	cairo_set_line_width(cr, 1);
+	tl_plot_ticks(ylo, yhi, (int)(ah / 45) < 3 ? 3 : (int)(ah / 45), 0, &t0, &ts, &tn);
+	for (int i = 0; i < tn; i++) {
+		double v = t0 + i * ts, y = round(Y(v)) + 0.5;
+		cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+		cairo_move_to(cr, ax, y), cairo_line_to(cr, ax + aw, y);
+		cairo_stroke(cr);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		cairo_move_to(cr, ax - 5, y), cairo_line_to(cr, ax, y);
+		cairo_stroke(cr);
+		tick_label(buf, sizeof buf, v, ts);
+		text_at(cr, ax - 8, y, 1, 0.5, buf);
+	}
+	tl_plot_ticks(xlo, xhi, (int)(aw / 45) < 2 ? 2 : (int)(aw / 45), p->x_integer, &t0, &ts, &tn);
+	for (int i = 0; i < tn; i++) {
+		double v = t0 + i * ts, x = round(X(v)) + 0.5;
+		cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
+		cairo_move_to(cr, x, ay), cairo_line_to(cr, x, ay + ah);
+		cairo_stroke(cr);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		cairo_move_to(cr, x, ay + ah), cairo_line_to(cr, x, ay + ah + 5);
+		cairo_stroke(cr);
+		tick_label(buf, sizeof buf, v, ts);
+		text_at(cr, x, ay + ah + 8, 0.5, 0, buf);
+	}
+	/* axis titles */
+	font(cr, 12, 0);
+	if (p->xlabel)
+		text_at(cr, ax + aw / 2, ay + ah + 28, 0.5, 0, p->xlabel);
+	if (p->ylabel) {
+		cairo_save(cr);
+		cairo_translate(cr, px + 14, ay + ah / 2);
+		cairo_rotate(cr, -M_PI / 2);
+		text_at(cr, 0, 0, 0.5, 0.5, p->ylabel);
+		cairo_restore(cr);
+	}
+	/* frame */
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_rectangle(cr, round(ax) + 0.5, round(ay) + 0.5, round(aw), round(ah));
+	cairo_stroke(cr);
+	cairo_save(cr);
+	cairo_rectangle(cr, ax, ay, aw, ah);
+	cairo_clip(cr);
+	/* vertical markers (stage boundaries) */
+	for (int v = 0; v < p->n_vlines && v < TL_PLOT_MAX_VLINES; v++) {
+		double x = X(p->vline_x[v]);
+		static const double dots[] = {2, 3};
+		cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
+		cairo_set_line_width(cr, 1.5);
+		cairo_set_dash(cr, dots, 2, 0);
+		cairo_move_to(cr, x, ay), cairo_line_to(cr, x, ay + ah);
+		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
+		if (p->vline_label[v]) {
+			font(cr, 11, 0);
+			double tw = text_w(cr, p->vline_label[v]);
+			double lx = x + 4 + tw < ax + aw ? x + 4 : x - 4 - tw;
+			cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+			cairo_rectangle(cr, lx - 2, ay + ah - 20, tw + 4, 16);
+			cairo_fill(cr);
+			cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+			text_at(cr, lx, ay + ah - 12, 0, 0.5, p->vline_label[v]);
+		}
+	}
+	/* series: lines broken at non-finite values, then markers */
+	double mr_ = p->series && p->series[0].n > 40 ? 2.2 : 3.5;
+	for (int s = 0; s < p->n_series; s++) {
+		const tl_plot_series *se = &p->series[s];
+		const style *st = style_of(se->style);
+		cairo_set_source_rgb(cr, st->r, st->g, st->b);
+		cairo_set_line_width(cr, 2);
+		cairo_set_line_cap(cr, st->n_dash && st->dash[0] < 2 ? CAIRO_LINE_CAP_ROUND
+								     : CAIRO_LINE_CAP_BUTT);
+		cairo_set_dash(cr, st->dash, st->n_dash, 0);
+		int pen = 0;
+		for (int i = 0; i < se->n; i++) {
+			if (!isfinite(se->x[i]) || !isfinite(se->y[i])) {
+				pen = 0;
+				continue;
+			}
+			if (pen)
+				cairo_line_to(cr, X(se->x[i]), Y(se->y[i]));
+			else
+				cairo_move_to(cr, X(se->x[i]), Y(se->y[i]));
+			pen = 1;
+		}
+		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
+		cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
+		for (int i = 0; i < se->n; i++)
+			if (isfinite(se->x[i]) && isfinite(se->y[i]))
+				marker(cr, st, X(se->x[i]), Y(se->y[i]), mr_);
+	}
+	/* the highlighted point; its label box is kept clear of the legend */
+	double keep[4] = {0, 0, 0, 0};
+	if (p->mark_label && isfinite(p->mark_x) && isfinite(p->mark_y)) {
+		double x = X(p->mark_x), y = Y(p->mark_y);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		cairo_set_line_width(cr, 2);
+		cairo_arc(cr, x, y, 9, 0, 2 * M_PI);
+		cairo_stroke(cr);
+		font(cr, 11, 1);
+		double tw = text_w(cr, p->mark_label);
+		double lx = x + 12 + tw < ax + aw ? x + 12 : x - 12 - tw;
+		double ly = y - 22 > ay ? y - 14 : y + 14;
+		cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+		cairo_rectangle(cr, lx - 2, ly - 8, tw + 4, 16);
+		cairo_fill(cr);
+		keep[0] = fmin(lx - 2, x - 10), keep[1] = fmin(ly - 8, y - 10);
+		keep[2] = fmax(lx + tw + 2, x + 10), keep[3] = fmax(ly + 8, y + 10);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		text_at(cr, lx, ly, 0, 0.5, p->mark_label);
+	}
+	if (!any) {
+		font(cr, 14, 0);
+		cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
+		text_at(cr, ax + aw / 2, ay + ah / 2, 0.5, 0.5, "no data");
+	}
+	cairo_restore(cr);
+	/* legend: in the corner that covers the fewest points */
+	int nl = 0;
+	double lw = 0;
+	font(cr, 11, 0);
+	for (int s = 0; s < p->n_series; s++)
+		if (p->series[s].label) {
+			nl++;
+			lw = fmax(lw, text_w(cr, p->series[s].label));
+		}
+	if (!nl)
+		return;
+	double bw = lw + 52, bh = nl * 17 + 8, best_x = 0, best_y = 0;
+	int best = -1;
+	for (int corner = 0; corner < 4; corner++) {
+		double bx = corner & 1 ? ax + 8 : ax + aw - bw - 8;
+		double by = corner & 2 ? ay + ah - bh - 8 : ay + 8;
+		int hits = 0;
+		for (int s = 0; s < p->n_series; s++)
+			for (int i = 0; i < p->series[s].n; i++) {
+				double x = X(p->series[s].x[i]), y = Y(p->series[s].y[i]);
+				hits += x >= bx - 6 && x <= bx + bw + 6 && y >= by - 6 && y <= by + bh + 6;
+			}
+		if (keep[2] > keep[0] && keep[0] < bx + bw && keep[2] > bx && keep[1] < by + bh && keep[3] > by)
+			hits += 1000;
+		if (best < 0 || hits < best)
+			best = hits, best_x = bx, best_y = by;
+	}
+	cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+	cairo_rectangle(cr, best_x, best_y, bw, bh);
+	cairo_fill_preserve(cr);
+	cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+	cairo_set_line_width(cr, 1);
+	cairo_stroke(cr);
+	int row = 0;
+	for (int s = 0; s < p->n_series; s++) {
+		if (!p->series[s].label)
+			continue;
+		const style *st = style_of(p->series[s].style);
+		double y = best_y + 12 + row * 17;
+		cairo_set_source_rgb(cr, st->r, st->g, st->b);
+		cairo_set_line_width(cr, 2);
+		cairo_set_dash(cr, st->dash, st->n_dash, 0);
+		cairo_move_to(cr, best_x + 6, y), cairo_line_to(cr, best_x + 38, y);
+		cairo_stroke(cr);
+		cairo_set_dash(cr, NULL, 0, 0);
+		marker(cr, st, best_x + 22, y, 3.5);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		text_at(cr, best_x + 44, y, 0, 0.5, p->series[s].label);
+		row++;
+	}
+#undef X
+#undef Y
+}
+
+static void draw_lines(cairo_t *cr, double w, double h, const void *arg)
+{
+	const lines_arg *a = arg;
+	double top = 0;
+	if (a->title) {
+		font(cr, 16, 1);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		text_at(cr, w / 2, 10, 0.5, 0, a->title);
+		top = 34;
+	}
+	double pw = w / a->n;
+	for (int i = 0; i < a->n; i++)
+		draw_panel(cr, &a->panels[i], i * pw, top, pw, h - top);
+}
+
+tl_status tl_plot_lines(const char *path, const char *title, const tl_plot_panel *panels,
+			int n_panels, int width, int height, tl_err *err)
+{
+	if (n_panels < 1 || width < 100 || height < 100)
+		return tl_seterr(err, TL_EUSAGE, "%s: nothing to draw (expected a panel and at least 100x100, got %d panels, %dx%d)",
+				 path, n_panels, width, height);
+	lines_arg a = {title, panels, n_panels};
+	return render(path, width, height, draw_lines, &a, err);
+}
+
+/* ---- confusion heatmap ---- */
+
+/* White to dark blue, luminance falling monotonically (ColorBrewer Blues). */
+static void ramp(double t, double *r, double *g, double *b);
+
+/* Text on a ramp shade t: white where the shade is dark, else black. */
+static void ink_on(cairo_t *cr, double t)
+{
+	double r, g, b;
+	ramp(t, &r, &g, &b);
+	double l = 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.42 ? 0 : 1;
+	cairo_set_source_rgb(cr, l, l, l);
+}
+
+static void ramp(double t, double *r, double *g, double *b)
+{
+	static const double c[5][3] = {{0.97, 0.98, 1.00}, {0.78, 0.86, 0.94}, {0.42, 0.68, 0.84},
+				       {0.13, 0.44, 0.71}, {0.03, 0.19, 0.42}};
+	t = t < 0 ? 0 : t > 1 ? 1 : t;
+	double f = t * 4;
+	int i = (int)f;
+	if (i >= 4)
+		i = 3;
+	f -= i;
+	*r = c[i][0] + f * (c[i + 1][0] - c[i][0]);
+	*g = c[i][1] + f * (c[i + 1][1] - c[i][1]);
+	*b = c[i][2] + f * (c[i + 1][2] - c[i][2]);
+}
+
+typedef struct {
+	const char *title;
+	int k;
+	const uint64_t *cm;
+	const char *const *names;
+	double cell, left, top, name_w;
+	int every;
+} cm_arg;
+
+static void cm_name(const cm_arg *a, int i, char *buf, size_t n)
+{
+	if (a->names && a->names[i] && a->names[i][0])
+		snprintf(buf, n, "%s", a->names[i]);
+	else
+		snprintf(buf, n, "%d", i);
+}
+
+static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
+{
+	const cm_arg *a = arg;
+	int k = a->k;
+	double cs = a->cell, x0 = a->left, y0 = a->top, side = cs * k;
+	char buf[96];
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 16, 1);
+	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "confusion matrix");
+	font(cr, 11, 0);
+	cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+	text_at(cr, w / 2, 32, 0.5, 0,
+		cs >= 18 ? "cell: count of test images; shade: fraction of the true class"
+			 : "shade: fraction of the true class (counts in confusion.csv)");
+	uint64_t *row = calloc((size_t)k, sizeof *row);
+	uint64_t total = 0, correct = 0;
+	if (!row)
+		return;
+	for (int i = 0; i < k; i++) {
+		for (int j = 0; j < k; j++)
+			row[i] += a->cm[(size_t)i * k + j];
+		total += row[i];
+		correct += a->cm[(size_t)i * k + i];
+	}
+	double fs = cs >= 40 ? 12 : cs >= 26 ? 10 : 8;
+	for (int i = 0; i < k; i++)
+		for (int j = 0; j < k; j++) {
+			uint64_t v = a->cm[(size_t)i * k + j];
+			double t = row[i] ? (double)v / row[i] : 0, r, g, b;
+			ramp(t, &r, &g, &b);
+			cairo_set_source_rgb(cr, r, g, b);
+			cairo_rectangle(cr, x0 + j * cs, y0 + i * cs, cs, cs);
+			cairo_fill(cr);
+			if (cs >= 18) {
+				snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+				font(cr, fs, i == j);
+				if (text_w(cr, buf) <= cs - 2) {
+					ink_on(cr, t);
+					text_at(cr, x0 + (j + 0.5) * cs, y0 + (i + 0.5) * cs, 0.5, 0.5, buf);
+				}
+			}
+		}
+	/* cell borders for small matrices; a frame always */
+	cairo_set_line_width(cr, 1);
+	if (cs >= 18) {
+		cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+		for (int i = 1; i < k; i++) {
+			cairo_move_to(cr, x0 + i * cs, y0), cairo_line_to(cr, x0 + i * cs, y0 + side);
+			cairo_move_to(cr, x0, y0 + i * cs), cairo_line_to(cr, x0 + side, y0 + i * cs);
+		}
+		cairo_stroke(cr);
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_rectangle(cr, x0, y0, side, side);
+	cairo_stroke(cr);
+	/* class names: rows at the left, columns below (rotated) */
+	double nfs = cs >= 14 ? 11 : 9;
+	font(cr, nfs, 0);
+	for (int i = 0; i < k; i += a->every) {
+		cm_name(a, i, buf, sizeof buf);
+		text_at(cr, x0 - 6, y0 + (i + 0.5) * cs, 1, 0.5, buf);
+		cairo_save(cr);
+		cairo_translate(cr, x0 + (i + 0.5) * cs, y0 + side + 6);
+		cairo_rotate(cr, -M_PI / 4);
+		text_at(cr, 0, 0, 1, 0.5, buf);
+		cairo_restore(cr);
+	}
+	font(cr, 13, 0);
+	text_at(cr, x0 + side / 2, h - 22, 0.5, 0, "predicted class");
+	cairo_save(cr);
+	cairo_translate(cr, 16, y0 + side / 2);
+	cairo_rotate(cr, -M_PI / 2);
+	text_at(cr, 0, 0, 0.5, 0.5, "true class");
+	cairo_restore(cr);
+	/* per-class recall: a shaded column with its value (a bar when small) */
+	double rx = x0 + side + 14, rw = 56;
+	font(cr, 11, 1);
+	text_at(cr, rx + rw / 2, y0 - 6, 0.5, 1, "recall");
+	for (int i = 0; i < k; i++) {
+		double rec = row[i] ? (double)a->cm[(size_t)i * k + i] / row[i] : 0;
+		if (cs >= 14) {
+			double r, g, b;
+			ramp(rec, &r, &g, &b);
+			cairo_set_source_rgb(cr, r, g, b);
+			cairo_rectangle(cr, rx, y0 + i * cs, rw, cs);
+			cairo_fill(cr);
+			snprintf(buf, sizeof buf, "%.2f", rec);
+			font(cr, cs >= 26 ? 11 : 9, 0);
+			ink_on(cr, rec);
+			text_at(cr, rx + rw / 2, y0 + (i + 0.5) * cs, 0.5, 0.5, buf);
+		} else {
+			cairo_set_source_rgb(cr, 0.13, 0.44, 0.71);
+			cairo_rectangle(cr, rx, y0 + i * cs + 0.1 * cs, rw * rec, 0.8 * cs);
+			cairo_fill(cr);
+		}
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_rectangle(cr, rx, y0, rw, side);
+	cairo_stroke(cr);
+	if (cs < 14) { /* the bar's scale */
+		font(cr, 9, 0);
+		text_at(cr, rx, y0 + side + 4, 0.5, 0, "0");
+		text_at(cr, rx + rw, y0 + side + 4, 0.5, 0, "1");
+	}
+	/* shade scale */
+	double sx = rx + rw + 22, sw = 14;
+	for (int i = 0; i < 100; i++) {
+		double r, g, b;
+		ramp(1 - i / 99.0, &r, &g, &b);
+		cairo_set_source_rgb(cr, r, g, b);
+		cairo_rectangle(cr, sx, y0 + side * i / 100.0, sw, side / 100.0 + 0.6);
+		cairo_fill(cr);
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_rectangle(cr, sx, y0, sw, side);
+	cairo_stroke(cr);
+	font(cr, 10, 0);
+	text_at(cr, sx + sw + 4, y0, 0, 0.5, "1");
+	text_at(cr, sx + sw + 4, y0 + side / 2, 0, 0.5, "0.5");
+	text_at(cr, sx + sw + 4, y0 + side, 0, 0.5, "0");
+	cairo_save(cr);
+	cairo_translate(cr, sx + sw + 28, y0 + side / 2);
+	cairo_rotate(cr, -M_PI / 2);
+	text_at(cr, 0, 0, 0.5, 0.5, "fraction of the true class");
+	cairo_restore(cr);
+	font(cr, 11, 0);
+	snprintf(buf, sizeof buf, "accuracy %.4f (%llu of %llu)", total ? (double)correct / total : 0,
+		 (unsigned long long)correct, (unsigned long long)total);
+	text_at(cr, x0 + side / 2, 48, 0.5, 0, buf);
+	free(row);
+}
+
+tl_status tl_plot_confusion(const char *path, const char *title, int k, const uint64_t *counts,
+			    const char *const *names, tl_err *err)
+{
+	if (k < 1 || k > 1000)
+		return tl_seterr(err, TL_EUSAGE, "%s: confusion matrix: bad class count (expected 1..1000, got %d)",
+				 path, k);
+	cm_arg a = {title, k, counts, names, 0, 0, 0, 0, 1};
+	a.cell = 560.0 / k;
+	a.cell = a.cell > 52 ? 52 : a.cell < 5 ? 5 : floor(a.cell);
+	a.every = 1;
+	while (a.every * a.cell < 11)
+		a.every++;
+	/* measure the longest name to size the margins */
+	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 8, 8);
+	cairo_t *cr = cairo_create(s);
+	font(cr, a.cell >= 14 ? 11 : 9, 0);
+	char buf[96];
+	for (int i = 0; i < k; i++) {
+		cm_name(&a, i, buf, sizeof buf);
+		a.name_w = fmax(a.name_w, text_w(cr, buf));
+	}
+	cairo_destroy(cr);
+	cairo_surface_destroy(s);
+	a.left = 36 + a.name_w + 8;
+	a.top = 78;
+	double side = a.cell * k;
+	int w = (int)(a.left + side + 14 + 56 + 22 + 14 + 34 + 24);
+	int h = (int)(a.top + side + 6 + a.name_w * 0.72 + 14 + 40);
+	if (w < 420)
+		w = 420;
+	return render(path, w, h, draw_confusion, &a, err);
+}
+
+/* ---- feature-map grid ---- */
+
+typedef struct {
+	const char *title;
+	const uint8_t *rgb;
+	int h, w;
+	const float *maps;
+	int c, mh, mw, n, cols, scale, in_scale;
+	double cell_w, cell_h, grid_x, grid_y;
+} grid_arg;
+
+/* A grey image surface of one map, min..max stretched to 0..255. */
+static cairo_surface_t *map_surface(const float *m, int h, int w)
+{
+	float lo = INFINITY, hi = -INFINITY;
+	for (int i = 0; i < h * w; i++)
+		if (isfinite(m[i]))
+			lo = fminf(lo, m[i]), hi = fmaxf(hi, m[i]);
+	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+	if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
+		return s;
+	cairo_surface_flush(s);
+	unsigned char *d = cairo_image_surface_get_data(s);
+	int stride = cairo_image_surface_get_stride(s);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			float v = m[(size_t)y * w + x];
+			int g = !isfinite(v) ? 0 : hi > lo ? (int)lrintf((v - lo) / (hi - lo) * 255) : 128;
+			((uint32_t *)(d + (size_t)y * stride))[x] = (uint32_t)(g << 16 | g << 8 | g);
+		}
+	cairo_surface_mark_dirty(s);
+	return s;
+}
+
+static void paint_scaled(cairo_t *cr, cairo_surface_t *s, double x, double y, double sc)
+{
+	cairo_save(cr);
+	cairo_translate(cr, x, y);
+	cairo_scale(cr, sc, sc);
+	cairo_set_source_surface(cr, s, 0, 0);
+	cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+	cairo_paint(cr);
+	cairo_restore(cr);
+}
+
+static void draw_grid(cairo_t *cr, double w, double h, const void *arg)
+{
+	const grid_arg *a = arg;
+	char buf[64];
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 16, 1);
+	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "feature maps");
+	font(cr, 11, 0);
+	cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+	snprintf(buf, sizeof buf, "%d of %d channels, %dx%d each, each stretched min..max", a->n, a->c,
+		 a->mh, a->mw);
+	text_at(cr, w / 2, 32, 0.5, 0, buf);
+	if (a->rgb) {
+		cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, a->w, a->h);
+		if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) {
+			cairo_surface_flush(s);
+			unsigned char *d = cairo_image_surface_get_data(s);
+			int stride = cairo_image_surface_get_stride(s);
+			for (int y = 0; y < a->h; y++)
+				for (int x = 0; x < a->w; x++) {
+					const uint8_t *p = a->rgb + ((size_t)y * a->w + x) * 3;
+					((uint32_t *)(d + (size_t)y * stride))[x] =
+						(uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+				}
+			cairo_surface_mark_dirty(s);
+			paint_scaled(cr, s, 14, a->grid_y + 16, a->in_scale);
+		}
+		cairo_surface_destroy(s);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		font(cr, 11, 1);
+		snprintf(buf, sizeof buf, "input (%dx%d)", a->w, a->h);
+		text_at(cr, 14, a->grid_y + 2, 0, 0, buf);
+	}
+	for (int i = 0; i < a->n; i++) {
+		double x = a->grid_x + (i % a->cols) * a->cell_w, y = a->grid_y + (i / a->cols) * a->cell_h;
+		cairo_surface_t *s = map_surface(a->maps + (size_t)i * a->mh * a->mw, a->mh, a->mw);
+		if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS)
+			paint_scaled(cr, s, x, y + 14, a->scale);
+		cairo_surface_destroy(s);
+		cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+		cairo_set_line_width(cr, 1);
+		cairo_rectangle(cr, x - 0.5, y + 13.5, a->mw * a->scale + 1, a->mh * a->scale + 1);
+		cairo_stroke(cr);
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		font(cr, 10, 0);
+		snprintf(buf, sizeof buf, "%d", i);
+		text_at(cr, x, y + 1, 0, 0, buf);
+	}
+}
+
+tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
+			       int w, const float *maps, int c, int mh, int mw, int max_maps,
+			       tl_err *err)
+{
+	if (c < 1 || mh < 1 || mw < 1 || mh > 4096 || mw > 4096)
+		return tl_seterr(err, TL_EUSAGE, "%s: feature maps: bad shape (expected C, H, W >= 1, got %d, %d, %d)",
+				 path, c, mh, mw);
+	grid_arg a = {title, rgb, h, w, maps, c, mh, mw, 0, 0, 1, 1, 0, 0, 0, 0};
+	a.n = max_maps > 0 && max_maps < c ? max_maps : c;
+	a.cols = (int)ceil(sqrt(a.n * 1.5));
+	if (a.cols > a.n)
+		a.cols = a.n;
+	int big = mh > mw ? mh : mw;
+	a.scale = big >= 72 ? 1 : 72 / big;
+	a.cell_w = fmax(mw * a.scale + 8, 30);
+	a.cell_h = mh * a.scale + 14 + 8;
+	int rows = (a.n + a.cols - 1) / a.cols;
+	a.grid_y = 58;
+	int in_side = 0;
+	if (rgb && h > 0 && w > 0) {
+		int ib = h > w ? h : w;
+		a.in_scale = ib >= 160 ? 1 : 160 / ib;
+		in_side = w * a.in_scale;
+	} else {
+		a.rgb = NULL;
+	}
+	a.grid_x = in_side ? 14 + in_side + 28 : 14;
+	int width = (int)(a.grid_x + a.cols * a.cell_w + 10);
+	int height = (int)(a.grid_y + fmax(rows * a.cell_h, in_side ? h * a.in_scale + 20 : 0) + 12);
+	if (width < 480)
+		width = 480;
+	if ((double)width * height > 64e6)
+		return tl_seterr(err, TL_EUSAGE, "%s: feature-map grid too large (%dx%d pixels; show fewer maps)",
+				 path, width, height);
+	return render(path, width, height, draw_grid, &a, err);
+}

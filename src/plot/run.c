@@ -1,0 +1,662 @@
+/* run.c - run directories in and out, and their pictures (see run.h). */
+#include "plot/run.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "afile.h"
+#include "plot/chart.h"
+
+#define MAX_ROWS 100000
+
+/* ---- reading ---- */
+
+static tl_status slurp(const char *path, char **out, size_t *len, tl_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 16384;
+			if (cap > ((size_t)1 << 30)) {
+				free(buf);
+				fclose(f);
+				return tl_seterr(err, TL_EFORMAT, "%s: too large for a run file (over 1 GiB)", path);
+			}
+			char *p = realloc(buf, cap);
+			if (!p) {
+				free(buf);
+				fclose(f);
+				return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+			}
+			buf = p;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (bad) {
+		free(buf);
+		return tl_seterr(err, TL_EIO, "%s: read error", path);
+	}
+	buf[n] = 0;
+	*out = buf;
+	if (len)
+		*len = n;
+	return TL_OK;
+}
+
+static int exists(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+static tl_status grow(tl_rundata *r, int cap, tl_err *err)
+{
+	int **ip[] = {&r->epoch, &r->stage};
+	double **dp[] = {&r->acc, &r->loss, &r->val_acc, &r->val_loss, &r->lr};
+	for (int i = 0; i < 2; i++) {
+		int *p = realloc(*ip[i], sizeof(int) * (size_t)cap);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "history: out of memory");
+		*ip[i] = p;
+	}
+	for (int i = 0; i < 5; i++) {
+		double *p = realloc(*dp[i], sizeof(double) * (size_t)cap);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "history: out of memory");
+		*dp[i] = p;
+	}
+	return TL_OK;
+}
+
+enum { C_EPOCH, C_ACC, C_LOSS, C_VACC, C_VLOSS, C_LR, C_STAGE, C_N };
+
+static int column_of(const char *name)
+{
+	static const char *const names[][2] = {
+		{"epoch", NULL},        {"accuracy", "acc"}, {"loss", NULL}, {"val_accuracy", "val_acc"},
+		{"val_loss", NULL},     {"lr", "learning_rate"}, {"stage", NULL}};
+	for (int c = 0; c < C_N; c++)
+		if (strcmp(name, names[c][0]) == 0 || (names[c][1] && strcmp(name, names[c][1]) == 0))
+			return c;
+	return -1;
+}
+
+/* Split line at commas in place (no quoting: tlkit and Keras write none). */
+static int split_fields(char *line, char **f, int max)
+{
+	int n = 0;
+	char *p = line;
+	for (;;) {
+		if (n < max)
+			f[n] = p;
+		n++;
+		char *c = strchr(p, ',');
+		if (!c)
+			break;
+		*c = 0;
+		p = c + 1;
+	}
+	for (int i = 0; i < n && i < max; i++) { /* trim */
+		while (*f[i] == ' ' || *f[i] == '\t')
+			f[i]++;
+		size_t l = strlen(f[i]);
+		while (l && (f[i][l - 1] == ' ' || f[i][l - 1] == '\r' || f[i][l - 1] == '\t'))
+			f[i][--l] = 0;
+	}
+	return n;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+	const int *x = a, *y = b; /* {epoch, original index} */
+	return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : x[1] > y[1]);
+}
+
+/* Sort rows by epoch and keep the last row written for each epoch (a run
+ * resumed mid-epoch may repeat one). */
+static tl_status sort_dedupe(tl_rundata *r, tl_err *err)
+{
+	int n = r->n;
+	if (n < 2)
+		return TL_OK;
+	int *key = malloc(sizeof(int) * 2 * (size_t)n);
+	tl_rundata t = {0};
+	if (!key || grow(&t, n, err) != TL_OK) {
+		free(key);
+		tl_run_free(&t);
+		return tl_seterr(err, TL_ENOMEM, "history: out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		key[2 * i] = r->epoch[i], key[2 * i + 1] = i;
+	qsort(key, (size_t)n, sizeof(int) * 2, cmp_rows);
+	int m = 0;
+	for (int i = 0; i < n; i++) {
+		if (i + 1 < n && key[2 * (i + 1)] == key[2 * i])
+			continue; /* a later row has this epoch */
+		int s = key[2 * i + 1];
+		t.epoch[m] = r->epoch[s], t.stage[m] = r->stage[s], t.acc[m] = r->acc[s];
+		t.loss[m] = r->loss[s], t.val_acc[m] = r->val_acc[s], t.val_loss[m] = r->val_loss[s];
+		t.lr[m] = r->lr[s];
+		m++;
+	}
+	free(key);
+#define SWAPF(f)                     \
+	do {                         \
+		void *p_ = (void *)r->f; \
+		r->f = t.f;              \
+		t.f = p_;                \
+	} while (0)
+	SWAPF(epoch);
+	SWAPF(stage);
+	SWAPF(acc);
+	SWAPF(loss);
+	SWAPF(val_acc);
+	SWAPF(val_loss);
+	SWAPF(lr);
+#undef SWAPF
+	r->n = m;
+	tl_run_free(&t);
+	return TL_OK;
+}
+
+static tl_status read_history_csv(tl_rundata *r, const char *path, tl_err *err)
+{
+	char *buf;
+	TL_TRY(slurp(path, &buf, NULL, err));
+	tl_status st = TL_OK;
+	int col[64], ncol = 0, line_no = 0, cap = 0;
+	char *save = NULL, *f[64];
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		line_no++;
+		if (line[0] == '#' || line[strspn(line, " \t\r")] == 0)
+			continue;
+		int nf = split_fields(line, f, 64);
+		if (nf > 64) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: line %d: too many columns (expected at most 64, got %d)",
+				       path, line_no, nf);
+			break;
+		}
+		if (!ncol) { /* the header */
+			int have_epoch = 0;
+			for (int i = 0; i < nf; i++) {
+				col[i] = column_of(f[i]);
+				have_epoch |= col[i] == C_EPOCH;
+			}
+			ncol = nf;
+			if (!have_epoch) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: not a training history (expected a header with an epoch column, got '%s')",
+					       path, line_no, f[0]);
+				break;
+			}
+			continue;
+		}
+		if (nf != ncol) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: line %d: wrong number of fields (expected %d, got %d)",
+				       path, line_no, ncol, nf);
+			break;
+		}
+		if (r->n >= MAX_ROWS) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: more than %d epochs", path, MAX_ROWS);
+			break;
+		}
+		if (r->n == cap && (st = grow(r, cap = cap ? cap * 2 : 64, err)) != TL_OK)
+			break;
+		int i = r->n;
+		r->epoch[i] = 0, r->stage[i] = -1;
+		r->acc[i] = r->loss[i] = r->val_acc[i] = r->val_loss[i] = r->lr[i] = NAN;
+		double *dst[C_N] = {NULL, &r->acc[i], &r->loss[i], &r->val_acc[i], &r->val_loss[i], &r->lr[i], NULL};
+		for (int c = 0; c < nf && st == TL_OK; c++) {
+			if (col[c] < 0)
+				continue;
+			char *end;
+			errno = 0;
+			double v = f[c][0] ? strtod(f[c], &end) : NAN;
+			if (f[c][0] && (*end || end == f[c])) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: field %d: not a number (got '%s')",
+					       path, line_no, c + 1, f[c]);
+				break;
+			}
+			if (col[c] == C_EPOCH || col[c] == C_STAGE) {
+				if (!(v >= 0 && v <= 1e7) || v != floor(v)) {
+					st = tl_seterr(err, TL_EFORMAT, "%s: line %d: bad %s (expected a whole number, got '%s')",
+						       path, line_no, col[c] == C_EPOCH ? "epoch" : "stage", f[c]);
+					break;
+				}
+				*(col[c] == C_EPOCH ? &r->epoch[i] : &r->stage[i]) = (int)v;
+			} else {
+				*dst[col[c]] = v;
+			}
+		}
+		if (st != TL_OK)
+			break;
+		r->n++;
+	}
+	free(buf);
+	if (st == TL_OK && !ncol)
+		st = tl_seterr(err, TL_EFORMAT, "%s: empty (expected a CSV header and one row per epoch)", path);
+	return st;
+}
+
+/* history.json: [{"epoch":E,"stage":S,...}, ...] gives each epoch's stage. */
+static void read_stages(tl_rundata *r, const char *path)
+{
+	json_error_t je;
+	json_t *a = json_load_file(path, 0, &je);
+	if (!json_is_array(a)) {
+		json_decref(a);
+		return;
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(a, i, o)
+	{
+		json_t *e = json_object_get(o, "epoch"), *s = json_object_get(o, "stage");
+		if (!json_is_integer(e) || !json_is_integer(s))
+			continue;
+		for (int k = 0; k < r->n; k++)
+			if (r->epoch[k] == json_integer_value(e) && r->stage[k] < 0)
+				r->stage[k] = (int)json_integer_value(s);
+	}
+	json_decref(a);
+}
+
+static void copy_str(char *dst, size_t n, json_t *v)
+{
+	if (json_is_string(v))
+		snprintf(dst, n, "%s", json_string_value(v));
+}
+
+static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
+{
+	json_error_t je;
+	json_t *o = json_load_file(path, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return tl_seterr(err, TL_EFORMAT, "%s: line %d: not a tltrain report (%s)", path, je.line,
+				 je.text[0] ? je.text : "expected a JSON object");
+	}
+	copy_str(r->model, sizeof r->model, json_object_get(o, "model"));
+	copy_str(r->strategy, sizeof r->strategy, json_object_get(o, "strategy"));
+	copy_str(r->unit, sizeof r->unit, json_object_get(o, "unfreeze_unit"));
+	copy_str(r->monitor, sizeof r->monitor, json_object_get(o, "monitor"));
+	json_t *v = json_object_get(o, "best_epoch");
+	if (json_is_integer(v))
+		r->best_epoch = (int)json_integer_value(v);
+	v = json_object_get(o, "unfreeze_epoch");
+	if (json_is_integer(v))
+		r->unfreeze_epoch = (int)json_integer_value(v);
+	json_decref(o);
+	return TL_OK;
+}
+
+static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
+{
+	char *buf;
+	TL_TRY(slurp(path, &buf, NULL, err));
+	tl_status st = TL_OK;
+	char *save = NULL;
+	int row = 0, line_no = 0;
+	char **f = malloc(sizeof(char *) * 1002);
+	if (!f) {
+		free(buf);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		line_no++;
+		if (line[strspn(line, " \t\r")] == 0)
+			continue;
+		int nf = split_fields(line, f, 1002);
+		if (!r->k) {
+			if (nf < 2 || nf > 1001) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: bad header (expected 'true\\predicted' and 1..1000 class names, got %d fields)",
+					       path, line_no, nf);
+				break;
+			}
+			r->k = nf - 1;
+			r->cm = calloc((size_t)r->k * r->k, sizeof *r->cm);
+			r->names = calloc((size_t)r->k, sizeof *r->names);
+			if (!r->cm || !r->names) {
+				st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+				break;
+			}
+			for (int i = 0; i < r->k; i++)
+				snprintf(r->names[i], sizeof r->names[i], "%s", f[i + 1]);
+			continue;
+		}
+		if (nf != r->k + 1 || row >= r->k) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: line %d: bad row (expected %d rows of %d fields, got %d fields)",
+				       path, line_no, r->k, r->k + 1, nf);
+			break;
+		}
+		for (int j = 0; j < r->k; j++) {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(f[j + 1], &end, 10);
+			if (*end || end == f[j + 1] || errno || f[j + 1][0] == '-') {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: field %d: not a count (got '%s')",
+					       path, line_no, j + 2, f[j + 1]);
+				break;
+			}
+			r->cm[(size_t)row * r->k + j] = v;
+		}
+		if (st != TL_OK)
+			break;
+		row++;
+	}
+	if (st == TL_OK && (!r->k || row != r->k))
+		st = tl_seterr(err, TL_EFORMAT, "%s: truncated (expected %d rows, got %d)", path, r->k, row);
+	free(f);
+	free(buf);
+	return st;
+}
+
+tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
+{
+	memset(r, 0, sizeof *r);
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	char p[1200];
+	tl_status st;
+	int is_dir = S_ISDIR(sb.st_mode);
+	if (is_dir) {
+		snprintf(r->dir, sizeof r->dir, "%s", path);
+		snprintf(p, sizeof p, "%s/history.csv", path);
+	} else {
+		snprintf(p, sizeof p, "%s", path);
+		const char *slash = strrchr(path, '/');
+		snprintf(r->dir, sizeof r->dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	}
+	if ((st = read_history_csv(r, p, err)) != TL_OK)
+		goto fail;
+	if (is_dir) {
+		snprintf(p, sizeof p, "%s/history.json", path);
+		if (exists(p))
+			read_stages(r, p);
+		snprintf(p, sizeof p, "%s/report.json", path);
+		if (exists(p) && (st = read_report(r, p, err)) != TL_OK)
+			goto fail;
+		snprintf(p, sizeof p, "%s/confusion.csv", path);
+		if (exists(p) && (st = read_confusion(r, p, err)) != TL_OK)
+			goto fail;
+	}
+	if ((st = sort_dedupe(r, err)) != TL_OK)
+		goto fail;
+	/* the unfreeze point from the stages when the report does not say */
+	if (!r->unfreeze_epoch)
+		for (int i = 1; i < r->n; i++)
+			if (r->stage[i] > 0 && r->stage[i - 1] == 0) {
+				r->unfreeze_epoch = r->epoch[i];
+				break;
+			}
+	/* the best epoch from the history when no report says (interrupted) */
+	if (!r->best_epoch) {
+		int by_loss = strcmp(r->monitor, "val_loss") == 0;
+		double best = NAN;
+		for (int i = 0; i < r->n; i++) {
+			double v = by_loss ? r->val_loss[i] : r->val_acc[i];
+			if (isfinite(v) && (isnan(best) || (by_loss ? v < best : v > best)))
+				best = v, r->best_epoch = r->epoch[i];
+		}
+	}
+	const char *name = is_dir ? path : r->dir;
+	if (r->model[0])
+		snprintf(r->label, sizeof r->label, "%.31s %.31s (%.90s)", r->model, r->strategy, name);
+	else
+		snprintf(r->label, sizeof r->label, "%.150s", path);
+	return TL_OK;
+fail:
+	tl_run_free(r);
+	return st;
+}
+
+void tl_run_free(tl_rundata *r)
+{
+	free(r->epoch), free(r->stage), free(r->acc), free(r->loss);
+	free(r->val_acc), free(r->val_loss), free(r->lr);
+	free(r->cm), free(r->names);
+	r->epoch = r->stage = NULL;
+	r->acc = r->loss = r->val_acc = r->val_loss = r->lr = NULL;
+	r->cm = NULL, r->names = NULL;
+	r->n = r->k = 0;
+}
+
+/* ---- writing ---- */
+
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *err)
+{
+	json_t *o = json_object();
+	int k = s->has_test ? s->k : 0;
+	json_object_set_new(o, "producer", json_string("tltrain"));
+	json_object_set_new(o, "model", json_string(s->model ? s->model : ""));
+	json_object_set_new(o, "strategy", json_string(s->strategy ? s->strategy : ""));
+	json_object_set_new(o, "unfreeze_unit", s->unit ? json_string(s->unit) : json_null());
+	json_object_set_new(o, "unfreeze_epoch", s->unfreeze_epoch > 0 ? json_integer(s->unfreeze_epoch) : json_null());
+	json_object_set_new(o, "input_size", json_string(s->input_size ? s->input_size : ""));
+	json_object_set_new(o, "normalization", json_string(s->normalization ? s->normalization : ""));
+	json_object_set_new(o, "shard", json_string(s->shard ? s->shard : ""));
+	json_object_set_new(o, "epochs_run", json_integer(s->epochs_run));
+	json_object_set_new(o, "best_epoch", s->best_epoch > 0 ? json_integer(s->best_epoch) : json_null());
+	json_object_set_new(o, "monitor", json_string(s->monitor ? s->monitor : "val_accuracy"));
+	json_object_set_new(o, "best_metric", num(s->best_metric));
+	json_object_set_new(o, "stopped_early", json_boolean(s->stopped_early));
+	json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
+	json_object_set_new(o, "train_seconds", num(s->train_seconds));
+	if (s->has_test) {
+		json_t *t = json_object();
+		uint64_t n = 0;
+		for (size_t i = 0; i < (size_t)k * k; i++)
+			n += s->cm[i];
+		json_object_set_new(t, "images", json_integer((json_int_t)n));
+		json_object_set_new(t, "accuracy", num(s->test_accuracy));
+		json_object_set_new(t, "loss", num(s->test_loss));
+		json_object_set_new(t, "macro_f1", num(s->macro_f1));
+		json_object_set_new(t, "latency_ms", num(s->latency_ms));
+		json_object_set_new(o, "test", t);
+		json_t *pc = json_array(), *cm = json_array();
+		for (int c = 0; c < k; c++) {
+			uint64_t tp = s->cm[(size_t)c * k + c], row = 0, col = 0;
+			json_t *r = json_array();
+			for (int j = 0; j < k; j++) {
+				row += s->cm[(size_t)c * k + j];
+				col += s->cm[(size_t)j * k + c];
+				json_array_append_new(r, json_integer((json_int_t)s->cm[(size_t)c * k + j]));
+			}
+			json_array_append_new(cm, r);
+			double p = col ? (double)tp / col : 0, rc = row ? (double)tp / row : 0;
+			json_t *e = json_object();
+			json_object_set_new(e, "class", json_string(s->names ? s->names[c] : ""));
+			json_object_set_new(e, "precision", json_real(p));
+			json_object_set_new(e, "recall", json_real(rc));
+			json_object_set_new(e, "f1", json_real(p + rc > 0 ? 2 * p * rc / (p + rc) : 0));
+			json_object_set_new(e, "support", json_integer((json_int_t)row));
+			json_array_append_new(pc, e);
+		}
+		json_object_set_new(o, "per_class", pc);
+		json_object_set_new(o, "confusion", cm);
+	}
+	char *js = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+	json_decref(o);
+	if (!js)
+		return tl_seterr(err, TL_ENOMEM, "report.json: out of memory");
+	char path[1200];
+	snprintf(path, sizeof path, "%s/report.json", dir);
+	size_t jl = strlen(js);
+	char *jn = realloc(js, jl + 2);
+	if (!jn) {
+		free(js);
+		return tl_seterr(err, TL_ENOMEM, "report.json: out of memory");
+	}
+	jn[jl] = '\n', jn[jl + 1] = 0;
+	tl_status st = tl_write_file_atomic(path, jn, jl + 1, err);
+	free(jn);
+	if (st != TL_OK || !s->has_test)
+		return st;
+	/* confusion.csv */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	if (!m)
+		return tl_seterr(err, TL_ENOMEM, "confusion.csv: out of memory");
+	fputs("true\\predicted", m);
+	for (int c = 0; c < k; c++)
+		fprintf(m, ",%s", s->names ? s->names[c] : "");
+	fputc('\n', m);
+	for (int c = 0; c < k; c++) {
+		fputs(s->names ? s->names[c] : "", m);
+		for (int j = 0; j < k; j++)
+			fprintf(m, ",%llu", (unsigned long long)s->cm[(size_t)c * k + j]);
+		fputc('\n', m);
+	}
+	fclose(m);
+	snprintf(path, sizeof path, "%s/confusion.csv", dir);
+	st = tl_write_file_atomic(path, buf, len, err);
+	free(buf);
+	return st;
+}
+
+/* ---- pictures ---- */
+
+tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err)
+{
+	double *x = malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
+	if (!x)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	for (int i = 0; i < r->n; i++)
+		x[i] = r->epoch[i];
+	tl_plot_series acc[2] = {{"train", x, r->acc, r->n, 0}, {"validation", x, r->val_acc, r->n, 1}};
+	tl_plot_series loss[2] = {{"train", x, r->loss, r->n, 0}, {"validation", x, r->val_loss, r->n, 1}};
+	tl_plot_panel p[2] = {
+		{"Accuracy", "epoch", "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
+		{"Loss", "epoch", "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
+	};
+	char unf[64], best[64], title[300];
+	if (r->unfreeze_epoch > 0) {
+		snprintf(unf, sizeof unf, "unfreeze%s%s", r->unit[0] ? " " : "", r->unit);
+		for (int i = 0; i < 2; i++) {
+			p[i].n_vlines = 1;
+			p[i].vline_x[0] = r->unfreeze_epoch - 0.5;
+			p[i].vline_label[0] = unf;
+		}
+	}
+	if (r->best_epoch > 0)
+		for (int i = 0; i < r->n; i++)
+			if (r->epoch[i] == r->best_epoch) {
+				snprintf(best, sizeof best, "best: epoch %d (restored)", r->best_epoch);
+				int on_loss = strcmp(r->monitor, "val_loss") == 0;
+				tl_plot_panel *q = &p[on_loss];
+				q->mark_label = best;
+				q->mark_x = r->epoch[i];
+				q->mark_y = on_loss ? r->val_loss[i] : r->val_acc[i];
+			}
+	snprintf(title, sizeof title, "%s%s%s%s", r->model[0] ? r->model : "training history",
+		 r->strategy[0] ? ", " : "", r->strategy, r->model[0] ? "" : "");
+	if (r->dir[0] && strlen(title) + strlen(r->dir) + 8 < sizeof title)
+		snprintf(title + strlen(title), sizeof title - strlen(title), " (%s)", r->dir);
+	tl_status st = tl_plot_lines(path, title, p, 2, 1000, 420, err);
+	free(x);
+	return st;
+}
+
+tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err)
+{
+	if (!r->k)
+		return tl_seterr(err, TL_EUSAGE, "%s: no confusion matrix (expected %s/confusion.csv)",
+				 r->dir, r->dir);
+	const char **names = malloc(sizeof(char *) * (size_t)r->k);
+	if (!names)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	for (int i = 0; i < r->k; i++)
+		names[i] = r->names[i];
+	char title[300];
+	snprintf(title, sizeof title, "Confusion matrix: %s%s%.200s", r->model[0] ? r->model : "",
+		 r->model[0] ? " " : "", r->dir);
+	tl_status st = tl_plot_confusion(path, title, r->k, r->cm, names, err);
+	free(names);
+	return st;
+}
+
+tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *path, tl_err *err)
+{
+	tl_plot_series *s = calloc((size_t)n * 2, sizeof *s);
+	double **x = calloc((size_t)n, sizeof *x);
+	tl_status st = TL_OK;
+	if (!s || !x) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!(x[i] = malloc(sizeof(double) * (size_t)(runs[i].n ? runs[i].n : 1)))) {
+			st = tl_seterr(err, TL_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (int j = 0; j < runs[i].n; j++)
+			x[i][j] = runs[i].epoch[j];
+		s[i] = (tl_plot_series){runs[i].label, x[i], runs[i].val_acc, runs[i].n, i};
+		s[n + i] = (tl_plot_series){runs[i].label, x[i], runs[i].val_loss, runs[i].n, i};
+	}
+	tl_plot_panel p[2] = {
+		{"Validation accuracy", "epoch", "accuracy (fraction correct)", s, n, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
+		{"Validation loss", "epoch", "loss (cross-entropy, nats)", s + n, n, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
+	};
+	char title[64];
+	snprintf(title, sizeof title, "%d runs compared", n);
+	st = tl_plot_lines(path, title, p, 2, 1100, 460 + (n > 4 ? (n - 4) * 17 : 0), err);
+out:
+	for (int i = 0; x && i < n; i++)
+		free(x[i]);
+	free(x);
+	free(s);
+	return st;
+}
+
+tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *const *exts,
+		      int n_exts, int *n_written, tl_err *err)
+{
+	char path[1200];
+	int n = 0;
+	tl_status st = TL_OK;
+	for (int e = 0; e < n_exts && st == TL_OK; e++) {
+		snprintf(path, sizeof path, "%s/history.%s", out_dir, exts[e]);
+		if ((st = tl_run_plot_history(r, path, err)) != TL_OK)
+			break;
+		n++;
+		if (r->k) {
+			snprintf(path, sizeof path, "%s/confusion.%s", out_dir, exts[e]);
+			if ((st = tl_run_plot_confusion(r, path, err)) == TL_OK)
+				n++;
+		}
+	}
+	if (n_written)
+		*n_written = n;
+	return st;
+}
+
+tl_status tl_run_plot_dir(const char *dir, tl_err *err)
+{
+	tl_rundata r;
+	TL_TRY(tl_run_load(&r, dir, err));
+	static const char *const exts[] = {"png", "svg"};
+	tl_status st = tl_run_plot(&r, dir, exts, 2, NULL, err);
+	tl_run_free(&r);
+	return st;
+}

@@ -1,0 +1,76 @@
+/* run.h - a training run as files and as pictures: read a run directory
+ * (history.csv, history.json, report.json, confusion.csv) or a lone
+ * history CSV into arrays, write report.json and confusion.csv, and draw
+ * the run's charts with plot/chart.h.  Sits on the base layer only (no
+ * train/ or nn/): tltrain hands it plain numbers, tlplot hands it paths. */
+#ifndef TL_PLOT_RUN_H
+#define TL_PLOT_RUN_H
+
+#include <stdint.h>
+
+#include "tl.h"
+
+typedef struct {
+	char dir[1024];     /* the run directory, or the history file's */
+	char label[160];    /* for legends: "squeezenet feature (runs/a)" */
+	char model[32], strategy[32], unit[32], monitor[32];
+	int best_epoch;     /* 1-based; 0 unknown */
+	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
+	/* history, sorted by epoch, one row per epoch (the last one written wins) */
+	int n;
+	int *epoch, *stage; /* stage -1 when unknown */
+	double *acc, *loss, *val_acc, *val_loss, *lr; /* NaN where missing */
+	/* confusion matrix (k = 0 when the run has none) */
+	int k;
+	uint64_t *cm;       /* [true][predicted] */
+	char (*names)[32];
+} tl_rundata;
+
+/* Load a run from a directory (history.csv required; history.json,
+ * report.json and confusion.csv used when present) or from a history CSV
+ * file with Keras CSVLogger columns (epoch, accuracy, loss, val_accuracy,
+ * val_loss, lr; an optional stage column; any order, unknown columns
+ * ignored, missing ones NaN).  Errors name the file and line. */
+tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err);
+void tl_run_free(tl_rundata *r);
+
+/* What tltrain knows at the end of a run. */
+typedef struct {
+	const char *model, *strategy, *unit; /* unit: fine-tuned unit or NULL */
+	const char *input_size, *normalization, *shard;
+	int unfreeze_epoch, best_epoch, epochs_run, stopped_early, interrupted;
+	const char *monitor;
+	double best_metric;
+	int has_test; /* 0: no test evaluation (interrupted) */
+	double test_accuracy, test_loss, macro_f1, latency_ms, train_seconds;
+	int k;
+	const uint64_t *cm;        /* [true][predicted], k x k */
+	const char *const *names;  /* k class names */
+} tl_run_summary;
+
+/* Write DIR/report.json (everything above plus per-class precision,
+ * recall, F1 and support, and the matrix) and DIR/confusion.csv (a header
+ * row "true\predicted,NAME...", then one row per true class), atomically.
+ * Without test results only report.json is written. */
+tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *err);
+
+/* Draw a run's pictures into out_dir: history.EXT (accuracy and loss,
+ * train vs validation, the unfreeze point and best epoch marked) and,
+ * when the run has a confusion matrix, confusion.EXT; for each EXT in
+ * exts ("png", "svg").  n_written (may be NULL) gets the file count. */
+tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *const *exts,
+		      int n_exts, int *n_written, tl_err *err);
+
+/* One history picture at path (.png or .svg). */
+tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err);
+/* The run's confusion heatmap at path; TL_EUSAGE if it has none. */
+tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err);
+/* Validation accuracy and loss of several runs overlaid, one style per
+ * run, the legend naming model, strategy and directory. */
+tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *path, tl_err *err);
+
+/* Load RUN_DIR and draw its pictures into it (PNG and SVG): the call
+ * tltrain makes at the end of a run or after an interrupt. */
+tl_status tl_run_plot_dir(const char *dir, tl_err *err);
+
+#endif

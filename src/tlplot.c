@@ -1,0 +1,100 @@
+/* tlplot - pictures of training runs: accuracy and loss by epoch (train
+ * vs validation, the unfreeze point and restored best epoch marked), the
+ * confusion heatmap, and several runs' validation curves overlaid.
+ * Option parsing only: src/plot/run.c reads runs and draws. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "plot/run.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tlplot [-o DIR] [-f png,svg] RUN_DIR|HISTORY.csv...\n"
+		"  one run:       DIR/history.EXT (accuracy and loss, train vs validation)\n"
+		"                 and DIR/confusion.EXT (when the run has confusion.csv)\n"
+		"  several runs:  DIR/compare.EXT (validation curves overlaid)\n"
+		"  -o, --output DIR     where to write (default: the run's directory for one\n"
+		"                       run, the current directory for several)\n"
+		"  -f, --format LIST    png, svg or png,svg (default png,svg)\n"
+		"  -q, --quiet          do not list the files written\n"
+		"  -h, --help, -V, --version\n"
+		"see tlplot(1)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'f'},
+		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
+	};
+	const char *out = NULL, *exts[2];
+	int n_exts = 0, quiet = 0, c;
+	while ((c = getopt_long(argc, argv, "o:f:qhV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'f':
+			n_exts = 0;
+			if (!strcmp(optarg, "png") || !strcmp(optarg, "png,svg") || !strcmp(optarg, "svg,png"))
+				exts[n_exts++] = "png";
+			if (!strcmp(optarg, "svg") || !strcmp(optarg, "png,svg") || !strcmp(optarg, "svg,png"))
+				exts[n_exts++] = "svg";
+			if (!n_exts)
+				return tl_cli_bad("tlplot", "-f: expected png, svg or png,svg", optarg);
+			break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("tlplot (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!n_exts)
+		exts[n_exts++] = "png", exts[n_exts++] = "svg";
+	int n = argc - optind;
+	if (n < 1) {
+		fprintf(stderr, "tlplot: expected a run directory or history CSV\nTry 'tlplot --help'.\n");
+		return 2;
+	}
+	tl_rundata *runs = calloc((size_t)n, sizeof *runs);
+	if (!runs) {
+		fprintf(stderr, "tlplot: out of memory\n");
+		return 1;
+	}
+	tl_err err;
+	tl_status st = TL_OK;
+	int loaded = 0;
+	for (; loaded < n && st == TL_OK; loaded++)
+		if ((st = tl_run_load(&runs[loaded], argv[optind + loaded], &err)) != TL_OK)
+			break;
+	char path[1200];
+	if (st == TL_OK && n == 1) {
+		const char *dir = out ? out : runs[0].dir;
+		int written = 0;
+		st = tl_run_plot(&runs[0], dir, exts, n_exts, &written, &err);
+		if (st == TL_OK && !quiet)
+			for (int e = 0; e < n_exts; e++) {
+				fprintf(stderr, "tlplot: wrote %s/history.%s (%d epochs)\n", dir, exts[e], runs[0].n);
+				if (runs[0].k)
+					fprintf(stderr, "tlplot: wrote %s/confusion.%s (%d classes)\n", dir, exts[e],
+						runs[0].k);
+			}
+	} else if (st == TL_OK) {
+		const char *dir = out ? out : ".";
+		for (int e = 0; e < n_exts && st == TL_OK; e++) {
+			snprintf(path, sizeof path, "%s/compare.%s", dir, exts[e]);
+			st = tl_run_plot_compare(runs, n, path, &err);
+			if (st == TL_OK && !quiet)
+				fprintf(stderr, "tlplot: wrote %s (%d runs)\n", path, n);
+		}
+	}
+	for (int i = 0; i < loaded; i++)
+		tl_run_free(&runs[i]);
+	free(runs);
+	return tl_cli_exit("tlplot", st, &err, NULL);
+}

@@ -1,0 +1,156 @@
+/* tlpredict - classify image files (PNG, JPEG, PPM of any size) with a
+ * trained model: top-k classes and their probabilities.  Option parsing
+ * and printing only: src/data/imgio.c decodes, src/train/predict.c
+ * resizes, normalizes and runs the network. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train/predict.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tlpredict -m MODEL.safetensors [-k N] [--json] IMAGE...\n"
+		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors)\n"
+		"  -k, --top N          classes to show per image (default 3)\n"
+		"      --json           one JSON object per image and line\n"
+		"  -j, --threads N      threads (default: all cores)\n"
+		"  -h, --help, -V, --version\n"
+		"IMAGE: PNG, JPEG or PPM/PGM of any size, resized and normalized as the model's\n"
+		"training shard was.  A bad image is reported and skipped (exit 1 at the end).\n"
+		"see tlpredict(1)\n");
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_JSON = 256 };
+	static const struct option lo[] = {
+		{"model", required_argument, 0, 'm'},   {"top", required_argument, 0, 'k'},
+		{"json", no_argument, 0, O_JSON},       {"threads", required_argument, 0, 'j'},
+		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+		{0, 0, 0, 0},
+	};
+	const char *model = NULL;
+	int top = 3, json = 0, threads = 0, c;
+	long v;
+	while ((c = getopt_long(argc, argv, "m:k:j:hV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm': model = optarg; break;
+		case 'k':
+			if (tl_parse_long(optarg, 1, 1000, &v))
+				return tl_cli_bad("tlpredict", "-k: expected a class count in 1..1000", optarg);
+			top = (int)v;
+			break;
+		case O_JSON: json = 1; break;
+		case 'j':
+			if (tl_parse_long(optarg, 1, 1024, &v))
+				return tl_cli_bad("tlpredict", "-j: expected a thread count in 1..1024", optarg);
+			threads = (int)v;
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("tlpredict (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!model) {
+		fprintf(stderr, "tlpredict: -m MODEL.safetensors is required\nTry 'tlpredict --help'.\n");
+		return 2;
+	}
+	if (optind == argc) {
+		fprintf(stderr, "tlpredict: expected at least one image\nTry 'tlpredict --help'.\n");
+		return 2;
+	}
+	tl_err err;
+	tl_predictor *p;
+	tl_status st = tl_predictor_open(&p, model, threads, &err);
+	if (st != TL_OK)
+		return tl_cli_exit("tlpredict", st, &err, NULL);
+	const tl_predict_info *in = tl_predictor_info(p);
+	int k = in->n_classes;
+	if (top > k)
+		top = k;
+	float *prob = malloc(sizeof(float) * (size_t)k);
+	int *order = malloc(sizeof(int) * (size_t)k);
+	if (!prob || !order) {
+		fprintf(stderr, "tlpredict: out of memory\n");
+		return 1;
+	}
+	int failed = 0;
+	for (int a = optind; a < argc; a++) {
+		const char *file = argv[a];
+		tl_img img;
+		st = tl_img_load(file, &img, &err);
+		if (st == TL_OK)
+			st = tl_predict(p, &img, prob, &err);
+		if (st != TL_OK) {
+			failed++;
+			fprintf(stderr, "tlpredict: %s\n", err.msg);
+			if (json) {
+				printf("{\"file\":");
+				json_str(file);
+				printf(",\"error\":");
+				json_str(err.msg);
+				printf("}\n");
+			}
+			tl_img_free(&img);
+			continue;
+		}
+		/* top-k by probability, ties to the lower class index */
+		for (int i = 0; i < k; i++)
+			order[i] = i;
+		for (int i = 0; i < top; i++)
+			for (int j = i + 1; j < k; j++)
+				if (prob[order[j]] > prob[order[i]]) {
+					int t = order[i];
+					order[i] = order[j];
+					order[j] = t;
+				}
+		if (json) {
+			printf("{\"file\":");
+			json_str(file);
+			printf(",\"format\":\"%s\",\"width\":%d,\"height\":%d,\"top\":[", img.format, img.w, img.h);
+			for (int i = 0; i < top; i++) {
+				printf("%s{\"class\":", i ? "," : "");
+				json_str(in->names[order[i]]);
+				printf(",\"index\":%d,\"probability\":%.6g}", order[i], prob[order[i]]);
+			}
+			printf("]}\n");
+		} else {
+			printf("%s:", file);
+			for (int i = 0; i < top; i++)
+				printf("%s %s %.4f", i ? "," : "", in->names[order[i]], prob[order[i]]);
+			printf("\n");
+		}
+		tl_img_free(&img);
+	}
+	free(prob);
+	free(order);
+	tl_predictor_close(p);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "tlpredict: write error on standard output\n");
+		return 1;
+	}
+	if (failed)
+		fprintf(stderr, "tlpredict: %d of %d images could not be classified\n", failed, argc - optind);
+	return failed ? 1 : 0;
+}

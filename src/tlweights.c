@@ -1,0 +1,342 @@
+/* tlweights - pretrained weights: import a Keras VGG16 .h5 into
+ * torchvision-named safetensors, list a weights file, check it against a
+ * model.  The work is in src/nn/keras.c. */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nn/keras.h"
+#include "nn/models.h"
+#include "nn/safetensors.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tlweights import FILE.h5 [-o OUT.safetensors]   Keras VGG16 -> safetensors\n"
+		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
+		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
+		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
+		"  -m, --model M        check: vgg16 (default) or squeezenet\n"
+		"  -q, --quiet          import: no summary line\n"
+		"  -h, --help, -V, --version\n"
+		"see tlweights(1)\n");
+}
+
+static int bad(const char *what, const char *arg)
+{
+	return tl_cli_bad("tlweights", what, arg);
+}
+
+static int fail(const tl_err *err, tl_status st)
+{
+	fprintf(stderr, "tlweights: %s\n", err->msg);
+	return st == TL_EUSAGE && strstr(err->msg, "libhdf5") == NULL ? 2 : 1;
+}
+
+static int is_h5(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	unsigned char sig[8] = {0};
+	size_t n = fp ? fread(sig, 1, 8, fp) : 0;
+	if (fp)
+		fclose(fp);
+	if (n == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0)
+		return 1;
+	size_t l = strlen(path);
+	return l > 3 && strcmp(path + l - 3, ".h5") == 0;
+}
+
+static void fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
+{
+	size_t k = (size_t)snprintf(buf, n, "(");
+	for (int i = 0; i < ndim && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? ", " : "", s[i]);
+	if (k < n)
+		snprintf(buf + k, n - k, "%s)", ndim == 1 ? "," : "");
+}
+
+static int cmd_import(const char *in, const char *out, int quiet)
+{
+	char def[4096];
+	if (!out) {
+		const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
+		size_t l = strlen(base);
+		int len = (int)(l > 3 && !strcmp(base + l - 3, ".h5") ? l - 3 : l);
+		snprintf(def, sizeof def, "%.*s.safetensors", len, base);
+		out = def;
+	}
+	tl_keras_info info;
+	tl_err err;
+	tl_status st = tl_keras_import(in, out, &info, &err);
+	if (st != TL_OK)
+		return fail(&err, st);
+	if (!quiet)
+		fprintf(stderr,
+			"tlweights: %s (%s layout, %s, md5 %s) -> %s: %d tensors, %" PRIu64 " parameters, torchvision names, caffe normalization\n",
+			in, info.layout, info.full ? "with fc1/fc2/predictions" : "notop", info.md5,
+			out, info.n_tensors, info.n_params);
+	return 0;
+}
+
+static int list_h5(const char *path)
+{
+	tl_h5_file *f;
+	tl_err err;
+	tl_status st = tl_h5_open(&f, path, &err);
+	if (st != TL_OK)
+		return fail(&err, st);
+	char md5[33];
+	uint64_t size;
+	if ((st = tl_file_md5(path, md5, &size, &err)) != TL_OK) {
+		tl_h5_close(f);
+		return fail(&err, st);
+	}
+	printf("file:          %s\nformat:        Keras .h5 (%s layout)\nsize:          %" PRIu64 " bytes\nmd5:           %s\nnormalization: caffe (Keras VGG16: BGR, 0..255 minus ImageNet mean)\n",
+	       path, tl_h5_layout(f), size, md5);
+	tl_kx_plan plan;
+	int mapped = tl_keras_plan_vgg16(f, path, &plan, &err) == TL_OK;
+	printf("%-14s %-28s %-5s %-22s %s\n", "layer", "weight", "dtype", "shape", mapped ? "imports as" : "");
+	uint64_t total = 0;
+	for (size_t i = 0; i < tl_h5_count(f); i++) {
+		const tl_h5_var *v = tl_h5_var_at(f, i);
+		char s[96];
+		fmt_shape(v->ndim, v->shape, s, sizeof s);
+		const char *as = "";
+		for (int k = 0; mapped && k < plan.n; k++)
+			if (plan.t[k].var == i)
+				as = plan.t[k].name;
+		printf("%-14s %-28s %-5s %-22s %s\n", v->layer, v->name, v->dtype, s, as);
+		total += v->numel;
+	}
+	printf("%zu tensors, %" PRIu64 " parameters%s%s\n", tl_h5_count(f), total,
+	       mapped ? "" : "; not a VGG16 file: ", mapped ? "" : err.msg);
+	tl_h5_close(f);
+	return 0;
+}
+
+static int list_st(const char *path)
+{
+	tl_st_file *f;
+	tl_err err;
+	tl_status st = tl_st_open(&f, path, &err);
+	if (st != TL_OK)
+		return fail(&err, st);
+	const char *norm = tl_st_meta(f, "normalization"), *x = tl_st_meta(f, "xxh3");
+	printf("file:          %s\nformat:        safetensors\nsize:          %" PRIu64 " bytes\n", path,
+	       f->size);
+	printf("checksum:      %s\n", x ? x : "none (no xxh3 in the metadata)");
+	if (x)
+		printf("               xxh3 of the data section, verified\n");
+	printf("normalization: %s\n", norm ? norm : "not declared");
+	for (size_t i = 0; i < f->n_meta; i++)
+		if (strcmp(f->meta_keys[i], "normalization") && strcmp(f->meta_keys[i], "xxh3"))
+			printf("%-14s %s\n", f->meta_keys[i], f->meta_vals[i]);
+	printf("%-28s %-5s %s\n", "tensor", "dtype", "shape");
+	uint64_t total = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		char s[96];
+		fmt_shape(f->t[i].ndim, f->t[i].shape, s, sizeof s);
+		printf("%-28s %-5s %s\n", f->t[i].name, f->t[i].dtype_name, s);
+		total += f->t[i].numel;
+	}
+	printf("%zu tensors, %" PRIu64 " parameters\n", f->n, total);
+	tl_st_close(f);
+	return 0;
+}
+
+/* A tensor a file holds: name and shape (torchvision convention). */
+typedef struct {
+	char name[64];
+	int ndim;
+	int64_t shape[TL_ST_MAX_DIMS];
+	int matched;
+} have_t;
+
+static int cmd_check(const char *path, const char *model)
+{
+	tl_err err;
+	tl_status st;
+	have_t *have = NULL;
+	size_t nh = 0;
+	if (is_h5(path)) {
+		tl_h5_file *f;
+		if ((st = tl_h5_open(&f, path, &err)) != TL_OK)
+			return fail(&err, st);
+		tl_kx_plan plan;
+		st = tl_keras_plan_vgg16(f, path, &plan, &err);
+		tl_h5_close(f);
+		if (st != TL_OK)
+			return fail(&err, st);
+		if (strcmp(model, "vgg16")) {
+			fprintf(stderr, "tlweights: %s: a Keras VGG16 file, not %s\n", path, model);
+			return 1;
+		}
+		have = calloc((size_t)plan.n, sizeof *have);
+		for (int i = 0; have && i < plan.n; i++) {
+			snprintf(have[i].name, sizeof have[i].name, "%s", plan.t[i].name);
+			have[i].ndim = plan.t[i].ndim;
+			memcpy(have[i].shape, plan.t[i].shape, sizeof plan.t[i].shape);
+		}
+		nh = (size_t)plan.n;
+	} else {
+		tl_st_file *f;
+		if ((st = tl_st_open(&f, path, &err)) != TL_OK)
+			return fail(&err, st);
+		have = calloc(f->n + 1, sizeof *have);
+		for (size_t i = 0; have && i < f->n; i++) {
+			snprintf(have[i].name, sizeof have[i].name, "%s", f->t[i].name);
+			have[i].ndim = f->t[i].ndim;
+			memcpy(have[i].shape, f->t[i].shape, sizeof f->t[i].shape);
+		}
+		nh = f->n;
+		tl_st_close(f);
+	}
+	if (!have) {
+		fprintf(stderr, "tlweights: out of memory\n");
+		return 1;
+	}
+	/* what the model needs: its base at full width (the head is new) */
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, model);
+	mc.height = mc.width = 224;
+	tl_net *net;
+	if ((st = tl_model_build(&mc, &net, &err)) != TL_OK) {
+		free(have);
+		fprintf(stderr, "tlweights: %s\n", err.msg);
+		return 2;
+	}
+	int missing = 0, shaped = 0, extra = 0, classifier = 0;
+	for (size_t i = 0; i < nh; i++)
+		classifier |= !strncmp(have[i].name, "classifier.", 11);
+	typedef struct {
+		char name[64];
+		int ndim;
+		int64_t shape[4];
+	} want_t;
+	want_t want[96];
+	int nw = 0;
+	for (int i = 0; i < net->n_params && nw < 90; i++) {
+		if (!strncmp(net->params[i].name, "head.", 5))
+			continue;
+		snprintf(want[nw].name, sizeof want[nw].name, "%s", net->params[i].name);
+		want[nw].ndim = net->params[i].ndim;
+		memcpy(want[nw].shape, net->params[i].shape, sizeof want[nw].shape);
+		nw++;
+	}
+	tl_net_free(net);
+	if (classifier && !strcmp(model, "vgg16")) { /* torchvision's classifier: 0, 3, 6 */
+		static const int64_t cw[3][2] = {{4096, 25088}, {4096, 4096}, {-1, 4096}};
+		static const int idx[3] = {0, 3, 6};
+		for (int k = 0; k < 3; k++) {
+			int64_t out = cw[k][0];
+			if (out < 0) /* any number of classes */
+				for (size_t i = 0; i < nh; i++)
+					if (!strcmp(have[i].name, "classifier.6.weight") && have[i].ndim == 2)
+						out = have[i].shape[0];
+			snprintf(want[nw].name, sizeof want[nw].name, "classifier.%d.weight", idx[k]);
+			want[nw].ndim = 2, want[nw].shape[0] = out < 0 ? 1000 : out,
+			want[nw].shape[1] = cw[k][1];
+			nw++;
+			snprintf(want[nw].name, sizeof want[nw].name, "classifier.%d.bias", idx[k]);
+			want[nw].ndim = 1, want[nw].shape[0] = out < 0 ? 1000 : out;
+			nw++;
+		}
+	}
+	uint64_t params = 0;
+	for (int w = 0; w < nw; w++) {
+		char ws[96], hs[96];
+		fmt_shape(want[w].ndim, want[w].shape, ws, sizeof ws);
+		have_t *h = NULL;
+		for (size_t i = 0; i < nh && !h; i++)
+			if (!strcmp(have[i].name, want[w].name))
+				h = &have[i];
+		if (!h) {
+			printf("missing     %-24s expected %s\n", want[w].name, ws);
+			missing++;
+			continue;
+		}
+		h->matched = 1;
+		int same = h->ndim == want[w].ndim;
+		uint64_t n = 1;
+		for (int d = 0; same && d < h->ndim; d++)
+			same = h->shape[d] == want[w].shape[d], n *= (uint64_t)h->shape[d];
+		if (!same) {
+			fmt_shape(h->ndim, h->shape, hs, sizeof hs);
+			printf("mis-shaped  %-24s expected %s, got %s\n", want[w].name, ws, hs);
+			shaped++;
+		} else {
+			params += n;
+		}
+	}
+	for (size_t i = 0; i < nh; i++)
+		if (!have[i].matched) {
+			char hs[96];
+			fmt_shape(have[i].ndim, have[i].shape, hs, sizeof hs);
+			printf("extra       %-24s %s%s\n", have[i].name, hs,
+			       !strncmp(have[i].name, "head.", 5) ? " (a trained head)" : "");
+			extra++;
+		}
+	free(have);
+	if (missing || shaped) {
+		printf("%s: not usable as %s: %d missing, %d mis-shaped, %d extra\n", path, model,
+		       missing, shaped, extra);
+		return 1;
+	}
+	printf("%s: ok for %s: %d tensors, %" PRIu64 " parameters%s%s\n", path, model, nw, params,
+	       classifier ? ", with the ImageNet classifier" : "",
+	       extra ? " (extra tensors are ignored)" : "");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"output", required_argument, 0, 'o'}, {"model", required_argument, 0, 'm'},
+		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
+	};
+	const char *out = NULL, *model = "vgg16";
+	int quiet = 0, c;
+	while ((c = getopt_long(argc, argv, "o:m:qhV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
+				return bad("-m: expected vgg16 or squeezenet", optarg);
+			model = optarg;
+			break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("tlweights (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	if (optind + 2 != argc) {
+		if (optind + 1 == argc)
+			return bad("expected a FILE after the command", cmd);
+		return bad("unexpected argument", argv[optind + 2]);
+	}
+	const char *file = argv[optind + 1];
+	if (!strcmp(cmd, "import")) {
+		if (!is_h5(file))
+			return bad("import: expected a Keras .h5 file", file);
+		return cmd_import(file, out, quiet);
+	}
+	if (out)
+		return bad("-o is for import only", out);
+	if (!strcmp(cmd, "list"))
+		return is_h5(file) ? list_h5(file) : list_st(file);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(file, model);
+	return bad("unknown command (expected import, list or check)", cmd);
+}

@@ -1,0 +1,103 @@
+/* grid.c - a feature-map grid of one shard image (see grid.h). */
+#include "train/grid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/shard.h"
+#include "nn/models.h"
+#include "plot/chart.h"
+#include "pool.h"
+#include "progress.h"
+
+tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char *path,
+			   int max_maps, tl_features_result *res, tl_err *err)
+{
+	memset(res, 0, sizeof *res);
+	double t0 = tl_now();
+	tl_shard *sh;
+	TL_TRY(tl_shard_open(&sh, o->shard, err));
+	tl_status st = TL_OK;
+	tl_net *net = NULL;
+	tl_pool *pool = NULL;
+	uint8_t *rgb = NULL;
+	const tl_shard_info *in = &sh->info;
+	const char *split = o->split ? o->split : "test";
+	int s = tl_shard_split_find(sh, split);
+	if (s < 0) {
+		st = tl_seterr(err, TL_EUSAGE, "%s: no split named '%s'", o->shard, split);
+		goto out;
+	}
+	if (index >= in->splits[s].count) {
+		st = tl_seterr(err, TL_EUSAGE, "%s: split %s: --image out of range (expected 0..%llu, got %llu)",
+			       o->shard, split, (unsigned long long)in->splits[s].count - 1,
+			       (unsigned long long)index);
+		goto out;
+	}
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, o->model);
+	cfg.height = (int)in->height, cfg.width = (int)in->width, cfg.n_classes = (int)in->n_classes;
+	if ((st = tl_model_build(&cfg, &net, err)) != TL_OK)
+		goto out;
+	int li = tl_net_find_layer(net, o->layer);
+	if (li < 0) {
+		char list[2048] = "";
+		for (int i = 0; i < net->n_layers; i++)
+			if (net->layers[i].kind != TL_L_DROPOUT) {
+				strncat(list, i ? " " : "", sizeof list - strlen(list) - 1);
+				strncat(list, net->layers[i].name, sizeof list - strlen(list) - 1);
+			}
+		st = tl_seterr(err, TL_EUSAGE, "%s has no layer '%s' (expected one of: %s)", net->model,
+			       o->layer, list);
+		goto out;
+	}
+	if ((st = tl_net_load(net, o->weights, 0, &res->weights_norm, err)) != TL_OK)
+		goto out;
+	for (int l = 0; l <= li; l++) {
+		const tl_layer *ly = &net->layers[l];
+		if (ly->w >= 0 && !net->params[ly->w].loaded) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: tensor %s: missing (layer %s needs it for %s; is this a %s weights file?)",
+				       o->weights, net->params[ly->w].name, ly->name, o->layer, o->model);
+			goto out;
+		}
+	}
+	if (res->weights_norm >= 0 && res->weights_norm != (int)in->norm.kind) {
+		st = tl_seterr(err, TL_EFORMAT,
+			       "%s: input normalization '%s' does not match the weights' '%s' (%s); repack with: tlpack --norm %s",
+			       o->shard, tl_norm_name(in->norm.kind), tl_norm_name((tl_norm_kind)res->weights_norm),
+			       o->weights, tl_norm_name((tl_norm_kind)res->weights_norm));
+		goto out;
+	}
+	if ((st = tl_net_alloc(net, 1, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+		goto out;
+	uint64_t r = tl_shard_file_record(sh, s, index);
+	const void *rec;
+	if ((st = tl_shard_record(sh, r, &rec, err)) != TL_OK ||
+	    (st = tl_shard_load_f32(sh, r, tl_net_input(net), err)) != TL_OK)
+		goto out;
+	if (!(rgb = malloc((size_t)in->height * in->width * 3))) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	tl_image_to_rgb8(rec, in->dtype, &in->norm, (int)in->height, (int)in->width, rgb);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
+	net->training = 0;
+	tl_net_forward(net, &be, 1, 0, li + 1);
+	int t = net->layers[li].out;
+	tl_shape3 fs = net->tshape[t];
+	res->n = 1, res->c = fs.c, res->h = fs.h, res->w = fs.w;
+	char title[200];
+	snprintf(title, sizeof title, "%s %s: %s image %llu (%s)", net->model, o->layer, split,
+		 (unsigned long long)index, in->class_names[tl_shard_label(sh, r, 0)]);
+	st = tl_plot_feature_grid(path, title, rgb, (int)in->height, (int)in->width, net->val[t], fs.c,
+				  fs.h, fs.w, max_maps > 0 ? max_maps : 64, err);
+	res->seconds = tl_now() - t0;
+out:
+	free(rgb);
+	tl_pool_free(pool);
+	tl_net_free(net);
+	tl_shard_close(sh);
+	return st;
+}

@@ -1,0 +1,164 @@
+/* predict.c - single-image classification (see predict.h). */
+#include "train/predict.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/models.h"
+#include "nn/safetensors.h"
+#include "pool.h"
+
+struct tl_predictor {
+	tl_predict_info info;
+	tl_net *net;
+	tl_pool *pool;
+	tl_cpu_ops be;
+	char model_name[24];
+};
+
+static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, tl_err *err)
+{
+	tl_st_file *f;
+	TL_TRY(tl_st_open(&f, path, err));
+	const char *model = tl_st_meta(f, "model"), *head = tl_st_meta(f, "head"),
+		   *pool = tl_st_meta(f, "pool"), *nc = tl_st_meta(f, "n_classes"),
+		   *norm = tl_st_meta(f, "normalization"), *size = tl_st_meta(f, "input_size"),
+		   *classes = tl_st_meta(f, "classes"), *filter = tl_st_meta(f, "resize_filter"),
+		   *dtype = tl_st_meta(f, "shard_dtype");
+	tl_predict_info *in = &p->info;
+	tl_status st = TL_OK;
+	tl_norm_kind nk;
+	unsigned h, w;
+	if (!model || !head || !pool || !nc || !norm || !size || !tl_st_find(f, "head.predictions.weight")) {
+		st = tl_seterr(err, TL_EFORMAT,
+			       "%s: not a trained model (expected tltrain's best.safetensors with model, head, pool, n_classes, normalization and input_size metadata)",
+			       path);
+		goto out;
+	}
+	if (tl_norm_parse(norm, &nk)) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: normalization: unknown (expected none, caffe, torch or tf, got '%s')",
+			       path, norm);
+		goto out;
+	}
+	if (sscanf(size, "%ux%u", &h, &w) != 2 || h < 1 || w < 1 || h > 4096 || w > 4096) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: input_size: bad (expected HxW, got '%s')", path, size);
+		goto out;
+	}
+	in->filter = TL_FILTER_AUTO;
+	in->dtype = TL_DTYPE_F16;
+	if ((filter && tl_filter_parse(filter, &in->filter)) || (dtype && tl_dtype_parse(dtype, &in->dtype))) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: unknown resize_filter '%s' or shard_dtype '%s'", path,
+			       filter ? filter : "", dtype ? dtype : "");
+		goto out;
+	}
+	snprintf(p->model_name, sizeof p->model_name, "%s", model);
+	snprintf(in->model, sizeof in->model, "%s", model);
+	tl_norm_preset(nk, &in->norm);
+	in->height = (int)h, in->width = (int)w;
+	tl_model_defaults(mc, p->model_name);
+	mc->height = in->height, mc->width = in->width;
+	mc->n_classes = atoi(nc);
+	mc->flatten = strcmp(pool, "flatten") == 0;
+	if (mc->n_classes < 1 || mc->n_classes > 1000 || tl_model_parse_head(head, mc)) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: bad n_classes '%s' or head '%s'", path, nc, head);
+		goto out;
+	}
+	in->n_classes = mc->n_classes;
+	if (!(in->names = calloc((size_t)in->n_classes, sizeof *in->names))) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* class names: comma-separated; numbers where missing */
+	const char *c = classes ? classes : "";
+	for (int i = 0; i < in->n_classes; i++) {
+		size_t l = strcspn(c, ",");
+		if (l)
+			snprintf(in->names[i], sizeof in->names[i], "%.*s", (int)(l < 31 ? l : 31), c);
+		else
+			snprintf(in->names[i], sizeof in->names[i], "%d", i);
+		c += l;
+		if (*c == ',')
+			c++;
+	}
+out:
+	tl_st_close(f);
+	return st;
+}
+
+tl_status tl_predictor_open(tl_predictor **out, const char *model_path, int threads, tl_err *err)
+{
+	*out = NULL;
+	tl_predictor *p = calloc(1, sizeof *p);
+	if (!p)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	tl_model_cfg mc;
+	tl_status st;
+	if ((st = read_meta(p, model_path, &mc, err)) != TL_OK ||
+	    (st = tl_model_build(&mc, &p->net, err)) != TL_OK ||
+	    (st = tl_net_load(p->net, model_path, 1, NULL, err)) != TL_OK ||
+	    (st = tl_net_alloc(p->net, 1, err)) != TL_OK ||
+	    (st = tl_pool_new(&p->pool, threads, err)) != TL_OK) {
+		tl_predictor_close(p);
+		return st;
+	}
+	p->net->training = 0;
+	tl_cpu_fast_init(&p->be, p->pool);
+	*out = p;
+	return TL_OK;
+}
+
+const tl_predict_info *tl_predictor_info(const tl_predictor *p)
+{
+	return &p->info;
+}
+
+tl_status tl_predict_input(const tl_predictor *p, const tl_img *img, float *dst, tl_err *err)
+{
+	const tl_predict_info *in = &p->info;
+	tl_resize rz;
+	TL_TRY(tl_resize_init(&rz, img->h, img->w, in->height, in->width, in->filter, err));
+	size_t plane = (size_t)in->height * in->width;
+	float *scratch = malloc(sizeof(float) * tl_image_scratch_floats(&rz));
+	void *stored = malloc(plane * 3 * tl_dtype_size(in->dtype));
+	tl_status st = TL_OK;
+	if (!scratch || !stored) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory resizing a %dx%d image", img->w, img->h);
+	} else {
+		/* the shard's path: convert to the stored dtype, then to floats as the loader does */
+		tl_image_convert(img->rgb, &rz, &in->norm, in->dtype, stored, scratch);
+		tl_image_to_f32(stored, in->dtype, &in->norm, plane, dst);
+	}
+	free(scratch);
+	free(stored);
+	tl_resize_free(&rz);
+	return st;
+}
+
+tl_status tl_predict(tl_predictor *p, const tl_img *img, float *probs, tl_err *err)
+{
+	TL_TRY(tl_predict_input(p, img, tl_net_input(p->net), err));
+	tl_net_forward(p->net, &p->be, 1, 0, p->net->n_layers);
+	const float *z = tl_net_output(p->net);
+	int k = p->info.n_classes;
+	float m = z[0];
+	for (int i = 1; i < k; i++)
+		m = z[i] > m ? z[i] : m;
+	double s = 0;
+	for (int i = 0; i < k; i++)
+		s += exp((double)z[i] - m);
+	for (int i = 0; i < k; i++)
+		probs[i] = (float)(exp((double)z[i] - m) / s);
+	return TL_OK;
+}
+
+void tl_predictor_close(tl_predictor *p)
+{
+	if (!p)
+		return;
+	tl_net_free(p->net);
+	tl_pool_free(p->pool);
+	free(p->info.names);
+	free(p);
+}

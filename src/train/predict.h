@@ -1,0 +1,40 @@
+/* predict.h - classify single images with a trained model (tltrain's
+ * best.safetensors): decoded pixels are resized and normalized the way
+ * the model's training shard was (the model's metadata names the input
+ * size, normalization, resize filter and storage dtype), then run through
+ * the network; softmax probabilities come back. */
+#ifndef TL_PREDICT_H
+#define TL_PREDICT_H
+
+#include "data/image.h"
+#include "data/imgio.h"
+#include "tl.h"
+
+typedef struct tl_predictor tl_predictor;
+
+/* What the model expects, from its metadata. */
+typedef struct {
+	char model[24];
+	int height, width, n_classes;
+	tl_norm norm;
+	tl_filter filter; /* metadata resize_filter; tlpack's default (auto) if absent */
+	tl_dtype dtype;   /* metadata shard_dtype; tlpack's default (f16) if absent */
+	char (*names)[32];
+} tl_predict_info;
+
+/* Rebuild the network from a trained model file.  Fails naming the file
+ * if it lacks the metadata or tensors of a tltrain model. */
+tl_status tl_predictor_open(tl_predictor **out, const char *model_path, int threads, tl_err *err);
+const tl_predict_info *tl_predictor_info(const tl_predictor *p);
+
+/* The network's input for one image: resize (from any size) and
+ * normalize exactly as tlpack does, store as the shard's dtype and read
+ * back as floats.  dst: [3][height][width]. */
+tl_status tl_predict_input(const tl_predictor *p, const tl_img *img, float *dst, tl_err *err);
+
+/* Class probabilities (softmax of the logits) of one image: probs [n_classes]. */
+tl_status tl_predict(tl_predictor *p, const tl_img *img, float *probs, tl_err *err);
+
+void tl_predictor_close(tl_predictor *p);
+
+#endif

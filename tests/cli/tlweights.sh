@@ -1,0 +1,80 @@
+#!/bin/bash
+# tlweights and the weights lookup, on a real-shape Keras VGG16 notop file
+# (random weights, ~59 MB) that h5py writes into a temporary
+# HOME/.keras/models: list/check/import agree with the file, broken input
+# fails with exit 1 and leaves nothing, block5_pool of the imported weights
+# equals PyTorch's (when python3-torch is there), and the brief's commands
+# run as typed in a fresh directory: tlpack, then
+# tltrain -s finetune -u block5 -p 3 finds and imports the Keras file.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+if ! $PY -c 'import h5py, numpy' 2>/dev/null; then
+	echo "skip: needs /usr/bin/python3 with h5py and numpy (Debian python3-h5py)"
+	exit 77
+fi
+W=$BIN/tlweights
+GEN=$top_srcdir/tools/make-keras-fixtures.py
+cd "$T" || exit 1
+export HOME=$T/home
+unset XDG_DATA_HOME TL_WEIGHTS
+mkdir -p "$HOME/.keras/models"
+K=$HOME/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+$PY "$GEN" --notop-real "$K" || exit 1
+md5=$(md5sum "$K" | cut -c1-32)
+
+run 0 "list h5" -- "$W" list "$K"
+out_has "list h5" "Keras .h5 (keras2 layout)" "md5:           $md5" \
+	"block5_conv3   block5_conv3/kernel:0        f32   (3, 3, 512, 512)       features.28.weight" \
+	"26 tensors, 14714688 parameters"
+run 0 "check h5" -- "$W" check "$K" -m vgg16
+out_has "check h5" "ok for vgg16: 26 tensors, 14714688 parameters"
+run 0 "import" -- "$W" import "$K" -o v.safetensors
+err_has "import" "(keras2 layout, notop, md5 $md5) -> v.safetensors: 26 tensors, 14714688 parameters"
+run 0 "list safetensors" -- "$W" list v.safetensors
+out_has "list safetensors" "normalization: caffe" "source_md5     $md5" "verified" \
+	"features.28.weight           F32   (512, 512, 3, 3)"
+run 0 "check safetensors" -- "$W" check v.safetensors
+out_has "check safetensors" "ok for vgg16: 26 tensors, 14714688 parameters"
+run 1 "check against another model" -- "$W" check v.safetensors -m squeezenet
+out_has "check against another model" "missing     features.3.squeeze.weight" "not usable as squeezenet"
+mkdir def && (cd def && "$W" import -q "$K") && [ -s def/vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors ] &&
+	ok "import names its output after the input" || bad "default output name"
+
+# broken input: exit 1, FILE: LAYER: message, no output, no temporary file
+echo "not weights" >text.h5
+run 1 "not HDF5" -- "$W" import text.h5 -o o1.safetensors
+err_has "not HDF5" "tlweights: text.h5: not an HDF5 file"
+nothing_left "not HDF5" . o1.safetensors
+head -c 40000000 "$K" >cut.h5
+run 1 "truncated download" -- "$W" import cut.h5 -o o2.safetensors
+err_has "truncated download" "tlweights: cut.h5: /: " "truncated (expected a complete .h5 file, got 40000000 bytes)"
+nothing_left "truncated download" . o2.safetensors
+run 1 "missing file" -- "$W" list none.h5
+err_has "missing file" "none.h5: cannot open"
+run 2 "unknown command" -- "$W" convert "$K"
+run 2 "no file" -- "$W" import
+run 2 "bad model" -- "$W" check v.safetensors -m resnet
+
+# block5_pool of the imported weights == PyTorch's with the same weights
+if $PY -c 'import torch' 2>/dev/null; then
+	"$MK" in.tar.gz --per 4 --test 6 || exit 1
+	"$BIN/tlpack" -q --dtype f32 -o f32.tls in.tar.gz || exit 1
+	run 0 "features" -- "$BIN/tleval" -q -w v.safetensors -d f32.tls --features block5_pool --limit 4 -o b5.npy
+	$PY "$GEN" --features "$K" in.tar.gz 4 want.npy || exit 1
+	if $PY -c '
+import numpy as np, sys
+g, w = np.load("b5.npy"), np.load("want.npy")
+assert g.shape == w.shape == (4, 512, 1, 1), (g.shape, w.shape)
+s = np.abs(w).max()
+d = np.abs(g - w).max()
+print("block5_pool max |diff| %.3g, max |value| %.3g" % (d, s))
+sys.exit(0 if s > 0 and d <= 1e-4 * s else 1)'; then
+		ok "block5_pool equals PyTorch within 1e-4 (relative to the largest value)"
+	else
+		bad "block5_pool differs from PyTorch"
+	fi
+else
+	echo "# no python3-torch: PyTorch comparison not run"
+fi
+
+finish

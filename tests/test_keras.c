@@ -1,0 +1,498 @@
+/* test_keras.c - Keras .h5 import against fixtures written by h5py
+ * (tools/make-keras-fixtures.py): the three layouts give exactly the
+ * torchvision tensors numpy computed; the imported weights run through
+ * tlkit's VGG16 give PyTorch's block5_pool and logits at 224x224 (fc1's
+ * HWC -> CHW permutation); broken files fail naming file and layer and
+ * leave no output; the normalization fold is exact where it claims to
+ * be and refuses where it cannot be. */
+#include "config.h"
+
+#include "tl_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cpu/ops.h"
+#include "data/image.h"
+#include "nn/keras.h"
+#include "nn/models.h"
+#include "nn/normfold.h"
+#include "nn/safetensors.h"
+#include "nn/weights_find.h"
+#include "pool.h"
+
+static const char *srcdir(void)
+{
+	const char *d = getenv("top_srcdir");
+	return d ? d : ".";
+}
+
+static void fixture(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/tests/fixtures/%s", srcdir(), name);
+}
+
+static int exists(const char *p)
+{
+	struct stat sb;
+	return stat(p, &sb) == 0;
+}
+
+static char tmpdir[64];
+
+static int setup(void **s)
+{
+	(void)s;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/tl_keras.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+	(void)s;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd);
+}
+
+/* Import `name` and compare every tensor bit for bit with the expected. */
+static void import_exact(const char *name, int n_tensors, const char *md5_key, const char *layout)
+{
+	char in[512], out[512], ex[512];
+	fixture(in, sizeof in, name);
+	fixture(ex, sizeof ex, "keras-expected.safetensors");
+	snprintf(out, sizeof out, "%s/%s.safetensors", tmpdir, name);
+	tl_err err;
+	tl_keras_info info;
+	if (tl_keras_import(in, out, &info, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(info.layout, layout);
+	assert_int_equal(info.n_tensors, n_tensors);
+	tl_st_file *got, *want;
+	assert_int_equal(tl_st_open(&got, out, &err), TL_OK);
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	assert_int_equal(got->n, (size_t)n_tensors);
+	for (size_t i = 0; i < got->n; i++) {
+		const tl_st_tensor *g = &got->t[i], *w = tl_st_find(want, g->name);
+		if (!w)
+			fail_msg("%s: unexpected tensor %s", name, g->name);
+		assert_int_equal(g->dtype, TL_ST_F32);
+		assert_int_equal(g->ndim, w->ndim);
+		for (int d = 0; d < g->ndim; d++)
+			assert_int_equal(g->shape[d], w->shape[d]);
+		if (memcmp(g->data, w->data, w->nbytes) != 0)
+			fail_msg("%s: %s differs from the numpy transpose", name, g->name);
+	}
+	/* metadata: what tltrain reads, and the source's md5 as hashlib says */
+	assert_string_equal(tl_st_meta(got, "model"), "vgg16");
+	assert_string_equal(tl_st_meta(got, "normalization"), "caffe");
+	assert_string_equal(tl_st_meta(got, "source"), name);
+	assert_string_equal(tl_st_meta(got, "source_md5"), tl_st_meta(want, md5_key));
+	assert_string_equal(info.md5, tl_st_meta(want, md5_key));
+	assert_string_equal(tl_st_meta(got, "top"), n_tensors == 32 ? "full" : "notop");
+	tl_st_close(got);
+	tl_st_close(want);
+}
+
+static void test_import_keras2_model_weights(void **s)
+{
+	(void)s;
+	import_exact("keras-k2-full.h5", 32, "md5_k2_full", "keras2");
+}
+
+static void test_import_keras1_notop(void **s)
+{
+	(void)s;
+	import_exact("keras-k1-notop.h5", 26, "md5_k1_notop", "keras1");
+}
+
+static void test_import_keras3(void **s)
+{
+	(void)s;
+	import_exact("keras-k3-full.weights.h5", 32, "md5_k3_full", "keras3");
+}
+
+/* tlkit's VGG16 (widths / 16, fc 24-16-10) with the imported weights
+ * gives PyTorch's block5_pool and logits for one 224x224 image. */
+static void test_logits_match_pytorch(void **s)
+{
+	(void)s;
+	char in[512], out[512], ex[512];
+	fixture(in, sizeof in, "keras-k2-full.h5");
+	fixture(ex, sizeof ex, "keras-expected.safetensors");
+	snprintf(out, sizeof out, "%s/full.safetensors", tmpdir);
+	tl_err err;
+	if (tl_keras_import(in, out, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, "vgg16");
+	mc.height = mc.width = 224;
+	mc.width_div = 16;
+	mc.hidden[0] = 24, mc.hidden[1] = 16, mc.n_hidden = 2;
+	mc.n_classes = 10;
+	tl_net *net;
+	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+	int norm;
+	if (tl_net_load(net, out, 0, &norm, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(norm, TL_NORM_CAFFE);
+	tl_st_file *f, *want;
+	assert_int_equal(tl_st_open(&f, out, &err), TL_OK);
+	static const char *const map[][2] = {
+		{"head.fc1.weight", "classifier.0.weight"}, {"head.fc1.bias", "classifier.0.bias"},
+		{"head.fc2.weight", "classifier.3.weight"}, {"head.fc2.bias", "classifier.3.bias"},
+		{"head.predictions.weight", "classifier.6.weight"},
+		{"head.predictions.bias", "classifier.6.bias"}};
+	for (int i = 0; i < 6; i++) {
+		tl_param *p = &net->params[tl_net_find_param(net, map[i][0])];
+		if (tl_st_read_f32(f, map[i][1], p->ndim, p->shape, p->data, &err) != TL_OK)
+			fail_msg("%s", err.msg);
+	}
+	tl_st_close(f);
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	const tl_st_tensor *x = tl_st_find(want, "input");
+	memcpy(tl_net_input(net), x->data, x->nbytes);
+	tl_cpu_ops be;
+	tl_cpu_ref_init(&be);
+	net->training = 0;
+	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	const tl_st_tensor *f5 = tl_st_find(want, "block5_pool"), *lg = tl_st_find(want, "logits");
+	const float *got5 = net->val[net->layers[tl_net_find_layer(net, "block5_pool")].out];
+	const float *w5 = (const float *)f5->data, *wl = (const float *)lg->data;
+	double scale5 = 0, scalel = 0;
+	for (uint64_t i = 0; i < f5->numel; i++)
+		scale5 = fmax(scale5, fabs(w5[i]));
+	for (uint64_t i = 0; i < lg->numel; i++)
+		scalel = fmax(scalel, fabs(wl[i]));
+	assert_true(scale5 > 1 && scalel > 0.1); /* the fixture is not all zeros */
+	for (uint64_t i = 0; i < f5->numel; i++)
+		assert_close(got5[i], w5[i], 1e-4 * scale5, 1e-4);
+	for (uint64_t i = 0; i < lg->numel; i++)
+		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scalel, 1e-4);
+	tl_st_close(want);
+	tl_net_free(net);
+}
+
+/* The real shapes (fc1 25088 -> 4096: block5_pool 7x7x512 flattened),
+ * one 224x224 image, against PyTorch: files from make-keras-fixtures.py
+ * --full-real, named by TL_KERAS_REAL_FULL and TL_KERAS_REAL_EXPECTED
+ * (553 MB: skipped unless given). */
+static void test_real_full_logits(void **s)
+{
+	(void)s;
+	const char *h5 = getenv("TL_KERAS_REAL_FULL"), *ex = getenv("TL_KERAS_REAL_EXPECTED");
+	if (!h5 || !ex)
+		skip();
+	char out[512];
+	snprintf(out, sizeof out, "%s/real-full.safetensors", tmpdir);
+	tl_err err;
+	tl_keras_info info;
+	if (tl_keras_import(h5, out, &info, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(info.n_params, 138357544); /* torchvision vgg16 */
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, "vgg16");
+	mc.height = mc.width = 224;
+	mc.hidden[0] = 4096, mc.hidden[1] = 4096, mc.n_hidden = 2;
+	mc.n_classes = 1000;
+	tl_net *net;
+	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+	if (tl_net_load(net, out, 0, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_st_file *f, *want;
+	assert_int_equal(tl_st_open(&f, out, &err), TL_OK);
+	static const char *const map[][2] = {
+		{"head.fc1.weight", "classifier.0.weight"}, {"head.fc1.bias", "classifier.0.bias"},
+		{"head.fc2.weight", "classifier.3.weight"}, {"head.fc2.bias", "classifier.3.bias"},
+		{"head.predictions.weight", "classifier.6.weight"},
+		{"head.predictions.bias", "classifier.6.bias"}};
+	for (int i = 0; i < 6; i++) {
+		tl_param *p = &net->params[tl_net_find_param(net, map[i][0])];
+		if (tl_st_read_f32(f, map[i][1], p->ndim, p->shape, p->data, &err) != TL_OK)
+			fail_msg("%s", err.msg);
+	}
+	tl_st_close(f);
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	const tl_st_tensor *x = tl_st_find(want, "input"), *lg = tl_st_find(want, "logits");
+	memcpy(tl_net_input(net), x->data, x->nbytes);
+	tl_pool *pool;
+	assert_int_equal(tl_pool_new(&pool, 0, &err), TL_OK);
+	tl_cpu_ops be;
+	tl_cpu_fast_init(&be, pool);
+	net->training = 0;
+	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	const float *wl = (const float *)lg->data;
+	double scale = 0, maxd = 0;
+	for (uint64_t i = 0; i < lg->numel; i++)
+		scale = fmax(scale, fabs(wl[i]));
+	for (uint64_t i = 0; i < lg->numel; i++)
+		maxd = fmax(maxd, fabs(tl_net_output(net)[i] - wl[i]));
+	fprintf(stderr, "real VGG16 logits: max |diff| %.3g, max |logit| %.3g\n", maxd, scale);
+	assert_true(scale > 0.1);
+	for (uint64_t i = 0; i < lg->numel; i++)
+		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scale, 1e-4);
+	tl_st_close(want);
+	tl_pool_free(pool);
+	tl_net_free(net);
+}
+
+/* Each broken file: TL_EFORMAT naming the file, the layer and the defect;
+ * no output file, no temporary file. */
+static void expect_bad(const char *name, const char *const *parts)
+{
+	char in[512], out[512];
+	fixture(in, sizeof in, name);
+	snprintf(out, sizeof out, "%s/bad.safetensors", tmpdir);
+	tl_err err = {{0}};
+	tl_status st = tl_keras_import(in, out, NULL, &err);
+	if (st != TL_EFORMAT)
+		fail_msg("%s: status %d, message '%s'", name, (int)st, err.msg);
+	if (!strstr(err.msg, in))
+		fail_msg("%s: message does not name the file: %s", name, err.msg);
+	for (int i = 0; parts[i]; i++)
+		if (!strstr(err.msg, parts[i]))
+			fail_msg("%s: message lacks '%s': %s", name, parts[i], err.msg);
+	assert_false(exists(out));
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q tmp", tmpdir);
+	assert_int_not_equal(system(cmd), 0);
+}
+
+static void test_bad_files(void **s)
+{
+	(void)s;
+	expect_bad("keras-bad-int.h5", (const char *const[]){"block2_conv2", "not a float tensor (expected float32, got integer)", NULL});
+	expect_bad("keras-bad-rank.h5", (const char *const[]){"block3_conv1", "rank 3 (expected 4", "got (3, 2, 4)", NULL});
+	expect_bad("keras-bad-noattr.h5", (const char *const[]){"block2_conv1", "attribute weight_names missing", NULL});
+	expect_bad("keras-bad-theano.h5", (const char *const[]){"block1_conv1", "Theano order", "got (1, 3, 3, 3)", NULL});
+	expect_bad("keras-bad-chain.h5", (const char *const[]){"block4_conv1", "expected (3, 3, 4, out), got (3, 3, 3, 8)", NULL});
+	expect_bad("keras-bad-missing.h5", (const char *const[]){"block5_conv2: missing", NULL});
+	expect_bad("keras-bad-nolayers.h5", (const char *const[]){"no layer_names attribute", NULL});
+}
+
+/* Cut a good file short: the import fails, naming the file, and writes nothing. */
+static void test_truncated(void **s)
+{
+	(void)s;
+	char in[512], cut[512], out[512];
+	fixture(in, sizeof in, "keras-k1-notop.h5");
+	snprintf(cut, sizeof cut, "%s/cut.h5", tmpdir);
+	snprintf(out, sizeof out, "%s/cut.safetensors", tmpdir);
+	FILE *a = fopen(in, "rb"), *b = fopen(cut, "wb");
+	assert_non_null(a);
+	assert_non_null(b);
+	static char buf[1 << 20];
+	size_t n = fread(buf, 1, sizeof buf, a);
+	fclose(a);
+	long sizes[] = {(long)n * 9 / 10, (long)n / 2, 1000, 8};
+	for (int k = 0; k < 4; k++) {
+		b = fopen(cut, "wb");
+		fwrite(buf, 1, (size_t)sizes[k], b);
+		fclose(b);
+		tl_err err = {{0}};
+		tl_status st = tl_keras_import(cut, out, NULL, &err);
+		if (st == TL_OK)
+			fail_msg("truncated to %ld bytes: imported", sizes[k]);
+		if (!strstr(err.msg, cut))
+			fail_msg("truncated to %ld bytes: %s", sizes[k], err.msg);
+		assert_false(exists(out));
+	}
+}
+
+static void test_md5(void **s)
+{
+	(void)s;
+	char p[512], hex[33];
+	snprintf(p, sizeof p, "%s/abc", tmpdir);
+	FILE *f = fopen(p, "wb");
+	fputs("abc", f);
+	fclose(f);
+	tl_err err;
+	uint64_t size;
+	assert_int_equal(tl_file_md5(p, hex, &size, &err), TL_OK);
+	assert_string_equal(hex, "900150983cd24fb0d6963f7d28e17f72"); /* RFC 1321 */
+	assert_int_equal(size, 3);
+}
+
+/* ---- normalization fold ---- */
+
+/* The net's output for one image of raw RGB pixels under normalization k. */
+static void run_norm(tl_net *net, tl_norm_kind k, const uint8_t *rgb, int hw, float *out, size_t n)
+{
+	tl_norm nm;
+	tl_norm_preset(k, &nm);
+	float *x = tl_net_input(net);
+	for (int c = 0; c < 3; c++) {
+		int src = nm.bgr ? 2 - c : c;
+		for (int i = 0; i < hw; i++)
+			x[c * hw + i] = (rgb[src * hw + i] * nm.scale - nm.mean[c]) / nm.std[c];
+	}
+	tl_cpu_ops be;
+	tl_cpu_ref_init(&be);
+	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	memcpy(out, tl_net_output(net), n * sizeof *out);
+}
+
+/* SqueezeNet's conv1 has no padding: weights for one normalization fold
+ * into a net for the other, both directions, and give the same logits. */
+static void fold_both_ways(tl_norm_kind wk, tl_norm_kind sk)
+{
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, "squeezenet");
+	mc.width_div = 8;
+	tl_net *net;
+	tl_err err;
+	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+	tl_net_init(net, 11, 0);
+	/* small random biases so the bias correction is not checked against 0 */
+	for (int i = 0; i < net->n_params; i++)
+		if (net->params[i].ndim == 1)
+			for (size_t k = 0; k < net->params[i].size; k++)
+				net->params[i].data[k] = 0.01f * (float)((k * 7 + (size_t)i) % 11) - 0.05f;
+	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	int hw = mc.height * mc.width;
+	uint8_t *rgb = malloc((size_t)3 * hw);
+	for (int i = 0; i < 3 * hw; i++)
+		rgb[i] = (uint8_t)((i * 2654435761u) >> 24);
+	float want[10], got[10];
+	/* weights trained on wk's input, given wk's input */
+	if (wk == TL_NORM_TORCH) /* make the first layer see torch-sized inputs */
+		for (size_t k = 0; k < net->params[net->layers[0].w].size; k++)
+			net->params[net->layers[0].w].data[k] *= 60.0f;
+	run_norm(net, wk, rgb, hw, want, 10);
+	float w0 = net->params[net->layers[0].w].data[0];
+	tl_norm sn;
+	tl_norm_preset(sk, &sn);
+	int folded = 0;
+	if (tl_norm_fold(net, (int)wk, &sn, "s.tls", "w.safetensors", &folded, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(folded, 1);
+	assert_true(net->params[net->layers[0].w].data[0] != w0);
+	run_norm(net, sk, rgb, hw, got, 10);
+	double scale = 0;
+	for (int i = 0; i < 10; i++)
+		scale = fmax(scale, fabs(want[i]));
+	assert_true(scale > 1e-3);
+	for (int i = 0; i < 10; i++)
+		assert_close(got[i], want[i], 2e-4 * scale, 2e-4);
+	free(rgb);
+	tl_net_free(net);
+}
+
+static void test_fold_caffe_weights_torch_shard(void **s)
+{
+	(void)s;
+	fold_both_ways(TL_NORM_CAFFE, TL_NORM_TORCH);
+}
+
+static void test_fold_torch_weights_caffe_shard(void **s)
+{
+	(void)s;
+	fold_both_ways(TL_NORM_TORCH, TL_NORM_CAFFE);
+}
+
+/* VGG16 pads block1_conv1: the offset cannot fold exactly, so refuse in
+ * both directions, say which tlpack --norm fixes it, touch nothing. */
+static void test_fold_refused_with_padding(void **s)
+{
+	(void)s;
+	tl_norm_kind pairs[2][2] = {{TL_NORM_CAFFE, TL_NORM_TORCH}, {TL_NORM_TORCH, TL_NORM_CAFFE}};
+	for (int p = 0; p < 2; p++) {
+		tl_model_cfg mc;
+		tl_model_defaults(&mc, "vgg16");
+		mc.width_div = 16;
+		tl_net *net;
+		tl_err err;
+		assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+		tl_net_init(net, 3, 0);
+		size_t n = net->n_param_floats;
+		float *before = malloc(n * sizeof *before);
+		memcpy(before, net->param_block, n * sizeof *before);
+		tl_norm sn;
+		tl_norm_preset(pairs[p][1], &sn);
+		int folded = 1;
+		assert_int_equal(tl_norm_fold(net, (int)pairs[p][0], &sn, "s.tls", "w.safetensors",
+					      &folded, &err),
+				 TL_EFORMAT);
+		assert_int_equal(folded, 0);
+		char want[64];
+		snprintf(want, sizeof want, "repack with: tlpack --norm %s",
+			 tl_norm_name(pairs[p][0]));
+		if (!strstr(err.msg, want) || !strstr(err.msg, "s.tls: input normalization"))
+			fail_msg("%s", err.msg);
+		assert_memory_equal(before, net->param_block, n * sizeof *before);
+		/* the same normalization: nothing to do */
+		assert_int_equal(tl_norm_fold(net, (int)pairs[p][1], &sn, "s", "w", &folded, &err),
+				 TL_OK);
+		assert_int_equal(folded, 0);
+		free(before);
+		tl_net_free(net);
+	}
+}
+
+/* Lookup: a Keras .h5 in ~/.keras/models is imported once into the user
+ * data directory and found there the next time. */
+static void test_find_imports_keras_once(void **s)
+{
+	(void)s;
+	char home[256], cmd[1400], in[300];
+	snprintf(home, sizeof home, "%s/home", tmpdir);
+	fixture(in, sizeof in, "keras-k1-notop.h5");
+	snprintf(cmd, sizeof cmd,
+		 "mkdir -p '%s/.keras/models' && cp '%s' '%s/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5'",
+		 home, in, home);
+	assert_int_equal(system(cmd), 0);
+	char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+	setenv("HOME", home, 1);
+	unsetenv("XDG_DATA_HOME");
+	unsetenv("TL_WEIGHTS");
+	char cwd[512];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(home), 0); /* no ./vgg16.safetensors, no ./data */
+	tl_weights_found w;
+	tl_err err;
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	char want[600];
+	snprintf(want, sizeof want,
+		 "%s/.local/share/tlkit/vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors", home);
+	assert_string_equal(w.path, want);
+	assert_int_equal(w.imported, 1);
+	assert_true(exists(want));
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	assert_string_equal(w.path, want);
+	assert_int_equal(w.imported, 0); /* found in the user data directory */
+	/* squeezenet does not take VGG16 weights */
+	assert_int_equal(tl_weights_find("squeezenet", "/nonexistent", &w, &err), TL_OK);
+	assert_string_equal(w.path, "");
+	assert_int_equal(chdir(cwd), 0);
+	if (old_home)
+		setenv("HOME", old_home, 1);
+	free(old_home);
+}
+
+int main(void)
+{
+	if (!tl_keras_available()) {
+		fprintf(stderr, "test_keras: built without libhdf5, skipped\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_md5),
+		cmocka_unit_test(test_import_keras2_model_weights),
+		cmocka_unit_test(test_import_keras1_notop),
+		cmocka_unit_test(test_import_keras3),
+		cmocka_unit_test(test_logits_match_pytorch),
+		cmocka_unit_test(test_real_full_logits),
+		cmocka_unit_test(test_bad_files),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_fold_caffe_weights_torch_shard),
+		cmocka_unit_test(test_fold_torch_weights_caffe_shard),
+		cmocka_unit_test(test_fold_refused_with_padding),
+		cmocka_unit_test(test_find_imports_keras_once),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,525 @@
+/* test_ocl.c - every op of the OpenCL backend against the CPU reference
+ * backend, both driven through the same tl_backend interface.
+ *
+ * Shapes are small and odd (7x5 maps, 13 channels) so that CLBlast takes
+ * its padded paths and PoCL compiles quickly: stride 2, 1x1, 3x3 pad 1,
+ * 5x3 pad 2, ceil-mode overlapping pools with ties, acc_dx 0/1, none
+ * gradients, ReLU on/off, convolutions in one chunk and one image per
+ * chunk, the weight gradient in split-K slices (41x33 maps, prepared).  Dropout masks, argmax, copies and fills must match bit for bit;
+ * arithmetic within atol + rtol * |want|.
+ *
+ * The device: TL_TEST_OPENCL=P:D, else the first GPU, else platform 0
+ * device 0 (PoCL on CI).  With no OpenCL platform it exits 77 (skip). */
+#include "tl_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/host.h"
+#include "ocl/ocl.h"
+
+static tl_backend *B[2]; /* [0] cpu reference, [1] opencl */
+static int plat, dev;
+
+static uint32_t rng = 12345;
+static float frand(void)
+{
+	rng = rng * 1664525u + 1013904223u;
+	return (float)((rng >> 8) * (1.0 / 16777216.0)) * 2 - 1;
+}
+
+/* the same tensor on both backends */
+typedef struct {
+	tl_mem m[2];
+	size_t n;
+} twin;
+
+static const twin none = {{{NULL, 0}, {NULL, 0}}, 0};
+
+/* n floats (or int32) from init, random in [-1, 1) when init is NULL. */
+static twin tw_new(size_t n, const void *init)
+{
+	twin t = {.n = n};
+	float *h = malloc((n ? n : 1) * 4);
+	assert_non_null(h);
+	if (init)
+		memcpy(h, init, n * 4);
+	else
+		for (size_t i = 0; i < n; i++)
+			h[i] = frand();
+	for (int b = 0; b < 2; b++) {
+		/* an offset inside a bigger buffer, as the graph hands them out */
+		tl_buf *buf = B[b]->alloc(B[b], (n + 3) * 4);
+		assert_non_null(buf);
+		t.m[b] = (tl_mem){buf, 3};
+		B[b]->upload(B[b], t.m[b], h, n * 4);
+	}
+	free(h);
+	return t;
+}
+
+static void tw_free(twin t)
+{
+	for (int b = 0; b < 2; b++)
+		if (t.m[b].buf)
+			B[b]->free(B[b], t.m[b].buf);
+}
+
+static void fetch(int b, twin t, void *out)
+{
+	tl_err err;
+	if (B[b]->download(B[b], t.m[b], out, t.n * 4, &err) != TL_OK)
+		fail_msg("download from %s: %s", B[b]->name, err.msg);
+}
+
+/* Both copies of t agree within atol + rtol * |cpu|. */
+static void tw_check(twin t, double atol, double rtol, const char *what)
+{
+	float *h[2];
+	for (int b = 0; b < 2; b++) {
+		h[b] = malloc((t.n ? t.n : 1) * 4);
+		fetch(b, t, h[b]);
+	}
+	for (size_t i = 0; i < t.n; i++)
+		if (!(fabs((double)h[1][i] - h[0][i]) <= atol + rtol * fabs(h[0][i])))
+			fail_msg("%s[%zu]: opencl %.9g, cpu %.9g (atol %g, rtol %g)", what, i, h[1][i],
+				 h[0][i], atol, rtol);
+	free(h[0]);
+	free(h[1]);
+}
+
+/* Both copies of t are the same bytes. */
+static void tw_same(twin t, const char *what)
+{
+	uint32_t *h[2];
+	for (int b = 0; b < 2; b++) {
+		h[b] = malloc((t.n ? t.n : 1) * 4);
+		fetch(b, t, h[b]);
+	}
+	for (size_t i = 0; i < t.n; i++)
+		if (h[0][i] != h[1][i])
+			fail_msg("%s[%zu]: opencl 0x%08x, cpu 0x%08x", what, i, h[1][i], h[0][i]);
+	free(h[0]);
+	free(h[1]);
+}
+
+static void sync_ok(void)
+{
+	for (int b = 0; b < 2; b++) {
+		tl_err err;
+		if (B[b]->sync(B[b], &err) != TL_OK)
+			fail_msg("%s: %s", B[b]->name, err.msg);
+	}
+}
+
+/* run an op on both backends: M(t) is t's tensor on the backend at hand */
+#define M(t) ((t).m[b_])
+#define BOTH(op, ...)                                 \
+	for (int b_ = 0; b_ < 2; b_++)                \
+		B[b_]->op(B[b_], __VA_ARGS__)
+
+#define ATOL 1e-4
+#define RTOL 1e-4
+
+/* ---- convolution ---- */
+
+static tl_conv_shape conv_shape(int n, int c, int h, int w, int o, int kh, int kw, int s, int p)
+{
+	tl_conv_shape cs = {n, c, h, w, o, kh, kw, s, s, p, p, 0, 0};
+	cs.oh = tl_conv_out(h, kh, s, p);
+	cs.ow = tl_conv_out(w, kw, s, p);
+	return cs;
+}
+
+/* Forward and backward of one shape on backend ocl (B[1] swapped in). */
+static void conv_case(const tl_conv_shape *s, int bias, int relu, int acc_dx, int grads)
+{
+	size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->o * s->c * s->kh * s->kw;
+	size_t ny = (size_t)s->n * s->o * s->oh * s->ow;
+	twin x = tw_new(nx, NULL), w = tw_new(nw, NULL), b = bias ? tw_new(s->o, NULL) : none;
+	twin y = tw_new(ny, NULL);
+	BOTH(conv_fwd, s, M(x), M(w), M(b), relu, M(y));
+	sync_ok();
+	tw_check(y, ATOL, RTOL, "conv y");
+
+	twin dy = tw_new(ny, NULL), dx = tw_new(nx, NULL);
+	twin dw = (grads & 2) ? tw_new(nw, NULL) : none, db = (grads & 4) ? tw_new(s->o, NULL) : none;
+	twin dxm = (grads & 1) ? dx : none;
+	BOTH(conv_bwd, s, M(x), M(w), M(y), relu, M(dy), M(dxm), acc_dx, M(dw), M(db));
+	sync_ok();
+	tw_same(dy, "conv dy (relu-masked)");
+	tw_check(dx, ATOL, RTOL, "conv dx"); /* untouched copies when dx is none */
+	if (grads & 2)
+		tw_check(dw, ATOL, RTOL, "conv dw");
+	if (grads & 4)
+		tw_check(db, ATOL, RTOL, "conv db");
+	twin all[] = {x, w, b, y, dy, dx, dw, db};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		tw_free(all[i]);
+}
+
+static void conv_all(int prepared)
+{
+	struct {
+		tl_conv_shape s;
+		int bias, relu, acc, grads;
+	} cases[] = {
+		{conv_shape(2, 3, 7, 5, 13, 3, 3, 1, 1), 1, 1, 0, 7},
+		{conv_shape(3, 13, 7, 5, 6, 3, 3, 2, 1), 0, 0, 1, 7},
+		{conv_shape(2, 13, 7, 5, 7, 1, 1, 1, 0), 1, 1, 1, 7},  /* 1x1: no im2col */
+		{conv_shape(3, 13, 7, 5, 7, 1, 1, 1, 0), 0, 0, 0, 3},  /* 1x1, no db */
+		{conv_shape(2, 4, 9, 8, 5, 5, 3, 2, 2), 1, 0, 0, 6},   /* 5x3 pad 2, dx none */
+		{conv_shape(3, 5, 7, 5, 13, 3, 3, 1, 0), 1, 1, 1, 1},  /* only dx */
+		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7},   /* 1x1 stride 2: im2col */
+		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7}, /* prepared: split-K dW */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		tl_backend *main_ocl = B[1], *fresh = NULL;
+		if (prepared) {
+			B[1]->prepare_conv(B[1], &cases[i].s);
+		} else {
+			/* a backend with no workspace: it grows to one image, so
+			 * every image is a chunk and dW accumulates across them */
+			tl_err err;
+			if (tl_ocl_open(plat, dev, &fresh, &err) != TL_OK)
+				fail_msg("%s", err.msg);
+			B[1] = fresh;
+		}
+		conv_case(&cases[i].s, cases[i].bias, cases[i].relu, cases[i].acc, cases[i].grads);
+		if (fresh) {
+			size_t per = ((size_t)cases[i].s.c * cases[i].s.kh * cases[i].s.kw +
+				      cases[i].s.o) * cases[i].s.oh * cases[i].s.ow * 4;
+			size_t ws = fresh->workspace_bytes(fresh);
+			if (ws != 0 && ws != per)
+				fail_msg("case %zu: workspace %zu bytes, one image is %zu", i, ws, per);
+			fresh->destroy(fresh);
+			B[1] = main_ocl;
+		}
+	}
+}
+
+static void conv_one_chunk(void **state)
+{
+	conv_all(1);
+	if (B[1]->workspace_bytes(B[1]) == 0)
+		fail_msg("prepare_conv reserved no workspace");
+}
+
+static void conv_image_chunks(void **state)
+{
+	conv_all(0);
+}
+
+/* ---- pooling ---- */
+
+static void pool_case(int n, int c, int h, int w, int k, int s, int ceil_mode, int acc)
+{
+	tl_pool_shape ps = {n, c, h, w, k, s, tl_pool_out(h, k, s, ceil_mode),
+			    tl_pool_out(w, k, s, ceil_mode)};
+	size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ps.oh * ps.ow;
+	float *xh = malloc(nx * 4);
+	for (size_t i = 0; i < nx; i++)
+		xh[i] = (float)(rng = rng * 1664525u + 1013904223u, (rng >> 16) % 4); /* ties */
+	twin x = tw_new(nx, xh), y = tw_new(ny, NULL), am = tw_new(ny, NULL);
+	free(xh);
+	BOTH(maxpool_fwd, &ps, M(x), M(y), M(am));
+	sync_ok();
+	tw_same(y, "maxpool y");
+	tw_same(am, "maxpool argmax");
+	twin dy = tw_new(ny, NULL), dx = tw_new(nx, NULL);
+	BOTH(maxpool_bwd, &ps, M(dy), M(am), M(dx), acc);
+	sync_ok();
+	tw_check(dx, 1e-6, 1e-6, "maxpool dx");
+	twin all[] = {x, y, am, dy, dx};
+	for (size_t i = 0; i < 5; i++)
+		tw_free(all[i]);
+}
+
+static void maxpool(void **state)
+{
+	pool_case(2, 13, 7, 5, 3, 2, 1, 0); /* overlapping, ceil: partial last windows */
+	pool_case(2, 3, 7, 5, 3, 2, 0, 1);
+	pool_case(1, 4, 7, 5, 2, 2, 1, 1);
+	pool_case(2, 3, 8, 8, 2, 2, 0, 0);
+}
+
+static void gap(void **state)
+{
+	for (int acc = 0; acc < 2; acc++) {
+		int n = 3, c = 13, hw = 35;
+		twin x = tw_new((size_t)n * c * hw, NULL), y = tw_new((size_t)n * c, NULL);
+		BOTH(gap_fwd, n, c, hw, M(x), M(y));
+		twin dx = tw_new((size_t)n * c * hw, NULL);
+		BOTH(gap_bwd, n, c, hw, M(y), M(dx), acc);
+		sync_ok();
+		tw_check(y, 1e-6, 1e-5, "gap y");
+		tw_check(dx, 1e-6, 1e-5, "gap dx");
+		tw_free(x);
+		tw_free(y);
+		tw_free(dx);
+	}
+}
+
+/* ---- dense ---- */
+
+static void dense(void **state)
+{
+	for (int v = 0; v < 6; v++) {
+		int n = 5, in = 37, out = 13, relu = v & 1, acc = (v >> 1) & 1, nodx = v == 4;
+		twin x = tw_new((size_t)n * in, NULL), w = tw_new((size_t)out * in, NULL);
+		twin b = v == 2 ? none : tw_new(out, NULL), y = tw_new((size_t)n * out, NULL);
+		BOTH(dense_fwd, n, in, out, M(x), M(w), M(b), relu, M(y));
+		sync_ok();
+		tw_check(y, ATOL, RTOL, "dense y");
+		twin dy = tw_new((size_t)n * out, NULL), dx = tw_new((size_t)n * in, NULL);
+		twin dw = tw_new((size_t)out * in, NULL), db = tw_new(out, NULL);
+		twin dxm = nodx ? none : dx;
+		BOTH(dense_bwd, n, in, out, M(x), M(w), M(y), relu, M(dy), M(dxm), acc, M(dw), M(db));
+		sync_ok();
+		tw_same(dy, "dense dy (relu-masked)");
+		tw_check(dx, ATOL, RTOL, "dense dx");
+		tw_check(dw, ATOL, RTOL, "dense dw");
+		tw_check(db, ATOL, RTOL, "dense db");
+		twin all[] = {x, w, b, y, dy, dx, dw, db};
+		for (size_t i = 0; i < 8; i++)
+			tw_free(all[i]);
+	}
+}
+
+/* ---- elementwise ---- */
+
+static void dropout(void **state)
+{
+	size_t len = 3001;
+	float p = 0.3f;
+	uint64_t seed = 0x1234567890abcdefull;
+	twin x = tw_new(len, NULL), mask = tw_new(len, NULL), y = tw_new(len, NULL);
+	BOTH(dropout_fwd, len, p, seed, M(x), M(mask), M(y));
+	sync_ok();
+	tw_same(mask, "dropout mask");
+	tw_same(y, "dropout y");
+	/* and the mask is tl_dropout_keep's, with about p dropped */
+	float *m = malloc(len * 4);
+	fetch(1, mask, m);
+	size_t dropped = 0;
+	for (size_t i = 0; i < len; i++) {
+		float want = tl_dropout_keep(seed, i, p) ? 1.0f / (1.0f - p) : 0.0f;
+		if (m[i] != want)
+			fail_msg("mask[%zu] = %g, tl_dropout_keep says %g", i, m[i], want);
+		dropped += m[i] == 0;
+	}
+	if (dropped < len / 4 || dropped > len * 7 / 20)
+		fail_msg("dropped %zu of %zu at p = %g", dropped, len, p);
+	free(m);
+	for (int acc = 0; acc < 2; acc++) {
+		twin dy = tw_new(len, NULL), dx = tw_new(len, NULL);
+		BOTH(mul_acc, len, M(dy), M(mask), M(dx), acc);
+		sync_ok();
+		tw_same(dx, "mul_acc dx");
+		tw_free(dy);
+		tw_free(dx);
+	}
+	tw_free(x);
+	tw_free(mask);
+	tw_free(y);
+}
+
+static void softmax(void **state)
+{
+	int n = 7, k = 10;
+	int32_t labels[7] = {0, 9, 3, 3, 5, 1, 7};
+	for (int withd = 0; withd < 2; withd++) {
+		twin lg = tw_new((size_t)n * k, NULL), lab = tw_new(n, labels);
+		twin d = withd ? tw_new((size_t)n * k, NULL) : none, st = tw_new(2 * (size_t)n, NULL);
+		BOTH(softmax_xent, n, k, M(lg), M(lab), 1.0f / n, M(d), M(st));
+		sync_ok();
+		float s[2][14];
+		for (int b = 0; b < 2; b++)
+			fetch(b, st, s[b]);
+		for (int i = 0; i < n; i++) {
+			assert_close(s[1][i], s[0][i], 1e-5, 1e-5);
+			int32_t a0, a1;
+			memcpy(&a0, &s[0][n + i], 4);
+			memcpy(&a1, &s[1][n + i], 4);
+			assert_int_equal(a1, a0);
+		}
+		if (withd)
+			tw_check(d, 1e-6, 1e-5, "dlogits");
+		tw_free(lg);
+		tw_free(lab);
+		tw_free(d);
+		tw_free(st);
+	}
+}
+
+static void update(void **state)
+{
+	size_t len = 1003;
+	for (int kind = 0; kind < 3; kind++) {
+		tl_update u = {.adam = kind == 2, .lr = 0.05f, .momentum = 0.9f,
+			       .weight_decay = 5e-4f, .nesterov = kind == 1, .beta1 = 0.9f,
+			       .beta2 = 0.999f, .eps = 1e-8f};
+		float zeros[1003] = {0};
+		twin p = tw_new(len, NULL), g = tw_new(len, NULL);
+		twin m = tw_new(len, zeros), v = tw_new(len, zeros);
+		for (int t = 1; t <= 3; t++) {
+			u.bc1 = 1.0f - powf(u.beta1, (float)t);
+			u.sqrt_bc2 = sqrtf(1.0f - powf(u.beta2, (float)t));
+			BOTH(update, &u, len, M(p), M(g), M(m), u.adam ? M(v) : (tl_mem){NULL, 0});
+		}
+		sync_ok();
+		tw_check(p, 1e-6, 1e-5, "update p");
+		tw_check(m, 1e-6, 1e-5, "update m");
+		if (u.adam)
+			tw_check(v, 1e-7, 1e-5, "update v");
+		tw_free(p);
+		tw_free(g);
+		tw_free(m);
+		tw_free(v);
+	}
+}
+
+static void copies(void **state)
+{
+	for (int acc = 0; acc < 2; acc++) {
+		twin src = tw_new(3 * 9, NULL), dst = tw_new(3 * 7 + 2, NULL);
+		BOTH(copy2d, tl_mem_at(M(dst), 2), 7, tl_mem_at(M(src), 1), 9, 3, 5, acc);
+		sync_ok();
+		tw_same(dst, "copy2d dst");
+		BOTH(copy2d, M(dst), 0, M(src), 0, 1, 20, acc); /* a plain copy */
+		BOTH(fill, tl_mem_at(M(src), 4), -2.5f, 11);
+		sync_ok();
+		tw_same(dst, "copy dst");
+		tw_same(src, "fill");
+		tw_free(src);
+		tw_free(dst);
+	}
+}
+
+static void nonfinite(void **state)
+{
+	size_t n = 20011; /* more than 64 groups of 256: lanes loop */
+	float *h = malloc(n * 4);
+	for (size_t i = 0; i < n; i++)
+		h[i] = frand() * 1e30f;
+	h[0] = NAN;
+	h[257] = INFINITY;
+	h[9000] = -INFINITY;
+	h[n - 1] = -NAN;
+	h[100] = 3e38f * 10.0f; /* overflows to inf */
+	twin x = tw_new(n, h);
+	free(h);
+	size_t got[2];
+	for (int b = 0; b < 2; b++)
+		got[b] = B[b]->count_nonfinite(B[b], x.m[b], n);
+	sync_ok();
+	assert_int_equal(got[0], 5);
+	assert_int_equal(got[1], 5);
+	assert_int_equal(B[1]->count_nonfinite(B[1], tl_mem_at(x.m[1], 1), 256), 1);
+	tw_free(x);
+}
+
+/* ---- errors ---- */
+
+static void errors_are_sticky(void **state)
+{
+	tl_backend *be;
+	tl_err err;
+	if (tl_ocl_open(plat, dev, &be, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_null(be->host(be, (tl_mem){NULL, 0}));
+	assert_true(be->mem_total > 0 && be->max_alloc > 0 && be->max_alloc <= be->mem_total);
+	tl_buf *ok = be->alloc(be, 64);
+	assert_non_null(ok);
+	assert_null(be->alloc(be, be->max_alloc + 1));
+	assert_int_equal(be->status, TL_ENOMEM);
+	assert_non_null(strstr(be->err.msg, "largest"));
+	/* later ops do nothing, sync and download report the first error */
+	be->fill(be, (tl_mem){ok, 0}, 1.0f, 16);
+	assert_int_equal(be->sync(be, &err), TL_ENOMEM);
+	assert_non_null(strstr(err.msg, "bytes"));
+	float h[4];
+	assert_int_equal(be->download(be, (tl_mem){ok, 0}, h, sizeof h, &err), TL_ENOMEM);
+	be->free(be, ok);
+	be->destroy(be);
+
+	/* an upload past the end of a buffer is the caller's error */
+	if (tl_ocl_open(plat, dev, &be, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	ok = be->alloc(be, 16);
+	be->upload(be, (tl_mem){ok, 2}, h, sizeof h);
+	assert_int_equal(be->sync(be, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "overrun"));
+	be->free(be, ok);
+	be->destroy(be);
+}
+
+static void list_devices(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	tl_err err;
+	assert_int_equal(tl_ocl_list(f, &err), TL_OK);
+	fclose(f);
+	assert_non_null(strstr(buf, "platform 0:"));
+	assert_non_null(strstr(buf, "compute units"));
+	free(buf);
+}
+
+int main(void)
+{
+	tl_err err;
+	const char *want = getenv("TL_TEST_OPENCL");
+	if (want && *want) {
+		if (sscanf(want, "%d:%d", &plat, &dev) != 2) {
+			fprintf(stderr, "TL_TEST_OPENCL=%s: expected PLATFORM:DEVICE\n", want);
+			return 2;
+		}
+	} else if (tl_ocl_find_gpu(&plat, &dev) != TL_OK) {
+		plat = dev = 0;
+	}
+	/* skip only when there is nothing to run on: a kernel that does not
+	 * build on an existing device is a failure */
+	FILE *devnull = fopen("/dev/null", "w");
+	tl_status st = devnull ? tl_ocl_list(devnull, &err) : TL_EIO;
+	if (devnull)
+		fclose(devnull);
+	if (st != TL_OK) {
+		printf("SKIP: %s\n", err.msg);
+		return 77;
+	}
+	st = tl_ocl_open(plat, dev, &B[1], &err);
+	if (st == TL_EUSAGE) {
+		printf("SKIP: no OpenCL device %d:%d: %s\n", plat, dev, err.msg);
+		return 77;
+	}
+	if (st != TL_OK) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	if (tl_cpu_open(1, NULL, &B[0], &err) != TL_OK) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	printf("# %s vs %s\n", B[1]->name, B[0]->name);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(conv_one_chunk),
+		cmocka_unit_test(conv_image_chunks),
+		cmocka_unit_test(maxpool),
+		cmocka_unit_test(gap),
+		cmocka_unit_test(dense),
+		cmocka_unit_test(dropout),
+		cmocka_unit_test(softmax),
+		cmocka_unit_test(update),
+		cmocka_unit_test(copies),
+		cmocka_unit_test(nonfinite),
+		cmocka_unit_test(errors_are_sticky),
+		cmocka_unit_test(list_devices),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	B[0]->destroy(B[0]);
+	B[1]->destroy(B[1]);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,366 @@
+/* test_plot.c - the pictures (plot/chart), run files (plot/run) and image
+ * decoding (data/imgio).  Pictures are decoded back with cairo's PNG
+ * reader and checked for size and for the ink of what was drawn; images
+ * are encoded here with libpng and libjpeg and decoded with tl_img. */
+#include <cairo.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jpeglib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tl_test.h"
+
+#include "data/imgio.h"
+#include "plot/chart.h"
+#include "plot/run.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/tl_plot.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_text(const char *name, const char *text)
+{
+	char p[256];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Decode a PNG with cairo; count pixels within 40 of (r, g, b) and the non-white ones. */
+static void png_stats(const char *path, int *w, int *h, long *near, int r, int g, int b, long *ink)
+{
+	cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+	assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+	*w = cairo_image_surface_get_width(s), *h = cairo_image_surface_get_height(s);
+	unsigned char *d = cairo_image_surface_get_data(s);
+	int stride = cairo_image_surface_get_stride(s);
+	*near = *ink = 0;
+	for (int y = 0; y < *h; y++)
+		for (int x = 0; x < *w; x++) {
+			uint32_t p = ((uint32_t *)(d + (size_t)y * stride))[x];
+			int pr = p >> 16 & 255, pg = p >> 8 & 255, pb = p & 255;
+			*near += abs(pr - r) < 40 && abs(pg - g) < 40 && abs(pb - b) < 40;
+			*ink += pr < 200 || pg < 200 || pb < 200;
+		}
+	cairo_surface_destroy(s);
+}
+
+static void test_ticks(void **state)
+{
+	(void)state;
+	double f, s;
+	int n;
+	tl_plot_ticks(0, 1, 5, 0, &f, &s, &n);
+	assert_close(f, 0, 1e-12, 0); assert_close(s, 0.2, 1e-12, 1e-12); assert_int_equal(n, 6);
+	tl_plot_ticks(0.41, 0.78, 5, 0, &f, &s, &n);
+	assert_close(f, 0.5, 1e-12, 1e-12); assert_close(s, 0.1, 1e-12, 1e-12); assert_int_equal(n, 3);
+	tl_plot_ticks(0.7, 7.3, 10, 1, &f, &s, &n); /* epochs: whole numbers */
+	assert_close(f, 1, 0, 0); assert_close(s, 1, 0, 0); assert_int_equal(n, 7);
+	tl_plot_ticks(0.5, 1.5, 8, 1, &f, &s, &n); /* one epoch */
+	assert_close(f, 1, 0, 0); assert_int_equal(n, 1);
+	tl_plot_ticks(0, 1e6, 1000, 0, &f, &s, &n);
+	assert_true(n <= 64);
+}
+
+static void test_history_files(void **state)
+{
+	(void)state;
+	char p[256];
+	/* a resumed run: epoch 3 written twice, the later row wins; a NaN; an
+	 * extra column; the stages from history.json */
+	write_text("history.csv", "epoch,accuracy,loss,val_accuracy,val_loss,lr,seconds\n"
+				  "1,0.4,1.7,0.5,1.4,0.001,3\n2,0.5,1.3,nan,nan,0.001,3\n"
+				  "3,0.1,9,0.1,9,0.001,1\n3,0.6,1.1,0.62,1.1,0.0001,3\n"
+				  "4,0.7,0.9,0.61,1.2,0.0001,3\n");
+	write_text("history.json", "[{\"epoch\":1,\"stage\":0},{\"epoch\":2,\"stage\":0},{\"epoch\":3,\"stage\":1},{\"epoch\":4,\"stage\":1}]\n");
+	tl_rundata r;
+	tl_err err;
+	assert_int_equal(tl_run_load(&r, dir, &err), TL_OK);
+	assert_int_equal(r.n, 4);
+	assert_int_equal(r.epoch[2], 3);
+	assert_close(r.acc[2], 0.6, 1e-12, 0);
+	assert_true(isnan(r.val_acc[1]));
+	assert_int_equal(r.unfreeze_epoch, 3); /* first epoch of stage 1 */
+	assert_int_equal(r.best_epoch, 3);     /* max val_accuracy without a report */
+	assert_int_equal(r.k, 0);
+	snprintf(p, sizeof p, "%s/h.png", dir);
+	assert_int_equal(tl_run_plot_history(&r, p, &err), TL_OK);
+	int w, h;
+	long blue, ink;
+	png_stats(p, &w, &h, &blue, 0, 115, 178, &ink); /* validation is drawn in (0, 115, 178) */
+	assert_int_equal(w, 1000); assert_int_equal(h, 420);
+	assert_true(blue > 100);
+	assert_true(ink > 5000);
+	tl_run_free(&r);
+
+	/* one epoch, from a lone CSV file with columns in another order and no lr */
+	write_text("one.csv", "val_loss,epoch,loss,accuracy,val_accuracy\n1.1,1,1.2,0.5,0.55\n");
+	snprintf(p, sizeof p, "%s/one.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	assert_int_equal(r.n, 1);
+	assert_close(r.val_loss[0], 1.1, 1e-12, 0);
+	assert_true(isnan(r.lr[0]));
+	snprintf(p, sizeof p, "%s/one.svg", dir);
+	assert_int_equal(tl_run_plot_history(&r, p, &err), TL_OK);
+	struct stat sb;
+	assert_int_equal(stat(p, &sb), 0);
+	assert_true(sb.st_size > 1000);
+	FILE *f = fopen(p, "r");
+	char head[64] = "";
+	assert_non_null(fgets(head, sizeof head, f));
+	fclose(f);
+	assert_non_null(strstr(head, "<?xml"));
+	tl_run_free(&r);
+
+	/* all NaN: axes and "no data", no failure */
+	write_text("nan.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,nan,nan,nan,nan\n2,nan,nan,nan,nan\n");
+	snprintf(p, sizeof p, "%s/nan.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	snprintf(p, sizeof p, "%s/nan.png", dir);
+	assert_int_equal(tl_run_plot_history(&r, p, &err), TL_OK);
+	tl_run_free(&r);
+
+	/* damaged files: the error names the file and line */
+	write_text("bad.csv", "epoch,accuracy\n1,0.5\n2,zero\n");
+	snprintf(p, sizeof p, "%s/bad.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "bad.csv: line 3"));
+	assert_non_null(strstr(err.msg, "zero"));
+	write_text("nohdr.csv", "1,0.5\n");
+	snprintf(p, sizeof p, "%s/nohdr.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "epoch column"));
+	snprintf(p, sizeof p, "%s/x.gif", dir);
+	tl_plot_panel pn = {0};
+	pn.y_min = pn.y_max = NAN;
+	assert_int_equal(tl_plot_lines(p, "t", &pn, 1, 300, 200, &err), TL_EUSAGE);
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+static void test_report_roundtrip(void **state)
+{
+	(void)state;
+	enum { K = 100 };
+	static uint64_t cm[K * K];
+	static char name_buf[K][16];
+	const char *names[K];
+	for (int i = 0; i < K; i++) {
+		snprintf(name_buf[i], sizeof name_buf[i], "c%d", i);
+		names[i] = name_buf[i];
+		for (int j = 0; j < K; j++)
+			cm[i * K + j] = i == j ? 50 + (uint64_t)i % 7 : (uint64_t)(i * 31 + j * 17) % 3;
+	}
+	char sub[128];
+	snprintf(sub, sizeof sub, "%s/run", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	char p[256];
+	snprintf(p, sizeof p, "%s/history.csv", sub);
+	FILE *f = fopen(p, "w");
+	fputs("epoch,accuracy,loss,val_accuracy,val_loss,lr\n1,0.2,3,0.3,2.8,0.01\n2,0.3,2.5,0.35,2.6,0.01\n", f);
+	fclose(f);
+	tl_run_summary s = {.model = "squeezenet", .strategy = "finetune", .unit = "fire9",
+			    .unfreeze_epoch = 2, .best_epoch = 2, .epochs_run = 2, .monitor = "val_accuracy",
+			    .best_metric = 0.35, .has_test = 1, .test_accuracy = 0.9, .k = K, .cm = cm,
+			    .names = names};
+	tl_err err;
+	assert_int_equal(tl_run_write_report(sub, &s, &err), TL_OK);
+	tl_rundata r;
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_OK);
+	assert_string_equal(r.model, "squeezenet");
+	assert_string_equal(r.unit, "fire9");
+	assert_int_equal(r.unfreeze_epoch, 2);
+	assert_int_equal(r.best_epoch, 2);
+	assert_int_equal(r.k, K);
+	assert_string_equal(r.names[42], "c42");
+	assert_memory_equal(r.cm, cm, sizeof cm);
+	static const char *const exts[] = {"png", "svg"};
+	int n;
+	assert_int_equal(tl_run_plot(&r, sub, exts, 2, &n, &err), TL_OK);
+	assert_int_equal(n, 4);
+	int w, h;
+	long dark, ink;
+	snprintf(p, sizeof p, "%s/confusion.png", sub);
+	png_stats(p, &w, &h, &dark, 8, 48, 107, &ink); /* the diagonal is near the ramp's dark end */
+	assert_true(w >= 500 && h >= 500);
+	assert_true(dark >= 100); /* 100 diagonal cells of at least 5x5 */
+	tl_run_free(&r);
+
+	/* a truncated confusion.csv is an error naming it */
+	snprintf(p, sizeof p, "%s/confusion.csv", sub);
+	assert_int_equal(truncate(p, 300), 0);
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "confusion.csv"));
+}
+
+static void test_feature_grid(void **state)
+{
+	(void)state;
+	enum { C = 20, H = 6, W = 6 };
+	static float maps[C * H * W];
+	for (int c = 0; c < C; c++)
+		for (int i = 0; i < H * W; i++)
+			maps[c * H * W + i] = c == 3 ? 7.0f : (float)(i * (c + 1)) - 100; /* map 3 constant */
+	uint8_t rgb[8 * 8 * 3];
+	for (int i = 0; i < 8 * 8 * 3; i++)
+		rgb[i] = (uint8_t)(i * 5);
+	char p[256];
+	snprintf(p, sizeof p, "%s/grid.png", dir);
+	tl_err err;
+	assert_int_equal(tl_plot_feature_grid(p, "fire2", rgb, 8, 8, maps, C, H, W, 16, &err), TL_OK);
+	int w, h;
+	long white, ink;
+	png_stats(p, &w, &h, &white, 255, 255, 255, &ink);
+	assert_true(w >= 480 && h > 100);
+	long grey;
+	png_stats(p, &w, &h, &grey, 128, 128, 128, &ink); /* the constant map is mid grey */
+	assert_true(grey >= (long)H * W * 144 / 2);
+	assert_int_equal(tl_plot_feature_grid(p, "x", NULL, 0, 0, maps, 0, H, W, 16, &err), TL_EUSAGE);
+}
+
+/* ---- image decoding ---- */
+
+static uint8_t px_at(int x, int y, int c)
+{
+	return (uint8_t)(x * 7 + y * 13 + c * 60);
+}
+
+static void check_planes(const tl_img *im, int w, int h, int tol)
+{
+	assert_int_equal(im->w, w); assert_int_equal(im->h, h);
+	int worst = 0;
+	for (int c = 0; c < 3; c++)
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				int d = abs(im->rgb[(size_t)c * w * h + (size_t)y * w + x] - px_at(x, y, c));
+				worst = d > worst ? d : worst;
+			}
+	if (worst > tol)
+		fail_msg("decoded pixels differ by %d (tolerance %d)", worst, tol);
+}
+
+static void test_imgio_png_ppm(void **state)
+{
+	(void)state;
+	enum { W = 37, H = 23 };
+	uint8_t px[W * H * 3];
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++)
+			for (int c = 0; c < 3; c++)
+				px[(y * W + x) * 3 + c] = px_at(x, y, c);
+	png_image im;
+	memset(&im, 0, sizeof im);
+	im.version = PNG_IMAGE_VERSION, im.width = W, im.height = H, im.format = PNG_FORMAT_RGB;
+	png_alloc_size_t n = 0;
+	assert_true(png_image_write_to_memory(&im, NULL, &n, 0, px, 0, NULL));
+	uint8_t *buf = malloc(n);
+	assert_true(png_image_write_to_memory(&im, buf, &n, 0, px, 0, NULL));
+	tl_img img;
+	tl_err err;
+	assert_int_equal(tl_img_decode(buf, n, "a.png", &img, &err), TL_OK);
+	assert_string_equal(img.format, "PNG");
+	check_planes(&img, W, H, 0);
+	tl_img_free(&img);
+	assert_int_equal(tl_img_decode(buf, n - 20, "cut.png", &img, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "cut.png: PNG"));
+	free(buf);
+
+	/* PPM: binary 8-bit, binary 16-bit, plain, and a truncated one */
+	char *ppm = malloc(64 + W * H * 6);
+	int hn = sprintf(ppm, "P6\n# comment\n%d %d\n255\n", W, H);
+	memcpy(ppm + hn, px, sizeof px);
+	assert_int_equal(tl_img_decode((uint8_t *)ppm, (size_t)hn + sizeof px, "a.ppm", &img, &err), TL_OK);
+	check_planes(&img, W, H, 0);
+	tl_img_free(&img);
+	assert_int_equal(tl_img_decode((uint8_t *)ppm, (size_t)hn + sizeof px - 1, "t.ppm", &img, &err),
+			 TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "truncated"));
+	hn = sprintf(ppm, "P6 %d %d 65535\n", W, H);
+	for (int i = 0; i < W * H * 3; i++)
+		ppm[hn + 2 * i] = (char)px[i], ppm[hn + 2 * i + 1] = (char)0x80;
+	assert_int_equal(tl_img_decode((uint8_t *)ppm, (size_t)hn + sizeof px * 2, "b.ppm", &img, &err), TL_OK);
+	check_planes(&img, W, H, 1);
+	tl_img_free(&img);
+	free(ppm);
+	const char *plain = "P3 2 1 255\n10 20 30  40 50 60\n";
+	assert_int_equal(tl_img_decode((const uint8_t *)plain, strlen(plain), "p.ppm", &img, &err), TL_OK);
+	assert_int_equal(img.rgb[0], 10); assert_int_equal(img.rgb[1], 40);
+	assert_int_equal(img.rgb[2], 20); assert_int_equal(img.rgb[5], 60);
+	tl_img_free(&img);
+	const char *grey = "P2 1 1 15\n15\n";
+	assert_int_equal(tl_img_decode((const uint8_t *)grey, strlen(grey), "g.pgm", &img, &err), TL_OK);
+	assert_int_equal(img.rgb[0], 255); assert_int_equal(img.rgb[2], 255);
+	tl_img_free(&img);
+	assert_int_equal(tl_img_decode((const uint8_t *)"GIF89a", 6, "x.gif", &img, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "not a PNG, JPEG or PPM"));
+}
+
+static void test_imgio_jpeg(void **state)
+{
+	(void)state;
+	enum { W = 40, H = 24 };
+	uint8_t px[W * H * 3];
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++)
+			for (int c = 0; c < 3; c++)
+				px[(y * W + x) * 3 + c] = px_at(x, y, c);
+	struct jpeg_compress_struct cj;
+	struct jpeg_error_mgr je;
+	cj.err = jpeg_std_error(&je);
+	jpeg_create_compress(&cj);
+	unsigned char *buf = NULL;
+	unsigned long n = 0;
+	jpeg_mem_dest(&cj, &buf, &n);
+	cj.image_width = W, cj.image_height = H, cj.input_components = 3, cj.in_color_space = JCS_RGB;
+	jpeg_set_defaults(&cj);
+	jpeg_set_quality(&cj, 100, TRUE);
+	cj.comp_info[0].h_samp_factor = cj.comp_info[0].v_samp_factor = 1; /* 4:4:4 */
+	jpeg_start_compress(&cj, TRUE);
+	while (cj.next_scanline < H) {
+		JSAMPROW row = px + cj.next_scanline * W * 3;
+		jpeg_write_scanlines(&cj, &row, 1);
+	}
+	jpeg_finish_compress(&cj);
+	jpeg_destroy_compress(&cj);
+	tl_img img;
+	tl_err err;
+	assert_int_equal(tl_img_decode(buf, n, "a.jpg", &img, &err), TL_OK);
+	assert_string_equal(img.format, "JPEG");
+	check_planes(&img, W, H, 12); /* quality 100, 4:4:4: a few levels of rounding */
+	tl_img_free(&img);
+	/* cut in the middle of the scan: an error, not a grey-filled picture */
+	assert_int_equal(tl_img_decode(buf, n / 2, "cut.jpg", &img, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "cut.jpg: JPEG"));
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ticks),
+		cmocka_unit_test(test_history_files),
+		cmocka_unit_test(test_report_roundtrip),
+		cmocka_unit_test(test_feature_grid),
+		cmocka_unit_test(test_imgio_png_ppm),
+		cmocka_unit_test(test_imgio_jpeg),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
