@@ -3,7 +3,7 @@
  *   bench/tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX]
  *
  * --device picks the backend of the network figures (nn/device.h: cpu,
- * cpu-reference, opencl[:P[:D]], auto); -s the VGG16 input size (32).
+ * cpu-reference, opencl[:P[:D]], auto); -s (--res) the VGG16 input size (32).
  *
  * sgemm_*            GFLOP/s of the fast SGEMM on the GEMM shapes VGG16's
  *                    convolutions produce at 32x32, batch 64 (M = out channels,
@@ -213,6 +213,7 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {{"only", required_argument, 0, 'o'},
 					   {"device", required_argument, 0, 'd'},
+					   {"res", required_argument, 0, 's'},
 					   {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "j:r:b:s:", lo, NULL)) != -1) {
