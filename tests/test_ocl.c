@@ -188,11 +188,12 @@ static void conv_all(int prepared)
 		}
 		conv_case(&cases[i].s, cases[i].bias, cases[i].relu, cases[i].acc, cases[i].grads);
 		if (fresh) {
-			size_t per = ((size_t)cases[i].s.c * cases[i].s.kh * cases[i].s.kw +
+			size_t per = cases[i].s.kh == 1 && cases[i].s.sh == 1 ? 0 :
+				((size_t)cases[i].s.c * cases[i].s.kh * cases[i].s.kw +
 				      cases[i].s.o) * cases[i].s.oh * cases[i].s.ow * 4;
 			size_t ws = fresh->workspace_bytes(fresh);
-			if (ws != 0 && ws != per)
-				fail_msg("case %zu: workspace %zu bytes, one image is %zu", i, ws, per);
+			if (ws < per)
+				fail_msg("case %zu: workspace %zu bytes, one image needs %zu", i, ws, per);
 			fresh->destroy(fresh);
 			B[1] = main_ocl;
 		}

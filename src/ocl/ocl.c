@@ -409,10 +409,15 @@ typedef struct {
 	cl_command_queue q;
 	cl_kernel k[K_NKERNELS];
 	size_t wg[K_NKERNELS];
-	cl_mem ws;        /* conv workspace: col [K][nb*P] then wide [O][nb*P] */
+	cl_mem ws;        /* conv workspace: col [K][nb*P] */
 	size_t ws_bytes;
+	cl_mem wd;        /* and wide [O][nb*P]: apart, so both start at offset 0 and
+			   * CLBlast multiplies them in place, not from padded copies */
+	size_t wd_bytes;
 	cl_mem part;      /* split-K slices of a weight gradient [S][O][K] */
 	size_t part_bytes;
+	cl_mem tmp;       /* CLBlast's SGEMM scratch (padded copies), ours so it is kept */
+	size_t tmp_bytes;
 	size_t ws_cap;    /* how much prepare_conv may reserve */
 	cl_mem counts;    /* count_nonfinite's per-group counts; the stand-in for none */
 	size_t allocated; /* bytes in live buffers */
@@ -490,7 +495,26 @@ static int fits32(tl_backend *be, size_t n, const char *what)
 	return 0;
 }
 
-/* Row-major C[m][n] = alpha op(A) op(B) + beta C on (cl_mem, offset) pairs. */
+static int reserve(tl_backend *be, cl_mem *mp, size_t *have, size_t bytes);
+
+/* Bytes of scratch CLBlast's SGEMM needs for this call (0: none). */
+static size_t gemm_tmp_bytes(tl_backend *be, int ta, int tb, size_t m, size_t n, size_t k,
+			     size_t aoff, size_t lda, size_t boff, size_t ldb, size_t coff,
+			     size_t ldc)
+{
+	size_t bytes = 0;
+	if (!BE_OK(be, CLBlastSGemmTempBufferSize(
+			       CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+			       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, aoff, lda, boff,
+			       ldb, coff, ldc, &st_of(be)->q, &bytes)))
+		return 0;
+	return bytes;
+}
+
+/* Row-major C[m][n] = alpha op(A) op(B) + beta C on (cl_mem, offset)
+ * pairs.  CLBlast's padded path needs scratch memory, which it would
+ * allocate and free at every call: it gets ours, grown to the largest
+ * size asked for (prepare_conv asks ahead for the conv shapes). */
 static void gemm(tl_backend *be, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
 		 cl_mem a, size_t aoff, size_t lda, cl_mem b, size_t boff, size_t ldb, float beta,
 		 cl_mem c, size_t coff, size_t ldc)
@@ -498,9 +522,20 @@ static void gemm(tl_backend *be, int ta, int tb, size_t m, size_t n, size_t k, f
 	if (be->status != TL_OK || m == 0 || n == 0)
 		return;
 	ocl_state *o = st_of(be);
-	BE_OK(be, CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-			       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, aoff,
-			       lda, b, boff, ldb, beta, c, coff, ldc, &o->q, NULL));
+	size_t tmp = gemm_tmp_bytes(be, ta, tb, m, n, k, aoff, lda, boff, ldb, coff, ldc);
+	if (tmp == 0) {
+		BE_OK(be, CLBlastSgemm(CLBlastLayoutRowMajor,
+				       ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+				       tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a,
+				       aoff, lda, b, boff, ldb, beta, c, coff, ldc, &o->q, NULL));
+		return;
+	}
+	if (!reserve(be, &o->tmp, &o->tmp_bytes, tmp))
+		return;
+	BE_OK(be, CLBlastSgemmWithTempBuffer(
+			  CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+			  tb ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, a, aoff, lda, b,
+			  boff, ldb, beta, c, coff, ldc, &o->q, NULL, o->tmp));
 }
 
 /* As gemm, batch_count times, each operand stepping by its stride. */
@@ -534,7 +569,7 @@ static tl_buf *ocl_alloc(tl_backend *be, size_t bytes)
 				bytes, be->max_alloc);
 		return NULL;
 	}
-	size_t ws = o->ws_bytes + o->part_bytes;
+	size_t ws = o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes;
 	if (o->allocated + ws + bytes > be->mem_total) {
 		tl_backend_fail(be, TL_ENOMEM,
 				"opencl: alloc: %zu more bytes would need %zu of the device's %zu "
@@ -677,8 +712,12 @@ static void ocl_destroy(tl_backend *be)
 		}
 		if (o->ws)
 			clReleaseMemObject(o->ws);
+		if (o->wd)
+			clReleaseMemObject(o->wd);
 		if (o->part)
 			clReleaseMemObject(o->part);
+		if (o->tmp)
+			clReleaseMemObject(o->tmp);
 		if (o->counts)
 			clReleaseMemObject(o->counts);
 		for (int i = 0; i < K_NKERNELS; i++)
@@ -728,9 +767,13 @@ static int reserve(tl_backend *be, cl_mem *mp, size_t *have, size_t bytes)
 	return 1;
 }
 
-static int ws_reserve(tl_backend *be, size_t bytes)
+/* Room for nb images of s: col [K][nb*P] and wide [O][nb*P]. */
+static int ws_reserve(tl_backend *be, const tl_conv_shape *s, size_t nb)
 {
-	return reserve(be, &st_of(be)->ws, &st_of(be)->ws_bytes, bytes);
+	ocl_state *o = st_of(be);
+	size_t P = (size_t)s->oh * s->ow, K = (size_t)s->c * s->kh * s->kw;
+	return reserve(be, &o->ws, &o->ws_bytes, nb * K * P * 4) &&
+	       reserve(be, &o->wd, &o->wd_bytes, nb * (size_t)s->o * P * 4);
 }
 
 /* The weight gradient dW[O][K] = dy_wide[O][L] x col[K][L]^T of a chunk
@@ -759,33 +802,48 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 	size_t per = ws_per_image(s) * 4;
 	if (be->status != TL_OK || per == 0)
 		return;
-	size_t want = per * (size_t)s->n;
-	size_t cap = st_of(be)->ws_cap > per ? st_of(be)->ws_cap : per;
-	if (!ws_reserve(be, want < cap ? want : cap))
+	size_t nb = st_of(be)->ws_cap / per;
+	nb = nb < 1 ? 1 : nb > (size_t)s->n ? (size_t)s->n : nb;
+	if (!ws_reserve(be, s, nb))
 		return;
-	/* the split-K slices of dW at the chunk this workspace gives */
+	/* the split-K slices of dW at that chunk */
 	size_t outputs = (size_t)s->o * s->c * s->kh * s->kw;
-	size_t nb = st_of(be)->ws_bytes / per;
-	size_t L = (nb < (size_t)s->n ? nb : (size_t)s->n) * s->oh * s->ow;
+	size_t L = nb * s->oh * s->ow;
 	size_t S = split_slices(outputs, L, PART_MAX_BYTES);
 	if (S)
 		reserve(be, &st_of(be)->part, &st_of(be)->part_bytes, (S + 1) * outputs * 4);
+	/* CLBlast's scratch for the forward, dW and dX SGEMMs of a chunk */
+	size_t K = outputs / s->o, O = s->o, need = 0, t;
+	t = gemm_tmp_bytes(be, 0, 0, O, L, K, 0, K, 0, L, 0, L);
+	need = t > need ? t : need;
+	t = S ? 0 : gemm_tmp_bytes(be, 0, 1, O, K, L, 0, L, 0, L, 0, K);
+	need = t > need ? t : need;
+	t = gemm_tmp_bytes(be, 1, 0, K, L, O, 0, K, 0, L, 0, L);
+	need = t > need ? t : need;
+	if (need)
+		reserve(be, &st_of(be)->tmp, &st_of(be)->tmp_bytes, need);
 }
 
 static size_t ocl_workspace_bytes(tl_backend *be)
 {
-	return st_of(be)->ws_bytes + st_of(be)->part_bytes;
+	ocl_state *o = st_of(be);
+	return o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes;
 }
 
 /* Images per chunk: as many as the workspace holds (growing it to one
  * image when prepare_conv was not called for this shape). */
 static int chunk_images(tl_backend *be, const tl_conv_shape *s)
 {
-	size_t per = ws_per_image(s);
-	if (st_of(be)->ws_bytes / 4 < per && !ws_reserve(be, per * 4))
-		return 0;
-	size_t nb = st_of(be)->ws_bytes / 4 / per;
-	if (!fits32(be, nb * per, "conv workspace"))
+	ocl_state *o = st_of(be);
+	size_t P = (size_t)s->oh * s->ow, K = (size_t)s->c * s->kh * s->kw;
+	size_t a = o->ws_bytes / (K * P * 4), b = o->wd_bytes / ((size_t)s->o * P * 4);
+	size_t nb = a < b ? a : b;
+	if (nb == 0) {
+		if (!ws_reserve(be, s, 1))
+			return 0;
+		nb = 1;
+	}
+	if (!fits32(be, nb * K * P, "conv workspace"))
 		return 0;
 	return nb < (size_t)s->n ? (int)nb : s->n;
 }
@@ -811,13 +869,13 @@ static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		int nb = chunk_images(be, s);
 		for (int n0 = 0; n0 < s->n && be->status == TL_OK; n0 += nb) {
 			int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-			size_t ld = (size_t)cnt * P, wide = K * ld;
+			size_t ld = (size_t)cnt * P;
 			RUN(be, K_IM2COL, K * ld, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w), KI(s->kh),
 			    KI(s->kw), KI(s->sh), KI(s->sw), KI(s->ph), KI(s->pw), KI(s->oh), KI(s->ow),
 			    KI(n0), KI(cnt), KB(o->ws), KL(0));
 			gemm(be, 0, 0, s->o, ld, K, 1.0f, w.buf->mem, w.off, K, o->ws, 0, ld, 0.0f,
-			     o->ws, wide, ld);
-			RUN(be, K_CONV_OUT, (size_t)s->o * ld, 0, KB(o->ws), KL(wide), KI(s->o), KI(P),
+			     o->wd, 0, ld);
+			RUN(be, K_CONV_OUT, (size_t)s->o * ld, 0, KB(o->wd), KL(0), KI(s->o), KI(P),
 			    KI(n0), KI(cnt), KM(be, b), KI(b.buf != NULL), KI(relu), KM(be, y));
 		}
 	}
@@ -833,22 +891,21 @@ static void bias_grad(tl_backend *be, int n, int O, int P, tl_mem dy, tl_mem db)
 }
 
 /* dW[O][K] (acc ? += : =) wide[O][L] x col[K][L]^T, both in the
- * workspace (col at 0, wide at element `wide`, leading dimension L). */
-static void weight_grad(tl_backend *be, size_t O, size_t K, size_t L, size_t wide, int acc,
-			tl_mem dw)
+ * workspace. */
+static void weight_grad(tl_backend *be, size_t O, size_t K, size_t L, int acc, tl_mem dw)
 {
 	ocl_state *o = st_of(be);
 	size_t outputs = O * K, S = split_slices(outputs, L, o->part_bytes);
 	if (!S || !fits32(be, outputs, "conv weights")) {
-		gemm(be, 0, 1, O, K, L, 1.0f, o->ws, wide, L, o->ws, 0, L, acc ? 1.0f : 0.0f,
+		gemm(be, 0, 1, O, K, L, 1.0f, o->wd, 0, L, o->ws, 0, L, acc ? 1.0f : 0.0f,
 		     dw.buf->mem, dw.off, K);
 		return;
 	}
 	size_t len = L / S, rest = L - S * len;
-	gemm_strided(be, 0, 1, O, K, len, 1.0f, o->ws, wide, L, len, o->ws, 0, L, len, 0.0f,
+	gemm_strided(be, 0, 1, O, K, len, 1.0f, o->wd, 0, L, len, o->ws, 0, L, len, 0.0f,
 		     o->part, 0, K, outputs, S);
 	if (rest)
-		gemm(be, 0, 1, O, K, rest, 1.0f, o->ws, wide + S * len, L, o->ws, S * len, L, 0.0f,
+		gemm(be, 0, 1, O, K, rest, 1.0f, o->wd, S * len, L, o->ws, S * len, L, 0.0f,
 		     o->part, S * outputs, K);
 	RUN(be, K_SUM_SLICES, outputs, 0, KB(o->part), KL(0), KU(outputs), KI(S + (rest > 0)),
 	    KI(acc), KM(be, dw));
@@ -894,17 +951,17 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		int nb = chunk_images(be, s);
 		for (int n0 = 0; n0 < s->n && be->status == TL_OK; n0 += nb) {
 			int cnt = s->n - n0 < nb ? s->n - n0 : nb;
-			size_t ld = (size_t)cnt * P, wide = K * ld;
+			size_t ld = (size_t)cnt * P;
 			RUN(be, K_CONV_DY_WIDE, (size_t)s->o * ld, 0, KM(be, dy), KI(s->o), KI(P),
-			    KI(n0), KI(cnt), KB(o->ws), KL(wide));
+			    KI(n0), KI(cnt), KB(o->wd), KL(0));
 			if (dw.buf) {
 				RUN(be, K_IM2COL, K * ld, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w),
 				    KI(s->kh), KI(s->kw), KI(s->sh), KI(s->sw), KI(s->ph), KI(s->pw),
 				    KI(s->oh), KI(s->ow), KI(n0), KI(cnt), KB(o->ws), KL(0));
-				weight_grad(be, s->o, K, ld, wide, n0 > 0, dw);
+				weight_grad(be, s->o, K, ld, n0 > 0, dw);
 			}
 			if (dx.buf) {
-				gemm(be, 1, 0, K, ld, s->o, 1.0f, w.buf->mem, w.off, K, o->ws, wide, ld,
+				gemm(be, 1, 0, K, ld, s->o, 1.0f, w.buf->mem, w.off, K, o->wd, 0, ld,
 				     0.0f, o->ws, 0, ld);
 				RUN(be, K_COL2IM, (size_t)cnt * s->c * s->h * s->w, 0, KB(o->ws), KL(0),
 				    KI(s->c), KI(s->h), KI(s->w), KI(s->kh), KI(s->kw), KI(s->sh),

@@ -8,7 +8,13 @@
  * loads dir/NAME.cl instead).  One in-order queue: upload copies the host
  * data to staging memory and returns at once, so the host prepares the next
  * batch while the device computes; download and sync wait.  Errors name
- * the OpenCL or CLBlast call, the error's name and file:line. */
+ * the OpenCL or CLBlast call, the error's name and file:line.  A backend
+ * is used from one thread at a time.
+ *
+ * The conv workspace prepare_conv reserves is at most TL_OCL_WORKSPACE_MB
+ * MiB (default: the smallest of 1 GiB, an eighth of the device's memory
+ * and its largest buffer) plus up to 64 MiB of split-K weight-gradient
+ * slices; a layer whose batch does not fit is run in chunks of images. */
 #ifndef TL_OCL_OCL_H
 #define TL_OCL_OCL_H
 
