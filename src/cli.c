@@ -28,10 +28,37 @@ int tl_parse_double(const char *s, double lo, double hi, double *out)
 	return 0;
 }
 
+int tl_enum_parse(const tl_enum *t, const char *s, int *out)
+{
+	for (; t->name; t++)
+		if (strcmp(s, t->name) == 0)
+			return *out = t->value, 0;
+	return -1;
+}
+
+const char *tl_enum_name(const tl_enum *t, int v)
+{
+	for (; t->name; t++)
+		if (t->value == v)
+			return t->name;
+	return "?";
+}
+
 int tl_cli_bad(const char *prog, const char *what, const char *arg)
 {
 	fprintf(stderr, "%s: %s, got '%s'\nTry '%s --help'.\n", prog, what, arg, prog);
 	return 2;
+}
+
+int tl_cli_exit(const char *prog, tl_status st, const tl_err *err,
+		const volatile sig_atomic_t *cancelled)
+{
+	if (st == TL_OK)
+		return 0;
+	fprintf(stderr, "%s: %s\n", prog, err->msg);
+	if (st == TL_EINTR)
+		return 128 + (cancelled && *cancelled ? (int)*cancelled : SIGINT);
+	return st == TL_EUSAGE ? 2 : 1;
 }
 
 static volatile sig_atomic_t caught;

@@ -12,9 +12,11 @@
 
 #include "afile.h"
 #include "cli.h"
+#include "nn/device.h"
 #include "train/evaluate.h"
 #include "train/extract.h"
 #include "data/image.h"
+#include "nn/weights_find.h"
 
 static void usage(FILE *f)
 {
@@ -22,7 +24,8 @@ static void usage(FILE *f)
 		"usage: tleval -w RUN/best.safetensors [-d SHARD] [-o REPORT]    evaluate a trained model\n"
 		"       tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy\n"
 		"  -m, --model M        vgg16 (default) or squeezenet\n"
-		"  -w, --weights FILE   pretrained weights (safetensors, torchvision/timm names)\n"
+		"  -w, --weights FILE   trained model, or pretrained weights (safetensors, torchvision/timm\n"
+		"                       names; --features default: the lookup of tltrain(1) FILES)\n"
 		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
 		"      --split NAME     test (default) or train\n"
 		"      --limit N        only the first N images of the split\n"
@@ -30,6 +33,7 @@ static void usage(FILE *f)
 		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
+		"      --device D       auto (default), cpu, cpu-reference, opencl[:P[:D]]\n"
 		"  -q, --quiet          no progress bar, no summary\n"
 		"  -h, --help, -V, --version\n"
 		"see tleval(1)\n");
@@ -42,13 +46,14 @@ static int bad(const char *what, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES };
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_DEVICE };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
 		{"limit", required_argument, 0, O_LIMIT}, {"features", required_argument, 0, O_FEATURES},
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
+		{"device", required_argument, 0, O_DEVICE},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
@@ -56,6 +61,7 @@ int main(int argc, char **argv)
 	o.model = "vgg16";
 	o.shard = "cifar10.tls";
 	o.split = "test";
+	o.device = "auto";
 	long v;
 	int c;
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
@@ -86,6 +92,11 @@ int main(int argc, char **argv)
 			o.threads = (int)v;
 			break;
 		case 'q': o.quiet = 1; break;
+		case O_DEVICE:
+			if (tl_device_spec_ok(optarg))
+				return bad("--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", optarg);
+			o.device = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tleval (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -93,6 +104,17 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad("unexpected argument", argv[optind]);
+	static tl_weights_found found; /* --features: the pretrained base's default weights */
+	tl_err ferr;
+	if (!o.weights && o.layer && tl_weights_find(o.model, TL_DATADIR, &found, &ferr) != TL_OK) {
+		fprintf(stderr, "tleval: %s\n", ferr.msg);
+		return 1;
+	}
+	if (found.imported && !o.quiet)
+		fprintf(stderr, "tleval: imported Keras weights %s (%s layout, md5 %s) into %s\n",
+			found.from, found.info.layout, found.info.md5, found.path);
+	if (!o.weights && found.path[0])
+		o.weights = found.path;
 	if (!o.weights) {
 		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
 		return 2;
@@ -105,7 +127,7 @@ int main(int argc, char **argv)
 	o.cancel = cancelled;
 	if (!o.layer) { /* evaluate a trained model */
 		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
-				   .limit = o.limit, .batch = o.batch, .threads = o.threads,
+				   .limit = o.limit, .batch = o.batch, .threads = o.threads, .device = o.device,
 				   .quiet = o.quiet, .cancel = cancelled};
 		char *buf = NULL;
 		size_t len = 0;
@@ -121,19 +143,13 @@ int main(int argc, char **argv)
 		if (st == TL_OK && (!o.output || !o.quiet))
 			fwrite(buf, 1, len, stdout);
 		free(buf);
-		if (st != TL_OK) {
-			fprintf(stderr, "tleval: %s\n", err.msg);
-			return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
-		}
-		return 0;
+		return tl_cli_exit("tleval", st, &err, cancelled);
 	}
 	tl_features_result r;
 	tl_err err;
 	tl_status st = tl_features(&o, &r, &err);
-	if (st != TL_OK) {
-		fprintf(stderr, "tleval: %s\n", err.msg);
-		return st == TL_EINTR ? 128 + (int)*cancelled : st == TL_EUSAGE ? 2 : 1;
-	}
+	if (st != TL_OK)
+		return tl_cli_exit("tleval", st, &err, cancelled);
 	if (r.weights_norm < 0 && !o.quiet)
 		fprintf(stderr, "tleval: warning: %s does not declare its input normalization; check that the shard's matches\n",
 			o.weights);

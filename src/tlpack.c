@@ -256,12 +256,8 @@ int main(int argc, char **argv)
 	tl_pack_result res;
 	tl_err err;
 	tl_status st = tl_pack(&o, &res, &err);
-	if (st != TL_OK) {
-		fprintf(stderr, "tlpack: %s\n", err.msg);
-		if (st == TL_EINTR)
-			return 128 + (*cancelled ? *cancelled : SIGINT);
-		return st == TL_EUSAGE ? 2 : 1;
-	}
+	if (st != TL_OK)
+		return tl_cli_exit("tlpack", st, &err, cancelled);
 	if (!o.quiet) {
 		struct stat sb;
 		double mb = stat(res.output, &sb) == 0 ? sb.st_size / 1048576.0 : 0;

@@ -1,5 +1,6 @@
 /* tltrain - transfer learning on a tlpack shard: option parsing, weight
- * lookup and messages; src/train.c does the work. */
+ * lookup and messages; src/train/ does the work (the options themselves are
+ * the settings' table, src/train/settings.c). */
 #include "config.h"
 
 #include <errno.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nn/device.h"
+#include "nn/weights_find.h"
 #include "train/train.h"
 
 static void usage(FILE *f)
@@ -20,7 +23,8 @@ static void usage(FILE *f)
 		"usage: tltrain [options]            train on a shard (see tltrain(1))\n"
 		"       tltrain --resume RUN_DIR     continue an interrupted run\n"
 		"  -m, --model M          vgg16 (default) or squeezenet\n"
-		"  -w, --weights FILE     pretrained weights (default: search $TL_WEIGHTS, ., %s)\n"
+		"  -w, --weights FILE     pretrained weights (default: search $TL_WEIGHTS, ., data/,\n"
+		"                         ~/.local/share/tlkit, %s, then ~/.keras/models: tltrain(1) FILES)\n"
 		"  -d, --data SHARD       default cifar10.tls\n"
 		"  -s, --strategy S       feature, finetune (default) or scratch\n"
 		"  -u, --unfreeze UNIT    finetune: unfreeze UNIT and above (block5 / fire9)\n"
@@ -47,7 +51,9 @@ static void usage(FILE *f)
 		"      --min-delta X      smallest change that counts as improvement\n"
 		"  -o, --output DIR       run directory (default run)\n"
 		"      --resume DIR       continue the run in DIR\n"
-		"      --device D         cpu (default) or cpu-reference\n"
+		"      --device D         auto (default: an OpenCL GPU if any, else cpu), cpu,\n"
+		"                         cpu-reference or opencl[:PLATFORM[:DEVICE]]\n"
+		"      --list-devices     list the OpenCL platforms and devices\n"
 		"      --no-cache         recompute the frozen layers every epoch\n"
 		"      --cache-mem MiB    larger prefix caches go to a file (default 4096)\n"
 		"  -j, --threads N        compute threads (default: all cores)\n"
@@ -63,254 +69,109 @@ static int bad(const char *what, const char *arg)
 	return tl_cli_bad("tltrain", what, arg);
 }
 
-static int is_file(const char *p)
-{
-	struct stat sb;
-	return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* Default weights: $TL_WEIGHTS (a file, or a directory to search), then
- * the current directory, then the installed data directory. */
+/* Default weights: the lookup of tltrain(1) FILES (src/nn/weights_find.c);
+ * a Keras .h5 found there is imported once, and that is said.  0: found,
+ * -1: nothing found; an import that fails ends the program. */
 static int find_weights(const char *model, char *out, size_t n)
 {
-	static const char *const vgg[] = {"vgg16.safetensors", "vgg16.tv_in1k.safetensors",
-					  "vgg16-imagenet.safetensors", NULL};
-	static const char *const sq[] = {"squeezenet1_1-imagenet.safetensors",
-					 "squeezenet1_1.safetensors", NULL};
-	const char *const *names = strcmp(model, "squeezenet") == 0 ? sq : vgg;
-	const char *env = getenv("TL_WEIGHTS");
-	if (env && is_file(env)) {
-		snprintf(out, n, "%s", env);
-		return 0;
+	tl_weights_found w;
+	tl_err err;
+	if (tl_weights_find(model, TL_DATADIR, &w, &err) != TL_OK) {
+		fprintf(stderr, "tltrain: %s\n", err.msg);
+		exit(1);
 	}
-	const char *dirs[] = {env, ".", "data", TL_DATADIR};
-	for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++)
-		for (int i = 0; dirs[d] && names[i]; i++) {
-			snprintf(out, n, "%s/%s", dirs[d], names[i]);
-			if (is_file(out))
+	if (w.imported)
+		fprintf(stderr, "tltrain: imported Keras weights %s (%s layout, md5 %s) into %s\n",
+			w.from, w.info.layout, w.info.md5, w.path);
+	size_t len = strlen(w.path);
+	if (len >= n) {
+		fprintf(stderr, "tltrain: %s: path too long (expected under %zu bytes)\n", w.path, n);
+		exit(1);
+	}
+	memcpy(out, w.path, len + 1);
+	return len ? 0 : -1;
+}
+
+static void no_weights(const char *model)
+{
+	if (!strcmp(model, "vgg16"))
+		fprintf(stderr,
+			"tltrain: no VGG16 weights found (looked for vgg16.safetensors in $TL_WEIGHTS, ., data/,\n"
+			"  ~/.local/share/tlkit and %s, and for Keras' vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
+			"  in ~/.keras/models, which is imported by itself: see tltrain(1) FILES).\n"
+			"  Download the timm 'vgg16.tv_in1k' model.safetensors (torchvision names; pack with tlpack --norm torch),\n"
+			"  or save torchvision.models.vgg16(weights='IMAGENET1K_V1').state_dict() with safetensors,\n"
+			"  then pass it with -w FILE or set TL_WEIGHTS.  A Keras .h5 elsewhere: tlweights import FILE.h5\n"
+			"  (Keras' notop file has md5 6d6bbae143d832006294945121d1f1fc).\n"
+			"  Or train without pretrained weights: -s scratch.\n",
+			TL_DATADIR);
+	else
+		fprintf(stderr, "tltrain: no SqueezeNet 1.1 weights found (squeezenet1_1-imagenet.safetensors in $TL_WEIGHTS, ., data/, %s); pass -w FILE\n",
+			TL_DATADIR);
+}
+
+enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
+
+/* Options into c (the settings' table, plus --resume, --help, --version).
+ * Returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *have_model)
+{
+	struct option lo[64];
+	char shorts[72];
+	int n = tl_train_getopt_table(lo, 60, shorts);
+	if (n < 0)
+		return 1;
+	lo[n++] = (struct option){"resume", 1, 0, O_RESUME};
+	lo[n++] = (struct option){"list-devices", 0, 0, O_LIST};
+	lo[n++] = (struct option){"help", 0, 0, O_HELP};
+	lo[n++] = (struct option){"version", 0, 0, O_VERSION};
+	lo[n] = (struct option){0, 0, 0, 0};
+	strcat(shorts, "hV");
+	int ch;
+	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		const char *what;
+		if (ch == 'm')
+			*have_model = 1;
+		switch (ch) {
+		case O_RESUME: snprintf(c->run_dir, sizeof c->run_dir, "%s", optarg), *resume = 1; break;
+		case O_HELP: usage(stdout); return 0;
+		case O_LIST: {
+			tl_err err;
+			if (tl_device_list(stdout, &err) == TL_OK)
 				return 0;
+			fprintf(stderr, "tltrain: %s\n", err.msg);
+			return 1;
 		}
+		case O_VERSION: printf("tltrain (tlkit) %s\n", PACKAGE_VERSION); return 0;
+		default: {
+			int e = tl_train_set_option(c, ch, optarg, &what);
+			if (e < 0) {
+				usage(stderr);
+				return 2;
+			}
+			if (e > 0)
+				return bad(what, optarg);
+		}
+		}
+	}
+	if (optind != argc)
+		return bad("unexpected argument", argv[optind]);
 	return -1;
 }
 
 int main(int argc, char **argv)
 {
-	enum {
-		O_WARM = 256, O_LR, O_LR2, O_OPT, O_MOM, O_NEST, O_WD, O_SCHED, O_STEP, O_GAMMA, O_PPAT,
-		O_HEAD, O_POOL, O_DROP, O_AUG, O_VAL, O_MON, O_MIND, O_RESUME, O_DEV, O_NOCACHE,
-		O_CMEM, O_SEED, O_LOG
-	};
-	static const struct option lo[] = {
-		{"model", 1, 0, 'm'}, {"weights", 1, 0, 'w'}, {"data", 1, 0, 'd'},
-		{"strategy", 1, 0, 's'}, {"unfreeze", 1, 0, 'u'}, {"patience", 1, 0, 'p'},
-		{"epochs", 1, 0, 'e'}, {"batch", 1, 0, 'b'}, {"warmup-epochs", 1, 0, O_WARM},
-		{"lr", 1, 0, O_LR}, {"lr2", 1, 0, O_LR2}, {"opt", 1, 0, O_OPT},
-		{"momentum", 1, 0, O_MOM}, {"nesterov", 0, 0, O_NEST}, {"weight-decay", 1, 0, O_WD},
-		{"schedule", 1, 0, O_SCHED}, {"step-size", 1, 0, O_STEP}, {"gamma", 1, 0, O_GAMMA},
-		{"plateau-patience", 1, 0, O_PPAT}, {"head", 1, 0, O_HEAD}, {"pool", 1, 0, O_POOL},
-		{"dropout", 1, 0, O_DROP}, {"augment", 1, 0, O_AUG}, {"val", 1, 0, O_VAL},
-		{"monitor", 1, 0, O_MON}, {"min-delta", 1, 0, O_MIND}, {"output", 1, 0, 'o'},
-		{"resume", 1, 0, O_RESUME}, {"device", 1, 0, O_DEV}, {"no-cache", 0, 0, O_NOCACHE},
-		{"cache-mem", 1, 0, O_CMEM}, {"threads", 1, 0, 'j'}, {"seed", 1, 0, O_SEED},
-		{"quiet", 0, 0, 'q'}, {"log-format", 1, 0, O_LOG}, {"help", 0, 0, 'h'},
-		{"version", 0, 0, 'V'}, {0, 0, 0, 0},
-	};
 	tl_train_cfg c;
 	tl_train_defaults(&c);
-	int resume = 0, have_model = 0, have_weights = 0;
-	long v;
-	double d;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "m:w:d:s:u:p:e:b:o:j:qhV", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'm':
-			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
-				return bad("-m: expected vgg16 or squeezenet", optarg);
-			snprintf(c.model, sizeof c.model, "%s", optarg);
-			have_model = 1;
-			break;
-		case 'w': snprintf(c.weights, sizeof c.weights, "%s", optarg), have_weights = 1; break;
-		case 'd': snprintf(c.shard, sizeof c.shard, "%s", optarg); break;
-		case 's':
-			if (tl_strategy_parse(optarg, &c.strategy))
-				return bad("-s: expected feature, finetune or scratch", optarg);
-			break;
-		case 'u': snprintf(c.unit, sizeof c.unit, "%s", optarg); break;
-		case 'p':
-			if (tl_parse_long(optarg, 0, 10000, &v))
-				return bad("-p: expected a patience >= 0", optarg);
-			c.patience = (int)v;
-			break;
-		case 'e':
-			if (tl_parse_long(optarg, 1, 10000, &v))
-				return bad("-e: expected epochs in 1..10000", optarg);
-			c.max_epochs = (int)v;
-			break;
-		case 'b':
-			if (tl_parse_long(optarg, 1, 4096, &v))
-				return bad("-b: expected a batch size in 1..4096", optarg);
-			c.batch = (int)v;
-			break;
-		case O_WARM:
-			if (tl_parse_long(optarg, 0, 10000, &v))
-				return bad("--warmup-epochs: expected a count >= 0", optarg);
-			c.warmup_epochs = (int)v;
-			break;
-		case O_LR:
-			if (tl_parse_double(optarg, 1e-12, 100, &d))
-				return bad("--lr: expected a positive learning rate", optarg);
-			c.lr = (float)d;
-			break;
-		case O_LR2:
-			if (tl_parse_double(optarg, 1e-12, 100, &d))
-				return bad("--lr2: expected a positive learning rate", optarg);
-			c.lr2 = (float)d;
-			break;
-		case O_OPT:
-			if (!strcmp(optarg, "adam"))
-				c.opt = TL_OPT_ADAM;
-			else if (!strcmp(optarg, "sgd"))
-				c.opt = TL_OPT_SGD;
-			else
-				return bad("--opt: expected adam or sgd", optarg);
-			break;
-		case O_MOM:
-			if (tl_parse_double(optarg, 0, 0.9999, &d))
-				return bad("--momentum: expected 0 <= m < 1", optarg);
-			c.momentum = (float)d;
-			break;
-		case O_NEST: c.nesterov = 1; break;
-		case O_WD:
-			if (tl_parse_double(optarg, 0, 1, &d))
-				return bad("--weight-decay: expected 0..1", optarg);
-			c.weight_decay = (float)d;
-			break;
-		case O_SCHED:
-			if (tl_schedule_parse(optarg, &c.sched))
-				return bad("--schedule: expected constant, step, cosine or plateau", optarg);
-			break;
-		case O_STEP:
-			if (tl_parse_long(optarg, 1, 10000, &v))
-				return bad("--step-size: expected epochs >= 1", optarg);
-			c.step_size = (int)v;
-			break;
-		case O_GAMMA:
-			if (tl_parse_double(optarg, 1e-6, 1, &d))
-				return bad("--gamma: expected 0 < gamma <= 1", optarg);
-			c.gamma = (float)d;
-			break;
-		case O_PPAT:
-			if (tl_parse_long(optarg, 1, 10000, &v))
-				return bad("--plateau-patience: expected epochs >= 1", optarg);
-			c.plateau_patience = (int)v;
-			break;
-		case O_HEAD: snprintf(c.head, sizeof c.head, "%s", optarg); break;
-		case O_POOL:
-			if (!strcmp(optarg, "flatten"))
-				c.pool = 0;
-			else if (!strcmp(optarg, "gap"))
-				c.pool = 1;
-			else
-				return bad("--pool: expected flatten or gap", optarg);
-			break;
-		case O_DROP:
-			if (tl_parse_double(optarg, 0, 0.95, &d))
-				return bad("--dropout: expected 0..0.95", optarg);
-			c.dropout = (float)d;
-			break;
-		case O_AUG: {
-			char buf[64];
-			snprintf(buf, sizeof buf, "%s", optarg);
-			for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-				if (!strcmp(t, "flip"))
-					c.flip = 1;
-				else if (!strcmp(t, "crop"))
-					c.crop_pad = 4;
-				else if (strcmp(t, "none"))
-					return bad("--augment: expected flip, crop or none (comma-separated)", optarg);
-			}
-			break;
-		}
-		case O_VAL:
-			if (!strcmp(optarg, "test"))
-				c.val_fraction = 0;
-			else if (tl_parse_double(optarg, 1e-6, 0.9, &d))
-				return bad("--val: expected test or a fraction in (0, 0.9]", optarg);
-			else
-				c.val_fraction = d;
-			break;
-		case O_MON:
-			if (!strcmp(optarg, "val_accuracy"))
-				c.monitor_loss = 0;
-			else if (!strcmp(optarg, "val_loss"))
-				c.monitor_loss = 1;
-			else
-				return bad("--monitor: expected val_accuracy or val_loss", optarg);
-			break;
-		case O_MIND:
-			if (tl_parse_double(optarg, 0, 1e6, &d))
-				return bad("--min-delta: expected a value >= 0", optarg);
-			c.min_delta = (float)d;
-			break;
-		case 'o': snprintf(c.run_dir, sizeof c.run_dir, "%s", optarg); break;
-		case O_RESUME: snprintf(c.run_dir, sizeof c.run_dir, "%s", optarg), resume = 1; break;
-		case O_DEV:
-			if (!strcmp(optarg, "cpu"))
-				c.reference_backend = 0;
-			else if (!strcmp(optarg, "cpu-reference"))
-				c.reference_backend = 1;
-			else if (!strncmp(optarg, "opencl", 6)) {
-				fprintf(stderr, "tltrain: --device %s: the OpenCL backend is not built yet; use --device cpu\n", optarg);
-				return 1;
-			} else
-				return bad("--device: expected cpu, cpu-reference or opencl[:P[:D]]", optarg);
-			break;
-		case O_NOCACHE: c.no_cache = 1; break;
-		case O_CMEM:
-			if (tl_parse_long(optarg, 0, 1L << 30, &v))
-				return bad("--cache-mem: expected MiB >= 0", optarg);
-			c.cache_mem_mb = v;
-			break;
-		case 'j':
-			if (tl_parse_long(optarg, 1, 1024, &v))
-				return bad("-j: expected a thread count in 1..1024", optarg);
-			c.threads = (int)v;
-			break;
-		case O_SEED:
-			if (tl_parse_long(optarg, 0, 0x7fffffffL, &v))
-				return bad("--seed: expected a non-negative integer", optarg);
-			c.seed = (uint64_t)v;
-			break;
-		case 'q': c.quiet = 1; break;
-		case O_LOG:
-			if (!strcmp(optarg, "json"))
-				c.json = 1;
-			else if (strcmp(optarg, "text"))
-				return bad("--log-format: expected text or json", optarg);
-			break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("tltrain (tlkit) %s\n", PACKAGE_VERSION); return 0;
-		default: usage(stderr); return 2;
-		}
-	}
-	if (optind != argc)
-		return bad("unexpected argument", argv[optind]);
+	int resume = 0, have_model = 0;
+	int rc = parse_args(argc, argv, &c, &resume, &have_model);
+	if (rc >= 0)
+		return rc;
 	if (!resume && c.strategy == TL_STRAT_FEATURE && c.unit[0])
 		fprintf(stderr, "tltrain: note: -u is ignored with -s feature (the base stays frozen)\n");
-	if (!resume && c.strategy != TL_STRAT_SCRATCH && !have_weights &&
+	if (!resume && c.strategy != TL_STRAT_SCRATCH && !c.weights[0] &&
 	    find_weights(c.model, c.weights, sizeof c.weights) != 0) {
-		if (!strcmp(c.model, "vgg16"))
-			fprintf(stderr,
-				"tltrain: no VGG16 weights found (looked for vgg16.safetensors in $TL_WEIGHTS, ., data/ and %s).\n"
-				"  Download the timm 'vgg16.tv_in1k' model.safetensors (torchvision names; pack with tlpack --norm torch),\n"
-				"  or save torchvision.models.vgg16(weights='IMAGENET1K_V1').state_dict() with safetensors,\n"
-				"  then pass it with -w FILE or set TL_WEIGHTS.  Keras vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5\n"
-				"  (md5 6d6bbae143d832006294945121d1f1fc) needs converting to OIHW safetensors first.\n"
-				"  Or train without pretrained weights: -s scratch.\n",
-				TL_DATADIR);
-		else
-			fprintf(stderr, "tltrain: no SqueezeNet 1.1 weights found (squeezenet1_1-imagenet.safetensors in $TL_WEIGHTS, ., data/, %s); pass -w FILE\n",
-				TL_DATADIR);
+		no_weights(c.model);
 		return 1;
 	}
 	if (resume && !have_model)
@@ -320,17 +181,9 @@ int main(int argc, char **argv)
 	tl_train_result r;
 	tl_err err;
 	tl_status st = tl_train(&c, resume, &r, &err);
-	if (st == TL_EINTR) {
-		fprintf(stderr, "tltrain: %s\n", err.msg);
-		return 128 + (*cancelled ? (int)*cancelled : SIGINT);
-	}
-	if (st != TL_OK) {
-		fprintf(stderr, "tltrain: %s\n", err.msg);
-		return st == TL_EUSAGE ? 2 : 1;
-	}
-	if (!c.quiet)
+	if (st == TL_OK && !c.quiet)
 		fprintf(stderr, "tltrain: done: test accuracy %.4f, best epoch %d of %d%s; %s/{best,last}.safetensors, history.csv, report.txt\n",
 			r.test_accuracy, r.best_epoch, r.epochs_run, r.stopped_early ? " (stopped early)" : "",
 			c.run_dir);
-	return 0;
+	return tl_cli_exit("tltrain", st, &err, cancelled);
 }

@@ -14,6 +14,8 @@
 #include "fixture.h"
 #include "data/pack.h"
 #include "data/shard.h"
+#include "nn/models.h"
+#include "nn/safetensors.h"
 #include "train/train.h"
 
 static char dir[256], shard[300], weights[1024];
@@ -73,7 +75,7 @@ static void base_cfg(tl_train_cfg *c, const char *run)
 	c->lr2 = 1e-4f;
 	c->threads = 1;
 	c->quiet = 1;
-	c->reference_backend = 1;
+	snprintf(c->device, sizeof c->device, "cpu-reference");
 }
 
 static char *slurp(const char *path)
@@ -157,6 +159,53 @@ static void loss_decreases_and_files_exist(void **state)
 	assert_true(before.st_mtim.tv_nsec == after.st_mtim.tv_nsec && before.st_size == after.st_size);
 }
 
+/* The parameters the report was computed with, kept by on_final. */
+typedef struct {
+	float *data;
+	size_t n;
+} final_params;
+
+static void keep_final(void *arg, const tl_net *net)
+{
+	final_params *f = arg;
+	f->n = net->n_param_floats;
+	f->data = malloc(f->n * sizeof(float));
+	memcpy(f->data, net->param_block, f->n * sizeof(float));
+}
+
+/* Do the parameters equal, byte for byte, the tensors in a file?  The
+ * first differing tensor's name goes to *which. */
+static int same_as_file(const final_params *f, const tl_train_cfg *c, const char *file,
+			const char **which)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/%s", c->run_dir, file);
+	tl_st_file *st;
+	tl_err err;
+	if (tl_st_open(&st, path, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	/* the tensors of the net, in parameter-block order */
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, c->model);
+	mc.height = mc.width = 32;
+	mc.n_classes = 10;
+	tl_net *net;
+	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
+	assert_int_equal(net->n_param_floats, f->n);
+	int same = 1;
+	for (int i = 0; i < net->n_params && same; i++) {
+		const tl_param *p = &net->params[i];
+		const tl_st_tensor *t = tl_st_find(st, p->name);
+		assert_non_null(t);
+		assert_int_equal(t->nbytes, p->size * sizeof(float));
+		same = memcmp(t->data, f->data + p->off, t->nbytes) == 0;
+		*which = p->name;
+	}
+	tl_net_free(net);
+	tl_st_close(st);
+	return same;
+}
+
 static void early_stopping_restores_best(void **state)
 {
 	(void)state;
@@ -166,6 +215,9 @@ static void early_stopping_restores_best(void **state)
 	c.max_epochs = 8;
 	c.patience = 2;
 	c.min_delta = 10.0f; /* nothing after epoch 1 counts as better */
+	final_params f = {0};
+	c.on_final = keep_final;
+	c.on_final_arg = &f;
 	tl_train_result r;
 	tl_err err;
 	if (tl_train(&c, 0, &r, &err) != TL_OK)
@@ -173,9 +225,14 @@ static void early_stopping_restores_best(void **state)
 	assert_true(r.stopped_early);
 	assert_int_equal(r.epochs_run, 3);
 	assert_int_equal(r.best_epoch, 1);
-	/* validation is the test split: the report's test accuracy is the best
-	 * epoch's, so the best weights were restored (not the last epoch's) */
-	assert_close(r.test_accuracy, r.best_metric, 1e-9, 0);
+	assert_non_null(f.data);
+	/* the report's weights are epoch 1's (best.safetensors), byte for
+	 * byte, and not the last epoch's (last.safetensors): trained on */
+	const char *which = NULL;
+	if (!same_as_file(&f, &c, "best.safetensors", &which))
+		fail_msg("restored weights differ from best.safetensors in %s", which);
+	assert_false(same_as_file(&f, &c, "last.safetensors", &which));
+	free(f.data);
 }
 
 static void resume_equals_uninterrupted(void **state)

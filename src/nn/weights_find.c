@@ -74,6 +74,10 @@ static tl_status import_once(const char *h5, tl_weights_found *out, tl_err *err)
 	int len = (int)strlen(base) - (ends_with(base, ".h5") ? 3 : 0);
 	snprintf(out->path, sizeof out->path, "%s/%.*s.safetensors", dir, len, base);
 	snprintf(out->from, sizeof out->from, "%s", h5);
+	struct stat a, b; /* imported before, from this .h5 or an older one: use it */
+	if (stat(h5, &a) == 0 && stat(out->path, &b) == 0 && S_ISREG(b.st_mode) &&
+	    b.st_mtime >= a.st_mtime)
+		return TL_OK;
 	tl_status st = tl_keras_import(h5, out->path, &out->info, err);
 	if (st != TL_OK) {
 		out->path[0] = 0;

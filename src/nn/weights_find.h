@@ -6,7 +6,8 @@
  * ${XDG_DATA_HOME:-~/.local/share}/tlkit, the installed $(datadir)/tlkit,
  * then (VGG16 only) the Keras cache ~/.keras/models.  A Keras .h5 found
  * is imported once into the user data directory, under its own name with
- * .safetensors, where the next lookup finds it. */
+ * .safetensors, where the next lookup finds it (a $TL_WEIGHTS .h5 too:
+ * imported again only when the .h5 is newer than that file). */
 #ifndef TL_WEIGHTS_FIND_H
 #define TL_WEIGHTS_FIND_H
 

@@ -4,16 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/forward.h"
 #include "train/metrics.h"
 #include "nn/models.h"
 #include "progress.h"
 #include "nn/safetensors.h"
 #include "data/shard.h"
 #include "nn/device.h"
-#include "cpu/ops.h"
 
-static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_model_cfg *mc,
-				 tl_err *err)
+static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
+				 tl_model_cfg *mc, tl_err *err)
 {
 	tl_st_file *f;
 	TL_TRY(tl_st_open(&f, path, err));
@@ -51,19 +51,29 @@ static tl_status model_from_meta(const char *path, const tl_shard_info *in, tl_m
 		goto out;
 	}
 	tl_norm_kind k;
-	if (norm && tl_norm_parse(norm, &k) == 0 && k != in->norm.kind)
-		st = tl_seterr(err, TL_EFORMAT,
-			       "input normalization '%s' of the shard does not match the model's '%s' (%s); repack with: tlpack --norm %s",
-			       tl_norm_name(in->norm.kind), norm, path, norm);
+	if (norm && tl_norm_parse(norm, &k) == 0)
+		st = tl_norm_check(shard, in->norm.kind, (int)k, "model's", path, err);
 out:
 	tl_st_close(f);
 	return st;
 }
 
-static int cmp_d(const void *a, const void *b)
+/* Loss and metrics of one batch. */
+typedef struct {
+	tl_sweep *sw;
+	tl_metrics *m;
+	int32_t *labels, *pred;
+} eval_batch;
+
+static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	eval_batch *e = arg;
+	for (int i = 0; i < nb; i++)
+		e->labels[i] = tl_shard_label(e->sw->sh, tl_sweep_record(e->sw, b0 + i), 0);
+	double loss;
+	TL_TRY(tl_net_loss(e->sw->net, nb, e->labels, 0, &loss, e->pred, err));
+	tl_metrics_add_pred(e->m, e->pred, e->labels, nb, loss);
+	return TL_OK;
 }
 
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err)
@@ -73,7 +83,6 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_net *net = NULL;
 	tl_device dev = {0};
-	float *xb = NULL, *lg = NULL;
 	tl_metrics m = {0};
 	tl_status st;
 	const tl_shard_info *in = &sh->info;
@@ -84,7 +93,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		goto out;
 	}
 	tl_model_cfg mc;
-	if ((st = model_from_meta(o->model_path, in, &mc, err)) != TL_OK ||
+	if ((st = model_from_meta(o->model_path, o->shard, in, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||
 	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK)
 		goto out;
@@ -95,85 +104,49 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
 	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
-	size_t isz = (size_t)3 * in->height * in->width;
-	xb = malloc((size_t)batch * isz * sizeof(float));
-	lg = malloc((size_t)batch * in->n_classes * sizeof(float));
-	if (!xb || !lg) {
-		st = tl_seterr(err, TL_ENOMEM, "out of memory");
-		goto out;
-	}
 	if (tl_metrics_init(&m, (int)in->n_classes)) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
-	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch);
+	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch * 2);
 	if (!labels) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	double compute = 0;
-	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
-		if (o->cancel && *o->cancel) {
-			st = tl_seterr(err, TL_EINTR, "interrupted");
-			break;
-		}
-		int nb = n - b0 < (uint64_t)batch ? (int)(n - b0) : batch;
-		for (int i = 0; i < nb && st == TL_OK; i++) {
-			uint64_t r = tl_shard_file_record(sh, s, b0 + i);
-			labels[i] = tl_shard_label(sh, r, 0);
-			st = tl_shard_load_f32(sh, r, xb + i * isz, err);
-		}
-		if (st != TL_OK)
-			break;
-		double t0 = tl_now();
-		tl_net_set(net, 0, xb, nb);
-		tl_net_forward(net, nb, 0, net->n_layers);
-		if ((st = tl_net_get(net, net->n_tensors - 1, lg, nb, err)) != TL_OK)
-			break;
-		compute += tl_now() - t0;
-		double loss = tl_softmax_xent(nb, (int)in->n_classes, lg, labels, NULL, NULL);
-		tl_metrics_add(&m, lg, labels, nb, loss * nb);
-		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
-	}
+	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = net->n_layers, .n = n,
+		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
+		       .unit = "images", .each = eval_each};
+	eval_batch eb = {&sw, &m, labels, labels + batch};
+	sw.arg = &eb;
+	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);
 	free(labels);
 	if (st != TL_OK)
 		goto out;
-	double lat[21];
-	for (int i = 0; i < 21; i++) {
-		double t0 = tl_now();
-		tl_net_set(net, 0, xb, 1);
-		tl_net_forward(net, 1, 0, net->n_layers);
-		if ((st = tl_net_get(net, net->n_tensors - 1, lg, 1, err)) != TL_OK)
-			goto out;
-		lat[i] = tl_now() - t0;
-	}
-	qsort(lat, 21, sizeof lat[0], cmp_d);
+	double compute = sw.compute_s;
 	res->n = n;
 	res->accuracy = tl_metrics_accuracy(&m);
 	res->loss = tl_metrics_loss(&m);
 	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
 	free(prf);
-	res->latency_ms = lat[10] * 1e3;
+	res->latency_ms = tl_latency_ms(net, 21);
 	res->images_per_s = compute > 0 ? n / compute : 0;
 	fprintf(out, "model:       %s (%s, %ux%u)\nshard:       %s, split %s, %llu images\n",
 		o->model_path, net->model, in->height, in->width, o->shard, split,
 		(unsigned long long)n);
 	fprintf(out, "accuracy:    %.4f\nloss:        %.4f\nmacro F1:    %.4f\n", res->accuracy,
 		res->loss, res->macro_f1);
-	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%d threads)\n\n",
-		res->latency_ms, res->images_per_s, batch, tl_pool_size(dev.pool));
+	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%s)\n\n",
+		res->latency_ms, res->images_per_s, batch, dev.be->name);
 	char names[TL_SHARD_MAX_CLASSES][32];
 	for (uint32_t i = 0; i < in->n_classes; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, out);
 out:
 	tl_metrics_free(&m);
-	free(xb);
-	free(lg);
 	tl_net_free(net);
 	tl_device_close(&dev);
 	tl_shard_close(sh);

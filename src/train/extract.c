@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/models.h"
+#include "train/forward.h"
 #include "train/npy.h"
 #include "progress.h"
 #include "data/shard.h"
@@ -27,6 +28,22 @@ static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err
 			 name, list);
 }
 
+/* Append a batch of the layer's output to the .npy. */
+typedef struct {
+	tl_npy *npy;
+	tl_net *net;
+	int t;
+	float *host; /* one batch of the layer's output */
+} npy_batch;
+
+static tl_status npy_each(void *arg, uint64_t b0, int nb, tl_err *err)
+{
+	(void)b0;
+	npy_batch *b = arg;
+	TL_TRY(tl_net_get(b->net, b->t, b->host, nb, err));
+	return tl_npy_write(b->npy, b->host, (uint64_t)nb * tl_net_out_size(b->net, b->t), err);
+}
+
 tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err *err)
 {
 	memset(res, 0, sizeof *res);
@@ -36,7 +53,7 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	tl_status st = TL_OK;
 	tl_net *net = NULL;
 	tl_device dev = {0};
-	float *xb = NULL, *fb = NULL;
+	float *host = NULL;
 	tl_npy npy;
 	int npy_open = 0;
 	const tl_shard_info *in = &sh->info;
@@ -72,14 +89,9 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 			goto out;
 		}
 	}
-	if (res->weights_norm >= 0 && res->weights_norm != (int)in->norm.kind) {
-		st = tl_seterr(err, TL_EFORMAT,
-			       "%s: input normalization '%s' does not match the weights' '%s' (%s); repack with: tlpack --norm %s",
-			       o->shard, tl_norm_name(in->norm.kind),
-			       tl_norm_name((tl_norm_kind)res->weights_norm), o->weights,
-			       tl_norm_name((tl_norm_kind)res->weights_norm));
+	if ((st = tl_norm_check(o->shard, in->norm.kind, res->weights_norm, "weights'", o->weights,
+				err)) != TL_OK)
 		goto out;
-	}
 	int batch = o->batch > 0 ? o->batch : 32;
 	if ((uint64_t)batch > n)
 		batch = n ? (int)n : 1;
@@ -87,10 +99,7 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
 	int t = net->layers[li].out;
-	size_t isz = (size_t)3 * in->height * in->width;
-	xb = malloc((size_t)batch * isz * sizeof(float));
-	fb = malloc((size_t)batch * tl_net_out_size(net, t) * sizeof(float));
-	if (!xb || !fb) {
+	if (!(host = malloc((size_t)batch * tl_net_out_size(net, t) * sizeof(float)))) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -102,23 +111,13 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	npy_open = 1;
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	for (uint64_t b0 = 0; b0 < n && st == TL_OK; b0 += (uint64_t)batch) {
-		if (o->cancel && *o->cancel) {
-			st = tl_seterr(err, TL_EINTR, "interrupted; %s not written", o->output);
-			break;
-		}
-		int nb = n - b0 < (uint64_t)batch ? (int)(n - b0) : batch;
-		for (int i = 0; i < nb && st == TL_OK; i++)
-			st = tl_shard_load_f32(sh, tl_shard_file_record(sh, s, b0 + i),
-					       xb + i * isz, err);
-		if (st != TL_OK)
-			break;
-		tl_net_set(net, 0, xb, nb);
-		tl_net_forward(net, nb, 0, li + 1);
-		if ((st = tl_net_get(net, t, fb, nb, err)) == TL_OK)
-			st = tl_npy_write(&npy, fb, (uint64_t)nb * tl_net_out_size(net, t), err);
-		tl_progress_update(&prog, b0 + nb, n, b0 + nb, "images");
-	}
+	char msg[1100];
+	snprintf(msg, sizeof msg, "interrupted; %s not written", o->output);
+	npy_batch nbw = {&npy, net, t, host};
+	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = li + 1, .n = n,
+		       .batch = batch, .cancel = o->cancel, .cancel_msg = msg, .prog = &prog,
+		       .unit = "images", .each = npy_each, .arg = &nbw};
+	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);
 	if (st == TL_OK) {
 		npy_open = 0;
@@ -128,8 +127,7 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 out:
 	if (npy_open)
 		tl_npy_abort(&npy);
-	free(xb);
-	free(fb);
+	free(host);
 	tl_net_free(net);
 	tl_device_close(&dev);
 	tl_shard_close(sh);

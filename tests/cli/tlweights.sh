@@ -77,4 +77,40 @@ else
 	echo "# no python3-torch: PyTorch comparison not run"
 fi
 
+# normalization: VGG16 pads block1_conv1, so caffe weights on a torch shard
+# are refused with the tlpack command that fixes it; SqueezeNet's conv1 does
+# not pad, so there the change is folded into its weights
+"$MK" n.tar.gz --per 20 --test 20 || exit 1
+"$BIN/tlpack" -q --norm torch -o t32.tls n.tar.gz || exit 1
+"$BIN/tlpack" -q -r 64 --norm torch -o t64.tls n.tar.gz || exit 1
+run 1 "VGG16 normalization mismatch" -- "$BIN/tltrain" -w v.safetensors -d t32.tls -s feature -e 1 -o rn
+err_has "VGG16 normalization mismatch" "t32.tls: input normalization 'torch' does not match the weights' 'caffe'" \
+	"pads its input" "repack with: tlpack --norm caffe"
+[ -e rn ] && bad "VGG16 normalization mismatch left rn/" || ok "VGG16 normalization mismatch: no run directory"
+run 0 "SqueezeNet normalization folded" -- "$BIN/tltrain" -m squeezenet -w "$top_srcdir/data/squeezenet1_1-imagenet.safetensors" \
+	-d t64.tls -s feature -e 1 -o rf
+err_has "SqueezeNet normalization folded" "expects 'caffe' input, the shard holds 'torch': folded into conv1"
+
+# the brief's commands, typed as they stand, in a new directory
+mkdir brief && cd brief || exit 1
+run 0 "tlpack sample" -- "$BIN/tlpack" -q "$top_srcdir/data/cifar-10-sample.tar.gz"
+[ -s cifar10.tls ] && ok "tlpack wrote cifar10.tls" || bad "no cifar10.tls"
+run 0 "tltrain finds the Keras file" -- "$BIN/tltrain" -s finetune -u block5 -p 3 -e 2
+err_has "tltrain finds the Keras file" "imported Keras weights $K" \
+	"$HOME/.local/share/tlkit/vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors"
+for f in best.safetensors history.csv report.txt; do
+	[ -s "run/$f" ] && ok "run/$f written" || bad "run/$f missing"
+done
+run 0 "second run uses the imported file" -- "$BIN/tltrain" -s feature -e 1 -q -o run2
+grep -q "imported" "$T/err" && bad "imported again: $(cat "$T/err")" || ok "imported once"
+run 0 "tleval --features finds it too" -- "$BIN/tleval" --features block1_pool --limit 2 -o b1.npy
+head -c 128 b1.npy | grep -qF "'shape': (2, 64, 16, 16)" && ok "tleval: block1_pool of 2 images" || bad "tleval: b1.npy header"
+grep -q "imported" "$T/err" && bad "tleval imported again: $(cat "$T/err")" || ok "tleval: not imported again"
+run 0 "TL_WEIGHTS names the .h5" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b2.npy
+grep -q "imported" "$T/err" && bad "TL_WEIGHTS .h5 imported again: $(cat "$T/err")" || ok "TL_WEIGHTS .h5: the import is reused"
+touch "$K"
+sleep 1
+touch "$K"
+run 0 "a newer .h5 is imported again" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b3.npy
+err_has "a newer .h5 is imported again" "tleval: imported Keras weights $K"
 finish

@@ -1,0 +1,61 @@
+/* forward.h - what training, evaluation and feature extraction share:
+ * shard items through the network a batch at a time, the check that the
+ * shard's input normalization is the one the weights expect, and the
+ * batch-1 latency measurement. */
+#ifndef TL_TRAIN_FORWARD_H
+#define TL_TRAIN_FORWARD_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "data/shard.h"
+#include "nn/net.h"
+#include "progress.h"
+#include "tl.h"
+
+/* One pass over n items of a shard, `batch` at a time.  For each batch the
+ * input of layer `from` is filled (from 0: the items' images, loaded from
+ * the shard; otherwise rows of src, src_row floats each, holding that
+ * layer's input for every item), layers [from, to) run, and then
+ * each(arg, b0, nb) sees the batch (items b0 .. b0 + nb - 1). */
+typedef struct {
+	tl_net *net;          /* bound to its backend (tl_net_bind) */
+	tl_shard *sh;
+	const uint64_t *rec;  /* file records of the items; NULL: those of split */
+	int split;
+	const float *src;     /* from > 0: rows holding layer from's input */
+	size_t src_row;
+	int from, to;
+	uint64_t n;
+	int batch;
+	const volatile sig_atomic_t *cancel; /* set: stop with TL_EINTR and cancel_msg */
+	const char *cancel_msg;
+	tl_progress *prog;    /* may be NULL */
+	const char *unit;     /* progress unit ("images") */
+	tl_status (*each)(void *arg, uint64_t b0, int nb, tl_err *err);
+	void *arg;
+	double compute_s;     /* out: seconds spent in the layers */
+} tl_sweep;
+
+/* The file record of item i. */
+uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i);
+
+/* Run the pass; stops at the first failing load or each().  The batch is
+ * staged in host memory and uploaded (nothing is copied on the CPU
+ * backends' side beyond that one upload); each() reads what it needs from
+ * the backend with tl_net_get. */
+tl_status tl_sweep_run(tl_sweep *s, tl_err *err);
+
+/* TL_EFORMAT when the weights declare (declared >= 0) an input
+ * normalization other than the shard's:
+ * "SHARD: input normalization 'A' does not match the WHOSE 'B' (WEIGHTS);
+ *  repack with: tlpack --norm B".  whose: "weights'" or "model's". */
+tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, const char *whose,
+			const char *weights, tl_err *err);
+
+/* Milliseconds for one image through the whole network (batch 1): the
+ * median of `reps` timed forward passes (reps <= 64), each waited for;
+ * -1 when the backend fails. */
+double tl_latency_ms(tl_net *net, int reps);
+
+#endif

@@ -1,0 +1,104 @@
+/* settings.h - every training setting of tltrain, described once.
+ *
+ * One table (settings.c) gives each setting its checkpoint metadata key,
+ * its type and place in tl_train_cfg, its default, its legal range or
+ * names, its command-line option and usage message, and whether a
+ * checkpoint keeps it.  Defaults, the option parser of tltrain and the
+ * metadata round trip of checkpoints are all driven by that table, so a new
+ * setting is one line there plus its field here.
+ *
+ * Parsing is strict: the whole text must be a value of the setting's type
+ * inside its range (or one of its names).  A checkpoint's value may also be
+ * the setting's default when that lies outside the option range (pool and
+ * dropout use -1 for "the model's default"). */
+#ifndef TL_TRAIN_SETTINGS_H
+#define TL_TRAIN_SETTINGS_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "nn/optim.h"
+#include "tl.h"
+
+typedef enum { TL_STRAT_FEATURE = 0, TL_STRAT_FINETUNE, TL_STRAT_SCRATCH } tl_strategy;
+typedef enum { TL_SCHED_CONSTANT = 0, TL_SCHED_STEP, TL_SCHED_COSINE, TL_SCHED_PLATEAU } tl_schedule;
+
+/* Name tables of the enumerated settings (for tl_enum_parse/tl_enum_name). */
+extern const tl_enum tl_strategy_names[], tl_schedule_names[], tl_opt_names[], tl_monitor_names[];
+
+typedef struct {
+	char model[16];
+	char weights[1024];
+	char shard[1024];
+	char run_dir[1024];
+	tl_strategy strategy;
+	char unit[16];      /* finetune: unfreeze this unit and above ("" = model default) */
+	int patience;       /* epochs without improvement before stopping (0 = never) */
+	int max_epochs;     /* total, both stages */
+	int batch;
+	int warmup_epochs;  /* finetune: head-only epochs */
+	float lr, lr2;      /* head / first stage, fine-tune stage */
+	tl_opt_kind opt;
+	float momentum, weight_decay;
+	int nesterov;
+	tl_schedule sched;
+	int step_size;      /* step: epochs between decays */
+	float gamma;        /* step and plateau decay factor */
+	int plateau_patience;
+	char head[64];      /* hidden sizes ("256", "512,256", "none"; "" = model default) */
+	int pool;           /* -1 model default, 0 flatten, 1 global average pool */
+	float dropout;      /* < 0: model default */
+	int flip, crop_pad; /* augmentation */
+	double val_fraction; /* 0: validate on the test split */
+	int monitor_loss;   /* 0: val_accuracy (max), 1: val_loss (min) */
+	float min_delta;
+	uint64_t seed;
+	int no_cache;
+	long cache_mem_mb;  /* above this the prefix cache goes to a file (default 4096) */
+	/* run-time only (not saved) */
+	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
+	int threads, quiet, json;
+	const volatile sig_atomic_t *cancel;
+	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
+	/* tests: called with the network the report is computed on (the
+	 * restored best weights), just before the report; may be NULL */
+	void (*on_final)(void *arg, const tl_net *net);
+	void *on_final_arg;
+} tl_train_cfg;
+
+/* Every setting at its default (run-time fields zero, device "auto"). */
+void tl_train_defaults(tl_train_cfg *c);
+
+/* ---- command line ---- */
+
+/* getopt_long description of every setting's option: fills lo (room for
+ * cap entries, the last one zeroed) and the short option string (room for
+ * 64 chars).  Returns the number of options, or -1 if cap is too small.
+ * The val of each entry is the short letter, or TL_OPT_FIRST + index. */
+#define TL_OPT_FIRST 0x1000
+struct option;
+int tl_train_getopt_table(struct option *lo, int cap, char *shorts);
+
+/* Apply the option getopt_long returned as ch (a val from the table) with
+ * its argument to c.  Returns 0; -1 when ch is no setting's option; or 1
+ * when arg is not legal, with *what set to the usage message to print with
+ * the argument ("-e: expected epochs in 1..10000"). */
+int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **what);
+
+/* ---- checkpoint metadata ---- */
+
+/* Call put(arg, key, value) for each saved setting, in table order, with
+ * the value as text (the format checkpoints have always had). */
+void tl_train_cfg_save(const tl_train_cfg *c, void (*put)(void *arg, const char *key, const char *val),
+		       void *arg);
+
+/* Read each saved setting through get(arg, key) (NULL: missing).  A missing
+ * key or an unparsable / out-of-range value is TL_EFORMAT naming where
+ * ("WHERE: metadata: KEY missing (not a tltrain checkpoint?)" or
+ * "WHERE: metadata: KEY: expected X, got 'V'").  c is left partly updated
+ * on failure. */
+tl_status tl_train_cfg_load(tl_train_cfg *c, const char *(*get)(void *arg, const char *key),
+			    void *arg, const char *where, tl_err *err);
+
+#endif

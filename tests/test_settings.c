@@ -1,0 +1,251 @@
+/* test_settings.c - the table of training settings: defaults, the
+ * checkpoint metadata round trip (and the format older checkpoints have),
+ * strict parsing with ranges, and the option parser tltrain uses. */
+#include "tl_test.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "train/settings.h"
+
+typedef struct {
+	char key[64][32];
+	char val[64][1100];
+	int n;
+} kv;
+
+static void put(void *arg, const char *key, const char *val)
+{
+	kv *m = arg;
+	assert_true(m->n < 64);
+	snprintf(m->key[m->n], sizeof m->key[0], "%s", key);
+	snprintf(m->val[m->n], sizeof m->val[0], "%s", val);
+	m->n++;
+}
+
+static const char *get(void *arg, const char *key)
+{
+	kv *m = arg;
+	for (int i = 0; i < m->n; i++)
+		if (!strcmp(m->key[i], key))
+			return m->val[i];
+	return NULL;
+}
+
+static void set(kv *m, const char *key, const char *val)
+{
+	for (int i = 0; i < m->n; i++)
+		if (!strcmp(m->key[i], key)) {
+			snprintf(m->val[i], sizeof m->val[0], "%s", val);
+			return;
+		}
+	put(m, key, val);
+}
+
+/* The metadata a pre-table tltrain wrote for its defaults. */
+static const char *const old_defaults[][2] = {
+	{"model", "vgg16"}, {"weights", ""}, {"shard", "cifar10.tls"}, {"strategy", "finetune"},
+	{"unit", ""}, {"patience", "3"}, {"max_epochs", "20"}, {"batch", "64"},
+	{"warmup_epochs", "3"}, {"lr", "0.00100000005"}, {"lr2", "9.99999975e-06"}, {"opt", "adam"},
+	{"momentum", "0.899999976"}, {"weight_decay", "0"}, {"nesterov", "0"}, {"schedule", "cosine"},
+	{"step_size", "5"}, {"gamma", "0.100000001"}, {"plateau_patience", "2"}, {"head", ""},
+	{"pool", "-1"}, {"dropout", "-1"}, {"flip", "0"}, {"crop_pad", "0"}, {"val_fraction", "0"},
+	{"monitor", "val_accuracy"}, {"min_delta", "0"}, {"seed", "42"}, {"no_cache", "0"},
+	{"cache_mem_mb", "4096"},
+};
+#define N_OLD (int)(sizeof old_defaults / sizeof old_defaults[0])
+
+static void defaults_save_as_before(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_defaults(&c);
+	assert_string_equal(c.device, "auto");
+	assert_int_equal(c.threads, 0);
+	kv m = {0};
+	tl_train_cfg_save(&c, put, &m);
+	assert_int_equal(m.n, N_OLD);
+	for (int i = 0; i < N_OLD; i++) {
+		assert_string_equal(m.key[i], old_defaults[i][0]);
+		assert_string_equal(m.val[i], old_defaults[i][1]);
+	}
+}
+
+static void round_trip_keeps_every_value(void **state)
+{
+	(void)state;
+	tl_train_cfg a, b;
+	tl_train_defaults(&a);
+	snprintf(a.model, sizeof a.model, "squeezenet");
+	snprintf(a.weights, sizeof a.weights, "/w/sq.safetensors");
+	snprintf(a.unit, sizeof a.unit, "fire8");
+	snprintf(a.head, sizeof a.head, "512,256");
+	a.strategy = TL_STRAT_SCRATCH, a.patience = 0, a.max_epochs = 7, a.batch = 16;
+	a.warmup_epochs = 0, a.lr = 3e-3f, a.lr2 = 2e-6f, a.opt = TL_OPT_SGD, a.momentum = 0.95f;
+	a.weight_decay = 5e-4f, a.nesterov = 1, a.sched = TL_SCHED_PLATEAU, a.step_size = 9;
+	a.gamma = 0.3f, a.plateau_patience = 4, a.pool = 1, a.dropout = 0.25f, a.flip = 1;
+	a.crop_pad = 4, a.val_fraction = 0.1, a.monitor_loss = 1, a.min_delta = 1e-3f;
+	a.seed = 123456789, a.no_cache = 1, a.cache_mem_mb = 12;
+	kv m = {0};
+	tl_train_cfg_save(&a, put, &m);
+	tl_train_defaults(&b);
+	tl_err err;
+	if (tl_train_cfg_load(&b, get, &m, "ck", &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	/* every saved field, and nothing run-time (run_dir onwards) */
+	assert_memory_equal(&a, &b, offsetof(tl_train_cfg, run_dir));
+	assert_memory_equal((char *)&a + offsetof(tl_train_cfg, strategy),
+			    (char *)&b + offsetof(tl_train_cfg, strategy),
+			    offsetof(tl_train_cfg, device) - offsetof(tl_train_cfg, strategy));
+}
+
+static void old_checkpoint_metadata_loads(void **state)
+{
+	(void)state;
+	kv m = {0};
+	for (int i = 0; i < N_OLD; i++)
+		put(&m, old_defaults[i][0], old_defaults[i][1]);
+	set(&m, "opt", "sgd");
+	set(&m, "monitor", "val_loss");
+	set(&m, "val_fraction", "0.10000000000000001");
+	tl_train_cfg c, d;
+	memset(&c, 0x5a, sizeof c);
+	tl_err err;
+	if (tl_train_cfg_load(&c, get, &m, "ck", &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_train_defaults(&d);
+	assert_int_equal(c.opt, TL_OPT_SGD);
+	assert_int_equal(c.monitor_loss, 1);
+	assert_true(c.val_fraction == 0.1);
+	assert_true(c.lr == d.lr && c.lr2 == d.lr2 && c.momentum == d.momentum && c.gamma == d.gamma);
+	assert_int_equal(c.pool, -1);
+	assert_true(c.dropout == -1.0f);
+	assert_true(c.seed == 42 && c.cache_mem_mb == 4096 && c.max_epochs == 20);
+}
+
+static void bad_metadata_says_what_and_where(void **state)
+{
+	(void)state;
+	static const char *const cases[][3] = {
+		{"patience", "3x", "ck: metadata: patience: expected an integer in 0..10000, got '3x'"},
+		{"batch", "0", "ck: metadata: batch: expected an integer in 1..4096, got '0'"},
+		{"max_epochs", "10001", "max_epochs: expected an integer in 1..10000, got '10001'"},
+		{"pool", "-2", "pool: expected an integer in 0..1, got '-2'"},
+		{"lr", "0", "lr: expected a number in 1e-12..100, got '0'"},
+		{"lr", "", "lr: expected a number in 1e-12..100, got ''"},
+		{"strategy", "transfer", "strategy: expected one of feature, finetune, scratch, got 'transfer'"},
+		{"opt", "Adam", "opt: expected one of adam, sgd, got 'Adam'"},
+		{"model", "resnet", "model: expected one of vgg16, squeezenet, got 'resnet'"},
+		{"seed", "-1", "seed: expected an integer in 0..2147483647, got '-1'"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		kv m = {0};
+		for (int j = 0; j < N_OLD; j++)
+			put(&m, old_defaults[j][0], old_defaults[j][1]);
+		set(&m, cases[i][0], cases[i][1]);
+		tl_train_cfg c;
+		tl_train_defaults(&c);
+		tl_err err;
+		assert_int_equal(tl_train_cfg_load(&c, get, &m, "ck", &err), TL_EFORMAT);
+		if (!strstr(err.msg, cases[i][2]))
+			fail_msg("%s=%s: got \"%s\", expected \"%s\"", cases[i][0], cases[i][1], err.msg,
+				 cases[i][2]);
+	}
+	kv m = {0};
+	for (int j = 0; j < N_OLD - 1; j++) /* no cache_mem_mb */
+		put(&m, old_defaults[j][0], old_defaults[j][1]);
+	tl_train_cfg c;
+	tl_err err;
+	assert_int_equal(tl_train_cfg_load(&c, get, &m, "x/last.safetensors", &err), TL_EFORMAT);
+	assert_string_equal(err.msg, "x/last.safetensors: metadata: cache_mem_mb missing (not a tltrain checkpoint?)");
+}
+
+/* Apply --name=arg (or -L arg) through the table; returns the setter's
+ * result and leaves the usage message in *what. */
+static int opt(tl_train_cfg *c, const char *name, const char *arg, const char **what)
+{
+	struct option lo[64];
+	char shorts[72];
+	int n = tl_train_getopt_table(lo, 64, shorts);
+	assert_true(n > 30);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(lo[i].name, name))
+			return tl_train_set_option(c, lo[i].val, arg, what);
+	fail_msg("no option --%s", name);
+	return -2;
+}
+
+static void options_parse_strictly(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_defaults(&c);
+	const char *what = NULL;
+	assert_int_equal(opt(&c, "epochs", "0", &what), 1);
+	assert_string_equal(what, "-e: expected epochs in 1..10000");
+	assert_int_equal(opt(&c, "epochs", "12", &what), 0);
+	assert_int_equal(c.max_epochs, 12);
+	assert_int_equal(opt(&c, "batch", "32k", &what), 1);
+	assert_string_equal(what, "-b: expected a batch size in 1..4096");
+	assert_int_equal(opt(&c, "lr", "1e-4", &what), 0);
+	assert_true(c.lr == 1e-4f);
+	assert_int_equal(opt(&c, "lr", "-1", &what), 1);
+	assert_int_equal(opt(&c, "dropout", "-1", &what), 1); /* the default is not an option value */
+	assert_int_equal(opt(&c, "pool", "gap", &what), 0);
+	assert_int_equal(c.pool, 1);
+	assert_int_equal(opt(&c, "pool", "1", &what), 1);
+	assert_string_equal(what, "--pool: expected flatten or gap");
+	assert_int_equal(opt(&c, "augment", "flip,crop", &what), 0);
+	assert_true(c.flip == 1 && c.crop_pad == 4);
+	assert_int_equal(opt(&c, "augment", "flip,rotate", &what), 1);
+	assert_int_equal(opt(&c, "val", "0.2", &what), 0);
+	assert_true(c.val_fraction == 0.2);
+	assert_int_equal(opt(&c, "val", "test", &what), 0);
+	assert_true(c.val_fraction == 0);
+	assert_int_equal(opt(&c, "val", "0.95", &what), 1);
+	assert_int_equal(opt(&c, "schedule", "step", &what), 0);
+	assert_int_equal(c.sched, TL_SCHED_STEP);
+	assert_int_equal(opt(&c, "opt", "sgd", &what), 0);
+	assert_int_equal(c.opt, TL_OPT_SGD);
+	assert_int_equal(opt(&c, "monitor", "val_loss", &what), 0);
+	assert_int_equal(c.monitor_loss, 1);
+	assert_int_equal(opt(&c, "nesterov", NULL, &what), 0);
+	assert_int_equal(c.nesterov, 1);
+	assert_int_equal(opt(&c, "log-format", "json", &what), 0);
+	assert_int_equal(c.json, 1);
+	assert_int_equal(opt(&c, "device", "cpu-reference", &what), 0);
+	assert_string_equal(c.device, "cpu-reference");
+	assert_int_equal(opt(&c, "device", "opencl:0:1", &what), 0);
+	assert_int_equal(opt(&c, "device", "gpu", &what), 1);
+	assert_string_equal(what, "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]");
+	assert_string_equal(c.device, "opencl:0:1");
+	assert_int_equal(opt(&c, "model", "alexnet", &what), 1);
+	assert_string_equal(c.model, "vgg16");
+	assert_int_equal(tl_train_set_option(&c, 'Z', "x", &what), -1);
+}
+
+static void enum_tables(void **state)
+{
+	(void)state;
+	int v = -1;
+	assert_int_equal(tl_enum_parse(tl_schedule_names, "plateau", &v), 0);
+	assert_int_equal(v, TL_SCHED_PLATEAU);
+	assert_int_equal(tl_enum_parse(tl_schedule_names, "Plateau", &v), -1);
+	assert_int_equal(v, TL_SCHED_PLATEAU);
+	assert_string_equal(tl_enum_name(tl_strategy_names, TL_STRAT_SCRATCH), "scratch");
+	assert_string_equal(tl_enum_name(tl_opt_names, TL_OPT_ADAM), "adam");
+	assert_string_equal(tl_enum_name(tl_strategy_names, 7), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_save_as_before),
+		cmocka_unit_test(round_trip_keeps_every_value),
+		cmocka_unit_test(old_checkpoint_metadata_loads),
+		cmocka_unit_test(bad_metadata_says_what_and_where),
+		cmocka_unit_test(options_parse_strictly),
+		cmocka_unit_test(enum_tables),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
