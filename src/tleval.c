@@ -15,6 +15,7 @@
 #include "nn/device.h"
 #include "train/evaluate.h"
 #include "train/extract.h"
+#include "train/grid.h"
 #include "data/image.h"
 #include "nn/weights_find.h"
 
@@ -30,6 +31,9 @@ static void usage(FILE *f)
 		"      --split NAME     test (default) or train\n"
 		"      --limit N        only the first N images of the split\n"
 		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9)\n"
+		"      --grid FILE.png  with --features: one image and LAYER's maps as a picture (.png/.svg)\n"
+		"      --image N        the image of the split --grid shows (default 0)\n"
+		"      --predictions F  evaluating: CSV of index,label,predicted,probability per image\n"
 		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
@@ -46,11 +50,13 @@ static int bad(const char *what, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_DEVICE };
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
 		{"limit", required_argument, 0, O_LIMIT}, {"features", required_argument, 0, O_FEATURES},
+		{"grid", required_argument, 0, O_GRID}, {"image", required_argument, 0, O_IMAGE},
+		{"predictions", required_argument, 0, O_PRED},
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
 		{"device", required_argument, 0, O_DEVICE},
@@ -63,6 +69,8 @@ int main(int argc, char **argv)
 	o.split = "test";
 	o.device = "auto";
 	long v;
+	const char *grid = NULL, *pred_path = NULL; /* --grid, --predictions */
+	uint64_t image = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
 		switch (c) {
@@ -80,6 +88,13 @@ int main(int argc, char **argv)
 			o.limit = (uint64_t)v;
 			break;
 		case O_FEATURES: o.layer = optarg; break;
+		case O_GRID: grid = optarg; break;
+		case O_IMAGE:
+			if (tl_parse_long(optarg, 0, 1L << 40, &v))
+				return bad("--image: expected an image index >= 0", optarg);
+			image = (uint64_t)v;
+			break;
+		case O_PRED: pred_path = optarg; break;
 		case 'o': o.output = optarg; break;
 		case 'b':
 			if (tl_parse_long(optarg, 1, 4096, &v))
@@ -119,7 +134,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
 		return 2;
 	}
-	if (o.layer && !o.output) {
+	if ((grid && !o.layer) || (pred_path && o.layer)) {
+		fprintf(stderr, "tleval: %s\nTry 'tleval --help'.\n",
+			grid ? "--grid needs --features LAYER" : "--predictions is for evaluating a trained model, not --features");
+		return 2;
+	}
+	if (o.layer && !o.output && !grid) {
 		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
@@ -129,15 +149,22 @@ int main(int argc, char **argv)
 		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
 				   .limit = o.limit, .batch = o.batch, .threads = o.threads, .device = o.device,
 				   .quiet = o.quiet, .cancel = cancelled};
-		char *buf = NULL;
-		size_t len = 0;
+		char *buf = NULL, *pbuf = NULL;
+		size_t len = 0, plen = 0;
 		FILE *mem = open_memstream(&buf, &len);
+		if (pred_path && !(eo.predictions = open_memstream(&pbuf, &plen)) && mem)
+			fclose(mem), mem = NULL, free(buf), buf = NULL;
 		tl_eval_result er;
 		tl_err err;
 		tl_status st = mem ? tl_evaluate(&eo, mem, &er, &err)
 				   : tl_seterr(&err, TL_ENOMEM, "out of memory");
 		if (mem)
 			fclose(mem);
+		if (eo.predictions)
+			fclose(eo.predictions);
+		if (st == TL_OK && pred_path)
+			st = tl_write_file_atomic(pred_path, pbuf, plen, &err);
+		free(pbuf);
 		if (st == TL_OK && o.output)
 			st = tl_write_file_atomic(o.output, buf, len, &err);
 		if (st == TL_OK && (!o.output || !o.quiet))
@@ -147,7 +174,13 @@ int main(int argc, char **argv)
 	}
 	tl_features_result r;
 	tl_err err;
-	tl_status st = tl_features(&o, &r, &err);
+	tl_status st = TL_OK;
+	if (grid && (st = tl_features_grid(&o, image, grid, 0, &r, &err)) == TL_OK && !o.quiet)
+		fprintf(stderr, "tleval: wrote %s: %s image %llu and %s's %d maps of %dx%d\n", grid,
+			o.split, (unsigned long long)image, o.layer, r.c, r.h, r.w);
+	if (st != TL_OK || !o.output)
+		return tl_cli_exit("tleval", st, &err, cancelled);
+	st = tl_features(&o, &r, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tleval", st, &err, cancelled);
 	if (r.weights_norm < 0 && !o.quiet)

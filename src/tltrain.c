@@ -60,6 +60,7 @@ static void usage(FILE *f)
 		"      --seed N           default 42\n"
 		"  -q, --quiet            no progress, no per-epoch lines, no report on stdout\n"
 		"      --log-format F     text (default) or json (one object per epoch)\n"
+		"      --no-plots         no history/confusion .png/.svg in the run directory\n"
 		"  -h, --help, -V, --version\n",
 		TL_DATADIR);
 }

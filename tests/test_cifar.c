@@ -271,6 +271,86 @@ static void damaged_streams_fail_and_leave_nothing(void **state)
 	assert_int_equal(outputs_left(), 0);
 }
 
+/* Flip byte `at` of src in place. */
+static void flip(long at)
+{
+	FILE *f = fopen(src, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	int c = fgetc(f);
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	fputc(c ^ 0x10, f);
+	fclose(f);
+}
+
+/* libarchive's gzip filter checks no CRC: a flipped byte that still
+ * inflates used to pack silently into different pixels.  Every flip in
+ * the compressed data or its trailer must now fail, and leave nothing. */
+static void bad_gzip_crc_is_an_error(void **state)
+{
+	(void)state;
+	fixture_opts fo;
+	fixture_defaults(&fo);
+	fo.per_batch = 200;
+	struct stat sb;
+	tl_err err;
+	/* the CRC-32 and the length in the trailer */
+	const long back[] = {8, 2};
+	const char *what[] = {"incorrect data check", "incorrect length check"};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(fixture_write(src, &fo), 0);
+		assert_int_equal(stat(src, &sb), 0);
+		flip((long)sb.st_size - back[i]);
+		tl_status st = pack(32, TL_DTYPE_F16, TL_NORM_CAFFE, &err);
+		if (st != TL_EFORMAT || !strstr(err.msg, what[i]) || !strstr(err.msg, src))
+			fail_msg("trailer flip %d: status %d, message '%s'", i, st, err.msg);
+		assert_int_equal(outputs_left(), 0);
+	}
+	/* bytes in the middle of the compressed data */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(fixture_write(src, &fo), 0);
+		assert_int_equal(stat(src, &sb), 0);
+		flip((long)sb.st_size / 2 + 37 * i);
+		tl_status st = pack(32, TL_DTYPE_F16, TL_NORM_CAFFE, &err);
+		if (st == TL_OK)
+			fail_msg("mid-file flip %d at %ld packed without an error", i,
+				 (long)sb.st_size / 2 + 37 * i);
+		assert_int_equal(outputs_left(), 0);
+	}
+	/* garbage after the last gzip member */
+	assert_int_equal(fixture_write(src, &fo), 0);
+	FILE *f = fopen(src, "ab");
+	fputs("garbage", f);
+	fclose(f);
+	assert_int_equal(pack(32, TL_DTYPE_F16, TL_NORM_CAFFE, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "unexpected bytes after the compressed data"));
+	assert_int_equal(outputs_left(), 0);
+	/* the intact fixture still packs (and a second gzip member is fine) */
+	assert_int_equal(fixture_write(src, &fo), 0);
+	assert_int_equal(pack(32, TL_DTYPE_F16, TL_NORM_CAFFE, &err), TL_OK);
+}
+
+/* An empty directory: a clear "missing" error (and no qsort(NULL, 0),
+ * which UBSan reports). */
+static void empty_directory_is_an_error(void **state)
+{
+	(void)state;
+	char d[600];
+	snprintf(d, sizeof d, "%s/in.empty", dir);
+	assert_int_equal(mkdir(d, 0755), 0);
+	tl_pack_opts o = {0};
+	o.input = d;
+	o.output = out;
+	o.height = o.width = 32;
+	o.dtype = TL_DTYPE_F16;
+	o.quiet = 1;
+	tl_pack_result res;
+	tl_err err;
+	assert_int_not_equal(tl_pack(&o, &res, &err), TL_OK);
+	assert_non_null(strstr(err.msg, d));
+	assert_int_equal(outputs_left(), 0);
+}
+
 static void cancel_leaves_nothing(void **state)
 {
 	(void)state;
@@ -314,6 +394,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(malformed_inputs_fail_and_leave_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_streams_fail_and_leave_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancel_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_gzip_crc_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_directory_is_an_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

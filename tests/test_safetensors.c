@@ -194,6 +194,43 @@ static void bad_offsets(void **state)
 	}
 }
 
+/* A repeated tensor or metadata name used to be accepted (the last one
+ * won), and two tensors could share bytes: both are refused now. */
+static void duplicates_and_overlaps(void **state)
+{
+	(void)state;
+	const struct {
+		const char *json, *want;
+	} cases[] = {
+		{"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+		 "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+		 "duplicate object key"},
+		{"{\"__metadata__\":{\"lr\":\"0.1\",\"lr\":\"nan\"},"
+		 "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+		 "duplicate object key"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}",
+		 "data_offsets overlap"},
+		{"{\"a\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[20,24]}}",
+		 "data_offsets overlap"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		write_st(cases[i].json, six, sizeof six);
+		expect_fail(TL_EFORMAT, cases[i].want);
+	}
+	/* adjacent tensors and empty tensors sharing an offset are fine */
+	write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+		 "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+		 "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+		 six, sizeof six);
+	tl_st_file *f;
+	tl_err err;
+	assert_int_equal(tl_st_open(&f, path, &err), TL_OK);
+	assert_int_equal(f->n, 3);
+	tl_st_close(f);
+}
+
 static void checksum(void **state)
 {
 	(void)state;
@@ -282,6 +319,7 @@ int main(void)
 		cmocka_unit_test(bad_json),
 		cmocka_unit_test(bad_fields),
 		cmocka_unit_test(bad_offsets),
+		cmocka_unit_test(duplicates_and_overlaps),
 		cmocka_unit_test(checksum),
 		cmocka_unit_test(read_f32_converts_and_checks),
 		cmocka_unit_test(write_then_read),

@@ -310,6 +310,119 @@ static void bad_offsets_with_valid_checksum(void **state)
 	free(orig);
 }
 
+/* Set a u64 / u32 at off of a shard image (little-endian). */
+static void put_at(uint8_t *b, size_t off, uint64_t v, int width)
+{
+	for (int k = 0; k < width; k++)
+		b[off + k] = (uint8_t)(v >> (8 * k));
+}
+
+/* Segment tables whose counts add up but that map a record twice (or an
+ * index of a split twice, leaving another unmapped) used to pass open and
+ * --verify and then abort a reader on an internal check. */
+static void overlapping_segments_refused_at_open(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	/* canonical order: 0 = b1 (train, file 65..94, split 0..29),
+	 * 1 = b2 (train, file 0..39, split 30..69), 2 = t (test, file 40..64) */
+	const struct {
+		size_t off;
+		uint64_t v;
+		const char *expect;
+	} edits[] = {
+		{768 + 0 * 72 + 48, 0, "overlap in the file"},   /* b1 over b2's records */
+		{768 + 1 * 72 + 64, 0, "overlap in split train"}, /* b2 at split index 0 too */
+		{768 + 2 * 72 + 48, 30, "overlap in the file"},   /* t over b2's tail */
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		put_at(b, edits[i].off, edits[i].v, 8);
+		rehash(b);
+		spit(b, n);
+		free(b);
+		tl_err err;
+		tl_status st = open_verify(&err);
+		if (st != TL_EFORMAT || !strstr(err.msg, edits[i].expect))
+			fail_msg("edit %zu: status %d, message %s", i, st, st ? err.msg : "(none)");
+	}
+	/* a magic of raw bytes is shown escaped, not printed raw */
+	memcpy(orig, "\x01\x02ZZ\xff\x00\\q", 8);
+	spit(orig, n);
+	tl_err err;
+	assert_int_equal(open_verify(&err), TL_EFORMAT);
+	if (!strstr(err.msg, "got \"\\x01\\x02ZZ\\xff\\x00\\x5cq\""))
+		fail_msg("magic shown as: %s", err.msg);
+	for (const char *p = err.msg; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	free(orig);
+}
+
+/* Shards with no records, or a split without records, are refused. */
+static void empty_splits_refused_at_open(void **state)
+{
+	(void)state;
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 4, proto.width = 4;
+	proto.dtype = TL_DTYPE_U8;
+	tl_norm_preset(TL_NORM_CAFFE, &proto.norm);
+	proto.n_label_fields = 1;
+	tl_shard_writer *w;
+	tl_err err;
+	uint8_t rec[64] = {0}, lab[1] = {0};
+	for (int with_test = 0; with_test < 2; with_test++) {
+		assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+		assert_int_equal(tl_shard_writer_segment(w, "b1", "train", 1, &err), TL_OK);
+		if (with_test) {
+			assert_int_equal(tl_shard_writer_segment(w, "t", "test", 0, &err), TL_OK);
+			assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
+		}
+		tl_shard_info *in = tl_shard_writer_info(w);
+		in->n_classes = 1;
+		strcpy(in->class_names[0], "a");
+		assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+		tl_shard *sh;
+		assert_int_equal(tl_shard_open(&sh, path, &err), TL_EFORMAT);
+		const char *want = with_test ? "split train holds no records" : "holds no records";
+		if (!strstr(err.msg, want))
+			fail_msg("%d: %s", with_test, err.msg);
+	}
+}
+
+/* A shard cut short while mapped: pages past the new end raise SIGBUS on
+ * touch.  Both a chunk check after the cut and a read of an already
+ * checked record must fail with "truncated while in use", not crash. */
+static void truncated_while_mapped_is_an_error(void **state)
+{
+	(void)state;
+	write_fixture(16);
+	tl_shard *sh;
+	tl_err err;
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	float f[105];
+	assert_int_equal(tl_shard_load_f32(sh, 0, f, &err), TL_OK); /* chunk 0 checked */
+	uint64_t full = sh->size;
+	assert_int_equal(truncate(path, (off_t)sh->info.image_offset), 0);
+	char want[128];
+	snprintf(want, sizeof want, "truncated while in use (expected %llu bytes, found %llu)",
+		 (unsigned long long)full, (unsigned long long)sh->info.image_offset);
+	/* record 1 is in the checked chunk: the conversion itself faults */
+	assert_int_equal(tl_shard_load_f32(sh, 1, f, &err), TL_EIO);
+	if (!strstr(err.msg, want) || !strstr(err.msg, path))
+		fail_msg("checked chunk: %s", err.msg);
+	/* record 40 is in an unchecked chunk */
+	assert_int_equal(tl_shard_load_f32(sh, 40, f, &err), TL_EIO);
+	if (!strstr(err.msg, want))
+		fail_msg("unchecked chunk: %s", err.msg);
+	assert_int_equal(tl_shard_verify(sh, NULL, NULL, &err), TL_EIO);
+	assert_non_null(strstr(err.msg, "truncated while in use"));
+	tl_shard_close(sh);
+}
+
 static void writer_failures_leave_nothing(void **state)
 {
 	(void)state;
@@ -346,6 +459,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(truncated_shard_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_offsets_with_valid_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(writer_failures_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(overlapping_segments_refused_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(empty_splits_refused_at_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(truncated_while_mapped_is_an_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zlib.h>
 
 const char *const tl_cifar10_names[10] = {"airplane", "automobile", "bird", "cat", "deer",
 					  "dog",      "frog",       "horse", "ship", "truck"};
@@ -33,6 +34,15 @@ struct tl_cifar_src {
 	XXH3_state_t *xs;
 	atomic_uint_fast64_t consumed;
 	uint64_t total;
+	/* a gzip source is inflated here (zlib checks every member's CRC-32
+	 * and length, which libarchive's gzip filter does not); libarchive
+	 * then sees the plain tar */
+	int gz;         /* 1 once the source started with the gzip magic */
+	int gz_end;     /* the last member ended at the end of the file */
+	z_stream zs;
+	uint8_t *zbuf;  /* inflated bytes handed to libarchive */
+	size_t zavail;  /* raw bytes in buf not yet inflated (at zs.next_in) */
+	int eof;        /* read() returned 0 */
 	/* directory mode */
 	char *dir;
 	char **names;
@@ -69,22 +79,101 @@ tl_member_kind tl_cifar_classify(const char *base, int *batch)
 	return TL_MEMBER_OTHER;
 }
 
-static la_ssize_t read_cb(struct archive *a, void *ctx, const void **out)
+/* Read the next block of the source file into buf, hashing it. */
+static ssize_t read_raw(tl_cifar_src *s)
 {
-	tl_cifar_src *s = ctx;
 	for (;;) {
 		ssize_t n = read(s->fd, s->buf, TL_CIFAR_READ_BLOCK);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			archive_set_error(a, errno, "read failed: %s", strerror(errno));
-			return -1;
+		if (n > 0) {
+			XXH3_64bits_update(s->xs, s->buf, (size_t)n);
+			atomic_fetch_add(&s->consumed, (uint64_t)n);
 		}
-		XXH3_64bits_update(s->xs, s->buf, (size_t)n);
-		atomic_fetch_add(&s->consumed, (uint64_t)n);
-		*out = s->buf;
+		if (n == 0)
+			s->eof = 1;
 		return n;
 	}
+}
+
+/* Inflate the next block of a gzip source.  Members follow each other
+ * (gzip -c a b); anything after the last member, a CRC or length that
+ * does not match, or a file that ends inside a member is an error. */
+static la_ssize_t read_gz(struct archive *a, tl_cifar_src *s, const void **out)
+{
+	s->zs.next_out = s->zbuf;
+	s->zs.avail_out = TL_CIFAR_READ_BLOCK;
+	while (s->zs.avail_out == TL_CIFAR_READ_BLOCK) {
+		if (s->zavail == 0 && !s->eof) {
+			ssize_t n = read_raw(s);
+			if (n < 0) {
+				archive_set_error(a, errno, "read failed: %s", strerror(errno));
+				return -1;
+			}
+			s->zs.next_in = s->buf;
+			s->zavail = (size_t)n;
+		}
+		if (s->gz_end) {
+			if (s->zavail == 0 && s->eof)
+				break;
+			/* another member must start here */
+			if (s->zs.next_in[0] != 0x1f || inflateReset(&s->zs) != Z_OK) {
+				archive_set_error(a, EILSEQ,
+						  "gzip: %zu unexpected bytes after the compressed data",
+						  s->zavail);
+				return -1;
+			}
+			s->gz_end = 0;
+		}
+		if (s->zavail == 0 && s->eof) {
+			archive_set_error(a, EILSEQ,
+					  "gzip: the file ends inside the compressed data (truncated)");
+			return -1;
+		}
+		s->zs.avail_in = (uInt)s->zavail;
+		int r = inflate(&s->zs, Z_NO_FLUSH);
+		s->zavail = s->zs.avail_in;
+		if (r == Z_STREAM_END) {
+			s->gz_end = 1;
+		} else if (r != Z_OK && r != Z_BUF_ERROR) {
+			archive_set_error(a, EILSEQ, "gzip: %s",
+					  s->zs.msg ? s->zs.msg : "corrupt compressed data");
+			return -1;
+		}
+	}
+	*out = s->zbuf;
+	return (la_ssize_t)(TL_CIFAR_READ_BLOCK - s->zs.avail_out);
+}
+
+static la_ssize_t read_cb(struct archive *a, void *ctx, const void **out)
+{
+	tl_cifar_src *s = ctx;
+	if (s->gz)
+		return read_gz(a, s, out);
+	ssize_t n = read_raw(s);
+	if (n < 0) {
+		archive_set_error(a, errno, "read failed: %s", strerror(errno));
+		return -1;
+	}
+	*out = s->buf;
+	return n;
+}
+
+/* Look at the first bytes: a gzip source is inflated by read_gz. */
+static tl_status sniff_gzip(tl_cifar_src *s, tl_err *err)
+{
+	uint8_t m[2];
+	ssize_t n = pread(s->fd, m, 2, 0);
+	if (n < 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot read input: %s", s->path, strerror(errno));
+	if (n < 2 || m[0] != 0x1f || m[1] != 0x8b)
+		return TL_OK;
+	if (!(s->zbuf = malloc(TL_CIFAR_READ_BLOCK)))
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->path);
+	if (inflateInit2(&s->zs, 15 + 16) != Z_OK) /* gzip wrapper, checks CRC-32 + ISIZE */
+		return tl_seterr(err, TL_ENOMEM, "%s: cannot start gzip decoder", s->path);
+	s->gz = 1;
+	return TL_OK;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -142,7 +231,8 @@ static tl_status open_dir(tl_cifar_src *s, tl_err *err)
 		s->total += (uint64_t)sb.st_size;
 	}
 	closedir(d);
-	qsort(s->names, s->n_names, sizeof *s->names, cmp_str);
+	if (s->n_names > 1)
+		qsort(s->names, s->n_names, sizeof *s->names, cmp_str);
 	return TL_OK;
 }
 
@@ -186,6 +276,8 @@ tl_status tl_cifar_open(tl_cifar_src **out, const char *path, tl_err *err)
 		goto fail;
 	}
 	XXH3_64bits_reset(s->xs);
+	if ((st = sniff_gzip(s, err)) != TL_OK)
+		goto fail;
 	archive_read_support_filter_all(s->ar);
 	archive_read_support_format_tar(s->ar);
 	archive_read_support_format_gnutar(s->ar);
@@ -260,7 +352,7 @@ tl_status tl_cifar_next(tl_cifar_src *s, tl_cifar_member *m, int *done, tl_err *
 				*done = 1;
 				return TL_OK;
 			}
-			if (r < ARCHIVE_WARN)
+			if (r != ARCHIVE_OK) /* a warning too: nothing damaged passes quietly */
 				return header_error(s, err);
 			if (archive_entry_filetype(e) != AE_IFREG)
 				continue;
@@ -327,12 +419,15 @@ tl_status tl_cifar_finish(tl_cifar_src *s, uint64_t *size, uint64_t *hash, tl_er
 	*hash = 0;
 	if (s->is_dir)
 		return TL_OK;
+	/* read (and for gzip, inflate and check) to the end of the file:
+	 * hashes any trailing bytes and reaches the last gzip trailer */
 	const void *dummy;
 	la_ssize_t n;
-	while ((n = read_cb(s->ar, s, &dummy)) > 0) /* hash any trailing bytes */
+	while ((n = read_cb(s->ar, s, &dummy)) > 0)
 		;
 	if (n < 0)
-		return tl_seterr(err, TL_EIO, "%s: %s", s->path, archive_error_string(s->ar));
+		return tl_seterr(err, s->gz ? TL_EFORMAT : TL_EIO, "%s: %s", s->path,
+				 archive_error_string(s->ar));
 	*hash = XXH3_64bits_digest(s->xs);
 	return TL_OK;
 }
@@ -347,6 +442,9 @@ void tl_cifar_close(tl_cifar_src *s)
 		close(s->fd);
 	if (s->xs)
 		XXH3_freeState(s->xs);
+	if (s->gz)
+		inflateEnd(&s->zs);
+	free(s->zbuf);
 	if (s->cur)
 		fclose(s->cur);
 	for (size_t i = 0; i < s->n_names; i++)

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -184,9 +187,16 @@ static tl_status decode_envelope(const char *path, const uint8_t *m, uint64_t fs
 	if (fsize < H_NAMES)
 		return BAD("%s: header: truncated (expected at least %d bytes, got %llu)", path,
 			   H_NAMES, (unsigned long long)fsize);
-	if (memcmp(m, TL_SHARD_MAGIC, 8) != 0)
-		return BAD("%s: header: not a tlkit shard (expected magic \"%s\", got \"%.8s\")",
-			   path, TL_SHARD_MAGIC, (const char *)m);
+	if (memcmp(m, TL_SHARD_MAGIC, 8) != 0) {
+		char shown[8 * 4 + 1]; /* printable bytes as-is, others as \xHH */
+		size_t k = 0;
+		for (int i = 0; i < 8; i++)
+			k += (size_t)snprintf(shown + k, sizeof shown - k,
+					      m[i] >= 0x20 && m[i] < 0x7f && m[i] != '\\' ? "%c" : "\\x%02x",
+					      m[i]);
+		return BAD("%s: header: not a tlkit shard (expected magic \"%s\", got \"%s\")", path,
+			   TL_SHARD_MAGIC, shown);
+	}
 	o->version = get32(m + H_VERSION);
 	if (o->version != TL_SHARD_VERSION)
 		return BAD("%s: header: unsupported version (expected %d, got %u)", path,
@@ -372,6 +382,30 @@ static tl_status decode_splits(const char *path, const uint8_t *m, tl_shard_info
 	if (seg_total != o->n_records)
 		return BAD("%s: header: segments hold %llu records (expected %llu)", path,
 			   (unsigned long long)seg_total, (unsigned long long)o->n_records);
+	/* the counts add up; no two segments may share file records or split
+	 * indices either, so together they map each record exactly once */
+	for (uint32_t i = 0; i < o->n_segments; i++)
+		for (uint32_t j = i + 1; j < o->n_segments; j++) {
+			const tl_shard_segment *a = &o->segments[i], *b = &o->segments[j];
+			if (!a->count || !b->count)
+				continue;
+			if (a->first < b->first + b->count && b->first < a->first + a->count)
+				return BAD("%s: header: segments %u (%s) and %u (%s) overlap in the file (records %llu..%llu and %llu..%llu)",
+					   path, i, a->member, j, b->member,
+					   (unsigned long long)a->first,
+					   (unsigned long long)(a->first + a->count - 1),
+					   (unsigned long long)b->first,
+					   (unsigned long long)(b->first + b->count - 1));
+			if (a->split == b->split && a->split_first < b->split_first + b->count &&
+			    b->split_first < a->split_first + a->count)
+				return BAD("%s: header: segments %u (%s) and %u (%s) overlap in split %s",
+					   path, i, a->member, j, b->member, o->splits[a->split].name);
+		}
+	if (o->n_records == 0)
+		return BAD("%s: header: the shard holds no records", path);
+	for (uint32_t i = 0; i < o->n_splits; i++)
+		if (o->splits[i].count == 0)
+			return BAD("%s: header: split %s holds no records", path, o->splits[i].name);
 	return TL_OK;
 }
 
@@ -412,6 +446,149 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	return decode_names(path, m, o, err);
 }
 
+/* ---- reading the mapping safely ----
+ * A shard truncated (or replaced by a shorter file) while it is mapped
+ * turns reads of the lost pages into SIGBUS.  Mapped reads run under a
+ * per-thread sigsetjmp guard: the SIGBUS handler jumps back to the guard
+ * and the read reports "truncated while in use".  A SIGBUS outside any
+ * guard goes to the previous disposition (default: the process dies). */
+
+static _Thread_local sigjmp_buf *bus_env;
+static struct sigaction bus_prev;
+
+static void bus_handler(int sig, siginfo_t *si, void *ctx)
+{
+	if (bus_env)
+		siglongjmp(*bus_env, 1);
+	if ((bus_prev.sa_flags & SA_SIGINFO) && bus_prev.sa_sigaction) {
+		bus_prev.sa_sigaction(sig, si, ctx);
+		return;
+	}
+	if (bus_prev.sa_handler != SIG_DFL && bus_prev.sa_handler != SIG_IGN) {
+		bus_prev.sa_handler(sig);
+		return;
+	}
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+/* Make bus_handler the SIGBUS handler, keeping whatever was there (a
+ * test harness or another library may have installed one since). */
+static void bus_install(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct sigaction cur, sa;
+	pthread_mutex_lock(&lock);
+	if (sigaction(SIGBUS, NULL, &cur) != 0 ||
+	    ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == bus_handler)) {
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = bus_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &bus_prev);
+	pthread_mutex_unlock(&lock);
+}
+
+static tl_status truncated_in_use(const tl_shard *sh, tl_err *err)
+{
+	struct stat sb;
+	unsigned long long now = fstat(sh->fd, &sb) == 0 ? (unsigned long long)sb.st_size : 0;
+	return tl_seterr(err, TL_EIO, "%s: truncated while in use (expected %llu bytes, found %llu)",
+			 sh->path, (unsigned long long)sh->size, now);
+}
+
+/* The file still has the size it had when mapped (one fstat). */
+static tl_status check_size(const tl_shard *sh, tl_err *err)
+{
+	struct stat sb;
+	if (fstat(sh->fd, &sb) != 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot stat shard: %s", sh->path,
+				 strerror(errno));
+	if ((uint64_t)sb.st_size < sh->size)
+		return truncated_in_use(sh, err);
+	return TL_OK;
+}
+
+/* Read the stored hash at h and hash n bytes at p, both in the mapping;
+ * 1 if the pages went away (SIGBUS). */
+static int guarded_hash(const uint8_t *p, uint64_t n, const uint8_t *h, uint64_t *want,
+			uint64_t *out)
+{
+	sigjmp_buf env, *prev = bus_env;
+	if (sigsetjmp(env, 0)) {
+		bus_env = prev;
+		return 1;
+	}
+	bus_env = &env;
+	*want = get64(h);
+	*out = XXH3_64bits(p, n);
+	bus_env = prev;
+	return 0;
+}
+
+/* Convert one mapped record to float; 1 if its pages went away. */
+static int guarded_to_f32(const tl_shard *sh, const void *rec, float *dst)
+{
+	sigjmp_buf env, *prev = bus_env;
+	if (sigsetjmp(env, 0)) {
+		bus_env = prev;
+		return 1;
+	}
+	bus_env = &env;
+	tl_image_to_f32(rec, sh->info.dtype, &sh->info.norm,
+			(size_t)sh->info.height * sh->info.width, dst);
+	bus_env = prev;
+	return 0;
+}
+
+/* Everything tl_shard_open checks in the mapping: header, label and
+ * chunk-table checksums, label ranges. */
+static tl_status open_checks(tl_shard *sh, tl_err *err)
+{
+	TL_TRY(decode_header(sh->path, sh->map, sh->size, &sh->info, err));
+	const tl_shard_info *in = &sh->info;
+	uint64_t h = XXH3_64bits(sh->map + in->label_offset,
+				 in->chunk_table_offset - in->label_offset);
+	if (h != in->label_hash) {
+		return tl_seterr(err, TL_ECHECKSUM,
+				 "%s: labels: checksum mismatch (expected %016llx, got %016llx)",
+				 sh->path, (unsigned long long)in->label_hash, (unsigned long long)h);
+	}
+	h = XXH3_64bits(sh->map + in->chunk_table_offset, in->n_chunks * 8);
+	if (h != in->chunk_table_hash) {
+		return tl_seterr(err, TL_ECHECKSUM,
+				 "%s: chunk table: checksum mismatch (expected %016llx, got %016llx)",
+				 sh->path, (unsigned long long)in->chunk_table_hash,
+				 (unsigned long long)h);
+	}
+	for (uint64_t r = 0; r < in->n_records; r++)
+		for (uint32_t f = 0; f < in->n_label_fields; f++) {
+			uint32_t lim = f == 0 ? in->n_classes : in->n_coarse;
+			if (tl_shard_label(sh, r, (int)f) >= lim) {
+				return BAD("%s: labels: record %llu has label %u (expected < %u)",
+					   sh->path, (unsigned long long)r,
+					   tl_shard_label(sh, r, (int)f), lim);
+			}
+		}
+	return TL_OK;
+}
+
+static tl_status guarded_open_checks(tl_shard *sh, tl_err *err)
+{
+	sigjmp_buf env, *prev = bus_env;
+	if (sigsetjmp(env, 0)) {
+		bus_env = prev;
+		return truncated_in_use(sh, err);
+	}
+	bus_env = &env;
+	tl_status st = open_checks(sh, err);
+	bus_env = prev;
+	return st;
+}
+
 tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
 {
 	*out = NULL;
@@ -443,34 +620,10 @@ tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
 		goto fail;
 	}
 	sh->map = m;
-	if ((st = decode_header(path, sh->map, sh->size, &sh->info, err)) != TL_OK)
+	bus_install();
+	if ((st = guarded_open_checks(sh, err)) != TL_OK)
 		goto fail;
 	const tl_shard_info *in = &sh->info;
-	uint64_t h = XXH3_64bits(sh->map + in->label_offset,
-				 in->chunk_table_offset - in->label_offset);
-	if (h != in->label_hash) {
-		st = tl_seterr(err, TL_ECHECKSUM,
-			       "%s: labels: checksum mismatch (expected %016llx, got %016llx)", path,
-			       (unsigned long long)in->label_hash, (unsigned long long)h);
-		goto fail;
-	}
-	h = XXH3_64bits(sh->map + in->chunk_table_offset, in->n_chunks * 8);
-	if (h != in->chunk_table_hash) {
-		st = tl_seterr(err, TL_ECHECKSUM,
-			       "%s: chunk table: checksum mismatch (expected %016llx, got %016llx)",
-			       path, (unsigned long long)in->chunk_table_hash,
-			       (unsigned long long)h);
-		goto fail;
-	}
-	for (uint64_t r = 0; r < in->n_records; r++)
-		for (uint32_t f = 0; f < in->n_label_fields; f++) {
-			uint32_t lim = f == 0 ? in->n_classes : in->n_coarse;
-			if (tl_shard_label(sh, r, (int)f) >= lim) {
-				st = BAD("%s: labels: record %llu has label %u (expected < %u)", path,
-					 (unsigned long long)r, tl_shard_label(sh, r, (int)f), lim);
-				goto fail;
-			}
-		}
 	sh->chunk_hash = (const uint64_t *)(sh->map + in->chunk_table_offset);
 	sh->chunk_ok = calloc(in->n_chunks ? in->n_chunks : 1, sizeof *sh->chunk_ok);
 	if (!sh->chunk_ok) {
@@ -541,9 +694,10 @@ tl_status tl_shard_check_chunk(tl_shard *sh, uint64_t c, tl_err *err)
 	const tl_shard_info *in = &sh->info;
 	uint64_t b, e;
 	chunk_range(in, c, &b, &e);
-	uint64_t want;
-	memcpy(&want, sh->chunk_hash + c, 8); /* on-disk little-endian; hosts are LE */
-	uint64_t got = XXH3_64bits(sh->map + b, e - b);
+	TL_TRY(check_size(sh, err));
+	uint64_t want, got;
+	if (guarded_hash(sh->map + b, e - b, (const uint8_t *)(sh->chunk_hash + c), &want, &got))
+		return truncated_in_use(sh, err);
 	if (got != want) {
 		uint64_t r0 = c * in->chunk_records;
 		uint64_t r1 = r0 + in->chunk_records < in->n_records ? r0 + in->chunk_records
@@ -571,8 +725,8 @@ tl_status tl_shard_load_f32(tl_shard *sh, uint64_t r, float *dst, tl_err *err)
 {
 	const void *rec;
 	TL_TRY(tl_shard_record(sh, r, &rec, err));
-	tl_image_to_f32(rec, sh->info.dtype, &sh->info.norm,
-			(size_t)sh->info.height * sh->info.width, dst);
+	if (guarded_to_f32(sh, rec, dst))
+		return truncated_in_use(sh, err);
 	return TL_OK;
 }
 

@@ -50,11 +50,43 @@ static const char *dtype_name(tl_st_dtype dt)
 
 #define BAD(...) tl_seterr(err, TL_EFORMAT, __VA_ARGS__)
 
+static int cmp_data(const void *a, const void *b)
+{
+	const tl_st_tensor *x = *(const tl_st_tensor *const *)a, *y = *(const tl_st_tensor *const *)b;
+	return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* No two tensors may share data bytes (one write would change both). */
+static tl_status check_disjoint(tl_st_file *f, tl_err *err)
+{
+	if (f->n < 2)
+		return TL_OK;
+	const tl_st_tensor **by = malloc(f->n * sizeof *by);
+	if (!by)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", f->path);
+	size_t m = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->t[i].nbytes)
+			by[m++] = &f->t[i];
+	if (m > 1)
+		qsort(by, m, sizeof *by, cmp_data);
+	tl_status st = TL_OK;
+	for (size_t i = 1; i < m; i++)
+		if (by[i - 1]->data + by[i - 1]->nbytes > by[i]->data) {
+			st = BAD("%s: tensors %s and %s: data_offsets overlap", f->path, by[i - 1]->name,
+				 by[i]->name);
+			break;
+		}
+	free(by);
+	return st;
+}
+
 static tl_status parse_header(tl_st_file *f, const char *json, size_t len, const uint8_t *data,
 			      uint64_t data_size, tl_err *err)
 {
 	json_error_t je;
-	json_t *root = json_loadb(json, len, 0, &je);
+	/* a repeated name would silently shadow a tensor or a metadata key */
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root)
 		return BAD("%s: header: bad JSON at byte %d: %s", f->path, je.position, je.text);
 	tl_status st = TL_OK;
@@ -141,6 +173,7 @@ static tl_status parse_header(tl_st_file *f, const char *json, size_t len, const
 		t->data = data + json_integer_value(b);
 		t->nbytes = nbytes;
 	}
+	st = check_disjoint(f, err);
 out:
 	json_decref(root);
 	return st;

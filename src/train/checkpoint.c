@@ -279,6 +279,8 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 		}
 	const char *meta[] = {"model", c->model, "normalization", tl_norm_name(in->norm.kind),
 			      "input_size", hw, "classes", classes, "n_classes", nc,
+			      /* how the shard made its images, for tlpredict to do the same */
+			      "resize_filter", tl_filter_name(in->filter), "shard_dtype", tl_dtype_name(in->dtype),
 			      "head", head[0] ? head : "none",
 			      "pool", tl_net_find_layer(net, "flatten") >= 0 ? "flatten" : "gap",
 			      "epoch", ep,

@@ -1,6 +1,7 @@
 /* evaluate.c - trained-model evaluation (see evaluate.h). */
 #include "train/evaluate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,8 @@ typedef struct {
 	tl_sweep *sw;
 	tl_metrics *m;
 	int32_t *labels, *pred;
+	FILE *pred_csv; /* --predictions: per image index,label,predicted,probability */
+	float *logits;  /* host copy of a batch's logits (pred_csv only) */
 } eval_batch;
 
 static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
@@ -70,9 +73,22 @@ static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 	eval_batch *e = arg;
 	for (int i = 0; i < nb; i++)
 		e->labels[i] = tl_shard_label(e->sw->sh, tl_sweep_record(e->sw, b0 + i), 0);
+	tl_net *net = e->sw->net;
 	double loss;
-	TL_TRY(tl_net_loss(e->sw->net, nb, e->labels, 0, &loss, e->pred, err));
+	TL_TRY(tl_net_loss(net, nb, e->labels, 0, &loss, e->pred, err));
 	tl_metrics_add_pred(e->m, e->pred, e->labels, nb, loss);
+	if (!e->pred_csv)
+		return TL_OK;
+	int k = (int)e->sw->sh->info.n_classes;
+	TL_TRY(tl_net_get(net, net->n_tensors - 1, e->logits, nb, err));
+	for (int i = 0; i < nb; i++) {
+		const float *z = e->logits + (size_t)i * k;
+		int best = e->pred[i];
+		double sum = 0;
+		for (int j = 0; j < k; j++)
+			sum += exp((double)z[j] - z[best]);
+		fprintf(e->pred_csv, "%llu,%d,%d,%.6f\n", (unsigned long long)(b0 + i), e->labels[i], best, 1 / sum);
+	}
 	return TL_OK;
 }
 
@@ -118,11 +134,20 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = net->n_layers, .n = n,
 		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
 		       .unit = "images", .each = eval_each};
-	eval_batch eb = {&sw, &m, labels, labels + batch};
+	float *logits = o->predictions ? malloc(sizeof(float) * (size_t)batch * in->n_classes) : NULL;
+	if (o->predictions && !logits) {
+		free(labels);
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	eval_batch eb = {&sw, &m, labels, labels + batch, o->predictions, logits};
+	if (o->predictions)
+		fputs("index,label,predicted,probability\n", o->predictions);
 	sw.arg = &eb;
 	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);
 	free(labels);
+	free(logits);
 	if (st != TL_OK)
 		goto out;
 	double compute = sw.compute_s;

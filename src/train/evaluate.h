@@ -18,6 +18,8 @@ typedef struct {
 	const char *device;     /* tl_device_open spec; NULL: cpu */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
+	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image
+				 * (argmax, lowest on ties; its softmax probability) */
 } tl_eval_opts;
 
 typedef struct {

@@ -115,6 +115,7 @@ static const setting table[] = {
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,
 	 "-j: expected a thread count in 1..1024"},
 	{0, "quiet", 'q', T_FLAG, F(quiet), "0", 0, 1, 0, 0, 0},
+	{0, "no-plots", 0, T_FLAG, F(no_plots), "0", 0, 1, 0, 0, 0},
 	{0, "log-format", 0, T_ENUM, F(json), "text", 0, 0, log_names, 0,
 	 "--log-format: expected text or json"},
 };

@@ -59,6 +59,7 @@ typedef struct {
 	/* run-time only (not saved) */
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
 	int threads, quiet, json;
+	int no_plots;       /* no history/confusion pictures in the run directory */
 	const volatile sig_atomic_t *cancel;
 	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 	/* tests: called with the network the report is computed on (the

@@ -22,6 +22,7 @@
 #include "nn/models.h"
 #include "nn/normfold.h"
 #include "nn/safetensors.h"
+#include "plot/run.h"
 #include "progress.h"
 #include "rng.h"
 #include "nn/device.h"
@@ -531,8 +532,28 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, o);
 	fclose(o);
+	/* the same for programs: report.json and confusion.csv (plot/run.c) */
+	const char *cn[TL_SHARD_MAX_CLASSES];
+	int unfreeze = 0;
+	for (int i = 0; i < k; i++)
+		cn[i] = in->class_names[i];
+	for (int i = r->st.hist.n - 1; i >= 0; i--)
+		unfreeze = r->st.hist.rows[i].stage > 0 ? r->st.hist.rows[i].epoch : unfreeze;
+	char hw[32];
+	snprintf(hw, sizeof hw, "%ux%u", in->height, in->width);
+	tl_run_summary sum = {
+		.model = c->model, .strategy = tl_enum_name(tl_strategy_names, (int)c->strategy),
+		.unit = c->strategy == TL_STRAT_FINETUNE ? stage_unit(c, 1) : NULL, .input_size = hw,
+		.normalization = tl_norm_name(in->norm.kind), .shard = c->shard, .unfreeze_epoch = unfreeze,
+		.best_epoch = r->st.best_epoch + 1, .epochs_run = r->st.hist.n,
+		.stopped_early = res->stopped_early, .monitor = c->monitor_loss ? "val_loss" : "val_accuracy",
+		.best_metric = r->st.best, .has_test = 1, .test_accuracy = res->test_accuracy,
+		.test_loss = res->test_loss, .macro_f1 = res->macro_f1, .latency_ms = lat_ms,
+		.train_seconds = total, .k = k, .cm = m.cm, .names = cn};
+	st = tl_run_write_report(c->run_dir, &sum, err);
 	tl_metrics_free(&m);
-	st = tl_write_file_atomic(path, buf, len, err);
+	if (st == TL_OK)
+		st = tl_write_file_atomic(path, buf, len, err);
 	if (st == TL_OK && !c->quiet)
 		fputs(buf, stdout);
 	free(buf);
@@ -687,6 +708,13 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	}
 	if (st == TL_EINTR)
 		res->interrupted = 1;
+	/* pictures of the epochs done, also after an interrupt (plot/run.c) */
+	tl_err perr;
+	tl_status pst = TL_OK;
+	if ((st == TL_OK || st == TL_EINTR) && !cfg->no_plots && r->st.hist.n > 0)
+		pst = tl_run_plot_dir(cfg->run_dir, &perr);
+	if (st == TL_OK && pst != TL_OK)
+		*err = perr, st = pst;
 	run_free(r);
 	return st;
 }

@@ -7,8 +7,10 @@ library only (an encoder and parsers independent of tlkit's).
                                   "W H"; fail if not W x H when given
   imgcheck.py svg FILE            parse an SVG as XML; root must be <svg>
                                   with a width and height; print them
-  imgcheck.py ppm2png IN OUT      binary PPM (P6, maxval 255) -> RGB PNG
+  imgcheck.py ppm2png IN OUT...   binary PPM (P6, maxval 255) -> RGB PNG,
+                                  for each pair IN OUT
 """
+import re
 import struct
 import sys
 import xml.etree.ElementTree as ET
@@ -76,11 +78,11 @@ def svg_check(path):
 
 def ppm2png(src, dst):
     data = open(src, "rb").read()
-    parts = data.split(maxsplit=4)
-    if parts[0] != b"P6" or int(parts[3]) != 255:
+    m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", data)  # one whitespace byte, then pixels
+    if not m or int(m.group(3)) != 255:
         fail(f"{src}: expected a binary PPM with maxval 255")
-    w, h = int(parts[1]), int(parts[2])
-    px = parts[4]
+    w, h = int(m.group(1)), int(m.group(2))
+    px = data[m.end():]
     if len(px) != w * h * 3:
         fail(f"{src}: {len(px)} pixel bytes, expected {w * h * 3}")
     rows = b"".join(b"\0" + px[y * w * 3:(y + 1) * w * 3] for y in range(h))
@@ -100,8 +102,9 @@ if __name__ == "__main__":
         png_check(a[1], (int(a[2]), int(a[3])) if len(a) == 4 else None)
     elif len(a) == 2 and a[0] == "svg":
         svg_check(a[1])
-    elif len(a) == 3 and a[0] == "ppm2png":
-        ppm2png(a[1], a[2])
+    elif len(a) >= 3 and len(a) % 2 == 1 and a[0] == "ppm2png":
+        for i in range(1, len(a), 2):
+            ppm2png(a[i], a[i + 1])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

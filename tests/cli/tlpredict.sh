@@ -20,10 +20,13 @@ cd "$T" || exit 1
 M=run/best.safetensors
 
 mkdir img
+pairs=()
 for ((i = 0; i < N; i++)); do
-	"$BIN/tlpack" --export "test/$i" s32.tls -o img/t.ppm || exit 1
-	$CHK ppm2png img/t.ppm "img/$(printf %03d $i).png" || exit 1
+	n=$(printf %03d $i)
+	"$BIN/tlpack" --export "test/$i" s32.tls -o "img/$n.ppm" || exit 1
+	pairs+=("img/$n.ppm" "img/$n.png")
 done
+$CHK ppm2png "${pairs[@]}" || exit 1
 run 0 "tleval predictions for the first $N test records" -- \
 	"$BIN/tleval" -q -w "$M" -d s64.tls --limit $N --predictions pred.csv
 run 0 "tlpredict on $N exported PNGs" -- "$PR" -m "$M" -k 1 --json img/[0-9]*.png
@@ -31,17 +34,19 @@ cp "$T/out" predict.jsonl
 python3 - "$N" <<'EOF' >agree.txt
 import csv, json, sys
 n = int(sys.argv[1])
-ev = {int(r["index"]): int(r["predicted"]) for r in csv.DictReader(open("pred.csv"))}
+ev = {int(r["index"]): (int(r["predicted"]), float(r["probability"])) for r in csv.DictReader(open("pred.csv"))}
 pr = {}
 for line in open("predict.jsonl"):
     o = json.loads(line)
-    pr[int(o["file"].split("/")[-1][:3])] = o["top"][0]["index"]
-same = sum(1 for i in range(n) if i in ev and i in pr and ev[i] == pr[i])
+    pr[int(o["file"].split("/")[-1][:3])] = (o["top"][0]["index"], o["top"][0]["probability"])
+# same class, and the same probability (same input floats, batch 1 vs batched sums)
+same = sum(1 for i in range(n) if i in ev and i in pr and ev[i][0] == pr[i][0]
+           and abs(ev[i][1] - pr[i][1]) <= 1e-4 + 1e-3 * ev[i][1])
 print(same, len(ev), len(pr))
 EOF
 read -r same nev npr <agree.txt
 if [ "$nev" = "$N" ] && [ "$npr" = "$N" ] && [ "$same" = "$N" ]; then
-	ok "same top-1 as tleval on $same of $N images"
+	ok "same top-1 class and probability as tleval on $same of $N images"
 else
 	bad "top-1 agrees with tleval on ${same:-?} of $N images (tleval gave ${nev:-?}, tlpredict ${npr:-?})"
 fi
