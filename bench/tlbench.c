@@ -1,6 +1,9 @@
 /* tlbench - compute-core throughput, one line per figure: "name value unit".
  *
- *   bench/tlbench [-j THREADS] [-r RUNS] [-b BATCH] [--only PREFIX]
+ *   bench/tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX]
+ *
+ * --device picks the backend of the network figures (nn/device.h: cpu,
+ * cpu-reference, opencl[:P[:D]], auto); -s (--res) the VGG16 input size (32).
  *
  * sgemm_*            GFLOP/s of the fast SGEMM on the GEMM shapes VGG16's
  *                    convolutions produce at 32x32, batch 64 (M = out channels,
@@ -19,12 +22,14 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
+#include "cpu/ops.h"
+#include "nn/device.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "progress.h"
 
-static int runs = 5, threads = 0, batch = 64;
-static const char *only = "";
+static int runs = 5, threads = 0, batch = 64, vgg_size = 32;
+static const char *only = "", *device = "cpu";
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -136,28 +141,39 @@ static void run_gemm(void *p)
 
 typedef struct {
 	tl_net *net;
-	tl_cpu_ops *be;
 	int to;
 	int train;
 	tl_optim *opt;
-	float *dl;
 	int32_t *labels;
 } net_ctx;
 
+static void die_on(tl_status st, const tl_err *err)
+{
+	if (st != TL_OK) {
+		fprintf(stderr, "tlbench: %s\n", err->msg);
+		exit(1);
+	}
+}
+
+/* One forward (and with train, loss + backward + SGD step), waited for. */
 static void run_net(void *p)
 {
 	net_ctx *c = p;
-	tl_net_forward(c->net, c->be, batch, 0, c->to);
-	if (!c->train)
+	tl_err err;
+	tl_net_forward(c->net, batch, 0, c->to);
+	if (!c->train) {
+		die_on(c->net->be->sync(c->net->be, &err), &err);
 		return;
-	int k = c->net->tshape[c->net->n_tensors - 1].c;
-	tl_softmax_xent(batch, k, tl_net_output(c->net), c->labels, c->dl, NULL);
-	tl_net_backward(c->net, c->be, batch, c->dl);
-	tl_optim_step(c->opt, c->net, c->be->pool);
+	}
+	double loss;
+	die_on(tl_net_loss(c->net, batch, c->labels, 1, &loss, NULL, &err), &err);
+	tl_net_backward(c->net, batch);
+	tl_optim_step(c->opt, c->net);
+	die_on(c->net->be->sync(c->net->be, &err), &err);
 }
 
 static void bench_net(const char *name, const char *model, int size, int train, int features_only,
-		      tl_cpu_ops *be)
+		      tl_backend *be)
 {
 	if (!want(name))
 		return;
@@ -166,38 +182,41 @@ static void bench_net(const char *name, const char *model, int size, int train, 
 	cfg.height = cfg.width = size;
 	tl_net *net;
 	tl_err err;
-	if (tl_model_build(&cfg, &net, &err) != TL_OK || tl_net_alloc(net, batch, &err) != TL_OK) {
-		fprintf(stderr, "tlbench: %s\n", err.msg);
-		exit(1);
-	}
+	die_on(tl_model_build(&cfg, &net, &err), &err);
+	die_on(tl_net_bind(net, be, batch, &err), &err);
 	tl_net_init(net, 42, 0);
 	net->training = train;
-	float *x = tl_net_input(net);
-	for (size_t i = 0; i < (size_t)batch * 3 * size * size; i++)
+	size_t nx = (size_t)batch * 3 * size * size;
+	float *x = malloc(nx * sizeof(float));
+	TL_CHECK(x);
+	for (size_t i = 0; i < nx; i++)
 		x[i] = (float)((i * 7919) % 255) - 120.0f;
+	tl_net_set(net, 0, x, batch);
+	free(x);
 	int32_t labels[1024];
 	for (int i = 0; i < batch; i++)
 		labels[i] = i % 10;
-	float *dl = calloc((size_t)batch * 10, sizeof(float));
 	tl_optim opt;
-	tl_optim_init(&opt, net, TL_OPT_SGD, &err);
+	die_on(tl_optim_init(&opt, net, TL_OPT_SGD, &err), &err);
 	int to = net->n_layers;
 	if (features_only)
 		to = tl_net_find_layer(net, "block5_pool") + 1;
-	net_ctx c = {net, be, to, train, &opt, dl, labels};
+	net_ctx c = {net, to, train, &opt, labels};
 	double s = timed(run_net, &c);
-	printf("%s %.1f img/s\n", name, batch / s);
+	printf("%s %.1f img/s (%dx%d)\n", name, batch / s, size, size);
 	fflush(stdout);
 	tl_optim_free(&opt);
-	free(dl);
 	tl_net_free(net);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {{"only", required_argument, 0, 'o'}, {0, 0, 0, 0}};
+	static const struct option lo[] = {{"only", required_argument, 0, 'o'},
+					   {"device", required_argument, 0, 'd'},
+					   {"res", required_argument, 0, 's'},
+					   {0, 0, 0, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "j:r:b:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:r:b:s:", lo, NULL)) != -1) {
 		if (c == 'j')
 			threads = atoi(optarg);
 		else if (c == 'r')
@@ -206,13 +225,17 @@ int main(int argc, char **argv)
 			batch = atoi(optarg);
 		else if (c == 'o')
 			only = optarg;
+		else if (c == 'd')
+			device = optarg;
+		else if (c == 's')
+			vgg_size = atoi(optarg);
 		else {
-			fprintf(stderr, "usage: tlbench [-j THREADS] [-r RUNS] [-b BATCH] [--only PREFIX]\n");
+			fprintf(stderr, "usage: tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX]\n");
 			return 2;
 		}
 	}
-	if (runs < 1 || runs > 63 || batch < 1 || batch > 1024) {
-		fprintf(stderr, "tlbench: runs in 1..63, batch in 1..1024\n");
+	if (runs < 1 || runs > 63 || batch < 1 || batch > 1024 || vgg_size < 32 || vgg_size > 512) {
+		fprintf(stderr, "tlbench: runs in 1..63, batch in 1..1024, size in 32..512\n");
 		return 2;
 	}
 	tl_pool *pool;
@@ -255,13 +278,20 @@ int main(int argc, char **argv)
 	if (secs_total > 0 && want("sgemm_vgg16_total"))
 		printf("sgemm_vgg16_total %.1f GFLOP/s\n", flops_total / secs_total * 1e-9);
 	fflush(stdout);
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
-	bench_net("vgg16_forward", "vgg16", 32, 0, 1, &be);
-	bench_net("vgg16_train_step", "vgg16", 32, 1, 0, &be);
-	bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, &be);
-	if (!strncmp(only, "layer", 5))
+	if (want("vgg16_forward") || want("vgg16_train_step") || want("squeezenet_forward")) {
+		tl_device dev;
+		die_on(tl_device_open(&dev, device, threads, &err), &err);
+		printf("# device: %s\n", dev.be->name);
+		bench_net("vgg16_forward", "vgg16", vgg_size, 0, 1, dev.be);
+		bench_net("vgg16_train_step", "vgg16", vgg_size, 1, 0, dev.be);
+		bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, dev.be);
+		tl_device_close(&dev);
+	}
+	if (!strncmp(only, "layer", 5)) {
+		tl_cpu_ops be;
+		tl_cpu_fast_init(&be, pool);
 		bench_layers(&be);
+	}
 	tl_pool_free(pool);
 	return 0;
 }

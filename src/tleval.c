@@ -12,6 +12,7 @@
 
 #include "afile.h"
 #include "cli.h"
+#include "nn/device.h"
 #include "train/evaluate.h"
 #include "train/extract.h"
 #include "train/grid.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
+		"      --device D       auto (default), cpu, cpu-reference, opencl[:P[:D]]\n"
 		"  -q, --quiet          no progress bar, no summary\n"
 		"  -h, --help, -V, --version\n"
 		"see tleval(1)\n");
@@ -48,7 +50,7 @@ static int bad(const char *what, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED };
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
@@ -57,6 +59,7 @@ int main(int argc, char **argv)
 		{"predictions", required_argument, 0, O_PRED},
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
+		{"device", required_argument, 0, O_DEVICE},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
 	o.model = "vgg16";
 	o.shard = "cifar10.tls";
 	o.split = "test";
+	o.device = "auto";
 	long v;
 	const char *grid = NULL, *pred_path = NULL; /* --grid, --predictions */
 	uint64_t image = 0;
@@ -103,6 +107,11 @@ int main(int argc, char **argv)
 			o.threads = (int)v;
 			break;
 		case 'q': o.quiet = 1; break;
+		case O_DEVICE:
+			if (tl_device_spec_ok(optarg))
+				return bad("--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", optarg);
+			o.device = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tleval (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -144,7 +153,7 @@ int main(int argc, char **argv)
 	o.cancel = cancelled;
 	if (!o.layer) { /* evaluate a trained model */
 		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
-				   .limit = o.limit, .batch = o.batch, .threads = o.threads,
+				   .limit = o.limit, .batch = o.batch, .threads = o.threads, .device = o.device,
 				   .quiet = o.quiet, .cancel = cancelled};
 		char *buf = NULL, *pbuf = NULL;
 		size_t len = 0, plen = 0;

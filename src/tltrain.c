@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nn/device.h"
 #include "nn/weights_find.h"
 #include "train/train.h"
 
@@ -50,7 +51,9 @@ static void usage(FILE *f)
 		"      --min-delta X      smallest change that counts as improvement\n"
 		"  -o, --output DIR       run directory (default run)\n"
 		"      --resume DIR       continue the run in DIR\n"
-		"      --device D         cpu (default) or cpu-reference\n"
+		"      --device D         auto (default: an OpenCL GPU if any, else cpu), cpu,\n"
+		"                         cpu-reference or opencl[:PLATFORM[:DEVICE]]\n"
+		"      --list-devices     list the OpenCL platforms and devices\n"
 		"      --no-cache         recompute the frozen layers every epoch\n"
 		"      --cache-mem MiB    larger prefix caches go to a file (default 4096)\n"
 		"  -j, --threads N        compute threads (default: all cores)\n"
@@ -108,7 +111,7 @@ static void no_weights(const char *model)
 			TL_DATADIR);
 }
 
-enum { O_RESUME = 1, O_HELP = 'h', O_VERSION = 'V' };
+enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
 
 /* Options into c (the settings' table, plus --resume, --help, --version).
  * Returns -1 to go on, or the exit code. */
@@ -120,6 +123,7 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 	if (n < 0)
 		return 1;
 	lo[n++] = (struct option){"resume", 1, 0, O_RESUME};
+	lo[n++] = (struct option){"list-devices", 0, 0, O_LIST};
 	lo[n++] = (struct option){"help", 0, 0, O_HELP};
 	lo[n++] = (struct option){"version", 0, 0, O_VERSION};
 	lo[n] = (struct option){0, 0, 0, 0};
@@ -132,6 +136,13 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 		switch (ch) {
 		case O_RESUME: snprintf(c->run_dir, sizeof c->run_dir, "%s", optarg), *resume = 1; break;
 		case O_HELP: usage(stdout); return 0;
+		case O_LIST: {
+			tl_err err;
+			if (tl_device_list(stdout, &err) == TL_OK)
+				return 0;
+			fprintf(stderr, "tltrain: %s\n", err.msg);
+			return 1;
+		}
 		case O_VERSION: printf("tltrain (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: {
 			int e = tl_train_set_option(c, ch, optarg, &what);

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
+#include "cpu/host.h"
+#include "nn/device.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
@@ -46,9 +48,38 @@ static void expect_tensor(const tl_st_file *fx, const char *name, const float *g
 
 typedef struct {
 	const char *fixture;
-	int fast;
+	const char *device; /* nn/device.h spec */
 	int threads;
 } net_case;
+
+/* Open the case's backend; an OpenCL case with no OpenCL device skips. */
+static int open_device(const net_case *c, tl_device *d)
+{
+	tl_err err;
+	const char *spec = c->device;
+	if (strcmp(spec, "opencl") == 0 && getenv("TL_TEST_OPENCL"))
+		spec = getenv("TL_TEST_OPENCL"); /* a GPU machine: opencl:P:D */
+	else if (strcmp(spec, "opencl") == 0)
+		spec = "opencl:0:0"; /* the first device, PoCL in CI */
+	if (tl_device_open(d, spec, c->threads, &err) == TL_OK)
+		return 1;
+	if (strncmp(c->device, "opencl", 6) != 0)
+		fail_msg("%s", err.msg);
+	print_message("SKIP %s on %s: %s\n", c->fixture, c->device, err.msg);
+	skip();
+	return 0;
+}
+
+/* Download n floats of m. */
+static float *fetch(tl_backend *be, tl_mem m, size_t n)
+{
+	float *h = malloc(n * sizeof(float) + 4);
+	tl_err err;
+	assert_non_null(h);
+	if (be->download(be, m, h, n * sizeof(float), &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	return h;
+}
 
 static void against_torch(void **state)
 {
@@ -93,41 +124,46 @@ static void against_torch(void **state)
 		memcpy(&v, lab->data + 8 * i, 8);
 		labels[i] = (int32_t)v;
 	}
-	tl_pool *pool = NULL;
-	tl_cpu_ops be;
-	if (c->fast) {
-		assert_int_equal(tl_pool_new(&pool, c->threads, &err), TL_OK);
-		tl_cpu_fast_init(&be, pool);
-	} else {
-		tl_cpu_ref_init(&be);
-	}
-	assert_int_equal(tl_net_alloc(net, n, &err), TL_OK);
+	tl_device dev;
+	if (!open_device(c, &dev))
+		return;
+	tl_backend *be = dev.be;
+	if (tl_net_bind(net, be, n, &err) != TL_OK)
+		fail_msg("%s", err.msg);
 	net->training = 1;
 	tl_optim opt;
 	assert_int_equal(tl_optim_init(&opt, net, TL_OPT_SGD, &err), TL_OK);
 	opt.lr = 0.01f;
 	opt.momentum = 0.9f;
-	float dlogits[8 * 16];
+	int last = net->n_tensors - 1;
 	for (int step = 0; step <= 3; step++) {
-		memcpy(tl_net_input(net), in->data, in->nbytes);
-		tl_net_forward(net, &be, n, 0, net->n_layers);
-		double loss = tl_softmax_xent(n, k, tl_net_output(net), labels, dlogits, NULL);
+		tl_net_set(net, 0, (const float *)in->data, n);
+		tl_net_forward(net, n, 0, net->n_layers);
+		double loss;
+		if (tl_net_loss(net, n, labels, step < 3, &loss, NULL, &err) != TL_OK)
+			fail_msg("%s", err.msg);
 		if (step == 0) {
-			expect_tensor(fx, "logits", tl_net_output(net), (size_t)n * k, 1e-4);
-			float l = (float)loss;
+			float *lg = fetch(be, tl_net_val(net, last), (size_t)n * k);
+			expect_tensor(fx, "logits", lg, (size_t)n * k, 1e-4);
+			free(lg);
+			float l = (float)(loss / n);
 			expect_tensor(fx, "loss", &l, 1, 1e-5);
 		}
 		if (step == 3)
 			break;
-		tl_net_backward(net, &be, n, dlogits);
+		tl_net_backward(net, n);
 		if (step == 0)
 			for (int i = 0; i < net->n_params; i++) {
 				char name[128];
 				snprintf(name, sizeof name, "grad.%s", net->params[i].name);
-				expect_tensor(fx, name, net->params[i].grad, net->params[i].size, 1e-4);
+				float *g = fetch(be, tl_net_param_grad(net, i), net->params[i].size);
+				expect_tensor(fx, name, g, net->params[i].size, 1e-4);
+				free(g);
 			}
-		tl_optim_step(&opt, net, pool);
+		tl_optim_step(&opt, net);
 	}
+	if (tl_net_pull_params(net, &err) != TL_OK)
+		fail_msg("%s", err.msg);
 	for (int i = 0; i < net->n_params; i++) {
 		char name[128];
 		snprintf(name, sizeof name, "after3.%s", net->params[i].name);
@@ -135,7 +171,7 @@ static void against_torch(void **state)
 	}
 	tl_optim_free(&opt);
 	tl_net_free(net);
-	tl_pool_free(pool);
+	tl_device_close(&dev);
 	tl_st_close(fx);
 }
 
@@ -167,31 +203,34 @@ static void freezing_limits_backward(void **state)
 	assert_non_null(strstr(err.msg, "block1, block2, block3, block4, block5, head, all"));
 	assert_int_equal(tl_net_unfreeze_from(net, "block5", &err), TL_OK);
 	assert_string_equal(net->layers[tl_net_first_trainable(net)].name, "block5_conv1");
-	assert_int_equal(tl_net_alloc(net, 3, &err), TL_OK);
+	tl_backend *be;
+	assert_int_equal(tl_cpu_open(1, NULL, &be, &err), TL_OK);
+	assert_int_equal(tl_net_bind(net, be, 3, &err), TL_OK);
 	/* poison gradients so untouched ones are visible */
+	float *gb = be->host(be, tl_net_param_grad(net, 0));
 	for (size_t i = 0; i < net->n_param_floats; i++)
-		net->grad_block[i] = 12345.0f;
+		gb[i] = 12345.0f;
 	int bc1 = tl_net_find_layer(net, "block4_pool");
-	float *g4 = net->grad[net->layers[bc1].out];
+	float *g4 = be->host(be, tl_net_grad(net, net->layers[bc1].out));
 	g4[0] = 777.0f;
-	tl_cpu_ops be;
-	tl_cpu_ref_init(&be);
+	float x[3 * 3 * 32 * 32];
 	for (int i = 0; i < 3 * 3 * 32 * 32; i++)
-		tl_net_input(net)[i] = (float)((i * 37) % 255) - 120;
-	tl_net_forward(net, &be, 3, 0, net->n_layers);
-	float dl[30];
+		x[i] = (float)((i * 37) % 255) - 120;
+	tl_net_set(net, 0, x, 3);
+	tl_net_forward(net, 3, 0, net->n_layers);
 	int32_t labels[3] = {1, 2, 3};
-	tl_softmax_xent(3, 10, tl_net_output(net), labels, dl, NULL);
-	tl_net_backward(net, &be, 3, dl);
+	double loss;
+	assert_int_equal(tl_net_loss(net, 3, labels, 1, &loss, NULL, &err), TL_OK);
+	tl_net_backward(net, 3);
 	for (int i = 0; i < net->n_params; i++) {
 		tl_param *p = &net->params[i];
 		int trainable = net->layers[p->layer].trainable;
 		assert_int_equal(trainable, strncmp(p->name, "features.", 9) != 0 ||
 						    atoi(p->name + 9) >= 24);
 		if (!trainable)
-			assert_true(p->grad[0] == 12345.0f);
+			assert_true(gb[p->off] == 12345.0f);
 		else
-			assert_true(p->grad[0] != 12345.0f);
+			assert_true(gb[p->off] != 12345.0f);
 	}
 	assert_true(g4[0] == 777.0f); /* no input gradient below block5 */
 	/* width_div 16: widths 4, 8, 16, 32, 32; flatten of 32 x 1 x 1; fc1 8 */
@@ -202,6 +241,7 @@ static void freezing_limits_backward(void **state)
 	assert_int_equal(tl_net_count_params(net, 0), all);
 	assert_int_equal(tl_net_count_params(net, 1), block5 + head);
 	tl_net_free(net);
+	be->destroy(be);
 }
 
 /* Parameter counts of the real models, from their layer shapes by hand
@@ -268,11 +308,13 @@ static void wrong_weights_name_the_tensor(void **state)
 int main(void)
 {
 	static const net_case cases[] = {
-		{"vgg16-div16.safetensors", 0, 1},
-		{"vgg16-div16.safetensors", 1, 1},
-		{"vgg16-div16.safetensors", 1, 2},
-		{"squeezenet-64.safetensors", 0, 1},
-		{"squeezenet-64.safetensors", 1, 2},
+		{"vgg16-div16.safetensors", "cpu-reference", 1},
+		{"vgg16-div16.safetensors", "cpu", 1},
+		{"vgg16-div16.safetensors", "cpu", 2},
+		{"squeezenet-64.safetensors", "cpu-reference", 1},
+		{"squeezenet-64.safetensors", "cpu", 2},
+		{"vgg16-div16.safetensors", "opencl", 1},
+		{"squeezenet-64.safetensors", "opencl", 1},
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[0]),
@@ -280,6 +322,8 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[2]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[3]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[4]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[5]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[6]),
 		cmocka_unit_test(freezing_limits_backward),
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(wrong_weights_name_the_tensor),

@@ -60,7 +60,7 @@ static void defaults_save_as_before(void **state)
 	(void)state;
 	tl_train_cfg c;
 	tl_train_defaults(&c);
-	assert_string_equal(c.device, "cpu");
+	assert_string_equal(c.device, "auto");
 	assert_int_equal(c.threads, 0);
 	kv m = {0};
 	tl_train_cfg_save(&c, put, &m);
@@ -217,7 +217,7 @@ static void options_parse_strictly(void **state)
 	assert_string_equal(c.device, "cpu-reference");
 	assert_int_equal(opt(&c, "device", "opencl:0:1", &what), 0);
 	assert_int_equal(opt(&c, "device", "gpu", &what), 1);
-	assert_string_equal(what, "--device: expected cpu, cpu-reference or opencl[:P[:D]]");
+	assert_string_equal(what, "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]");
 	assert_string_equal(c.device, "opencl:0:1");
 	assert_int_equal(opt(&c, "model", "alexnet", &what), 1);
 	assert_string_equal(c.model, "vgg16");

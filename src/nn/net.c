@@ -27,32 +27,49 @@ tl_net *tl_net_new(const char *model, int c, int h, int w)
 	return net;
 }
 
-static void free_batch(tl_net *net)
+/* Free everything the net holds on its backend; the host parameters are
+ * fetched first so they survive (a CPU backend's buffer is param_block). */
+static void unbind(tl_net *net)
 {
-	for (int t = 0; t < net->n_tensors && net->val; t++) {
-		free(net->val[t]);
-		free(net->grad[t]);
-		free(net->argmax[t]);
-		free(net->mask[t]);
+	tl_backend *be = net->be;
+	if (!be)
+		return;
+	if (net->host_params && net->param_block) {
+		float *copy = aligned_alloc(64, tl_align64(net->n_param_floats * sizeof(float)));
+		TL_CHECK(copy);
+		memcpy(copy, net->param_block, net->n_param_floats * sizeof(float));
+		net->param_block = copy;
+		for (int i = 0; i < net->n_params; i++)
+			net->params[i].data = copy + net->params[i].off;
 	}
+	for (int t = 0; t < net->n_tensors && net->val; t++) {
+		be->free(be, net->val[t]);
+		be->free(be, net->grad[t]);
+		be->free(be, net->aux[t]);
+	}
+	be->free(be, net->pbuf);
+	be->free(be, net->gbuf);
+	be->free(be, net->keep);
+	be->free(be, net->lbuf);
+	be->free(be, net->sbuf);
 	free(net->val);
 	free(net->grad);
-	free(net->argmax);
-	free(net->mask);
+	free(net->aux);
 	free(net->grad_written);
-	net->val = net->grad = net->mask = NULL;
-	net->argmax = NULL;
+	net->val = net->grad = net->aux = NULL;
+	net->pbuf = net->gbuf = net->keep = net->lbuf = net->sbuf = NULL;
 	net->grad_written = NULL;
 	net->max_batch = 0;
+	net->host_params = 0;
+	net->be = NULL;
 }
 
 void tl_net_free(tl_net *net)
 {
 	if (!net)
 		return;
-	free_batch(net);
+	unbind(net);
 	free(net->param_block);
-	free(net->grad_block);
 	free(net->layers);
 	free(net->tshape);
 	free(net->consumers);
@@ -192,16 +209,12 @@ tl_status tl_net_finalize(tl_net *net, tl_err *err)
 	}
 	net->n_param_floats = total;
 	net->param_block = aligned_alloc(64, tl_align64(total * sizeof(float)));
-	net->grad_block = aligned_alloc(64, tl_align64(total * sizeof(float)));
-	if (!net->param_block || !net->grad_block)
+	if (!net->param_block)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for %zu parameters", net->model,
 				 total);
 	memset(net->param_block, 0, total * sizeof(float));
-	memset(net->grad_block, 0, total * sizeof(float));
-	for (int i = 0; i < net->n_params; i++) {
+	for (int i = 0; i < net->n_params; i++)
 		net->params[i].data = net->param_block + net->params[i].off;
-		net->params[i].grad = net->grad_block + net->params[i].off;
-	}
 	return TL_OK;
 }
 
@@ -254,6 +267,7 @@ tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm,
 		strncat(err->msg, more, sizeof err->msg - strlen(err->msg) - 1);
 	}
 	tl_st_close(f);
+	tl_net_push_params(net);
 	return st;
 }
 
@@ -283,11 +297,13 @@ void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 			i += bias && bias->layer == p->layer; /* its bias is done */
 		}
 	}
+	tl_net_push_params(net);
 }
 
-tl_status tl_net_save(const tl_net *net, const char *path, const char *const *meta_kv,
-		      size_t n_meta, tl_err *err)
+tl_status tl_net_save(tl_net *net, const char *path, const char *const *meta_kv, size_t n_meta,
+		      tl_err *err)
 {
+	TL_TRY(tl_net_pull_params(net, err));
 	tl_st_out *t = calloc((size_t)net->n_params, sizeof *t);
 	if (!t)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
@@ -352,46 +368,31 @@ int tl_net_out_size(const tl_net *net, int t)
 	return net->tshape[t].c * net->tshape[t].h * net->tshape[t].w;
 }
 
-tl_status tl_net_alloc(tl_net *net, int max_batch, tl_err *err)
+/* Bytes of the per-tensor buffers of one tensor for a batch of max_batch:
+ * value, gradient, and an argmax or dropout mask where its layer has one. */
+static size_t tensor_bytes(const tl_net *net, int t, int max_batch)
 {
-	free_batch(net);
-	int T = net->n_tensors;
-	net->val = calloc((size_t)T, sizeof(float *));
-	net->grad = calloc((size_t)T, sizeof(float *));
-	net->argmax = calloc((size_t)T, sizeof(int32_t *));
-	net->mask = calloc((size_t)T, sizeof(float *));
-	net->grad_written = calloc((size_t)T, sizeof(int));
-	if (!net->val || !net->grad || !net->argmax || !net->mask || !net->grad_written)
-		goto oom;
-	for (int t = 0; t < T; t++) {
-		size_t n = tl_align64((size_t)max_batch * tl_net_out_size(net, t) * sizeof(float));
-		if (!(net->val[t] = aligned_alloc(64, n)) || !(net->grad[t] = aligned_alloc(64, n)))
-			goto oom;
-	}
-	for (int l = 0; l < net->n_layers; l++) {
-		tl_layer *ly = &net->layers[l];
-		size_t n = tl_align64((size_t)max_batch * tl_net_out_size(net, ly->out) * 4);
-		if (ly->kind == TL_L_MAXPOOL && !(net->argmax[ly->out] = aligned_alloc(64, n)))
-			goto oom;
-		if (ly->kind == TL_L_DROPOUT && !(net->mask[ly->out] = aligned_alloc(64, n)))
-			goto oom;
-	}
-	net->max_batch = max_batch;
-	return TL_OK;
-oom:
-	free_batch(net);
-	return tl_seterr(err, TL_ENOMEM, "%s: out of memory for a batch of %d", net->model,
-			 max_batch);
+	return (size_t)max_batch * (size_t)tl_net_out_size(net, t) * sizeof(float);
 }
 
-float *tl_net_input(tl_net *net)
+/* The layer writing tensor t (t > 0). */
+static const tl_layer *producer(const tl_net *net, int t)
 {
-	return net->val[0];
+	return &net->layers[t - 1];
 }
 
-float *tl_net_output(tl_net *net)
+static int has_aux(const tl_net *net, int t)
 {
-	return net->val[net->n_tensors - 1];
+	return t > 0 && (producer(net, t)->kind == TL_L_MAXPOOL ||
+			 producer(net, t)->kind == TL_L_DROPOUT);
+}
+
+size_t tl_net_device_bytes(const tl_net *net, int max_batch)
+{
+	size_t total = 3 * net->n_param_floats * sizeof(float) + 3 * (size_t)max_batch * 4;
+	for (int t = 0; t < net->n_tensors; t++)
+		total += tensor_bytes(net, t, max_batch) * (2 + has_aux(net, t));
+	return total;
 }
 
 static void conv_shape(const tl_net *net, const tl_layer *l, int n, tl_conv_shape *cs)
@@ -409,151 +410,317 @@ static void pool_shape(const tl_net *net, const tl_layer *l, int n, tl_pool_shap
 			      .s = l->stride, .oh = so.h, .ow = so.w};
 }
 
-void tl_net_forward(tl_net *net, tl_cpu_ops *be, int n, int from, int to)
+/* A device that cannot hold the run: say how much it needs and which batch
+ * would fit. */
+static tl_status check_fits(const tl_net *net, tl_backend *be, int max_batch, tl_err *err)
+{
+	if (!be->mem_total)
+		return TL_OK;
+	size_t need = tl_net_device_bytes(net, max_batch) + be->workspace_bytes(be);
+	size_t fixed = tl_net_device_bytes(net, 0), per = tl_net_device_bytes(net, 1) - fixed;
+	for (int t = 0; t < net->n_tensors; t++)
+		if (be->max_alloc && tensor_bytes(net, t, max_batch) > be->max_alloc)
+			need = SIZE_MAX; /* one tensor over the largest buffer */
+	if (need <= be->mem_total / 100 * 90)
+		return TL_OK;
+	long fit = be->mem_total / 100 * 90 > fixed ? (long)((be->mem_total / 100 * 90 - fixed) / per) : 0;
+	for (int t = 0; t < net->n_tensors && be->max_alloc; t++)
+		while (fit > 0 && tensor_bytes(net, t, (int)fit) > be->max_alloc)
+			fit--;
+	return tl_seterr(err, TL_ENOMEM,
+			 "%s: %s: a batch of %d needs about %zu MiB of device memory, the device has "
+			 "%zu MiB (largest buffer %zu MiB); --batch %ld would fit",
+			 be->name, net->model, max_batch, need == SIZE_MAX ? 0 : need >> 20,
+			 be->mem_total >> 20, be->max_alloc >> 20, fit);
+}
+
+tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err)
+{
+	unbind(net);
+	for (int l = 0; l < net->n_layers; l++)
+		if (net->layers[l].kind == TL_L_CONV) {
+			tl_conv_shape cs;
+			conv_shape(net, &net->layers[l], max_batch, &cs);
+			be->prepare_conv(be, &cs);
+		}
+	TL_TRY(check_fits(net, be, max_batch, err));
+	net->be = be;
+	int T = net->n_tensors;
+	net->val = calloc((size_t)T, sizeof(tl_buf *));
+	net->grad = calloc((size_t)T, sizeof(tl_buf *));
+	net->aux = calloc((size_t)T, sizeof(tl_buf *));
+	net->grad_written = calloc((size_t)T, sizeof(int));
+	if (!net->val || !net->grad || !net->aux || !net->grad_written) {
+		unbind(net);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", net->model);
+	}
+	size_t pbytes = net->n_param_floats * sizeof(float);
+	for (int t = 0; t < T; t++) {
+		size_t b = tensor_bytes(net, t, max_batch);
+		net->val[t] = be->alloc(be, b);
+		net->grad[t] = be->alloc(be, b);
+		if (has_aux(net, t))
+			net->aux[t] = be->alloc(be, b);
+	}
+	net->pbuf = be->alloc(be, pbytes);
+	net->gbuf = be->alloc(be, pbytes);
+	net->lbuf = be->alloc(be, (size_t)max_batch * 4);
+	net->sbuf = be->alloc(be, (size_t)max_batch * 8);
+	tl_status st = be->sync(be, err);
+	if (st != TL_OK) {
+		unbind(net);
+		if (st == TL_ENOMEM)
+			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				 " (%s at batch %d needs about %zu MiB; try a smaller --batch)",
+				 net->model, max_batch, tl_net_device_bytes(net, max_batch) >> 20);
+		return st;
+	}
+	net->max_batch = max_batch;
+	be->fill(be, (tl_mem){net->gbuf, 0}, 0.0f, net->n_param_floats);
+	float *hp = be->host(be, (tl_mem){net->pbuf, 0});
+	if (hp) { /* CPU: the buffer becomes the host copy itself */
+		memcpy(hp, net->param_block, pbytes);
+		free(net->param_block);
+		net->param_block = hp;
+		for (int i = 0; i < net->n_params; i++)
+			net->params[i].data = hp + net->params[i].off;
+		net->host_params = 1;
+	} else {
+		tl_net_push_params(net);
+	}
+	return be->sync(be, err);
+}
+
+void tl_net_push_params(tl_net *net)
+{
+	if (net->be && !net->host_params)
+		net->be->upload(net->be, (tl_mem){net->pbuf, 0}, net->param_block,
+				net->n_param_floats * sizeof(float));
+}
+
+tl_status tl_net_pull_params(tl_net *net, tl_err *err)
+{
+	if (!net->be)
+		return TL_OK;
+	if (net->host_params)
+		return net->be->sync(net->be, err);
+	return net->be->download(net->be, (tl_mem){net->pbuf, 0}, net->param_block,
+				 net->n_param_floats * sizeof(float), err);
+}
+
+void tl_net_keep(tl_net *net)
+{
+	tl_backend *be = net->be;
+	if (!net->keep)
+		net->keep = be->alloc(be, net->n_param_floats * sizeof(float));
+	if (net->keep)
+		be->copy2d(be, (tl_mem){net->keep, 0}, 0, (tl_mem){net->pbuf, 0}, 0, 1,
+			   net->n_param_floats, 0);
+}
+
+void tl_net_restore(tl_net *net)
+{
+	tl_backend *be = net->be;
+	if (net->keep)
+		be->copy2d(be, (tl_mem){net->pbuf, 0}, 0, (tl_mem){net->keep, 0}, 0, 1,
+			   net->n_param_floats, 0);
+}
+
+tl_mem tl_net_val(const tl_net *net, int t)
+{
+	return (tl_mem){net->val[t], 0};
+}
+
+tl_mem tl_net_grad(const tl_net *net, int t)
+{
+	return (tl_mem){net->grad[t], 0};
+}
+
+tl_mem tl_net_param(const tl_net *net, int i)
+{
+	return (tl_mem){i < 0 ? NULL : net->pbuf, i < 0 ? 0 : net->params[i].off};
+}
+
+tl_mem tl_net_param_grad(const tl_net *net, int i)
+{
+	return (tl_mem){i < 0 ? NULL : net->gbuf, i < 0 ? 0 : net->params[i].off};
+}
+
+void tl_net_set(tl_net *net, int t, const float *src, int n)
 {
 	TL_CHECK(n <= net->max_batch);
-	for (int li = from; li < to; li++) {
-		tl_layer *l = &net->layers[li];
-		const float *x = net->val[l->in[0]];
-		float *y = net->val[l->out];
-		size_t isz = (size_t)tl_net_out_size(net, l->in[0]);
-		switch (l->kind) {
-		case TL_L_CONV: {
-			tl_conv_shape cs;
-			conv_shape(net, l, n, &cs);
-			be->conv_fwd(be, &cs, x, net->params[l->w].data, net->params[l->b].data,
-				     l->relu, y);
-			break;
-		}
-		case TL_L_MAXPOOL: {
-			tl_pool_shape ps;
-			pool_shape(net, l, n, &ps);
-			be->maxpool_fwd(be, &ps, x, y, net->argmax[l->out]);
-			break;
-		}
-		case TL_L_GAP: {
-			tl_shape3 s = net->tshape[l->in[0]];
-			tl_gap_fwd(n, s.c, s.h * s.w, x, y);
-			break;
-		}
-		case TL_L_FLATTEN:
-			memcpy(y, x, (size_t)n * isz * sizeof(float));
-			break;
-		case TL_L_DENSE:
-			be->dense_fwd(be, n, (int)isz, l->out_c, x, net->params[l->w].data,
-				      net->params[l->b].data, l->relu, y);
-			break;
-		case TL_L_DROPOUT: {
-			size_t m = (size_t)n * isz;
-			if (!net->training || l->drop <= 0) {
-				memcpy(y, x, m * sizeof(float));
-				break;
-			}
-			float *mk = net->mask[l->out], keep = 1.0f - l->drop;
-			for (size_t i = 0; i < m; i++) {
-				mk[i] = tl_rng_unit(&net->rng) >= l->drop ? 1.0f / keep : 0.0f;
-				y[i] = x[i] * mk[i];
-			}
-			break;
-		}
-		case TL_L_CONCAT: {
-			size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
-			const float *x2 = net->val[l->in[1]];
-			for (int i = 0; i < n; i++) {
-				memcpy(y + i * (a + b), x + i * a, a * sizeof(float));
-				memcpy(y + i * (a + b) + a, x2 + i * b, b * sizeof(float));
-			}
-			break;
-		}
-		}
+	net->be->upload(net->be, tl_net_val(net, t), src,
+			(size_t)n * tl_net_out_size(net, t) * sizeof(float));
+}
+
+tl_status tl_net_get(tl_net *net, int t, float *dst, int n, tl_err *err)
+{
+	return net->be->download(net->be, tl_net_val(net, t), dst,
+				 (size_t)n * tl_net_out_size(net, t) * sizeof(float), err);
+}
+
+static void forward_layer(tl_net *net, tl_layer *l, int n)
+{
+	tl_backend *be = net->be;
+	tl_mem x = tl_net_val(net, l->in[0]), y = tl_net_val(net, l->out);
+	size_t isz = (size_t)tl_net_out_size(net, l->in[0]);
+	switch (l->kind) {
+	case TL_L_CONV: {
+		tl_conv_shape cs;
+		conv_shape(net, l, n, &cs);
+		be->conv_fwd(be, &cs, x, tl_net_param(net, l->w), tl_net_param(net, l->b), l->relu, y);
+		break;
+	}
+	case TL_L_MAXPOOL: {
+		tl_pool_shape ps;
+		pool_shape(net, l, n, &ps);
+		be->maxpool_fwd(be, &ps, x, y, (tl_mem){net->aux[l->out], 0});
+		break;
+	}
+	case TL_L_GAP: {
+		tl_shape3 s = net->tshape[l->in[0]];
+		be->gap_fwd(be, n, s.c, s.h * s.w, x, y);
+		break;
+	}
+	case TL_L_FLATTEN:
+		be->copy2d(be, y, 0, x, 0, 1, (size_t)n * isz, 0);
+		break;
+	case TL_L_DENSE:
+		be->dense_fwd(be, n, (int)isz, l->out_c, x, tl_net_param(net, l->w),
+			      tl_net_param(net, l->b), l->relu, y);
+		break;
+	case TL_L_DROPOUT:
+		if (!net->training || l->drop <= 0)
+			be->copy2d(be, y, 0, x, 0, 1, (size_t)n * isz, 0);
+		else
+			be->dropout_fwd(be, (size_t)n * isz, l->drop, tl_rng_next(&net->rng), x,
+					(tl_mem){net->aux[l->out], 0}, y);
+		break;
+	case TL_L_CONCAT: {
+		size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
+		be->copy2d(be, y, a + b, x, a, (size_t)n, a, 0);
+		be->copy2d(be, tl_mem_at(y, a), a + b, tl_net_val(net, l->in[1]), b, (size_t)n, b, 0);
+		break;
+	}
 	}
 }
 
-/* dx (+)= src for a tensor whose gradient may already hold another
- * consumer's contribution. */
-static void grad_put(tl_net *net, int t, size_t i0, const float *src, size_t m)
+void tl_net_forward(tl_net *net, int n, int from, int to)
 {
-	float *g = net->grad[t] + i0;
-	if (net->grad_written[t])
-		for (size_t i = 0; i < m; i++)
-			g[i] += src[i];
-	else
-		memcpy(g, src, m * sizeof(float));
+	TL_CHECK(net->be && n <= net->max_batch);
+	for (int li = from; li < to; li++)
+		forward_layer(net, &net->layers[li], n);
 }
 
-void tl_net_backward(tl_net *net, tl_cpu_ops *be, int n, const float *dlogits)
+tl_status tl_net_loss(tl_net *net, int n, const int32_t *labels, int grad, double *loss,
+		      int32_t *pred, tl_err *err)
 {
+	tl_backend *be = net->be;
+	int last = net->n_tensors - 1, k = tl_net_out_size(net, last);
+	TL_CHECK(n <= net->max_batch);
+	be->upload(be, (tl_mem){net->lbuf, 0}, labels, (size_t)n * 4);
+	be->softmax_xent(be, n, k, tl_net_val(net, last), (tl_mem){net->lbuf, 0}, 1.0f / (float)n,
+			 grad ? tl_net_grad(net, last) : (tl_mem){0}, (tl_mem){net->sbuf, 0});
+	float stats[2 * 512], *sp = stats;
+	if (n > 512 && !(sp = malloc((size_t)n * 8)))
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", net->model);
+	tl_status st = be->download(be, (tl_mem){net->sbuf, 0}, sp, (size_t)n * 8, err);
+	if (st == TL_OK) {
+		double sum = 0;
+		for (int i = 0; i < n; i++)
+			sum += sp[i];
+		*loss = sum;
+		if (pred)
+			memcpy(pred, (int32_t *)(sp + n), (size_t)n * 4);
+	}
+	if (sp != stats)
+		free(sp);
+	return st;
+}
+
+/* grad[t] (+)= src: rows x cols at ld strides, for a tensor whose gradient
+ * may already hold another consumer's contribution. */
+static void grad_put(tl_net *net, int t, size_t dst_off, size_t dst_ld, tl_mem src,
+		     size_t src_ld, size_t rows, size_t cols)
+{
+	net->be->copy2d(net->be, tl_mem_at(tl_net_grad(net, t), dst_off), dst_ld, src, src_ld, rows,
+			cols, net->grad_written[t]);
+}
+
+static void backward_layer(tl_net *net, tl_layer *l, int n, int need_dx)
+{
+	tl_backend *be = net->be;
+	int t_in = l->in[0];
+	tl_mem dy = tl_net_grad(net, l->out), none = {0};
+	tl_mem dx = need_dx ? tl_net_grad(net, t_in) : none;
+	int acc = need_dx ? net->grad_written[t_in] : 0;
+	size_t isz = (size_t)tl_net_out_size(net, t_in);
+	switch (l->kind) {
+	case TL_L_CONV: {
+		tl_conv_shape cs;
+		conv_shape(net, l, n, &cs);
+		be->conv_bwd(be, &cs, tl_net_val(net, t_in), tl_net_param(net, l->w),
+			     tl_net_val(net, l->out), l->relu, dy, dx, acc,
+			     l->trainable ? tl_net_param_grad(net, l->w) : none,
+			     l->trainable ? tl_net_param_grad(net, l->b) : none);
+		break;
+	}
+	case TL_L_MAXPOOL: {
+		tl_pool_shape ps;
+		pool_shape(net, l, n, &ps);
+		if (need_dx)
+			be->maxpool_bwd(be, &ps, dy, (tl_mem){net->aux[l->out], 0}, dx, acc);
+		break;
+	}
+	case TL_L_GAP: {
+		tl_shape3 s = net->tshape[t_in];
+		if (need_dx)
+			be->gap_bwd(be, n, s.c, s.h * s.w, dy, dx, acc);
+		break;
+	}
+	case TL_L_FLATTEN:
+		if (need_dx)
+			grad_put(net, t_in, 0, 0, dy, 0, 1, (size_t)n * isz);
+		break;
+	case TL_L_DENSE:
+		be->dense_bwd(be, n, (int)isz, l->out_c, tl_net_val(net, t_in), tl_net_param(net, l->w),
+			      tl_net_val(net, l->out), l->relu, dy, dx, acc,
+			      l->trainable ? tl_net_param_grad(net, l->w) : none,
+			      l->trainable ? tl_net_param_grad(net, l->b) : none);
+		break;
+	case TL_L_DROPOUT:
+		if (!need_dx)
+			break;
+		if (net->training && l->drop > 0)
+			be->mul_acc(be, (size_t)n * isz, dy, (tl_mem){net->aux[l->out], 0}, dx, acc);
+		else
+			grad_put(net, t_in, 0, 0, dy, 0, 1, (size_t)n * isz);
+		break;
+	case TL_L_CONCAT: {
+		size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
+		if (!need_dx)
+			break;
+		grad_put(net, t_in, 0, a, dy, a + b, (size_t)n, a);
+		net->grad_written[t_in] = 1;
+		grad_put(net, l->in[1], 0, b, tl_mem_at(dy, a), a + b, (size_t)n, b);
+		net->grad_written[l->in[1]] = 1;
+		break;
+	}
+	}
+	if (need_dx)
+		net->grad_written[t_in] = 1;
+}
+
+void tl_net_backward(tl_net *net, int n)
+{
+	TL_CHECK(net->be && n <= net->max_batch);
 	int first = tl_net_first_trainable(net);
 	memset(net->grad_written, 0, sizeof(int) * (size_t)net->n_tensors);
-	int last = net->n_tensors - 1;
-	memcpy(net->grad[last], dlogits, (size_t)n * tl_net_out_size(net, last) * sizeof(float));
-	net->grad_written[last] = 1;
+	net->grad_written[net->n_tensors - 1] = 1; /* tl_net_loss wrote it */
 	for (int li = net->n_layers - 1; li >= first; li--) {
 		tl_layer *l = &net->layers[li];
-		int need_dx = li > first && l->in[0] != 0;
-		int t_in = l->in[0];
-		float *dy = net->grad[l->out];
 		if (!net->grad_written[l->out])
 			continue; /* nothing flows back through this layer */
-		float *dx = need_dx ? net->grad[t_in] : NULL;
-		int acc = need_dx ? net->grad_written[t_in] : 0;
-		size_t isz = (size_t)tl_net_out_size(net, t_in);
-		switch (l->kind) {
-		case TL_L_CONV: {
-			tl_conv_shape cs;
-			conv_shape(net, l, n, &cs);
-			tl_param *w = &net->params[l->w], *b = &net->params[l->b];
-			be->conv_bwd(be, &cs, net->val[t_in], w->data, net->val[l->out], l->relu, dy,
-				     dx, acc, l->trainable ? w->grad : NULL,
-				     l->trainable ? b->grad : NULL);
-			break;
-		}
-		case TL_L_MAXPOOL: {
-			tl_pool_shape ps;
-			pool_shape(net, l, n, &ps);
-			if (dx)
-				be->maxpool_bwd(be, &ps, dy, net->argmax[l->out], dx, acc);
-			break;
-		}
-		case TL_L_GAP: {
-			tl_shape3 s = net->tshape[t_in];
-			if (dx)
-				tl_gap_bwd(n, s.c, s.h * s.w, dy, dx, acc);
-			break;
-		}
-		case TL_L_FLATTEN:
-			if (dx)
-				grad_put(net, t_in, 0, dy, (size_t)n * isz);
-			break;
-		case TL_L_DENSE: {
-			tl_param *w = &net->params[l->w], *b = &net->params[l->b];
-			be->dense_bwd(be, n, (int)isz, l->out_c, net->val[t_in], w->data,
-				      net->val[l->out], l->relu, dy, dx, acc,
-				      l->trainable ? w->grad : NULL, l->trainable ? b->grad : NULL);
-			break;
-		}
-		case TL_L_DROPOUT:
-			if (dx) {
-				size_t m = (size_t)n * isz;
-				if (net->training && l->drop > 0)
-					for (size_t i = 0; i < m; i++)
-						dy[i] *= net->mask[l->out][i];
-				grad_put(net, t_in, 0, dy, m);
-			}
-			break;
-		case TL_L_CONCAT: {
-			size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
-			for (int pass = 0; pass < 2 && need_dx; pass++) {
-				int t = l->in[pass];
-				size_t off = pass ? a : 0, len = pass ? b : a;
-				for (int i = 0; i < n; i++)
-					grad_put(net, t, (size_t)i * len, dy + i * (a + b) + off, len);
-				net->grad_written[t] = 1;
-			}
-			break;
-		}
-		}
-		if (dx)
-			net->grad_written[t_in] = 1;
+		backward_layer(net, l, n, li > first && l->in[0] != 0);
 	}
 }

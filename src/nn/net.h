@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "cpu/ops.h"
+#include "backend.h"
 #include "tl.h"
 
 typedef enum {
@@ -49,7 +49,7 @@ typedef struct {
 	int ndim;
 	int64_t shape[4];
 	size_t size, off; /* floats, offset into the blocks */
-	float *data, *grad;
+	float *data;      /* the host copy (on CPU backends: the parameters themselves) */
 	int layer;
 	int loaded; /* set by tl_net_load */
 } tl_param;
@@ -63,15 +63,17 @@ typedef struct {
 	int n_tensors;
 	tl_param *params;
 	int n_params;
-	float *param_block, *grad_block;
+	float *param_block; /* host copy of every parameter, params[i].data points in */
 	size_t n_param_floats;
 	char units[24][16]; /* freeze units in order, head last */
 	int n_units;
-	/* batch buffers (tl_net_alloc) */
+	/* on the backend (tl_net_bind): parameters, their gradients, and per
+	 * tensor its value, gradient, maxpool argmax or dropout mask */
+	tl_backend *be;
+	tl_buf *pbuf, *gbuf, *keep, *lbuf, *sbuf; /* params, grads, best copy, labels, loss stats */
+	int host_params; /* pbuf is param_block itself (CPU backends) */
 	int max_batch;
-	float **val, **grad;
-	int32_t **argmax;
-	float **mask;
+	tl_buf **val, **grad, **aux;
 	int *grad_written;
 	int training;
 	uint64_t rng;
@@ -108,9 +110,10 @@ tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm,
  * weights and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's
  * nn.Linear (small logits on large pretrained features); deterministic. */
 void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded);
-/* Write all parameters as safetensors (atomic), with string metadata. */
-tl_status tl_net_save(const tl_net *net, const char *path, const char *const *meta_kv,
-		      size_t n_meta, tl_err *err);
+/* Write all parameters as safetensors (atomic), with string metadata;
+ * a bound net's parameters are fetched from the backend first. */
+tl_status tl_net_save(tl_net *net, const char *path, const char *const *meta_kv, size_t n_meta,
+		      tl_err *err);
 /* Make unit and every unit after it trainable, the rest frozen.  NULL or
  * "all": everything trainable; "head": only the head.  Error names the
  * known units when unit is not one of them. */
@@ -118,16 +121,47 @@ tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err);
 int tl_net_first_trainable(const tl_net *net);
 size_t tl_net_count_params(const tl_net *net, int trainable_only);
 
-/* ---- running ---- */
-tl_status tl_net_alloc(tl_net *net, int max_batch, tl_err *err);
+/* ---- running: the net on a backend ---- */
+/* Put the net on be for batches of up to max_batch: allocates every
+ * activation, gradient and parameter buffer there (checking the device's
+ * memory first: the error says how much is needed and which batch fits),
+ * lets the backend reserve its conv workspace, and copies the parameters
+ * over.  On the CPU backends the parameter buffer becomes param_block
+ * itself, so host code and ops share one copy.  Rebinding frees the old. */
+tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err);
+/* Bytes tl_net_bind would allocate on the backend for max_batch. */
+size_t tl_net_device_bytes(const tl_net *net, int max_batch);
+/* After host code changed params[].data (load, init, a restore): copy the
+ * host parameters to the backend (nothing on CPU backends). */
+void tl_net_push_params(tl_net *net);
+/* Fetch the backend's parameters into params[].data (nothing on CPU). */
+tl_status tl_net_pull_params(tl_net *net, tl_err *err);
+/* Best-weights snapshot on the backend: keep copies the parameters to a
+ * second buffer, restore copies them back (device to device). */
+void tl_net_keep(tl_net *net);
+void tl_net_restore(tl_net *net);
+/* The tensor t of the current batch ([n][c][h][w]) and its gradient. */
+tl_mem tl_net_val(const tl_net *net, int t);
+tl_mem tl_net_grad(const tl_net *net, int t);
+/* Parameter i's value and gradient on the backend. */
+tl_mem tl_net_param(const tl_net *net, int i);
+tl_mem tl_net_param_grad(const tl_net *net, int i);
+/* Copy n rows of tensor t from the host (the input batch is t = 0). */
+void tl_net_set(tl_net *net, int t, const float *src, int n);
+/* Copy n rows of tensor t to the host. */
+tl_status tl_net_get(tl_net *net, int t, float *dst, int n, tl_err *err);
 /* Run layers [from, to) on a batch of n; the input of layer `from` must
- * already hold the batch (tensor 0 for from = 0: see tl_net_input). */
-void tl_net_forward(tl_net *net, tl_cpu_ops *be, int n, int from, int to);
-float *tl_net_input(tl_net *net);
-float *tl_net_output(tl_net *net); /* the last tensor: [n][classes] */
+ * already hold the batch (tl_net_set). */
+void tl_net_forward(tl_net *net, int n, int from, int to);
 int tl_net_out_size(const tl_net *net, int tensor);
-/* Backpropagate from dlogits ([n][classes], copied) through every layer
- * that needs it, filling the gradients of trainable parameters. */
-void tl_net_backward(tl_net *net, tl_cpu_ops *be, int n, const float *dlogits);
+/* Softmax cross-entropy of the output against labels[n]: *loss gets the
+ * summed loss of the batch, pred (may be NULL) each sample's argmax class;
+ * with grad, the gradient of the batch mean is left for tl_net_backward.
+ * Waits for the backend; its status is the backend's. */
+tl_status tl_net_loss(tl_net *net, int n, const int32_t *labels, int grad, double *loss,
+		      int32_t *pred, tl_err *err);
+/* Backpropagate from the output gradient tl_net_loss left through every
+ * layer that needs it, filling the gradients of trainable parameters. */
+void tl_net_backward(tl_net *net, int n);
 
 #endif

@@ -50,9 +50,10 @@ static void state_to_kv(const tl_run_state *s, const tl_optim *opt, kv *m)
 	kv_put(m, "opt_step", "%ld", opt->step);
 }
 
-/* Parameters and optimizer moments, in the order they are saved; names
- * holds the moments' names. */
-static int tensors(const tl_net *net, const tl_optim *opt, tl_st_out *t, char (*names)[80])
+/* Parameters and optimizer moments (staged in host memory: mom[0] m,
+ * mom[1] v), in the order they are saved; names holds the moments' names. */
+static int tensors(const tl_net *net, const tl_optim *opt, float *const mom[2], tl_st_out *t,
+		   char (*names)[80])
 {
 	int k = 0;
 	for (int i = 0; i < net->n_params; i++) {
@@ -63,16 +64,38 @@ static int tensors(const tl_net *net, const tl_optim *opt, tl_st_out *t, char (*
 		for (int mv = 0; mv < (opt->v ? 2 : 1); mv++) {
 			snprintf(names[k], sizeof names[k], "optim.%c.%s", mv ? 'v' : 'm', p->name);
 			t[k] = (tl_st_out){.name = names[k], .dtype = TL_ST_F32, .ndim = 1,
-					   .shape = {(int64_t)p->size}, .data = (mv ? opt->v : opt->m) + p->off};
+					   .shape = {(int64_t)p->size}, .data = mom[mv] + p->off};
 			k++;
 		}
 	}
 	return k;
 }
 
-tl_status tl_checkpoint_save(const tl_train_cfg *c, const tl_net *net, const tl_optim *opt,
+/* Host copies of the optimizer state (v only for Adam), fetched from the
+ * backend; free both. */
+static tl_status stage_moments(tl_optim *opt, size_t n, float *mom[2], tl_err *err)
+{
+	mom[0] = mom[1] = NULL;
+	for (int w = 0; w < (opt->v ? 2 : 1); w++) {
+		if (!(mom[w] = malloc(n * sizeof(float) + 4)))
+			return tl_seterr(err, TL_ENOMEM, "checkpoint: out of memory");
+		TL_TRY(tl_optim_get(opt, w, 0, n, mom[w], err));
+	}
+	return TL_OK;
+}
+
+tl_status tl_checkpoint_save(const tl_train_cfg *c, tl_net *net, tl_optim *opt,
 			     const tl_run_state *s, tl_err *err)
 {
+	float *mom[2];
+	tl_status mst = stage_moments(opt, net->n_param_floats, mom, err);
+	if (mst == TL_OK)
+		mst = tl_net_pull_params(net, err);
+	if (mst != TL_OK) {
+		free(mom[0]);
+		free(mom[1]);
+		return mst;
+	}
 	int nt = net->n_params * (opt->v ? 3 : 2);
 	tl_st_out *t = calloc((size_t)nt, sizeof *t);
 	char(*names)[80] = calloc((size_t)nt, sizeof *names);
@@ -84,7 +107,7 @@ tl_status tl_checkpoint_save(const tl_train_cfg *c, const tl_net *net, const tl_
 		st = tl_seterr(err, TL_ENOMEM, "checkpoint: out of memory");
 		goto out;
 	}
-	int k = tensors(net, opt, t, names);
+	int k = tensors(net, opt, mom, t, names);
 	tl_train_cfg_save(c, kv_put_setting, m);
 	state_to_kv(s, opt, m);
 	for (int i = 0; i < m->n; i++) {
@@ -102,6 +125,8 @@ out:
 	free(names);
 	free(m);
 	free(hj);
+	free(mom[0]);
+	free(mom[1]);
 	return st;
 }
 
@@ -200,19 +225,30 @@ static void state_from_meta(reader *r, tl_run_state *s, tl_optim *opt)
 tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl_run_state *s,
 			     int n_stages, int max_epochs, tl_err *err)
 {
-	for (int i = 0; i < net->n_params; i++) {
+	size_t n = net->n_param_floats;
+	float *mom = calloc(2 * n + 1, sizeof(float)); /* staged m and v, padding zero */
+	if (!mom)
+		return tl_seterr(err, TL_ENOMEM, "checkpoint: out of memory");
+	tl_status st = TL_OK;
+	for (int i = 0; i < net->n_params && st == TL_OK; i++) {
 		tl_param *p = &net->params[i];
-		TL_TRY(tl_st_read_f32(f, p->name, p->ndim, p->shape, p->data, err));
+		if ((st = tl_st_read_f32(f, p->name, p->ndim, p->shape, p->data, err)) != TL_OK)
+			break;
 		p->loaded = 1;
-		char name[96];
-		int64_t sz = (int64_t)p->size;
-		snprintf(name, sizeof name, "optim.m.%s", p->name);
-		TL_TRY(tl_st_read_f32(f, name, 1, &sz, opt->m + p->off, err));
-		if (opt->v) {
-			snprintf(name, sizeof name, "optim.v.%s", p->name);
-			TL_TRY(tl_st_read_f32(f, name, 1, &sz, opt->v + p->off, err));
+		for (int w = 0; w < (opt->v ? 2 : 1) && st == TL_OK; w++) {
+			char name[96];
+			int64_t sz = (int64_t)p->size;
+			snprintf(name, sizeof name, "optim.%c.%s", w ? 'v' : 'm', p->name);
+			st = tl_st_read_f32(f, name, 1, &sz, mom + w * n + p->off, err);
 		}
 	}
+	if (st == TL_OK) {
+		tl_net_push_params(net);
+		for (int w = 0; w < (opt->v ? 2 : 1); w++)
+			tl_optim_set(opt, w, 0, n, mom + w * n);
+	}
+	free(mom);
+	TL_TRY(st);
 	reader r = {f, err, TL_OK};
 	state_from_meta(&r, s, opt);
 	if (r.st == TL_OK && (s->stage < 0 || s->stage >= n_stages || s->epoch < 0 || s->epoch > max_epochs))
@@ -221,7 +257,7 @@ tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl
 	return r.st;
 }
 
-tl_status tl_checkpoint_save_best(const tl_train_cfg *c, const tl_net *net, const tl_shard_info *in,
+tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_shard_info *in,
 				  const tl_run_state *s, tl_err *err)
 {
 	char classes[TL_SHARD_MAX_CLASSES * TL_SHARD_NAME_MAX] = "", hw[32], nc[16], ep[16], val[32];

@@ -38,7 +38,7 @@ typedef struct {
 } tl_run_state;
 
 /* Write RUN_DIR/last.safetensors (atomically). */
-tl_status tl_checkpoint_save(const tl_train_cfg *c, const tl_net *net, const tl_optim *opt,
+tl_status tl_checkpoint_save(const tl_train_cfg *c, tl_net *net, tl_optim *opt,
 			     const tl_run_state *s, tl_err *err);
 
 /* Open RUN_DIR/last.safetensors of the run cfg->run_dir and replace cfg's
@@ -54,7 +54,7 @@ tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl
 			     int n_stages, int max_epochs, tl_err *err);
 
 /* Write RUN_DIR/best.safetensors from the net's current parameters. */
-tl_status tl_checkpoint_save_best(const tl_train_cfg *c, const tl_net *net, const tl_shard_info *in,
+tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_shard_info *in,
 				  const tl_run_state *s, tl_err *err);
 
 #endif

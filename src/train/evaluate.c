@@ -11,6 +11,7 @@
 #include "progress.h"
 #include "nn/safetensors.h"
 #include "data/shard.h"
+#include "nn/device.h"
 
 static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
 				 tl_model_cfg *mc, tl_err *err)
@@ -62,29 +63,31 @@ out:
 typedef struct {
 	tl_sweep *sw;
 	tl_metrics *m;
-	int32_t *labels;
-	FILE *pred;
+	int32_t *labels, *pred;
+	FILE *pred_csv; /* --predictions: per image index,label,predicted,probability */
+	float *logits;  /* host copy of a batch's logits (pred_csv only) */
 } eval_batch;
 
 static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 {
-	(void)err;
 	eval_batch *e = arg;
-	tl_net *net = e->sw->net;
 	for (int i = 0; i < nb; i++)
 		e->labels[i] = tl_shard_label(e->sw->sh, tl_sweep_record(e->sw, b0 + i), 0);
+	tl_net *net = e->sw->net;
+	double loss;
+	TL_TRY(tl_net_loss(net, nb, e->labels, 0, &loss, e->pred, err));
+	tl_metrics_add_pred(e->m, e->pred, e->labels, nb, loss);
+	if (!e->pred_csv)
+		return TL_OK;
 	int k = (int)e->sw->sh->info.n_classes;
-	double loss = tl_softmax_xent(nb, k, tl_net_output(net), e->labels, NULL, NULL);
-	tl_metrics_add(e->m, tl_net_output(net), e->labels, nb, loss * nb);
-	for (int i = 0; e->pred && i < nb; i++) {
-		const float *z = tl_net_output(net) + (size_t)i * k;
-		int best = 0;
+	TL_TRY(tl_net_get(net, net->n_tensors - 1, e->logits, nb, err));
+	for (int i = 0; i < nb; i++) {
+		const float *z = e->logits + (size_t)i * k;
+		int best = e->pred[i];
 		double sum = 0;
-		for (int j = 1; j < k; j++)
-			best = z[j] > z[best] ? j : best;
 		for (int j = 0; j < k; j++)
 			sum += exp((double)z[j] - z[best]);
-		fprintf(e->pred, "%llu,%d,%d,%.6f\n", (unsigned long long)(b0 + i), e->labels[i], best, 1 / sum);
+		fprintf(e->pred_csv, "%llu,%d,%d,%.6f\n", (unsigned long long)(b0 + i), e->labels[i], best, 1 / sum);
 	}
 	return TL_OK;
 }
@@ -95,7 +98,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_shard *sh;
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_net *net = NULL;
-	tl_pool *pool = NULL;
+	tl_device dev = {0};
 	tl_metrics m = {0};
 	tl_status st;
 	const tl_shard_info *in = &sh->info;
@@ -114,31 +117,37 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	if (o->limit && o->limit < n)
 		n = o->limit;
 	int batch = o->batch > 0 ? o->batch : 64;
-	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
 	if (tl_metrics_init(&m, (int)in->n_classes)) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
-	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch);
+	int32_t *labels = malloc(sizeof(int32_t) * (size_t)batch * 2);
 	if (!labels) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	tl_sweep sw = {.net = net, .be = &be, .sh = sh, .split = s, .to = net->n_layers, .n = n,
+	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = net->n_layers, .n = n,
 		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
 		       .unit = "images", .each = eval_each};
-	eval_batch eb = {&sw, &m, labels, o->predictions};
+	float *logits = o->predictions ? malloc(sizeof(float) * (size_t)batch * in->n_classes) : NULL;
+	if (o->predictions && !logits) {
+		free(labels);
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	eval_batch eb = {&sw, &m, labels, labels + batch, o->predictions, logits};
 	if (o->predictions)
 		fputs("index,label,predicted,probability\n", o->predictions);
 	sw.arg = &eb;
 	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);
 	free(labels);
+	free(logits);
 	if (st != TL_OK)
 		goto out;
 	double compute = sw.compute_s;
@@ -148,23 +157,23 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
 	free(prf);
-	res->latency_ms = tl_latency_ms(net, &be, 21);
+	res->latency_ms = tl_latency_ms(net, 21);
 	res->images_per_s = compute > 0 ? n / compute : 0;
 	fprintf(out, "model:       %s (%s, %ux%u)\nshard:       %s, split %s, %llu images\n",
 		o->model_path, net->model, in->height, in->width, o->shard, split,
 		(unsigned long long)n);
 	fprintf(out, "accuracy:    %.4f\nloss:        %.4f\nmacro F1:    %.4f\n", res->accuracy,
 		res->loss, res->macro_f1);
-	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%d threads)\n\n",
-		res->latency_ms, res->images_per_s, batch, tl_pool_size(pool));
+	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%s)\n\n",
+		res->latency_ms, res->images_per_s, batch, dev.be->name);
 	char names[TL_SHARD_MAX_CLASSES][32];
 	for (uint32_t i = 0; i < in->n_classes; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, out);
 out:
 	tl_metrics_free(&m);
-	tl_pool_free(pool);
 	tl_net_free(net);
+	tl_device_close(&dev);
 	tl_shard_close(sh);
 	return st;
 }

@@ -15,6 +15,7 @@ typedef struct {
 	const char *shard;
 	const char *split;      /* default test */
 	uint64_t limit;
+	const char *device;     /* tl_device_open spec; NULL: cpu */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
 	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image

@@ -9,6 +9,7 @@
 #include "train/npy.h"
 #include "progress.h"
 #include "data/shard.h"
+#include "nn/device.h"
 
 /* "fire9" or "block4_pool" -> layer index; else an error listing names. */
 static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
@@ -32,13 +33,15 @@ typedef struct {
 	tl_npy *npy;
 	tl_net *net;
 	int t;
+	float *host; /* one batch of the layer's output */
 } npy_batch;
 
 static tl_status npy_each(void *arg, uint64_t b0, int nb, tl_err *err)
 {
 	(void)b0;
 	npy_batch *b = arg;
-	return tl_npy_write(b->npy, b->net->val[b->t], (uint64_t)nb * tl_net_out_size(b->net, b->t), err);
+	TL_TRY(tl_net_get(b->net, b->t, b->host, nb, err));
+	return tl_npy_write(b->npy, b->host, (uint64_t)nb * tl_net_out_size(b->net, b->t), err);
 }
 
 tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err *err)
@@ -49,7 +52,8 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_status st = TL_OK;
 	tl_net *net = NULL;
-	tl_pool *pool = NULL;
+	tl_device dev = {0};
+	float *host = NULL;
 	tl_npy npy;
 	int npy_open = 0;
 	const tl_shard_info *in = &sh->info;
@@ -91,11 +95,14 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	int batch = o->batch > 0 ? o->batch : 32;
 	if ((uint64_t)batch > n)
 		batch = n ? (int)n : 1;
-	if ((st = tl_net_alloc(net, batch, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
 	int t = net->layers[li].out;
+	if (!(host = malloc((size_t)batch * tl_net_out_size(net, t) * sizeof(float)))) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
 	tl_shape3 fs = net->tshape[t];
 	res->c = fs.c, res->h = fs.h, res->w = fs.w, res->n = n;
 	int64_t shape[4] = {(int64_t)n, fs.c, fs.h, fs.w};
@@ -106,8 +113,8 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	tl_progress_init(&prog, "tleval", o->quiet);
 	char msg[1100];
 	snprintf(msg, sizeof msg, "interrupted; %s not written", o->output);
-	npy_batch nbw = {&npy, net, t};
-	tl_sweep sw = {.net = net, .be = &be, .sh = sh, .split = s, .to = li + 1, .n = n,
+	npy_batch nbw = {&npy, net, t, host};
+	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = li + 1, .n = n,
 		       .batch = batch, .cancel = o->cancel, .cancel_msg = msg, .prog = &prog,
 		       .unit = "images", .each = npy_each, .arg = &nbw};
 	st = tl_sweep_run(&sw, err);
@@ -120,8 +127,9 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 out:
 	if (npy_open)
 		tl_npy_abort(&npy);
-	tl_pool_free(pool);
+	free(host);
 	tl_net_free(net);
+	tl_device_close(&dev);
 	tl_shard_close(sh);
 	return st;
 }

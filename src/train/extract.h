@@ -16,6 +16,7 @@ typedef struct {
 	const char *layer;   /* e.g. block4_pool, fire9 */
 	const char *output;  /* .npy */
 	uint64_t limit;      /* 0: all */
+	const char *device; /* tl_device_open spec; NULL: cpu */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
 } tl_features_opts;

@@ -14,24 +14,35 @@ tl_status tl_sweep_run(tl_sweep *s, tl_err *err)
 	tl_net *net = s->net;
 	size_t isz = (size_t)tl_net_out_size(net, 0);
 	int tf = s->from ? net->layers[s->from].in[0] : 0;
-	for (uint64_t b0 = 0; b0 < s->n; b0 += (uint64_t)s->batch) {
-		if (s->cancel && *s->cancel)
-			return tl_seterr(err, TL_EINTR, "%s", s->cancel_msg);
+	float *x = s->src ? NULL : malloc((size_t)s->batch * isz * sizeof(float));
+	if (!s->src && !x)
+		return tl_seterr(err, TL_ENOMEM, "out of memory for a batch of %d", s->batch);
+	tl_status st = TL_OK;
+	for (uint64_t b0 = 0; b0 < s->n && st == TL_OK; b0 += (uint64_t)s->batch) {
+		if (s->cancel && *s->cancel) {
+			st = tl_seterr(err, TL_EINTR, "%s", s->cancel_msg);
+			break;
+		}
 		int nb = s->n - b0 < (uint64_t)s->batch ? (int)(s->n - b0) : s->batch;
 		if (s->src)
-			memcpy(net->val[tf], s->src + b0 * s->src_row, (size_t)nb * s->src_row * sizeof(float));
-		else
-			for (int i = 0; i < nb; i++)
-				TL_TRY(tl_shard_load_f32(s->sh, tl_sweep_record(s, b0 + i),
-							 tl_net_input(net) + i * isz, err));
+			tl_net_set(net, tf, s->src + b0 * s->src_row, nb);
+		for (int i = 0; !s->src && i < nb && st == TL_OK; i++)
+			st = tl_shard_load_f32(s->sh, tl_sweep_record(s, b0 + i), x + i * isz, err);
+		if (st != TL_OK)
+			break;
 		double t0 = tl_now();
-		tl_net_forward(net, s->be, nb, s->from, s->to);
+		if (!s->src)
+			tl_net_set(net, 0, x, nb);
+		tl_net_forward(net, nb, s->from, s->to);
+		if ((st = net->be->sync(net->be, err)) != TL_OK)
+			break;
 		s->compute_s += tl_now() - t0;
-		TL_TRY(s->each(s->arg, b0, nb, err));
-		if (s->prog)
+		st = s->each(s->arg, b0, nb, err);
+		if (st == TL_OK && s->prog)
 			tl_progress_update(s->prog, b0 + nb, s->n, b0 + nb, s->unit);
 	}
-	return TL_OK;
+	free(x);
+	return st;
 }
 
 tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, const char *whose,
@@ -51,7 +62,7 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double tl_latency_ms(tl_net *net, tl_cpu_ops *be, int reps)
+double tl_latency_ms(tl_net *net, int reps)
 {
 	double lat[64];
 	reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
@@ -59,7 +70,12 @@ double tl_latency_ms(tl_net *net, tl_cpu_ops *be, int reps)
 	net->training = 0;
 	for (int i = 0; i < reps; i++) {
 		double t0 = tl_now();
-		tl_net_forward(net, be, 1, 0, net->n_layers);
+		tl_net_forward(net, 1, 0, net->n_layers);
+		tl_err err;
+		if (net->be->sync(net->be, &err) != TL_OK) {
+			net->training = training;
+			return -1;
+		}
 		lat[i] = tl_now() - t0;
 	}
 	net->training = training;

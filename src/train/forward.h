@@ -19,8 +19,7 @@
  * layer's input for every item), layers [from, to) run, and then
  * each(arg, b0, nb) sees the batch (items b0 .. b0 + nb - 1). */
 typedef struct {
-	tl_net *net;
-	tl_cpu_ops *be;
+	tl_net *net;          /* bound to its backend (tl_net_bind) */
 	tl_shard *sh;
 	const uint64_t *rec;  /* file records of the items; NULL: those of split */
 	int split;
@@ -41,7 +40,10 @@ typedef struct {
 /* The file record of item i. */
 uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i);
 
-/* Run the pass; stops at the first failing load or each(). */
+/* Run the pass; stops at the first failing load or each().  The batch is
+ * staged in host memory and uploaded (nothing is copied on the CPU
+ * backends' side beyond that one upload); each() reads what it needs from
+ * the backend with tl_net_get. */
 tl_status tl_sweep_run(tl_sweep *s, tl_err *err);
 
 /* TL_EFORMAT when the weights declare (declared >= 0) an input
@@ -52,7 +54,8 @@ tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, cons
 			const char *weights, tl_err *err);
 
 /* Milliseconds for one image through the whole network (batch 1): the
- * median of `reps` timed forward passes (reps <= 64). */
-double tl_latency_ms(tl_net *net, tl_cpu_ops *be, int reps);
+ * median of `reps` timed forward passes (reps <= 64), each waited for;
+ * -1 when the backend fails. */
+double tl_latency_ms(tl_net *net, int reps);
 
 #endif

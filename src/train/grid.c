@@ -8,7 +8,7 @@
 #include "data/shard.h"
 #include "nn/models.h"
 #include "plot/chart.h"
-#include "pool.h"
+#include "nn/device.h"
 #include "progress.h"
 
 tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char *path,
@@ -20,8 +20,9 @@ tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char
 	TL_TRY(tl_shard_open(&sh, o->shard, err));
 	tl_status st = TL_OK;
 	tl_net *net = NULL;
-	tl_pool *pool = NULL;
+	tl_device dev = {0};
 	uint8_t *rgb = NULL;
+	float *x = NULL, *maps = NULL;
 	const tl_shard_info *in = &sh->info;
 	const char *split = o->split ? o->split : "test";
 	int s = tl_shard_split_find(sh, split);
@@ -69,35 +70,45 @@ tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char
 			       o->weights, tl_norm_name((tl_norm_kind)res->weights_norm));
 		goto out;
 	}
-	if ((st = tl_net_alloc(net, 1, err)) != TL_OK || (st = tl_pool_new(&pool, o->threads, err)) != TL_OK)
+	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_net_bind(net, dev.be, 1, err)) != TL_OK)
 		goto out;
+	int t = net->layers[li].out;
+	x = malloc(sizeof(float) * (size_t)tl_net_out_size(net, 0));
+	maps = malloc(sizeof(float) * (size_t)tl_net_out_size(net, t));
+	if (!x || !maps) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
 	uint64_t r = tl_shard_file_record(sh, s, index);
 	const void *rec;
 	if ((st = tl_shard_record(sh, r, &rec, err)) != TL_OK ||
-	    (st = tl_shard_load_f32(sh, r, tl_net_input(net), err)) != TL_OK)
+	    (st = tl_shard_load_f32(sh, r, x, err)) != TL_OK)
 		goto out;
 	if (!(rgb = malloc((size_t)in->height * in->width * 3))) {
 		st = tl_seterr(err, TL_ENOMEM, "out of memory");
 		goto out;
 	}
 	tl_image_to_rgb8(rec, in->dtype, &in->norm, (int)in->height, (int)in->width, rgb);
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
 	net->training = 0;
-	tl_net_forward(net, &be, 1, 0, li + 1);
-	int t = net->layers[li].out;
+	tl_net_set(net, 0, x, 1);
+	tl_net_forward(net, 1, 0, li + 1);
+	if ((st = tl_net_get(net, t, maps, 1, err)) != TL_OK)
+		goto out;
 	tl_shape3 fs = net->tshape[t];
 	res->n = 1, res->c = fs.c, res->h = fs.h, res->w = fs.w;
 	char title[200];
 	snprintf(title, sizeof title, "%s %s: %s image %llu (%s)", net->model, o->layer, split,
 		 (unsigned long long)index, in->class_names[tl_shard_label(sh, r, 0)]);
-	st = tl_plot_feature_grid(path, title, rgb, (int)in->height, (int)in->width, net->val[t], fs.c,
+	st = tl_plot_feature_grid(path, title, rgb, (int)in->height, (int)in->width, maps, fs.c,
 				  fs.h, fs.w, max_maps > 0 ? max_maps : 64, err);
 	res->seconds = tl_now() - t0;
 out:
 	free(rgb);
-	tl_pool_free(pool);
+	free(x);
+	free(maps);
 	tl_net_free(net);
+	tl_device_close(&dev);
 	tl_shard_close(sh);
 	return st;
 }

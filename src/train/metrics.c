@@ -33,6 +33,15 @@ void tl_metrics_add(tl_metrics *m, const float *logits, const int32_t *labels, i
 	m->loss_sum += loss_sum;
 }
 
+void tl_metrics_add_pred(tl_metrics *m, const int32_t *pred, const int32_t *labels, int n,
+			 double loss_sum)
+{
+	for (int i = 0; i < n; i++)
+		m->cm[(size_t)labels[i] * m->k + pred[i]]++;
+	m->n += (uint64_t)n;
+	m->loss_sum += loss_sum;
+}
+
 double tl_metrics_accuracy(const tl_metrics *m)
 {
 	uint64_t hit = 0;

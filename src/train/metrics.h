@@ -17,6 +17,9 @@ void tl_metrics_free(tl_metrics *m);
 /* Add a batch: logits [n][k], labels [n], and its summed loss. */
 void tl_metrics_add(tl_metrics *m, const float *logits, const int32_t *labels, int n,
 		    double loss_sum);
+/* Add a batch by predicted classes pred [n] (a backend's argmax). */
+void tl_metrics_add_pred(tl_metrics *m, const int32_t *pred, const int32_t *labels, int n,
+			 double loss_sum);
 double tl_metrics_accuracy(const tl_metrics *m);
 double tl_metrics_loss(const tl_metrics *m);
 /* Per-class precision, recall, F1 (0 when undefined); returns macro F1. */

@@ -6,15 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/device.h"
 #include "nn/models.h"
 #include "nn/safetensors.h"
-#include "pool.h"
 
 struct tl_predictor {
 	tl_predict_info info;
 	tl_net *net;
-	tl_pool *pool;
-	tl_cpu_ops be;
+	tl_device dev;
+	float *x, *z; /* one input image and its logits, host side */
 	char model_name[24];
 };
 
@@ -98,13 +98,18 @@ tl_status tl_predictor_open(tl_predictor **out, const char *model_path, int thre
 	if ((st = read_meta(p, model_path, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &p->net, err)) != TL_OK ||
 	    (st = tl_net_load(p->net, model_path, 1, NULL, err)) != TL_OK ||
-	    (st = tl_net_alloc(p->net, 1, err)) != TL_OK ||
-	    (st = tl_pool_new(&p->pool, threads, err)) != TL_OK) {
+	    (st = tl_device_open(&p->dev, "cpu", threads, err)) != TL_OK ||
+	    (st = tl_net_bind(p->net, p->dev.be, 1, err)) != TL_OK) {
 		tl_predictor_close(p);
 		return st;
 	}
+	p->x = malloc(sizeof(float) * (size_t)tl_net_out_size(p->net, 0));
+	p->z = malloc(sizeof(float) * (size_t)tl_net_out_size(p->net, p->net->n_tensors - 1));
+	if (!p->x || !p->z) {
+		tl_predictor_close(p);
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	}
 	p->net->training = 0;
-	tl_cpu_fast_init(&p->be, p->pool);
 	*out = p;
 	return TL_OK;
 }
@@ -138,9 +143,11 @@ tl_status tl_predict_input(const tl_predictor *p, const tl_img *img, float *dst,
 
 tl_status tl_predict(tl_predictor *p, const tl_img *img, float *probs, tl_err *err)
 {
-	TL_TRY(tl_predict_input(p, img, tl_net_input(p->net), err));
-	tl_net_forward(p->net, &p->be, 1, 0, p->net->n_layers);
-	const float *z = tl_net_output(p->net);
+	TL_TRY(tl_predict_input(p, img, p->x, err));
+	tl_net_set(p->net, 0, p->x, 1);
+	tl_net_forward(p->net, 1, 0, p->net->n_layers);
+	TL_TRY(tl_net_get(p->net, p->net->n_tensors - 1, p->z, 1, err));
+	const float *z = p->z;
 	int k = p->info.n_classes;
 	float m = z[0];
 	for (int i = 1; i < k; i++)
@@ -158,7 +165,9 @@ void tl_predictor_close(tl_predictor *p)
 	if (!p)
 		return;
 	tl_net_free(p->net);
-	tl_pool_free(p->pool);
+	tl_device_close(&p->dev);
+	free(p->x);
+	free(p->z);
 	free(p->info.names);
 	free(p);
 }

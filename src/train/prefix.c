@@ -87,10 +87,8 @@ typedef struct {
 
 static tl_status copy_rows(void *arg, uint64_t b0, int nb, tl_err *err)
 {
-	(void)err;
 	rows_out *o = arg;
-	memcpy(o->dst + b0 * o->row, o->net->val[o->t], (size_t)nb * o->row * sizeof(float));
-	return TL_OK;
+	return tl_net_get(o->net, o->t, o->dst + b0 * o->row, nb, err);
 }
 
 /* Fill pc's rows (the input of layer k) for train and validation: run
@@ -100,7 +98,7 @@ static tl_status fill(tl_prefix *pc, const tl_prefix_src *s, const float *src, s
 		      int from, int k, tl_err *err)
 {
 	rows_out o = {s->net, s->net->layers[k].in[0], pc->tr, pc->row};
-	tl_sweep sw = {.net = s->net, .be = s->be, .sh = s->sh, .rec = s->tr_rec, .src = src,
+	tl_sweep sw = {.net = s->net, .sh = s->sh, .rec = s->tr_rec, .src = src,
 		       .src_row = src_row, .from = from, .to = k, .n = s->n_tr, .batch = s->batch,
 		       .cancel = s->cancel, .cancel_msg = "interrupted while building the prefix cache",
 		       .prog = s->prog, .unit = "images cached", .each = copy_rows, .arg = &o};

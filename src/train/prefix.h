@@ -38,8 +38,7 @@ typedef struct {
 
 /* Where the items come from and how to run the net over them. */
 typedef struct {
-	tl_net *net;
-	tl_cpu_ops *be;
+	tl_net *net; /* bound to its backend */
 	tl_shard *sh;
 	const uint64_t *tr_rec, *va_rec;
 	uint64_t n_tr, n_va;

@@ -1,6 +1,8 @@
 /* settings.c - the one table of training settings (see settings.h). */
 #include "train/settings.h"
 
+#include "nn/device.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -108,8 +110,8 @@ static const setting table[] = {
 	{0, "augment", 0, T_CUSTOM, 0, 0, 0, 0, 0, 0, parse_augment,
 	 "--augment: expected flip, crop or none (comma-separated)"},
 	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
-	{0, "device", 0, T_STR, F(device), "cpu", 0, 0, 0, parse_device,
-	 "--device: expected cpu, cpu-reference or opencl[:P[:D]]"},
+	{0, "device", 0, T_STR, F(device), "auto", 0, 0, 0, parse_device,
+	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]"},
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,
 	 "-j: expected a thread count in 1..1024"},
 	{0, "quiet", 'q', T_FLAG, F(quiet), "0", 0, 1, 0, 0, 0},
@@ -144,7 +146,7 @@ static int parse_val(tl_train_cfg *c, const char *arg)
 
 static int parse_device(tl_train_cfg *c, const char *arg)
 {
-	if (strcmp(arg, "cpu") && strcmp(arg, "cpu-reference") && strncmp(arg, "opencl", 6))
+	if (tl_device_spec_ok(arg) != 0)
 		return -1;
 	if (strlen(arg) >= sizeof c->device)
 		return -1;

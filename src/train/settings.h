@@ -57,7 +57,7 @@ typedef struct {
 	int no_cache;
 	long cache_mem_mb;  /* above this the prefix cache goes to a file (default 4096) */
 	/* run-time only (not saved) */
-	char device[32];    /* cpu, cpu-reference, opencl[:P[:D]] */
+	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
 	int threads, quiet, json;
 	int no_plots;       /* no history/confusion pictures in the run directory */
 	const volatile sig_atomic_t *cancel;
@@ -68,7 +68,7 @@ typedef struct {
 	void *on_final_arg;
 } tl_train_cfg;
 
-/* Every setting at its default (run-time fields zero, device "cpu"). */
+/* Every setting at its default (run-time fields zero, device "auto"). */
 void tl_train_defaults(tl_train_cfg *c);
 
 /* ---- command line ---- */

@@ -25,6 +25,7 @@
 #include "plot/run.h"
 #include "progress.h"
 #include "rng.h"
+#include "nn/device.h"
 #include "train/checkpoint.h"
 #include "train/forward.h"
 #include "train/metrics.h"
@@ -35,8 +36,7 @@ typedef struct {
 	tl_train_cfg *cfg;
 	tl_shard *sh;
 	tl_net *net;
-	tl_cpu_ops be;
-	tl_pool *pool;
+	tl_device dev; /* the backend cfg->device names, and host threads */
 	tl_optim opt;
 	int opt_ready;
 	/* items */
@@ -44,8 +44,7 @@ typedef struct {
 	int32_t *tr_lab, *va_lab, *te_lab;
 	uint64_t n_tr, n_va, n_te;
 	tl_prefix pc;
-	float *best_params; /* copy of the best epoch's parameters */
-	float *dl;          /* loss gradient of a batch */
+	int32_t *pred;      /* a batch's predicted classes */
 	tl_run_state st;
 	double t_start;
 	tl_progress prog;
@@ -101,22 +100,6 @@ static float epoch_lr(const run *r, int epoch)
 			      c->gamma, r->st.lr);
 }
 
-/* The compute backend cfg->device names: the one place that turns the
- * setting into a backend. */
-static tl_status open_backend(run *r, tl_err *err)
-{
-	const char *d = r->cfg->device;
-	if (!strcmp(d, "cpu-reference"))
-		tl_cpu_ref_init(&r->be);
-	else if (!strcmp(d, "cpu") || !d[0])
-		tl_cpu_fast_init(&r->be, r->pool);
-	else if (!strncmp(d, "opencl", 6))
-		return tl_seterr(err, TL_EIO, "--device %s: the OpenCL backend is not built yet; use --device cpu", d);
-	else
-		return tl_seterr(err, TL_EUSAGE, "--device: expected cpu, cpu-reference or opencl[:P[:D]], got '%s'", d);
-	return TL_OK;
-}
-
 /* ---- the prefix cache of a stage ---- */
 
 /* First trainable layer if `unit` and above were unfrozen (the net is
@@ -148,7 +131,7 @@ static tl_status stage_cache(run *r, tl_err *err)
 		if (!(k2 > 0 && k2 < k && tl_prefix_cacheable(r->net, k2)))
 			k2 = -1;
 	}
-	tl_prefix_src s = {.net = r->net, .be = &r->be, .sh = r->sh, .tr_rec = r->tr_rec,
+	tl_prefix_src s = {.net = r->net, .sh = r->sh, .tr_rec = r->tr_rec,
 			   .va_rec = r->va_rec, .n_tr = r->n_tr, .n_va = r->n_va, .batch = c->batch,
 			   .mem_mb = c->cache_mem_mb, .dir = c->run_dir, .cancel = c->cancel,
 			   .prog = &r->prog, .quiet = c->quiet};
@@ -162,9 +145,8 @@ static void forward_batch(run *r, const float *x, int n)
 {
 	tl_net *net = r->net;
 	int from = r->pc.layer, t = net->layers[from].in[0];
-	size_t row = from ? r->pc.row : (size_t)tl_net_out_size(net, 0);
-	memcpy(net->val[from ? t : 0], x, (size_t)n * row * sizeof(float));
-	tl_net_forward(net, &r->be, n, from, net->n_layers);
+	tl_net_set(net, from ? t : 0, x, n);
+	tl_net_forward(net, n, from, net->n_layers);
 }
 
 static tl_status make_loader(run *r, tl_loader **l, const uint64_t *rec, const int32_t *lab,
@@ -202,7 +184,6 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 	}
 	r->net->training = 0;
 	tl_loader_start(l, 0, 0);
-	int k = (int)r->sh->info.n_classes;
 	for (;;) {
 		const float *x;
 		const int32_t *y;
@@ -210,8 +191,10 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 		if ((st = tl_loader_next(l, &x, &y, &nb, err)) != TL_OK || nb == 0)
 			break;
 		forward_batch(r, x, nb);
-		double loss = tl_softmax_xent(nb, k, tl_net_output(r->net), y, NULL, NULL);
-		tl_metrics_add(m, tl_net_output(r->net), y, nb, loss * nb);
+		double loss;
+		if ((st = tl_net_loss(r->net, nb, y, 0, &loss, r->pred, err)) != TL_OK)
+			break;
+		tl_metrics_add_pred(m, r->pred, y, nb, loss);
 	}
 	tl_loader_free(l);
 	r->pc.layer = saved;
@@ -288,7 +271,7 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 	if (c->dropout >= 0)
 		mc.dropout = c->dropout;
 	TL_TRY(tl_model_build(&mc, &r->net, err));
-	TL_TRY(tl_net_alloc(r->net, c->batch, err));
+	TL_TRY(tl_net_bind(r->net, r->dev.be, c->batch, err));
 	TL_TRY(tl_optim_init(&r->opt, r->net, c->opt, err));
 	r->opt_ready = 1;
 	if (resume)
@@ -303,6 +286,7 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 		if (l0->w >= 0 && in_std > 0)
 			for (size_t k = 0; k < r->net->params[l0->w].size; k++)
 				r->net->params[l0->w].data[k] /= (float)in_std;
+		tl_net_push_params(r->net);
 		return TL_OK;
 	}
 	int norm;
@@ -359,7 +343,6 @@ static void print_progress(const run *r, int e, uint64_t nb_total, double el)
 static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
-	int k = (int)r->sh->info.n_classes;
 	uint64_t nb_total = tl_loader_batches(tl);
 	for (;;) {
 		const float *x;
@@ -371,12 +354,15 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		r->net->training = 1;
 		r->net->rng = tl_rng_key(c->seed, 0xd0, (uint64_t)e, r->st.batch_pos);
 		forward_batch(r, x, nb);
-		int correct;
-		double loss = tl_softmax_xent(nb, k, tl_net_output(r->net), y, r->dl, &correct);
-		tl_net_backward(r->net, &r->be, nb, r->dl);
-		tl_optim_step(&r->opt, r->net, r->pool);
+		double loss;
+		TL_TRY(tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err));
+		int correct = 0;
+		for (int i = 0; i < nb; i++)
+			correct += r->pred[i] == y[i];
+		tl_net_backward(r->net, nb);
+		tl_optim_step(&r->opt, r->net);
 		r->st.batch_pos++;
-		r->st.part_loss += loss * nb;
+		r->st.part_loss += loss;
 		r->st.part_correct += (uint64_t)correct;
 		r->st.part_seen += (uint64_t)nb;
 		double el = tl_now() - t0;
@@ -429,7 +415,7 @@ static tl_status end_epoch(run *r, int e, double t0, int end, int *stop, tl_err 
 		s->best = metric;
 		s->best_epoch = e;
 		s->bad_epochs = 0;
-		memcpy(r->best_params, r->net->param_block, r->net->n_param_floats * sizeof(float));
+		tl_net_keep(r->net);
 		TL_TRY(tl_checkpoint_save_best(c, r->net, &r->sh->info, s, err));
 	} else {
 		s->bad_epochs++;
@@ -505,7 +491,7 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + k, prf + 2 * k) : 0;
 	free(prf);
 	/* latency: one image through the whole network, median of 21 */
-	double lat_ms = tl_latency_ms(r->net, &r->be, 21);
+	double lat_ms = tl_latency_ms(r->net, 21);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	char path[1200];
@@ -536,8 +522,8 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	fprintf(o, "training time:    %.1f s in epochs", total);
 	if (r->pc.seconds > 0)
 		fprintf(o, " + %.1f s building the prefix cache", r->pc.seconds);
-	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s backend, %d threads)\n",
-		lat_ms, r->be.name, tl_pool_size(r->pool));
+	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s)\n", lat_ms,
+		r->dev.be->name);
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
 	fprintf(o, "test accuracy:    %.4f\ntest loss:        %.4f\nmacro F1:         %.4f\n\n",
 		res->test_accuracy, res->test_loss, res->macro_f1);
@@ -589,7 +575,7 @@ static tl_status check_fresh(const tl_train_cfg *c, tl_err *err)
 }
 
 /* Weights, optimizer and run state from the checkpoint, and the best
- * weights so far (best.safetensors) into best_params. */
+ * weights so far (best.safetensors) into the net's best-weights copy. */
 static tl_status load_resumed(run *r, const tl_st_file *ck, tl_err *err)
 {
 	tl_net *net = r->net;
@@ -600,12 +586,16 @@ static tl_status load_resumed(run *r, const tl_st_file *ck, tl_err *err)
 	float *cur = malloc(bytes + 1);
 	if (!cur)
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
-	memcpy(cur, net->param_block, bytes);
+	tl_status st = tl_net_pull_params(net, err);
+	if (st == TL_OK)
+		memcpy(cur, net->param_block, bytes);
 	char path[1200];
 	snprintf(path, sizeof path, "%s/best.safetensors", r->cfg->run_dir);
-	tl_status st = tl_net_load(net, path, 1, NULL, err);
-	memcpy(r->best_params, net->param_block, bytes);
-	memcpy(net->param_block, cur, bytes);
+	if (st == TL_OK && (st = tl_net_load(net, path, 1, NULL, err)) == TL_OK) {
+		tl_net_keep(net);
+		memcpy(net->param_block, cur, bytes);
+		tl_net_push_params(net);
+	}
 	free(cur);
 	return st;
 }
@@ -615,17 +605,15 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 {
 	tl_train_cfg *cfg = r->cfg;
 	tl_progress_init(&r->prog, "tltrain", cfg->quiet);
-	TL_TRY(tl_pool_new(&r->pool, cfg->threads, err));
-	TL_TRY(open_backend(r, err));
+	TL_TRY(tl_device_open(&r->dev, cfg->device[0] ? cfg->device : "auto", cfg->threads, err));
+	if (!cfg->quiet)
+		fprintf(stderr, "tltrain: device: %s\n", r->dev.be->name);
 	TL_TRY(tl_shard_open(&r->sh, cfg->shard, err));
 	TL_TRY(setup_items(r, err));
 	TL_TRY(setup_model(r, resume, err));
-	size_t bytes = r->net->n_param_floats * sizeof(float);
-	r->best_params = malloc(bytes + 1);
-	r->dl = malloc(sizeof(float) * (size_t)cfg->batch * r->sh->info.n_classes);
-	if (!r->best_params || !r->dl)
+	if (!(r->pred = malloc(sizeof(int32_t) * (size_t)cfg->batch)))
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
-	memcpy(r->best_params, r->net->param_block, bytes);
+	tl_net_keep(r->net);
 	if (resume)
 		TL_TRY(load_resumed(r, ck, err));
 	/* an unknown -u fails now, not after the warm-up */
@@ -684,14 +672,13 @@ static void run_free(run *r)
 	if (r->opt_ready)
 		tl_optim_free(&r->opt);
 	tl_net_free(r->net);
-	tl_pool_free(r->pool);
+	tl_device_close(&r->dev);
 	tl_shard_close(r->sh);
 	free(r->tr_rec);
 	free(r->te_rec);
 	free(r->tr_lab);
 	free(r->te_lab);
-	free(r->best_params);
-	free(r->dl);
+	free(r->pred);
 	free(r);
 }
 
@@ -713,7 +700,7 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 		res->best_epoch = r->st.best_epoch + 1;
 		res->best_metric = r->st.best;
 		/* restore the best weights, whether or not training stopped early */
-		memcpy(r->net->param_block, r->best_params, r->net->n_param_floats * sizeof(float));
+		tl_net_restore(r->net);
 		if (cfg->on_final)
 			cfg->on_final(cfg->on_final_arg, r->net);
 		st = write_report(r, res, err);
