@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpu/ops.h"
+#include "cpu/host.h"
 #include "data/image.h"
 #include "nn/keras.h"
 #include "nn/models.h"
@@ -22,6 +22,25 @@
 #include "nn/safetensors.h"
 #include "nn/weights_find.h"
 #include "pool.h"
+
+
+/* Put net on a CPU backend (reference when pool is NULL) for batches of
+ * one; the backend's buffers are host memory, which the tests read. */
+static tl_backend *bind_cpu(tl_net *net, tl_pool *pool)
+{
+	tl_backend *be;
+	tl_err err;
+	assert_int_equal(tl_cpu_open(pool == NULL, pool, &be, &err), TL_OK);
+	if (tl_net_bind(net, be, 1, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	return be;
+}
+
+/* Host address of tensor t of a net on a CPU backend. */
+static float *val(tl_net *net, int t)
+{
+	return net->be->host(net->be, tl_net_val(net, t));
+}
 
 static const char *srcdir(void)
 {
@@ -152,15 +171,13 @@ static void test_logits_match_pytorch(void **s)
 	}
 	tl_st_close(f);
 	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
-	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	tl_backend *be = bind_cpu(net, NULL);
 	const tl_st_tensor *x = tl_st_find(want, "input");
-	memcpy(tl_net_input(net), x->data, x->nbytes);
-	tl_cpu_ops be;
-	tl_cpu_ref_init(&be);
+	memcpy(val(net, 0), x->data, x->nbytes);
 	net->training = 0;
-	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	tl_net_forward(net, 1, 0, net->n_layers);
 	const tl_st_tensor *f5 = tl_st_find(want, "block5_pool"), *lg = tl_st_find(want, "logits");
-	const float *got5 = net->val[net->layers[tl_net_find_layer(net, "block5_pool")].out];
+	const float *got5 = val(net, net->layers[tl_net_find_layer(net, "block5_pool")].out);
 	const float *w5 = (const float *)f5->data, *wl = (const float *)lg->data;
 	double scale5 = 0, scalel = 0;
 	for (uint64_t i = 0; i < f5->numel; i++)
@@ -171,9 +188,10 @@ static void test_logits_match_pytorch(void **s)
 	for (uint64_t i = 0; i < f5->numel; i++)
 		assert_close(got5[i], w5[i], 1e-4 * scale5, 1e-4);
 	for (uint64_t i = 0; i < lg->numel; i++)
-		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scalel, 1e-4);
+		assert_close(val(net, net->n_tensors - 1)[i], wl[i], 1e-4 * scalel, 1e-4);
 	tl_st_close(want);
 	tl_net_free(net);
+	be->destroy(be);
 }
 
 /* The real shapes (fc1 25088 -> 4096: block5_pool 7x7x512 flattened),
@@ -216,28 +234,28 @@ static void test_real_full_logits(void **s)
 	}
 	tl_st_close(f);
 	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
-	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
-	const tl_st_tensor *x = tl_st_find(want, "input"), *lg = tl_st_find(want, "logits");
-	memcpy(tl_net_input(net), x->data, x->nbytes);
 	tl_pool *pool;
 	assert_int_equal(tl_pool_new(&pool, 0, &err), TL_OK);
-	tl_cpu_ops be;
-	tl_cpu_fast_init(&be, pool);
+	tl_backend *be = bind_cpu(net, pool);
+	const tl_st_tensor *x = tl_st_find(want, "input"), *lg = tl_st_find(want, "logits");
+	memcpy(val(net, 0), x->data, x->nbytes);
 	net->training = 0;
-	tl_net_forward(net, &be, 1, 0, net->n_layers);
+	tl_net_forward(net, 1, 0, net->n_layers);
+	const float *logits = val(net, net->n_tensors - 1);
 	const float *wl = (const float *)lg->data;
 	double scale = 0, maxd = 0;
 	for (uint64_t i = 0; i < lg->numel; i++)
 		scale = fmax(scale, fabs(wl[i]));
 	for (uint64_t i = 0; i < lg->numel; i++)
-		maxd = fmax(maxd, fabs(tl_net_output(net)[i] - wl[i]));
+		maxd = fmax(maxd, fabs(logits[i] - wl[i]));
 	fprintf(stderr, "real VGG16 logits: max |diff| %.3g, max |logit| %.3g\n", maxd, scale);
 	assert_true(scale > 0.1);
 	for (uint64_t i = 0; i < lg->numel; i++)
-		assert_close(tl_net_output(net)[i], wl[i], 1e-4 * scale, 1e-4);
+		assert_close(logits[i], wl[i], 1e-4 * scale, 1e-4);
 	tl_st_close(want);
-	tl_pool_free(pool);
 	tl_net_free(net);
+	be->destroy(be);
+	tl_pool_free(pool);
 }
 
 /* Each broken file: TL_EFORMAT naming the file, the layer and the defect;
@@ -325,16 +343,14 @@ static void run_norm(tl_net *net, tl_norm_kind k, const uint8_t *rgb, int hw, fl
 {
 	tl_norm nm;
 	tl_norm_preset(k, &nm);
-	float *x = tl_net_input(net);
+	float *x = val(net, 0);
 	for (int c = 0; c < 3; c++) {
 		int src = nm.bgr ? 2 - c : c;
 		for (int i = 0; i < hw; i++)
 			x[c * hw + i] = (rgb[src * hw + i] * nm.scale - nm.mean[c]) / nm.std[c];
 	}
-	tl_cpu_ops be;
-	tl_cpu_ref_init(&be);
-	tl_net_forward(net, &be, 1, 0, net->n_layers);
-	memcpy(out, tl_net_output(net), n * sizeof *out);
+	tl_net_forward(net, 1, 0, net->n_layers);
+	memcpy(out, val(net, net->n_tensors - 1), n * sizeof *out);
 }
 
 /* SqueezeNet's conv1 has no padding: weights for one normalization fold
@@ -353,7 +369,7 @@ static void fold_both_ways(tl_norm_kind wk, tl_norm_kind sk)
 		if (net->params[i].ndim == 1)
 			for (size_t k = 0; k < net->params[i].size; k++)
 				net->params[i].data[k] = 0.01f * (float)((k * 7 + (size_t)i) % 11) - 0.05f;
-	assert_int_equal(tl_net_alloc(net, 1, &err), TL_OK);
+	tl_backend *be = bind_cpu(net, NULL);
 	int hw = mc.height * mc.width;
 	uint8_t *rgb = malloc((size_t)3 * hw);
 	for (int i = 0; i < 3 * hw; i++)
@@ -381,6 +397,7 @@ static void fold_both_ways(tl_norm_kind wk, tl_norm_kind sk)
 		assert_close(got[i], want[i], 2e-4 * scale, 2e-4);
 	free(rgb);
 	tl_net_free(net);
+	be->destroy(be);
 }
 
 static void test_fold_caffe_weights_torch_shard(void **s)
