@@ -67,6 +67,57 @@ png compare.png
 svg compare.svg
 err_has "several runs overlaid" "compare.png (3 runs)"
 
+# a real run draws itself: pictures, report.json and confusion.csv
+W=$top_srcdir/data/squeezenet1_1-imagenet.safetensors
+"$MK" in.tar.gz --per 40 --test 40 || exit 1
+"$BIN/tlpack" -q -r 32 -o s.tls in.tar.gz || exit 1
+SQ=(-q -m squeezenet -w "$W" -d s.tls -b 32)
+run 0 "tltrain finetune" -- "$BIN/tltrain" "${SQ[@]}" -s finetune -u fire9 -e 3 --warmup-epochs 1 -o ft
+png ft/history.png 1000 420
+svg ft/history.svg
+png ft/confusion.png
+svg ft/confusion.svg
+python3 - <<'PY' && ok "report.json and confusion.csv agree" || bad "report.json / confusion.csv"
+import csv, json
+r = json.load(open("ft/report.json"))
+rows = list(csv.reader(open("ft/confusion.csv")))
+assert r["model"] == "squeezenet" and r["strategy"] == "finetune" and r["unfreeze_unit"] == "fire9", r
+assert r["unfreeze_epoch"] == 2 and r["epochs_run"] == 3 and 1 <= r["best_epoch"] <= 3, r
+cm = [[int(v) for v in row[1:]] for row in rows[1:]]
+assert rows[0][1:] == [p["class"] for p in r["per_class"]] and cm == r["confusion"], rows[0]
+n = sum(map(sum, cm))
+assert n == r["test"]["images"] and abs(sum(cm[i][i] for i in range(len(cm))) / n - r["test"]["accuracy"]) < 1e-9
+PY
+run 0 "--no-plots" -- "$BIN/tltrain" "${SQ[@]}" -s feature -e 1 -o np --no-plots
+[ -s np/report.json ] && [ ! -e np/history.png ] && [ ! -e np/confusion.svg ] &&
+	ok "--no-plots: report.json, no pictures" || bad "--no-plots: $(ls np)"
+# interrupted: the epochs done are drawn; resumed: the whole run is
+"$BIN/tltrain" "${SQ[@]}" -s finetune -u fire9 -e 400 -p 0 --warmup-epochs 1 -o sig >sig.out 2>sig.err &
+pid=$!
+for _ in $(seq 600); do [ "$(cat sig/history.csv 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] && ok "interrupted run exit 130" || bad "interrupted run exit $rc: $(tail -2 sig.err)"
+png sig/history.png 1000 420
+[ ! -e sig/confusion.png ] && ok "interrupted run: no confusion matrix yet" || bad "confusion.png after an interrupt"
+run 0 "resumed run" -- "$BIN/tltrain" --resume sig -e 1 -q
+png sig/history.png 1000 420
+png sig/confusion.png
+run 0 "tlplot redraws the resumed run" -- "$P" -f png sig
+nothing_left "resumed run" sig
+
+# tleval --grid: one image's feature maps
+run 0 "feature grid" -- "$BIN/tleval" -q -m squeezenet -w "$W" -d s.tls --features fire2 --grid g.png --image 3
+png g.png
+run 0 "feature grid as SVG with the .npy" -- "$BIN/tleval" -q -m squeezenet -w "$W" -d s.tls --features conv1 --grid g.svg --limit 2 -o c1.npy
+svg g.svg
+[ -s c1.npy ] && ok "the .npy too" || bad "no c1.npy"
+run 2 "grid image out of range" -- "$BIN/tleval" -m squeezenet -w "$W" -d s.tls --features fire2 --grid x.png --image 999
+err_has "grid image out of range" "--image out of range (expected 0..39, got 999)"
+run 2 "--grid without --features" -- "$BIN/tleval" -w "$W" -d s.tls --grid x.png
+nothing_left "bad grids" . x.png
+
 # bad input: exit 1 naming the file and line, nothing left behind
 mkdir broken
 printf 'epoch,accuracy\n1,0.5\n2,zero\n' >broken/history.csv
