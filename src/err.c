@@ -2,6 +2,7 @@
 #include "tl.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,4 +36,35 @@ void tl_check_failed(const char *what, const char *file, int line)
 	fprintf(stderr, "tlkit: internal check failed: %s at %s:%d\n", what,
 		file, line);
 	abort();
+}
+
+static atomic_long alloc_left = -1; /* -1: never fail */
+
+void tl_alloc_fail_after(long n)
+{
+	atomic_store(&alloc_left, n < 0 ? -1 : n);
+}
+
+/* 1 if this allocation is to fail. */
+static int alloc_fails(void)
+{
+	long v = atomic_load(&alloc_left);
+	while (v > 0 && !atomic_compare_exchange_weak(&alloc_left, &v, v - 1))
+		;
+	return v == 0;
+}
+
+void *tl_malloc(size_t n)
+{
+	return alloc_fails() ? NULL : malloc(n);
+}
+
+void *tl_calloc(size_t n, size_t size)
+{
+	return alloc_fails() ? NULL : calloc(n, size);
+}
+
+void *tl_realloc(void *p, size_t n)
+{
+	return alloc_fails() ? NULL : realloc(p, n);
 }

@@ -33,6 +33,16 @@ tl_status tl_seterr(tl_err *err, tl_status st, const char *fmt, ...)
 /* tl_status_name: a short stable name for a status ("io error", ...). */
 const char *tl_status_name(tl_status st);
 
+/* Allocation with an injectable failure, for tests of the out-of-memory
+ * paths: after tl_alloc_fail_after(n), n more tl_malloc/tl_calloc/
+ * tl_realloc calls succeed and every later one returns NULL, until
+ * tl_alloc_fail_after(-1).  Used by the readers' and writers' allocations
+ * (shard, safetensors).  Not for hot paths: one atomic per call. */
+void tl_alloc_fail_after(long n);
+void *tl_malloc(size_t n);
+void *tl_calloc(size_t n, size_t size);
+void *tl_realloc(void *p, size_t n);
+
 /* Propagate a failing status from a tlkit call unchanged. */
 #define TL_TRY(expr)                                                    \
 	do {                                                            \

@@ -423,6 +423,76 @@ static void truncated_while_mapped_is_an_error(void **state)
 	tl_shard_close(sh);
 }
 
+/* Allocation failure at every allocation of writing and opening a
+ * shard: a clear out-of-memory error, never a crash, no file under the
+ * final name and no temporary left; the next try with memory succeeds. */
+static void allocation_failures_are_clean(void **state)
+{
+	(void)state;
+	int failed_write = 0, failed_open = 0;
+	for (long k = 0; k < 40; k++) {
+		unlink(path);
+		tl_alloc_fail_after(k);
+		/* write_fixture asserts success, so drive the writer by hand */
+		tl_shard_info proto;
+		memset(&proto, 0, sizeof proto);
+		proto.channels = 3, proto.height = 5, proto.width = 7;
+		proto.dtype = TL_DTYPE_U8;
+		tl_norm_preset(TL_NORM_CAFFE, &proto.norm);
+		proto.n_label_fields = 1;
+		proto.chunk_records = 4;
+		tl_shard_writer *w;
+		tl_err err;
+		uint8_t rec[128 * 3] = {0}, lab[3] = {0, 1, 2};
+		tl_status st = tl_shard_writer_open(&w, path, &proto, &err);
+		if (st == TL_OK) {
+			for (int s = 0; st == TL_OK && s < 2; s++) {
+				st = tl_shard_writer_segment(w, s ? "t" : "b", s ? "test" : "train", 0,
+							     &err);
+				for (int i = 0; st == TL_OK && i < 50; i++)
+					st = tl_shard_writer_append(w, rec, lab, 3, &err);
+			}
+			if (st == TL_OK) {
+				tl_shard_info *in = tl_shard_writer_info(w);
+				in->n_classes = 3;
+				strcpy(in->class_names[0], "a");
+				strcpy(in->class_names[1], "b");
+				strcpy(in->class_names[2], "c");
+				st = tl_shard_writer_finish(w, &err);
+			} else {
+				tl_shard_writer_abort(w);
+			}
+		}
+		tl_alloc_fail_after(-1);
+		struct stat sb;
+		if (st != TL_OK) {
+			failed_write++;
+			if (st != TL_ENOMEM && st != TL_EUSAGE)
+				fail_msg("write, %ld allocations: status %d (%s)", k, st, err.msg);
+			assert_int_equal(stat(path, &sb), -1);
+		} else {
+			tl_shard *sh;
+			tl_alloc_fail_after(k % 3); /* open makes two allocations */
+			st = tl_shard_open(&sh, path, &err);
+			tl_alloc_fail_after(-1);
+			if (st == TL_OK)
+				tl_shard_close(sh);
+			else if (st != TL_ENOMEM || !strstr(err.msg, "out of memory"))
+				fail_msg("open, %ld allocations: status %d (%s)", k, st, err.msg);
+			else
+				failed_open++;
+		}
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strstr(e->d_name, ".tmp."))
+				fail_msg("%ld allocations: temporary %s left", k, e->d_name);
+		closedir(d);
+	}
+	assert_true(failed_write > 0);
+	assert_true(failed_open > 0);
+}
+
 static void writer_failures_leave_nothing(void **state)
 {
 	(void)state;
@@ -459,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(truncated_shard_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_offsets_with_valid_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(writer_failures_leave_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(allocation_failures_are_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(overlapping_segments_refused_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(empty_splits_refused_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_while_mapped_is_an_error, setup, teardown),

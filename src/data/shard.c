@@ -592,7 +592,7 @@ static tl_status guarded_open_checks(tl_shard *sh, tl_err *err)
 tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
 {
 	*out = NULL;
-	tl_shard *sh = calloc(1, sizeof *sh);
+	tl_shard *sh = tl_calloc(1, sizeof *sh);
 	if (!sh || !(sh->path = strdup(path))) {
 		free(sh);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
@@ -625,7 +625,7 @@ tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
 		goto fail;
 	const tl_shard_info *in = &sh->info;
 	sh->chunk_hash = (const uint64_t *)(sh->map + in->chunk_table_offset);
-	sh->chunk_ok = calloc(in->n_chunks ? in->n_chunks : 1, sizeof *sh->chunk_ok);
+	sh->chunk_ok = tl_calloc(in->n_chunks ? in->n_chunks : 1, sizeof *sh->chunk_ok);
 	if (!sh->chunk_ok) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 		goto fail;
@@ -818,7 +818,7 @@ tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 			       const tl_shard_info *proto, tl_err *err)
 {
 	*out = NULL;
-	tl_shard_writer *w = calloc(1, sizeof *w);
+	tl_shard_writer *w = tl_calloc(1, sizeof *w);
 	if (!w)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	w->info = *proto;
@@ -906,7 +906,7 @@ static tl_status push_chunk_hash(tl_shard_writer *w, tl_err *err)
 {
 	if (w->info.n_chunks == w->chunk_cap) {
 		size_t cap = w->chunk_cap ? w->chunk_cap * 2 : 256;
-		uint64_t *p = realloc(w->chunk_hash, cap * sizeof *p);
+		uint64_t *p = tl_realloc(w->chunk_hash, cap * sizeof *p);
 		if (!p)
 			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		w->chunk_hash = p;
@@ -929,7 +929,7 @@ tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
 		size_t cap = w->labels_cap ? w->labels_cap : 65536;
 		while (cap < need)
 			cap *= 2;
-		uint8_t *p = realloc(w->labels, cap);
+		uint8_t *p = tl_realloc(w->labels, cap);
 		if (!p)
 			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		w->labels = p;
@@ -1017,7 +1017,7 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	/* the last chunk also covers the zero padding up to the labels */
 	uint64_t pad = in->label_offset - (in->image_offset + in->image_size);
 	if (pad) {
-		uint8_t *z = calloc(1, pad);
+		uint8_t *z = tl_calloc(1, pad);
 		if (!z) {
 			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 			goto out;
@@ -1032,7 +1032,7 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	in->label_size = in->n_records * in->n_label_fields;
 	in->chunk_table_offset = tl_align_up(in->label_offset + in->label_size, TL_SHARD_ALIGN);
 	size_t lspan = (size_t)(in->chunk_table_offset - in->label_offset);
-	uint8_t *lab = calloc(1, lspan ? lspan : 1);
+	uint8_t *lab = tl_calloc(1, lspan ? lspan : 1);
 	if (!lab) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		goto out;
@@ -1044,7 +1044,7 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	free(lab);
 	if (st != TL_OK)
 		goto out;
-	uint8_t *ct = calloc(in->n_chunks ? in->n_chunks : 1, 8);
+	uint8_t *ct = tl_calloc(in->n_chunks ? in->n_chunks : 1, 8);
 	if (!ct) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		goto out;
@@ -1058,7 +1058,7 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 		goto out;
 	in->file_size = w->f.written;
 	canonical_order(in);
-	hdr = malloc(in->header_size);
+	hdr = tl_malloc(in->header_size);
 	if (!hdr) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		goto out;

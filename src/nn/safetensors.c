@@ -61,7 +61,7 @@ static tl_status check_disjoint(tl_st_file *f, tl_err *err)
 {
 	if (f->n < 2)
 		return TL_OK;
-	const tl_st_tensor **by = malloc(f->n * sizeof *by);
+	const tl_st_tensor **by = tl_malloc(f->n * sizeof *by);
 	if (!by)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", f->path);
 	size_t m = 0;
@@ -95,7 +95,7 @@ static tl_status parse_header(tl_st_file *f, const char *json, size_t len, const
 		goto out;
 	}
 	size_t n = json_object_size(root);
-	f->t = calloc(n ? n : 1, sizeof *f->t);
+	f->t = tl_calloc(n ? n : 1, sizeof *f->t);
 	if (!f->t) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", f->path);
 		goto out;
@@ -110,8 +110,8 @@ static tl_status parse_header(tl_st_file *f, const char *json, size_t len, const
 				goto out;
 			}
 			size_t m = json_object_size(v);
-			f->meta_keys = calloc(m ? m : 1, sizeof(char *));
-			f->meta_vals = calloc(m ? m : 1, sizeof(char *));
+			f->meta_keys = tl_calloc(m ? m : 1, sizeof(char *));
+			f->meta_vals = tl_calloc(m ? m : 1, sizeof(char *));
 			const char *mk;
 			json_t *mv;
 			json_object_foreach(v, mk, mv)
@@ -182,7 +182,7 @@ out:
 tl_status tl_st_open(tl_st_file **out, const char *path, tl_err *err)
 {
 	*out = NULL;
-	tl_st_file *f = calloc(1, sizeof *f);
+	tl_st_file *f = tl_calloc(1, sizeof *f);
 	if (!f || !(f->path = strdup(path))) {
 		free(f);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
@@ -380,7 +380,7 @@ tl_status tl_st_write(const char *path, const tl_st_out *t, size_t n, const char
 	if (!js)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	size_t jl = strlen(js), padded = (size_t)tl_align_up(jl, 8);
-	char *hdr = malloc(8 + padded);
+	char *hdr = tl_malloc(8 + padded);
 	if (!hdr) {
 		free(js);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
