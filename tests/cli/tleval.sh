@@ -65,6 +65,18 @@ cp s64.tls keep64.tls
 run 2 "features over the shard" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 -o s64.tls
 err_has "features over the shard" "is the shard"
 cmp -s keep64.tls s64.tls && ok "shard untouched" || bad "shard replaced"
+# a shard cut short while tleval reads it: an error naming it, exit 1, no
+# SIGBUS and no temporary left (cut before it is mapped: same error kind)
+cp s64.tls cut.tls
+"$E" -q -m squeezenet -w "$W" -d cut.tls --split train --features fire9 -o cut.npy >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 0.2
+truncate -s $(($(stat -c %s cut.tls) / 3)) cut.tls
+wait $pid
+rc=$?
+[ "$rc" -eq 1 ] && ok "truncated while in use (exit 1)" || bad "truncated while in use: exit $rc: $(head -c 300 "$T/err")"
+err_has "truncated while in use" "cut.tls" "truncated"
+nothing_left "truncated while in use" . cut.npy
 mkdir -p wdir
 run 1 "weights is a directory" -- "$E" -w wdir -d s32.tls
 err_has "weights is a directory" "wdir: is a directory"
