@@ -84,7 +84,7 @@ int main(int argc, char **argv)
 		case O_SPLIT: o.split = optarg; break;
 		case O_LIMIT:
 			if (tl_parse_long(optarg, 1, 1L << 40, &v))
-				return bad("--limit: expected a positive count", optarg);
+				return bad("--limit: expected a count in 1..1099511627776", optarg);
 			o.limit = (uint64_t)v;
 			break;
 		case O_FEATURES: o.layer = optarg; break;

@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 			break;
 		case O_CHUNK:
 			if (parse_int(optarg, 1, 1 << 24, &chunk))
-				return die_usage("--chunk-records: expected a positive count, got '%s'", optarg);
+				return die_usage("--chunk-records: expected a count in 1..16777216, got '%s'", optarg);
 			o.chunk_records = (uint32_t)chunk;
 			break;
 		case 'j':

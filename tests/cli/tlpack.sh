@@ -119,6 +119,10 @@ err_has "not a shard" "not a tlkit shard"
 run 1 "empty shard" -- "$P" --info empty.tls
 err_has "empty shard" "empty.tls: empty file"
 
+# a hidden limit is named, not reported as "a positive count"
+run 2 "chunk-records over the limit" -- "$P" -q --chunk-records 16777217 -o big.tls good.tar.gz
+err_has "chunk-records over the limit" "expected a count in 1..16777216"
+
 # ---- outputs that would replace inputs, killed runs' temporaries ----
 cp good.tar.gz same.tar.gz
 run 2 "output is the input" -- "$P" -q -o same.tar.gz same.tar.gz
