@@ -1,4 +1,10 @@
-/* shard.h - the .tls shard: pre-resized, normalized images + labels, one
+/* The data/ layer turns bytes into batches: cifar.c streams the CIFAR
+ * tarball, image.c resizes and normalizes, pack.c writes the shard this
+ * header describes, loader.c gathers shuffled, augmented f32 batches from
+ * it on worker threads.  It sits on the base (and cpu/cpu.h for the f16
+ * kernels) and knows nothing of networks.
+ *
+ * shard.h - the .tls shard: pre-resized, normalized images + labels, one
  * memory-mapped file with per-chunk XXH3-64 checksums.  man/tlshard.5 is
  * the byte-level spec; this header is the API.
  *

@@ -1,4 +1,10 @@
-/* net.h - a layer graph for CNN transfer learning.
+/* The nn/ layer is the graph and its parameters: net.c (layers, forward,
+ * backward on a backend), models.c (VGG16, SqueezeNet), optim.c,
+ * safetensors.c, keras.c (Keras .h5 import), weights_find.c, normfold.c,
+ * and device.c, the one place a backend is chosen.  Below it: data/ and
+ * the backends (cpu/, ocl/) through backend.h.
+ *
+ * net.h - a layer graph for CNN transfer learning.
  *
  * Tensors are numbered: 0 is the network input, every layer writes one new
  * tensor.  Layers are stored in topological order (as built), so forward

@@ -1,4 +1,11 @@
-/* train.h - the training driver behind tltrain: feature extraction,
+/* The train/ layer drives whole runs: settings.c (the one table of
+ * options and checkpoint metadata), train.c (stages and epochs), prefix.c
+ * (the frozen-prefix cache), checkpoint.c, history.c, schedule.c,
+ * forward.c (the shard -> batch -> forward sweep every pass shares),
+ * evaluate.c, extract.c, grid.c, predict.c and metrics.c.  It uses nn/,
+ * data/ and plot/; only the mains sit above it.
+ *
+ * train.h - the training driver behind tltrain: feature extraction,
  * fine-tuning (head warm-up, then unfreeze a unit and everything above it
  * at a lower learning rate) and training from scratch, with the
  * frozen-prefix cache, early stopping with best-weight restore, LR
