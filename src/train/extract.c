@@ -4,29 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/models.h"
 #include "train/forward.h"
 #include "train/npy.h"
 #include "progress.h"
 #include "data/shard.h"
 #include "nn/device.h"
-
-/* "fire9" or "block4_pool" -> layer index; else an error listing names. */
-static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
-{
-	*li = tl_net_find_layer(net, name);
-	if (*li >= 0)
-		return TL_OK;
-	char list[2048] = "";
-	for (int i = 0; i < net->n_layers; i++) {
-		if (net->layers[i].kind == TL_L_DROPOUT)
-			continue;
-		strncat(list, i ? " " : "", sizeof list - strlen(list) - 1);
-		strncat(list, net->layers[i].name, sizeof list - strlen(list) - 1);
-	}
-	return tl_seterr(err, TL_EUSAGE, "%s has no layer '%s' (expected one of: %s)", net->model,
-			 name, list);
-}
 
 /* Append a batch of the layer's output to the .npy. */
 typedef struct {
@@ -68,29 +50,9 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	uint64_t n = in->splits[s].count;
 	if (o->limit && o->limit < n)
 		n = o->limit;
-	tl_model_cfg cfg;
-	tl_model_defaults(&cfg, o->model);
-	cfg.height = (int)in->height;
-	cfg.width = (int)in->width;
-	cfg.n_classes = (int)in->n_classes;
-	if ((st = tl_model_build(&cfg, &net, err)) != TL_OK)
-		goto out;
 	int li;
-	if ((st = find_layer(net, o->layer, &li, err)) != TL_OK)
-		goto out;
-	if ((st = tl_net_load(net, o->weights, 0, &res->weights_norm, err)) != TL_OK)
-		goto out;
-	for (int l = 0; l <= li; l++) {
-		const tl_layer *ly = &net->layers[l];
-		if (ly->w >= 0 && !net->params[ly->w].loaded) {
-			st = tl_seterr(err, TL_EFORMAT,
-				       "%s: tensor %s: missing (layer %s needs it for %s; is this a %s weights file?)",
-				       o->weights, net->params[ly->w].name, ly->name, o->layer, o->model);
-			goto out;
-		}
-	}
-	if ((st = tl_norm_check(o->shard, in->norm.kind, res->weights_norm, "weights'", o->weights,
-				err)) != TL_OK)
+	if ((st = tl_features_net(o->model, o->weights, o->layer, o->shard, in, &net, &li,
+				   &res->weights_norm, err)) != TL_OK)
 		goto out;
 	int batch = o->batch > 0 ? o->batch : 32;
 	if ((uint64_t)batch > n)

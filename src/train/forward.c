@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/models.h"
+
 uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i)
 {
 	return s->rec ? s->rec[i] : tl_shard_file_record(s->sh, s->split, i);
@@ -54,6 +56,58 @@ tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, cons
 	return tl_seterr(err, TL_EFORMAT,
 			 "%s: input normalization '%s' does not match the %s '%s' (%s); repack with: tlpack --norm %s",
 			 shard, tl_norm_name(have), whose, want, weights, want);
+}
+
+/* "fire9" or "block4_pool" -> layer index; else an error listing names. */
+static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
+{
+	*li = tl_net_find_layer(net, name);
+	if (*li >= 0)
+		return TL_OK;
+	char list[2048] = "";
+	for (int i = 0; i < net->n_layers; i++) {
+		if (net->layers[i].kind == TL_L_DROPOUT)
+			continue;
+		strncat(list, i ? " " : "", sizeof list - strlen(list) - 1);
+		strncat(list, net->layers[i].name, sizeof list - strlen(list) - 1);
+	}
+	return tl_seterr(err, TL_EUSAGE, "%s has no layer '%s' (expected one of: %s)", net->model,
+			 name, list);
+}
+
+tl_status tl_features_net(const char *model, const char *weights, const char *layer,
+			  const char *shard, const tl_shard_info *in, tl_net **net, int *li,
+			  int *norm, tl_err *err)
+{
+	*net = NULL;
+	*norm = -1;
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, model);
+	cfg.height = (int)in->height;
+	cfg.width = (int)in->width;
+	cfg.n_classes = (int)in->n_classes;
+	tl_net *nt;
+	TL_TRY(tl_model_build(&cfg, &nt, err));
+	tl_status st;
+	if ((st = find_layer(nt, layer, li, err)) != TL_OK ||
+	    (st = tl_net_load(nt, weights, 0, norm, err)) != TL_OK)
+		goto fail;
+	for (int l = 0; l <= *li; l++) {
+		const tl_layer *ly = &nt->layers[l];
+		if (ly->w >= 0 && !nt->params[ly->w].loaded) {
+			st = tl_seterr(err, TL_EFORMAT,
+				       "%s: tensor %s: missing (layer %s needs it for %s; is this a %s weights file?)",
+				       weights, nt->params[ly->w].name, ly->name, layer, model);
+			goto fail;
+		}
+	}
+	if ((st = tl_norm_check(shard, in->norm.kind, *norm, "weights'", weights, err)) != TL_OK)
+		goto fail;
+	*net = nt;
+	return TL_OK;
+fail:
+	tl_net_free(nt);
+	return st;
 }
 
 static int cmp_d(const void *a, const void *b)

@@ -53,6 +53,18 @@ tl_status tl_sweep_run(tl_sweep *s, tl_err *err);
 tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, const char *whose,
 			const char *weights, tl_err *err);
 
+/* A pretrained network for feature extraction (tleval --features, --grid):
+ * `model` (vgg16 | squeezenet) sized for the shard's images and classes,
+ * with `weights` loaded into it.  *li: the index of `layer`; *norm: the
+ * input normalization the weights declare (-1 if none).  Errors: an
+ * unknown layer ("MODEL has no layer 'L' (expected one of: ...)",
+ * TL_EUSAGE), a tensor that a layer up to `layer` needs missing from the
+ * weights, or a normalization other than the shard's (TL_EFORMAT).  On
+ * error *net is NULL. */
+tl_status tl_features_net(const char *model, const char *weights, const char *layer,
+			  const char *shard, const tl_shard_info *in, tl_net **net, int *li,
+			  int *norm, tl_err *err);
+
 /* Milliseconds for one image through the whole network (batch 1): the
  * median of `reps` timed forward passes (reps <= 64), each waited for;
  * -1 when the backend fails. */

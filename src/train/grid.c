@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "data/shard.h"
-#include "nn/models.h"
 #include "plot/chart.h"
 #include "nn/device.h"
+#include "train/forward.h"
 #include "progress.h"
 
 tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char *path,
@@ -36,40 +36,10 @@ tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char
 			       (unsigned long long)index);
 		goto out;
 	}
-	tl_model_cfg cfg;
-	tl_model_defaults(&cfg, o->model);
-	cfg.height = (int)in->height, cfg.width = (int)in->width, cfg.n_classes = (int)in->n_classes;
-	if ((st = tl_model_build(&cfg, &net, err)) != TL_OK)
+	int li;
+	if ((st = tl_features_net(o->model, o->weights, o->layer, o->shard, in, &net, &li,
+				   &res->weights_norm, err)) != TL_OK)
 		goto out;
-	int li = tl_net_find_layer(net, o->layer);
-	if (li < 0) {
-		char list[2048] = "";
-		for (int i = 0; i < net->n_layers; i++)
-			if (net->layers[i].kind != TL_L_DROPOUT) {
-				strncat(list, i ? " " : "", sizeof list - strlen(list) - 1);
-				strncat(list, net->layers[i].name, sizeof list - strlen(list) - 1);
-			}
-		st = tl_seterr(err, TL_EUSAGE, "%s has no layer '%s' (expected one of: %s)", net->model,
-			       o->layer, list);
-		goto out;
-	}
-	if ((st = tl_net_load(net, o->weights, 0, &res->weights_norm, err)) != TL_OK)
-		goto out;
-	for (int l = 0; l <= li; l++) {
-		const tl_layer *ly = &net->layers[l];
-		if (ly->w >= 0 && !net->params[ly->w].loaded) {
-			st = tl_seterr(err, TL_EFORMAT, "%s: tensor %s: missing (layer %s needs it for %s; is this a %s weights file?)",
-				       o->weights, net->params[ly->w].name, ly->name, o->layer, o->model);
-			goto out;
-		}
-	}
-	if (res->weights_norm >= 0 && res->weights_norm != (int)in->norm.kind) {
-		st = tl_seterr(err, TL_EFORMAT,
-			       "%s: input normalization '%s' does not match the weights' '%s' (%s); repack with: tlpack --norm %s",
-			       o->shard, tl_norm_name(in->norm.kind), tl_norm_name((tl_norm_kind)res->weights_norm),
-			       o->weights, tl_norm_name((tl_norm_kind)res->weights_norm));
-		goto out;
-	}
 	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
 	    (st = tl_net_bind(net, dev.be, 1, err)) != TL_OK)
 		goto out;
