@@ -20,8 +20,7 @@ static char dir[256], src[512], out[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/tl_test_cifar.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tl_test_mkdir(dir, sizeof dir, "cifar"))
 		return -1;
 	snprintf(src, sizeof src, "%s/in.tar.gz", dir);
 	snprintf(out, sizeof out, "%s/out.tls", dir);
@@ -31,9 +30,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd);
+	return tl_test_rmdir(dir);
 }
 
 static tl_status pack(int size, tl_dtype dt, tl_norm_kind nk, tl_err *err)

@@ -64,16 +64,13 @@ static char tmpdir[64];
 static int setup(void **s)
 {
 	(void)s;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/tl_keras.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tl_test_mkdir(tmpdir, sizeof tmpdir, "keras");
 }
 
 static int teardown(void **s)
 {
 	(void)s;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	return tl_test_rmdir(tmpdir);
 }
 
 /* Import `name` and compare every tensor bit for bit with the expected. */

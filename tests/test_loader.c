@@ -37,8 +37,7 @@ static int32_t labels[N];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/tl_test_loader.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tl_test_mkdir(dir, sizeof dir, "loader"))
 		return -1;
 	snprintf(path, sizeof path, "%s/l.tls", dir);
 	tl_shard_info proto;
@@ -82,9 +81,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	tl_shard_close(sh);
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd);
+	return tl_test_rmdir(dir);
 }
 
 static tl_loader_cfg cfg(int shuffle, int aug, uint64_t seed, int workers, int depth)

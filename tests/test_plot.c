@@ -23,16 +23,13 @@ static char dir[64];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/tl_plot.XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return tl_test_mkdir(dir, sizeof dir, "plot");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tl_test_rmdir(dir);
 }
 
 static void write_text(const char *name, const char *text)

@@ -22,8 +22,7 @@ static char dir[256], path[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/tl_test_st.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tl_test_mkdir(dir, sizeof dir, "st"))
 		return -1;
 	snprintf(path, sizeof path, "%s/t.safetensors", dir);
 	return 0;
@@ -32,9 +31,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd);
+	return tl_test_rmdir(dir);
 }
 
 /* Write raw bytes: u64 `hlen` (little-endian), then json, then n data bytes. */

@@ -20,8 +20,7 @@ static char path[300];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/tl_test_shard.XXXXXX");
-	if (!mkdtemp(dir))
+	if (tl_test_mkdir(dir, sizeof dir, "shard"))
 		return -1;
 	snprintf(path, sizeof path, "%s/s.tls", dir);
 	return 0;
@@ -30,9 +29,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd);
+	return tl_test_rmdir(dir);
 }
 
 /* Value of byte i of file record r (records are u8 3x5x7 = 105 bytes). */
