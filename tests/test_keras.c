@@ -130,31 +130,24 @@ static void test_import_keras3(void **s)
 	import_exact("keras-k3-full.weights.h5", 32, "md5_k3_full", "keras3");
 }
 
-/* tlkit's VGG16 (widths / 16, fc 24-16-10) with the imported weights
- * gives PyTorch's block5_pool and logits for one 224x224 image. */
-static void test_logits_match_pytorch(void **s)
+/* tlkit's VGG16 for one 224x224 image (widths / wdiv, fc h1-h2-k) with
+ * the weights imported to `out` loaded (*norm: their declared
+ * normalization, if norm), its head then read from the file's PyTorch
+ * classifier.* copies. */
+static tl_net *vgg16_imported(const char *out, int wdiv, int h1, int h2, int k, int *norm)
 {
-	(void)s;
-	char in[512], out[512], ex[512];
-	fixture(in, sizeof in, "keras-k2-full.h5");
-	fixture(ex, sizeof ex, "keras-expected.safetensors");
-	snprintf(out, sizeof out, "%s/full.safetensors", tmpdir);
-	tl_err err;
-	if (tl_keras_import(in, out, NULL, &err) != TL_OK)
-		fail_msg("%s", err.msg);
 	tl_model_cfg mc;
 	tl_model_defaults(&mc, "vgg16");
 	mc.height = mc.width = 224;
-	mc.width_div = 16;
-	mc.hidden[0] = 24, mc.hidden[1] = 16, mc.n_hidden = 2;
-	mc.n_classes = 10;
+	mc.width_div = wdiv;
+	mc.hidden[0] = h1, mc.hidden[1] = h2, mc.n_hidden = 2;
+	mc.n_classes = k;
 	tl_net *net;
+	tl_err err;
 	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
-	int norm;
-	if (tl_net_load(net, out, 0, &norm, &err) != TL_OK)
+	if (tl_net_load(net, out, 0, norm, &err) != TL_OK)
 		fail_msg("%s", err.msg);
-	assert_int_equal(norm, TL_NORM_CAFFE);
-	tl_st_file *f, *want;
+	tl_st_file *f;
 	assert_int_equal(tl_st_open(&f, out, &err), TL_OK);
 	static const char *const map[][2] = {
 		{"head.fc1.weight", "classifier.0.weight"}, {"head.fc1.bias", "classifier.0.bias"},
@@ -167,6 +160,25 @@ static void test_logits_match_pytorch(void **s)
 			fail_msg("%s", err.msg);
 	}
 	tl_st_close(f);
+	return net;
+}
+
+/* tlkit's VGG16 (widths / 16, fc 24-16-10) with the imported weights
+ * gives PyTorch's block5_pool and logits for one 224x224 image. */
+static void test_logits_match_pytorch(void **s)
+{
+	(void)s;
+	char in[512], out[512], ex[512];
+	fixture(in, sizeof in, "keras-k2-full.h5");
+	fixture(ex, sizeof ex, "keras-expected.safetensors");
+	snprintf(out, sizeof out, "%s/full.safetensors", tmpdir);
+	tl_err err;
+	if (tl_keras_import(in, out, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	int norm;
+	tl_net *net = vgg16_imported(out, 16, 24, 16, 10, &norm);
+	assert_int_equal(norm, TL_NORM_CAFFE);
+	tl_st_file *want;
 	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
 	tl_backend *be = bind_cpu(net, NULL);
 	const tl_st_tensor *x = tl_st_find(want, "input");
@@ -208,28 +220,8 @@ static void test_real_full_logits(void **s)
 	if (tl_keras_import(h5, out, &info, &err) != TL_OK)
 		fail_msg("%s", err.msg);
 	assert_int_equal(info.n_params, 138357544); /* torchvision vgg16 */
-	tl_model_cfg mc;
-	tl_model_defaults(&mc, "vgg16");
-	mc.height = mc.width = 224;
-	mc.hidden[0] = 4096, mc.hidden[1] = 4096, mc.n_hidden = 2;
-	mc.n_classes = 1000;
-	tl_net *net;
-	assert_int_equal(tl_model_build(&mc, &net, &err), TL_OK);
-	if (tl_net_load(net, out, 0, NULL, &err) != TL_OK)
-		fail_msg("%s", err.msg);
-	tl_st_file *f, *want;
-	assert_int_equal(tl_st_open(&f, out, &err), TL_OK);
-	static const char *const map[][2] = {
-		{"head.fc1.weight", "classifier.0.weight"}, {"head.fc1.bias", "classifier.0.bias"},
-		{"head.fc2.weight", "classifier.3.weight"}, {"head.fc2.bias", "classifier.3.bias"},
-		{"head.predictions.weight", "classifier.6.weight"},
-		{"head.predictions.bias", "classifier.6.bias"}};
-	for (int i = 0; i < 6; i++) {
-		tl_param *p = &net->params[tl_net_find_param(net, map[i][0])];
-		if (tl_st_read_f32(f, map[i][1], p->ndim, p->shape, p->data, &err) != TL_OK)
-			fail_msg("%s", err.msg);
-	}
-	tl_st_close(f);
+	tl_net *net = vgg16_imported(out, 1, 4096, 4096, 1000, NULL);
+	tl_st_file *want;
 	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
 	tl_pool *pool;
 	assert_int_equal(tl_pool_new(&pool, 0, &err), TL_OK);
