@@ -7,19 +7,11 @@
 #include <unistd.h>
 
 #include "data/cifar.h"
-
-static char path[64];
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!path[0])
-		snprintf(path, sizeof path, "/tmp/fuzz_cifar.%d.tgz", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		abort();
-	if (size && fwrite(data, 1, size, f) != size)
-		abort();
-	fclose(f);
+	const char *path = fuzz_file("cifar", "tgz", data, size);
 	tl_cifar_src *s;
 	tl_err err;
 	if (tl_cifar_open(&s, path, &err) == TL_OK) {

@@ -7,19 +7,11 @@
 #include <unistd.h>
 
 #include "nn/safetensors.h"
-
-static char path[64];
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!path[0])
-		snprintf(path, sizeof path, "/tmp/fuzz_st.%d.safetensors", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		abort();
-	if (size && fwrite(data, 1, size, f) != size)
-		abort();
-	fclose(f);
+	const char *path = fuzz_file("st", "safetensors", data, size);
 	tl_st_file *st;
 	tl_err err;
 	if (tl_st_open(&st, path, &err) == TL_OK) {

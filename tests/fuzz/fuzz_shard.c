@@ -12,8 +12,7 @@
 #include <xxhash.h>
 
 #include "data/shard.h"
-
-static char path[64];
+#include "fuzz.h"
 
 static uint64_t rd64(const uint8_t *p)
 {
@@ -61,19 +60,12 @@ static void fix_hashes(uint8_t *b, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!path[0])
-		snprintf(path, sizeof path, "/tmp/fuzz_shard.%d.tls", (int)getpid());
 	uint8_t *b = malloc(size ? size : 1);
 	if (!b)
 		abort();
 	memcpy(b, data, size);
 	fix_hashes(b, size);
-	FILE *f = fopen(path, "wb");
-	if (!f)
-		abort();
-	if (size && fwrite(b, 1, size, f) != size)
-		abort();
-	fclose(f);
+	const char *path = fuzz_file("shard", "tls", b, size);
 	free(b);
 	tl_shard *sh;
 	tl_err err;
