@@ -247,18 +247,14 @@ typedef struct {
 	int n; /* batch */
 } vgg_layer;
 
-/* VGG16's convolutions at 32x32 input, batch 2 (and one at a batch that
- * takes the Winograd path), fast == reference. */
-static void vgg16_layers_fast_equals_reference(void **state)
+/* Fast == reference on each of layers[0..n): forward, input, weight and
+ * bias gradients, 1 and 2 threads.  *wino_runs gets how many Winograd
+ * calls the fast backend made. */
+static void layers_fast_equals_reference(const vgg_layer *layers, size_t n_layers,
+					 unsigned long *wino_runs)
 {
-	(void)state;
-	static const vgg_layer layers[] = {
-		{"block1_conv1", 3, 32, 64, 2},   {"block1_conv2", 64, 32, 64, 2},
-		{"block2_conv1", 64, 16, 128, 2}, {"block3_conv2", 256, 8, 256, 2},
-		{"block4_conv1", 256, 4, 512, 2}, {"block5_conv3", 512, 2, 512, 2},
-		{"block3_conv2 batch 16 (Winograd)", 256, 8, 256, 16},
-	};
-	for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
+	unsigned long runs0 = tl_wino_runs();
+	for (size_t li = 0; li < n_layers; li++) {
 		const vgg_layer *L = &layers[li];
 		int n = L->n;
 		tl_conv_shape s = {.n = n, .c = L->c, .h = L->hw, .w = L->hw, .o = L->o, .kh = 3,
@@ -293,6 +289,42 @@ static void vgg16_layers_fast_equals_reference(void **state)
 		free(x), free(w), free(b), free(g), free(y0), free(y1), free(dy0), free(dy1);
 		free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
 	}
+	*wino_runs = tl_wino_runs() - runs0;
+}
+
+/* VGG16's convolutions at 32x32 input, batch 2, fast == reference. */
+static void vgg16_layers_fast_equals_reference(void **state)
+{
+	(void)state;
+	static const vgg_layer layers[] = {
+		{"block1_conv1", 3, 32, 64, 2},   {"block1_conv2", 64, 32, 64, 2},
+		{"block2_conv1", 64, 16, 128, 2}, {"block3_conv2", 256, 8, 256, 2},
+		{"block4_conv1", 256, 4, 512, 2}, {"block5_conv3", 512, 2, 512, 2},
+	};
+	unsigned long runs;
+	layers_fast_equals_reference(layers, sizeof layers / sizeof layers[0], &runs);
+}
+
+/* block3_conv2 at batch 16 goes through the Winograd dispatch of the fast
+ * backend (checked: the path ran for the forward pass, the input gradient
+ * and the weight gradient at each thread count) and matches the reference.  Without AVX-512 (or with
+ * TL_WINOGRAD=0) there is no Winograd path to check: SKIP, saying why. */
+static void vgg16_winograd_layer_takes_winograd(void **state)
+{
+	(void)state;
+	static const vgg_layer layer = {"block3_conv2 batch 16 (Winograd)", 256, 8, 256, 16};
+	tl_conv_shape s = {.n = 16, .c = 256, .h = 8, .w = 8, .o = 256, .kh = 3, .kw = 3, .sh = 1,
+			   .sw = 1, .ph = 1, .pw = 1, .oh = 8, .ow = 8};
+	if (!tl_wino_applies(&s)) {
+		print_message("SKIP Winograd path: %s\n",
+			      tl_cpu_detect() != TL_CPU_AVX512
+				      ? "no AVX-512 on this CPU (or TL_CPU caps it)"
+				      : "TL_WINOGRAD=0 turns it off");
+		skip();
+	}
+	unsigned long runs;
+	layers_fast_equals_reference(&layer, 1, &runs);
+	assert_int_equal(runs, 6); /* forward, input and weight gradient, at 1 and 2 threads */
 }
 
 int main(void)
@@ -303,6 +335,7 @@ int main(void)
 		cmocka_unit_test(winograd_matches_reference),
 		cmocka_unit_test(vec_loops_match_scalar),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
+		cmocka_unit_test(vgg16_winograd_layer_takes_winograd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -817,9 +817,17 @@ static void wino_fwd_batched(tl_cpu_ops *be, const tl_conv_shape *s, const float
 	tl_scratch_put(j.M);
 }
 
+static unsigned long wino_runs;
+
+unsigned long tl_wino_runs(void)
+{
+	return __atomic_load_n(&wino_runs, __ATOMIC_RELAXED);
+}
+
 void tl_wino_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		 const float *b, int relu, float *y, int acc)
 {
+	__atomic_add_fetch(&wino_runs, 1, __ATOMIC_RELAXED);
 	if ((size_t)16 * s->o * s->c > TL_WINO_LOCAL_U) {
 		wino_fwd_batched(be, s, x, w, b, relu, y, acc);
 		return;
@@ -875,6 +883,7 @@ static void wino_dw_fused(tl_cpu_ops *be, const tl_conv_shape *s, const float *x
 void tl_wino_dw(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *dy,
 		float *dw)
 {
+	__atomic_add_fetch(&wino_runs, 1, __ATOMIC_RELAXED);
 	if ((size_t)16 * s->o * s->c <= TL_WINO_LOCAL_U) {
 		wino_dw_fused(be, s, x, dy, dw);
 		return;

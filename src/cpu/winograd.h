@@ -21,6 +21,10 @@
  * and image to pay off (the limits were measured on VGG16 and SqueezeNet). */
 int tl_wino_applies(const tl_conv_shape *s);
 
+/* Winograd calls so far (forward and weight gradient), for tests that
+ * must know the path ran. */
+unsigned long tl_wino_runs(void);
+
 /* y (acc: +=) conv(x, w) + b, relu.  x [n][c][h][w], w [o][c][3][3]. */
 void tl_wino_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 		 const float *b, int relu, float *y, int acc);
