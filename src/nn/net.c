@@ -411,27 +411,38 @@ static void pool_shape(const tl_net *net, const tl_layer *l, int n, tl_pool_shap
 }
 
 /* A device that cannot hold the run: say how much it needs and which batch
- * would fit. */
+ * would fit (90% of the device memory, every tensor within the largest
+ * buffer the device allows). */
 static tl_status check_fits(const tl_net *net, tl_backend *be, int max_batch, tl_err *err)
 {
 	if (!be->mem_total)
 		return TL_OK;
 	size_t need = tl_net_device_bytes(net, max_batch) + be->workspace_bytes(be);
-	size_t fixed = tl_net_device_bytes(net, 0), per = tl_net_device_bytes(net, 1) - fixed;
+	size_t avail = be->mem_total / 100 * 90, biggest = 0;
 	for (int t = 0; t < net->n_tensors; t++)
-		if (be->max_alloc && tensor_bytes(net, t, max_batch) > be->max_alloc)
-			need = SIZE_MAX; /* one tensor over the largest buffer */
-	if (need <= be->mem_total / 100 * 90)
+		if (tensor_bytes(net, t, max_batch) > biggest)
+			biggest = tensor_bytes(net, t, max_batch);
+	int over_buffer = be->max_alloc && biggest > be->max_alloc;
+	if (need <= avail && !over_buffer)
 		return TL_OK;
-	long fit = be->mem_total / 100 * 90 > fixed ? (long)((be->mem_total / 100 * 90 - fixed) / per) : 0;
+	size_t fixed = tl_net_device_bytes(net, 0) + be->workspace_bytes(be);
+	size_t per = tl_net_device_bytes(net, 1) - tl_net_device_bytes(net, 0);
+	long fit = avail > fixed ? (long)((avail - fixed) / per) : 0;
+	if (fit > max_batch)
+		fit = max_batch;
 	for (int t = 0; t < net->n_tensors && be->max_alloc; t++)
 		while (fit > 0 && tensor_bytes(net, t, (int)fit) > be->max_alloc)
 			fit--;
+	char advice[64];
+	if (fit > 0)
+		snprintf(advice, sizeof advice, "--batch %ld would fit", fit);
+	else
+		snprintf(advice, sizeof advice, "not even a batch of 1 fits");
 	return tl_seterr(err, TL_ENOMEM,
-			 "%s: %s: a batch of %d needs about %zu MiB of device memory, the device has "
-			 "%zu MiB (largest buffer %zu MiB); --batch %ld would fit",
-			 be->name, net->model, max_batch, need == SIZE_MAX ? 0 : need >> 20,
-			 be->mem_total >> 20, be->max_alloc >> 20, fit);
+			 "%s: %s: a batch of %d needs about %zu MiB of device memory, its largest "
+			 "tensor %zu MiB; the device has %zu MiB, its largest buffer %zu MiB; %s",
+			 be->name, net->model, max_batch, need >> 20, biggest >> 20, be->mem_total >> 20,
+			 be->max_alloc >> 20, advice);
 }
 
 tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err)
