@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -39,6 +42,8 @@ typedef struct {
 	tl_device dev; /* the backend cfg->device names, and host threads */
 	tl_optim opt;
 	int opt_ready;
+	int lock_fd;     /* RUN/.lock, flocked for the whole run; -1 before */
+	int created_dir; /* this run made run_dir (removed again if it fails empty) */
 	/* items */
 	uint64_t *tr_rec, *va_rec, *te_rec;
 	int32_t *tr_lab, *va_lab, *te_lab;
@@ -562,16 +567,73 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 
 /* ---- the run ---- */
 
-/* A fresh run must not overwrite one. */
+/* A fresh run must not overwrite one: -o must be a directory (or not
+ * exist yet) holding none of the files a run writes. */
 static tl_status check_fresh(const tl_train_cfg *c, tl_err *err)
 {
+	static const char *const files[] = {"last.safetensors", "best.safetensors", "history.csv",
+					    "history.json", "report.txt", "report.json"};
 	struct stat sb;
+	if (stat(c->run_dir, &sb) != 0)
+		return TL_OK;
+	if (!S_ISDIR(sb.st_mode))
+		return tl_seterr(err, TL_EUSAGE, "%s: exists and is not a directory (expected a run directory; choose another -o)",
+				 c->run_dir);
 	char path[1200];
-	snprintf(path, sizeof path, "%s/last.safetensors", c->run_dir);
-	if (stat(path, &sb) == 0)
-		return tl_seterr(err, TL_EUSAGE, "%s already holds a run (%s); continue it with --resume %s or choose another -o",
-				 c->run_dir, path, c->run_dir);
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", c->run_dir, files[i]);
+		if (stat(path, &sb) == 0)
+			return tl_seterr(err, TL_EUSAGE, "%s already holds a run (%s); continue it with --resume %s or choose another -o",
+					 c->run_dir, path, c->run_dir);
+	}
 	return TL_OK;
+}
+
+/* Take RUN/.lock (flock, exclusive, not waiting) for the whole run and
+ * write our PID into it; a run already holding it is named by its PID. */
+static tl_status lock_run_dir(run *r, tl_err *err)
+{
+	const char *dir = r->cfg->run_dir;
+	char path[1200];
+	snprintf(path, sizeof path, "%s/.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot create the run lock %s: %s", dir, path,
+				 strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char buf[32] = {0};
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		close(fd);
+		long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+		if (e == EWOULDBLOCK && pid > 0)
+			return tl_seterr(err, TL_EUSAGE, "%s: in use by another tltrain run (PID %ld); wait for it to end or choose another -o",
+					 dir, pid);
+		return tl_seterr(err, TL_EUSAGE, "%s: in use by another tltrain run (lock %s: %s)", dir,
+				 path, strerror(e));
+	}
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		int e = errno;
+		close(fd);
+		return tl_seterr(err, TL_EIO, "%s: cannot write the run lock %s: %s", dir, path,
+				 strerror(e));
+	}
+	r->lock_fd = fd;
+	return TL_OK;
+}
+
+/* After a failed fresh run: remove the lock and the run directory if this
+ * run created it and nothing else is in it. */
+static void drop_failed_dir(run *r)
+{
+	if (!r->created_dir)
+		return;
+	char path[1200];
+	snprintf(path, sizeof path, "%s/.lock", r->cfg->run_dir);
+	unlink(path);
+	rmdir(r->cfg->run_dir); /* fails, keeping it, when anything was written */
 }
 
 /* Weights, optimizer and run state from the checkpoint, and the best
@@ -619,17 +681,31 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 	/* an unknown -u fails now, not after the warm-up */
 	if (cfg->strategy == TL_STRAT_FINETUNE)
 		TL_TRY(tl_net_unfreeze_from(r->net, stage_unit(cfg, 1), err));
-	if (!resume && mkdir(cfg->run_dir, 0777) != 0 && errno != EEXIST)
-		return tl_seterr(err, TL_EIO, "%s: cannot create run directory: %s", cfg->run_dir,
-				 strerror(errno));
 	return TL_OK;
 }
 
 static tl_status run_open(run *r, int resume, tl_err *err)
 {
 	tl_st_file *ck = NULL;
-	TL_TRY(resume ? tl_checkpoint_open(r->cfg, &ck, err) : check_fresh(r->cfg, err));
-	tl_status st = open_parts(r, resume, ck, err);
+	tl_train_cfg *cfg = r->cfg;
+	if (!resume) {
+		TL_TRY(check_fresh(cfg, err));
+		if (mkdir(cfg->run_dir, 0777) == 0)
+			r->created_dir = 1;
+		else if (errno != EEXIST)
+			return tl_seterr(err, TL_EIO, "%s: cannot create run directory: %s",
+					 cfg->run_dir, strerror(errno));
+	} else {
+		TL_TRY(tl_checkpoint_open(cfg, &ck, err)); /* names a missing checkpoint */
+	}
+	tl_status st = lock_run_dir(r, err);
+	if (st == TL_OK && !resume)
+		st = check_fresh(cfg, err); /* again, now that no other run can write */
+	if (st != TL_OK) {
+		tl_st_close(ck);
+		return st;
+	}
+	st = open_parts(r, resume, ck, err);
 	tl_st_close(ck);
 	return st;
 }
@@ -668,6 +744,8 @@ static tl_status run_stages(run *r, int *stop, tl_err *err)
 
 static void run_free(run *r)
 {
+	if (r->lock_fd >= 0)
+		close(r->lock_fd); /* releases the flock */
 	tl_prefix_free(&r->pc, 1);
 	if (r->opt_ready)
 		tl_optim_free(&r->opt);
@@ -689,9 +767,12 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	if (!r)
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
 	r->cfg = cfg;
+	r->lock_fd = -1;
 	r->t_start = tl_now();
 	int stop = 0;
 	tl_status st = run_open(r, resume, err);
+	if (st != TL_OK)
+		drop_failed_dir(r); /* no empty run directory after a failed start */
 	if (st == TL_OK)
 		st = run_stages(r, &stop, err);
 	if (st == TL_OK) {

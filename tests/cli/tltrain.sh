@@ -47,6 +47,21 @@ cp r1/last.safetensors keep.st
 run 2 "existing run dir" -- "$TR" "${SQ[@]}" -s feature -e 1 -o r1
 err_has "existing run dir" "r1 already holds a run" "--resume r1"
 cmp -s keep.st r1/last.safetensors && ok "existing run untouched" || bad "existing run changed"
+mkdir -p onlybest && cp r1/best.safetensors onlybest/
+run 2 "dir with only best.safetensors" -- "$TR" "${SQ[@]}" -s feature -e 1 -o onlybest
+err_has "dir with only best.safetensors" "onlybest already holds a run" "best.safetensors"
+: >afile
+run 2 "-o is a file" -- "$TR" "${SQ[@]}" -s feature -e 1 -o afile
+err_has "-o is a file" "afile: exists and is not a directory"
+run 1 "failed start leaves no run dir" -- "$TR" -m squeezenet -w nosuch.safetensors -d s.tls -s feature -e 1 -o never
+[ -e never ] && bad "empty run directory 'never' left" || ok "no empty run directory"
+# two runs on one directory: the second fails at once, naming the first
+"$TR" "${SQ[@]}" -s feature -e 3 -q -o locked 2>/dev/null &
+first=$!
+for _ in $(seq 50); do [ -s locked/.lock ] && break; sleep 0.1; done
+run 2 "second run on a busy dir" -- "$TR" "${SQ[@]}" -s feature -e 1 -o locked
+err_has "second run on a busy dir" "locked: in use by another tltrain run (PID $first)"
+wait $first && ok "first run completes" || bad "first run failed"
 run 1 "resume with another model" -- "$TR" --resume r1 -m vgg16
 err_has "resume with another model" "is a squeezenet run, not vgg16"
 run 1 "weights of another model" -- "$TR" -m vgg16 -w "$W" -d s.tls -s feature -e 1 -o rw
