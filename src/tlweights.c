@@ -51,15 +51,6 @@ static int is_h5(const char *path)
 	return l > 3 && strcmp(path + l - 3, ".h5") == 0;
 }
 
-static void fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
-{
-	size_t k = (size_t)snprintf(buf, n, "(");
-	for (int i = 0; i < ndim && k < n; i++)
-		k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? ", " : "", s[i]);
-	if (k < n)
-		snprintf(buf + k, n - k, "%s)", ndim == 1 ? "," : "");
-}
-
 static int cmd_import(const char *in, const char *out, int quiet)
 {
 	char def[4096];
@@ -105,7 +96,7 @@ static int list_h5(const char *path)
 	for (size_t i = 0; i < tl_h5_count(f); i++) {
 		const tl_h5_var *v = tl_h5_var_at(f, i);
 		char s[96];
-		fmt_shape(v->ndim, v->shape, s, sizeof s);
+		tl_h5_fmt_shape(v->ndim, v->shape, s, sizeof s);
 		const char *as = "";
 		for (int k = 0; mapped && k < plan.n; k++)
 			if (plan.t[k].var == i)
@@ -140,7 +131,7 @@ static int list_st(const char *path)
 	uint64_t total = 0;
 	for (size_t i = 0; i < f->n; i++) {
 		char s[96];
-		fmt_shape(f->t[i].ndim, f->t[i].shape, s, sizeof s);
+		tl_h5_fmt_shape(f->t[i].ndim, f->t[i].shape, s, sizeof s);
 		printf("%-28s %-5s %s\n", f->t[i].name, f->t[i].dtype_name, s);
 		total += f->t[i].numel;
 	}
@@ -250,7 +241,7 @@ static int cmd_check(const char *path, const char *model)
 	uint64_t params = 0;
 	for (int w = 0; w < nw; w++) {
 		char ws[96], hs[96];
-		fmt_shape(want[w].ndim, want[w].shape, ws, sizeof ws);
+		tl_h5_fmt_shape(want[w].ndim, want[w].shape, ws, sizeof ws);
 		have_t *h = NULL;
 		for (size_t i = 0; i < nh && !h; i++)
 			if (!strcmp(have[i].name, want[w].name))
@@ -266,7 +257,7 @@ static int cmd_check(const char *path, const char *model)
 		for (int d = 0; same && d < h->ndim; d++)
 			same = h->shape[d] == want[w].shape[d], n *= (uint64_t)h->shape[d];
 		if (!same) {
-			fmt_shape(h->ndim, h->shape, hs, sizeof hs);
+			tl_h5_fmt_shape(h->ndim, h->shape, hs, sizeof hs);
 			printf("mis-shaped  %-24s expected %s, got %s\n", want[w].name, ws, hs);
 			shaped++;
 		} else {
@@ -276,7 +267,7 @@ static int cmd_check(const char *path, const char *model)
 	for (size_t i = 0; i < nh; i++)
 		if (!have[i].matched) {
 			char hs[96];
-			fmt_shape(have[i].ndim, have[i].shape, hs, sizeof hs);
+			tl_h5_fmt_shape(have[i].ndim, have[i].shape, hs, sizeof hs);
 			printf("extra       %-24s %s%s\n", have[i].name, hs,
 			       !strncmp(have[i].name, "head.", 5) ? " (a trained head)" : "");
 			extra++;

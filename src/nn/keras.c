@@ -31,7 +31,7 @@ struct tl_h5_file {
 #endif
 };
 
-static void fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
+void tl_h5_fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
 {
 	size_t k = (size_t)snprintf(buf, n, "(");
 	for (int i = 0; i < ndim && k < n; i++)
@@ -462,7 +462,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 		if (!conv_seen[c])
 			return BAD("%s: %s: missing (expected the 13 VGG16 convolutions)", path, L);
 		const tl_h5_var *w = &f->v[conv_at[c]], *b = &f->v[conv_at[c] + 1];
-		fmt_shape(w->ndim, w->shape, s, sizeof s);
+		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 4)
 			return BAD("%s: %s: kernel %s has rank %d (expected 4: (3, 3, %" PRId64 ", out), got %s)",
 				   path, L, w->name, w->ndim, cin, s);
@@ -477,7 +477,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 			return BAD("%s: %s: kernel %s (expected (3, 3, %" PRId64 ", out), got %s)", path,
 				   L, w->name, cin, s);
 		int64_t cout = w->shape[3];
-		fmt_shape(b->ndim, b->shape, s, sizeof s);
+		tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
 		if (b->ndim != 1 || b->shape[0] != cout)
 			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
 				   cout, s);
@@ -499,7 +499,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 	for (int c = 0; c < 3; c++) {
 		const char *L = vgg_dense[c].keras;
 		const tl_h5_var *w = &f->v[dense_at[c]], *b = &f->v[dense_at[c] + 1];
-		fmt_shape(w->ndim, w->shape, s, sizeof s);
+		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 2 || w->shape[0] < 1 || w->shape[1] < 1)
 			return BAD("%s: %s: kernel %s (expected rank 2 (in, out), got %s)", path, L,
 				   w->name, s);
@@ -515,7 +515,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 				   w->name, in, s);
 		}
 		in = w->shape[1];
-		fmt_shape(b->ndim, b->shape, s, sizeof s);
+		tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
 		if (b->ndim != 1 || b->shape[0] != in)
 			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
 				   in, s);

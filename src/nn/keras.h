@@ -41,6 +41,9 @@ void tl_h5_close(tl_h5_file *f);
 size_t tl_h5_count(const tl_h5_file *f);
 const tl_h5_var *tl_h5_var_at(const tl_h5_file *f, size_t i);
 const char *tl_h5_layout(const tl_h5_file *f);
+/* A shape as h5py and numpy print it: "(3, 3, 64)", "(64,)", "()";
+ * truncated to fit buf (n bytes). */
+void tl_h5_fmt_shape(int ndim, const int64_t *s, char *buf, size_t n);
 /* Read dataset i converted to float32 (numel floats into dst). */
 tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err);
 
