@@ -239,6 +239,28 @@ static void rehash(uint8_t *b)
 	memcpy(b + 24, &h, 8);
 }
 
+/* Set a u64 / u32 at off of a shard image (little-endian). */
+static void put_at(uint8_t *b, size_t off, uint64_t v, int width)
+{
+	for (int k = 0; k < width; k++)
+		b[off + k] = (uint8_t)(v >> (8 * k));
+}
+
+/* Write a copy of orig (n bytes) with the u64 / u32 at off set to v and
+ * the header checksum made right again; open and verify it. */
+static tl_status open_edited(const uint8_t *orig, size_t n, size_t off, uint64_t v, int width,
+			     tl_err *err)
+{
+	uint8_t *b = malloc(n);
+	assert_non_null(b);
+	memcpy(b, orig, n);
+	put_at(b, off, v, width);
+	rehash(b);
+	spit(b, n);
+	free(b);
+	return open_verify(err);
+}
+
 /* Header fields that point outside the file, with a correct header
  * checksum, are refused by the bounds checks (no out-of-bounds read;
  * ASan would catch one). */
@@ -271,15 +293,8 @@ static void bad_offsets_with_valid_checksum(void **state)
 		{104, 4, 0},                   /* no classes */
 	};
 	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-		uint8_t *b = malloc(n);
-		memcpy(b, orig, n);
-		for (size_t k = 0; k < edits[i].width; k++)
-			b[edits[i].off + k] = (uint8_t)(edits[i].v >> (8 * k));
-		rehash(b);
-		spit(b, n);
-		free(b);
 		tl_err err;
-		tl_status st = open_verify(&err);
+		tl_status st = open_edited(orig, n, edits[i].off, edits[i].v, (int)edits[i].width, &err);
 		if (st != TL_EFORMAT)
 			fail_msg("edit %zu (offset %zu = %llu): status %d, message %s", i, edits[i].off,
 				 (unsigned long long)edits[i].v, st, st ? err.msg : "(none)");
@@ -307,13 +322,6 @@ static void bad_offsets_with_valid_checksum(void **state)
 	free(orig);
 }
 
-/* Set a u64 / u32 at off of a shard image (little-endian). */
-static void put_at(uint8_t *b, size_t off, uint64_t v, int width)
-{
-	for (int k = 0; k < width; k++)
-		b[off + k] = (uint8_t)(v >> (8 * k));
-}
-
 /* Segment tables whose counts add up but that map a record twice (or an
  * index of a split twice, leaving another unmapped) used to pass open and
  * --verify and then abort a reader on an internal check. */
@@ -335,14 +343,8 @@ static void overlapping_segments_refused_at_open(void **state)
 		{768 + 2 * 72 + 48, 30, "overlap in the file"},   /* t over b2's tail */
 	};
 	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
-		uint8_t *b = malloc(n);
-		memcpy(b, orig, n);
-		put_at(b, edits[i].off, edits[i].v, 8);
-		rehash(b);
-		spit(b, n);
-		free(b);
 		tl_err err;
-		tl_status st = open_verify(&err);
+		tl_status st = open_edited(orig, n, edits[i].off, edits[i].v, 8, &err);
 		if (st != TL_EFORMAT || !strstr(err.msg, edits[i].expect))
 			fail_msg("edit %zu: status %d, message %s", i, st, st ? err.msg : "(none)");
 	}
