@@ -280,6 +280,35 @@ static void param_counts_match_the_layer_shapes(void **state)
 	tl_net_free(net);
 }
 
+/* A run that does not fit the device's memory fails before allocating,
+ * saying how much it needs and which batch fits (the CPU backend made to
+ * look like a 256 MiB device with 64 MiB buffers). */
+static void device_memory_is_checked(void **state)
+{
+	(void)state;
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, "vgg16");
+	cfg.height = cfg.width = 64;
+	tl_net *net;
+	tl_err err;
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	tl_backend *be;
+	assert_int_equal(tl_cpu_open(1, NULL, &be, &err), TL_OK);
+	be->mem_total = (size_t)256 << 20;
+	be->max_alloc = (size_t)64 << 20;
+	assert_int_equal(tl_net_bind(net, be, 256, &err), TL_ENOMEM);
+	assert_non_null(strstr(err.msg, "a batch of 256 needs about"));
+	const char *fit = strstr(err.msg, "--batch ");
+	assert_non_null(fit);
+	int b = atoi(fit + 8);
+	assert_true(b >= 1 && b < 256);
+	/* the batch it names does fit */
+	assert_int_equal(tl_net_bind(net, be, b, &err), TL_OK);
+	assert_true(tl_net_device_bytes(net, b) <= be->mem_total);
+	tl_net_free(net);
+	be->destroy(be);
+}
+
 static void wrong_weights_name_the_tensor(void **state)
 {
 	(void)state;
@@ -327,6 +356,7 @@ int main(void)
 		cmocka_unit_test(freezing_limits_backward),
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
+		cmocka_unit_test(device_memory_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
