@@ -250,11 +250,32 @@ static int finite_range(const tl_plot_panel *p, double *xlo, double *xhi, double
 	return any;
 }
 
-static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py, double pw,
-		       double ph)
+/* A panel's plot area in the picture and the data range it shows. */
+typedef struct {
+	double ax, ay, aw, ah;       /* plot area: left, top, width, height */
+	double xlo, xhi, ylo, yhi;   /* data range mapped onto it */
+} plot_area;
+
+/* Picture x of data x v. */
+static double area_x(const plot_area *f, double v)
+{
+	return f->ax + (v - f->xlo) / (f->xhi - f->xlo) * f->aw;
+}
+
+/* Picture y of data y v (up is larger). */
+static double area_y(const plot_area *f, double v)
+{
+	return f->ay + f->ah - (v - f->ylo) / (f->yhi - f->ylo) * f->ah;
+}
+
+/* Lays out panel p in the box (px, py, pw, ph) and pads its data range
+ * (a degenerate one widened, y clamped to y_min/y_max); returns whether
+ * any point is finite. */
+static int panel_area(const tl_plot_panel *p, double px, double py, double pw, double ph,
+		      plot_area *f)
 {
 	const double ml = 68, mr = 16, mt = 30, mb = 50;
-	double ax = px + ml, ay = py + mt, aw = pw - ml - mr, ah = ph - mt - mb;
+	f->ax = px + ml, f->ay = py + mt, f->aw = pw - ml - mr, f->ah = ph - mt - mb;
 	double xlo, xhi, ylo, yhi;
 	int any = finite_range(p, &xlo, &xhi, &ylo, &yhi);
 	if (!isfinite(xlo))
@@ -275,22 +296,22 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		ylo = p->y_min;
 	if (!isnan(p->y_max) && yhi > p->y_max)
 		yhi = p->y_max;
-#define X(v) (ax + ((v)-xlo) / (xhi - xlo) * aw)
-#define Y(v) (ay + ah - ((v)-ylo) / (yhi - ylo) * ah)
-	/* panel title */
-	cairo_set_source_rgb(cr, 0, 0, 0);
-	font(cr, 14, 1);
-	if (p->title)
-		text_at(cr, ax + aw / 2, py + 8, 0.5, 0, p->title);
-	/* grid and ticks */
+	f->xlo = xlo, f->xhi = xhi, f->ylo = ylo, f->yhi = yhi;
+	return any;
+}
+
+/* Draws the grid lines, tick marks and tick labels of both axes. */
+static void panel_ticks(cairo_t *cr, const tl_plot_panel *p, const plot_area *f)
+{
+	double ax = f->ax, ay = f->ay, aw = f->aw, ah = f->ah;
 	double t0, ts;
 	int tn;
 	char buf[64];
 	font(cr, 11, 0);
 	cairo_set_line_width(cr, 1);
-	tl_plot_ticks(ylo, yhi, (int)(ah / 45) < 3 ? 3 : (int)(ah / 45), 0, &t0, &ts, &tn);
+	tl_plot_ticks(f->ylo, f->yhi, (int)(ah / 45) < 3 ? 3 : (int)(ah / 45), 0, &t0, &ts, &tn);
 	for (int i = 0; i < tn; i++) {
-		double v = t0 + i * ts, y = round(Y(v)) + 0.5;
+		double v = t0 + i * ts, y = round(area_y(f, v)) + 0.5;
 		cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
 		cairo_move_to(cr, ax, y), cairo_line_to(cr, ax + aw, y);
 		cairo_stroke(cr);
@@ -300,9 +321,10 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		tick_label(buf, sizeof buf, v, ts);
 		text_at(cr, ax - 8, y, 1, 0.5, buf);
 	}
-	tl_plot_ticks(xlo, xhi, (int)(aw / 45) < 2 ? 2 : (int)(aw / 45), p->x_integer, &t0, &ts, &tn);
+	tl_plot_ticks(f->xlo, f->xhi, (int)(aw / 45) < 2 ? 2 : (int)(aw / 45), p->x_integer, &t0,
+		      &ts, &tn);
 	for (int i = 0; i < tn; i++) {
-		double v = t0 + i * ts, x = round(X(v)) + 0.5;
+		double v = t0 + i * ts, x = round(area_x(f, v)) + 0.5;
 		cairo_set_source_rgb(cr, 0.88, 0.88, 0.88);
 		cairo_move_to(cr, x, ay), cairo_line_to(cr, x, ay + ah);
 		cairo_stroke(cr);
@@ -312,7 +334,19 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		tick_label(buf, sizeof buf, v, ts);
 		text_at(cr, x, ay + ah + 8, 0.5, 0, buf);
 	}
-	/* axis titles */
+}
+
+/* Draws the panel title, the grid and ticks, the axis titles and the
+ * frame around the plot area (px, py: the panel box's corner). */
+static void panel_axes(cairo_t *cr, const tl_plot_panel *p, const plot_area *f, double px,
+		       double py)
+{
+	double ax = f->ax, ay = f->ay, aw = f->aw, ah = f->ah;
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 14, 1);
+	if (p->title)
+		text_at(cr, ax + aw / 2, py + 8, 0.5, 0, p->title);
+	panel_ticks(cr, p, f);
 	font(cr, 12, 0);
 	if (p->xlabel)
 		text_at(cr, ax + aw / 2, ay + ah + 28, 0.5, 0, p->xlabel);
@@ -323,16 +357,18 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		text_at(cr, 0, 0, 0.5, 0.5, p->ylabel);
 		cairo_restore(cr);
 	}
-	/* frame */
 	cairo_set_source_rgb(cr, 0, 0, 0);
 	cairo_rectangle(cr, round(ax) + 0.5, round(ay) + 0.5, round(aw), round(ah));
 	cairo_stroke(cr);
-	cairo_save(cr);
-	cairo_rectangle(cr, ax, ay, aw, ah);
-	cairo_clip(cr);
-	/* vertical markers (stage boundaries) */
+}
+
+/* Draws the vertical markers (stage boundaries), each dotted with its
+ * label on a white box at the bottom, right of the line where it fits. */
+static void panel_vlines(cairo_t *cr, const tl_plot_panel *p, const plot_area *f)
+{
+	double ax = f->ax, ay = f->ay, aw = f->aw, ah = f->ah;
 	for (int v = 0; v < p->n_vlines && v < TL_PLOT_MAX_VLINES; v++) {
-		double x = X(p->vline_x[v]);
+		double x = area_x(f, p->vline_x[v]);
 		static const double dots[] = {2, 3};
 		cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
 		cairo_set_line_width(cr, 1.5);
@@ -351,7 +387,12 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 			text_at(cr, lx, ay + ah - 12, 0, 0.5, p->vline_label[v]);
 		}
 	}
-	/* series: lines broken at non-finite values, then markers */
+}
+
+/* Draws each series: its line in its style, broken at non-finite
+ * values, then its markers (smaller when the first series is long). */
+static void panel_series(cairo_t *cr, const tl_plot_panel *p, const plot_area *f)
+{
 	double mr_ = p->series && p->series[0].n > 40 ? 2.2 : 3.5;
 	for (int s = 0; s < p->n_series; s++) {
 		const tl_plot_series *se = &p->series[s];
@@ -368,9 +409,9 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 				continue;
 			}
 			if (pen)
-				cairo_line_to(cr, X(se->x[i]), Y(se->y[i]));
+				cairo_line_to(cr, area_x(f, se->x[i]), area_y(f, se->y[i]));
 			else
-				cairo_move_to(cr, X(se->x[i]), Y(se->y[i]));
+				cairo_move_to(cr, area_x(f, se->x[i]), area_y(f, se->y[i]));
 			pen = 1;
 		}
 		cairo_stroke(cr);
@@ -378,35 +419,63 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
 		for (int i = 0; i < se->n; i++)
 			if (isfinite(se->x[i]) && isfinite(se->y[i]))
-				marker(cr, st, X(se->x[i]), Y(se->y[i]), mr_);
+				marker(cr, st, area_x(f, se->x[i]), area_y(f, se->y[i]), mr_);
 	}
-	/* the highlighted point; its label box is kept clear of the legend */
-	double keep[4] = {0, 0, 0, 0};
-	if (p->mark_label && isfinite(p->mark_x) && isfinite(p->mark_y)) {
-		double x = X(p->mark_x), y = Y(p->mark_y);
-		cairo_set_source_rgb(cr, 0, 0, 0);
-		cairo_set_line_width(cr, 2);
-		cairo_arc(cr, x, y, 9, 0, 2 * M_PI);
-		cairo_stroke(cr);
-		font(cr, 11, 1);
-		double tw = text_w(cr, p->mark_label);
-		double lx = x + 12 + tw < ax + aw ? x + 12 : x - 12 - tw;
-		double ly = y - 22 > ay ? y - 14 : y + 14;
-		cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
-		cairo_rectangle(cr, lx - 2, ly - 8, tw + 4, 16);
-		cairo_fill(cr);
-		keep[0] = fmin(lx - 2, x - 10), keep[1] = fmin(ly - 8, y - 10);
-		keep[2] = fmax(lx + tw + 2, x + 10), keep[3] = fmax(ly + 8, y + 10);
-		cairo_set_source_rgb(cr, 0, 0, 0);
-		text_at(cr, lx, ly, 0, 0.5, p->mark_label);
+}
+
+/* Circles the highlighted point and labels it; writes the box the ring
+ * and label cover to keep[4] (x0, y0, x1, y1; all 0 when there is no
+ * highlighted point) so the legend can stay clear of it. */
+static void panel_mark(cairo_t *cr, const tl_plot_panel *p, const plot_area *f, double keep[4])
+{
+	keep[0] = keep[1] = keep[2] = keep[3] = 0;
+	if (!p->mark_label || !isfinite(p->mark_x) || !isfinite(p->mark_y))
+		return;
+	double x = area_x(f, p->mark_x), y = area_y(f, p->mark_y);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_set_line_width(cr, 2);
+	cairo_arc(cr, x, y, 9, 0, 2 * M_PI);
+	cairo_stroke(cr);
+	font(cr, 11, 1);
+	double tw = text_w(cr, p->mark_label);
+	double lx = x + 12 + tw < f->ax + f->aw ? x + 12 : x - 12 - tw;
+	double ly = y - 22 > f->ay ? y - 14 : y + 14;
+	cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+	cairo_rectangle(cr, lx - 2, ly - 8, tw + 4, 16);
+	cairo_fill(cr);
+	keep[0] = fmin(lx - 2, x - 10), keep[1] = fmin(ly - 8, y - 10);
+	keep[2] = fmax(lx + tw + 2, x + 10), keep[3] = fmax(ly + 8, y + 10);
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	text_at(cr, lx, ly, 0, 0.5, p->mark_label);
+}
+
+/* Picks the legend's corner (bw x bh box): the one covering the fewest
+ * points, never the one over the keep box; writes its top-left corner. */
+static void legend_corner(const tl_plot_panel *p, const plot_area *f, const double keep[4],
+			  double bw, double bh, double *best_x, double *best_y)
+{
+	int best = -1;
+	for (int corner = 0; corner < 4; corner++) {
+		double bx = corner & 1 ? f->ax + 8 : f->ax + f->aw - bw - 8;
+		double by = corner & 2 ? f->ay + f->ah - bh - 8 : f->ay + 8;
+		int hits = 0;
+		for (int s = 0; s < p->n_series; s++)
+			for (int i = 0; i < p->series[s].n; i++) {
+				double x = area_x(f, p->series[s].x[i]), y = area_y(f, p->series[s].y[i]);
+				hits += x >= bx - 6 && x <= bx + bw + 6 && y >= by - 6 && y <= by + bh + 6;
+			}
+		if (keep[2] > keep[0] && keep[0] < bx + bw && keep[2] > bx && keep[1] < by + bh && keep[3] > by)
+			hits += 1000;
+		if (best < 0 || hits < best)
+			best = hits, *best_x = bx, *best_y = by;
 	}
-	if (!any) {
-		font(cr, 14, 0);
-		cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
-		text_at(cr, ax + aw / 2, ay + ah / 2, 0.5, 0.5, "no data");
-	}
-	cairo_restore(cr);
-	/* legend: in the corner that covers the fewest points */
+}
+
+/* Draws the legend of the labelled series (none when no series has a
+ * label) in the corner legend_corner picks. */
+static void panel_legend(cairo_t *cr, const tl_plot_panel *p, const plot_area *f,
+			 const double keep[4])
+{
 	int nl = 0;
 	double lw = 0;
 	font(cr, 11, 0);
@@ -418,21 +487,7 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 	if (!nl)
 		return;
 	double bw = lw + 52, bh = nl * 17 + 8, best_x = 0, best_y = 0;
-	int best = -1;
-	for (int corner = 0; corner < 4; corner++) {
-		double bx = corner & 1 ? ax + 8 : ax + aw - bw - 8;
-		double by = corner & 2 ? ay + ah - bh - 8 : ay + 8;
-		int hits = 0;
-		for (int s = 0; s < p->n_series; s++)
-			for (int i = 0; i < p->series[s].n; i++) {
-				double x = X(p->series[s].x[i]), y = Y(p->series[s].y[i]);
-				hits += x >= bx - 6 && x <= bx + bw + 6 && y >= by - 6 && y <= by + bh + 6;
-			}
-		if (keep[2] > keep[0] && keep[0] < bx + bw && keep[2] > bx && keep[1] < by + bh && keep[3] > by)
-			hits += 1000;
-		if (best < 0 || hits < best)
-			best = hits, best_x = bx, best_y = by;
-	}
+	legend_corner(p, f, keep, bw, bh, &best_x, &best_y);
 	cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
 	cairo_rectangle(cr, best_x, best_y, bw, bh);
 	cairo_fill_preserve(cr);
@@ -456,8 +511,31 @@ static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py
 		text_at(cr, best_x + 44, y, 0, 0.5, p->series[s].label);
 		row++;
 	}
-#undef X
-#undef Y
+}
+
+/* Draws panel p in the box (px, py, pw, ph): axes, then inside the plot
+ * area the stage markers, the series and the highlighted point ("no
+ * data" when nothing is finite), then the legend. */
+static void draw_panel(cairo_t *cr, const tl_plot_panel *p, double px, double py, double pw,
+		       double ph)
+{
+	plot_area f;
+	int any = panel_area(p, px, py, pw, ph, &f);
+	panel_axes(cr, p, &f, px, py);
+	cairo_save(cr);
+	cairo_rectangle(cr, f.ax, f.ay, f.aw, f.ah);
+	cairo_clip(cr);
+	panel_vlines(cr, p, &f);
+	panel_series(cr, p, &f);
+	double keep[4];
+	panel_mark(cr, p, &f, keep);
+	if (!any) {
+		font(cr, 14, 0);
+		cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
+		text_at(cr, f.ax + f.aw / 2, f.ay + f.ah / 2, 0.5, 0.5, "no data");
+	}
+	cairo_restore(cr);
+	panel_legend(cr, p, &f, keep);
 }
 
 static void draw_lines(cairo_t *cr, double w, double h, const void *arg)
@@ -531,30 +609,14 @@ static void cm_name(const cm_arg *a, int i, char *buf, size_t n)
 		snprintf(buf, n, "%d", i);
 }
 
-static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
+/* Draws the shaded cells, each with its count (bold on the diagonal)
+ * where the cells are large enough and the count fits; row[i] is the
+ * true class i's total. */
+static void cm_cells(cairo_t *cr, const cm_arg *a, const uint64_t *row)
 {
-	const cm_arg *a = arg;
 	int k = a->k;
-	double cs = a->cell, x0 = a->left, y0 = a->top, side = cs * k;
+	double cs = a->cell, x0 = a->left, y0 = a->top;
 	char buf[96];
-	cairo_set_source_rgb(cr, 0, 0, 0);
-	font(cr, 16, 1);
-	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "confusion matrix");
-	font(cr, 11, 0);
-	cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-	text_at(cr, w / 2, 32, 0.5, 0,
-		cs >= 18 ? "cell: count of test images; shade: fraction of the true class"
-			 : "shade: fraction of the true class (counts in confusion.csv)");
-	uint64_t *row = calloc((size_t)k, sizeof *row);
-	uint64_t total = 0, correct = 0;
-	if (!row)
-		return;
-	for (int i = 0; i < k; i++) {
-		for (int j = 0; j < k; j++)
-			row[i] += a->cm[(size_t)i * k + j];
-		total += row[i];
-		correct += a->cm[(size_t)i * k + i];
-	}
 	double fs = cs >= 40 ? 12 : cs >= 26 ? 10 : 8;
 	for (int i = 0; i < k; i++)
 		for (int j = 0; j < k; j++) {
@@ -573,7 +635,13 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 				}
 			}
 		}
-	/* cell borders for small matrices; a frame always */
+}
+
+/* Draws the cell borders (small matrices only) and the matrix's frame. */
+static void cm_borders(cairo_t *cr, const cm_arg *a)
+{
+	int k = a->k;
+	double cs = a->cell, x0 = a->left, y0 = a->top, side = cs * k;
 	cairo_set_line_width(cr, 1);
 	if (cs >= 18) {
 		cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
@@ -586,7 +654,15 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 	cairo_set_source_rgb(cr, 0, 0, 0);
 	cairo_rectangle(cr, x0, y0, side, side);
 	cairo_stroke(cr);
-	/* class names: rows at the left, columns below (rotated) */
+}
+
+/* Draws every a->every-th class name (rows at the left, columns below,
+ * rotated) and the two axis titles (h: the picture's height). */
+static void cm_labels(cairo_t *cr, const cm_arg *a, double h)
+{
+	int k = a->k;
+	double cs = a->cell, x0 = a->left, y0 = a->top, side = cs * k;
+	char buf[96];
 	double nfs = cs >= 14 ? 11 : 9;
 	font(cr, nfs, 0);
 	for (int i = 0; i < k; i += a->every) {
@@ -605,8 +681,15 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 	cairo_rotate(cr, -M_PI / 2);
 	text_at(cr, 0, 0, 0.5, 0.5, "true class");
 	cairo_restore(cr);
-	/* per-class recall: a shaded column with its value (a bar when small) */
-	double rx = x0 + side + 14, rw = 56;
+}
+
+/* Draws the per-class recall column at x rx, rw wide: shaded cells with
+ * their value, or bars with a 0..1 scale when the rows are thin. */
+static void cm_recall(cairo_t *cr, const cm_arg *a, const uint64_t *row, double rx, double rw)
+{
+	int k = a->k;
+	double cs = a->cell, y0 = a->top, side = cs * k;
+	char buf[96];
 	font(cr, 11, 1);
 	text_at(cr, rx + rw / 2, y0 - 6, 0.5, 1, "recall");
 	for (int i = 0; i < k; i++) {
@@ -635,8 +718,13 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 		text_at(cr, rx, y0 + side + 4, 0.5, 0, "0");
 		text_at(cr, rx + rw, y0 + side + 4, 0.5, 0, "1");
 	}
-	/* shade scale */
-	double sx = rx + rw + 22, sw = 14;
+}
+
+/* Draws the shade scale at x sx, sw wide, beside the matrix: the ramp
+ * from 1 (top) to 0 with its ticks and title. */
+static void cm_scale(cairo_t *cr, const cm_arg *a, double sx, double sw)
+{
+	double y0 = a->top, side = a->cell * a->k;
 	for (int i = 0; i < 100; i++) {
 		double r, g, b;
 		ramp(1 - i / 99.0, &r, &g, &b);
@@ -656,6 +744,40 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 	cairo_rotate(cr, -M_PI / 2);
 	text_at(cr, 0, 0, 0.5, 0.5, "fraction of the true class");
 	cairo_restore(cr);
+}
+
+/* Draws the whole confusion picture (w x h): title and key line, cells,
+ * borders, class names, recall column, shade scale and the accuracy. */
+static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
+{
+	const cm_arg *a = arg;
+	int k = a->k;
+	double cs = a->cell, x0 = a->left, side = cs * k;
+	char buf[96];
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 16, 1);
+	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "confusion matrix");
+	font(cr, 11, 0);
+	cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+	text_at(cr, w / 2, 32, 0.5, 0,
+		cs >= 18 ? "cell: count of test images; shade: fraction of the true class"
+			 : "shade: fraction of the true class (counts in confusion.csv)");
+	uint64_t *row = calloc((size_t)k, sizeof *row);
+	uint64_t total = 0, correct = 0;
+	if (!row)
+		return;
+	for (int i = 0; i < k; i++) {
+		for (int j = 0; j < k; j++)
+			row[i] += a->cm[(size_t)i * k + j];
+		total += row[i];
+		correct += a->cm[(size_t)i * k + i];
+	}
+	cm_cells(cr, a, row);
+	cm_borders(cr, a);
+	cm_labels(cr, a, h);
+	double rx = x0 + side + 14, rw = 56;
+	cm_recall(cr, a, row, rx, rw);
+	cm_scale(cr, a, rx + rw + 22, 14);
 	font(cr, 11, 0);
 	snprintf(buf, sizeof buf, "accuracy %.4f (%llu of %llu)", total ? (double)correct / total : 0,
 		 (unsigned long long)correct, (unsigned long long)total);
