@@ -103,11 +103,9 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_status st;
 	const tl_shard_info *in = &sh->info;
 	const char *split = o->split ? o->split : "test";
-	int s = tl_shard_split_find(sh, split);
-	if (s < 0) {
-		st = tl_seterr(err, TL_EUSAGE, "%s: no split named '%s'", o->shard, split);
+	int s;
+	if ((st = tl_sweep_split(sh, o->shard, split, &s, err)) != TL_OK)
 		goto out;
-	}
 	tl_model_cfg mc;
 	if ((st = model_from_meta(o->model_path, o->shard, in, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||

@@ -11,6 +11,15 @@ uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i)
 	return s->rec ? s->rec[i] : tl_shard_file_record(s->sh, s->split, i);
 }
 
+tl_status tl_sweep_split(const tl_shard *sh, const char *shard, const char *split, int *s,
+			 tl_err *err)
+{
+	*s = tl_shard_split_find(sh, split);
+	if (*s < 0)
+		return tl_seterr(err, TL_EUSAGE, "%s: no split named '%s'", shard, split);
+	return TL_OK;
+}
+
 tl_status tl_sweep_run(tl_sweep *s, tl_err *err)
 {
 	tl_net *net = s->net;

@@ -40,6 +40,11 @@ typedef struct {
 /* The file record of item i. */
 uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i);
 
+/* *s: the index of the split named `split` in sh (opened from `shard`);
+ * TL_EUSAGE "SHARD: no split named 'NAME'" when it has none. */
+tl_status tl_sweep_split(const tl_shard *sh, const char *shard, const char *split, int *s,
+			 tl_err *err);
+
 /* Run the pass; stops at the first failing load or each().  The batch is
  * staged in host memory and uploaded (nothing is copied on the CPU
  * backends' side beyond that one upload); each() reads what it needs from

@@ -25,11 +25,9 @@ tl_status tl_features_grid(const tl_features_opts *o, uint64_t index, const char
 	float *x = NULL, *maps = NULL;
 	const tl_shard_info *in = &sh->info;
 	const char *split = o->split ? o->split : "test";
-	int s = tl_shard_split_find(sh, split);
-	if (s < 0) {
-		st = tl_seterr(err, TL_EUSAGE, "%s: no split named '%s'", o->shard, split);
+	int s;
+	if ((st = tl_sweep_split(sh, o->shard, split, &s, err)) != TL_OK)
 		goto out;
-	}
 	if (index >= in->splits[s].count) {
 		st = tl_seterr(err, TL_EUSAGE, "%s: split %s: --image out of range (expected 0..%llu, got %llu)",
 			       o->shard, split, (unsigned long long)in->splits[s].count - 1,
