@@ -203,7 +203,7 @@ static void bench_net(const char *name, const char *model, int size, int train, 
 		to = tl_net_find_layer(net, "block5_pool") + 1;
 	net_ctx c = {net, to, train, &opt, labels};
 	double s = timed(run_net, &c);
-	printf("%s %.1f img/s (%dx%d)\n", name, batch / s, size, size);
+	printf("%s %.1f img/s\n", name, batch / s);
 	fflush(stdout);
 	tl_optim_free(&opt);
 	tl_net_free(net);
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 	if (want("vgg16_forward") || want("vgg16_train_step") || want("squeezenet_forward")) {
 		tl_device dev;
 		die_on(tl_device_open(&dev, device, threads, &err), &err);
-		printf("# device: %s\n", dev.be->name);
+		printf("# device: %s; vgg16 at %dx%d\n", dev.be->name, vgg_size, vgg_size);
 		bench_net("vgg16_forward", "vgg16", vgg_size, 0, 1, dev.be);
 		bench_net("vgg16_train_step", "vgg16", vgg_size, 1, 0, dev.be);
 		bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, dev.be);
