@@ -293,6 +293,20 @@ static tl_status read_keras3(tl_h5_file *f, hid_t layers, tl_err *err)
 	return st;
 }
 
+/* The table under the root's group `name` (a `layout` file), read by
+ * `reader`; "PATH: NAME: not a group" when it is something else. */
+static tl_status read_group(tl_h5_file *f, const char *path, const char *name, const char *layout,
+			    tl_status (*reader)(tl_h5_file *, hid_t, tl_err *), tl_err *err)
+{
+	snprintf(f->layout, sizeof f->layout, "%s", layout);
+	hid_t g = H5Gopen2(f->fid, name, H5P_DEFAULT);
+	if (g < 0)
+		return BAD("%s: %s: not a group", path, name);
+	tl_status st = reader(f, g, err);
+	H5Gclose(g);
+	return st;
+}
+
 tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
 {
 	*out = NULL;
@@ -318,17 +332,9 @@ tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
 		snprintf(f->layout, sizeof f->layout, "keras2");
 		st = read_keras2(f, f->fid, err);
 	} else if (H5Lexists(f->fid, "model_weights", H5P_DEFAULT) > 0) {
-		snprintf(f->layout, sizeof f->layout, "keras2");
-		hid_t g = H5Gopen2(f->fid, "model_weights", H5P_DEFAULT);
-		st = g < 0 ? BAD("%s: model_weights: not a group", path) : read_keras2(f, g, err);
-		if (g >= 0)
-			H5Gclose(g);
+		st = read_group(f, path, "model_weights", "keras2", read_keras2, err);
 	} else if (H5Lexists(f->fid, "layers", H5P_DEFAULT) > 0) {
-		snprintf(f->layout, sizeof f->layout, "keras3");
-		hid_t g = H5Gopen2(f->fid, "layers", H5P_DEFAULT);
-		st = g < 0 ? BAD("%s: layers: not a group", path) : read_keras3(f, g, err);
-		if (g >= 0)
-			H5Gclose(g);
+		st = read_group(f, path, "layers", "keras3", read_keras3, err);
 	} else {
 		st = BAD("%s: /: no layer_names attribute, model_weights or layers group (expected a Keras weights file)",
 			 path);
