@@ -48,7 +48,16 @@ static int bad(const char *what, const char *arg)
 	return tl_cli_bad("tleval", what, arg);
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct {
+	tl_features_opts o;
+	const char *grid, *pred_path; /* --grid, --predictions */
+	uint64_t image;               /* --image */
+} eval_args;
+
+/* Parses the options into a (defaults first); returns -1 to go on, or
+ * the exit status (0 after --help/--version, 2 on a bad option). */
+static int parse_args(int argc, char **argv, eval_args *a)
 {
 	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE };
 	static const struct option lo[] = {
@@ -63,54 +72,53 @@ int main(int argc, char **argv)
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	tl_features_opts o = {0};
-	o.model = "vgg16";
-	o.shard = "cifar10.tls";
-	o.split = "test";
-	o.device = "auto";
+	tl_features_opts *o = &a->o;
+	memset(a, 0, sizeof *a);
+	o->model = "vgg16";
+	o->shard = "cifar10.tls";
+	o->split = "test";
+	o->device = "auto";
 	long v;
-	const char *grid = NULL, *pred_path = NULL; /* --grid, --predictions */
-	uint64_t image = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
 				return bad("-m: expected vgg16 or squeezenet", optarg);
-			o.model = optarg;
+			o->model = optarg;
 			break;
-		case 'w': o.weights = optarg; break;
-		case 'd': o.shard = optarg; break;
-		case O_SPLIT: o.split = optarg; break;
+		case 'w': o->weights = optarg; break;
+		case 'd': o->shard = optarg; break;
+		case O_SPLIT: o->split = optarg; break;
 		case O_LIMIT:
 			if (tl_parse_long(optarg, 1, 1L << 40, &v))
 				return bad("--limit: expected a count in 1..1099511627776", optarg);
-			o.limit = (uint64_t)v;
+			o->limit = (uint64_t)v;
 			break;
-		case O_FEATURES: o.layer = optarg; break;
-		case O_GRID: grid = optarg; break;
+		case O_FEATURES: o->layer = optarg; break;
+		case O_GRID: a->grid = optarg; break;
 		case O_IMAGE:
 			if (tl_parse_long(optarg, 0, 1L << 40, &v))
 				return bad("--image: expected an image index >= 0", optarg);
-			image = (uint64_t)v;
+			a->image = (uint64_t)v;
 			break;
-		case O_PRED: pred_path = optarg; break;
-		case 'o': o.output = optarg; break;
+		case O_PRED: a->pred_path = optarg; break;
+		case 'o': o->output = optarg; break;
 		case 'b':
 			if (tl_parse_long(optarg, 1, 4096, &v))
 				return bad("-b: expected a batch size in 1..4096", optarg);
-			o.batch = (int)v;
+			o->batch = (int)v;
 			break;
 		case 'j':
 			if (tl_parse_long(optarg, 1, 1024, &v))
 				return bad("-j: expected a thread count in 1..1024", optarg);
-			o.threads = (int)v;
+			o->threads = (int)v;
 			break;
-		case 'q': o.quiet = 1; break;
+		case 'q': o->quiet = 1; break;
 		case O_DEVICE:
 			if (tl_device_spec_ok(optarg))
 				return bad("--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", optarg);
-			o.device = optarg;
+			o->device = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tleval (tlkit) %s\n", PACKAGE_VERSION); return 0;
@@ -119,81 +127,114 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad("unexpected argument", argv[optind]);
+	return -1;
+}
+
+/* Fills in the weights (--features without -w: the pretrained base's
+ * default, imported from Keras if need be) and checks that the options
+ * go together; returns -1 to go on, or the exit status (1, 2). */
+static int check_args(eval_args *a)
+{
+	tl_features_opts *o = &a->o;
 	static tl_weights_found found; /* --features: the pretrained base's default weights */
 	tl_err ferr;
-	if (!o.weights && o.layer && tl_weights_find(o.model, TL_DATADIR, &found, &ferr) != TL_OK) {
+	if (!o->weights && o->layer && tl_weights_find(o->model, TL_DATADIR, &found, &ferr) != TL_OK) {
 		fprintf(stderr, "tleval: %s\n", ferr.msg);
 		return 1;
 	}
-	if (found.imported && !o.quiet)
+	if (found.imported && !o->quiet)
 		fprintf(stderr, "tleval: imported Keras weights %s (%s layout, md5 %s) into %s\n",
 			found.from, found.info.layout, found.info.md5, found.path);
-	if (!o.weights && found.path[0])
-		o.weights = found.path;
-	if (!o.weights) {
+	if (!o->weights && found.path[0])
+		o->weights = found.path;
+	if (!o->weights) {
 		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
 		return 2;
 	}
-	if ((grid && !o.layer) || (pred_path && o.layer)) {
+	if ((a->grid && !o->layer) || (a->pred_path && o->layer)) {
 		fprintf(stderr, "tleval: %s\nTry 'tleval --help'.\n",
-			grid ? "--grid needs --features LAYER" : "--predictions is for evaluating a trained model, not --features");
+			a->grid ? "--grid needs --features LAYER" : "--predictions is for evaluating a trained model, not --features");
 		return 2;
 	}
-	if (o.layer && !o.output && !grid) {
+	if (o->layer && !o->output && !a->grid) {
 		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
-	if (o.output && (tl_same_file(o.output, o.weights) || tl_same_file(o.output, o.shard))) {
+	if (o->output && (tl_same_file(o->output, o->weights) || tl_same_file(o->output, o->shard))) {
 		fprintf(stderr, "tleval: -o %s is the %s %s (it would be replaced; choose another -o)\n",
-			o.output, tl_same_file(o.output, o.weights) ? "weights file" : "shard",
-			tl_same_file(o.output, o.weights) ? o.weights : o.shard);
+			o->output, tl_same_file(o->output, o->weights) ? "weights file" : "shard",
+			tl_same_file(o->output, o->weights) ? o->weights : o->shard);
 		return 2;
 	}
-	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
-	o.cancel = cancelled;
-	if (!o.layer) { /* evaluate a trained model */
-		tl_eval_opts eo = {.model_path = o.weights, .shard = o.shard, .split = o.split,
-				   .limit = o.limit, .batch = o.batch, .threads = o.threads, .device = o.device,
-				   .quiet = o.quiet, .cancel = cancelled};
-		char *buf = NULL, *pbuf = NULL;
-		size_t len = 0, plen = 0;
-		FILE *mem = open_memstream(&buf, &len);
-		if (pred_path && !(eo.predictions = open_memstream(&pbuf, &plen)) && mem)
-			fclose(mem), mem = NULL, free(buf), buf = NULL;
-		tl_eval_result er;
-		tl_err err;
-		tl_status st = mem ? tl_evaluate(&eo, mem, &er, &err)
-				   : tl_seterr(&err, TL_ENOMEM, "out of memory");
-		if (mem)
-			fclose(mem);
-		if (eo.predictions)
-			fclose(eo.predictions);
-		if (st == TL_OK && pred_path)
-			st = tl_write_file_atomic(pred_path, pbuf, plen, &err);
-		free(pbuf);
-		if (st == TL_OK && o.output)
-			st = tl_write_file_atomic(o.output, buf, len, &err);
-		if (st == TL_OK && (!o.output || !o.quiet))
-			fwrite(buf, 1, len, stdout);
-		free(buf);
-		return tl_cli_exit("tleval", st, &err, cancelled);
-	}
+	return -1;
+}
+
+/* Evaluates a trained model: the report to stdout and/or -o, the
+ * per-image predictions to --predictions; returns the exit status. */
+static int run_evaluate(const eval_args *a, const volatile sig_atomic_t *cancelled)
+{
+	const tl_features_opts *o = &a->o;
+	tl_eval_opts eo = {.model_path = o->weights, .shard = o->shard, .split = o->split,
+			   .limit = o->limit, .batch = o->batch, .threads = o->threads, .device = o->device,
+			   .quiet = o->quiet, .cancel = cancelled};
+	char *buf = NULL, *pbuf = NULL;
+	size_t len = 0, plen = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (a->pred_path && !(eo.predictions = open_memstream(&pbuf, &plen)) && mem)
+		fclose(mem), mem = NULL, free(buf), buf = NULL;
+	tl_eval_result er;
+	tl_err err;
+	tl_status st = mem ? tl_evaluate(&eo, mem, &er, &err)
+			   : tl_seterr(&err, TL_ENOMEM, "out of memory");
+	if (mem)
+		fclose(mem);
+	if (eo.predictions)
+		fclose(eo.predictions);
+	if (st == TL_OK && a->pred_path)
+		st = tl_write_file_atomic(a->pred_path, pbuf, plen, &err);
+	free(pbuf);
+	if (st == TL_OK && o->output)
+		st = tl_write_file_atomic(o->output, buf, len, &err);
+	if (st == TL_OK && (!o->output || !o->quiet))
+		fwrite(buf, 1, len, stdout);
+	free(buf);
+	return tl_cli_exit("tleval", st, &err, cancelled);
+}
+
+/* --features: draws the --grid picture and/or writes LAYER's activations
+ * to the -o .npy; returns the exit status. */
+static int run_features(const eval_args *a, const volatile sig_atomic_t *cancelled)
+{
+	const tl_features_opts *o = &a->o;
 	tl_features_result r;
 	tl_err err;
 	tl_status st = TL_OK;
-	if (grid && (st = tl_features_grid(&o, image, grid, 0, &r, &err)) == TL_OK && !o.quiet)
-		fprintf(stderr, "tleval: wrote %s: %s image %llu and %s's %d maps of %dx%d\n", grid,
-			o.split, (unsigned long long)image, o.layer, r.c, r.h, r.w);
-	if (st != TL_OK || !o.output)
+	if (a->grid && (st = tl_features_grid(o, a->image, a->grid, 0, &r, &err)) == TL_OK && !o->quiet)
+		fprintf(stderr, "tleval: wrote %s: %s image %llu and %s's %d maps of %dx%d\n", a->grid,
+			o->split, (unsigned long long)a->image, o->layer, r.c, r.h, r.w);
+	if (st != TL_OK || !o->output)
 		return tl_cli_exit("tleval", st, &err, cancelled);
-	st = tl_features(&o, &r, &err);
+	st = tl_features(o, &r, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tleval", st, &err, cancelled);
-	if (r.weights_norm < 0 && !o.quiet)
+	if (r.weights_norm < 0 && !o->quiet)
 		fprintf(stderr, "tleval: warning: %s does not declare its input normalization; check that the shard's matches\n",
-			o.weights);
-	if (!o.quiet)
+			o->weights);
+	if (!o->quiet)
 		fprintf(stderr, "tleval: wrote %s: %s activations, float32 (%llu, %d, %d, %d), %.2f s\n",
-			o.output, o.layer, (unsigned long long)r.n, r.c, r.h, r.w, r.seconds);
+			o->output, o->layer, (unsigned long long)r.n, r.c, r.h, r.w, r.seconds);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	eval_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc < 0)
+		rc = check_args(&a);
+	if (rc >= 0)
+		return rc;
+	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
+	a.o.cancel = cancelled;
+	return a.o.layer ? run_features(&a, cancelled) : run_evaluate(&a, cancelled);
 }
