@@ -429,6 +429,17 @@ static void add_t(tl_kx_plan *p, const char *name, size_t var, tl_kx_kind kind, 
 	t->shape[0] = a, t->shape[1] = b, t->shape[2] = c, t->shape[3] = d;
 }
 
+/* Layer L's bias b must be a vector of n (one per output channel). */
+static tl_status check_bias(const char *path, const char *L, const tl_h5_var *b, int64_t n,
+			    tl_err *err)
+{
+	if (b->ndim == 1 && b->shape[0] == n)
+		return TL_OK;
+	char s[96];
+	tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
+	return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name, n, s);
+}
+
 tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
 			      tl_err *err)
 {
@@ -483,10 +494,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 			return BAD("%s: %s: kernel %s (expected (3, 3, %" PRId64 ", out), got %s)", path,
 				   L, w->name, cin, s);
 		int64_t cout = w->shape[3];
-		tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
-		if (b->ndim != 1 || b->shape[0] != cout)
-			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
-				   cout, s);
+		TL_TRY(check_bias(path, L, b, cout, err));
 		char n[48];
 		snprintf(n, sizeof n, "features.%d.weight", vgg_convs[c].idx);
 		add_t(plan, n, conv_at[c], TL_KX_CONV_W, 4, cout, cin, 3, 3);
@@ -521,10 +529,7 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 				   w->name, in, s);
 		}
 		in = w->shape[1];
-		tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
-		if (b->ndim != 1 || b->shape[0] != in)
-			return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name,
-				   in, s);
+		TL_TRY(check_bias(path, L, b, in, err));
 		char n[48];
 		snprintf(n, sizeof n, "classifier.%d.weight", vgg_dense[c].idx);
 		add_t(plan, n, dense_at[c], c == 0 ? TL_KX_FC1_W : TL_KX_DENSE_W, 2, w->shape[1],
