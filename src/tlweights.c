@@ -148,12 +148,21 @@ typedef struct {
 	int matched;
 } have_t;
 
-static int cmd_check(const char *path, const char *model)
+/* A tensor the model needs: name and shape (torchvision convention). */
+typedef struct {
+	char name[64];
+	int ndim;
+	int64_t shape[4];
+} want_t;
+
+/* Reads the tensors a weights file holds (a Keras VGG16 .h5 through its
+ * import plan, else safetensors) into a new array *have of *nh; returns
+ * -1 to go on, or the exit status (1) after printing why not. */
+static int check_load(const char *path, const char *model, have_t **have, size_t *nh)
 {
 	tl_err err;
 	tl_status st;
-	have_t *have = NULL;
-	size_t nh = 0;
+	*have = NULL, *nh = 0;
 	if (is_h5(path)) {
 		tl_h5_file *f;
 		if ((st = tl_h5_open(&f, path, &err)) != TL_OK)
@@ -167,49 +176,47 @@ static int cmd_check(const char *path, const char *model)
 			fprintf(stderr, "tlweights: %s: a Keras VGG16 file, not %s\n", path, model);
 			return 1;
 		}
-		have = calloc((size_t)plan.n, sizeof *have);
-		for (int i = 0; have && i < plan.n; i++) {
-			snprintf(have[i].name, sizeof have[i].name, "%s", plan.t[i].name);
-			have[i].ndim = plan.t[i].ndim;
-			memcpy(have[i].shape, plan.t[i].shape, sizeof plan.t[i].shape);
+		have_t *h = calloc((size_t)plan.n, sizeof *h);
+		for (int i = 0; h && i < plan.n; i++) {
+			snprintf(h[i].name, sizeof h[i].name, "%s", plan.t[i].name);
+			h[i].ndim = plan.t[i].ndim;
+			memcpy(h[i].shape, plan.t[i].shape, sizeof plan.t[i].shape);
 		}
-		nh = (size_t)plan.n;
+		*have = h, *nh = (size_t)plan.n;
 	} else {
 		tl_st_file *f;
 		if ((st = tl_st_open(&f, path, &err)) != TL_OK)
 			return fail(&err, st);
-		have = calloc(f->n + 1, sizeof *have);
-		for (size_t i = 0; have && i < f->n; i++) {
-			snprintf(have[i].name, sizeof have[i].name, "%s", f->t[i].name);
-			have[i].ndim = f->t[i].ndim;
-			memcpy(have[i].shape, f->t[i].shape, sizeof f->t[i].shape);
+		have_t *h = calloc(f->n + 1, sizeof *h);
+		for (size_t i = 0; h && i < f->n; i++) {
+			snprintf(h[i].name, sizeof h[i].name, "%s", f->t[i].name);
+			h[i].ndim = f->t[i].ndim;
+			memcpy(h[i].shape, f->t[i].shape, sizeof f->t[i].shape);
 		}
-		nh = f->n;
+		*have = h, *nh = f->n;
 		tl_st_close(f);
 	}
-	if (!have) {
+	if (!*have) {
 		fprintf(stderr, "tlweights: out of memory\n");
 		return 1;
 	}
-	/* what the model needs: its base at full width (the head is new) */
+	return -1;
+}
+
+/* Lists into want (room for 96) what the model's base needs at full
+ * width (the head is new); returns the count, or -1 after printing why
+ * the model could not be built. */
+static int check_want_base(const char *model, want_t *want)
+{
 	tl_model_cfg mc;
 	tl_model_defaults(&mc, model);
 	mc.height = mc.width = 224;
 	tl_net *net;
-	if ((st = tl_model_build(&mc, &net, &err)) != TL_OK) {
-		free(have);
+	tl_err err;
+	if (tl_model_build(&mc, &net, &err) != TL_OK) {
 		fprintf(stderr, "tlweights: %s\n", err.msg);
-		return 2;
+		return -1;
 	}
-	int missing = 0, shaped = 0, extra = 0, classifier = 0;
-	for (size_t i = 0; i < nh; i++)
-		classifier |= !strncmp(have[i].name, "classifier.", 11);
-	typedef struct {
-		char name[64];
-		int ndim;
-		int64_t shape[4];
-	} want_t;
-	want_t want[96];
 	int nw = 0;
 	for (int i = 0; i < net->n_params && nw < 90; i++) {
 		if (!strncmp(net->params[i].name, "head.", 5))
@@ -220,24 +227,38 @@ static int cmd_check(const char *path, const char *model)
 		nw++;
 	}
 	tl_net_free(net);
-	if (classifier && !strcmp(model, "vgg16")) { /* torchvision's classifier: 0, 3, 6 */
-		static const int64_t cw[3][2] = {{4096, 25088}, {4096, 4096}, {-1, 4096}};
-		static const int idx[3] = {0, 3, 6};
-		for (int k = 0; k < 3; k++) {
-			int64_t out = cw[k][0];
-			if (out < 0) /* any number of classes */
-				for (size_t i = 0; i < nh; i++)
-					if (!strcmp(have[i].name, "classifier.6.weight") && have[i].ndim == 2)
-						out = have[i].shape[0];
-			snprintf(want[nw].name, sizeof want[nw].name, "classifier.%d.weight", idx[k]);
-			want[nw].ndim = 2, want[nw].shape[0] = out < 0 ? 1000 : out,
-			want[nw].shape[1] = cw[k][1];
-			nw++;
-			snprintf(want[nw].name, sizeof want[nw].name, "classifier.%d.bias", idx[k]);
-			want[nw].ndim = 1, want[nw].shape[0] = out < 0 ? 1000 : out;
-			nw++;
-		}
+	return nw;
+}
+
+/* Appends torchvision VGG16's classifier (layers 0, 3, 6; the last with
+ * as many classes as the file's classifier.6.weight, else 1000) to want
+ * at *nw. */
+static void check_want_classifier(const have_t *have, size_t nh, want_t *want, int *nw)
+{
+	static const int64_t cw[3][2] = {{4096, 25088}, {4096, 4096}, {-1, 4096}};
+	static const int idx[3] = {0, 3, 6};
+	for (int k = 0; k < 3; k++) {
+		int64_t out = cw[k][0];
+		if (out < 0) /* any number of classes */
+			for (size_t i = 0; i < nh; i++)
+				if (!strcmp(have[i].name, "classifier.6.weight") && have[i].ndim == 2)
+					out = have[i].shape[0];
+		snprintf(want[*nw].name, sizeof want[*nw].name, "classifier.%d.weight", idx[k]);
+		want[*nw].ndim = 2, want[*nw].shape[0] = out < 0 ? 1000 : out,
+		want[*nw].shape[1] = cw[k][1];
+		(*nw)++;
+		snprintf(want[*nw].name, sizeof want[*nw].name, "classifier.%d.bias", idx[k]);
+		want[*nw].ndim = 1, want[*nw].shape[0] = out < 0 ? 1000 : out;
+		(*nw)++;
 	}
+}
+
+/* Prints each wanted tensor the file lacks or holds mis-shaped, marking
+ * the ones it holds as matched; counts them into *missing and *shaped
+ * and returns the parameters of the well-shaped ones. */
+static uint64_t check_match(const want_t *want, int nw, have_t *have, size_t nh, int *missing,
+			    int *shaped)
+{
 	uint64_t params = 0;
 	for (int w = 0; w < nw; w++) {
 		char ws[96], hs[96];
@@ -248,7 +269,7 @@ static int cmd_check(const char *path, const char *model)
 				h = &have[i];
 		if (!h) {
 			printf("missing     %-24s expected %s\n", want[w].name, ws);
-			missing++;
+			(*missing)++;
 			continue;
 		}
 		h->matched = 1;
@@ -259,11 +280,18 @@ static int cmd_check(const char *path, const char *model)
 		if (!same) {
 			tl_h5_fmt_shape(h->ndim, h->shape, hs, sizeof hs);
 			printf("mis-shaped  %-24s expected %s, got %s\n", want[w].name, ws, hs);
-			shaped++;
+			(*shaped)++;
 		} else {
 			params += n;
 		}
 	}
+	return params;
+}
+
+/* Prints the file's tensors the model does not use; returns their count. */
+static int check_extra(const have_t *have, size_t nh)
+{
+	int extra = 0;
 	for (size_t i = 0; i < nh; i++)
 		if (!have[i].matched) {
 			char hs[96];
@@ -272,6 +300,32 @@ static int cmd_check(const char *path, const char *model)
 			       !strncmp(have[i].name, "head.", 5) ? " (a trained head)" : "");
 			extra++;
 		}
+	return extra;
+}
+
+/* tlweights --check: does the file hold every tensor model's base needs
+ * (and, with a classifier, VGG16's) at the right shape?  Prints each
+ * problem and a verdict; returns the exit status (0 ok, 1 not, 2). */
+static int cmd_check(const char *path, const char *model)
+{
+	have_t *have;
+	size_t nh;
+	int rc = check_load(path, model, &have, &nh);
+	if (rc >= 0)
+		return rc;
+	want_t want[96];
+	int nw = check_want_base(model, want);
+	if (nw < 0) {
+		free(have);
+		return 2;
+	}
+	int missing = 0, shaped = 0, extra = 0, classifier = 0;
+	for (size_t i = 0; i < nh; i++)
+		classifier |= !strncmp(have[i].name, "classifier.", 11);
+	if (classifier && !strcmp(model, "vgg16")) /* torchvision's classifier: 0, 3, 6 */
+		check_want_classifier(have, nh, want, &nw);
+	uint64_t params = check_match(want, nw, have, nh, &missing, &shaped);
+	extra = check_extra(have, nh);
 	free(have);
 	if (missing || shaped) {
 		printf("%s: not usable as %s: %d missing, %d mis-shaped, %d extra\n", path, model,
