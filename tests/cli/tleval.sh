@@ -74,6 +74,13 @@ sleep 0.2
 truncate -s $(($(stat -c %s cut.tls) / 3)) cut.tls
 wait $pid
 rc=$?
+if [ "$rc" -eq 0 ]; then
+	# a fast machine finished before the cut: the truncation is then found
+	# at open (test_shard checks the mapped case deterministically)
+	rm -f cut.npy
+	"$E" -q -m squeezenet -w "$W" -d cut.tls --split train --features fire9 -o cut.npy >"$T/out" 2>"$T/err"
+	rc=$?
+fi
 [ "$rc" -eq 1 ] && ok "truncated while in use (exit 1)" || bad "truncated while in use: exit $rc: $(head -c 300 "$T/err")"
 err_has "truncated while in use" "cut.tls" "truncated"
 nothing_left "truncated while in use" . cut.npy
