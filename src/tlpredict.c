@@ -41,7 +41,16 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for; the images are argv[optind..]. */
+typedef struct {
+	const char *model;
+	int top, json, threads;
+} predict_args;
+
+/* Parses the options into a and checks that a model and at least one
+ * image are named; returns -1 to go on, or the exit status (0 after
+ * --help/--version, 2 on a bad command line). */
+static int parse_args(int argc, char **argv, predict_args *a)
 {
 	enum { O_JSON = 256 };
 	static const struct option lo[] = {
@@ -50,29 +59,29 @@ int main(int argc, char **argv)
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	const char *model = NULL;
-	int top = 3, json = 0, threads = 0, c;
+	a->model = NULL, a->top = 3, a->json = 0, a->threads = 0;
+	int c;
 	long v;
 	while ((c = getopt_long(argc, argv, "m:k:j:hV", lo, NULL)) != -1) {
 		switch (c) {
-		case 'm': model = optarg; break;
+		case 'm': a->model = optarg; break;
 		case 'k':
 			if (tl_parse_long(optarg, 1, 1000, &v))
 				return tl_cli_bad("tlpredict", "-k: expected a class count in 1..1000", optarg);
-			top = (int)v;
+			a->top = (int)v;
 			break;
-		case O_JSON: json = 1; break;
+		case O_JSON: a->json = 1; break;
 		case 'j':
 			if (tl_parse_long(optarg, 1, 1024, &v))
 				return tl_cli_bad("tlpredict", "-j: expected a thread count in 1..1024", optarg);
-			threads = (int)v;
+			a->threads = (int)v;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tlpredict (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!model) {
+	if (!a->model) {
 		fprintf(stderr, "tlpredict: -m MODEL.safetensors is required\nTry 'tlpredict --help'.\n");
 		return 2;
 	}
@@ -80,15 +89,89 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tlpredict: expected at least one image\nTry 'tlpredict --help'.\n");
 		return 2;
 	}
+	return -1;
+}
+
+/* Puts the top classes of prob[k] by probability first in order[k]
+ * (ties to the lower class index). */
+static void top_order(const float *prob, int k, int top, int *order)
+{
+	for (int i = 0; i < k; i++)
+		order[i] = i;
+	for (int i = 0; i < top; i++)
+		for (int j = i + 1; j < k; j++)
+			if (prob[order[j]] > prob[order[i]]) {
+				int t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+}
+
+/* Prints one image's top classes: a JSON line, or "FILE: name p, ...". */
+static void print_top(const predict_args *a, const char *file, const tl_img *img,
+		      const tl_predict_info *in, const float *prob, const int *order)
+{
+	if (a->json) {
+		printf("{\"file\":");
+		json_str(file);
+		printf(",\"format\":\"%s\",\"width\":%d,\"height\":%d,\"top\":[", img->format, img->w, img->h);
+		for (int i = 0; i < a->top; i++) {
+			printf("%s{\"class\":", i ? "," : "");
+			json_str(in->names[order[i]]);
+			printf(",\"index\":%d,\"probability\":%.6g}", order[i], prob[order[i]]);
+		}
+		printf("]}\n");
+	} else {
+		printf("%s:", file);
+		for (int i = 0; i < a->top; i++)
+			printf("%s %s %.4f", i ? "," : "", in->names[order[i]], prob[order[i]]);
+		printf("\n");
+	}
+}
+
+/* Loads and classifies one image and prints its top classes; on failure
+ * says why on stderr (and as a JSON line with --json); returns 0 or 1. */
+static int predict_one(const predict_args *a, tl_predictor *p, const char *file, float *prob,
+		       int *order)
+{
+	const tl_predict_info *in = tl_predictor_info(p);
+	tl_err err;
+	tl_img img;
+	tl_status st = tl_img_load(file, &img, &err);
+	if (st == TL_OK)
+		st = tl_predict(p, &img, prob, &err);
+	if (st != TL_OK) {
+		fprintf(stderr, "tlpredict: %s\n", err.msg);
+		if (a->json) {
+			printf("{\"file\":");
+			json_str(file);
+			printf(",\"error\":");
+			json_str(err.msg);
+			printf("}\n");
+		}
+		tl_img_free(&img);
+		return 1;
+	}
+	top_order(prob, in->n_classes, a->top, order);
+	print_top(a, file, &img, in, prob, order);
+	tl_img_free(&img);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	predict_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
 	tl_err err;
 	tl_predictor *p;
-	tl_status st = tl_predictor_open(&p, model, threads, &err);
+	tl_status st = tl_predictor_open(&p, a.model, a.threads, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
-	const tl_predict_info *in = tl_predictor_info(p);
-	int k = in->n_classes;
-	if (top > k)
-		top = k;
+	int k = tl_predictor_info(p)->n_classes;
+	if (a.top > k)
+		a.top = k;
 	float *prob = malloc(sizeof(float) * (size_t)k);
 	int *order = malloc(sizeof(int) * (size_t)k);
 	if (!prob || !order) {
@@ -96,53 +179,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int failed = 0;
-	for (int a = optind; a < argc; a++) {
-		const char *file = argv[a];
-		tl_img img;
-		st = tl_img_load(file, &img, &err);
-		if (st == TL_OK)
-			st = tl_predict(p, &img, prob, &err);
-		if (st != TL_OK) {
-			failed++;
-			fprintf(stderr, "tlpredict: %s\n", err.msg);
-			if (json) {
-				printf("{\"file\":");
-				json_str(file);
-				printf(",\"error\":");
-				json_str(err.msg);
-				printf("}\n");
-			}
-			tl_img_free(&img);
-			continue;
-		}
-		/* top-k by probability, ties to the lower class index */
-		for (int i = 0; i < k; i++)
-			order[i] = i;
-		for (int i = 0; i < top; i++)
-			for (int j = i + 1; j < k; j++)
-				if (prob[order[j]] > prob[order[i]]) {
-					int t = order[i];
-					order[i] = order[j];
-					order[j] = t;
-				}
-		if (json) {
-			printf("{\"file\":");
-			json_str(file);
-			printf(",\"format\":\"%s\",\"width\":%d,\"height\":%d,\"top\":[", img.format, img.w, img.h);
-			for (int i = 0; i < top; i++) {
-				printf("%s{\"class\":", i ? "," : "");
-				json_str(in->names[order[i]]);
-				printf(",\"index\":%d,\"probability\":%.6g}", order[i], prob[order[i]]);
-			}
-			printf("]}\n");
-		} else {
-			printf("%s:", file);
-			for (int i = 0; i < top; i++)
-				printf("%s %s %.4f", i ? "," : "", in->names[order[i]], prob[order[i]]);
-			printf("\n");
-		}
-		tl_img_free(&img);
-	}
+	for (int i = optind; i < argc; i++)
+		failed += predict_one(&a, p, argv[i], prob, order);
 	free(prob);
 	free(order);
 	tl_predictor_close(p);
