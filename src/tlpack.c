@@ -166,9 +166,15 @@ done:
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Long options without a short form; O_INFO, O_VERIFY and O_EXPORT are
+ * also the modes other than packing. */
+enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK };
+
+/* Parses the options into o (defaults first), *mode (0: pack) and
+ * *export_what; returns -1 to go on, or the exit status (0 after
+ * --help/--version, 2 on a bad option). */
+static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const char **export_what)
 {
-	enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK };
 	static const struct option longopts[] = {
 		{"output", required_argument, 0, 'o'},
 		{"resize", required_argument, 0, 'r'},
@@ -186,55 +192,54 @@ int main(int argc, char **argv)
 		{"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	tl_pack_opts o = {0};
-	o.height = o.width = 32;
-	o.filter = TL_FILTER_AUTO;
-	o.dtype = TL_DTYPE_F16;
-	o.norm = TL_NORM_CAFFE;
-	int mode = 0, chunk;
-	const char *export_what = NULL;
-	int c;
+	memset(o, 0, sizeof *o);
+	o->height = o->width = 32;
+	o->filter = TL_FILTER_AUTO;
+	o->dtype = TL_DTYPE_F16;
+	o->norm = TL_NORM_CAFFE;
+	*mode = 0, *export_what = NULL;
+	int c, chunk;
 	while ((c = getopt_long(argc, argv, "o:r:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': o.output = optarg; break;
+		case 'o': o->output = optarg; break;
 		case 'r':
-			if (parse_int(optarg, 1, TL_PACK_MAX_SIZE, &o.height))
+			if (parse_int(optarg, 1, TL_PACK_MAX_SIZE, &o->height))
 				return die_usage("-r: expected a size in 1..512, got '%s'", optarg);
-			o.width = o.height;
+			o->width = o->height;
 			break;
 		case O_SIZE: {
 			int h, w, n = 0;
 			if (sscanf(optarg, "%dx%d%n", &h, &w, &n) != 2 || optarg[n] || h < 1 ||
 			    w < 1 || h > TL_PACK_MAX_SIZE || w > TL_PACK_MAX_SIZE)
 				return die_usage("--size: expected HxW with each in 1..512, got '%s'", optarg);
-			o.height = h, o.width = w;
+			o->height = h, o->width = w;
 			break;
 		}
 		case O_FILTER:
-			if (tl_filter_parse(optarg, &o.filter))
+			if (tl_filter_parse(optarg, &o->filter))
 				return die_usage("--filter: expected auto, area, bilinear or nearest, got '%s'", optarg);
 			break;
 		case O_DTYPE:
-			if (tl_dtype_parse(optarg, &o.dtype))
+			if (tl_dtype_parse(optarg, &o->dtype))
 				return die_usage("--dtype: expected f16, f32 or u8, got '%s'", optarg);
 			break;
 		case O_NORM:
-			if (tl_norm_parse(optarg, &o.norm))
+			if (tl_norm_parse(optarg, &o->norm))
 				return die_usage("--norm: expected caffe, torch, tf or none, got '%s'", optarg);
 			break;
 		case O_CHUNK:
 			if (parse_int(optarg, 1, 1 << 24, &chunk))
 				return die_usage("--chunk-records: expected a count in 1..16777216, got '%s'", optarg);
-			o.chunk_records = (uint32_t)chunk;
+			o->chunk_records = (uint32_t)chunk;
 			break;
 		case 'j':
-			if (parse_int(optarg, 1, 1024, &o.threads))
+			if (parse_int(optarg, 1, 1024, &o->threads))
 				return die_usage("-j: expected a thread count in 1..1024, got '%s'", optarg);
 			break;
-		case 'q': o.quiet = 1; break;
-		case O_INFO: mode = O_INFO; break;
-		case O_VERIFY: mode = O_VERIFY; break;
-		case O_EXPORT: mode = O_EXPORT, export_what = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case O_INFO: *mode = O_INFO; break;
+		case O_VERIFY: *mode = O_VERIFY; break;
+		case O_EXPORT: *mode = O_EXPORT, *export_what = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tlpack (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -242,6 +247,44 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return die_usage("expected exactly one INPUT or SHARD argument%s", "");
+	return -1;
+}
+
+/* Packs the CIFAR archive input into o->output (Ctrl-C cancels, leaving
+ * nothing), saying what it wrote unless quiet; returns the exit status. */
+static int do_pack(tl_pack_opts *o, const char *input)
+{
+	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
+	o->input = input;
+	o->cancel = cancelled;
+	tl_pack_result res;
+	tl_err err;
+	tl_status st = tl_pack(o, &res, &err);
+	if (res.stale_files)
+		fprintf(stderr, "tlpack: removed %u temporary file%s (%.1f MB) that killed runs left beside %s\n",
+			res.stale_files, res.stale_files == 1 ? "" : "s", res.stale_bytes / 1048576.0,
+			res.output);
+	if (st != TL_OK)
+		return tl_cli_exit("tlpack", st, &err, cancelled);
+	if (!o->quiet) {
+		struct stat sb;
+		double mb = stat(res.output, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
+		fprintf(stderr, "tlpack: wrote %s: %s, %llu train + %llu test images, %dx%d %s, %s normalization, %.1f MiB in %.2f s\n",
+			res.output, res.dataset, (unsigned long long)res.train,
+			(unsigned long long)res.test, o->height, o->width, tl_dtype_name(o->dtype),
+			tl_norm_name(o->norm), mb, res.seconds);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	tl_pack_opts o;
+	int mode;
+	const char *export_what;
+	int rc = parse_args(argc, argv, &o, &mode, &export_what);
+	if (rc >= 0)
+		return rc;
 	const char *arg = argv[optind];
 	if (mode == O_INFO)
 		return do_info(arg);
@@ -249,26 +292,5 @@ int main(int argc, char **argv)
 		return do_verify(arg, o.quiet);
 	if (mode == O_EXPORT)
 		return do_export(export_what, arg, o.output);
-
-	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
-	o.input = arg;
-	o.cancel = cancelled;
-	tl_pack_result res;
-	tl_err err;
-	tl_status st = tl_pack(&o, &res, &err);
-	if (res.stale_files)
-		fprintf(stderr, "tlpack: removed %u temporary file%s (%.1f MB) that killed runs left beside %s\n",
-			res.stale_files, res.stale_files == 1 ? "" : "s", res.stale_bytes / 1048576.0,
-			res.output);
-	if (st != TL_OK)
-		return tl_cli_exit("tlpack", st, &err, cancelled);
-	if (!o.quiet) {
-		struct stat sb;
-		double mb = stat(res.output, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
-		fprintf(stderr, "tlpack: wrote %s: %s, %llu train + %llu test images, %dx%d %s, %s normalization, %.1f MiB in %.2f s\n",
-			res.output, res.dataset, (unsigned long long)res.train,
-			(unsigned long long)res.test, o.height, o.width, tl_dtype_name(o.dtype),
-			tl_norm_name(o.norm), mb, res.seconds);
-	}
-	return 0;
+	return do_pack(&o, arg);
 }
