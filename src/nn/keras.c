@@ -440,14 +440,20 @@ static tl_status check_bias(const char *path, const char *L, const tl_h5_var *b,
 	return BAD("%s: %s: bias %s (expected (%" PRId64 ",), got %s)", path, L, b->name, n, s);
 }
 
-tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
-			      tl_err *err)
-{
-	memset(plan, 0, sizeof *plan);
+/* Where VGG16's layers are in f: a layer's two vars (kernel, bias) start
+ * at conv_at[c] / dense_at[c] when conv_seen[c] / dense_seen[c]. */
+typedef struct {
 	size_t conv_at[13], dense_at[3];
-	int conv_seen[13] = {0}, dense_seen[3] = {0};
-	char s[96];
-	/* group the vars by layer (a layer's vars are consecutive) */
+	int conv_seen[13], dense_seen[3];
+} vgg_layout;
+
+/* Groups f's vars by layer (a layer's vars are consecutive) into lay;
+ * fails on a layer listed twice, one VGG16 does not have, or one with
+ * other than two weights. */
+static tl_status plan_find_layers(const tl_h5_file *f, const char *path, vgg_layout *lay,
+				  tl_err *err)
+{
+	memset(lay, 0, sizeof *lay);
 	for (size_t i = 0; i < f->n;) {
 		size_t k = i;
 		while (k < f->n && !strcmp(f->v[k].layer, f->v[i].layer))
@@ -456,15 +462,15 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 		int found = 0;
 		for (int c = 0; c < 13; c++)
 			if (!strcmp(L, vgg_convs[c].keras)) {
-				if (conv_seen[c]++)
+				if (lay->conv_seen[c]++)
 					return BAD("%s: %s: layer listed twice", path, L);
-				conv_at[c] = i, found = 1;
+				lay->conv_at[c] = i, found = 1;
 			}
 		for (int c = 0; c < 3; c++)
 			if (!strcmp(L, vgg_dense[c].keras)) {
-				if (dense_seen[c]++)
+				if (lay->dense_seen[c]++)
 					return BAD("%s: %s: layer listed twice", path, L);
-				dense_at[c] = i, found = 1;
+				lay->dense_at[c] = i, found = 1;
 			}
 		if (!found)
 			return BAD("%s: %s: unexpected layer with weights (expected VGG16's block1_conv1 .. block5_conv3, fc1, fc2, predictions)",
@@ -473,12 +479,22 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 			return BAD("%s: %s: %zu weights (expected 2: kernel, bias)", path, L, k - i);
 		i = k;
 	}
+	return TL_OK;
+}
+
+/* Checks the 13 convolutions (all present, (3, 3, in, out) kernels
+ * chained from 3 input channels, matching biases) and adds them to plan
+ * as features.N; writes the last one's output channels to *cout_last. */
+static tl_status plan_convs(const tl_h5_file *f, const char *path, const vgg_layout *lay,
+			    tl_kx_plan *plan, int64_t *cout_last, tl_err *err)
+{
+	char s[96];
 	int64_t cin = 3;
 	for (int c = 0; c < 13; c++) {
 		const char *L = vgg_convs[c].keras;
-		if (!conv_seen[c])
+		if (!lay->conv_seen[c])
 			return BAD("%s: %s: missing (expected the 13 VGG16 convolutions)", path, L);
-		const tl_h5_var *w = &f->v[conv_at[c]], *b = &f->v[conv_at[c] + 1];
+		const tl_h5_var *w = &f->v[lay->conv_at[c]], *b = &f->v[lay->conv_at[c] + 1];
 		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 4)
 			return BAD("%s: %s: kernel %s has rank %d (expected 4: (3, 3, %" PRId64 ", out), got %s)",
@@ -497,22 +513,26 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 		TL_TRY(check_bias(path, L, b, cout, err));
 		char n[48];
 		snprintf(n, sizeof n, "features.%d.weight", vgg_convs[c].idx);
-		add_t(plan, n, conv_at[c], TL_KX_CONV_W, 4, cout, cin, 3, 3);
+		add_t(plan, n, lay->conv_at[c], TL_KX_CONV_W, 4, cout, cin, 3, 3);
 		snprintf(n, sizeof n, "features.%d.bias", vgg_convs[c].idx);
-		add_t(plan, n, conv_at[c] + 1, TL_KX_BIAS, 1, cout, 0, 0, 0);
+		add_t(plan, n, lay->conv_at[c] + 1, TL_KX_BIAS, 1, cout, 0, 0, 0);
 		cin = cout;
 	}
-	int nd = dense_seen[0] + dense_seen[1] + dense_seen[2];
-	if (nd == 0)
-		return TL_OK;
-	for (int c = 0; c < 3; c++)
-		if (!dense_seen[c])
-			return BAD("%s: %s: missing (expected fc1, fc2 and predictions together, or none)",
-				   path, vgg_dense[c].keras);
+	*cout_last = cin;
+	return TL_OK;
+}
+
+/* Checks the three dense layers (fc1 over a square block5_pool of cin
+ * channels, each next one chained, matching biases) and adds them to
+ * plan as classifier.N; the caller has checked that all three exist. */
+static tl_status plan_dense(const tl_h5_file *f, const char *path, const vgg_layout *lay,
+			    int64_t cin, tl_kx_plan *plan, tl_err *err)
+{
+	char s[96];
 	int64_t in = -1;
 	for (int c = 0; c < 3; c++) {
 		const char *L = vgg_dense[c].keras;
-		const tl_h5_var *w = &f->v[dense_at[c]], *b = &f->v[dense_at[c] + 1];
+		const tl_h5_var *w = &f->v[lay->dense_at[c]], *b = &f->v[lay->dense_at[c] + 1];
 		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 2 || w->shape[0] < 1 || w->shape[1] < 1)
 			return BAD("%s: %s: kernel %s (expected rank 2 (in, out), got %s)", path, L,
@@ -532,12 +552,31 @@ tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan 
 		TL_TRY(check_bias(path, L, b, in, err));
 		char n[48];
 		snprintf(n, sizeof n, "classifier.%d.weight", vgg_dense[c].idx);
-		add_t(plan, n, dense_at[c], c == 0 ? TL_KX_FC1_W : TL_KX_DENSE_W, 2, w->shape[1],
+		add_t(plan, n, lay->dense_at[c], c == 0 ? TL_KX_FC1_W : TL_KX_DENSE_W, 2, w->shape[1],
 		      w->shape[0], 0, 0);
 		plan->t[plan->n - 1].side = side;
 		snprintf(n, sizeof n, "classifier.%d.bias", vgg_dense[c].idx);
-		add_t(plan, n, dense_at[c] + 1, TL_KX_BIAS, 1, in, 0, 0, 0);
+		add_t(plan, n, lay->dense_at[c] + 1, TL_KX_BIAS, 1, in, 0, 0, 0);
 	}
+	return TL_OK;
+}
+
+tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
+			      tl_err *err)
+{
+	memset(plan, 0, sizeof *plan);
+	vgg_layout lay;
+	TL_TRY(plan_find_layers(f, path, &lay, err));
+	int64_t cin = 0;
+	TL_TRY(plan_convs(f, path, &lay, plan, &cin, err));
+	int nd = lay.dense_seen[0] + lay.dense_seen[1] + lay.dense_seen[2];
+	if (nd == 0)
+		return TL_OK;
+	for (int c = 0; c < 3; c++)
+		if (!lay.dense_seen[c])
+			return BAD("%s: %s: missing (expected fc1, fc2 and predictions together, or none)",
+				   path, vgg_dense[c].keras);
+	TL_TRY(plan_dense(f, path, &lay, cin, plan, err));
 	plan->full = 1;
 	return TL_OK;
 }
