@@ -113,6 +113,8 @@ static void no_weights(const char *model)
 
 enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
 
+static int have_epochs; /* -e given: with --resume it changes the run's total */
+
 /* Options into c (the settings' table, plus --resume, --help, --version).
  * Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *have_model)
@@ -133,6 +135,8 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 		const char *what;
 		if (ch == 'm')
 			*have_model = 1;
+		if (ch == 'e')
+			have_epochs = 1;
 		switch (ch) {
 		case O_RESUME: snprintf(c->run_dir, sizeof c->run_dir, "%s", optarg), *resume = 1; break;
 		case O_HELP: usage(stdout); return 0;
@@ -177,6 +181,8 @@ int main(int argc, char **argv)
 	}
 	if (resume && !have_model)
 		c.model[0] = 0; /* take it from the checkpoint */
+	if (resume && have_epochs)
+		c.resume_epochs = c.max_epochs;
 	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
 	c.cancel = cancelled;
 	tl_train_result r;

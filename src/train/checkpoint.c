@@ -135,6 +135,21 @@ static const char *meta_get(void *arg, const char *key)
 	return tl_st_meta(arg, key);
 }
 
+/* --resume with -e N: N is the run's new total of epochs (more extends a
+ * finished or early-stopped budget); fewer than the epochs done is a usage
+ * error naming them. */
+static tl_status new_epoch_total(tl_train_cfg *cfg, const tl_st_file *f, tl_err *err)
+{
+	const char *e = tl_st_meta(f, "epoch");
+	long done = e ? strtol(e, NULL, 10) : 0;
+	if (cfg->resume_epochs < done)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s has run %ld epochs; -e with --resume sets the run's total, expected at least %ld, got %d",
+				 cfg->run_dir, done, done, cfg->resume_epochs);
+	cfg->max_epochs = cfg->resume_epochs;
+	return TL_OK;
+}
+
 tl_status tl_checkpoint_open(tl_train_cfg *cfg, tl_st_file **out, tl_err *err)
 {
 	char path[1200];
@@ -151,6 +166,8 @@ tl_status tl_checkpoint_open(tl_train_cfg *cfg, tl_st_file **out, tl_err *err)
 	else if (model[0] && strcmp(model, cfg->model) != 0)
 		st = tl_seterr(err, TL_EFORMAT, "%s: is a %s run, not %s (drop -m or use another run directory)",
 			       cfg->run_dir, cfg->model, model);
+	else if (cfg->resume_epochs)
+		st = new_epoch_total(cfg, f, err);
 	if (st != TL_OK) {
 		tl_st_close(f);
 		return st;

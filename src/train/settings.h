@@ -60,6 +60,7 @@ typedef struct {
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
 	int threads, quiet, json;
 	int no_plots;       /* no history/confusion pictures in the run directory */
+	int resume_epochs;  /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
 	const volatile sig_atomic_t *cancel;
 	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 	/* tests: called with the network the report is computed on (the

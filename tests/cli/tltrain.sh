@@ -39,7 +39,13 @@ wait $pid
 rc=$?
 [ "$rc" -eq 130 ] && ok "SIGINT exit 130" || bad "SIGINT exit $rc: $(tail -2 sig.err)"
 grep -q "resume with: tltrain --resume sig" sig.err && ok "SIGINT says how to resume" || bad "no resume hint: $(tail -2 sig.err)"
-run 0 "resume after SIGINT" -- "$TR" --resume sig -e 1 -q
+# -e with --resume sets the run's total: one epoch more than it has done
+done_epochs=$(($(wc -l <sig/history.csv) - 1))
+run 0 "resume after SIGINT" -- "$TR" --resume sig -e $((done_epochs + 1)) -q
+[ "$(($(wc -l <sig/history.csv) - 1))" -eq $((done_epochs + 1)) ] && ok "resume -e: one more epoch" ||
+	bad "resume -e: history has $(($(wc -l <sig/history.csv) - 1)) epochs, expected $((done_epochs + 1))"
+run 2 "resume -e below the epochs done" -- "$TR" --resume sig -e 1 -q
+err_has "resume -e below the epochs done" "sig has run" "expected at least"
 ls sig/.*.tmp.* >/dev/null 2>&1 && bad "temporary files left in sig/" || ok "no temporary files"
 
 # bad input: exit 1 or 2, a clear message, no run touched
