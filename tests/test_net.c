@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu/gemm.h"
 #include "cpu/host.h"
@@ -309,6 +310,37 @@ static void device_memory_is_checked(void **state)
 	be->destroy(be);
 }
 
+/* Weights holding a NaN or an Inf are named, tensor and count, when
+ * checked after loading; finite ones pass. */
+static void nonfinite_weights_are_named(void **state)
+{
+	(void)state;
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, "vgg16");
+	cfg.width_div = 16;
+	tl_net *net;
+	tl_err err;
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	tl_net_init(net, 5, 0);
+	assert_int_equal(tl_net_check_finite(net, "w.safetensors", &err), TL_OK);
+	int p = tl_net_find_param(net, "features.2.weight");
+	net->params[p].data[3] = NAN;
+	net->params[p].data[7] = -INFINITY;
+	char path[] = "/tmp/tl_nonfinite_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(tl_net_save(net, path, NULL, 0, &err), TL_OK);
+	tl_net_free(net);
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	assert_int_equal(tl_net_load(net, path, 1, NULL, &err), TL_OK);
+	assert_int_equal(tl_net_check_finite(net, path, &err), TL_EFORMAT);
+	if (!strstr(err.msg, "tensor features.2.weight: 2 of 144 values are not finite"))
+		fail_msg("%s", err.msg);
+	unlink(path);
+	tl_net_free(net);
+}
+
 static void wrong_weights_name_the_tensor(void **state)
 {
 	(void)state;
@@ -357,6 +389,7 @@ int main(void)
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 		cmocka_unit_test(device_memory_is_checked),
+		cmocka_unit_test(nonfinite_weights_are_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

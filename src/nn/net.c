@@ -271,6 +271,27 @@ tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm,
 	return st;
 }
 
+tl_status tl_net_check_finite(const tl_net *net, const char *what, tl_err *err)
+{
+	for (int i = 0; i < net->n_params; i++) {
+		const tl_param *p = &net->params[i];
+		size_t bad = 0;
+		for (size_t k = 0; k < p->size; k++)
+			bad += !isfinite(p->data[k]);
+		if (bad)
+			return tl_seterr(err, TL_EFORMAT,
+					 "%s: tensor %s: %zu of %zu values are not finite (expected finite "
+					 "weights, got NaN or Inf)",
+					 what, p->name, bad, p->size);
+	}
+	return TL_OK;
+}
+
+size_t tl_net_count_nonfinite(tl_net *net)
+{
+	return net->be->count_nonfinite(net->be, (tl_mem){net->pbuf, 0}, net->n_param_floats);
+}
+
 void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 {
 	for (int i = 0; i < net->n_params; i++) {

@@ -112,6 +112,12 @@ int tl_net_find_layer(const tl_net *net, const char *name);
  * *norm (may be NULL) gets the input normalization the file declares
  * (metadata "normalization", or a Caffe/BGR "input" note), -1 if none. */
 tl_status tl_net_load(tl_net *net, const char *path, int require_all, int *norm, tl_err *err);
+/* TL_EFORMAT naming `what` (the weights file) and the first tensor with a
+ * NaN or Inf, with how many of its values are not finite; reads the host
+ * copy (call after loading, before training changes it). */
+tl_status tl_net_check_finite(const tl_net *net, const char *what, tl_err *err);
+/* Non-finite values among the parameters on the backend. */
+size_t tl_net_count_nonfinite(tl_net *net);
 /* Initialize parameters not loaded: conv He-normal with zero bias, dense
  * weights and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's
  * nn.Linear (small logits on large pretrained features); deterministic. */

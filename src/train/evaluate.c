@@ -109,7 +109,8 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_model_cfg mc;
 	if ((st = model_from_meta(o->model_path, o->shard, in, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||
-	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK)
+	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK ||
+	    (st = tl_net_check_finite(net, o->model_path, err)) != TL_OK)
 		goto out;
 	uint64_t n = in->splits[s].count;
 	if (o->limit && o->limit < n)
@@ -152,6 +153,13 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	res->n = n;
 	res->accuracy = tl_metrics_accuracy(&m);
 	res->loss = tl_metrics_loss(&m);
+	if (!isfinite(res->loss)) {
+		st = tl_seterr(err, TL_EFORMAT,
+			       "%s: the loss on %s split %s is not finite (%g): the model's outputs "
+			       "overflow (expected a finite loss)",
+			       o->model_path, o->shard, split, res->loss);
+		goto out;
+	}
 	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
 	free(prf);

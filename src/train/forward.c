@@ -99,7 +99,8 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 	TL_TRY(tl_model_build(&cfg, &nt, err));
 	tl_status st;
 	if ((st = find_layer(nt, layer, li, err)) != TL_OK ||
-	    (st = tl_net_load(nt, weights, 0, norm, err)) != TL_OK)
+	    (st = tl_net_load(nt, weights, 0, norm, err)) != TL_OK ||
+	    (st = tl_net_check_finite(nt, weights, err)) != TL_OK)
 		goto fail;
 	for (int l = 0; l <= *li; l++) {
 		const tl_layer *ly = &nt->layers[l];

@@ -21,6 +21,7 @@ const tl_enum tl_monitor_names[] = {{"val_accuracy", 0}, {"val_loss", 1}, {0, 0}
 static const tl_enum model_names[] = {{"vgg16", 0}, {"squeezenet", 1}, {0, 0}};
 static const tl_enum pool_names[] = {{"flatten", 0}, {"gap", 1}, {0, 0}};
 static const tl_enum log_names[] = {{"text", 0}, {"json", 1}, {0, 0}};
+static const tl_enum on_nan_names[] = {{"stop", 0}, {"skip", 1}, {0, 0}};
 
 typedef enum {
 	T_INT,    /* int; with names, the option takes a name and a checkpoint the number */
@@ -118,6 +119,9 @@ static const setting table[] = {
 	{0, "no-plots", 0, T_FLAG, F(no_plots), "0", 0, 1, 0, 0, 0},
 	{0, "log-format", 0, T_ENUM, F(json), "text", 0, 0, log_names, 0,
 	 "--log-format: expected text or json"},
+	{0, "on-nan", 0, T_ENUM, F(on_nan_skip), "stop", 0, 0, on_nan_names, 0,
+	 "--on-nan: expected stop or skip"},
+	{0, "allow-nonfinite", 0, T_FLAG, F(allow_nonfinite), "0", 0, 1, 0, 0, 0},
 };
 #define N_SETTINGS (int)(sizeof table / sizeof table[0])
 

@@ -61,6 +61,8 @@ typedef struct {
 	int threads, quiet, json;
 	int no_plots;       /* no history/confusion pictures in the run directory */
 	int resume_epochs;  /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
+	int on_nan_skip;    /* a non-finite batch loss: 0 stops the run, 1 skips the batch */
+	int allow_nonfinite; /* load weights holding NaN or Inf */
 	const volatile sig_atomic_t *cancel;
 	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 	/* tests: called with the network the report is computed on (the

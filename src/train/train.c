@@ -54,6 +54,7 @@ typedef struct {
 	double t_start;
 	tl_progress prog;
 	long batches_run;
+	uint64_t skipped;   /* --on-nan skip: batches skipped in this epoch */
 } run;
 
 /* ---- stages ---- */
@@ -296,6 +297,11 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 	}
 	int norm;
 	TL_TRY(tl_net_load(r->net, c->weights, 0, &norm, err));
+	if (!c->allow_nonfinite && tl_net_check_finite(r->net, c->weights, err) != TL_OK) {
+		strncat(err->msg, "; --allow-nonfinite loads them anyway",
+			sizeof err->msg - strlen(err->msg) - 1);
+		return TL_EFORMAT;
+	}
 	for (int i = 0; i < r->net->n_params; i++) {
 		tl_param *p = &r->net->params[i];
 		if (!p->loaded && strncmp(p->name, "head.", 5) != 0)
@@ -345,10 +351,45 @@ static void print_progress(const run *r, int e, uint64_t nb_total, double el)
 /* The batches of epoch e from the loader's position on (t0: when the
  * epoch started, counting time before a resume).  On cancel: a checkpoint,
  * then TL_EINTR. */
+/* A batch of epoch e whose loss is not finite: stop the run (the default;
+ * checkpoints keep the last good state) or, with --on-nan skip, count it and
+ * go on, stopping only when a whole epoch is lost. */
+static tl_status nonfinite_batch(run *r, int e, double loss, tl_err *err)
+{
+	const tl_train_cfg *c = r->cfg;
+	if (!c->on_nan_skip)
+		return tl_seterr(err, TL_EFORMAT,
+				 "epoch %d, batch %" PRIu64 ": the loss is not finite (%g); training stopped, "
+				 "nothing of this epoch was saved (lower --lr, now %g, or --on-nan skip)",
+				 e + 1, r->st.batch_pos + 1, loss, (double)r->opt.lr);
+	if (++r->skipped >= (r->n_tr + (uint64_t)c->batch - 1) / (uint64_t)c->batch)
+		return tl_seterr(err, TL_EFORMAT,
+				 "epoch %d: every batch's loss was not finite (--on-nan skip); training stopped",
+				 e + 1);
+	if (!c->quiet)
+		fprintf(stderr, "tltrain: epoch %d, batch %" PRIu64 ": loss not finite (%g), batch skipped\n",
+			e + 1, r->st.batch_pos + 1, loss);
+	return TL_OK;
+}
+
+/* The parameters must be finite before anything is saved: a step can
+ * overflow them while the batch's loss was still finite. */
+static tl_status params_finite(run *r, int e, tl_err *err)
+{
+	size_t bad = tl_net_count_nonfinite(r->net);
+	if (bad)
+		return tl_seterr(err, TL_EFORMAT,
+				 "epoch %d: %zu parameters are not finite after batch %" PRIu64
+				 "; training stopped, nothing of this epoch was saved (lower --lr, now %g)",
+				 e + 1, bad, r->st.batch_pos, (double)r->opt.lr);
+	return TL_OK;
+}
+
 static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
 	uint64_t nb_total = tl_loader_batches(tl);
+	r->skipped = 0;
 	for (;;) {
 		const float *x;
 		const int32_t *y;
@@ -361,6 +402,11 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		forward_batch(r, x, nb);
 		double loss;
 		TL_TRY(tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err));
+		if (!isfinite(loss)) {
+			TL_TRY(nonfinite_batch(r, e, loss, err));
+			r->st.batch_pos++;
+			continue; /* --on-nan skip: no update from this batch */
+		}
 		int correct = 0;
 		for (int i = 0; i < nb; i++)
 			correct += r->pred[i] == y[i];
@@ -376,6 +422,7 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		if ((c->cancel && *c->cancel) || (c->cancel_after > 0 && ++r->batches_run >= c->cancel_after)) {
 			r->st.part_seconds = el;
 			tl_progress_end(&r->prog);
+			TL_TRY(params_finite(r, e, err));
 			TL_TRY(tl_checkpoint_save(c, r->net, &r->opt, &r->st, err));
 			return tl_seterr(err, TL_EINTR,
 					 "interrupted in epoch %d after batch %" PRIu64 "; resume with: tltrain --resume %s",
@@ -410,6 +457,7 @@ static tl_status end_epoch(run *r, int e, double t0, int end, int *stop, tl_err 
 	tl_train_cfg *c = r->cfg;
 	tl_run_state *s = &r->st;
 	tl_progress_end(&r->prog);
+	TL_TRY(params_finite(r, e, err));
 	tl_hist_row h;
 	TL_TRY(epoch_row(r, e, t0, &h, err));
 	double metric = c->monitor_loss ? h.val_loss : h.val_acc;
@@ -653,7 +701,8 @@ static tl_status load_resumed(run *r, const tl_st_file *ck, tl_err *err)
 		memcpy(cur, net->param_block, bytes);
 	char path[1200];
 	snprintf(path, sizeof path, "%s/best.safetensors", r->cfg->run_dir);
-	if (st == TL_OK && (st = tl_net_load(net, path, 1, NULL, err)) == TL_OK) {
+	if (st == TL_OK && (st = tl_net_load(net, path, 1, NULL, err)) == TL_OK &&
+	    (st = tl_net_check_finite(net, path, err)) == TL_OK) {
 		tl_net_keep(net);
 		memcpy(net->param_block, cur, bytes);
 		tl_net_push_params(net);

@@ -29,6 +29,21 @@ run 0 "scratch" -- "$TR" -q -m squeezenet -d s.tls -s scratch -e 2 -b 32 -o rs
 awk -F, 'NR == 2 {exit !($3 < 2.6)}' rs/history.csv && ok "scratch loss sane" ||
 	bad "scratch epoch 1 loss $(awk -F, 'NR == 2 {print $3}' rs/history.csv)"
 
+# a diverging run stops at the first non-finite loss or parameter, naming
+# the epoch and batch, and never saves non-finite weights
+run 1 "diverging run stops" -- "$TR" -q -m squeezenet -d s.tls -s scratch --lr 100 --opt sgd -e 3 -b 16 -o rnan
+err_has "diverging run stops" "epoch " "not finite" "lower --lr"
+for f in rnan/best.safetensors rnan/last.safetensors; do
+	[ -s "$f" ] || continue
+	run 0 "$f stays finite" -- "$BIN/tlweights" list "$f"
+	"$BIN/tleval" -q -m squeezenet -w rnan/best.safetensors -d s.tls >/dev/null 2>&1 ||
+		bad "$f: tleval refuses it"
+done
+run 1 "on-nan skip gives up on a lost epoch" -- "$TR" -q -m squeezenet -d s.tls -s scratch --lr 100 --opt sgd -e 2 -b 16 --on-nan skip -o rskip
+err_has "on-nan skip gives up on a lost epoch" "not finite"
+run 2 "bad --on-nan" -- "$TR" --on-nan ignore
+err_has "bad --on-nan" "--on-nan: expected stop or skip"
+
 # SIGINT: finish the batch, write last.safetensors, say how to resume, exit 130
 "$TR" "${SQ[@]}" -s finetune -u fire8 -e 400 -p 0 --warmup-epochs 0 -b 8 --augment flip -o sig >sig.out 2>sig.err &
 pid=$!
