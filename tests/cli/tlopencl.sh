@@ -36,7 +36,10 @@ kill -INT $pid
 wait $pid
 rc=$?
 [ "$rc" -eq 130 ] && ok "SIGINT on opencl exit 130" || bad "SIGINT exit $rc: $(tail -2 sig.err)"
-run 0 "resume on opencl" -- "$TR" --resume sig --device "$DEV" -e 2 -q
+# -e with --resume sets the run's total: one epoch more than it has done
+n=$(cat sig/history.csv 2>/dev/null | wc -l) # header + epochs done
+[ "$n" -gt 0 ] || n=1
+run 0 "resume on opencl" -- "$TR" --resume sig --device "$DEV" -e "$n" -q
 [ -s sig/best.safetensors ] && ok "resumed run wrote best" || bad "no best.safetensors after resume"
 
 run 0 "tleval on opencl" -- "$BIN/tleval" -m squeezenet -w ro/best.safetensors -d s.tls --device "$DEV"

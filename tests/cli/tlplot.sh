@@ -101,7 +101,10 @@ rc=$?
 [ "$rc" -eq 130 ] && ok "interrupted run exit 130" || bad "interrupted run exit $rc: $(tail -2 sig.err)"
 png sig/history.png 1000 420
 [ ! -e sig/confusion.png ] && ok "interrupted run: no confusion matrix yet" || bad "confusion.png after an interrupt"
-run 0 "resumed run" -- "$BIN/tltrain" --resume sig -e 1 -q
+# -e with --resume sets the run's total: one epoch more than it has done
+n=$(cat sig/history.csv 2>/dev/null | wc -l) # header + epochs done
+[ "$n" -gt 0 ] || n=1
+run 0 "resumed run" -- "$BIN/tltrain" --resume sig -e "$n" -q
 png sig/history.png 1000 420
 png sig/confusion.png
 run 0 "tlplot redraws the resumed run" -- "$P" -f png sig

@@ -55,7 +55,8 @@ rc=$?
 [ "$rc" -eq 130 ] && ok "SIGINT exit 130" || bad "SIGINT exit $rc: $(tail -2 sig.err)"
 grep -q "resume with: tltrain --resume sig" sig.err && ok "SIGINT says how to resume" || bad "no resume hint: $(tail -2 sig.err)"
 # -e with --resume sets the run's total: one epoch more than it has done
-done_epochs=$(($(wc -l <sig/history.csv) - 1))
+done_epochs=$(($(cat sig/history.csv 2>/dev/null | wc -l) - 1))
+[ "$done_epochs" -ge 0 ] || done_epochs=0
 run 0 "resume after SIGINT" -- "$TR" --resume sig -e $((done_epochs + 1)) -q
 [ "$(($(wc -l <sig/history.csv) - 1))" -eq $((done_epochs + 1)) ] && ok "resume -e: one more epoch" ||
 	bad "resume -e: history has $(($(wc -l <sig/history.csv) - 1)) epochs, expected $((done_epochs + 1))"
