@@ -115,6 +115,20 @@ enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
 
 static int have_epochs; /* -e given: with --resume it changes the run's total */
 
+/* The options that apply to a resumed run; the others are the run's own
+ * settings, kept in its checkpoint. */
+static const char *const resume_options[] = {"epochs", "threads", "device", "quiet", "log-format",
+					     "no-plots", "on-nan", "model", "resume", NULL};
+
+/* 0 if long option `name` may be given with --resume. */
+static int resume_allows(const char *name)
+{
+	for (int i = 0; resume_options[i]; i++)
+		if (!strcmp(resume_options[i], name))
+			return 0;
+	return -1;
+}
+
 /* Options into c (the settings' table, plus --resume, --help, --version).
  * Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *have_model)
@@ -131,14 +145,19 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 	lo[n] = (struct option){0, 0, 0, 0};
 	strcat(shorts, "hV");
 	int ch;
+	const char *fixed = NULL; /* a run setting given: refused with --resume */
+	char resume_dir[sizeof c->run_dir] = "";
 	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
 		const char *what;
+		for (int i = 0; i < n; i++)
+			if (lo[i].val == ch && resume_allows(lo[i].name) != 0 && !fixed)
+				fixed = lo[i].name;
 		if (ch == 'm')
 			*have_model = 1;
 		if (ch == 'e')
 			have_epochs = 1;
 		switch (ch) {
-		case O_RESUME: snprintf(c->run_dir, sizeof c->run_dir, "%s", optarg), *resume = 1; break;
+		case O_RESUME: snprintf(resume_dir, sizeof resume_dir, "%s", optarg), *resume = 1; break;
 		case O_HELP: usage(stdout); return 0;
 		case O_LIST: {
 			tl_err err;
@@ -161,6 +180,16 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 	}
 	if (optind != argc)
 		return bad("unexpected argument", argv[optind]);
+	if (*resume && fixed) {
+		fprintf(stderr, "tltrain: --resume %s: --%s cannot change a run (its checkpoint keeps the run's settings); "
+			"with --resume only -e, -j, --device, -m, -q, --log-format, --no-plots and --on-nan apply\n"
+			"Try 'tltrain --help'.\n", resume_dir, fixed);
+		return 2;
+	}
+	if (*resume)
+		snprintf(c->run_dir, sizeof c->run_dir, "%s", resume_dir);
+	if (!*resume && c->strategy == TL_STRAT_SCRATCH && c->unit[0])
+		return bad("-u: a unit to unfreeze needs -s finetune (scratch trains everything)", c->unit);
 	return -1;
 }
 

@@ -104,6 +104,16 @@ run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
 err_has "bad unit" "squeezenet has no unit 'block5' (expected one of: conv1, fire2"
 run 2 "bad strategy" -- "$TR" -s transfer
 run 2 "bad val" -- "$TR" --val 2
+# a resumed run keeps its settings: others are refused, whatever their order
+run 2 "resume with another batch" -- "$TR" --resume sig -b 16
+err_has "resume with another batch" "--batch cannot change a run" "only -e, -j, --device"
+run 2 "resume into another -o" -- "$TR" -o elsewhere --resume sig
+err_has "resume into another -o" "--output cannot change a run"
+run 2 "resume, then another -o" -- "$TR" --resume sig -o elsewhere
+err_has "resume, then another -o" "--output cannot change a run"
+[ ! -e elsewhere ] && ok "no run directory made for a refused resume" || bad "elsewhere/ exists"
+run 2 "scratch with -u" -- "$TR" -m squeezenet -d s.tls -s scratch -u fire5 -o rsu
+err_has "scratch with -u" "-u: a unit to unfreeze needs -s finetune"
 run 1 "resume nothing" -- "$TR" --resume nowhere
 err_has "resume nothing" "nowhere/last.safetensors"
 run 0 "help" -- "$TR" --help
