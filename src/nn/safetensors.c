@@ -17,6 +17,8 @@
 #include "afile.h"
 #include "data/f16.h"
 
+static uint64_t meta_hash(const char *const *keys, const char *const *vals, size_t n);
+
 #define ST_HEADER_MAX (100u << 20)
 
 static const struct {
@@ -240,6 +242,20 @@ tl_status tl_st_open(tl_st_file **out, const char *path, tl_err *err)
 			goto fail;
 		}
 	}
+	const char *want_meta = tl_st_meta(f, "xxh3_meta");
+	if (want_meta) {
+		char hex[17];
+		snprintf(hex, sizeof hex, "%016" PRIx64,
+			 meta_hash((const char *const *)f->meta_keys, (const char *const *)f->meta_vals,
+				   f->n_meta));
+		if (strcmp(hex, want_meta) != 0) {
+			st = tl_seterr(err, TL_ECHECKSUM,
+				       "%s: metadata: checksum mismatch (expected xxh3_meta %s, got %s): "
+				       "the file's settings were changed after it was written",
+				       path, want_meta, hex);
+			goto fail;
+		}
+	}
 	*out = f;
 	return TL_OK;
 fail:
@@ -339,6 +355,41 @@ tl_status tl_st_read_f32(const tl_st_file *f, const char *name, int ndim, const 
 	return TL_OK;
 }
 
+/* XXH3-64 of string metadata: the pairs sorted by key, each as key NUL
+ * value NUL, leaving out "xxh3" and "xxh3_meta" themselves.  Covers what a
+ * checkpoint resumes from, which the data checksum does not. */
+static int cmp_key(const void *a, const void *b, void *keys)
+{
+	const char *const *k = keys;
+	return strcmp(k[*(const size_t *)a], k[*(const size_t *)b]);
+}
+
+static uint64_t meta_hash(const char *const *keys, const char *const *vals, size_t n)
+{
+	size_t *ord = tl_malloc((n ? n : 1) * sizeof *ord);
+	XXH3_state_t *xs = XXH3_createState();
+	if (!ord || !xs) {
+		free(ord);
+		XXH3_freeState(xs);
+		return 0; /* compared as text: never matches a written hash */
+	}
+	for (size_t i = 0; i < n; i++)
+		ord[i] = i;
+	qsort_r(ord, n, sizeof *ord, cmp_key, (void *)keys);
+	XXH3_64bits_reset(xs);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[ord[i]], *v = vals[ord[i]];
+		if (!strcmp(k, "xxh3") || !strcmp(k, "xxh3_meta"))
+			continue;
+		XXH3_64bits_update(xs, k, strlen(k) + 1);
+		XXH3_64bits_update(xs, v, strlen(v) + 1);
+	}
+	uint64_t h = XXH3_64bits_digest(xs);
+	XXH3_freeState(xs);
+	free(ord);
+	return h;
+}
+
 tl_status tl_st_write(const char *path, const tl_st_out *t, size_t n, const char *const *meta_kv,
 		      size_t n_meta, tl_err *err)
 {
@@ -374,6 +425,19 @@ tl_status tl_st_write(const char *path, const tl_st_out *t, size_t n, const char
 	snprintf(hex, sizeof hex, "%016" PRIx64, (uint64_t)XXH3_64bits_digest(xs));
 	XXH3_freeState(xs);
 	json_object_set_new(meta, "xxh3", json_string(hex));
+	if (n_meta) {
+		const char **k = tl_malloc(n_meta * sizeof *k), **v = tl_malloc(n_meta * sizeof *v);
+		if (!k || !v) {
+			free(k), free(v);
+			json_decref(root), json_decref(meta);
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		}
+		for (size_t i = 0; i < n_meta; i++)
+			k[i] = meta_kv[2 * i], v[i] = meta_kv[2 * i + 1];
+		snprintf(hex, sizeof hex, "%016" PRIx64, meta_hash(k, v, n_meta));
+		free(k), free(v);
+		json_object_set_new(meta, "xxh3_meta", json_string(hex));
+	}
 	json_object_set_new(root, "__metadata__", meta);
 	char *js = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(root);

@@ -3,7 +3,9 @@
  * {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ...,
  *  "__metadata__": {string: string}}, then the raw little-endian data.
  * When the metadata holds "xxh3" (16 hex digits) it is the XXH3-64 of the
- * data section and is checked on open. */
+ * data section, and "xxh3_meta" that of the other metadata (pairs sorted
+ * by key, each key NUL value NUL); both are written by tl_st_write and
+ * checked on open, so a checkpoint's settings cannot be edited unseen. */
 #ifndef TL_SAFETENSORS_H
 #define TL_SAFETENSORS_H
 
@@ -59,7 +61,8 @@ typedef struct {
 	const void *data;
 } tl_st_out;
 
-/* Write tensors and string metadata atomically; adds "xxh3" of the data. */
+/* Write tensors and string metadata atomically; adds "xxh3" of the data
+ * and, with metadata, "xxh3_meta" of it. */
 tl_status tl_st_write(const char *path, const tl_st_out *t, size_t n, const char *const *meta_kv,
 		      size_t n_meta, tl_err *err);
 

@@ -48,6 +48,7 @@ static void state_to_kv(const tl_run_state *s, const tl_optim *opt, kv *m)
 	kv_put(m, "plateau_best", "%.17g", s->plateau_best);
 	kv_put(m, "cur_lr", "%.9g", s->lr);
 	kv_put(m, "opt_step", "%ld", opt->step);
+	kv_put(m, "shard_xxh3", "%016" PRIx64, s->shard_hash);
 }
 
 /* Parameters and optimizer moments (staged in host memory: mom[0] m,
@@ -234,6 +235,12 @@ static void state_from_meta(reader *r, tl_run_state *s, tl_optim *opt)
 	s->plateau_best = num(r, "plateau_best");
 	s->lr = (float)num(r, "cur_lr");
 	opt->step = (long)count(r, "opt_step");
+	const char *sh = tl_st_meta(r->f, "shard_xxh3"); /* absent in older checkpoints */
+	char *end = NULL;
+	s->shard_hash = sh ? strtoull(sh, &end, 16) : 0;
+	if (sh && (strlen(sh) != 16 || *end) && r->st == TL_OK)
+		r->st = tl_seterr(r->err, TL_EFORMAT, "%s: metadata: shard_xxh3: expected 16 hex digits, got '%s'",
+				  r->f->path, sh);
 	const char *h = need(r, "history");
 	if (h && tl_history_parse(h, &s->hist) && r->st == TL_OK)
 		r->st = tl_seterr(r->err, TL_EFORMAT, "%s: metadata: unreadable history", r->f->path);

@@ -35,6 +35,7 @@ typedef struct {
 	double plateau_best;
 	float lr;
 	tl_history hist;
+	uint64_t shard_hash; /* header XXH3 of the shard the run trains on (0: unknown) */
 } tl_run_state;
 
 /* Write RUN_DIR/last.safetensors (atomically). */

@@ -691,6 +691,13 @@ static tl_status load_resumed(run *r, const tl_st_file *ck, tl_err *err)
 	tl_net *net = r->net;
 	size_t bytes = net->n_param_floats * sizeof(float);
 	TL_TRY(tl_checkpoint_load(ck, net, &r->opt, &r->st, stage_count(r->cfg), r->cfg->max_epochs, err));
+	uint64_t have = r->sh->info.header_hash;
+	if (r->st.shard_hash && r->st.shard_hash != have)
+		return tl_seterr(err, TL_EFORMAT,
+				 "%s: the run trained on a shard with header xxh3 %016" PRIx64 ", %s now has %016" PRIx64
+				 " (another file under that name: resume with the shard the run began on)",
+				 ck->path, r->st.shard_hash, r->cfg->shard, have);
+	r->st.shard_hash = have;
 	if (r->st.hist.n == 0)
 		return TL_OK;
 	float *cur = malloc(bytes + 1);
@@ -720,6 +727,7 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 	if (!cfg->quiet)
 		fprintf(stderr, "tltrain: device: %s\n", r->dev.be->name);
 	TL_TRY(tl_shard_open(&r->sh, cfg->shard, err));
+	r->st.shard_hash = r->sh->info.header_hash;
 	TL_TRY(setup_items(r, err));
 	TL_TRY(setup_model(r, resume, err));
 	if (!(r->pred = malloc(sizeof(int32_t) * (size_t)cfg->batch)))

@@ -104,6 +104,26 @@ run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
 err_has "bad unit" "squeezenet has no unit 'block5' (expected one of: conv1, fire2"
 run 2 "bad strategy" -- "$TR" -s transfer
 run 2 "bad val" -- "$TR" --val 2
+# checkpoint settings are under a checksum: an edited value is refused
+cp -r sig tam
+python3 - <<'PY'
+import struct
+p = 'tam/last.safetensors'
+b = bytearray(open(p, 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+i = b[8:8 + n].index(b'"batch":"') + 8 + len(b'"batch":"')
+b[i] = ord('9') if b[i] != ord('9') else ord('7')  # same length: the data checksum still holds
+open(p, 'wb').write(b)
+PY
+run 1 "edited checkpoint metadata" -- "$TR" --resume tam -q
+err_has "edited checkpoint metadata" "tam/last.safetensors: metadata: checksum mismatch"
+# the run's shard is recorded by its header checksum: another file under
+# that name is refused on resume
+cp s.tls sx.tls
+run 0 "run on a shard copy" -- "$TR" -q "${SQ[@]}" -d sx.tls -s feature -e 1 -b 32 -o rx
+cp st.tls sx.tls
+run 1 "resume on another shard" -- "$TR" --resume rx -e 2 -q
+err_has "resume on another shard" "the run trained on a shard with header xxh3" "sx.tls now has"
 # a resumed run keeps its settings: others are refused, whatever their order
 run 2 "resume with another batch" -- "$TR" --resume sig -b 16
 err_has "resume with another batch" "--batch cannot change a run" "only -e, -j, --device"
