@@ -111,6 +111,14 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 			goto fail;
 		}
 	}
+	/* every tensor of the base, not only those up to the layer: another
+	 * model's file can match the first few by name and shape */
+	for (int i = 0; i < nt->n_params; i++)
+		if (!nt->params[i].loaded && strncmp(nt->params[i].name, "head.", 5) != 0) {
+			st = tl_seterr(err, TL_EFORMAT, "%s: tensor %s: missing (is this a %s weights file?)",
+				       weights, nt->params[i].name, model);
+			goto fail;
+		}
 	if ((st = tl_norm_check(shard, in->norm.kind, *norm, "weights'", weights, err)) != TL_OK)
 		goto fail;
 	*net = nt;

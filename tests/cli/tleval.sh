@@ -84,6 +84,11 @@ fi
 [ "$rc" -eq 1 ] && ok "truncated while in use (exit 1)" || bad "truncated while in use: exit $rc: $(head -c 300 "$T/err")"
 err_has "truncated while in use" "cut.tls" "truncated"
 nothing_left "truncated while in use" . cut.npy
+# another model's file whose first tensors match by name and shape is
+# refused even for an early layer
+run 1 "squeezenet weights for vgg16 block1_conv1" -- "$E" -m vgg16 -w "$W" -d s32.tls --features block1_conv1 -o b1.npy
+err_has "squeezenet weights for vgg16 block1_conv1" "is this a vgg16 weights file?"
+nothing_left "squeezenet weights for vgg16 block1_conv1" . b1.npy
 mkdir -p wdir
 run 1 "weights is a directory" -- "$E" -w wdir -d s32.tls
 err_has "weights is a directory" "wdir: is a directory"
