@@ -6,11 +6,12 @@
 # $FUZZ_DIR (default /tmp/tl-fuzz), never into the repository; a crash,
 # leak or timeout leaves its input there (crash-*, leak-*, timeout-*) and
 # makes the script exit 1.  Prints executions and coverage per harness.
-#   NAME: cifar, shard, safetensors (default: all three)
+#   NAME: cifar, shard, safetensors, keras (default: all four; keras needs
+#   libhdf5-dev)
 set -eu
 secs=${1:-60}
 shift || true
-names=${*:-"cifar shard safetensors"}
+names=${*:-"cifar shard safetensors keras"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_DIR:-/tmp/tl-fuzz}
 CC=${CC:-clang}
@@ -23,13 +24,18 @@ src_common="$top/src/err.c $top/src/afile.c $top/src/data/image.c $top/src/data/
 # clang 14 does not know __builtin_cpu_supports("f16c"): the CPU detector
 # (not a parser) is compiled by gcc, without instrumentation
 gcc -O1 -std=gnu11 -I"$top/src" -c "$top/src/cpu/cpu.c" -o "$out/cpu.o"
+# keras.c reads config.h for TL_HAVE_HDF5; this build has it
+printf '#define TL_HAVE_HDF5 1\n' >"$out/config.h"
+h5=$(pkg-config --cflags --libs hdf5 2>/dev/null || pkg-config --cflags --libs hdf5-serial 2>/dev/null ||
+	echo "-I/usr/include/hdf5/serial -lhdf5_serial")
 status=0
 for n in $names; do
 	case $n in
 	cifar) srcs="$top/src/data/cifar.c" ;;
 	shard) srcs="$top/src/data/shard.c" ;;
 	safetensors) srcs="$top/src/nn/safetensors.c" ;;
-	*) echo "fuzz.sh: unknown harness $n (expected cifar, shard, safetensors)" >&2; exit 2 ;;
+	keras) srcs="$top/src/nn/keras.c $top/src/nn/safetensors.c -I$out $h5" ;;
+	*) echo "fuzz.sh: unknown harness $n (expected cifar, shard, safetensors, keras)" >&2; exit 2 ;;
 	esac
 	bin=$out/fuzz_$n
 	# shellcheck disable=SC2086
@@ -39,7 +45,7 @@ for n in $names; do
 	set +e
 	# shellcheck disable=SC2086
 	nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-max_len=65536 -print_final_stats=1 -artifact_prefix="$out/art_$n/" \
+		-max_len=131072 -print_final_stats=1 -artifact_prefix="$out/art_$n/" \
 		"$out/corpus_$n" "$top/tests/fuzz/corpus/$n" >"$out/log_$n" 2>&1
 	rc=$?
 	set -e

@@ -104,6 +104,8 @@ static tl_status read_strings(hid_t obj, const char *attr, const char *path, con
 		char **s = calloc((size_t)np + 1, sizeof *s);
 		raw = s;
 		if (!s || H5Aread(a, mt, s) < 0) {
+			if (s) /* a read that failed part way may have made some strings */
+				H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
 			st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
 			goto out;
 		}
