@@ -244,6 +244,26 @@ static void state_from_meta(reader *r, tl_run_state *s, tl_optim *opt)
 	const char *h = need(r, "history");
 	if (h && tl_history_parse(h, &s->hist) && r->st == TL_OK)
 		r->st = tl_seterr(r->err, TL_EFORMAT, "%s: metadata: unreadable history", r->f->path);
+	/* strict: the history must be exactly what tltrain writes for its rows,
+	 * or epochs would be dropped without a word */
+	char *again = h && r->st == TL_OK ? tl_history_json(&s->hist) : NULL;
+	if (again && strcmp(again, h) != 0)
+		r->st = tl_seterr(r->err, TL_EFORMAT,
+				  "%s: metadata: history: expected the %d epoch rows tltrain writes, got other text",
+				  r->f->path, s->hist.n);
+	free(again);
+	/* one row per epoch done (a warm-up stopped early skips some numbers) */
+	for (int i = 0; r->st == TL_OK && i < s->hist.n; i++) {
+		int ep = s->hist.rows[i].epoch, prev = i ? s->hist.rows[i - 1].epoch : 0;
+		if (ep <= prev || ep > s->epoch)
+			r->st = tl_seterr(r->err, TL_EFORMAT,
+					  "%s: metadata: history: row %d is epoch %d (expected %d..%d)",
+					  r->f->path, i + 1, ep, prev + 1, s->epoch);
+	}
+	if (r->st == TL_OK && s->epoch > 0 && s->hist.n == 0)
+		r->st = tl_seterr(r->err, TL_EFORMAT,
+				  "%s: metadata: history: no rows for the %d epochs done (expected at least 1)",
+				  r->f->path, s->epoch);
 }
 
 tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl_run_state *s,

@@ -117,6 +117,23 @@ open(p, 'wb').write(b)
 PY
 run 1 "edited checkpoint metadata" -- "$TR" --resume tam -q
 err_has "edited checkpoint metadata" "tam/last.safetensors: metadata: checksum mismatch"
+# a checkpoint from before the metadata checksum, with its history cut:
+# refused, not resumed with epochs silently dropped
+cp -r sig old
+python3 - <<'PY'
+import json, struct
+p = 'old/last.safetensors'
+b = open(p, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+del h['__metadata__']['xxh3_meta']
+h['__metadata__']['history'] = '[]'
+j = json.dumps(h, separators=(',', ':')).encode()
+j += b' ' * (-len(j) % 8)
+open(p, 'wb').write(struct.pack('<Q', len(j)) + j + b[8 + n:])
+PY
+run 1 "checkpoint with a cut history" -- "$TR" --resume old -q
+err_has "checkpoint with a cut history" "old/last.safetensors: metadata: history"
 # the run's shard is recorded by its header checksum: another file under
 # that name is refused on resume
 cp s.tls sx.tls
