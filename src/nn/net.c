@@ -56,6 +56,8 @@ static void unbind(tl_net *net)
 	free(net->grad);
 	free(net->aux);
 	free(net->grad_written);
+	free(net->stats);
+	net->stats = NULL;
 	net->val = net->grad = net->aux = NULL;
 	net->pbuf = net->gbuf = net->keep = net->lbuf = net->sbuf = NULL;
 	net->grad_written = NULL;
@@ -482,7 +484,8 @@ tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err)
 	net->grad = calloc((size_t)T, sizeof(tl_buf *));
 	net->aux = calloc((size_t)T, sizeof(tl_buf *));
 	net->grad_written = calloc((size_t)T, sizeof(int));
-	if (!net->val || !net->grad || !net->aux || !net->grad_written) {
+	net->stats = malloc((size_t)max_batch * 8);
+	if (!net->val || !net->grad || !net->aux || !net->grad_written || !net->stats) {
 		unbind(net);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", net->model);
 	}
@@ -653,21 +656,15 @@ tl_status tl_net_loss(tl_net *net, int n, const int32_t *labels, int grad, doubl
 	be->upload(be, (tl_mem){net->lbuf, 0}, labels, (size_t)n * 4);
 	be->softmax_xent(be, n, k, tl_net_val(net, last), (tl_mem){net->lbuf, 0}, 1.0f / (float)n,
 			 grad ? tl_net_grad(net, last) : (tl_mem){0}, (tl_mem){net->sbuf, 0});
-	float stats[2 * 512], *sp = stats;
-	if (n > 512 && !(sp = malloc((size_t)n * 8)))
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", net->model);
-	tl_status st = be->download(be, (tl_mem){net->sbuf, 0}, sp, (size_t)n * 8, err);
-	if (st == TL_OK) {
-		double sum = 0;
-		for (int i = 0; i < n; i++)
-			sum += sp[i];
-		*loss = sum;
-		if (pred)
-			memcpy(pred, (int32_t *)(sp + n), (size_t)n * 4);
-	}
-	if (sp != stats)
-		free(sp);
-	return st;
+	float *sp = net->stats;
+	TL_TRY(be->download(be, (tl_mem){net->sbuf, 0}, sp, (size_t)n * 8, err));
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += sp[i];
+	*loss = sum;
+	if (pred)
+		memcpy(pred, (int32_t *)(sp + n), (size_t)n * 4);
+	return TL_OK;
 }
 
 /* grad[t] (+)= src: rows x cols at ld strides, for a tensor whose gradient

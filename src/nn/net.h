@@ -77,6 +77,7 @@ typedef struct {
 	 * tensor its value, gradient, maxpool argmax or dropout mask */
 	tl_backend *be;
 	tl_buf *pbuf, *gbuf, *keep, *lbuf, *sbuf; /* params, grads, best copy, labels, loss stats */
+	float *stats; /* host copy of sbuf: [max_batch] losses, then [max_batch] int32 argmax */
 	int host_params; /* pbuf is param_block itself (CPU backends) */
 	int max_batch;
 	tl_buf **val, **grad, **aux;
