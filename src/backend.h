@@ -31,14 +31,23 @@ typedef struct {
 	int n, c, h, w;   /* input  [n][c][h][w] */
 	int o, kh, kw;    /* weight [o][c][kh][kw], bias [o] */
 	int sh, sw;       /* stride */
-	int ph, pw;       /* zero padding */
+	int ph, pw;       /* zero padding before (top, left) */
 	int oh, ow;       /* output [n][o][oh][ow] */
 } tl_conv_shape;
+/* The padding after (bottom, right) is whatever oh/ow imply: an input
+ * coordinate iy = oy*sh - ph + ky outside [0, h) reads zero on either
+ * side.  So Keras' stride-2 "correct_pad" (0 before, 1 after) is ph = 0
+ * with oh = (h + 1 - kh) / sh + 1, and every conv kernel must bound-check
+ * both ends rather than assume symmetric padding. */
 
-/* Pooling geometry: input [n][c][h][w] -> output [n][c][oh][ow]. */
+/* Pooling geometry: input [n][c][h][w] -> output [n][c][oh][ow].  Max
+ * pooling pads p before (top, left); padded cells never win (as -inf).
+ * Output (oy, ox) covers input rows oy*s - p .. oy*s - p + k - 1 clipped
+ * to [0, h).  The adaptive average pool ignores k, s, p (see
+ * avgpool_fwd). */
 typedef struct {
 	int n, c, h, w;
-	int k, s;
+	int k, s, p;
 	int oh, ow;
 } tl_pool_shape;
 
@@ -50,17 +59,23 @@ static inline int tl_conv_out(int in, int k, int s, int p)
 	return (in + 2 * p - k) / s + 1;
 }
 
-/* Output size of a max pool (no padding); ceil mode keeps a last partial
- * window only when it starts inside the input (as PyTorch does). */
-static inline int tl_pool_out(int in, int k, int s, int ceil_mode)
+/* Output size of a max pool padded by p on both sides; ceil mode keeps a
+ * last partial window only when it starts inside the input or the left
+ * padding (as PyTorch and Caffe do). */
+static inline int tl_pool_out(int in, int k, int s, int p, int ceil_mode)
 {
-	if (in < k)
+	if (in + 2 * p < k)
 		return 0;
-	int o = ceil_mode ? (in - k + s - 1) / s + 1 : (in - k) / s + 1;
-	if (ceil_mode && (o - 1) * s >= in)
+	int o = ceil_mode ? (in + 2 * p - k + s - 1) / s + 1 : (in + 2 * p - k) / s + 1;
+	if (ceil_mode && (o - 1) * s >= in + p)
 		o--;
 	return o;
 }
+
+/* Activations fused into batch norm (and dense/conv relu flags, which are
+ * TL_ACT_NONE or TL_ACT_RELU).  ReLU6 clamps to [0, 6]; its gradient
+ * passes where 0 < y < 6 (PyTorch's hardtanh). */
+enum { TL_ACT_NONE = 0, TL_ACT_RELU = 1, TL_ACT_RELU6 = 2 };
 
 /* Dropout's counter-based mask: element i of a draw keyed by seed is kept
  * when this returns nonzero.  A pure function of (seed, i), so every
@@ -183,16 +198,68 @@ struct tl_backend {
 			    tl_mem mask, tl_mem y);
 	/* dx[i] (+)= dy[i] * mask[i]. */
 	void (*mul_acc)(tl_backend *be, size_t len, tl_mem dy, tl_mem mask, tl_mem dx, int acc_dx);
-	/* Softmax cross-entropy of logits[n][k] against labels[n] (int32).
-	 * stats[0..n) = each sample's loss (float), stats[n..2n) = its argmax
-	 * class (int32).  dlogits (may be none) = (softmax - onehot) * scale,
+	/* Softmax cross-entropy of logits[n][k] against labels[n] (int32),
+	 * with label smoothing eps (0 = none; PyTorch's label_smoothing): the
+	 * target is q = (1 - eps) onehot + eps / k.  stats[0..n) = each
+	 * sample's loss -sum_j q_j log softmax_j (float), stats[n..2n) = its
+	 * argmax class (int32).  dlogits (may be none) = (softmax - q) * scale,
 	 * scale = 1/n for the mean loss over the batch. */
 	void (*softmax_xent)(tl_backend *be, int n, int k, tl_mem logits, tl_mem labels,
-			     float scale, tl_mem dlogits, tl_mem stats);
+			     float eps, float scale, tl_mem dlogits, tl_mem stats);
 	/* One optimizer update of len parameters p from gradients g with state
 	 * m (SGD velocity or Adam first moment) and v (Adam only). */
 	void (*update)(tl_backend *be, const tl_update *u, size_t len, tl_mem p, tl_mem g,
 		       tl_mem m, tl_mem v);
+
+	/* ---- ops of GoogLeNet, AlexNet and MobileNetV2 ---- */
+	/* Depthwise conv (groups = channels): s->o == s->c, weight [c][1][kh][kw]:
+	 *   y[n][c][oy][ox] = sum_{ky,kx} x[n][c][oy*sh-ph+ky][ox*sw-pw+kx] w[c][ky][kx] + b[c]
+	 * then relu as conv_fwd; b may be none. */
+	void (*dwconv_fwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
+			   int relu, tl_mem y);
+	/* As conv_bwd for the depthwise conv; dx, dw, db may each be none. */
+	void (*dwconv_bwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
+			   int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db);
+	/* Batch norm of x[n][c][hw] per channel, then act (TL_ACT_*):
+	 *   y = (x - mean_c) * invstd_c * gamma_c + beta_c.
+	 * training: mean and the biased variance var come from the batch,
+	 *   invstd = 1/sqrt(var + eps), and the running stats move toward them:
+	 *   rmean = (1-mom) rmean + mom mean, rvar = (1-mom) rvar + mom var*m/(m-1)
+	 *   with m = n*hw (PyTorch's rule; Keras' momentum 0.999 is mom 0.001).
+	 * not training: mean = rmean, invstd = 1/sqrt(rvar + eps); running stats
+	 *   untouched.
+	 * Either way save[0..c) = mean, save[c..2c) = invstd for bn_bwd. */
+	void (*bn_fwd)(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
+		       tl_mem x, tl_mem gamma, tl_mem beta, tl_mem rmean, tl_mem rvar, tl_mem save,
+		       int act, tl_mem y);
+	/* Masks dy in place by act (from y), then dgamma_c = sum dy xhat,
+	 * dbeta_c = sum dy (overwritten; either may be none) and
+	 *   training:     dx (+)= gamma invstd / m (m dy - dbeta - xhat dgamma)
+	 *   not training: dx (+)= gamma invstd dy
+	 * with xhat = (x - mean) invstd from save; dx may be none. */
+	void (*bn_bwd)(tl_backend *be, int n, int c, int hw, int training, tl_mem x, tl_mem gamma,
+		       tl_mem save, tl_mem y, int act, tl_mem dy, tl_mem dx, int acc_dx,
+		       tl_mem dgamma, tl_mem dbeta);
+	/* Local response normalization across channels (Caffe's and PyTorch's):
+	 *   scale[n][c][i] = kk + alpha/size * sum_{c' = c-size/2 .. c+(size-1)/2} x[n][c'][i]^2
+	 *   y = x * scale^-beta
+	 * over x[n][c][hw]; scale is kept for lrn_bwd. */
+	void (*lrn_fwd)(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+			float kk, tl_mem x, tl_mem scale, tl_mem y);
+	/* dx (+)= dy scale^-beta - (2 alpha beta / size) x
+	 *         * sum_{c' whose window holds c} dy[c'] y[c'] / scale[c'] */
+	void (*lrn_bwd)(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+			tl_mem x, tl_mem y, tl_mem scale, tl_mem dy, tl_mem dx, int acc_dx);
+	/* Adaptive average pool (PyTorch's AdaptiveAvgPool2d) [n][c][h][w] ->
+	 * [n][c][oh][ow]: output (oy, ox) averages input rows
+	 * floor(oy h / oh) .. ceil((oy+1) h / oh) - 1, columns likewise
+	 * (outputs may share or repeat inputs: a 1x1 map pooled to 6x6 is 36
+	 * copies). */
+	void (*avgpool_fwd)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y);
+	/* dx (+)= each output's dy spread evenly over its window. */
+	void (*avgpool_bwd)(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem dx,
+			    int acc_dx);
+
 	/* Number of non-finite values (NaN, +-Inf) among x[0..n). */
 	size_t (*count_nonfinite)(tl_backend *be, tl_mem x, size_t n);
 

@@ -216,8 +216,8 @@ static void conv_image_chunks(void **state)
 
 static void pool_case(int n, int c, int h, int w, int k, int s, int ceil_mode, int acc)
 {
-	tl_pool_shape ps = {n, c, h, w, k, s, tl_pool_out(h, k, s, ceil_mode),
-			    tl_pool_out(w, k, s, ceil_mode)};
+	tl_pool_shape ps = {n, c, h, w, k, s, 0, tl_pool_out(h, k, s, 0, ceil_mode),
+			    tl_pool_out(w, k, s, 0, ceil_mode)};
 	size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ps.oh * ps.ow;
 	float *xh = malloc(nx * 4);
 	for (size_t i = 0; i < nx; i++)
@@ -330,10 +330,12 @@ static void softmax(void **state)
 {
 	int n = 7, k = 10;
 	int32_t labels[7] = {0, 9, 3, 3, 5, 1, 7};
-	for (int withd = 0; withd < 2; withd++) {
+	for (int cs = 0; cs < 3; cs++) { /* no dlogits; dlogits; dlogits with smoothing */
+		int withd = cs > 0;
+		float eps = cs == 2 ? 0.1f : 0.0f;
 		twin lg = tw_new((size_t)n * k, NULL), lab = tw_new(n, labels);
 		twin d = withd ? tw_new((size_t)n * k, NULL) : none, st = tw_new(2 * (size_t)n, NULL);
-		BOTH(softmax_xent, n, k, M(lg), M(lab), 1.0f / n, M(d), M(st));
+		BOTH(softmax_xent, n, k, M(lg), M(lab), eps, 1.0f / n, M(d), M(st));
 		sync_ok();
 		float s[2][14];
 		for (int b = 0; b < 2; b++)

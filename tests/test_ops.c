@@ -236,7 +236,7 @@ static void check_pool(int n, int c, int h, int w, int k, int s, int ceil_mode)
 {
 	pool_ctx pc;
 	pc.s = (tl_pool_shape){.n = n, .c = c, .h = h, .w = w, .k = k, .s = s,
-			       .oh = tl_pool_out(h, k, s, ceil_mode), .ow = tl_pool_out(w, k, s, ceil_mode)};
+			       .oh = tl_pool_out(h, k, s, 0, ceil_mode), .ow = tl_pool_out(w, k, s, 0, ceil_mode)};
 	pc.nx = (size_t)n * c * h * w;
 	pc.ny = (size_t)n * c * pc.s.oh * pc.s.ow;
 	pc.x = drand_n(pc.nx, 1);
@@ -276,10 +276,10 @@ static void maxpool_gradients(void **state)
 	check_pool(2, 3, 13, 13, 3, 2, 1); /* SqueezeNet's ceil-mode pool, odd size */
 	check_pool(1, 2, 8, 10, 3, 2, 1);  /* ceil mode with a partial last window */
 	check_pool(1, 1, 5, 6, 3, 1, 0);   /* overlapping windows */
-	assert_int_equal(tl_pool_out(8, 3, 2, 1), 4);
-	assert_int_equal(tl_pool_out(8, 3, 2, 0), 3);
-	assert_int_equal(tl_pool_out(55, 3, 2, 1), 27); /* torchvision squeezenet at 224 */
-	assert_int_equal(tl_pool_out(1, 2, 2, 0), 0);
+	assert_int_equal(tl_pool_out(8, 3, 2, 0, 1), 4);
+	assert_int_equal(tl_pool_out(8, 3, 2, 0, 0), 3);
+	assert_int_equal(tl_pool_out(55, 3, 2, 0, 1), 27); /* torchvision squeezenet at 224 */
+	assert_int_equal(tl_pool_out(1, 2, 2, 0, 0), 0);
 }
 
 /* ---- dense, gap, softmax cross-entropy ---- */

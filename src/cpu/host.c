@@ -210,29 +210,35 @@ static void h_mul_acc(tl_backend *be, size_t len, tl_mem dy, tl_mem mask, tl_mem
 	tl_pool_for(be->pool, len, 1 << 14, mul_range, &j);
 }
 
-/* Per-sample softmax cross-entropy in double (see backend.h). */
+/* Per-sample softmax cross-entropy in double, with label smoothing eps
+ * (see backend.h). */
 static void h_softmax_xent(tl_backend *be, int n, int k, tl_mem logits, tl_mem labels,
-			   float scale, tl_mem dlogits, tl_mem stats)
+			   float eps, float scale, tl_mem dlogits, tl_mem stats)
 {
 	const float *lg = F(logits);
 	const int32_t *lab = I(labels);
 	float *dl = F(dlogits), *loss = F(stats);
 	int32_t *pred = I(stats) + n;
+	double off = (double)eps / k, on = 1.0 - (double)eps + off;
 	for (int i = 0; i < n; i++) {
 		const float *l = lg + (size_t)i * k;
 		int am = 0;
 		for (int j = 1; j < k; j++)
 			if (l[j] > l[am])
 				am = j;
-		double m = l[am], sum = 0;
-		for (int j = 0; j < k; j++)
+		double m = l[am], sum = 0, mean = 0;
+		for (int j = 0; j < k; j++) {
 			sum += exp((double)l[j] - m);
-		loss[i] = (float)(log(sum) + m - (double)l[lab[i]]);
+			mean += (double)l[j] / k;
+		}
+		double lse = log(sum) + m; /* -log softmax_j = lse - l[j] */
+		loss[i] = (float)((1.0 - eps) * (lse - (double)l[lab[i]]) + eps * (lse - mean));
 		pred[i] = am;
 		if (dl)
 			for (int j = 0; j < k; j++)
-				dl[(size_t)i * k + j] =
-					(float)((exp((double)l[j] - m) / sum - (j == lab[i])) * scale);
+				dl[(size_t)i * k + j] = (float)((exp((double)l[j] - m) / sum -
+								 (j == lab[i] ? on : off)) *
+								scale);
 	}
 }
 

@@ -1057,10 +1057,10 @@ static void ocl_mul_acc(tl_backend *be, size_t len, tl_mem dy, tl_mem mask, tl_m
 }
 
 static void ocl_softmax_xent(tl_backend *be, int n, int k, tl_mem logits, tl_mem labels,
-			     float scale, tl_mem dlogits, tl_mem stats)
+			     float eps, float scale, tl_mem dlogits, tl_mem stats)
 {
 	RUN(be, K_SOFTMAX_XENT, (size_t)n, 0, KI(n), KI(k), KM(be, logits), KM(be, labels),
-	    KF(scale), KI(dlogits.buf != NULL), KM(be, dlogits), KM(be, stats));
+	    KF(eps), KF(scale), KI(dlogits.buf != NULL), KM(be, dlogits), KM(be, stats));
 }
 
 static void ocl_update(tl_backend *be, const tl_update *u, size_t len, tl_mem p, tl_mem g,
