@@ -655,7 +655,8 @@ tl_status tl_net_loss(tl_net *net, int n, const int32_t *labels, int grad, doubl
 	int last = net->n_tensors - 1, k = tl_net_out_size(net, last);
 	TL_CHECK(n <= net->max_batch);
 	be->upload(be, (tl_mem){net->lbuf, 0}, labels, (size_t)n * 4);
-	be->softmax_xent(be, n, k, tl_net_val(net, last), (tl_mem){net->lbuf, 0}, 0.0f, 1.0f / (float)n,
+	be->softmax_xent(be, n, k, tl_net_val(net, last), (tl_mem){net->lbuf, 0},
+			 net->label_smoothing, 1.0f / (float)n,
 			 grad ? tl_net_grad(net, last) : (tl_mem){0}, (tl_mem){net->sbuf, 0});
 	float *sp = net->stats;
 	TL_TRY(be->download(be, (tl_mem){net->sbuf, 0}, sp, (size_t)n * 8, err));

@@ -83,6 +83,7 @@ typedef struct {
 	tl_buf **val, **grad, **aux;
 	int *grad_written;
 	int training;
+	float label_smoothing; /* tl_net_loss's target smoothing (0 = one-hot) */
 	uint64_t rng;
 } tl_net;
 
@@ -167,8 +168,8 @@ tl_status tl_net_get(tl_net *net, int t, float *dst, int n, tl_err *err);
  * already hold the batch (tl_net_set). */
 void tl_net_forward(tl_net *net, int n, int from, int to);
 int tl_net_out_size(const tl_net *net, int tensor);
-/* Softmax cross-entropy of the output against labels[n]: *loss gets the
- * summed loss of the batch, pred (may be NULL) each sample's argmax class;
+/* Softmax cross-entropy of the output against labels[n], smoothed by
+ * net->label_smoothing (backend.h): *loss gets the summed loss of the batch, pred (may be NULL) each sample's argmax class;
  * with grad, the gradient of the batch mean is left for tl_net_backward.
  * Waits for the backend; its status is the backend's. */
 tl_status tl_net_loss(tl_net *net, int n, const int32_t *labels, int grad, double *loss,
