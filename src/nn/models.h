@@ -9,7 +9,7 @@
 #define TL_MAX_HIDDEN 4
 
 typedef struct {
-	const char *model;   /* "vgg16" or "squeezenet" */
+	const char *model;   /* vgg16, squeezenet, googlenet, alexnet, mobilenetv2, baseline */
 	int height, width;   /* input size */
 	int width_div;       /* divide every base width (1 = the real model; tests use more) */
 	int flatten;         /* head: 1 = flatten, 0 = global average pool */
@@ -17,6 +17,9 @@ typedef struct {
 	int n_hidden;
 	float dropout;       /* after each hidden layer */
 	int n_classes;
+	int keras;           /* mobilenetv2: Keras' graph (weights metadata graph=keras):
+			      * stride-2 convs padded 0 before / 1 after on even
+			      * sizes, batch norm eps 1e-3, momentum 0.001 */
 } tl_model_cfg;
 
 /* Defaults: vgg16, 32x32, flatten + one hidden 256 + dropout 0.5
