@@ -134,13 +134,16 @@ static void free_variants(variant *v, int n)
 	tl_cpu_force(tl_cpu_supported());
 }
 
-static void check_conv(int n, int c, int h, int w, int o, int k, int s, int p, int relu)
+/* asym: p before and one more than p after (Keras' stride-2 correct_pad
+ * with p = 0), the output size saying so. */
+static void check_conv_pad(int n, int c, int h, int w, int o, int k, int s, int p, int relu,
+			   int asym)
 {
 	conv_ctx cc;
 	cc.s = (tl_conv_shape){.n = n, .c = c, .h = h, .w = w, .o = o, .kh = k, .kw = k, .sh = s,
 			       .sw = s, .ph = p, .pw = p};
-	cc.s.oh = tl_conv_out(h, k, s, p);
-	cc.s.ow = tl_conv_out(w, k, s, p);
+	cc.s.oh = asym ? (h + 2 * p + 1 - k) / s + 1 : tl_conv_out(h, k, s, p);
+	cc.s.ow = asym ? (w + 2 * p + 1 - k) / s + 1 : tl_conv_out(w, k, s, p);
 	cc.relu = relu;
 	cc.nx = (size_t)n * c * h * w;
 	cc.nw = (size_t)o * c * k * k;
@@ -158,8 +161,8 @@ static void check_conv(int n, int c, int h, int w, int o, int k, int s, int p, i
 	memcpy(dy, cc.r, cc.ny * sizeof(double));
 	tl_ref_conv_bwd_f64(&cc.s, cc.x, cc.w, y, relu, dy, dx, 0, dw, db);
 	char what[160];
-	snprintf(what, sizeof what, "conv n%d c%d %dx%d o%d k%d s%d p%d relu%d", n, c, h, w, o, k, s,
-		 p, relu);
+	snprintf(what, sizeof what, "conv n%d c%d %dx%d o%d k%d s%d p%d%s relu%d", n, c, h, w, o, k,
+		 s, p, asym ? "+1 after" : "", relu);
 	fd_check(what, cc.x, cc.nx, dx, conv_loss, &cc);
 	fd_check(what, cc.w, cc.nw, dw, conv_loss, &cc);
 	fd_check(what, cc.b, (size_t)o, db, conv_loss, &cc);
@@ -199,6 +202,11 @@ static void check_conv(int n, int c, int h, int w, int o, int k, int s, int p, i
 	free(fx), free(fw), free(fb), free(fy), free(fdy), free(fdx), free(fdw), free(fdb);
 }
 
+static void check_conv(int n, int c, int h, int w, int o, int k, int s, int p, int relu)
+{
+	check_conv_pad(n, c, h, w, o, k, s, p, relu, 0);
+}
+
 static void conv_gradients(void **state)
 {
 	(void)state;
@@ -214,6 +222,19 @@ static void conv_gradients(void **state)
 	check_conv(1, 17, 5, 3, 19, 3, 1, 1, 1); /* channels not multiples of SIMD */
 	check_conv(3, 2, 1, 1, 33, 1, 1, 0, 0);  /* 1x1 spatial */
 	check_conv(2, 4, 4, 4, 7, 3, 2, 0, 1);   /* stride with no padding, edge windows */
+}
+
+/* Padding only after (0 before, 1 after, as Keras' stride-2 correct_pad):
+ * the last output row and column read one row of zeros past the input. */
+static void conv_asymmetric_padding(void **state)
+{
+	(void)state;
+	check_conv_pad(2, 3, 9, 8, 5, 3, 2, 0, 1, 1);  /* 3x3 s2: 9 -> 5, 8 -> 4 */
+	check_conv_pad(1, 5, 10, 7, 4, 3, 2, 0, 0, 1); /* even height */
+	check_conv_pad(2, 3, 7, 9, 6, 3, 1, 0, 1, 1);  /* 3x3 s1: 7 -> 6 */
+	check_conv_pad(1, 17, 6, 5, 9, 3, 1, 1, 0, 1); /* 1 before, 2 after */
+	check_conv_pad(2, 7, 9, 6, 11, 1, 2, 0, 1, 1); /* 1x1 s2 */
+	check_conv_pad(1, 3, 8, 8, 4, 5, 2, 1, 1, 1);  /* 5x5 s2, 1 before, 2 after */
 }
 
 /* ---- max pool ---- */
@@ -232,11 +253,12 @@ static double pool_loss(void *p)
 	return dot(c->y, c->r, c->ny);
 }
 
-static void check_pool(int n, int c, int h, int w, int k, int s, int ceil_mode)
+static void check_pool_pad(int n, int c, int h, int w, int k, int s, int p, int ceil_mode)
 {
 	pool_ctx pc;
-	pc.s = (tl_pool_shape){.n = n, .c = c, .h = h, .w = w, .k = k, .s = s,
-			       .oh = tl_pool_out(h, k, s, 0, ceil_mode), .ow = tl_pool_out(w, k, s, 0, ceil_mode)};
+	pc.s = (tl_pool_shape){.n = n, .c = c, .h = h, .w = w, .k = k, .s = s, .p = p,
+			       .oh = tl_pool_out(h, k, s, p, ceil_mode),
+			       .ow = tl_pool_out(w, k, s, p, ceil_mode)};
 	pc.nx = (size_t)n * c * h * w;
 	pc.ny = (size_t)n * c * pc.s.oh * pc.s.ow;
 	pc.x = drand_n(pc.nx, 1);
@@ -248,7 +270,7 @@ static void check_pool(int n, int c, int h, int w, int k, int s, int ceil_mode)
 	memcpy(y, pc.y, pc.ny * sizeof(double));
 	tl_ref_maxpool_bwd_f64(&pc.s, pc.r, pc.am, dx, 0);
 	char what[128];
-	snprintf(what, sizeof what, "maxpool %dx%d k%d s%d ceil%d", h, w, k, s, ceil_mode);
+	snprintf(what, sizeof what, "maxpool %dx%d k%d s%d p%d ceil%d", h, w, k, s, p, ceil_mode);
 	fd_check(what, pc.x, pc.nx, dx, pool_loss, &pc);
 	float *fx = to_f(pc.x, pc.nx), *fr = to_f(pc.r, pc.ny), *fy = malloc(pc.ny * 4),
 	      *fdx = malloc(pc.nx * 4);
@@ -260,12 +282,36 @@ static void check_pool(int n, int c, int h, int w, int k, int s, int ceil_mode)
 		snprintf(name, sizeof name, "%s: %s", v[i].name, what);
 		v[i].be.maxpool_fwd(&v[i].be, &pc.s, fx, fy, fam);
 		expect_near(name, fy, y, pc.ny, 1e-6);
+		for (size_t j = 0; j < pc.ny; j++)
+			if (fam[j] != pc.am[j])
+				fail_msg("%s: argmax[%zu] %d, want %d", name, j, fam[j], pc.am[j]);
 		v[i].be.maxpool_bwd(&v[i].be, &pc.s, fr, fam, fdx, 0);
 		expect_near(name, fdx, dx, pc.nx, 1e-6);
+		for (size_t j = 0; j < pc.nx; j++)
+			fdx[j] = 2.0f;
+		v[i].be.maxpool_bwd(&v[i].be, &pc.s, fr, fam, fdx, 1); /* acc_dx adds */
+		for (size_t j = 0; j < pc.nx; j++)
+			fdx[j] -= 2.0f;
+		expect_near(name, fdx, dx, pc.nx, 1e-6);
+		/* padded cells never win: an all-negative input pools to itself */
+		float *neg = malloc(pc.nx * 4);
+		for (size_t j = 0; j < pc.nx; j++)
+			neg[j] = -3.0f - (float)(j % 5);
+		v[i].be.maxpool_fwd(&v[i].be, &pc.s, neg, fy, fam);
+		for (size_t j = 0; j < pc.ny; j++)
+			if (!(fy[j] <= -3.0f) || fam[j] < 0 || fam[j] >= h * w)
+				fail_msg("%s: all-negative input gave y[%zu] = %g, argmax %d", name, j,
+					 fy[j], fam[j]);
+		free(neg);
 	}
 	free_variants(v, nv);
 	free(pc.x), free(pc.r), free(pc.y), free(pc.am), free(y), free(dx);
 	free(fx), free(fr), free(fy), free(fdx), free(fam);
+}
+
+static void check_pool(int n, int c, int h, int w, int k, int s, int ceil_mode)
+{
+	check_pool_pad(n, c, h, w, k, s, 0, ceil_mode);
 }
 
 static void maxpool_gradients(void **state)
@@ -280,6 +326,32 @@ static void maxpool_gradients(void **state)
 	assert_int_equal(tl_pool_out(8, 3, 2, 0, 0), 3);
 	assert_int_equal(tl_pool_out(55, 3, 2, 0, 1), 27); /* torchvision squeezenet at 224 */
 	assert_int_equal(tl_pool_out(1, 2, 2, 0, 0), 0);
+	/* padded: GoogLeNet's k3 s1 p1 ceil, MobileNet/ResNet-style k3 s2 p1 */
+	check_pool_pad(2, 3, 7, 6, 3, 1, 1, 1);
+	check_pool_pad(1, 2, 9, 8, 3, 2, 1, 0);
+	check_pool_pad(2, 3, 10, 9, 3, 2, 1, 1);
+	check_pool_pad(1, 2, 5, 5, 2, 2, 1, 0);
+	assert_int_equal(tl_pool_out(7, 3, 1, 1, 1), 7);
+	assert_int_equal(tl_pool_out(112, 3, 2, 1, 0), 56);
+}
+
+/* A NaN in a window wins over the numbers in it (whichever comes first). */
+static void maxpool_nan_wins(void **state)
+{
+	(void)state;
+	tl_pool_shape s = {.n = 1, .c = 1, .h = 2, .w = 4, .k = 2, .s = 2, .p = 0, .oh = 1, .ow = 2};
+	float x[8] = {1, 5, NAN, 2, 3, 4, 9, 1};
+	float y[2];
+	int32_t am[2];
+	variant v[8];
+	int nv = make_variants(v);
+	for (int i = 0; i < nv; i++) {
+		tl_cpu_force(v[i].level);
+		v[i].be.maxpool_fwd(&v[i].be, &s, x, y, am);
+		assert_true(y[0] == 5.0f && am[0] == 1);
+		assert_true(isnan(y[1]) && am[1] == 2);
+	}
+	free_variants(v, nv);
 }
 
 /* ---- dense, gap, softmax cross-entropy ---- */
@@ -402,11 +474,411 @@ static void gap_and_xent_gradients(void **state)
 	free(x.l);
 }
 
+/* ---- depthwise convolution ---- */
+
+static double dwconv_loss(void *p)
+{
+	conv_ctx *c = p;
+	tl_ref_dwconv_fwd_f64(&c->s, c->x, c->w, c->b, c->relu, c->y);
+	return dot(c->y, c->r, c->ny);
+}
+
+/* pa: extra padding after (0, or 1 for Keras' stride-2 correct_pad). */
+static void check_dwconv(int n, int c, int h, int w, int k, int s, int p, int pa, int relu)
+{
+	conv_ctx cc;
+	cc.s = (tl_conv_shape){.n = n, .c = c, .h = h, .w = w, .o = c, .kh = k, .kw = k, .sh = s,
+			       .sw = s, .ph = p, .pw = p};
+	cc.s.oh = (h + 2 * p + pa - k) / s + 1;
+	cc.s.ow = (w + 2 * p + pa - k) / s + 1;
+	cc.relu = relu;
+	cc.nx = (size_t)n * c * h * w;
+	cc.nw = (size_t)c * k * k;
+	cc.ny = (size_t)n * c * cc.s.oh * cc.s.ow;
+	cc.x = drand_n(cc.nx, 1);
+	cc.w = drand_n(cc.nw, 0.5);
+	cc.b = drand_n((size_t)c, 0.5);
+	cc.r = drand_n(cc.ny, 1);
+	cc.y = malloc(cc.ny * sizeof(double));
+	double *dy = malloc(cc.ny * 8), *dx = malloc(cc.nx * 8), *dw = malloc(cc.nw * 8),
+	       *db = malloc((size_t)c * 8), *y = malloc(cc.ny * 8);
+	dwconv_loss(&cc);
+	memcpy(y, cc.y, cc.ny * 8);
+	memcpy(dy, cc.r, cc.ny * 8);
+	tl_ref_dwconv_bwd_f64(&cc.s, cc.x, cc.w, y, relu, dy, dx, 0, dw, db);
+	char what[160];
+	snprintf(what, sizeof what, "dwconv n%d c%d %dx%d k%d s%d p%d+%d relu%d", n, c, h, w, k, s, p,
+		 pa, relu);
+	fd_check(what, cc.x, cc.nx, dx, dwconv_loss, &cc);
+	fd_check(what, cc.w, cc.nw, dw, dwconv_loss, &cc);
+	fd_check(what, cc.b, (size_t)c, db, dwconv_loss, &cc);
+	float *fx = to_f(cc.x, cc.nx), *fw = to_f(cc.w, cc.nw), *fb = to_f(cc.b, (size_t)c);
+	float *fy = malloc(cc.ny * 4), *fdy = malloc(cc.ny * 4), *fdx = malloc(cc.nx * 4),
+	      *fdw = malloc(cc.nw * 4), *fdb = malloc((size_t)c * 4);
+	double *ylin = malloc(cc.ny * 8);
+	tl_ref_dwconv_fwd_f64(&cc.s, cc.x, cc.w, NULL, 0, ylin);
+	variant v[8];
+	int nv = make_variants(v);
+	for (int i = 0; i < nv; i++) {
+		tl_cpu_force(v[i].level);
+		char name[300];
+		snprintf(name, sizeof name, "%s: %s", v[i].name, what);
+		v[i].be.dwconv_fwd(&v[i].be, &cc.s, fx, fw, NULL, 0, fy); /* no bias, no relu */
+		expect_near(name, fy, ylin, cc.ny, 1e-5);
+		v[i].be.dwconv_fwd(&v[i].be, &cc.s, fx, fw, fb, relu, fy);
+		expect_near(name, fy, y, cc.ny, 1e-5);
+		for (size_t j = 0; j < cc.ny; j++)
+			fdy[j] = (float)cc.r[j];
+		for (size_t j = 0; j < cc.nx; j++)
+			fdx[j] = 1.0f; /* acc_dx = 1 adds to this */
+		v[i].be.dwconv_bwd(&v[i].be, &cc.s, fx, fw, fy, relu, fdy, fdx, 1, fdw, fdb);
+		for (size_t j = 0; j < cc.nx; j++)
+			fdx[j] -= 1.0f;
+		expect_near(name, fdx, dx, cc.nx, 1e-5);
+		expect_near(name, fdw, dw, cc.nw, 1e-5);
+		expect_near(name, fdb, db, (size_t)c, 1e-5);
+		/* overwrite, no dw/db; then only dw (no dx) */
+		for (size_t j = 0; j < cc.ny; j++)
+			fdy[j] = (float)cc.r[j];
+		for (size_t j = 0; j < cc.nx; j++)
+			fdx[j] = 99.0f;
+		v[i].be.dwconv_bwd(&v[i].be, &cc.s, fx, fw, fy, relu, fdy, fdx, 0, NULL, NULL);
+		expect_near(name, fdx, dx, cc.nx, 1e-5);
+		for (size_t j = 0; j < cc.ny; j++)
+			fdy[j] = (float)cc.r[j];
+		v[i].be.dwconv_bwd(&v[i].be, &cc.s, fx, fw, fy, relu, fdy, NULL, 0, fdw, NULL);
+		expect_near(name, fdw, dw, cc.nw, 1e-5);
+	}
+	free_variants(v, nv);
+	free(cc.x), free(cc.w), free(cc.b), free(cc.r), free(cc.y), free(y), free(ylin);
+	free(dy), free(dx), free(dw), free(db);
+	free(fx), free(fw), free(fb), free(fy), free(fdy), free(fdx), free(fdw), free(fdb);
+}
+
+static void dwconv_gradients(void **state)
+{
+	(void)state;
+	check_dwconv(2, 3, 9, 11, 3, 1, 1, 0, 1);   /* MobileNetV2's 3x3 s1 */
+	check_dwconv(1, 5, 9, 11, 3, 1, 1, 0, 0);
+	check_dwconv(2, 3, 10, 9, 3, 2, 0, 1, 1);   /* Keras' 3x3 s2: 0 before, 1 after */
+	check_dwconv(1, 4, 9, 12, 3, 2, 0, 1, 0);
+	check_dwconv(2, 3, 9, 9, 3, 2, 1, 0, 0);    /* PyTorch's 3x3 s2 p1 */
+	check_dwconv(1, 2, 8, 7, 5, 1, 2, 0, 1);    /* 5x5 */
+	check_dwconv(2, 3, 7, 6, 1, 1, 0, 0, 0);    /* 1x1 */
+	check_dwconv(1, 19, 37, 35, 3, 1, 1, 0, 1); /* rows past the SIMD width, odd tails */
+	check_dwconv(2, 17, 35, 38, 3, 2, 0, 1, 1);
+	check_dwconv(3, 2, 1, 1, 3, 1, 1, 0, 0);    /* 1x1 image */
+	check_dwconv(1, 3, 2, 3, 3, 2, 0, 1, 1);    /* smaller than the kernel */
+}
+
+/* ---- batch norm ---- */
+
+typedef struct {
+	int n, c, hw, training, act;
+	double eps, mom;
+	double *x, *gamma, *beta, *rm0, *rv0, *rm, *rv, *save, *y, *r;
+	size_t nx;
+} bn_ctx;
+
+static double bn_loss(void *p)
+{
+	bn_ctx *b = p;
+	memcpy(b->rm, b->rm0, (size_t)b->c * 8);
+	memcpy(b->rv, b->rv0, (size_t)b->c * 8);
+	tl_ref_bn_fwd_f64(b->n, b->c, b->hw, b->eps, b->mom, b->training, b->x, b->gamma, b->beta,
+			  b->rm, b->rv, b->save, b->act, b->y);
+	return dot(b->y, b->r, b->nx);
+}
+
+static void check_bn(int n, int c, int hw, int training, int act)
+{
+	bn_ctx bc = {.n = n, .c = c, .hw = hw, .training = training, .act = act, .eps = 1e-3,
+		     .mom = 0.1};
+	bc.nx = (size_t)n * c * hw;
+	bc.x = drand_n(bc.nx, 2);
+	for (size_t i = 0; i < bc.nx; i++)
+		bc.x[i] += 0.5 * (double)(i / hw % c); /* channel means differ */
+	bc.gamma = drand_n((size_t)c, 5), bc.beta = drand_n((size_t)c, 2);
+	for (int i = 0; i < c; i++) /* |gamma| in [2, 7], beta in [0, 4]: both relu6 clamps hit */
+		bc.gamma[i] += bc.gamma[i] < 0 ? -2 : 2, bc.beta[i] += 2;
+	bc.rm0 = drand_n((size_t)c, 1), bc.rv0 = drand_n((size_t)c, 1);
+	for (int i = 0; i < c; i++)
+		bc.rv0[i] += 1.5;
+	bc.rm = malloc((size_t)c * 8), bc.rv = malloc((size_t)c * 8), bc.save = malloc((size_t)c * 16);
+	bc.y = malloc(bc.nx * 8), bc.r = drand_n(bc.nx, 1);
+	bn_loss(&bc);
+	double *y = malloc(bc.nx * 8), *dy = malloc(bc.nx * 8), *dx = malloc(bc.nx * 8),
+	       *dg = malloc((size_t)c * 8), *dbt = malloc((size_t)c * 8), *save = malloc((size_t)c * 16);
+	memcpy(y, bc.y, bc.nx * 8);
+	memcpy(dy, bc.r, bc.nx * 8);
+	memcpy(save, bc.save, (size_t)c * 16);
+	tl_ref_bn_bwd_f64(n, c, hw, training, bc.x, bc.gamma, save, y, act, dy, dx, 0, dg, dbt);
+	char what[128];
+	snprintf(what, sizeof what, "bn n%d c%d hw%d training%d act%d", n, c, hw, training, act);
+	if (act == TL_ACT_RELU6) { /* the test must reach both clamps */
+		size_t lo = 0, hi = 0;
+		for (size_t i = 0; i < bc.nx; i++)
+			lo += y[i] == 0, hi += y[i] == 6;
+		if (!lo || !hi)
+			fail_msg("%s: relu6 clamps not reached (%zu at 0, %zu at 6)", what, lo, hi);
+	}
+	fd_check(what, bc.x, bc.nx, dx, bn_loss, &bc);
+	fd_check(what, bc.gamma, (size_t)c, dg, bn_loss, &bc);
+	fd_check(what, bc.beta, (size_t)c, dbt, bn_loss, &bc);
+	/* the running stats and save against a direct computation */
+	double *mean = malloc((size_t)c * 8), *var = malloc((size_t)c * 8);
+	size_t m = (size_t)n * hw;
+	for (int ch = 0; ch < c; ch++) {
+		double s = 0, s2 = 0;
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < hw; k++)
+				s += bc.x[((size_t)i * c + ch) * hw + k];
+		mean[ch] = s / m;
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < hw; k++) {
+				double d = bc.x[((size_t)i * c + ch) * hw + k] - mean[ch];
+				s2 += d * d;
+			}
+		var[ch] = s2 / m;
+	}
+	double *want_rm = malloc((size_t)c * 8), *want_rv = malloc((size_t)c * 8),
+	       *want_save = malloc((size_t)c * 16);
+	for (int ch = 0; ch < c; ch++) {
+		want_rm[ch] = training ? 0.9 * bc.rm0[ch] + 0.1 * mean[ch] : bc.rm0[ch];
+		want_rv[ch] = training ? 0.9 * bc.rv0[ch] + 0.1 * var[ch] * m / (m - 1) : bc.rv0[ch];
+		want_save[ch] = training ? mean[ch] : bc.rm0[ch];
+		want_save[c + ch] = 1 / sqrt((training ? var[ch] : bc.rv0[ch]) + 1e-3);
+	}
+	float *fx = to_f(bc.x, bc.nx), *fg = to_f(bc.gamma, (size_t)c), *fb = to_f(bc.beta, (size_t)c);
+	float *frm = malloc((size_t)c * 4), *frv = malloc((size_t)c * 4), *fs = malloc((size_t)c * 8);
+	float *fy = malloc(bc.nx * 4), *fdy = malloc(bc.nx * 4), *fdx = malloc(bc.nx * 4),
+	      *fdg = malloc((size_t)c * 4), *fdb = malloc((size_t)c * 4);
+	variant v[8];
+	int nv = make_variants(v);
+	for (int i = 0; i < nv; i++) {
+		tl_cpu_force(v[i].level);
+		char name[300];
+		snprintf(name, sizeof name, "%s: %s", v[i].name, what);
+		for (int ch = 0; ch < c; ch++)
+			frm[ch] = (float)bc.rm0[ch], frv[ch] = (float)bc.rv0[ch];
+		v[i].be.bn_fwd(&v[i].be, n, c, hw, 1e-3f, 0.1f, training, fx, fg, fb, frm, frv, fs, act,
+			       fy);
+		expect_near(name, fy, y, bc.nx, 1e-5);
+		expect_near(name, frm, want_rm, (size_t)c, 1e-5);
+		expect_near(name, frv, want_rv, (size_t)c, 1e-5);
+		expect_near(name, fs, want_save, (size_t)c, 1e-5);
+		expect_near(name, fs + c, want_save + c, (size_t)c, 1e-5);
+		for (size_t j = 0; j < bc.nx; j++)
+			fdy[j] = (float)bc.r[j], fdx[j] = 1.0f;
+		v[i].be.bn_bwd(&v[i].be, n, c, hw, training, fx, fg, fs, fy, act, fdy, fdx, 1, fdg, fdb);
+		for (size_t j = 0; j < bc.nx; j++)
+			fdx[j] -= 1.0f;
+		expect_near(name, fdx, dx, bc.nx, 1e-4);
+		expect_near(name, fdg, dg, (size_t)c, 1e-5);
+		expect_near(name, fdb, dbt, (size_t)c, 1e-5);
+		/* overwrite with no parameter gradients, then only the parameter ones */
+		for (size_t j = 0; j < bc.nx; j++)
+			fdy[j] = (float)bc.r[j], fdx[j] = 99.0f;
+		v[i].be.bn_bwd(&v[i].be, n, c, hw, training, fx, fg, fs, fy, act, fdy, fdx, 0, NULL, NULL);
+		expect_near(name, fdx, dx, bc.nx, 1e-4);
+		for (size_t j = 0; j < bc.nx; j++)
+			fdy[j] = (float)bc.r[j];
+		v[i].be.bn_bwd(&v[i].be, n, c, hw, training, fx, fg, fs, fy, act, fdy, NULL, 0, fdg, fdb);
+		expect_near(name, fdg, dg, (size_t)c, 1e-5);
+		expect_near(name, fdb, dbt, (size_t)c, 1e-5);
+	}
+	free_variants(v, nv);
+	free(bc.x), free(bc.gamma), free(bc.beta), free(bc.rm0), free(bc.rv0), free(bc.rm), free(bc.rv);
+	free(bc.save), free(bc.y), free(bc.r), free(y), free(dy), free(dx), free(dg), free(dbt);
+	free(save), free(mean), free(var), free(want_rm), free(want_rv), free(want_save);
+	free(fx), free(fg), free(fb), free(frm), free(frv), free(fs), free(fy), free(fdy), free(fdx);
+	free(fdg), free(fdb);
+}
+
+static void bn_gradients(void **state)
+{
+	(void)state;
+	for (int training = 0; training <= 1; training++)
+		for (int act = TL_ACT_NONE; act <= TL_ACT_RELU6; act++) {
+			check_bn(3, 5, 13, training, act);
+			check_bn(2, 19, 37, training, act); /* past the SIMD width, odd tails */
+		}
+	check_bn(4, 3, 1, 1, TL_ACT_RELU6); /* 1x1 maps (after a pool) */
+	check_bn(1, 2, 2, 1, TL_ACT_NONE);  /* two values per channel */
+}
+
+/* ---- local response norm ---- */
+
+typedef struct {
+	int n, c, hw, size;
+	double alpha, beta, kk;
+	double *x, *scale, *y, *r;
+	size_t nx;
+} lrn_ctx;
+
+static double lrn_loss(void *p)
+{
+	lrn_ctx *l = p;
+	tl_ref_lrn_fwd_f64(l->n, l->c, l->hw, l->size, l->alpha, l->beta, l->kk, l->x, l->scale, l->y);
+	return dot(l->y, l->r, l->nx);
+}
+
+static void check_lrn(int n, int c, int hw, int size, double alpha, double beta, double kk)
+{
+	lrn_ctx lc = {.n = n, .c = c, .hw = hw, .size = size, .alpha = alpha, .beta = beta, .kk = kk};
+	lc.nx = (size_t)n * c * hw;
+	lc.x = drand_n(lc.nx, 2), lc.scale = malloc(lc.nx * 8), lc.y = malloc(lc.nx * 8);
+	lc.r = drand_n(lc.nx, 1);
+	lrn_loss(&lc);
+	double *y = malloc(lc.nx * 8), *scale = malloc(lc.nx * 8), *dx = malloc(lc.nx * 8);
+	memcpy(y, lc.y, lc.nx * 8);
+	memcpy(scale, lc.scale, lc.nx * 8);
+	tl_ref_lrn_bwd_f64(n, c, hw, size, alpha, beta, lc.x, y, scale, lc.r, dx, 0);
+	char what[128];
+	snprintf(what, sizeof what, "lrn n%d c%d hw%d size%d alpha%g beta%g k%g", n, c, hw, size,
+		 alpha, beta, kk);
+	fd_check(what, lc.x, lc.nx, dx, lrn_loss, &lc);
+	/* one value against the formula written out: channel 0 (window clipped
+	 * below) and the last channel (clipped above) of sample 0, pixel 0 */
+	for (int ch = 0; ch < c; ch += c - 1) {
+		double sq = 0;
+		for (int d = ch - size / 2; d <= ch + (size - 1) / 2; d++)
+			if (d >= 0 && d < c)
+				sq += lc.x[(size_t)d * hw] * lc.x[(size_t)d * hw];
+		double want = lc.x[(size_t)ch * hw] / pow(kk + alpha / size * sq, beta);
+		assert_close(y[(size_t)ch * hw], want, 1e-12, 1e-12);
+		if (c == 1)
+			break;
+	}
+	float *fx = to_f(lc.x, lc.nx), *fr = to_f(lc.r, lc.nx), *fy = malloc(lc.nx * 4),
+	      *fs = malloc(lc.nx * 4), *fdx = malloc(lc.nx * 4);
+	variant v[8];
+	int nv = make_variants(v);
+	for (int i = 0; i < nv; i++) {
+		tl_cpu_force(v[i].level);
+		char name[300];
+		snprintf(name, sizeof name, "%s: %s", v[i].name, what);
+		v[i].be.lrn_fwd(&v[i].be, n, c, hw, size, (float)alpha, (float)beta, (float)kk, fx, fs, fy);
+		expect_near(name, fy, y, lc.nx, 1e-5);
+		expect_near(name, fs, scale, lc.nx, 1e-5);
+		for (size_t j = 0; j < lc.nx; j++)
+			fdx[j] = 1.0f;
+		v[i].be.lrn_bwd(&v[i].be, n, c, hw, size, (float)alpha, (float)beta, fx, fy, fs, fr, fdx,
+				1);
+		for (size_t j = 0; j < lc.nx; j++)
+			fdx[j] -= 1.0f;
+		expect_near(name, fdx, dx, lc.nx, 1e-5);
+		v[i].be.lrn_bwd(&v[i].be, n, c, hw, size, (float)alpha, (float)beta, fx, fy, fs, fr, fdx,
+				0);
+		expect_near(name, fdx, dx, lc.nx, 1e-5);
+	}
+	free_variants(v, nv);
+	free(lc.x), free(lc.scale), free(lc.y), free(lc.r), free(y), free(scale), free(dx);
+	free(fx), free(fr), free(fy), free(fs), free(fdx);
+}
+
+static void lrn_gradients(void **state)
+{
+	(void)state;
+	check_lrn(2, 13, 7, 5, 1e-4, 0.75, 1.0); /* AlexNet's and GoogLeNet's */
+	check_lrn(2, 13, 7, 5, 0.5, 0.75, 1.0);  /* large alpha: the sum matters */
+	check_lrn(1, 13, 19, 3, 0.7, 0.75, 2.0); /* size 3 */
+	check_lrn(2, 6, 5, 4, 0.9, 0.6, 1.0);    /* even size: 2 before, 1 after */
+	check_lrn(1, 3, 35, 5, 0.8, 0.75, 1.0);  /* window wider than the channels */
+	check_lrn(1, 1, 4, 5, 0.5, 0.75, 1.0);
+}
+
+/* ---- adaptive average pool ---- */
+
+typedef struct {
+	tl_pool_shape s;
+	double *x, *y, *r;
+	size_t nx, ny;
+} avg_ctx;
+
+static double avg_loss(void *p)
+{
+	avg_ctx *a = p;
+	tl_ref_avgpool_fwd_f64(&a->s, a->x, a->y);
+	return dot(a->y, a->r, a->ny);
+}
+
+static void check_avgpool(int n, int c, int h, int w, int oh, int ow)
+{
+	avg_ctx ac = {.s = {.n = n, .c = c, .h = h, .w = w, .oh = oh, .ow = ow}};
+	ac.nx = (size_t)n * c * h * w, ac.ny = (size_t)n * c * oh * ow;
+	ac.x = drand_n(ac.nx, 1), ac.r = drand_n(ac.ny, 1), ac.y = malloc(ac.ny * 8);
+	avg_loss(&ac);
+	double *y = malloc(ac.ny * 8), *dx = malloc(ac.nx * 8);
+	memcpy(y, ac.y, ac.ny * 8);
+	tl_ref_avgpool_bwd_f64(&ac.s, ac.r, dx, 0);
+	char what[128];
+	snprintf(what, sizeof what, "avgpool n%d c%d %dx%d -> %dx%d", n, c, h, w, oh, ow);
+	fd_check(what, ac.x, ac.nx, dx, avg_loss, &ac);
+	/* PyTorch's windows written out: rows floor(i h/oh) .. ceil((i+1) h/oh) - 1 */
+	for (size_t pl = 0; pl < (size_t)n * c; pl++)
+		for (int i = 0; i < oh; i++)
+			for (int j = 0; j < ow; j++) {
+				int y0 = (int)floor((double)i * h / oh), y1 = (int)ceil((double)(i + 1) * h / oh);
+				int x0 = (int)floor((double)j * w / ow), x1 = (int)ceil((double)(j + 1) * w / ow);
+				double s = 0;
+				for (int a = y0; a < y1; a++)
+					for (int b = x0; b < x1; b++)
+						s += ac.x[(pl * h + a) * w + b];
+				assert_close(y[(pl * oh + i) * ow + j], s / ((y1 - y0) * (x1 - x0)), 1e-12, 1e-12);
+			}
+	float *fx = to_f(ac.x, ac.nx), *fr = to_f(ac.r, ac.ny), *fy = malloc(ac.ny * 4),
+	      *fdx = malloc(ac.nx * 4);
+	variant v[8];
+	int nv = make_variants(v);
+	for (int i = 0; i < nv; i++) {
+		tl_cpu_force(v[i].level);
+		char name[300];
+		snprintf(name, sizeof name, "%s: %s", v[i].name, what);
+		v[i].be.avgpool_fwd(&v[i].be, &ac.s, fx, fy);
+		expect_near(name, fy, y, ac.ny, 1e-5);
+		for (size_t j = 0; j < ac.nx; j++)
+			fdx[j] = 1.0f;
+		v[i].be.avgpool_bwd(&v[i].be, &ac.s, fr, fdx, 1);
+		for (size_t j = 0; j < ac.nx; j++)
+			fdx[j] -= 1.0f;
+		expect_near(name, fdx, dx, ac.nx, 1e-5);
+		v[i].be.avgpool_bwd(&v[i].be, &ac.s, fr, fdx, 0);
+		expect_near(name, fdx, dx, ac.nx, 1e-5);
+	}
+	free_variants(v, nv);
+	free(ac.x), free(ac.r), free(ac.y), free(y), free(dx), free(fx), free(fr), free(fy), free(fdx);
+}
+
+static void avgpool_gradients(void **state)
+{
+	(void)state;
+	check_avgpool(2, 3, 1, 1, 6, 6);   /* AlexNet at small inputs: 36 copies */
+	check_avgpool(1, 2, 7, 5, 3, 2);   /* uneven windows */
+	check_avgpool(2, 3, 13, 13, 6, 6); /* overlapping windows */
+	check_avgpool(1, 4, 7, 7, 1, 1);   /* global */
+	check_avgpool(1, 1, 6, 6, 6, 6);   /* identity */
+	/* 1x1 -> 6x6 is 36 copies exactly */
+	tl_pool_shape s = {.n = 1, .c = 2, .h = 1, .w = 1, .oh = 6, .ow = 6};
+	float x[2] = {1.5f, -2.25f}, y[72];
+	tl_cpu_ops ref;
+	tl_cpu_ref_init(&ref);
+	ref.avgpool_fwd(&ref, &s, x, y);
+	for (int i = 0; i < 72; i++)
+		assert_true(y[i] == x[i / 36]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conv_gradients),
+		cmocka_unit_test(conv_asymmetric_padding),
 		cmocka_unit_test(maxpool_gradients),
+		cmocka_unit_test(maxpool_nan_wins),
+		cmocka_unit_test(dwconv_gradients),
+		cmocka_unit_test(bn_gradients),
+		cmocka_unit_test(lrn_gradients),
+		cmocka_unit_test(avgpool_gradients),
 		cmocka_unit_test(dense_gradients),
 		cmocka_unit_test(gap_and_xent_gradients),
 	};

@@ -5,6 +5,7 @@
  * and ReLU; the input gradient as a transposed convolution (stride 1) or
  * col2im.  Dense layers as SGEMM; pooling and the elementwise work split
  * over the pool's threads, SIMD through vec.h. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,8 +231,12 @@ static void col_src_init(tl_cpu_ops *be, col_src *c, const tl_conv_shape *s, con
 			 float **owned)
 {
 	c->s = s;
-	c->hp = s->h + 2 * s->ph;
-	c->wp = s->w + 2 * s->pw;
+	/* the padding after is what the output size implies (backend.h): the
+	 * padded plane holds the last window, (oh-1)*sh + kh rows, and at
+	 * least the input */
+	int need_h = (s->oh - 1) * s->sh + s->kh, need_w = (s->ow - 1) * s->sw + s->kw;
+	c->hp = s->ph + s->h > need_h ? s->ph + s->h : need_h;
+	c->wp = s->pw + s->w > need_w ? s->pw + s->w : need_w;
 	c->dy = NULL;
 	size_t np = (size_t)s->n * s->oh * s->ow;
 	c->pix = malloc(np * sizeof *c->pix);
@@ -239,7 +244,7 @@ static void col_src_init(tl_cpu_ops *be, col_src *c, const tl_conv_shape *s, con
 	for (size_t j = 0; j < np; j++)
 		c->pix[j] = pix_off(c, (int)j);
 	*owned = NULL;
-	if (s->ph == 0 && s->pw == 0) {
+	if (c->hp == s->h && c->wp == s->w) { /* no padding on any side */
 		c->xp = x;
 		return;
 	}
@@ -416,6 +421,8 @@ typedef struct {
 	const int32_t *cargmax;
 } pool_job;
 
+/* Window (i, jj) covers rows i*s - p .. i*s - p + k - 1 clipped to the
+ * input; padded cells never win, NaN wins over numbers (as the reference). */
 static void maxpool_planes(void *ctx, size_t p0, size_t p1, int tid)
 {
 	pool_job *j = ctx;
@@ -425,15 +432,24 @@ static void maxpool_planes(void *ctx, size_t p0, size_t p1, int tid)
 		float *yp = j->y + pl * s->oh * s->ow;
 		int32_t *ap = j->argmax + pl * s->oh * s->ow;
 		for (int i = 0; i < s->oh; i++) {
-			int ylo = i * s->s, yhi = ylo + s->k < s->h ? ylo + s->k : s->h;
+			int ylo = i * s->s - s->p, yhi = ylo + s->k < s->h ? ylo + s->k : s->h;
+			ylo = ylo < 0 ? 0 : ylo;
 			for (int jj = 0; jj < s->ow; jj++) {
-				int xlo = jj * s->s, xhi = xlo + s->k < s->w ? xlo + s->k : s->w;
+				int xlo = jj * s->s - s->p, xhi = xlo + s->k < s->w ? xlo + s->k : s->w;
+				xlo = xlo < 0 ? 0 : xlo;
+				if (ylo >= yhi || xlo >= xhi) { /* all padding (p >= k) */
+					yp[i * s->ow + jj] = -INFINITY;
+					ap[i * s->ow + jj] = -1;
+					continue;
+				}
 				int best = ylo * s->w + xlo;
 				float m = xp[best];
 				for (int yy = ylo; yy < yhi; yy++)
-					for (int xx = xlo; xx < xhi; xx++)
-						if (xp[yy * s->w + xx] > m)
-							m = xp[yy * s->w + xx], best = yy * s->w + xx;
+					for (int xx = xlo; xx < xhi; xx++) {
+						float v = xp[yy * s->w + xx];
+						if (v > m || (isnan(v) && !isnan(m)))
+							m = v, best = yy * s->w + xx;
+					}
 				yp[i * s->ow + jj] = m;
 				ap[i * s->ow + jj] = best;
 			}
@@ -456,7 +472,8 @@ static void maxpool_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 	size_t plane = (size_t)s->h * s->w, op = (size_t)s->oh * s->ow;
 	for (size_t pl = p0; pl < p1; pl++)
 		for (size_t i = 0; i < op; i++)
-			j->dx[pl * plane + (size_t)j->cargmax[pl * op + i]] += j->dy[pl * op + i];
+			if (j->cargmax[pl * op + i] >= 0)
+				j->dx[pl * plane + (size_t)j->cargmax[pl * op + i]] += j->dy[pl * op + i];
 }
 
 static void maxpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,
@@ -503,6 +520,8 @@ static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, co
 
 void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
 {
+	tl_cpu_ops ref;
+	tl_cpu_ref_init(&ref); /* the ops without a fast version yet */
 	be->name = "fast";
 	be->pool = pool;
 	be->conv_fwd = conv_fwd;
@@ -511,4 +530,12 @@ void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
 	be->maxpool_bwd = maxpool_bwd;
 	be->dense_fwd = dense_fwd;
 	be->dense_bwd = dense_bwd;
+	be->dwconv_fwd = ref.dwconv_fwd;
+	be->dwconv_bwd = ref.dwconv_bwd;
+	be->bn_fwd = ref.bn_fwd;
+	be->bn_bwd = ref.bn_bwd;
+	be->lrn_fwd = ref.lrn_fwd;
+	be->lrn_bwd = ref.lrn_bwd;
+	be->avgpool_fwd = ref.avgpool_fwd;
+	be->avgpool_bwd = ref.avgpool_bwd;
 }

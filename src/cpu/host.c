@@ -169,6 +169,59 @@ static void h_dense_bwd(tl_backend *be, int n, int in, int out, tl_mem x, tl_mem
 			   F(dw), F(db));
 }
 
+static void h_dwconv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
+			 int relu, tl_mem y)
+{
+	OPS(be)->dwconv_fwd(OPS(be), s, F(x), F(w), F(b), relu, F(y));
+}
+
+static void h_dwconv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
+			 int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db)
+{
+	OPS(be)->dwconv_bwd(OPS(be), s, F(x), F(w), F(y), relu, F(dy), F(dx), acc_dx, F(dw),
+			    F(db));
+}
+
+static void h_bn_fwd(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
+		     tl_mem x, tl_mem gamma, tl_mem beta, tl_mem rmean, tl_mem rvar, tl_mem save,
+		     int act, tl_mem y)
+{
+	OPS(be)->bn_fwd(OPS(be), n, c, hw, eps, mom, training, F(x), F(gamma), F(beta), F(rmean),
+			F(rvar), F(save), act, F(y));
+}
+
+static void h_bn_bwd(tl_backend *be, int n, int c, int hw, int training, tl_mem x, tl_mem gamma,
+		     tl_mem save, tl_mem y, int act, tl_mem dy, tl_mem dx, int acc_dx,
+		     tl_mem dgamma, tl_mem dbeta)
+{
+	OPS(be)->bn_bwd(OPS(be), n, c, hw, training, F(x), F(gamma), F(save), F(y), act, F(dy),
+			F(dx), acc_dx, F(dgamma), F(dbeta));
+}
+
+static void h_lrn_fwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+		      float kk, tl_mem x, tl_mem scale, tl_mem y)
+{
+	OPS(be)->lrn_fwd(OPS(be), n, c, hw, size, alpha, beta, kk, F(x), F(scale), F(y));
+}
+
+static void h_lrn_bwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+		      tl_mem x, tl_mem y, tl_mem scale, tl_mem dy, tl_mem dx, int acc_dx)
+{
+	OPS(be)->lrn_bwd(OPS(be), n, c, hw, size, alpha, beta, F(x), F(y), F(scale), F(dy), F(dx),
+			 acc_dx);
+}
+
+static void h_avgpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y)
+{
+	OPS(be)->avgpool_fwd(OPS(be), s, F(x), F(y));
+}
+
+static void h_avgpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem dx,
+			  int acc_dx)
+{
+	OPS(be)->avgpool_bwd(OPS(be), s, F(dy), F(dx), acc_dx);
+}
+
 /* ---- elementwise ops, split over the pool ---- */
 
 typedef struct {
@@ -332,6 +385,14 @@ tl_status tl_cpu_open(int reference, tl_pool *pool, tl_backend **out, tl_err *er
 	be->mul_acc = h_mul_acc;
 	be->softmax_xent = h_softmax_xent;
 	be->update = h_update;
+	be->dwconv_fwd = h_dwconv_fwd;
+	be->dwconv_bwd = h_dwconv_bwd;
+	be->bn_fwd = h_bn_fwd;
+	be->bn_bwd = h_bn_bwd;
+	be->lrn_fwd = h_lrn_fwd;
+	be->lrn_bwd = h_lrn_bwd;
+	be->avgpool_fwd = h_avgpool_fwd;
+	be->avgpool_bwd = h_avgpool_bwd;
 	be->count_nonfinite = h_count_nonfinite;
 	*out = be;
 	return TL_OK;

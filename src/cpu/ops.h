@@ -37,6 +37,33 @@ struct tl_cpu_ops {
 	void (*dense_bwd)(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
 			  const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
 			  float *db);
+
+	/* The ops of GoogLeNet, AlexNet and MobileNetV2, as in backend.h. */
+	/* Depthwise conv: s->o == s->c, w [c][kh][kw], b [c] or NULL. */
+	void (*dwconv_fwd)(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
+			   const float *b, int relu, float *y);
+	void (*dwconv_bwd)(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
+			   const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
+			   float *db);
+	/* Batch norm of x [n][c][hw] then act (TL_ACT_*); gamma NULL = 1, beta
+	 * NULL = 0; save [2c] = mean, invstd. */
+	void (*bn_fwd)(tl_cpu_ops *be, int n, int c, int hw, float eps, float mom, int training,
+		       const float *x, const float *gamma, const float *beta, float *rmean,
+		       float *rvar, float *save, int act, float *y);
+	void (*bn_bwd)(tl_cpu_ops *be, int n, int c, int hw, int training, const float *x,
+		       const float *gamma, const float *save, const float *y, int act, float *dy,
+		       float *dx, int acc_dx, float *dgamma, float *dbeta);
+	/* Local response norm across channels; scale may be NULL in lrn_fwd
+	 * (not kept). */
+	void (*lrn_fwd)(tl_cpu_ops *be, int n, int c, int hw, int size, float alpha, float beta,
+			float kk, const float *x, float *scale, float *y);
+	void (*lrn_bwd)(tl_cpu_ops *be, int n, int c, int hw, int size, float alpha, float beta,
+			const float *x, const float *y, const float *scale, const float *dy,
+			float *dx, int acc_dx);
+	/* Adaptive average pool (PyTorch's AdaptiveAvgPool2d). */
+	void (*avgpool_fwd)(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y);
+	void (*avgpool_bwd)(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy, float *dx,
+			    int acc_dx);
 };
 
 /* The scalar reference backend: direct loops, obviously correct. */
