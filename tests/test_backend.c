@@ -327,6 +327,82 @@ static void vgg16_winograd_layer_takes_winograd(void **state)
 	assert_int_equal(runs, 6); /* forward, input and weight gradient, at 1 and 2 threads */
 }
 
+/* Fast == reference for one conv shape, forward and all gradients, at
+ * every CPU level, 1 and 2 threads. */
+static void conv_fast_equals_reference(const tl_conv_shape *s, const char *label)
+{
+	size_t nx = (size_t)s->n * s->c * s->h * s->w, ny = (size_t)s->n * s->o * s->oh * s->ow,
+	       nw = (size_t)s->o * s->c * s->kh * s->kw;
+	float *x = frand_n(nx), *w = frand_n(nw), *b = frand_n((size_t)s->o), *g = frand_n(ny);
+	float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dy0 = malloc(ny * 4), *dy1 = malloc(ny * 4),
+	      *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4), *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4),
+	      *db0 = malloc((size_t)s->o * 4), *db1 = malloc((size_t)s->o * 4);
+	tl_ref_conv_fwd_f32(s, x, w, b, 1, y0);
+	memcpy(dy0, g, ny * 4);
+	tl_ref_conv_bwd_f32(s, x, w, y0, 1, dy0, dx0, 0, dw0, db0);
+	for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++)
+		for (int threads = 1; threads <= 2; threads++) {
+			tl_cpu_force((tl_cpu_level)lv);
+			tl_pool *pool;
+			tl_err err;
+			tl_pool_new(&pool, threads, &err);
+			tl_cpu_ops be;
+			tl_cpu_fast_init(&be, pool);
+			char what[160];
+			snprintf(what, sizeof what, "%s, %s, %d thread(s)", label,
+				 tl_cpu_level_name((tl_cpu_level)lv), threads);
+			be.conv_fwd(&be, s, x, w, b, 1, y1);
+			expect_close_arrays(what, y1, y0, ny, 1e-4);
+			memcpy(dy1, g, ny * 4);
+			be.conv_bwd(&be, s, x, w, y1, 1, dy1, dx1, 0, dw1, db1);
+			expect_close_arrays(what, dx1, dx0, nx, 1e-4);
+			expect_close_arrays(what, dw1, dw0, nw, 1e-4);
+			expect_close_arrays(what, db1, db0, (size_t)s->o, 1e-4);
+			tl_pool_free(pool);
+		}
+	tl_cpu_force(tl_cpu_supported());
+	free(x), free(w), free(b), free(g), free(y0), free(y1), free(dy0), free(dy1);
+	free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+}
+
+/* Padding only after (backend.h: ph/pw before, the rest implied by oh/ow),
+ * through each conv path of the fast backend: the packed GEMM with a padded
+ * copy, the 1x1 one without, col2im (stride 2), the transposed conv
+ * (stride 1) and Winograd (which must run here when it applies). */
+static void asymmetric_padding_fast_equals_reference(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *label;
+		tl_conv_shape s;
+	} cases[] = {
+		{"3x3 s2, 0 before 1 after (Keras correct_pad), 33x32 -> 17x16",
+		 {.n = 2, .c = 19, .h = 33, .w = 32, .o = 21, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .ph = 0,
+		  .pw = 0, .oh = 17, .ow = 16}},
+		{"3x3 s1, 0 before 1 after, 15x14 -> 14x13",
+		 {.n = 2, .c = 7, .h = 15, .w = 14, .o = 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 0,
+		  .pw = 0, .oh = 14, .ow = 13}},
+		{"1x1 s2, 0 before 1 after, 10x9 -> 6x5",
+		 {.n = 3, .c = 13, .h = 10, .w = 9, .o = 11, .kh = 1, .kw = 1, .sh = 2, .sw = 2, .ph = 0,
+		  .pw = 0, .oh = 6, .ow = 5}},
+		{"3x3 s1, 1 before 2 after, 9x10 -> 10x11",
+		 {.n = 1, .c = 5, .h = 9, .w = 10, .o = 6, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1,
+		  .pw = 1, .oh = 10, .ow = 11}},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		conv_fast_equals_reference(&cases[i].s, cases[i].label);
+	/* Winograd-sized: 64 channels, 4 x 8 x 8 tiles */
+	tl_conv_shape ws = {.n = 4, .c = 64, .h = 17, .w = 17, .o = 64, .kh = 3, .kw = 3, .sh = 1,
+			    .sw = 1, .ph = 0, .pw = 0, .oh = 16, .ow = 16};
+	unsigned long runs0 = tl_wino_runs();
+	int wino = tl_wino_applies(&ws);
+	conv_fast_equals_reference(&ws, "3x3 s1 64 channels, 0 before 1 after, 17x17 -> 16x16");
+	if (wino) /* forward, dx (its transposed conv) and dw at 1 and 2 threads */
+		assert_true(tl_wino_runs() - runs0 >= 6);
+	else
+		print_message("note: Winograd does not apply here (no AVX-512 or TL_WINOGRAD=0)\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +412,7 @@ int main(void)
 		cmocka_unit_test(vec_loops_match_scalar),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
 		cmocka_unit_test(vgg16_winograd_layer_takes_winograd),
+		cmocka_unit_test(asymmetric_padding_fast_equals_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

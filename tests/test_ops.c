@@ -615,7 +615,7 @@ static void check_bn(int n, int c, int hw, int training, int act)
 	tl_ref_bn_bwd_f64(n, c, hw, training, bc.x, bc.gamma, save, y, act, dy, dx, 0, dg, dbt);
 	char what[128];
 	snprintf(what, sizeof what, "bn n%d c%d hw%d training%d act%d", n, c, hw, training, act);
-	if (act == TL_ACT_RELU6) { /* the test must reach both clamps */
+	if (act == TL_ACT_RELU6 && bc.nx >= 64) { /* the test must reach both clamps */
 		size_t lo = 0, hi = 0;
 		for (size_t i = 0; i < bc.nx; i++)
 			lo += y[i] == 0, hi += y[i] == 6;
