@@ -5,7 +5,10 @@
  * its padded paths and PoCL compiles quickly: stride 2, 1x1, 3x3 pad 1,
  * 5x3 pad 2, ceil-mode overlapping pools with ties, acc_dx 0/1, none
  * gradients, ReLU on/off, convolutions in one chunk and one image per
- * chunk, the weight gradient in split-K slices (41x33 maps, prepared).  Dropout masks, argmax, copies and fills must match bit for bit;
+ * chunk, the weight gradient in split-K slices (41x33 maps, prepared),
+ * asymmetric conv padding (Keras' stride 2: 0 before, 1 after), padded
+ * max pools, the adaptive average pool, depthwise conv, batch norm in
+ * training and inference with each activation, LRN.  Dropout masks, argmax, copies and fills must match bit for bit;
  * arithmetic within atol + rtol * |want|.
  *
  * The device: TL_TEST_OPENCL=P:D, else the first GPU, else platform 0
@@ -132,6 +135,17 @@ static tl_conv_shape conv_shape(int n, int c, int h, int w, int o, int kh, int k
 	return cs;
 }
 
+/* Padding pb before and pa after (asymmetric: Keras' stride-2 "correct_pad"
+ * is pb = 0, pa = 1); oh/ow carry the padding after. */
+static tl_conv_shape asym_shape(int n, int c, int h, int w, int o, int kh, int kw, int s, int pb,
+				int pa)
+{
+	tl_conv_shape cs = {n, c, h, w, o, kh, kw, s, s, pb, pb, 0, 0};
+	cs.oh = (h + pb + pa - kh) / s + 1;
+	cs.ow = (w + pb + pa - kw) / s + 1;
+	return cs;
+}
+
 /* Forward and backward of one shape on backend ocl (B[1] swapped in). */
 static void conv_case(const tl_conv_shape *s, int bias, int relu, int acc_dx, int grads)
 {
@@ -173,6 +187,10 @@ static void conv_all(int prepared)
 		{conv_shape(3, 5, 7, 5, 13, 3, 3, 1, 0), 1, 1, 1, 1},  /* only dx */
 		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7},   /* 1x1 stride 2: im2col */
 		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7}, /* prepared: split-K dW */
+		{asym_shape(2, 5, 7, 5, 6, 3, 3, 2, 0, 1), 1, 1, 0, 7}, /* Keras stride 2: 0 | 1 */
+		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* even sizes: 0 | 1 */
+		{asym_shape(2, 3, 7, 5, 5, 5, 3, 1, 1, 3), 1, 0, 1, 7}, /* 1 | 3 */
+		{asym_shape(2, 6, 5, 7, 4, 1, 1, 1, 0, 1), 1, 1, 0, 7}, /* 1x1 padded after */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		tl_backend *main_ocl = B[1], *fresh = NULL;
@@ -214,14 +232,16 @@ static void conv_image_chunks(void **state)
 
 /* ---- pooling ---- */
 
-static void pool_case(int n, int c, int h, int w, int k, int s, int ceil_mode, int acc)
+static void pool_case(int n, int c, int h, int w, int k, int s, int p, int ceil_mode, int acc)
 {
-	tl_pool_shape ps = {n, c, h, w, k, s, 0, tl_pool_out(h, k, s, 0, ceil_mode),
-			    tl_pool_out(w, k, s, 0, ceil_mode)};
+	tl_pool_shape ps = {n, c, h, w, k, s, p, tl_pool_out(h, k, s, p, ceil_mode),
+			    tl_pool_out(w, k, s, p, ceil_mode)};
 	size_t nx = (size_t)n * c * h * w, ny = (size_t)n * c * ps.oh * ps.ow;
 	float *xh = malloc(nx * 4);
 	for (size_t i = 0; i < nx; i++)
-		xh[i] = (float)(rng = rng * 1664525u + 1013904223u, (rng >> 16) % 4); /* ties */
+		xh[i] = (float)(rng = rng * 1664525u + 1013904223u, (rng >> 16) % 4) - (p ? 2 : 0);
+	/* ties; with padding also negative values, so a padded cell (never a
+	 * winner) would beat them if it read as zero */
 	twin x = tw_new(nx, xh), y = tw_new(ny, NULL), am = tw_new(ny, NULL);
 	free(xh);
 	BOTH(maxpool_fwd, &ps, M(x), M(y), M(am));
@@ -239,10 +259,71 @@ static void pool_case(int n, int c, int h, int w, int k, int s, int ceil_mode, i
 
 static void maxpool(void **state)
 {
-	pool_case(2, 13, 7, 5, 3, 2, 1, 0); /* overlapping, ceil: partial last windows */
-	pool_case(2, 3, 7, 5, 3, 2, 0, 1);
-	pool_case(1, 4, 7, 5, 2, 2, 1, 1);
-	pool_case(2, 3, 8, 8, 2, 2, 0, 0);
+	pool_case(2, 13, 7, 5, 3, 2, 0, 1, 0); /* overlapping, ceil: partial last windows */
+	pool_case(2, 3, 7, 5, 3, 2, 0, 0, 1);
+	pool_case(1, 4, 7, 5, 2, 2, 0, 1, 1);
+	pool_case(2, 3, 8, 8, 2, 2, 0, 0, 0);
+}
+
+/* Padded max pooling (GoogLeNet's k3 s1 p1 and k3 s2 p1 ceil, MobileNet's
+ * none): padded cells never win, argmax indexes the unpadded plane. */
+static void maxpool_padded(void **state)
+{
+	pool_case(2, 13, 7, 5, 3, 1, 1, 1, 0); /* k3 s1 p1 ceil: same size */
+	pool_case(2, 13, 7, 5, 3, 2, 1, 1, 1); /* k3 s2 p1 ceil */
+	pool_case(2, 5, 8, 6, 3, 2, 1, 0, 0);  /* k3 s2 p1 floor */
+	pool_case(1, 3, 13, 13, 3, 2, 1, 1, 1);
+	/* all negative: padding read as zero would win everywhere at the edge */
+	tl_pool_shape ps = {1, 2, 5, 4, 3, 1, 1, 5, 4};
+	float xh[40];
+	for (int i = 0; i < 40; i++)
+		xh[i] = -1.0f - (float)i;
+	twin x = tw_new(40, xh), y = tw_new(40, NULL), am = tw_new(40, NULL);
+	BOTH(maxpool_fwd, &ps, M(x), M(y), M(am));
+	sync_ok();
+	tw_same(y, "maxpool y (negative)");
+	tw_same(am, "maxpool argmax (negative)");
+	int32_t a[40];
+	fetch(1, am, a);
+	/* output (0, 0) covers rows 0..1, cols 0..1 of plane 0: the max is x[0] */
+	assert_int_equal(a[0], 0);
+	/* output (4, 3) covers rows 3..4, cols 2..3: the max is x[3*4 + 2] */
+	assert_int_equal(a[19], 14);
+	tw_free(x);
+	tw_free(y);
+	tw_free(am);
+}
+
+/* Adaptive average pooling: repeats (1x1 -> 6x6), uneven windows (7x5 ->
+ * 3x2), overlapping ones (13x13 -> 6x6, AlexNet's). */
+static void avgpool(void **state)
+{
+	const int cases[][4] = {{1, 1, 6, 6}, {7, 5, 3, 2}, {13, 13, 6, 6}, {6, 6, 6, 6}, {5, 7, 2, 3}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		for (int acc = 0; acc < 2; acc++) {
+			tl_pool_shape ps = {2, 13, cases[i][0], cases[i][1], 0, 0, 0, cases[i][2],
+					    cases[i][3]};
+			size_t nx = (size_t)ps.n * ps.c * ps.h * ps.w;
+			size_t ny = (size_t)ps.n * ps.c * ps.oh * ps.ow;
+			twin x = tw_new(nx, NULL), y = tw_new(ny, NULL);
+			BOTH(avgpool_fwd, &ps, M(x), M(y));
+			twin dy = tw_new(ny, NULL), dx = tw_new(nx, NULL);
+			BOTH(avgpool_bwd, &ps, M(dy), M(dx), acc);
+			sync_ok();
+			tw_check(y, 1e-6, 1e-5, "avgpool y");
+			tw_check(dx, 1e-6, 1e-5, "avgpool dx");
+			if (ps.h == 1 && ps.w == 1) {
+				/* 36 copies: y[n][c][*] = x[n][c], dx = the sum of the 36 dy */
+				float xv[26], yv[936];
+				fetch(1, x, xv);
+				fetch(1, y, yv);
+				for (int k = 0; k < 936; k++)
+					assert_true(yv[k] == xv[k / 36]);
+			}
+			twin all[] = {x, y, dy, dx};
+			for (size_t k = 0; k < 4; k++)
+				tw_free(all[k]);
+		}
 }
 
 static void gap(void **state)
@@ -260,6 +341,185 @@ static void gap(void **state)
 		tw_free(y);
 		tw_free(dx);
 	}
+}
+
+/* ---- depthwise convolution ---- */
+
+static void dwconv_case(const tl_conv_shape *s, int bias, int relu, int acc_dx, int grads)
+{
+	size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->c * s->kh * s->kw;
+	size_t ny = (size_t)s->n * s->c * s->oh * s->ow;
+	twin x = tw_new(nx, NULL), w = tw_new(nw, NULL), b = bias ? tw_new(s->c, NULL) : none;
+	twin y = tw_new(ny, NULL);
+	BOTH(dwconv_fwd, s, M(x), M(w), M(b), relu, M(y));
+	sync_ok();
+	tw_check(y, ATOL, RTOL, "dwconv y");
+
+	twin dy = tw_new(ny, NULL), dx = tw_new(nx, NULL);
+	twin dw = (grads & 2) ? tw_new(nw, NULL) : none, db = (grads & 4) ? tw_new(s->c, NULL) : none;
+	twin dxm = (grads & 1) ? dx : none;
+	BOTH(dwconv_bwd, s, M(x), M(w), M(y), relu, M(dy), M(dxm), acc_dx, M(dw), M(db));
+	sync_ok();
+	tw_same(dy, "dwconv dy (relu-masked)");
+	tw_check(dx, ATOL, RTOL, "dwconv dx"); /* untouched copies when dx is none */
+	if (grads & 2)
+		tw_check(dw, ATOL, RTOL, "dwconv dw");
+	if (grads & 4)
+		tw_check(db, ATOL, RTOL, "dwconv db");
+	twin all[] = {x, w, b, y, dy, dx, dw, db};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		tw_free(all[i]);
+}
+
+static void dwconv(void **state)
+{
+	struct {
+		tl_conv_shape s;
+		int bias, relu, acc, grads;
+	} cases[] = {
+		{asym_shape(2, 13, 7, 5, 13, 3, 3, 1, 1, 1), 1, 1, 0, 7}, /* MobileNet stride 1 */
+		{asym_shape(3, 13, 7, 5, 13, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* Keras stride 2: 0 | 1 */
+		{asym_shape(2, 13, 8, 6, 13, 3, 3, 2, 1, 1), 1, 1, 1, 7}, /* torch stride 2: 1 | 1 */
+		{asym_shape(2, 5, 13, 13, 5, 5, 5, 1, 2, 2), 1, 0, 0, 6}, /* 5x5, dx none */
+		{asym_shape(3, 7, 7, 5, 7, 3, 5, 2, 1, 2), 0, 1, 0, 1},   /* only dx, 3x5, 1 | 2 */
+		{asym_shape(2, 13, 7, 5, 13, 3, 3, 1, 1, 1), 1, 1, 1, 4}, /* only db */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		dwconv_case(&cases[i].s, cases[i].bias, cases[i].relu, cases[i].acc, cases[i].grads);
+}
+
+/* ---- normalization ---- */
+
+/* The cpu copy of t, uploaded over the opencl one (so that both backward
+ * passes start from the same forward output). */
+static void tw_sync_from_cpu(twin t)
+{
+	float *h = malloc((t.n ? t.n : 1) * 4);
+	fetch(0, t, h);
+	B[1]->upload(B[1], t.m[1], h, t.n * 4);
+	free(h);
+}
+
+/* n floats lo + (hi - lo) * u, u uniform in [0, 1). */
+static twin tw_uniform(size_t n, float lo, float hi)
+{
+	float *h = malloc(n * 4);
+	for (size_t i = 0; i < n; i++)
+		h[i] = lo + (hi - lo) * (frand() + 1) / 2;
+	twin t = tw_new(n, h);
+	free(h);
+	return t;
+}
+
+static void bn_case(int training, int act, int acc, int grads)
+{
+	int n = 3, c = 13, hw = 35;
+	size_t len = (size_t)n * c * hw;
+	float eps = 1e-3f, mom = 0.1f;
+	/* x off-centre so the mean matters; gamma and beta wide enough that y
+	 * crosses both 0 and 6 (ReLU6 clamps on either side) */
+	twin x = tw_uniform(len, -1.0f, 3.0f), gamma = tw_uniform(c, 1.0f, 5.0f);
+	twin beta = tw_uniform(c, -1.0f, 4.0f);
+	twin rmean = tw_uniform(c, -0.5f, 0.5f), rvar = tw_uniform(c, 0.5f, 1.5f);
+	twin save = tw_new(2 * (size_t)c, NULL), y = tw_new(len, NULL);
+	float r0[2][13];
+	fetch(1, rmean, r0[0]);
+	fetch(1, rvar, r0[1]);
+	BOTH(bn_fwd, n, c, hw, eps, mom, training, M(x), M(gamma), M(beta), M(rmean), M(rvar),
+	     M(save), act, M(y));
+	sync_ok();
+	tw_check(save, 1e-5, 1e-4, "bn save");
+	tw_check(y, ATOL, RTOL, "bn y");
+	tw_check(rmean, 1e-6, 1e-5, "bn running mean");
+	tw_check(rvar, 1e-6, 1e-5, "bn running var");
+	float yh[1365];
+	fetch(1, y, yh);
+	int below = 0, above = 0;
+	for (size_t i = 0; i < len; i++) {
+		below += yh[i] <= 0.0f;
+		above += yh[i] >= 6.0f;
+	}
+	if (act != TL_ACT_NONE && !below)
+		fail_msg("bn y: no value clamped at 0 (the mask is untested)");
+	if (act == TL_ACT_RELU6 && !above)
+		fail_msg("bn y: no value clamped at 6 (the mask is untested)");
+	float r1[2][13], sv[26];
+	fetch(1, rmean, r1[0]);
+	fetch(1, rvar, r1[1]);
+	fetch(1, save, sv);
+	for (int k = 0; k < c; k++) {
+		if (!training) {
+			/* running stats untouched, save made from them */
+			assert_true(r1[0][k] == r0[0][k] && r1[1][k] == r0[1][k]);
+			assert_true(sv[k] == r0[0][k]);
+			assert_close(sv[c + k], 1.0 / sqrt(r0[1][k] + (double)eps), 1e-6, 1e-5);
+		} else {
+			/* moved toward the batch: rmean = 0.9 rmean + 0.1 mean */
+			assert_close(r1[0][k], 0.9 * r0[0][k] + 0.1 * sv[k], 1e-6, 1e-5);
+		}
+	}
+
+	tw_sync_from_cpu(y);
+	tw_sync_from_cpu(save);
+	twin dy = tw_new(len, NULL), dx = tw_new(len, NULL);
+	twin dg = (grads & 2) ? tw_new(c, NULL) : none, db = (grads & 4) ? tw_new(c, NULL) : none;
+	twin dxm = (grads & 1) ? dx : none;
+	BOTH(bn_bwd, n, c, hw, training, M(x), M(gamma), M(save), M(y), act, M(dy), M(dxm), acc,
+	     M(dg), M(db));
+	sync_ok();
+	tw_same(dy, "bn dy (act-masked)");
+	tw_check(dx, ATOL, RTOL, "bn dx");
+	if (grads & 2)
+		tw_check(dg, ATOL, RTOL, "bn dgamma");
+	if (grads & 4)
+		tw_check(db, ATOL, RTOL, "bn dbeta");
+	twin all[] = {x, gamma, beta, rmean, rvar, save, y, dy, dx, dg, db};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		tw_free(all[i]);
+}
+
+static void batchnorm(void **state)
+{
+	for (int training = 0; training < 2; training++)
+		for (int act = TL_ACT_NONE; act <= TL_ACT_RELU6; act++) {
+			bn_case(training, act, 0, 7);
+			bn_case(training, act, 1, 7);
+		}
+	/* dx without dgamma/dbeta (training needs them anyway: scratch), one
+	 * of them, no dx */
+	bn_case(1, TL_ACT_RELU6, 0, 1);
+	bn_case(1, TL_ACT_RELU, 1, 3);
+	bn_case(1, TL_ACT_NONE, 0, 5);
+	bn_case(0, TL_ACT_RELU6, 0, 1);
+	bn_case(1, TL_ACT_RELU6, 0, 6);
+}
+
+static void lrn(void **state)
+{
+	const struct {
+		int size;
+		float alpha, beta, kk;
+	} cases[] = {{5, 0.5f, 0.75f, 2.0f}, {3, 0.5f, 0.75f, 1.0f}, {4, 0.5f, 0.6f, 1.0f}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		for (int acc = 0; acc < 2; acc++) {
+			int n = 2, c = 13, hw = 35, size = cases[i].size;
+			float alpha = cases[i].alpha, beta = cases[i].beta;
+			size_t len = (size_t)n * c * hw;
+			twin x = tw_uniform(len, -2.0f, 2.0f), scale = tw_new(len, NULL);
+			twin y = tw_new(len, NULL);
+			BOTH(lrn_fwd, n, c, hw, size, alpha, beta, cases[i].kk, M(x), M(scale), M(y));
+			sync_ok();
+			tw_check(scale, 1e-5, 1e-5, "lrn scale");
+			tw_check(y, ATOL, RTOL, "lrn y");
+			twin dy = tw_new(len, NULL), dx = tw_new(len, NULL);
+			BOTH(lrn_bwd, n, c, hw, size, alpha, beta, M(x), M(y), M(scale), M(dy), M(dx),
+			     acc);
+			sync_ok();
+			tw_check(dx, ATOL, RTOL, "lrn dx");
+			twin all[] = {x, scale, y, dy, dx};
+			for (size_t k = 0; k < 5; k++)
+				tw_free(all[k]);
+		}
 }
 
 /* ---- dense ---- */
@@ -511,6 +771,11 @@ int main(void)
 		cmocka_unit_test(conv_one_chunk),
 		cmocka_unit_test(conv_image_chunks),
 		cmocka_unit_test(maxpool),
+		cmocka_unit_test(maxpool_padded),
+		cmocka_unit_test(avgpool),
+		cmocka_unit_test(dwconv),
+		cmocka_unit_test(batchnorm),
+		cmocka_unit_test(lrn),
 		cmocka_unit_test(gap),
 		cmocka_unit_test(dense),
 		cmocka_unit_test(dropout),

@@ -243,13 +243,17 @@ enum {
 	K_IM2COL, K_COL2IM, K_CONV_OUT, K_CONV_DY_WIDE, K_BIAS_ACT,
 	K_MAXPOOL_FWD, K_MAXPOOL_BWD, K_GAP_FWD, K_GAP_BWD,
 	K_FILL, K_COPY2D, K_RELU_MASK, K_BIAS_GRAD, K_COUNT_NONFINITE,
-	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_SUM_SLICES, K_NKERNELS
+	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_SUM_SLICES,
+	K_DWCONV_FWD, K_DWCONV_DX, K_DWCONV_DW, K_BN_STATS, K_BN_APPLY, K_ACT_MASK, K_BN_GRAD,
+	K_BN_DX, K_LRN_FWD, K_LRN_BWD, K_AVGPOOL_FWD, K_AVGPOOL_BWD, K_NKERNELS
 };
 static const char *const kernel_names[K_NKERNELS] = {
 	"im2col", "col2im", "conv_out", "conv_dy_wide", "bias_act",
 	"maxpool_fwd", "maxpool_bwd", "gap_fwd", "gap_bwd",
 	"fill", "copy2d", "relu_mask", "bias_grad", "count_nonfinite",
 	"dropout_fwd", "mul_acc", "softmax_xent", "sgd", "adam", "sum_slices",
+	"dwconv_fwd", "dwconv_dx", "dwconv_dw", "bn_stats", "bn_apply", "act_mask", "bn_grad",
+	"bn_dx", "lrn_fwd", "lrn_bwd", "avgpool_fwd", "avgpool_bwd",
 };
 
 /* Work-group size of the reductions (TL_RED_WG in the kernels). */
@@ -418,6 +422,8 @@ typedef struct {
 	size_t part_bytes;
 	cl_mem tmp;       /* CLBlast's SGEMM scratch (padded copies), ours so it is kept */
 	size_t tmp_bytes;
+	cl_mem red;       /* bn_bwd's dgamma/dbeta [2][c] when the caller wants none */
+	size_t red_bytes;
 	size_t ws_cap;    /* how much prepare_conv may reserve */
 	cl_mem counts;    /* count_nonfinite's per-group counts; the stand-in for none */
 	size_t allocated; /* bytes in live buffers */
@@ -569,7 +575,7 @@ static tl_buf *ocl_alloc(tl_backend *be, size_t bytes)
 				bytes, be->max_alloc);
 		return NULL;
 	}
-	size_t ws = o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes;
+	size_t ws = o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes + o->red_bytes;
 	if (o->allocated + ws + bytes > be->mem_total) {
 		tl_backend_fail(be, TL_ENOMEM,
 				"opencl: alloc: %zu more bytes would need %zu of the device's %zu "
@@ -718,6 +724,8 @@ static void ocl_destroy(tl_backend *be)
 			clReleaseMemObject(o->part);
 		if (o->tmp)
 			clReleaseMemObject(o->tmp);
+		if (o->red)
+			clReleaseMemObject(o->red);
 		if (o->counts)
 			clReleaseMemObject(o->counts);
 		for (int i = 0; i < K_NKERNELS; i++)
@@ -733,9 +741,12 @@ static void ocl_destroy(tl_backend *be)
 
 /* ---- convolution ---- */
 
+/* A 1x1 convolution that is a plain GEMM per image: no stride, no padding
+ * on either side (oh, ow as the input). */
 static int is_1x1(const tl_conv_shape *s)
 {
-	return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+	return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0 &&
+	       s->oh == s->h && s->ow == s->w;
 }
 
 /* Workspace floats one image of s needs: col [K][P] and wide [O][P]. */
@@ -827,7 +838,7 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 static size_t ocl_workspace_bytes(tl_backend *be)
 {
 	ocl_state *o = st_of(be);
-	return o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes;
+	return o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes + o->red_bytes;
 }
 
 /* Images per chunk: as many as the workspace holds (growing it to one
@@ -982,7 +993,7 @@ static void ocl_maxpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl
 	size_t nc = (size_t)s->n * s->c, ny = nc * s->oh * s->ow;
 	if (fits32(be, nc * s->h * s->w, "maxpool input"))
 		RUN(be, K_MAXPOOL_FWD, ny, 0, KM(be, x), KI(nc), KI(s->h), KI(s->w), KI(s->k),
-		    KI(s->s), KI(s->oh), KI(s->ow), KM(be, y), KM(be, argmax));
+		    KI(s->s), KI(s->p), KI(s->oh), KI(s->ow), KM(be, y), KM(be, argmax));
 }
 
 static void ocl_maxpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem argmax,
@@ -991,7 +1002,25 @@ static void ocl_maxpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy, t
 	size_t nc = (size_t)s->n * s->c, nx = nc * s->h * s->w;
 	if (fits32(be, nx, "maxpool input"))
 		RUN(be, K_MAXPOOL_BWD, nx, 0, KM(be, dy), KM(be, argmax), KI(nc), KI(s->h), KI(s->w),
-		    KI(s->k), KI(s->s), KI(s->oh), KI(s->ow), KI(acc_dx), KM(be, dx));
+		    KI(s->k), KI(s->s), KI(s->p), KI(s->oh), KI(s->ow), KI(acc_dx), KM(be, dx));
+}
+
+/* Adaptive average pool: pool.cl's avgpool_fwd/avgpool_bwd (k, s, p unused). */
+static void ocl_avgpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y)
+{
+	size_t nc = (size_t)s->n * s->c, ny = nc * s->oh * s->ow;
+	if (fits32(be, nc * s->h * s->w, "avgpool input") && fits32(be, ny, "avgpool output"))
+		RUN(be, K_AVGPOOL_FWD, ny, 0, KM(be, x), KI(nc), KI(s->h), KI(s->w), KI(s->oh),
+		    KI(s->ow), KM(be, y));
+}
+
+static void ocl_avgpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem dx,
+			    int acc_dx)
+{
+	size_t nc = (size_t)s->n * s->c, nx = nc * s->h * s->w;
+	if (fits32(be, nx, "avgpool input") && fits32(be, nc * s->oh * s->ow, "avgpool output"))
+		RUN(be, K_AVGPOOL_BWD, nx, 0, KM(be, dy), KI(nc), KI(s->h), KI(s->w), KI(s->oh),
+		    KI(s->ow), KI(acc_dx), KM(be, dx));
 }
 
 static void ocl_gap_fwd(tl_backend *be, int n, int c, int hw, tl_mem x, tl_mem y)
@@ -1006,6 +1035,114 @@ static void ocl_gap_bwd(tl_backend *be, int n, int c, int hw, tl_mem dy, tl_mem 
 	size_t total = (size_t)n * c * hw;
 	if (fits32(be, total, "gap input"))
 		RUN(be, K_GAP_BWD, total, 0, KM(be, dy), KU(total), KI(hw), KI(acc_dx), KM(be, dx));
+}
+
+/* ---- depthwise convolution, batch norm, LRN ---- */
+
+/* The geometry arguments of dwconv.cl's kernels, after the first tensor. */
+#define DW_GEOM(s)                                                                         \
+	KI((s)->n), KI((s)->c), KI((s)->h), KI((s)->w), KI((s)->kh), KI((s)->kw), KI((s)->sh), \
+		KI((s)->sw), KI((s)->ph), KI((s)->pw), KI((s)->oh), KI((s)->ow)
+
+static void ocl_dwconv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
+			   int relu, tl_mem y)
+{
+	size_t ny = (size_t)s->n * s->c * s->oh * s->ow;
+	if (fits32(be, ny, "dwconv output") &&
+	    fits32(be, (size_t)s->n * s->c * s->h * s->w, "dwconv input"))
+		RUN(be, K_DWCONV_FWD, ny, 0, KM(be, x), DW_GEOM(s), KM(be, w), KM(be, b),
+		    KI(b.buf != NULL), KI(relu), KM(be, y));
+}
+
+static void ocl_dwconv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
+			   int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db)
+{
+	size_t P = (size_t)s->oh * s->ow, ny = (size_t)s->n * s->c * P;
+	size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->c * s->kh * s->kw;
+	if (be->status != TL_OK || !fits32(be, ny, "dwconv output") ||
+	    !fits32(be, nx, "dwconv input") || !fits32(be, nw * RED_WG, "dwconv weights"))
+		return;
+	if (relu)
+		RUN(be, K_RELU_MASK, ny, 0, KM(be, y), KM(be, dy), KU(ny));
+	/* the reductions write zero when there are no outputs (n*P = 0) */
+	if (db.buf)
+		bias_grad(be, s->n, s->c, (int)P, dy, db);
+	if (dw.buf)
+		RUN(be, K_DWCONV_DW, nw * RED_WG, RED_WG, KM(be, x), KM(be, dy), DW_GEOM(s),
+		    KM(be, dw));
+	if (dx.buf)
+		RUN(be, K_DWCONV_DX, nx, 0, KM(be, dy), DW_GEOM(s), KM(be, w), KI(acc_dx),
+		    KM(be, dx));
+}
+
+static void ocl_bn_fwd(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
+		       tl_mem x, tl_mem gamma, tl_mem beta, tl_mem rmean, tl_mem rvar, tl_mem save,
+		       int act, tl_mem y)
+{
+	size_t total = (size_t)n * c * hw;
+	if (!fits32(be, total, "bn input") || !fits32(be, (size_t)c * RED_WG, "bn channels"))
+		return;
+	RUN(be, K_BN_STATS, (size_t)c * RED_WG, RED_WG, KM(be, x), KI(n), KI(c), KI(hw), KF(eps),
+	    KF(mom), KI(training), KM(be, rmean), KM(be, rvar), KM(be, save));
+	RUN(be, K_BN_APPLY, total, 0, KM(be, x), KU(total), KI(c), KI(hw), KM(be, save),
+	    KM(be, gamma), KI(gamma.buf != NULL), KM(be, beta), KI(beta.buf != NULL), KI(act),
+	    KM(be, y));
+}
+
+static void ocl_bn_bwd(tl_backend *be, int n, int c, int hw, int training, tl_mem x, tl_mem gamma,
+		       tl_mem save, tl_mem y, int act, tl_mem dy, tl_mem dx, int acc_dx,
+		       tl_mem dgamma, tl_mem dbeta)
+{
+	ocl_state *o = st_of(be);
+	size_t total = (size_t)n * c * hw;
+	if (be->status != TL_OK || !fits32(be, total, "bn input") ||
+	    !fits32(be, (size_t)c * RED_WG, "bn channels"))
+		return;
+	if (act != TL_ACT_NONE)
+		RUN(be, K_ACT_MASK, total, 0, KM(be, y), KM(be, dy), KU(total), KI(act));
+	int sums = dgamma.buf || dbeta.buf || (dx.buf && training);
+	if (!sums && !dx.buf)
+		return;
+	/* dgamma and dbeta go to the caller's tensors, or to a scratch buffer
+	 * (reserved once, regrown only for a wider layer) where it wants none
+	 * but the training dx needs them */
+	tl_mem g = dgamma, bt = dbeta;
+	tl_buf red;
+	if (sums && (!g.buf || !bt.buf)) {
+		if (!reserve(be, &o->red, &o->red_bytes, (size_t)c * 8))
+			return;
+		red = (tl_buf){o->red, o->red_bytes};
+		if (!g.buf)
+			g = (tl_mem){&red, 0};
+		if (!bt.buf)
+			bt = (tl_mem){&red, (size_t)c};
+	}
+	if (sums)
+		RUN(be, K_BN_GRAD, (size_t)c * RED_WG, RED_WG, KM(be, x), KM(be, dy), KI(n), KI(c),
+		    KI(hw), KM(be, save), KM(be, g), KM(be, bt));
+	if (dx.buf)
+		RUN(be, K_BN_DX, total, 0, KM(be, x), KM(be, dy), KU(total), KI(c), KI(hw),
+		    KI(training), KM(be, save), KM(be, gamma), KI(gamma.buf != NULL), KM(be, g),
+		    KM(be, bt), KI(acc_dx), KM(be, dx));
+}
+
+static void ocl_lrn_fwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+			float kk, tl_mem x, tl_mem scale, tl_mem y)
+{
+	size_t total = (size_t)n * c * hw;
+	if (fits32(be, total, "lrn input"))
+		RUN(be, K_LRN_FWD, total, 0, KM(be, x), KU(total), KI(c), KI(hw), KI(size), KF(alpha),
+		    KF(beta), KF(kk), KM(be, scale), KM(be, y));
+}
+
+static void ocl_lrn_bwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+			tl_mem x, tl_mem y, tl_mem scale, tl_mem dy, tl_mem dx, int acc_dx)
+{
+	size_t total = (size_t)n * c * hw;
+	if (fits32(be, total, "lrn input"))
+		RUN(be, K_LRN_BWD, total, 0, KM(be, x), KM(be, y), KM(be, scale), KM(be, dy),
+		    KU(total), KI(c), KI(hw), KI(size), KF(alpha), KF(beta), KI(acc_dx),
+		    KM(be, dx));
 }
 
 /* ---- dense ---- */
@@ -1190,6 +1327,14 @@ tl_status tl_ocl_open(int platform, int device, tl_backend **out, tl_err *err)
 	be->mul_acc = ocl_mul_acc;
 	be->softmax_xent = ocl_softmax_xent;
 	be->update = ocl_update;
+	be->dwconv_fwd = ocl_dwconv_fwd;
+	be->dwconv_bwd = ocl_dwconv_bwd;
+	be->bn_fwd = ocl_bn_fwd;
+	be->bn_bwd = ocl_bn_bwd;
+	be->lrn_fwd = ocl_lrn_fwd;
+	be->lrn_bwd = ocl_lrn_bwd;
+	be->avgpool_fwd = ocl_avgpool_fwd;
+	be->avgpool_bwd = ocl_avgpool_bwd;
 	be->count_nonfinite = ocl_count_nonfinite;
 
 	tl_status st = TL_OK;
@@ -1210,7 +1355,9 @@ tl_status tl_ocl_open(int platform, int device, tl_backend **out, tl_err *err)
 						     sizeof wg, &wg, NULL)))
 			break;
 		o->wg[i] = wg < DEFAULT_WG ? wg : DEFAULT_WG;
-		if ((i == K_BIAS_GRAD || i == K_COUNT_NONFINITE) && wg < RED_WG)
+		if ((i == K_BIAS_GRAD || i == K_COUNT_NONFINITE || i == K_DWCONV_DW ||
+		     i == K_BN_STATS || i == K_BN_GRAD) &&
+		    wg < RED_WG)
 			st = tl_seterr(err, TL_EIO,
 				       "opencl: kernel %s runs at most %zu work-items per group on "
 				       "%s (it needs %d)",
