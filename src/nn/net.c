@@ -10,7 +10,7 @@
 #include "rng.h"
 #include "nn/safetensors.h"
 
-#define MAX_LAYERS 128
+#define MAX_LAYERS 512
 
 tl_net *tl_net_new(const char *model, int c, int h, int w)
 {
@@ -20,7 +20,7 @@ tl_net *tl_net_new(const char *model, int c, int h, int w)
 	net->layers = calloc(MAX_LAYERS, sizeof *net->layers);
 	net->tshape = calloc(MAX_LAYERS + 1, sizeof *net->tshape);
 	net->consumers = calloc(MAX_LAYERS + 1, sizeof *net->consumers);
-	net->params = calloc(2 * MAX_LAYERS, sizeof *net->params);
+	net->params = calloc(2 * MAX_LAYERS, sizeof *net->params); /* bn: 4 per layer */
 	TL_CHECK(net->layers && net->tshape && net->consumers && net->params);
 	net->tshape[0] = (tl_shape3){c, h, w};
 	net->n_tensors = 1;
@@ -85,7 +85,7 @@ static void note_unit(tl_net *net, const char *unit)
 		return;
 	for (int i = 0; i < net->n_units; i++)
 		TL_CHECK(strcmp(net->units[i], unit) != 0); /* units are contiguous */
-	TL_CHECK(net->n_units < 24);
+	TL_CHECK(net->n_units < TL_MAX_UNITS);
 	snprintf(net->units[net->n_units++], 16, "%s", unit);
 }
 
@@ -98,10 +98,11 @@ static tl_layer *add_layer(tl_net *net, tl_layer_kind kind, const char *name, co
 	l->kind = kind;
 	snprintf(l->name, sizeof l->name, "%s", name);
 	snprintf(l->unit, sizeof l->unit, "%s", unit);
+	for (int i = 0; i < TL_MAX_IN; i++)
+		l->in[i] = -1;
 	l->in[0] = in;
-	l->in[1] = -1;
 	l->n_in = 1;
-	l->w = l->b = -1;
+	l->w = l->b = l->rm = l->rv = -1;
 	l->trainable = 1;
 	l->out = net->n_tensors++;
 	net->consumers[in]++;
@@ -111,6 +112,7 @@ static tl_layer *add_layer(tl_net *net, tl_layer_kind kind, const char *name, co
 
 static int add_param(tl_net *net, const char *name, int ndim, const int64_t *shape, int layer)
 {
+	TL_CHECK(net->n_params < 2 * MAX_LAYERS);
 	tl_param *p = &net->params[net->n_params];
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "%s", name);
@@ -124,34 +126,132 @@ static int add_param(tl_net *net, const char *name, int ndim, const int64_t *sha
 	return net->n_params++;
 }
 
+/* A conv or depthwise conv layer; pad_after only sets the output size. */
+static int add_conv(tl_net *net, tl_layer_kind kind, const char *name, const char *unit, int in,
+		    int out_c, int k, int stride, int pb, int pa, int relu, const char *wname,
+		    const char *bname)
+{
+	tl_shape3 s = net->tshape[in];
+	if (s.h + pb + pa < k || s.w + pb + pa < k)
+		return -1;
+	int oh = (s.h + pb + pa - k) / stride + 1, ow = (s.w + pb + pa - k) / stride + 1;
+	tl_layer *l = add_layer(net, kind, name, unit, in);
+	l->out_c = out_c, l->k = k, l->stride = stride, l->pad = pb, l->relu = relu;
+	int64_t ws[4] = {out_c, kind == TL_L_DWCONV ? 1 : s.c, k, k}, bs[1] = {out_c};
+	l->w = add_param(net, wname, 4, ws, net->n_layers - 1);
+	if (bname)
+		l->b = add_param(net, bname, 1, bs, net->n_layers - 1);
+	net->tshape[l->out] = (tl_shape3){out_c, oh, ow};
+	return l->out;
+}
+
 int tl_net_conv(tl_net *net, const char *name, const char *unit, int in, int out_c, int k,
 		int stride, int pad, int relu, const char *wname, const char *bname)
 {
-	tl_shape3 s = net->tshape[in];
-	int oh = tl_conv_out(s.h, k, stride, pad), ow = tl_conv_out(s.w, k, stride, pad);
+	return add_conv(net, TL_L_CONV, name, unit, in, out_c, k, stride, pad, pad, relu, wname,
+			bname);
+}
+
+int tl_net_conv_pad(tl_net *net, const char *name, const char *unit, int in, int out_c, int k,
+		    int stride, int pad_before, int pad_after, int relu, const char *wname,
+		    const char *bname)
+{
+	return add_conv(net, TL_L_CONV, name, unit, in, out_c, k, stride, pad_before, pad_after,
+			relu, wname, bname);
+}
+
+int tl_net_dwconv(tl_net *net, const char *name, const char *unit, int in, int k, int stride,
+		  int pad_before, int pad_after, int relu, const char *wname, const char *bname)
+{
+	return add_conv(net, TL_L_DWCONV, name, unit, in, net->tshape[in].c, k, stride, pad_before,
+			pad_after, relu, wname, bname);
+}
+
+int tl_net_bn(tl_net *net, const char *name, const char *unit, int in, int act, float eps,
+	      float mom, const char *prefix)
+{
+	tl_layer *l = add_layer(net, TL_L_BN, name, unit, in);
+	int li = net->n_layers - 1;
+	l->relu = act, l->eps = eps, l->mom = mom;
+	int64_t cs[1] = {net->tshape[in].c};
+	static const char *const suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+	int idx[4];
+	for (int i = 0; i < 4; i++) {
+		char pn[64];
+		snprintf(pn, sizeof pn, "%s.%s", prefix, suffix[i]);
+		idx[i] = add_param(net, pn, 1, cs, li);
+		net->params[idx[i]].buffer = i >= 2;
+		net->params[idx[i]].ones = i == 0 || i == 3;
+	}
+	l->w = idx[0], l->b = idx[1], l->rm = idx[2], l->rv = idx[3];
+	net->tshape[l->out] = net->tshape[in];
+	return l->out;
+}
+
+int tl_net_lrn(tl_net *net, const char *name, const char *unit, int in, int size, float alpha,
+	       float beta, float k)
+{
+	tl_layer *l = add_layer(net, TL_L_LRN, name, unit, in);
+	l->k = size, l->alpha = alpha, l->beta = beta, l->lrn_k = k;
+	net->tshape[l->out] = net->tshape[in];
+	return l->out;
+}
+
+int tl_net_avgpool(tl_net *net, const char *name, const char *unit, int in, int oh, int ow)
+{
 	if (oh < 1 || ow < 1)
 		return -1;
-	tl_layer *l = add_layer(net, TL_L_CONV, name, unit, in);
-	l->out_c = out_c, l->k = k, l->stride = stride, l->pad = pad, l->relu = relu;
-	int64_t ws[4] = {out_c, s.c, k, k}, bs[1] = {out_c};
-	l->w = add_param(net, wname, 4, ws, net->n_layers - 1);
-	l->b = add_param(net, bname, 1, bs, net->n_layers - 1);
-	net->tshape[l->out] = (tl_shape3){out_c, oh, ow};
+	tl_layer *l = add_layer(net, TL_L_AVGPOOL, name, unit, in);
+	net->tshape[l->out] = (tl_shape3){net->tshape[in].c, oh, ow};
+	return l->out;
+}
+
+int tl_net_add(tl_net *net, const char *name, const char *unit, int a, int b)
+{
+	tl_shape3 sa = net->tshape[a], sb = net->tshape[b];
+	if (sa.c != sb.c || sa.h != sb.h || sa.w != sb.w)
+		return -1;
+	tl_layer *l = add_layer(net, TL_L_ADD, name, unit, a);
+	l->in[1] = b;
+	l->n_in = 2;
+	net->consumers[b]++;
+	net->tshape[l->out] = sa;
+	return l->out;
+}
+
+void tl_net_alias(tl_net *net, int t, const char *alias)
+{
+	tl_layer *l = &net->layers[t - 1];
+	size_t len = strlen(l->alias);
+	TL_CHECK(len + strlen(alias) + 2 <= sizeof l->alias);
+	snprintf(l->alias + len, sizeof l->alias - len, "%s%s", len ? "," : "", alias);
+}
+
+void tl_net_unit_alias(tl_net *net, const char *unit, const char *alias)
+{
+	for (int i = 0; i < net->n_units; i++)
+		if (strcmp(net->units[i], unit) == 0)
+			snprintf(net->unit_alias[i], sizeof net->unit_alias[i], "%s", alias);
+}
+
+int tl_net_maxpool_pad(tl_net *net, const char *name, const char *unit, int in, int k,
+		       int stride, int pad, int ceil_mode)
+{
+	tl_shape3 s = net->tshape[in];
+	int oh = tl_pool_out(s.h, k, stride, pad, ceil_mode),
+	    ow = tl_pool_out(s.w, k, stride, pad, ceil_mode);
+	if (oh < 1 || ow < 1 || 2 * pad > k)
+		return -1;
+	tl_layer *l = add_layer(net, TL_L_MAXPOOL, name, unit, in);
+	l->k = k, l->stride = stride, l->pad = pad, l->ceil_mode = ceil_mode;
+	net->tshape[l->out] = (tl_shape3){s.c, oh, ow};
 	return l->out;
 }
 
 int tl_net_maxpool(tl_net *net, const char *name, const char *unit, int in, int k, int stride,
 		   int ceil_mode)
 {
-	tl_shape3 s = net->tshape[in];
-	int oh = tl_pool_out(s.h, k, stride, 0, ceil_mode),
-	    ow = tl_pool_out(s.w, k, stride, 0, ceil_mode);
-	if (oh < 1 || ow < 1)
-		return -1;
-	tl_layer *l = add_layer(net, TL_L_MAXPOOL, name, unit, in);
-	l->k = k, l->stride = stride, l->ceil_mode = ceil_mode;
-	net->tshape[l->out] = (tl_shape3){s.c, oh, ow};
-	return l->out;
+	return tl_net_maxpool_pad(net, name, unit, in, k, stride, 0, ceil_mode);
 }
 
 int tl_net_gap(tl_net *net, const char *name, const char *unit, int in)
@@ -190,34 +290,55 @@ int tl_net_dropout(tl_net *net, const char *name, const char *unit, int in, floa
 	return l->out;
 }
 
+int tl_net_concat_n(tl_net *net, const char *name, const char *unit, const int *in, int n)
+{
+	TL_CHECK(n >= 1 && n <= TL_MAX_IN);
+	int c = 0;
+	for (int i = 0; i < n; i++) {
+		if (net->tshape[in[i]].h != net->tshape[in[0]].h ||
+		    net->tshape[in[i]].w != net->tshape[in[0]].w)
+			return -1;
+		c += net->tshape[in[i]].c;
+	}
+	tl_layer *l = add_layer(net, TL_L_CONCAT, name, unit, in[0]);
+	for (int i = 1; i < n; i++) {
+		l->in[i] = in[i];
+		net->consumers[in[i]]++;
+	}
+	l->n_in = n;
+	net->tshape[l->out] = (tl_shape3){c, net->tshape[in[0]].h, net->tshape[in[0]].w};
+	return l->out;
+}
+
 int tl_net_concat(tl_net *net, const char *name, const char *unit, int a, int b)
 {
-	tl_shape3 sa = net->tshape[a], sb = net->tshape[b];
-	if (sa.h != sb.h || sa.w != sb.w)
-		return -1;
-	tl_layer *l = add_layer(net, TL_L_CONCAT, name, unit, a);
-	l->in[1] = b;
-	l->n_in = 2;
-	net->consumers[b]++;
-	net->tshape[l->out] = (tl_shape3){sa.c + sb.c, sa.h, sa.w};
-	return l->out;
+	int in[2] = {a, b};
+	return tl_net_concat_n(net, name, unit, in, 2);
 }
 
 tl_status tl_net_finalize(tl_net *net, tl_err *err)
 {
+	/* buffers (running stats) first, so the trainable parameters stay one
+	 * contiguous tail for the optimizer's single update */
 	size_t total = 0;
-	for (int i = 0; i < net->n_params; i++) {
-		net->params[i].off = total;
-		total += (net->params[i].size + 15) & ~(size_t)15; /* 64-byte aligned blocks */
-	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < net->n_params; i++) {
+			if (net->params[i].buffer != !pass)
+				continue;
+			net->params[i].off = total;
+			total += (net->params[i].size + 15) & ~(size_t)15; /* 64-byte aligned */
+		}
 	net->n_param_floats = total;
 	net->param_block = aligned_alloc(64, tl_align64(total * sizeof(float)));
 	if (!net->param_block)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for %zu parameters", net->model,
 				 total);
 	memset(net->param_block, 0, total * sizeof(float));
-	for (int i = 0; i < net->n_params; i++)
+	for (int i = 0; i < net->n_params; i++) {
 		net->params[i].data = net->param_block + net->params[i].off;
+		for (size_t k = 0; k < net->params[i].size && net->params[i].ones; k++)
+			net->params[i].data[k] = 1.0f;
+	}
 	return TL_OK;
 }
 
@@ -229,10 +350,27 @@ int tl_net_find_param(const tl_net *net, const char *name)
 	return -1;
 }
 
+/* Whether name is one of the comma-separated names in list. */
+static int in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && strncmp(p, name, n) == 0)
+			return 1;
+		p += len + (e != NULL);
+	}
+	return 0;
+}
+
 int tl_net_find_layer(const tl_net *net, const char *name)
 {
 	for (int i = 0; i < net->n_layers; i++)
 		if (strcmp(net->layers[i].name, name) == 0)
+			return i;
+	for (int i = 0; i < net->n_layers; i++)
+		if (in_list(net->layers[i].alias, name))
 			return i;
 	return -1;
 }
@@ -303,7 +441,8 @@ void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded)
 			continue;
 		uint64_t s = seed ^ (0x1234567ull * (uint64_t)(i + 1));
 		if (p->ndim == 1) {
-			memset(p->data, 0, p->size * sizeof(float));
+			for (size_t k = 0; k < p->size; k++)
+				p->data[k] = p->ones ? 1.0f : 0.0f;
 		} else if (p->ndim == 4) { /* He normal: std sqrt(2 / fan_in) */
 			double sd = sqrt(2.0 / (double)(p->shape[1] * p->shape[2] * p->shape[3]));
 			for (size_t k = 0; k < p->size; k++) {
@@ -349,8 +488,14 @@ tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err)
 	if (unit && strcmp(unit, "all") != 0) {
 		from = -1;
 		for (int i = 0; i < net->n_units; i++)
-			if (strcmp(net->units[i], unit) == 0)
+			if (strcmp(net->units[i], unit) == 0 || strcmp(net->unit_alias[i], unit) == 0)
 				from = i;
+		int layer = from < 0 ? tl_net_find_layer(net, unit) : -1;
+		if (layer >= 0) { /* a layer: it and every later one train */
+			for (int l = 0; l < net->n_layers; l++)
+				net->layers[l].trainable = l >= layer;
+			return TL_OK;
+		}
 		if (from < 0) {
 			char list[400] = "";
 			for (int i = 0; i < net->n_units; i++) {
@@ -382,7 +527,8 @@ size_t tl_net_count_params(const tl_net *net, int trainable_only)
 {
 	size_t n = 0;
 	for (int i = 0; i < net->n_params; i++)
-		if (!trainable_only || net->layers[net->params[i].layer].trainable)
+		if (!trainable_only ||
+		    (net->layers[net->params[i].layer].trainable && !net->params[i].buffer))
 			n += net->params[i].size;
 	return n;
 }
@@ -405,17 +551,30 @@ static const tl_layer *producer(const tl_net *net, int t)
 	return &net->layers[t - 1];
 }
 
-static int has_aux(const tl_net *net, int t)
+/* Bytes of tensor t's auxiliary buffer: a max pool's argmax, a dropout
+ * mask, an LRN's scale (each one per element), a batch norm's mean and
+ * invstd (two per channel); 0 for the rest. */
+static size_t aux_bytes(const tl_net *net, int t, int max_batch)
 {
-	return t > 0 && (producer(net, t)->kind == TL_L_MAXPOOL ||
-			 producer(net, t)->kind == TL_L_DROPOUT);
+	if (t == 0)
+		return 0;
+	switch (producer(net, t)->kind) {
+	case TL_L_MAXPOOL:
+	case TL_L_DROPOUT:
+	case TL_L_LRN:
+		return tensor_bytes(net, t, max_batch);
+	case TL_L_BN:
+		return 2 * (size_t)net->tshape[t].c * sizeof(float);
+	default:
+		return 0;
+	}
 }
 
 size_t tl_net_device_bytes(const tl_net *net, int max_batch)
 {
 	size_t total = 3 * net->n_param_floats * sizeof(float) + 3 * (size_t)max_batch * 4;
 	for (int t = 0; t < net->n_tensors; t++)
-		total += tensor_bytes(net, t, max_batch) * (2 + has_aux(net, t));
+		total += tensor_bytes(net, t, max_batch) * 2 + aux_bytes(net, t, max_batch);
 	return total;
 }
 
@@ -431,7 +590,7 @@ static void pool_shape(const tl_net *net, const tl_layer *l, int n, tl_pool_shap
 {
 	tl_shape3 si = net->tshape[l->in[0]], so = net->tshape[l->out];
 	*ps = (tl_pool_shape){.n = n, .c = si.c, .h = si.h, .w = si.w, .k = l->k,
-			      .s = l->stride, .oh = so.h, .ow = so.w};
+			      .s = l->stride, .p = l->pad, .oh = so.h, .ow = so.w};
 }
 
 /* A device that cannot hold the run: say how much it needs and which batch
@@ -495,8 +654,8 @@ tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err)
 		size_t b = tensor_bytes(net, t, max_batch);
 		net->val[t] = be->alloc(be, b);
 		net->grad[t] = be->alloc(be, b);
-		if (has_aux(net, t))
-			net->aux[t] = be->alloc(be, b);
+		if (aux_bytes(net, t, max_batch))
+			net->aux[t] = be->alloc(be, aux_bytes(net, t, max_batch));
 	}
 	net->pbuf = be->alloc(be, pbytes);
 	net->gbuf = be->alloc(be, pbytes);
@@ -633,11 +792,45 @@ static void forward_layer(tl_net *net, tl_layer *l, int n)
 					(tl_mem){net->aux[l->out], 0}, y);
 		break;
 	case TL_L_CONCAT: {
-		size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
-		be->copy2d(be, y, a + b, x, a, (size_t)n, a, 0);
-		be->copy2d(be, tl_mem_at(y, a), a + b, tl_net_val(net, l->in[1]), b, (size_t)n, b, 0);
+		size_t osz = (size_t)tl_net_out_size(net, l->out), at = 0;
+		for (int i = 0; i < l->n_in; i++) {
+			size_t sz = (size_t)tl_net_out_size(net, l->in[i]);
+			be->copy2d(be, tl_mem_at(y, at), osz, tl_net_val(net, l->in[i]), sz,
+				   (size_t)n, sz, 0);
+			at += sz;
+		}
 		break;
 	}
+	case TL_L_DWCONV: {
+		tl_conv_shape cs;
+		conv_shape(net, l, n, &cs);
+		be->dwconv_fwd(be, &cs, x, tl_net_param(net, l->w), tl_net_param(net, l->b), l->relu,
+			       y);
+		break;
+	}
+	case TL_L_BN: {
+		tl_shape3 s = net->tshape[l->in[0]];
+		be->bn_fwd(be, n, s.c, s.h * s.w, l->eps, l->mom, net->training && l->trainable, x,
+			   tl_net_param(net, l->w), tl_net_param(net, l->b), tl_net_param(net, l->rm),
+			   tl_net_param(net, l->rv), (tl_mem){net->aux[l->out], 0}, l->relu, y);
+		break;
+	}
+	case TL_L_LRN: {
+		tl_shape3 s = net->tshape[l->in[0]];
+		be->lrn_fwd(be, n, s.c, s.h * s.w, l->k, l->alpha, l->beta, l->lrn_k, x,
+			    (tl_mem){net->aux[l->out], 0}, y);
+		break;
+	}
+	case TL_L_AVGPOOL: {
+		tl_pool_shape ps;
+		pool_shape(net, l, n, &ps);
+		be->avgpool_fwd(be, &ps, x, y);
+		break;
+	}
+	case TL_L_ADD:
+		be->copy2d(be, y, 0, x, 0, 1, (size_t)n * isz, 0);
+		be->copy2d(be, y, 0, tl_net_val(net, l->in[1]), 0, 1, (size_t)n * isz, 1);
+		break;
 	}
 }
 
@@ -678,8 +871,11 @@ static void grad_put(tl_net *net, int t, size_t dst_off, size_t dst_ld, tl_mem s
 			cols, net->grad_written[t]);
 }
 
-static void backward_layer(tl_net *net, tl_layer *l, int n, int need_dx)
+/* Backpropagate through one layer; need_dx[i]: whether input i wants its
+ * gradient (it is computed by a layer that will run backward). */
+static void backward_layer(tl_net *net, tl_layer *l, int n, const int *need)
 {
+	int need_dx = need[0];
 	tl_backend *be = net->be;
 	int t_in = l->in[0];
 	tl_mem dy = tl_net_grad(net, l->out), none = {0};
@@ -727,14 +923,54 @@ static void backward_layer(tl_net *net, tl_layer *l, int n, int need_dx)
 		else
 			grad_put(net, t_in, 0, 0, dy, 0, 1, (size_t)n * isz);
 		break;
-	case TL_L_CONCAT: {
-		size_t a = isz, b = (size_t)tl_net_out_size(net, l->in[1]);
-		if (!need_dx)
-			break;
-		grad_put(net, t_in, 0, a, dy, a + b, (size_t)n, a);
-		net->grad_written[t_in] = 1;
-		grad_put(net, l->in[1], 0, b, tl_mem_at(dy, a), a + b, (size_t)n, b);
-		net->grad_written[l->in[1]] = 1;
+	case TL_L_CONCAT:
+	case TL_L_ADD: {
+		size_t osz = (size_t)tl_net_out_size(net, l->out), at = 0;
+		for (int i = 0; i < l->n_in; i++) {
+			int t = l->in[i];
+			size_t sz = (size_t)tl_net_out_size(net, t);
+			if (need[i]) {
+				if (l->kind == TL_L_CONCAT)
+					grad_put(net, t, 0, sz, tl_mem_at(dy, at), osz, (size_t)n, sz);
+				else
+					grad_put(net, t, 0, 0, dy, 0, 1, (size_t)n * sz);
+				net->grad_written[t] = 1;
+			}
+			at += sz;
+		}
+		break;
+	}
+	case TL_L_DWCONV: {
+		tl_conv_shape cs;
+		conv_shape(net, l, n, &cs);
+		be->dwconv_bwd(be, &cs, tl_net_val(net, t_in), tl_net_param(net, l->w),
+			       tl_net_val(net, l->out), l->relu, dy, dx, acc,
+			       l->trainable ? tl_net_param_grad(net, l->w) : none,
+			       l->trainable ? tl_net_param_grad(net, l->b) : none);
+		break;
+	}
+	case TL_L_BN: {
+		tl_shape3 s = net->tshape[t_in];
+		be->bn_bwd(be, n, s.c, s.h * s.w, net->training && l->trainable,
+			   tl_net_val(net, t_in), tl_net_param(net, l->w),
+			   (tl_mem){net->aux[l->out], 0}, tl_net_val(net, l->out), l->relu, dy, dx, acc,
+			   l->trainable ? tl_net_param_grad(net, l->w) : none,
+			   l->trainable ? tl_net_param_grad(net, l->b) : none);
+		break;
+	}
+	case TL_L_LRN: {
+		tl_shape3 s = net->tshape[t_in];
+		if (need_dx)
+			be->lrn_bwd(be, n, s.c, s.h * s.w, l->k, l->alpha, l->beta,
+				    tl_net_val(net, t_in), tl_net_val(net, l->out),
+				    (tl_mem){net->aux[l->out], 0}, dy, dx, acc);
+		break;
+	}
+	case TL_L_AVGPOOL: {
+		tl_pool_shape ps;
+		pool_shape(net, l, n, &ps);
+		if (need_dx)
+			be->avgpool_bwd(be, &ps, dy, dx, acc);
 		break;
 	}
 	}
@@ -752,6 +988,11 @@ void tl_net_backward(tl_net *net, int n)
 		tl_layer *l = &net->layers[li];
 		if (!net->grad_written[l->out])
 			continue; /* nothing flows back through this layer */
-		backward_layer(net, l, n, li > first && l->in[0] != 0);
+		/* an input wants its gradient when the layer that made it runs
+		 * backward too (tensor t is made by layer t - 1) */
+		int need[TL_MAX_IN] = {0};
+		for (int i = 0; i < l->n_in; i++)
+			need[i] = l->in[i] > 0 && l->in[i] - 1 >= first;
+		backward_layer(net, l, n, need);
 	}
 }

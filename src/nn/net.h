@@ -24,25 +24,37 @@
 #include "tl.h"
 
 typedef enum {
-	TL_L_CONV,    /* conv2d + bias, optional fused ReLU */
-	TL_L_MAXPOOL, /* k x k, stride s, no padding, optional ceil mode */
+	TL_L_CONV,    /* conv2d (+ bias), optional fused ReLU */
+	TL_L_MAXPOOL, /* k x k, stride s, padding p, optional ceil mode */
 	TL_L_GAP,     /* global average pool -> [c][1][1] */
 	TL_L_FLATTEN, /* [c][h][w] -> [c*h*w][1][1] */
 	TL_L_DENSE,   /* fully connected + bias, optional fused ReLU */
 	TL_L_DROPOUT, /* inverted dropout, identity when not training */
-	TL_L_CONCAT   /* channel concat of two tensors (fire modules) */
+	TL_L_CONCAT,  /* channel concat of n_in tensors (fire, inception) */
+	TL_L_DWCONV,  /* depthwise conv (+ bias), optional fused ReLU */
+	TL_L_BN,      /* batch norm + act (TL_ACT_*); running stats when frozen */
+	TL_L_LRN,     /* local response norm across channels */
+	TL_L_AVGPOOL, /* adaptive average pool to oh x ow */
+	TL_L_ADD      /* sum of two tensors of one shape (residual) */
 } tl_layer_kind;
+
+#define TL_MAX_IN 4 /* inputs of one layer (inception concatenates four) */
 
 typedef struct {
 	tl_layer_kind kind;
-	char name[40]; /* Keras-style: block5_conv3, block4_pool, fire9, fc1, predictions */
-	char unit[16]; /* freeze unit: block1..block5, conv1, fire2..fire9, head */
-	int in[2], n_in, out;
-	int relu;
+	char name[40];  /* Keras-style: block5_conv3, block4_pool, fire9, fc1, predictions */
+	char alias[64]; /* other names of the same output, comma-separated:
+			 * torchvision module paths (features.14.conv.0), Keras names */
+	char unit[16];  /* freeze unit: block1..block5, conv1, fire2..fire9, head */
+	int in[TL_MAX_IN], n_in, out;
+	int relu; /* conv, dense: TL_ACT_RELU or 0; bn: TL_ACT_* */
 	int k, stride, pad, ceil_mode;
 	int out_c;
 	float drop;
-	int w, b; /* parameter indices, -1 if none */
+	float eps, mom;            /* bn */
+	float alpha, beta, lrn_k;  /* lrn (size in k) */
+	int w, b;  /* parameter indices, -1 if none (bn: gamma, beta) */
+	int rm, rv; /* bn running mean and variance (buffers), -1 if none */
 	int trainable;
 } tl_layer;
 
@@ -58,7 +70,11 @@ typedef struct {
 	float *data;      /* the host copy (on CPU backends: the parameters themselves) */
 	int layer;
 	int loaded; /* set by tl_net_load */
+	int buffer; /* running statistics: saved and loaded, never trained */
+	int ones;   /* initialized to 1 (batch norm gamma and running variance) */
 } tl_param;
+
+#define TL_MAX_UNITS 32
 
 typedef struct {
 	char model[24];
@@ -71,7 +87,8 @@ typedef struct {
 	int n_params;
 	float *param_block; /* host copy of every parameter, params[i].data points in */
 	size_t n_param_floats;
-	char units[24][16]; /* freeze units in order, head last */
+	char units[TL_MAX_UNITS][16];      /* freeze units in order, head last */
+	char unit_alias[TL_MAX_UNITS][24]; /* another name per unit (Keras, torchvision) */
 	int n_units;
 	/* on the backend (tl_net_bind): parameters, their gradients, and per
 	 * tensor its value, gradient, maxpool argmax or dropout mask */
@@ -102,11 +119,42 @@ int tl_net_dense(tl_net *net, const char *name, const char *unit, int in, int ou
 		 const char *wname, const char *bname);
 int tl_net_dropout(tl_net *net, const char *name, const char *unit, int in, float p);
 int tl_net_concat(tl_net *net, const char *name, const char *unit, int a, int b);
+/* Channel concat of n (<= TL_MAX_IN) tensors of one spatial size, in order. */
+int tl_net_concat_n(tl_net *net, const char *name, const char *unit, const int *in, int n);
+/* Conv with padding pad_before (top, left) and pad_after (bottom, right),
+ * as Keras pads stride-2 convolutions; bname NULL: no bias. */
+int tl_net_conv_pad(tl_net *net, const char *name, const char *unit, int in, int out_c, int k,
+		    int stride, int pad_before, int pad_after, int relu, const char *wname,
+		    const char *bname);
+/* Depthwise k x k conv (weight [c][1][k][k]), padding as tl_net_conv_pad;
+ * bname NULL: no bias. */
+int tl_net_dwconv(tl_net *net, const char *name, const char *unit, int in, int k, int stride,
+		  int pad_before, int pad_after, int relu, const char *wname, const char *bname);
+/* Batch norm with fused act (TL_ACT_*): parameters PREFIX.weight and
+ * PREFIX.bias, buffers PREFIX.running_mean and PREFIX.running_var (the
+ * torchvision names); momentum as PyTorch's. */
+int tl_net_bn(tl_net *net, const char *name, const char *unit, int in, int act, float eps,
+	      float mom, const char *prefix);
+/* Local response norm across `size` channels (Caffe's LRN). */
+int tl_net_lrn(tl_net *net, const char *name, const char *unit, int in, int size, float alpha,
+	       float beta, float k);
+/* Max pool padded by pad on every side (padded cells never win). */
+int tl_net_maxpool_pad(tl_net *net, const char *name, const char *unit, int in, int k,
+		       int stride, int pad, int ceil_mode);
+/* Adaptive average pool to oh x ow (PyTorch's AdaptiveAvgPool2d). */
+int tl_net_avgpool(tl_net *net, const char *name, const char *unit, int in, int oh, int ow);
+/* a + b, two tensors of one shape (a residual connection). */
+int tl_net_add(tl_net *net, const char *name, const char *unit, int a, int b);
+/* Another name for the layer writing tensor t (appended to its aliases). */
+void tl_net_alias(tl_net *net, int t, const char *alias);
+/* Another name for a freeze unit (-u accepts either). */
+void tl_net_unit_alias(tl_net *net, const char *unit, const char *alias);
 /* Allocate the parameter and gradient blocks (zeroed) once the graph is built. */
 tl_status tl_net_finalize(tl_net *net, tl_err *err);
 
 /* ---- parameters ---- */
 int tl_net_find_param(const tl_net *net, const char *name);
+/* The layer named name, by its name or one of its aliases; -1 if none. */
 int tl_net_find_layer(const tl_net *net, const char *name);
 /* Load every parameter present in the safetensors file (checking shapes);
  * with require_all, a missing parameter is an error naming it; otherwise
@@ -129,8 +177,9 @@ void tl_net_init(tl_net *net, uint64_t seed, int only_unloaded);
 tl_status tl_net_save(tl_net *net, const char *path, const char *const *meta_kv, size_t n_meta,
 		      tl_err *err);
 /* Make unit and every unit after it trainable, the rest frozen.  NULL or
- * "all": everything trainable; "head": only the head.  Error names the
- * known units when unit is not one of them. */
+ * "all": everything trainable; "head": only the head.  unit may be a unit's
+ * alias, or a layer's name or alias (then that layer and every later one
+ * train).  Error names the known units when it is none of these. */
 tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err);
 int tl_net_first_trainable(const tl_net *net);
 size_t tl_net_count_params(const tl_net *net, int trainable_only);

@@ -46,15 +46,17 @@ void tl_optim_reset(tl_optim *o)
 void tl_optim_step(tl_optim *o, tl_net *net)
 {
 	o->step++;
+	/* buffers (batch norm running stats) sit before every parameter in the
+	 * block (tl_net_finalize), so the trainable ones are one tail */
 	int first = -1;
 	for (int i = 0; i < net->n_params && first < 0; i++)
-		if (net->layers[net->params[i].layer].trainable)
+		if (net->layers[net->params[i].layer].trainable && !net->params[i].buffer)
 			first = i;
 	if (first < 0)
 		return;
 	size_t off = net->params[first].off;
 	for (int i = first; i < net->n_params; i++) /* the tail is all trainable */
-		TL_CHECK(net->layers[net->params[i].layer].trainable);
+		TL_CHECK(net->params[i].buffer || net->layers[net->params[i].layer].trainable);
 	double bc1 = 1 - pow(o->beta1, (double)o->step), bc2 = 1 - pow(o->beta2, (double)o->step);
 	tl_update u = {.adam = o->kind == TL_OPT_ADAM, .lr = o->lr, .momentum = o->momentum,
 		       .weight_decay = o->weight_decay, .nesterov = o->nesterov,
