@@ -522,6 +522,45 @@ static void lrn(void **state)
 		}
 }
 
+/* The work-group reductions (dwconv dw and db, the batch statistics,
+ * dgamma and dbeta) give the same bits at every run. */
+static void reductions_deterministic(void **state)
+{
+	tl_backend *be = B[1];
+	tl_conv_shape s = asym_shape(4, 13, 15, 11, 13, 3, 3, 1, 1, 1);
+	size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.c * 9, c = (size_t)s.c;
+	twin x = tw_new(nx, NULL), w = tw_new(nw, NULL), y = tw_new(nx, NULL);
+	twin g = tw_uniform(c, 1.0f, 2.0f), bt = tw_new(c, NULL), rm = tw_new(c, NULL);
+	twin rv = tw_uniform(c, 0.5f, 1.0f), sv = tw_new(2 * c, NULL), dy = tw_new(nx, NULL);
+	twin out[2][5];
+	for (int r = 0; r < 2; r++) { /* no activation: dy is not masked, the same twice */
+		twin dw = tw_new(nw, NULL), db = tw_new(c, NULL);
+		twin dg = tw_new(c, NULL), dbt = tw_new(c, NULL);
+		be->dwconv_bwd(be, &s, x.m[1], w.m[1], y.m[1], 0, dy.m[1], (tl_mem){NULL, 0}, 0,
+			       dw.m[1], db.m[1]);
+		be->bn_fwd(be, s.n, s.c, s.h * s.w, 1e-5f, 0.1f, 1, x.m[1], g.m[1], bt.m[1], rm.m[1],
+			   rv.m[1], sv.m[1], TL_ACT_NONE, y.m[1]);
+		be->bn_bwd(be, s.n, s.c, s.h * s.w, 1, x.m[1], g.m[1], sv.m[1], y.m[1], TL_ACT_NONE,
+			   dy.m[1], (tl_mem){NULL, 0}, 0, dg.m[1], dbt.m[1]);
+		twin o[5] = {dw, db, dg, dbt, tw_new(2 * c, NULL)};
+		be->copy2d(be, o[4].m[1], 0, sv.m[1], 0, 1, 2 * c, 0);
+		memcpy(out[r], o, sizeof o);
+	}
+	sync_ok();
+	for (int k = 0; k < 5; k++) {
+		uint32_t a[128], b[128];
+		assert_true(out[0][k].n <= 128);
+		fetch(1, out[0][k], a);
+		fetch(1, out[1][k], b);
+		assert_memory_equal(a, b, out[0][k].n * 4);
+		tw_free(out[0][k]);
+		tw_free(out[1][k]);
+	}
+	twin all[] = {x, w, y, g, bt, rm, rv, sv, dy};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		tw_free(all[i]);
+}
+
 /* ---- dense ---- */
 
 static void dense(void **state)
@@ -776,6 +815,7 @@ int main(void)
 		cmocka_unit_test(dwconv),
 		cmocka_unit_test(batchnorm),
 		cmocka_unit_test(lrn),
+		cmocka_unit_test(reductions_deterministic),
 		cmocka_unit_test(gap),
 		cmocka_unit_test(dense),
 		cmocka_unit_test(dropout),
