@@ -755,6 +755,18 @@ static void errors_are_sticky(void **state)
 	assert_non_null(strstr(err.msg, "overrun"));
 	be->free(be, ok);
 	be->destroy(be);
+
+	/* a depthwise conv with o != c is refused, not run out of bounds */
+	if (tl_ocl_open(plat, dev, &be, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	ok = be->alloc(be, 4096);
+	tl_conv_shape s = asym_shape(1, 2, 4, 4, 3, 3, 3, 1, 1, 1);
+	be->dwconv_fwd(be, &s, (tl_mem){ok, 0}, (tl_mem){ok, 0}, (tl_mem){NULL, 0}, 0,
+		       (tl_mem){ok, 0});
+	assert_int_equal(be->sync(be, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "dwconv"));
+	be->free(be, ok);
+	be->destroy(be);
 }
 
 static void list_devices(void **state)

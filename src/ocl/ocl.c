@@ -1044,11 +1044,21 @@ static void ocl_gap_bwd(tl_backend *be, int n, int c, int hw, tl_mem dy, tl_mem 
 	KI((s)->n), KI((s)->c), KI((s)->h), KI((s)->w), KI((s)->kh), KI((s)->kw), KI((s)->sh), \
 		KI((s)->sw), KI((s)->ph), KI((s)->pw), KI((s)->oh), KI((s)->ow)
 
+/* A depthwise shape has one output channel per input channel. */
+static int dw_shape_ok(tl_backend *be, const tl_conv_shape *s)
+{
+	if (s->o == s->c)
+		return 1;
+	tl_backend_fail(be, TL_EUSAGE, "opencl: dwconv: %d output channels for %d input channels "
+			"(expected equal)", s->o, s->c);
+	return 0;
+}
+
 static void ocl_dwconv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
 			   int relu, tl_mem y)
 {
 	size_t ny = (size_t)s->n * s->c * s->oh * s->ow;
-	if (fits32(be, ny, "dwconv output") &&
+	if (be->status == TL_OK && dw_shape_ok(be, s) && fits32(be, ny, "dwconv output") &&
 	    fits32(be, (size_t)s->n * s->c * s->h * s->w, "dwconv input"))
 		RUN(be, K_DWCONV_FWD, ny, 0, KM(be, x), DW_GEOM(s), KM(be, w), KM(be, b),
 		    KI(b.buf != NULL), KI(relu), KM(be, y));
@@ -1059,7 +1069,7 @@ static void ocl_dwconv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_
 {
 	size_t P = (size_t)s->oh * s->ow, ny = (size_t)s->n * s->c * P;
 	size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->c * s->kh * s->kw;
-	if (be->status != TL_OK || !fits32(be, ny, "dwconv output") ||
+	if (be->status != TL_OK || !dw_shape_ok(be, s) || !fits32(be, ny, "dwconv output") ||
 	    !fits32(be, nx, "dwconv input") || !fits32(be, nw * RED_WG, "dwconv weights"))
 		return;
 	if (relu)
