@@ -2,7 +2,8 @@
 """make-fixtures.py - write the PyTorch reference fixtures tlkit's tests
 compare against (developer-only; needs Debian python3-torch).
 
-    /usr/bin/python3 tools/make-fixtures.py [OUT_DIR]   (default tests/fixtures)
+    /usr/bin/python3 tools/make-fixtures.py [OUT_DIR] [NAME...]
+        (default tests/fixtures, every fixture; NAME without .safetensors)
 
 Writes, as safetensors:
   vgg16-div16.safetensors     VGG16 with every width / 16, 32x32, batch 2,
@@ -15,7 +16,47 @@ Writes, as safetensors:
 Each holds: input [2,3,H,W], labels (I64), logits, loss, param.NAME (the
 initial values of what is not in data/), grad.NAME for every parameter, and
 after3.NAME: the parameters after 3 SGD steps (lr 0.01, momentum 0.9) on the
-same batch.  Everything is fp32 and seeded, so reruns give the same files.
+same batch.  Everything is fp32 and seeded, so reruns give the same files
+(up to the last bits where PyTorch's kernels sum in another order on
+another CPU).
+
+The newer fixtures are random networks as tlkit builds them (see the
+classes below; tensor names exactly tlkit's), no dropout, each under
+400 KB, each from its own seed:
+  googlenet-div16.safetensors   BVLC GoogLeNet (Caffe names, LRN 5/1e-4/
+                                0.75/1, ceil-mode pools), widths / 16, 64x64
+                                Caffe-style input (0..255 minus BGR mean),
+                                batch 2, head gap -> predictions 10.
+  alexnet-div16.safetensors     torchvision AlexNet, widths / 16, 64x64
+                                (features end at 1x1; the adaptive average
+                                pool makes 6x6 copies), batch 2, head
+                                flatten -> fc1 16 (ReLU) -> predictions 10.
+  mobilenetv2-div16.safetensors torchvision MobileNetV2 (BN eps 1e-5,
+                                momentum 0.1), widths / 16, 48x48 input in
+                                [-1, 1] (sizes 24 12 6 3 2: the last
+                                stride-2 conv meets an odd size), batch 4,
+                                head gap -> predictions 10.
+  mobilenetv2-keras-div16.safetensors  the same in Keras' graph: every
+                                stride-2 conv padded (0 before, 1 after) on
+                                even sizes, (1, 1) on odd; BN eps 1e-3,
+                                momentum 0.001 (PyTorch's update rule, the
+                                unbiased batch variance, as backend.h).
+  baseline-32.safetensors       the notebook's scratch CNN, widths / 4,
+                                32x32 input in [0, 1], batch 2, head
+                                flatten -> fc1 16 (ReLU) -> predictions 10.
+Conv weights He-normal, biases U(-0.1, 0.1), dense as nn.Linear; BN gamma
+U(0.5, 1.5), beta N(0, 0.1), initial running stats those of a calibration
+batch moved by noise (var x U(0.7, 1.3), mean + N(0, 0.1) std), so eval
+mode gives input-dependent outputs; head.predictions scaled so the logits
+have std 2 (GoogLeNet, AlexNet, MobileNetV2).  param.NAME (every parameter
+and running stat) and input are stored as F16: the values are made
+fp16-exact first, so nothing is lost, at half the bytes.  Beside the
+tensors above they hold eval_logits (batch-norm nets: eval mode, initial
+running stats), running.NAME (running stats after the first training
+forward) and after3.NAME for the running stats too (after the 4 training
+forwards: the first, then one after each of the 3 steps).  The widths and
+sizes are the largest that keep each file under 400 KB (GoogLeNet / 8 at
+64x64 would be 1.1 MB).
 """
 import json
 import os
@@ -51,7 +92,7 @@ def write_safetensors(path, tensors, meta):
     header, blobs, off = {}, [], 0
     for k in sorted(tensors):
         a = np.ascontiguousarray(tensors[k])
-        dt = {np.dtype("float32"): "F32", np.dtype("int64"): "I64"}[a.dtype]
+        dt = {np.dtype("float32"): "F32", np.dtype("float16"): "F16", np.dtype("int64"): "I64"}[a.dtype]
         b = a.astype("<" + a.dtype.str[1:]).tobytes()
         header[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
@@ -127,6 +168,304 @@ class SqueezeNet11(nn.Module):
         return self.head(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
+# ---- the networks added with GoogLeNet, AlexNet, MobileNetV2 and the
+# baseline: written functionally over a name -> tensor table, so tensor
+# names are exactly tlkit's (Caffe's "conv1/7x7_s2.weight" included) ----
+
+def _d(c, div):
+    return max(1, c // div)
+
+
+class FnNet:
+    """params: name -> trainable tensor; bufs: name -> running stat.
+    forward(x, training) is the graph; batch norm moves the running
+    stats in place when training (F.batch_norm)."""
+
+    def __init__(self):
+        self.params, self.bufs, self.bn_eps, self.bn_mom = {}, {}, 1e-5, 0.1
+
+    def conv_p(self, name, cin, cout, k, bias=True, groups=1):
+        fan_in = cin // groups * k * k
+        self.params[name + ".weight"] = torch.randn(cout, cin // groups, k, k) * (2.0 / fan_in) ** 0.5
+        if bias:
+            self.params[name + ".bias"] = (torch.rand(cout) - 0.5) * 0.2
+
+    def dense_p(self, name, cin, cout):
+        b = 1.0 / cin ** 0.5
+        self.params[name + ".weight"] = (torch.rand(cout, cin) * 2 - 1) * b
+        self.params[name + ".bias"] = (torch.rand(cout) * 2 - 1) * b
+
+    def bn_p(self, name, c):
+        # non-trivial values everywhere, so eval mode and the affine part
+        # are really checked
+        self.params[name + ".weight"] = torch.rand(c) + 0.5
+        self.params[name + ".bias"] = torch.randn(c) * 0.1
+        self.bufs[name + ".running_mean"] = torch.randn(c) * 0.1
+        self.bufs[name + ".running_var"] = torch.rand(c) + 0.5
+
+    def conv(self, x, name, stride=1, pad=0, relu=True, groups=1):
+        y = F.conv2d(x, self.params[name + ".weight"], self.params.get(name + ".bias"),
+                     stride, pad, 1, groups)
+        return F.relu(y) if relu else y
+
+    def dense(self, x, name, relu=False):
+        y = F.linear(x, self.params[name + ".weight"], self.params[name + ".bias"])
+        return F.relu(y) if relu else y
+
+    def bn(self, x, name, act):
+        y = F.batch_norm(x, self.bufs[name + ".running_mean"], self.bufs[name + ".running_var"],
+                         self.params[name + ".weight"], self.params[name + ".bias"],
+                         self.training, self.bn_mom, self.bn_eps)
+        return F.relu6(y) if act else y
+
+    def head_p(self, n_in, hidden, n_classes):
+        for i, h in enumerate(hidden):
+            self.dense_p("head.fc%d" % (i + 1), n_in, h)
+            n_in = h
+        self.dense_p("head.predictions", n_in, n_classes)
+        self.n_hidden = len(hidden)
+
+    def head(self, x):
+        for i in range(self.n_hidden):
+            x = self.dense(x, "head.fc%d" % (i + 1), relu=True)
+        return self.dense(x, "head.predictions")
+
+    def finish(self):
+        """make the initial values fp16-exact (stored as F16, losslessly:
+        half the bytes) and the parameters trainable"""
+        for t in (self.params, self.bufs):
+            for k in t:
+                t[k] = t[k].half().float()
+        for v in self.params.values():
+            v.requires_grad_(True)
+
+    def calibrate(self, x):
+        """running stats near what the net really sees (those of batch x,
+        moved by noise), so eval mode gives sane, input-dependent outputs"""
+        with torch.no_grad():
+            self.training, mom, self.bn_mom = True, self.bn_mom, 1.0
+            self.forward(x)
+            self.bn_mom = mom
+            for k, v in self.bufs.items():
+                if k.endswith(".running_var"):
+                    v.mul_(torch.rand(v.shape) * 0.6 + 0.7)
+                else:
+                    v.add_(torch.randn(v.shape) * 0.1 * self.bufs[k[:-4] + "var"].sqrt())
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def parameters(self):
+        return list(self.params.values())
+
+
+GOOGLENET_INCEPTIONS = [
+    ("inception_3a", 64, 96, 128, 16, 32, 32), ("inception_3b", 128, 128, 192, 32, 96, 64),
+    ("pool3/3x3_s2",),
+    ("inception_4a", 192, 96, 208, 16, 48, 64), ("inception_4b", 160, 112, 224, 24, 64, 64),
+    ("inception_4c", 128, 128, 256, 24, 64, 64), ("inception_4d", 112, 144, 288, 32, 64, 64),
+    ("inception_4e", 256, 160, 320, 32, 128, 128),
+    ("pool4/3x3_s2",),
+    ("inception_5a", 256, 160, 320, 32, 128, 128), ("inception_5b", 384, 192, 384, 48, 128, 128)]
+
+
+class GoogLeNet(FnNet):
+    """BVLC GoogLeNet (Caffe deploy graph, Caffe layer names), widths / div,
+    head gap -> (hidden) -> predictions, no dropout."""
+
+    def __init__(self, div, hidden, n_classes):
+        super().__init__()
+        d = lambda c: _d(c, div)
+        self.conv_p("conv1/7x7_s2", 3, d(64), 7)
+        self.conv_p("conv2/3x3_reduce", d(64), d(64), 1)
+        self.conv_p("conv2/3x3", d(64), d(192), 3)
+        c = d(192)
+        for inc in GOOGLENET_INCEPTIONS:
+            if len(inc) == 1:
+                continue
+            n, a, r3, c3, r5, c5, pp = inc[0], *map(d, inc[1:])
+            self.conv_p(n + "/1x1", c, a, 1)
+            self.conv_p(n + "/3x3_reduce", c, r3, 1)
+            self.conv_p(n + "/3x3", r3, c3, 3)
+            self.conv_p(n + "/5x5_reduce", c, r5, 1)
+            self.conv_p(n + "/5x5", r5, c5, 5)
+            self.conv_p(n + "/pool_proj", c, pp, 1)
+            c = a + c3 + c5 + pp
+        self.head_p(c, hidden, n_classes)
+
+    def forward(self, x):
+        lrn = lambda t: F.local_response_norm(t, 5, alpha=1e-4, beta=0.75, k=1.0)
+        x = self.conv(x, "conv1/7x7_s2", 2, 3)
+        x = lrn(F.max_pool2d(x, 3, 2, ceil_mode=True))
+        x = self.conv(x, "conv2/3x3_reduce")
+        x = lrn(self.conv(x, "conv2/3x3", pad=1))
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        for inc in GOOGLENET_INCEPTIONS:
+            if len(inc) == 1:
+                x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+                continue
+            n = inc[0]
+            x = torch.cat([self.conv(x, n + "/1x1"),
+                           self.conv(self.conv(x, n + "/3x3_reduce"), n + "/3x3", pad=1),
+                           self.conv(self.conv(x, n + "/5x5_reduce"), n + "/5x5", pad=2),
+                           self.conv(F.max_pool2d(x, 3, 1, 1, ceil_mode=True), n + "/pool_proj")], 1)
+        return self.head(x.mean((2, 3)))
+
+
+class AlexNet(FnNet):
+    """torchvision AlexNet features (widths / div), adaptive average pool
+    6x6, head flatten -> hidden -> predictions, no dropout."""
+
+    def __init__(self, div, hidden, n_classes):
+        super().__init__()
+        d = lambda c: _d(c, div)
+        self.conv_p("features.0", 3, d(64), 11)
+        self.conv_p("features.3", d(64), d(192), 5)
+        self.conv_p("features.6", d(192), d(384), 3)
+        self.conv_p("features.8", d(384), d(256), 3)
+        self.conv_p("features.10", d(256), d(256), 3)
+        self.head_p(d(256) * 36, hidden, n_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv(x, "features.0", 4, 2), 3, 2)
+        x = F.max_pool2d(self.conv(x, "features.3", 1, 2), 3, 2)
+        x = self.conv(x, "features.6", 1, 1)
+        x = self.conv(x, "features.8", 1, 1)
+        x = F.max_pool2d(self.conv(x, "features.10", 1, 1), 3, 2)
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 6), 1))
+
+
+MOBILENETV2_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                        (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+class MobileNetV2(FnNet):
+    """torchvision MobileNetV2 (widths / div, every channel count c / div),
+    or with keras=True Keras' graph: stride-2 convs padded 0 before and 1
+    after on even sizes (1 and 1 on odd), batch norm eps 1e-3, momentum
+    0.001.  Head gap -> (hidden) -> predictions, no dropout."""
+
+    def __init__(self, div, hidden, n_classes, keras=False):
+        super().__init__()
+        d = lambda c: _d(c, div)
+        self.keras = keras
+        if keras:
+            self.bn_eps, self.bn_mom = 1e-3, 1e-3
+        c = d(32)
+        self.conv_p("features.0.0", 3, c, 3, bias=False)
+        self.bn_p("features.0.1", c)
+        self.blocks, i = [], 1
+        for t, cc, n, s in MOBILENETV2_SETTINGS:
+            for j in range(n):
+                o, h, st, p = d(cc), c * t, s if j == 0 else 1, "features.%d.conv." % i
+                if t != 1:
+                    self.conv_p(p + "0.0", c, h, 1, bias=False)
+                    self.bn_p(p + "0.1", h)
+                    q = 1
+                else:
+                    q = 0
+                self.conv_p(p + "%d.0" % q, h, h, 3, bias=False, groups=h)
+                self.bn_p(p + "%d.1" % q, h)
+                self.conv_p(p + "%d" % (q + 1), h, o, 1, bias=False)
+                self.bn_p(p + "%d" % (q + 2), o)
+                self.blocks.append((p, t != 1, h, st, st == 1 and c == o))
+                c, i = o, i + 1
+        self.conv_p("features.18.0", c, d(1280), 1, bias=False)
+        self.bn_p("features.18.1", d(1280))
+        self.head_p(d(1280), hidden, n_classes)
+
+    def s2conv(self, x, name, groups=1):
+        """a 3x3 stride-2 conv in the chosen graph"""
+        if not self.keras:
+            return self.conv(x, name, 2, 1, relu=False, groups=groups)
+        even = x.shape[2] % 2 == 0
+        x = F.pad(x, (0, 1, 0, 1) if even else (1, 1, 1, 1))
+        return self.conv(x, name, 2, 0, relu=False, groups=groups)
+
+    def forward(self, x):
+        x = self.bn(self.s2conv(x, "features.0.0"), "features.0.1", True)
+        for p, expand, h, st, res in self.blocks:
+            y, q = x, 0
+            if expand:
+                y = self.bn(self.conv(y, p + "0.0", relu=False), p + "0.1", True)
+                q = 1
+            if st == 2:
+                y = self.s2conv(y, p + "%d.0" % q, groups=h)
+            else:
+                y = self.conv(y, p + "%d.0" % q, 1, 1, relu=False, groups=h)
+            y = self.bn(y, p + "%d.1" % q, True)
+            y = self.bn(self.conv(y, p + "%d" % (q + 1), relu=False), p + "%d" % (q + 2), False)
+            x = x + y if res else y
+        x = self.bn(self.conv(x, "features.18.0", relu=False), "features.18.1", True)
+        return self.head(x.mean((2, 3)))
+
+
+class Baseline(FnNet):
+    """the MobileNetV2 notebook's scratch CNN (widths / div): conv 32 3x3
+    pad 1 ReLU, max 2, conv 64 3x3 pad 1 ReLU, max 2, flatten, head."""
+
+    def __init__(self, div, hidden, n_classes, size):
+        super().__init__()
+        self.conv_p("features.0", 3, _d(32, div), 3)
+        self.conv_p("features.3", _d(32, div), _d(64, div), 3)
+        self.head_p(_d(64, div) * (size // 4) ** 2, hidden, n_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv(x, "features.0", 1, 1), 2, 2)
+        x = F.max_pool2d(self.conv(x, "features.3", 1, 1), 2, 2)
+        return self.head(torch.flatten(x, 1))
+
+
+def run_fn(net, x, y, logit_std=None):
+    """run() for an FnNet: eval-mode logits at the initial parameters and
+    running stats, then (training) logits, loss, grads, the running stats
+    after that forward, and parameters and running stats after STEPS SGD
+    steps (STEPS + 1 training forwards in all, as the C test runs).
+    logit_std: first scale head.predictions so the eval logits have that
+    standard deviation (a deep random net's logits are otherwise far too
+    large or small for the softmax to give useful gradients)."""
+    x = x.half().float()
+    if net.bufs:
+        net.calibrate(torch.rand_like(x) * 2 - 1)
+    if logit_std is not None:
+        with torch.no_grad():
+            net.training = False
+            s = net(x).std().item()
+            net.params["head.predictions.weight"] *= logit_std / s
+    net.finish()
+    init = {k: v.detach().clone() for k, v in list(net.params.items()) + list(net.bufs.items())}
+    out = {}
+    with torch.no_grad():
+        net.training = False
+        out["eval_logits"] = net(x).numpy()
+    for k, v in net.bufs.items():
+        assert torch.equal(v, init[k])
+    net.training = True
+    opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
+    logits = net(x)
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad()
+    loss.backward()
+    out["logits"] = logits.detach().numpy()
+    out["loss"] = np.array([loss.item()], dtype=np.float32)
+    for k, p in net.params.items():
+        out["grad." + k] = p.grad.detach().numpy().copy()
+    for k, v in net.bufs.items():
+        out["running." + k] = v.numpy().copy()
+    for _ in range(STEPS):
+        opt.step()
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+    for k, v in list(net.params.items()) + list(net.bufs.items()):
+        out["after3." + k] = v.detach().numpy().copy()
+    if not net.bufs:
+        del out["eval_logits"]  # the same as logits without batch norm
+    out.update({"param." + k: v.numpy().astype(np.float16) for k, v in init.items()})
+    out["input"] = x.numpy().astype(np.float16)
+    out["labels"] = y.numpy()
+    return out
+
+
 def run(model, x, y):
     """logits, loss, grads at the initial parameters, then params after STEPS."""
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -147,11 +486,8 @@ def run(model, x, y):
     return init, out
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(TOP, "tests", "fixtures")
-    os.makedirs(out_dir, exist_ok=True)
+def old_fixtures(out_dir):
     torch.manual_seed(20261122)
-    torch.set_num_threads(1)
 
     # VGG16 with reduced widths, random weights
     m = VGG16(16, [16], 10, 32)
@@ -183,6 +519,77 @@ def main():
                        "head": "gap", "hidden": "none", "lr": LR, "momentum": MOMENTUM,
                        "steps": STEPS, "torch": torch.__version__})
 
+
+def meta(model, div, size, head, hidden, **more):
+    m = {"model": model, "width_div": div, "height": size, "width": size, "head": head,
+         "hidden": hidden, "lr": LR, "momentum": MOMENTUM, "steps": STEPS,
+         "torch": torch.__version__}
+    m.update(more)
+    return m
+
+
+def new_fixture(out_dir, name, seed, make):
+    """each new fixture has its own seed, so one can be added or changed
+    without touching the others"""
+    torch.manual_seed(seed)
+    out, m = make()
+    write_safetensors(os.path.join(out_dir, name + ".safetensors"), out, m)
+
+
+def googlenet_fixture():
+    net = GoogLeNet(16, [], 10)
+    x = torch.rand(2, 3, 64, 64) * 255 - torch.tensor([104.0, 117.0, 123.0]).view(1, 3, 1, 1)
+    return run_fn(net, x, torch.tensor([2, 7]), logit_std=2.0), meta("googlenet", 16, 64, "gap", "none")
+
+
+def alexnet_fixture():
+    net = AlexNet(16, [16], 10)
+    x = torch.randn(2, 3, 64, 64)
+    return run_fn(net, x, torch.tensor([5, 0]), logit_std=2.0), meta("alexnet", 16, 64, "flatten", "16")
+
+
+def mobilenetv2_fixture(keras):
+    def make():
+        net = MobileNetV2(16, [], 10, keras)
+        x = torch.rand(4, 3, 48, 48) * 2 - 1
+        more = {"keras": 1, "bn_eps": 1e-3, "bn_momentum": 1e-3} if keras else \
+            {"keras": 0, "bn_eps": 1e-5, "bn_momentum": 0.1}
+        return (run_fn(net, x, torch.tensor([1, 9, 4, 4]), logit_std=2.0),
+                meta("mobilenetv2", 16, 48, "gap", "none", **more))
+    return make
+
+
+def baseline_fixture():
+    net = Baseline(4, [16], 10, 32)
+    x = torch.rand(2, 3, 32, 32)
+    return run_fn(net, x, torch.tensor([8, 3])), meta("baseline", 4, 32, "flatten", "16")
+
+
+FIXTURES = {
+    "googlenet-div16": (1001, googlenet_fixture),
+    "alexnet-div16": (1002, alexnet_fixture),
+    "mobilenetv2-div16": (1003, mobilenetv2_fixture(False)),
+    "mobilenetv2-keras-div16": (1004, mobilenetv2_fixture(True)),
+    "baseline-32": (1005, baseline_fixture),
+}
+OLD = ["vgg16-div16", "squeezenet-64"]
+
+
+def main():
+    args = sys.argv[1:]
+    out_dir = args.pop(0) if args and args[0] not in FIXTURES and args[0] not in OLD else \
+        os.path.join(TOP, "tests", "fixtures")
+    names = args or OLD + list(FIXTURES)
+    for n in names:
+        if n not in FIXTURES and n not in OLD:
+            sys.exit("make-fixtures.py: unknown fixture %s (known: %s)" % (n, " ".join(OLD + list(FIXTURES))))
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(1)
+    if any(n in OLD for n in names):
+        old_fixtures(out_dir)  # one seeded sequence: written together
+    for n in names:
+        if n in FIXTURES:
+            new_fixture(out_dir, n, *FIXTURES[n])
 
 if __name__ == "__main__":
     main()
