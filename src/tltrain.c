@@ -22,7 +22,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tltrain [options]            train on a shard (see tltrain(1))\n"
 		"       tltrain --resume RUN_DIR     continue an interrupted run\n"
-		"  -m, --model M          vgg16 (default) or squeezenet\n"
+		"  -m, --model M          vgg16 (default), squeezenet, googlenet, alexnet,\n"
+		"                         mobilenetv2 or baseline (each with defaults of its own)\n"
 		"  -w, --weights FILE     pretrained weights (default: search $TL_WEIGHTS, ., data/,\n"
 		"                         ~/.local/share/tlkit, %s, then ~/.keras/models: tltrain(1) FILES)\n"
 		"  -d, --data SHARD       default cifar10.tls\n"
@@ -38,7 +39,7 @@ static void usage(FILE *f)
 		"      --momentum X       sgd momentum (default 0.9)\n"
 		"      --nesterov         sgd with Nesterov momentum\n"
 		"      --weight-decay X   L2 penalty (default 0)\n"
-		"      --schedule S       cosine (default), constant, step, plateau\n"
+		"      --schedule S       cosine (default), constant, step, plateau, onecycle\n"
 		"      --step-size N      step: epochs between decays (default 5)\n"
 		"      --gamma X          step/plateau decay factor (default 0.1)\n"
 		"      --plateau-patience N  plateau: epochs without improvement (default 2)\n"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
 		"      --pool P           head input: flatten or gap\n"
 		"      --dropout X        after each hidden layer\n"
 		"      --augment LIST     flip,crop (random crop with 4-pixel padding)\n"
+		"      --crop PAD         random crop after padding by PAD pixels (0: none)\n"
+		"      --label-smoothing X  smooth the training targets by X (default 0)\n"
+		"      --tta              evaluate each image and its mirror, averaging logits\n"
 		"      --val V            test (default) or a fraction of train to hold out\n"
 		"      --monitor M        val_accuracy (default) or val_loss\n"
 		"      --min-delta X      smallest change that counts as improvement\n"
@@ -201,6 +205,8 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c, &resume, &have_model);
 	if (rc >= 0)
 		return rc;
+	if (!resume)
+		tl_train_model_defaults(&c);
 	if (!resume && c.strategy == TL_STRAT_FEATURE && c.unit[0])
 		fprintf(stderr, "tltrain: note: -u is ignored with -s feature (the base stays frozen)\n");
 	if (!resume && c.strategy != TL_STRAT_SCRATCH && !c.weights[0] &&

@@ -242,6 +242,58 @@ static void seed_fixes_permutation_and_augmentation(void **state)
 	free(a), free(b), free(plain);
 }
 
+/* --crop on its own: each item is its image shifted by (dy, dx), drawn
+ * from stream (seed, 0xa06, epoch, position) in -pad..pad (dy first), with
+ * zeros where the shift leaves the image; position = item without shuffle. */
+static void crop_shifts_by_the_seeded_offset(void **state)
+{
+	(void)state;
+	epoch_t *aug = malloc(sizeof *aug), *plain = malloc(sizeof *plain);
+	tl_loader_cfg c = cfg(0, 0, 7, 2, 3);
+	tl_loader *l0 = make(c);
+	c.crop_pad = 2;
+	tl_loader *l1 = make(c);
+	int shifts[5][5] = {{0}};
+	for (int ep = 0; ep < 2; ep++) {
+		run_epoch(l0, ep, 0, plain);
+		run_epoch(l1, ep, 0, aug);
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(aug->y[i], i);
+			uint64_t r = tl_rng_key(7, 0xa06, (uint64_t)ep, (uint64_t)i);
+			int dy = (int)tl_rng_below(&r, 5) - 2, dx = (int)tl_rng_below(&r, 5) - 2;
+			shifts[dy + 2][dx + 2]++;
+			for (int ch = 0; ch < 3; ch++)
+				for (int y = 0; y < H; y++)
+					for (int x = 0; x < W; x++) {
+						int sy = y + dy, sx = x + dx;
+						float want = sy >= 0 && sy < H && sx >= 0 && sx < W
+								     ? plain->x[i][(ch * H + sy) * W + sx]
+								     : 0.0f;
+						assert_true(aug->x[i][(ch * H + y) * W + x] == want);
+					}
+		}
+	}
+	int distinct = 0;
+	for (int k = 0; k < 25; k++)
+		distinct += shifts[k / 5][k % 5] > 0;
+	assert_true(distinct >= 10); /* 74 draws over 25 offsets */
+	tl_loader_free(l0), tl_loader_free(l1);
+	free(aug), free(plain);
+}
+
+/* The test-time mirror: column x of each row becomes column w-1-x. */
+static void mirror_reverses_each_row(void **state)
+{
+	(void)state;
+	float src[2 * 3 * 2 * 3], dst[2 * 3 * 2 * 3];
+	for (int i = 0; i < 36; i++)
+		src[i] = (float)i;
+	tl_loader_mirror(src, dst, 2, 3, 2, 3);
+	for (int r = 0; r < 12; r++)
+		for (int x = 0; x < 3; x++)
+			assert_true(dst[r * 3 + x] == (float)(r * 3 + 2 - x));
+}
+
 /* Starting at batch k (a resumed run) gives exactly batches k.. of the
  * full epoch, augmentation included; k at or past the end gives nothing. */
 static void resume_gives_the_tail_of_the_epoch(void **state)
@@ -455,6 +507,8 @@ int main(void)
 		cmocka_unit_test(every_record_once_per_epoch),
 		cmocka_unit_test(prefetch_order_is_the_permutation),
 		cmocka_unit_test(seed_fixes_permutation_and_augmentation),
+		cmocka_unit_test(crop_shifts_by_the_seeded_offset),
+		cmocka_unit_test(mirror_reverses_each_row),
 		cmocka_unit_test(resume_gives_the_tail_of_the_epoch),
 		cmocka_unit_test(restart_drops_prefetched_batches),
 		cmocka_unit_test(cache_rows_are_items),

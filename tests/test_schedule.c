@@ -35,6 +35,35 @@ static void cosine_from_base_to_near_zero(void **state)
 	assert_close(tl_schedule_lr(TL_SCHED_COSINE, 1.0f, 0, 0, 5, 0.1f, 0), 1.0, 0, 1e-7);
 }
 
+/* onecycle: cosine from base/25 up to base over the first 30%, then down
+ * to base/25e4; worked out: t = 0.15 is halfway up (base * 0.52), t = 0.65
+ * halfway down ((base + base/25e4) / 2). */
+static void onecycle_warms_up_then_anneals(void **state)
+{
+	(void)state;
+	const float b = 0.01f;
+	assert_close(tl_onecycle_lr(b, 0), 0.0004, 0, 1e-6);
+	assert_close(tl_onecycle_lr(b, 0.15), 0.01 * 0.52, 1e-9, 1e-6);
+	assert_close(tl_onecycle_lr(b, 0.3), 0.01, 1e-6, 0);
+	assert_close(tl_onecycle_lr(b, 0.65), (0.01 + 0.01 / 25e4) / 2, 1e-6, 0);
+	assert_close(tl_onecycle_lr(b, 1), 0.01 / 25e4, 1e-5, 0);
+	assert_close(tl_onecycle_lr(b, 7), 0.01 / 25e4, 1e-5, 0); /* clamped */
+	assert_close(tl_onecycle_lr(b, -1), 0.0004, 0, 1e-6);
+	/* monotone up to the peak, then down */
+	double prev = 0;
+	for (int i = 0; i <= 100; i++) {
+		double v = tl_onecycle_lr(b, i / 100.0);
+		if (i <= 30)
+			assert_true(v >= prev);
+		else
+			assert_true(v <= prev);
+		prev = v;
+	}
+	/* the epoch form: t = e / n */
+	assert_close(tl_schedule_lr(TL_SCHED_ONECYCLE, b, 1, 2, 5, 0.1f, 0), tl_onecycle_lr(b, 0.5), 0, 1e-6);
+	assert_close(tl_schedule_lr(TL_SCHED_ONECYCLE, b, 0, 0, 5, 0.1f, 0), 0.0004, 0, 1e-6);
+}
+
 static void plateau_keeps_the_current_rate(void **state)
 {
 	(void)state;
@@ -78,6 +107,7 @@ int main(void)
 		cmocka_unit_test(step_decays_every_step_size),
 		cmocka_unit_test(cosine_from_base_to_near_zero),
 		cmocka_unit_test(plateau_keeps_the_current_rate),
+		cmocka_unit_test(onecycle_warms_up_then_anneals),
 		cmocka_unit_test(plateau_lowers_after_patience_bad_epochs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

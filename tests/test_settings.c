@@ -55,6 +55,12 @@ static const char *const old_defaults[][2] = {
 };
 #define N_OLD (int)(sizeof old_defaults / sizeof old_defaults[0])
 
+/* Settings added since, saved after crop_pad, with their defaults (a
+ * checkpoint without them ran with these). */
+static const char *const late_defaults[][2] = {
+	{"label_smoothing", "0"}, {"tta", "0"}, {"keras", "0"}};
+#define N_LATE (int)(sizeof late_defaults / sizeof late_defaults[0])
+
 static void defaults_save_as_before(void **state)
 {
 	(void)state;
@@ -64,10 +70,14 @@ static void defaults_save_as_before(void **state)
 	assert_int_equal(c.threads, 0);
 	kv m = {0};
 	tl_train_cfg_save(&c, put, &m);
-	assert_int_equal(m.n, N_OLD);
-	for (int i = 0; i < N_OLD; i++) {
-		assert_string_equal(m.key[i], old_defaults[i][0]);
-		assert_string_equal(m.val[i], old_defaults[i][1]);
+	assert_int_equal(m.n, N_OLD + N_LATE);
+	int crop = 23; /* old_defaults[23] is crop_pad: the late ones follow it */
+	assert_string_equal(old_defaults[crop][0], "crop_pad");
+	for (int i = 0, j = 0; i < m.n; i++) {
+		const char *const *want = i > crop && i <= crop + N_LATE ? late_defaults[i - crop - 1]
+									 : old_defaults[j++];
+		assert_string_equal(m.key[i], want[0]);
+		assert_string_equal(m.val[i], want[1]);
 	}
 }
 
@@ -86,6 +96,7 @@ static void round_trip_keeps_every_value(void **state)
 	a.gamma = 0.3f, a.plateau_patience = 4, a.pool = 1, a.dropout = 0.25f, a.flip = 1;
 	a.crop_pad = 4, a.val_fraction = 0.1, a.monitor_loss = 1, a.min_delta = 1e-3f;
 	a.seed = 123456789, a.no_cache = 1, a.cache_mem_mb = 12;
+	a.label_smoothing = 0.1f, a.tta = 1, a.keras = 1, a.sched = TL_SCHED_ONECYCLE;
 	kv m = {0};
 	tl_train_cfg_save(&a, put, &m);
 	tl_train_defaults(&b);
@@ -121,6 +132,8 @@ static void old_checkpoint_metadata_loads(void **state)
 	assert_int_equal(c.pool, -1);
 	assert_true(c.dropout == -1.0f);
 	assert_true(c.seed == 42 && c.cache_mem_mb == 4096 && c.max_epochs == 20);
+	/* settings it predates: their defaults */
+	assert_true(c.label_smoothing == 0.0f && c.tta == 0 && c.keras == 0);
 }
 
 static void bad_metadata_says_what_and_where(void **state)
@@ -135,7 +148,10 @@ static void bad_metadata_says_what_and_where(void **state)
 		{"lr", "", "lr: expected a number in 1e-12..100, got ''"},
 		{"strategy", "transfer", "strategy: expected one of feature, finetune, scratch, got 'transfer'"},
 		{"opt", "Adam", "opt: expected one of adam, sgd, got 'Adam'"},
-		{"model", "resnet", "model: expected one of vgg16, squeezenet, got 'resnet'"},
+		{"model", "resnet", "model: expected one of vgg16, squeezenet, googlenet, alexnet, mobilenetv2, baseline, got 'resnet'"},
+		{"label_smoothing", "0.6", "label_smoothing: expected a number in 0..0.5, got '0.6'"},
+		{"tta", "2", "tta: expected an integer in 0..1, got '2'"},
+		{"schedule", "1cycle", "schedule: expected one of constant, step, cosine, plateau, onecycle, got '1cycle'"},
 		{"seed", "-1", "seed: expected an integer in 0..2147483647, got '-1'"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -219,8 +235,20 @@ static void options_parse_strictly(void **state)
 	assert_int_equal(opt(&c, "device", "gpu", &what), 1);
 	assert_string_equal(what, "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]");
 	assert_string_equal(c.device, "opencl:0:1");
-	assert_int_equal(opt(&c, "model", "alexnet", &what), 1);
+	assert_int_equal(opt(&c, "model", "resnet", &what), 1);
 	assert_string_equal(c.model, "vgg16");
+	assert_string_equal(what, "-m: expected vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline");
+	assert_int_equal(opt(&c, "crop", "6", &what), 0);
+	assert_int_equal(c.crop_pad, 6);
+	assert_int_equal(opt(&c, "crop", "65", &what), 1);
+	assert_string_equal(what, "--crop: expected a padding in 0..64 pixels");
+	assert_int_equal(opt(&c, "label-smoothing", "0.1", &what), 0);
+	assert_true(c.label_smoothing == 0.1f);
+	assert_int_equal(opt(&c, "label-smoothing", "-0.1", &what), 1);
+	assert_int_equal(opt(&c, "tta", NULL, &what), 0);
+	assert_int_equal(c.tta, 1);
+	assert_int_equal(opt(&c, "schedule", "onecycle", &what), 0);
+	assert_int_equal(c.sched, TL_SCHED_ONECYCLE);
 	assert_int_equal(tl_train_set_option(&c, 'Z', "x", &what), -1);
 }
 
@@ -237,6 +265,42 @@ static void enum_tables(void **state)
 	assert_string_equal(tl_enum_name(tl_strategy_names, 7), "?");
 }
 
+/* A model's defaults fill the settings not given, whatever the order. */
+static void model_defaults_fill_what_was_not_given(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_defaults(&c);
+	const char *what = NULL;
+	assert_int_equal(opt(&c, "lr2", "0.003", &what), 0);
+	assert_int_equal(opt(&c, "model", "googlenet", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_true(c.lr2 == 0.003f);	  /* given */
+	assert_int_equal(c.opt, TL_OPT_SGD); /* the network's */
+	assert_int_equal(c.nesterov, 1);
+	assert_int_equal(c.sched, TL_SCHED_ONECYCLE);
+	assert_true(c.label_smoothing == 0.1f);
+	assert_string_equal(c.unit, ""); /* "" stands for the network's unit */
+	assert_string_equal(tl_train_default_unit("googlenet"), "inception_3a");
+	assert_string_equal(tl_train_default_unit("squeezenet"), "fire9");
+	assert_string_equal(tl_train_default_unit("vgg16"), "block5");
+
+	tl_train_defaults(&c); /* vgg16: the table's defaults stand */
+	tl_train_cfg d = c;
+	tl_train_model_defaults(&c);
+	assert_memory_equal(&c, &d, sizeof c);
+
+	tl_train_defaults(&c);
+	assert_int_equal(opt(&c, "model", "baseline", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_int_equal(c.strategy, TL_STRAT_SCRATCH);
+	tl_train_defaults(&c);
+	assert_int_equal(opt(&c, "strategy", "feature", &what), 0);
+	assert_int_equal(opt(&c, "model", "baseline", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_int_equal(c.strategy, TL_STRAT_FEATURE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +310,7 @@ int main(void)
 		cmocka_unit_test(bad_metadata_says_what_and_where),
 		cmocka_unit_test(options_parse_strictly),
 		cmocka_unit_test(enum_tables),
+		cmocka_unit_test(model_defaults_fill_what_was_not_given),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

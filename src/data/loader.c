@@ -192,3 +192,10 @@ tl_status tl_loader_next(tl_loader *l, const float **x, const int32_t **y, int *
 	*n = s->n;
 	return TL_OK;
 }
+
+void tl_loader_mirror(const float *src, float *dst, int n, int c, int h, int w)
+{
+	for (size_t r = 0; r < (size_t)n * c * h; r++)
+		for (int x = 0; x < w; x++)
+			dst[r * w + x] = src[r * w + (w - 1 - x)];
+}

@@ -45,4 +45,8 @@ void tl_loader_start(tl_loader *l, int epoch, uint64_t first);
  * checksum is an error naming it. */
 tl_status tl_loader_next(tl_loader *l, const float **x, const int32_t **y, int *n, tl_err *err);
 
+/* dst = src mirrored left-right: n images of [c][h][w] floats (test-time
+ * flip; dst must not overlap src). */
+void tl_loader_mirror(const float *src, float *dst, int n, int c, int h, int w);
+
 #endif

@@ -15,10 +15,12 @@ const tl_enum tl_strategy_names[] = {
 	{"feature", TL_STRAT_FEATURE}, {"finetune", TL_STRAT_FINETUNE}, {"scratch", TL_STRAT_SCRATCH}, {0, 0}};
 const tl_enum tl_schedule_names[] = {{"constant", TL_SCHED_CONSTANT}, {"step", TL_SCHED_STEP},
 				     {"cosine", TL_SCHED_COSINE},     {"plateau", TL_SCHED_PLATEAU},
-				     {0, 0}};
+				     {"onecycle", TL_SCHED_ONECYCLE}, {0, 0}};
 const tl_enum tl_opt_names[] = {{"adam", TL_OPT_ADAM}, {"sgd", TL_OPT_SGD}, {0, 0}};
 const tl_enum tl_monitor_names[] = {{"val_accuracy", 0}, {"val_loss", 1}, {0, 0}};
-static const tl_enum model_names[] = {{"vgg16", 0}, {"squeezenet", 1}, {0, 0}};
+static const tl_enum model_names[] = {{"vgg16", 0},	    {"squeezenet", 1}, {"googlenet", 2},
+				      {"alexnet", 3},	    {"mobilenetv2", 4}, {"baseline", 5},
+				      {0, 0}};
 static const tl_enum pool_names[] = {{"flatten", 0}, {"gap", 1}, {0, 0}};
 static const tl_enum log_names[] = {{"text", 0}, {"json", 1}, {0, 0}};
 static const tl_enum on_nan_names[] = {{"stop", 0}, {"skip", 1}, {0, 0}};
@@ -58,7 +60,7 @@ static int parse_device(tl_train_cfg *c, const char *arg);
 /* In the order of the checkpoint metadata, then the run-time settings. */
 static const setting table[] = {
 	{"model", "model", 'm', T_STR, F(model), "vgg16", 0, 0, model_names, 0,
-	 "-m: expected vgg16 or squeezenet"},
+	 "-m: expected vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline"},
 	{"weights", "weights", 'w', T_STR, F(weights), "", 0, 0, 0, 0, 0},
 	{"shard", "data", 'd', T_STR, F(shard), "cifar10.tls", 0, 0, 0, 0, 0},
 	{"strategy", "strategy", 's', T_ENUM, F(strategy), "finetune", 0, 0, tl_strategy_names, 0,
@@ -83,7 +85,7 @@ static const setting table[] = {
 	 "--weight-decay: expected 0..1"},
 	{"nesterov", "nesterov", 0, T_FLAG, F(nesterov), "0", 0, 1, 0, 0, 0},
 	{"schedule", "schedule", 0, T_ENUM, F(sched), "cosine", 0, 0, tl_schedule_names, 0,
-	 "--schedule: expected constant, step, cosine or plateau"},
+	 "--schedule: expected constant, step, cosine, plateau or onecycle"},
 	{"step_size", "step-size", 0, T_INT, F(step_size), "5", 1, 10000, 0, 0,
 	 "--step-size: expected epochs >= 1"},
 	{"gamma", "gamma", 0, T_FLOAT, F(gamma), "0.1", 1e-6, 1, 0, 0,
@@ -95,7 +97,12 @@ static const setting table[] = {
 	{"dropout", "dropout", 0, T_FLOAT, F(dropout), "-1", 0, 0.95, 0, 0,
 	 "--dropout: expected 0..0.95"},
 	{"flip", 0, 0, T_FLAG, F(flip), "0", 0, 1, 0, 0, 0},
-	{"crop_pad", 0, 0, T_INT, F(crop_pad), "0", 0, 64, 0, 0, 0},
+	{"crop_pad", "crop", 0, T_INT, F(crop_pad), "0", 0, 64, 0, 0,
+	 "--crop: expected a padding in 0..64 pixels"},
+	{"label_smoothing", "label-smoothing", 0, T_FLOAT, F(label_smoothing), "0", 0, 0.5, 0, 0,
+	 "--label-smoothing: expected 0..0.5"},
+	{"tta", "tta", 0, T_FLAG, F(tta), "0", 0, 1, 0, 0, 0},
+	{"keras", 0, 0, T_INT, F(keras), "0", 0, 1, 0, 0, 0},
 	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0", 1e-6, 0.9, 0, parse_val,
 	 "--val: expected test or a fraction in (0, 0.9]"},
 	{"monitor", "monitor", 0, T_ENUM, F(monitor_loss), "val_accuracy", 0, 0, tl_monitor_names, 0,
@@ -124,6 +131,40 @@ static const setting table[] = {
 	{0, "allow-nonfinite", 0, T_FLAG, F(allow_nonfinite), "0", 0, 1, 0, 0, 0},
 };
 #define N_SETTINGS (int)(sizeof table / sizeof table[0])
+_Static_assert(sizeof table / sizeof table[0] <= sizeof ((tl_train_cfg *)0)->given, "given[] too small");
+
+/* Per-network defaults: the value a setting takes for a model when its
+ * option is not given (tl_train_model_defaults).  Measured choices, see
+ * tltrain(1) MODELS; settings not listed keep the table's default. */
+typedef struct {
+	const char *model, *key, *val;
+} model_default;
+static const model_default model_defaults[] = {
+	{"vgg16", "unit", "block5"},
+	{"squeezenet", "unit", "fire9"},
+	{"squeezenet", "lr2", "1e-4"},
+	{"googlenet", "unit", "inception_3a"},
+	{"googlenet", "opt", "sgd"},
+	{"googlenet", "nesterov", "1"},
+	{"googlenet", "lr", "0.01"},
+	{"googlenet", "lr2", "0.01"},
+	{"googlenet", "warmup_epochs", "0"},
+	{"googlenet", "schedule", "onecycle"},
+	{"googlenet", "label_smoothing", "0.1"},
+	{"alexnet", "unit", "features.6"},
+	{"alexnet", "lr2", "1e-4"},
+	{"mobilenetv2", "unit", "features.14"},
+	{"mobilenetv2", "lr2", "1e-4"},
+	{"baseline", "strategy", "scratch"},
+};
+
+const char *tl_train_default_unit(const char *model)
+{
+	for (size_t i = 0; i < sizeof model_defaults / sizeof model_defaults[0]; i++)
+		if (!strcmp(model_defaults[i].model, model) && !strcmp(model_defaults[i].key, "unit"))
+			return model_defaults[i].val;
+	return "block5";
+}
 
 static int parse_augment(tl_train_cfg *c, const char *arg)
 {
@@ -280,8 +321,11 @@ int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **w
 		int bad = s->type == T_FLAG ? store(s, c, "1", 0, 1)
 			  : s->parse	     ? s->parse(c, arg)
 					     : store(s, c, arg, 1, 1);
-		if (!bad)
+		if (!bad) {
+			if ((size_t)i < sizeof c->given)
+				c->given[i] = 1;
 			return 0;
+		}
 		if (s->what) {
 			*what = s->what;
 		} else { /* only a too-long string fails without a message of its own */
@@ -306,6 +350,18 @@ static void format(const setting *s, const tl_train_cfg *c, char *out, size_t n)
 	case T_STR: snprintf(out, n, "%s", p); break;
 	case T_ENUM: snprintf(out, n, "%s", tl_enum_name(s->names, *(const int *)p)); break;
 	case T_CUSTOM: out[0] = 0; break;
+	}
+}
+
+void tl_train_model_defaults(tl_train_cfg *c)
+{
+	for (size_t k = 0; k < sizeof model_defaults / sizeof model_defaults[0]; k++) {
+		const model_default *d = &model_defaults[k];
+		if (strcmp(d->model, c->model) || !strcmp(d->key, "unit"))
+			continue; /* the unit: "" stands for it (tl_train_default_unit) */
+		for (int i = 0; i < N_SETTINGS; i++)
+			if (table[i].key && !strcmp(table[i].key, d->key) && !c->given[i])
+				TL_CHECK(store(&table[i], c, d->val, 0, 1) == 0);
 	}
 }
 
@@ -336,6 +392,17 @@ static void expected(const setting *s, char *out, size_t n)
 	}
 }
 
+/* Settings added after checkpoints were first written: a checkpoint
+ * without them ran with their defaults. */
+static int is_late(const char *key)
+{
+	static const char *const late[] = {"label_smoothing", "tta", "keras", NULL};
+	for (int i = 0; late[i]; i++)
+		if (!strcmp(late[i], key))
+			return 1;
+	return 0;
+}
+
 tl_status tl_train_cfg_load(tl_train_cfg *c, const char *(*get)(void *arg, const char *key),
 			    void *arg, const char *where, tl_err *err)
 {
@@ -344,6 +411,10 @@ tl_status tl_train_cfg_load(tl_train_cfg *c, const char *(*get)(void *arg, const
 		if (!s->key)
 			continue;
 		const char *v = get(arg, s->key);
+		if (!v && is_late(s->key)) { /* a checkpoint from before the setting: its default */
+			TL_CHECK(store(s, c, s->def, 0, 0) == 0);
+			continue;
+		}
 		if (!v)
 			return tl_seterr(err, TL_EFORMAT, "%s: metadata: %s missing (not a tltrain checkpoint?)",
 					 where, s->key);

@@ -22,7 +22,13 @@
 #include "tl.h"
 
 typedef enum { TL_STRAT_FEATURE = 0, TL_STRAT_FINETUNE, TL_STRAT_SCRATCH } tl_strategy;
-typedef enum { TL_SCHED_CONSTANT = 0, TL_SCHED_STEP, TL_SCHED_COSINE, TL_SCHED_PLATEAU } tl_schedule;
+typedef enum {
+	TL_SCHED_CONSTANT = 0,
+	TL_SCHED_STEP,
+	TL_SCHED_COSINE,
+	TL_SCHED_PLATEAU,
+	TL_SCHED_ONECYCLE /* per batch: warm up to the rate, then anneal to ~0 */
+} tl_schedule;
 
 /* Name tables of the enumerated settings (for tl_enum_parse/tl_enum_name). */
 extern const tl_enum tl_strategy_names[], tl_schedule_names[], tl_opt_names[], tl_monitor_names[];
@@ -50,6 +56,9 @@ typedef struct {
 	int pool;           /* -1 model default, 0 flatten, 1 global average pool */
 	float dropout;      /* < 0: model default */
 	int flip, crop_pad; /* augmentation */
+	float label_smoothing; /* target smoothing of the training loss (0: one-hot) */
+	int tta;            /* evaluation averages the logits of each image and its mirror */
+	int keras;          /* mobilenetv2: Keras' graph (set from the weights' metadata graph=keras) */
 	double val_fraction; /* 0: validate on the test split */
 	int monitor_loss;   /* 0: val_accuracy (max), 1: val_loss (min) */
 	float min_delta;
@@ -63,6 +72,7 @@ typedef struct {
 	int resume_epochs;  /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
 	int on_nan_skip;    /* a non-finite batch loss: 0 stops the run, 1 skips the batch */
 	int allow_nonfinite; /* load weights holding NaN or Inf */
+	unsigned char given[96]; /* options given on the command line, by table index */
 	const volatile sig_atomic_t *cancel;
 	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 	/* tests: called with the network the report is computed on (the
@@ -75,6 +85,14 @@ typedef struct {
 void tl_train_defaults(tl_train_cfg *c);
 
 /* ---- command line ---- */
+
+/* The per-network defaults (settings.c's model table: unit, learning
+ * rates, optimizer, schedule, ...) for c->model, applied to each setting
+ * whose option was not given (c->given).  Call after the options. */
+void tl_train_model_defaults(tl_train_cfg *c);
+
+/* The unit -u defaults to for a model ("block5" for vgg16, ...). */
+const char *tl_train_default_unit(const char *model);
 
 /* getopt_long description of every setting's option: fills lo (room for
  * cap entries, the last one zeroed) and the short option string (room for

@@ -55,6 +55,7 @@ typedef struct {
 	tl_progress prog;
 	long batches_run;
 	uint64_t skipped;   /* --on-nan skip: batches skipped in this epoch */
+	float *tta_buf;     /* --tta: a mirrored batch and two batches of logits */
 } run;
 
 /* ---- stages ---- */
@@ -76,11 +77,6 @@ static void stage_range(const tl_train_cfg *c, int stage, int *first, int *end)
 	*end = stage == 0 ? w : c->max_epochs;
 }
 
-static const char *default_unit(const char *model)
-{
-	return strcmp(model, "squeezenet") == 0 ? "fire9" : "block5";
-}
-
 /* Which unit is trainable in a stage. */
 static const char *stage_unit(const tl_train_cfg *c, int stage)
 {
@@ -88,7 +84,7 @@ static const char *stage_unit(const tl_train_cfg *c, int stage)
 		return "all";
 	if (c->strategy == TL_STRAT_FEATURE || stage == 0)
 		return "head";
-	return c->unit[0] ? c->unit : default_unit(c->model);
+	return c->unit[0] ? c->unit : tl_train_default_unit(c->model);
 }
 
 static float stage_lr(const tl_train_cfg *c, int stage)
@@ -104,6 +100,19 @@ static float epoch_lr(const run *r, int epoch)
 	stage_range(c, r->st.stage, &first, &end);
 	return tl_schedule_lr(c->sched, stage_lr(c, r->st.stage), epoch - first, end - first, c->step_size,
 			      c->gamma, r->st.lr);
+}
+
+/* The rate of batch b of nb in epoch `epoch`: the epoch's rate, except
+ * for onecycle, which moves every batch. */
+static float batch_lr(const run *r, int epoch, uint64_t b, uint64_t nb)
+{
+	const tl_train_cfg *c = r->cfg;
+	if (c->sched != TL_SCHED_ONECYCLE)
+		return r->st.lr;
+	int first, end;
+	stage_range(c, r->st.stage, &first, &end);
+	double t = ((epoch - first) + (double)b / (double)(nb ? nb : 1)) / (end - first > 0 ? end - first : 1);
+	return tl_onecycle_lr(stage_lr(c, r->st.stage), t);
 }
 
 /* ---- the prefix cache of a stage ---- */
@@ -175,12 +184,39 @@ static tl_status make_loader(run *r, tl_loader **l, const uint64_t *rec, const i
 	return tl_loader_new(l, &lc, err);
 }
 
+/* --tta, after the forward pass of images x[nb]: the output becomes the
+ * mean of its logits and those of the mirrored images (computed here). */
+static tl_status tta_logits(run *r, const float *x, int nb, tl_err *err)
+{
+	tl_net *net = r->net;
+	int out = net->layers[net->n_layers - 1].out, k = tl_net_out_size(net, out);
+	const tl_shape3 *s = &net->tshape[0];
+	size_t row = (size_t)s->c * s->h * s->w;
+	if (!r->tta_buf) {
+		r->tta_buf = malloc(sizeof(float) * ((size_t)r->cfg->batch * row + 2 * (size_t)r->cfg->batch * k));
+		if (!r->tta_buf)
+			return tl_seterr(err, TL_ENOMEM, "out of memory for --tta");
+	}
+	float *flip = r->tta_buf, *a = flip + (size_t)r->cfg->batch * row, *b = a + (size_t)r->cfg->batch * k;
+	TL_TRY(tl_net_get(net, out, a, nb, err));
+	tl_loader_mirror(x, flip, nb, s->c, s->h, s->w);
+	tl_net_set(net, 0, flip, nb);
+	tl_net_forward(net, nb, 0, net->n_layers);
+	TL_TRY(tl_net_get(net, out, b, nb, err));
+	for (size_t i = 0; i < (size_t)nb * k; i++)
+		a[i] = 0.5f * (a[i] + b[i]);
+	tl_net_set(net, out, a, nb);
+	return TL_OK;
+}
+
 /* Loss and metrics over a set of items with the current weights. */
 static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint64_t n,
 			  const float *cache, tl_metrics *m, tl_err *err)
 {
 	tl_loader *l;
 	int saved = r->pc.layer;
+	if (r->cfg->tta)
+		cache = NULL; /* the mirror needs the images */
 	if (!cache)
 		r->pc.layer = 0;
 	tl_status st = make_loader(r, &l, rec, lab, n, cache, 0, err);
@@ -189,6 +225,8 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 		return st;
 	}
 	r->net->training = 0;
+	float smoothing = r->net->label_smoothing;
+	r->net->label_smoothing = 0; /* evaluation reports the plain cross-entropy */
 	tl_loader_start(l, 0, 0);
 	for (;;) {
 		const float *x;
@@ -197,11 +235,14 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 		if ((st = tl_loader_next(l, &x, &y, &nb, err)) != TL_OK || nb == 0)
 			break;
 		forward_batch(r, x, nb);
+		if (!cache && r->cfg->tta && (st = tta_logits(r, x, nb, err)) != TL_OK)
+			break;
 		double loss;
 		if ((st = tl_net_loss(r->net, nb, y, 0, &loss, r->pred, err)) != TL_OK)
 			break;
 		tl_metrics_add_pred(m, r->pred, y, nb, loss);
 	}
+	r->net->label_smoothing = smoothing;
 	tl_loader_free(l);
 	r->pc.layer = saved;
 	return st;
@@ -276,7 +317,16 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 		mc.flatten = !c->pool;
 	if (c->dropout >= 0)
 		mc.dropout = c->dropout;
+	if (!strcmp(c->model, "mobilenetv2") && !resume && c->strategy != TL_STRAT_SCRATCH) {
+		tl_st_file *wf;
+		TL_TRY(tl_st_open(&wf, c->weights, err));
+		const char *g = tl_st_meta(wf, "graph");
+		c->keras = g && !strcmp(g, "keras");
+		tl_st_close(wf);
+	}
+	mc.keras = c->keras;
 	TL_TRY(tl_model_build(&mc, &r->net, err));
+	r->net->label_smoothing = c->label_smoothing;
 	TL_TRY(tl_net_bind(r->net, r->dev.be, c->batch, err));
 	TL_TRY(tl_optim_init(&r->opt, r->net, c->opt, err));
 	r->opt_ready = 1;
@@ -399,6 +449,7 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 			return st;
 		r->net->training = 1;
 		r->net->rng = tl_rng_key(c->seed, 0xd0, (uint64_t)e, r->st.batch_pos);
+		r->opt.lr = batch_lr(r, e, r->st.batch_pos, nb_total);
 		forward_batch(r, x, nb);
 		double loss;
 		TL_TRY(tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err));
@@ -814,6 +865,7 @@ static void run_free(run *r)
 	free(r->tr_lab);
 	free(r->te_lab);
 	free(r->pred);
+	free(r->tta_buf);
 	free(r);
 }
 
