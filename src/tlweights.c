@@ -1,6 +1,6 @@
-/* tlweights - pretrained weights: import a Keras VGG16 .h5 into
- * torchvision-named safetensors, list a weights file, check it against a
- * model.  The work is in src/nn/keras.c. */
+/* tlweights - pretrained weights: import a Keras VGG16 or MobileNetV2
+ * .h5 into torchvision-named safetensors, list a weights file, check it
+ * against a model.  The work is in src/nn/keras.c. */
 #include "config.h"
 
 #include <getopt.h>
@@ -17,11 +17,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tlweights import FILE.h5 [-o OUT.safetensors]   Keras VGG16 -> safetensors\n"
+		"usage: tlweights import FILE.h5 [-o OUT.safetensors]   Keras VGG16 or MobileNetV2 -> safetensors\n"
 		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
 		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
 		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
-		"  -m, --model M        check: vgg16 (default) or squeezenet\n"
+		"  -m, --model M        check: vgg16, squeezenet or mobilenetv2 (default: the file's model, else vgg16)\n"
 		"  -q, --quiet          import: no summary line\n"
 		"  -h, --help, -V, --version\n"
 		"see tlweights(1)\n");
@@ -66,11 +66,16 @@ static int cmd_import(const char *in, const char *out, int quiet)
 	tl_status st = tl_keras_import(in, out, &info, &err);
 	if (st != TL_OK)
 		return fail(&err, st);
+	int mnv2 = !strcmp(info.model, "mobilenetv2");
+	const char *top = !info.full ? "notop"
+			  : mnv2     ? "with Logits as classifier.1"
+				     : "with fc1/fc2/predictions";
 	if (!quiet)
 		fprintf(stderr,
-			"tlweights: %s (%s layout, %s, md5 %s) -> %s: %d tensors, %" PRIu64 " parameters, torchvision names, caffe normalization\n",
-			in, info.layout, info.full ? "with fc1/fc2/predictions" : "notop", info.md5,
-			out, info.n_tensors, info.n_params);
+			"tlweights: %s (%s %s layout, %s, md5 %s) -> %s: %d tensors, %" PRIu64 " parameters, torchvision names, %s normalization%s\n",
+			in, mnv2 ? "MobileNetV2," : "VGG16,", info.layout, top, info.md5, out,
+			info.n_tensors, info.n_params, info.norm,
+			mnv2 ? ", Keras graph (BatchNorm eps 0.001, stride-2 padding 0/1)" : "");
 	return 0;
 }
 
@@ -87,25 +92,49 @@ static int list_h5(const char *path)
 		tl_h5_close(f);
 		return fail(&err, st);
 	}
-	printf("file:          %s\nformat:        Keras .h5 (%s layout)\nsize:          %" PRIu64 " bytes\nmd5:           %s\nnormalization: caffe (Keras VGG16: BGR, 0..255 minus ImageNet mean)\n",
-	       path, tl_h5_layout(f), size, md5);
-	tl_kx_plan plan;
-	int mapped = tl_keras_plan_vgg16(f, path, &plan, &err) == TL_OK;
-	printf("%-14s %-28s %-5s %-22s %s\n", "layer", "weight", "dtype", "shape", mapped ? "imports as" : "");
+	int mnv2 = tl_keras_is_mobilenetv2(f);
+	printf("file:          %s\nformat:        Keras .h5 (%s layout)\nsize:          %" PRIu64 " bytes\nmd5:           %s\nnormalization: %s\n",
+	       path, tl_h5_layout(f), size, md5,
+	       mnv2 ? "tf (Keras MobileNetV2: RGB, 0..255 / 127.5 - 1)"
+		    : "caffe (Keras VGG16: BGR, 0..255 minus ImageNet mean)");
+	tl_kx_plan *plan = malloc(sizeof *plan);
+	if (!plan) {
+		tl_h5_close(f);
+		fprintf(stderr, "tlweights: out of memory\n");
+		return 1;
+	}
+	int mapped = tl_keras_plan(f, path, plan, &err) == TL_OK;
+	if (mapped)
+		printf("model:         %s%s\n", mnv2 ? "MobileNetV2" : "VGG16",
+		       !plan->full ? " (no top)"
+		       : mnv2      ? " with Logits (imports as classifier.1)"
+				   : " with fc1, fc2, predictions");
+	int wl = 14, wn = 28; /* columns as wide as the longest names */
+	for (size_t i = 0; i < tl_h5_count(f); i++) {
+		const tl_h5_var *v = tl_h5_var_at(f, i);
+		if ((int)strlen(v->layer) + 1 > wl)
+			wl = (int)strlen(v->layer) + 1;
+		if ((int)strlen(v->name) + 1 > wn)
+			wn = (int)strlen(v->name) + 1;
+	}
+	printf("%-*s %-*s %-5s %-22s %s\n", wl, "layer", wn, "weight", "dtype", "shape",
+	       mapped ? "imports as" : "");
 	uint64_t total = 0;
 	for (size_t i = 0; i < tl_h5_count(f); i++) {
 		const tl_h5_var *v = tl_h5_var_at(f, i);
 		char s[96];
 		tl_h5_fmt_shape(v->ndim, v->shape, s, sizeof s);
 		const char *as = "";
-		for (int k = 0; mapped && k < plan.n; k++)
-			if (plan.t[k].var == i)
-				as = plan.t[k].name;
-		printf("%-14s %-28s %-5s %-22s %s\n", v->layer, v->name, v->dtype, s, as);
+		for (int k = 0; mapped && k < plan->n; k++)
+			if (plan->t[k].var == i)
+				as = plan->t[k].name;
+		printf("%-*s %-*s %-5s %-22s %s\n", wl, v->layer, wn, v->name, v->dtype, s, as);
 		total += v->numel;
 	}
 	printf("%zu tensors, %" PRIu64 " parameters%s%s\n", tl_h5_count(f), total,
-	       mapped ? "" : "; not a VGG16 file: ", mapped ? "" : err.msg);
+	       mapped ? "" : mnv2 ? "; not a MobileNetV2 file: " : "; not a VGG16 file: ",
+	       mapped ? "" : err.msg);
+	free(plan);
 	tl_h5_close(f);
 	return 0;
 }
@@ -155,10 +184,17 @@ typedef struct {
 	int64_t shape[4];
 } want_t;
 
-/* Reads the tensors a weights file holds (a Keras VGG16 .h5 through its
- * import plan, else safetensors) into a new array *have of *nh; returns
- * -1 to go on, or the exit status (1) after printing why not. */
-static int check_load(const char *path, const char *model, have_t **have, size_t *nh)
+/* The models -m takes. */
+static int known_model(const char *m)
+{
+	return m && (!strcmp(m, "vgg16") || !strcmp(m, "squeezenet") || !strcmp(m, "mobilenetv2"));
+}
+
+/* Reads the tensors a weights file holds (a Keras .h5 through its import
+ * plan, else safetensors) into a new array *have of *nh; a NULL *model
+ * becomes the file's (its plan's, or its metadata's model), else vgg16.
+ * Returns -1 to go on, or the exit status (1) after printing why not. */
+static int check_load(const char *path, const char **model, have_t **have, size_t *nh)
 {
 	tl_err err;
 	tl_status st;
@@ -167,26 +203,45 @@ static int check_load(const char *path, const char *model, have_t **have, size_t
 		tl_h5_file *f;
 		if ((st = tl_h5_open(&f, path, &err)) != TL_OK)
 			return fail(&err, st);
-		tl_kx_plan plan;
-		st = tl_keras_plan_vgg16(f, path, &plan, &err);
-		tl_h5_close(f);
-		if (st != TL_OK)
-			return fail(&err, st);
-		if (strcmp(model, "vgg16")) {
-			fprintf(stderr, "tlweights: %s: a Keras VGG16 file, not %s\n", path, model);
+		tl_kx_plan *plan = malloc(sizeof *plan);
+		if (!plan) {
+			tl_h5_close(f);
+			fprintf(stderr, "tlweights: out of memory\n");
 			return 1;
 		}
-		have_t *h = calloc((size_t)plan.n, sizeof *h);
-		for (int i = 0; h && i < plan.n; i++) {
-			snprintf(h[i].name, sizeof h[i].name, "%s", plan.t[i].name);
-			h[i].ndim = plan.t[i].ndim;
-			memcpy(h[i].shape, plan.t[i].shape, sizeof plan.t[i].shape);
+		st = tl_keras_plan(f, path, plan, &err);
+		tl_h5_close(f);
+		if (st != TL_OK) {
+			free(plan);
+			return fail(&err, st);
 		}
-		*have = h, *nh = (size_t)plan.n;
+		if (!*model)
+			*model = !strcmp(plan->model, "vgg16") ? "vgg16" : "mobilenetv2";
+		if (strcmp(*model, plan->model)) {
+			fprintf(stderr, "tlweights: %s: a Keras %s file, not %s\n", path,
+				!strcmp(plan->model, "vgg16") ? "VGG16" : "MobileNetV2", *model);
+			free(plan);
+			return 1;
+		}
+		have_t *h = calloc((size_t)plan->n, sizeof *h);
+		for (int i = 0; h && i < plan->n; i++) {
+			snprintf(h[i].name, sizeof h[i].name, "%s", plan->t[i].name);
+			h[i].ndim = plan->t[i].ndim;
+			memcpy(h[i].shape, plan->t[i].shape, sizeof plan->t[i].shape);
+		}
+		*have = h, *nh = (size_t)plan->n;
+		free(plan);
 	} else {
 		tl_st_file *f;
 		if ((st = tl_st_open(&f, path, &err)) != TL_OK)
 			return fail(&err, st);
+		if (!*model) {
+			const char *m = tl_st_meta(f, "model");
+			*model = !m || !known_model(m)       ? "vgg16"
+				 : !strcmp(m, "squeezenet")  ? "squeezenet"
+				 : !strcmp(m, "mobilenetv2") ? "mobilenetv2"
+							     : "vgg16";
+		}
 		have_t *h = calloc(f->n + 1, sizeof *h);
 		for (size_t i = 0; h && i < f->n; i++) {
 			snprintf(h[i].name, sizeof h[i].name, "%s", f->t[i].name);
@@ -253,6 +308,86 @@ static void check_want_classifier(const have_t *have, size_t nh, want_t *want, i
 	}
 }
 
+/* Appends one wanted tensor to want at *nw. */
+static void want_add(want_t *want, int *nw, const char *name, int ndim, int64_t a, int64_t b,
+		     int64_t c, int64_t d)
+{
+	want_t *w = &want[(*nw)++];
+	snprintf(w->name, sizeof w->name, "%s", name);
+	w->ndim = ndim, w->shape[0] = a, w->shape[1] = b, w->shape[2] = c, w->shape[3] = d;
+}
+
+/* Appends a torchvision BatchNorm2d's four tensors of c channels. */
+static void want_bn(want_t *want, int *nw, const char *prefix, int64_t c)
+{
+	static const char *const k[4] = {"weight", "bias", "running_mean", "running_var"};
+	for (int i = 0; i < 4; i++) {
+		char n[64];
+		snprintf(n, sizeof n, "%s.%s", prefix, k[i]);
+		want_add(want, nw, n, 1, c, 0, 0, 0);
+	}
+}
+
+/* Lists into want (room for TL_KX_MAX_TENSORS) torchvision mobilenet_v2's
+ * features.* with every channel count c as max(1, c / div) (tlkit's
+ * width_div; 1 = the real network); returns the count. */
+static int check_want_mnv2(int div, want_t *want)
+{
+	static const int set[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+				      {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+#define W(c) ((int64_t)((c) / div > 0 ? (c) / div : 1))
+	int nw = 0, f = 1;
+	int64_t in = W(32);
+	char n[64];
+	want_add(want, &nw, "features.0.0.weight", 4, in, 3, 3, 3);
+	want_bn(want, &nw, "features.0.1", in);
+	for (int s = 0; s < 7; s++)
+		for (int r = 0; r < set[s][2]; r++, f++) {
+			int64_t hid = in * set[s][0], out = W(set[s][1]);
+			const char *dw = "conv.1.0", *dwbn = "conv.1.1", *pj = "conv.2", *pjbn = "conv.3";
+			if (set[s][0] == 1) {
+				dw = "conv.0.0", dwbn = "conv.0.1", pj = "conv.1", pjbn = "conv.2";
+			} else {
+				snprintf(n, sizeof n, "features.%d.conv.0.0.weight", f);
+				want_add(want, &nw, n, 4, hid, in, 1, 1);
+				snprintf(n, sizeof n, "features.%d.conv.0.1", f);
+				want_bn(want, &nw, n, hid);
+			}
+			snprintf(n, sizeof n, "features.%d.%s.weight", f, dw);
+			want_add(want, &nw, n, 4, hid, 1, 3, 3);
+			snprintf(n, sizeof n, "features.%d.%s", f, dwbn);
+			want_bn(want, &nw, n, hid);
+			snprintf(n, sizeof n, "features.%d.%s.weight", f, pj);
+			want_add(want, &nw, n, 4, out, hid, 1, 1);
+			snprintf(n, sizeof n, "features.%d.%s", f, pjbn);
+			want_bn(want, &nw, n, out);
+			in = out;
+		}
+	want_add(want, &nw, "features.18.0.weight", 4, W(1280), in, 1, 1);
+	want_bn(want, &nw, "features.18.1", W(1280));
+#undef W
+	return nw;
+}
+
+/* The width divisor of a MobileNetV2 file: the smallest div for which
+ * features.0 has max(1, 32 / div) and features.18 max(1, 1280 / div)
+ * outputs (1 when none fits: the file is then compared with the real
+ * network). */
+static int mnv2_div(const have_t *have, size_t nh)
+{
+	int64_t c0 = -1, cl = -1;
+	for (size_t i = 0; i < nh; i++) {
+		if (!strcmp(have[i].name, "features.0.0.weight") && have[i].ndim == 4)
+			c0 = have[i].shape[0];
+		if (!strcmp(have[i].name, "features.18.0.weight") && have[i].ndim == 4)
+			cl = have[i].shape[0];
+	}
+	for (int div = 1; div <= 1280; div++)
+		if ((32 / div > 0 ? 32 / div : 1) == c0 && (1280 / div > 0 ? 1280 / div : 1) == cl)
+			return div;
+	return 1;
+}
+
 /* Prints each wanted tensor the file lacks or holds mis-shaped, marking
  * the ones it holds as matched; counts them into *missing and *shaped
  * and returns the parameters of the well-shaped ones. */
@@ -310,12 +445,14 @@ static int cmd_check(const char *path, const char *model)
 {
 	have_t *have;
 	size_t nh;
-	int rc = check_load(path, model, &have, &nh);
+	int rc = check_load(path, &model, &have, &nh);
 	if (rc >= 0)
 		return rc;
-	want_t want[96];
-	int nw = check_want_base(model, want);
+	want_t *want = calloc(TL_KX_MAX_TENSORS, sizeof *want);
+	int mnv2 = !strcmp(model, "mobilenetv2"), div = mnv2 ? mnv2_div(have, nh) : 1;
+	int nw = !want ? -1 : mnv2 ? check_want_mnv2(div, want) : check_want_base(model, want);
 	if (nw < 0) {
+		free(want);
 		free(have);
 		return 2;
 	}
@@ -324,16 +461,29 @@ static int cmd_check(const char *path, const char *model)
 		classifier |= !strncmp(have[i].name, "classifier.", 11);
 	if (classifier && !strcmp(model, "vgg16")) /* torchvision's classifier: 0, 3, 6 */
 		check_want_classifier(have, nh, want, &nw);
+	if (classifier && mnv2) { /* torchvision's classifier.1, any number of classes */
+		int64_t k = 1000;
+		for (size_t i = 0; i < nh; i++)
+			if (!strcmp(have[i].name, "classifier.1.weight") && have[i].ndim == 2)
+				k = have[i].shape[0];
+		int64_t last = 1280 / div > 0 ? 1280 / div : 1;
+		want_add(want, &nw, "classifier.1.weight", 2, k, last, 0, 0);
+		want_add(want, &nw, "classifier.1.bias", 1, k, 0, 0, 0);
+	}
 	uint64_t params = check_match(want, nw, have, nh, &missing, &shaped);
 	extra = check_extra(have, nh);
 	free(have);
+	free(want);
+	char width[64] = "";
+	if (div > 1)
+		snprintf(width, sizeof width, " with widths / %d (a test model)", div);
 	if (missing || shaped) {
-		printf("%s: not usable as %s: %d missing, %d mis-shaped, %d extra\n", path, model,
-		       missing, shaped, extra);
+		printf("%s: not usable as %s%s: %d missing, %d mis-shaped, %d extra\n", path, model,
+		       width, missing, shaped, extra);
 		return 1;
 	}
-	printf("%s: ok for %s: %d tensors, %" PRIu64 " parameters%s%s\n", path, model, nw, params,
-	       classifier ? ", with the ImageNet classifier" : "",
+	printf("%s: ok for %s%s: %d tensors, %" PRIu64 " parameters%s%s\n", path, model, width, nw,
+	       params, classifier ? ", with the ImageNet classifier" : "",
 	       extra ? " (extra tensors are ignored)" : "");
 	return 0;
 }
@@ -345,14 +495,14 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
 	};
-	const char *out = NULL, *model = "vgg16";
+	const char *out = NULL, *model = NULL;
 	int quiet = 0, c;
 	while ((c = getopt_long(argc, argv, "o:m:qhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'm':
-			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
-				return bad("-m: expected vgg16 or squeezenet", optarg);
+			if (!known_model(optarg))
+				return bad("-m: expected vgg16, squeezenet or mobilenetv2", optarg);
 			model = optarg;
 			break;
 		case 'q': quiet = 1; break;

@@ -31,6 +31,27 @@ independently with numpy and PyTorch (python3-torch).
     make-keras-fixtures.py --features FILE.h5 TARBALL N OUT.npy
         PyTorch VGG16 block5_pool of the first N test images of a CIFAR-10
         binary tarball at 32x32, caffe-normalized, with FILE.h5's weights.
+
+    MobileNetV2 (keras.applications.MobileNetV2, alpha 1.0; the files are what
+    it downloads into ~/.keras/models, with the real layer names and layout):
+        keras-mnv2-k2-notop.h5     Keras 2 save_weights layout (root layer_names, every
+                                   layer listed, weights at Conv1/Conv1/kernel:0), no top
+        keras-mnv2-k2-full.h5      the same plus the Logits dense layer (10 classes here)
+        keras-mnv2-k3-full.weights.h5   Keras 3 layout (layers/<name>/vars/0..3)
+        keras-mnv2-bad-*.h5        one defect each (see MNV2_BAD)
+        keras-mnv2-expected.safetensors the torchvision mobilenet_v2 tensors made from the
+                                   Keras ones by numpy transposes (HWIO -> OIHW, depthwise
+                                   (3, 3, C, 1) -> (C, 1, 3, 3), dense (in, out) -> (out, in)),
+                                   an input [1,3,48,48] and the logits and out_relu of the Keras
+                                   graph (stride-2 convolutions padded 0 before / 1 after on
+                                   even sizes, 1 / 1 on odd; BatchNorm eps 1e-3) in PyTorch
+        All hold MobileNetV2 with every channel count c as max(1, c // 12) (Conv1 2, 16 -> 1,
+        24 -> 2, 64 -> 5, 96 -> 8, 160 -> 13, 320 -> 26, Conv_1 106: uneven widths, and the
+        files stay under 300 KB), the bad ones c // 32.
+
+    make-keras-fixtures.py --mnv2-real FILE.h5 [full] [SEED]
+        real-shape MobileNetV2 (3.5 M parameters; with full the 1000-way Logits too),
+        Keras 2 layout, random weights, for tests/cli/tlweights.sh.
 """
 import hashlib
 import io
@@ -263,6 +284,240 @@ def features(h5, tarball, n, out):
     np.save(out, y)
 
 
+# ---- MobileNetV2 ----
+
+# (expansion t, channels c, repeats n, first stride s), as Keras and torchvision
+MNV2_SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                 (6, 160, 3, 2), (6, 320, 1, 1)]
+MNV2_DIV = 12  # the committed fixtures' width divisor
+
+
+def mnv2_blocks(div):
+    """[(block_id, inp, hidden, oup, stride)], Conv1's width, Conv_1's width."""
+    c0 = max(1, 32 // div)
+    blocks, inp, bid = [], c0, 0
+    for t, c, n, s in MNV2_SETTINGS:
+        oup = max(1, c // div)
+        for i in range(n):
+            blocks.append((bid, inp, inp * t, oup, s if i == 0 else 1))
+            inp, bid = oup, bid + 1
+    return blocks, c0, max(1, 1280 // div)
+
+
+def mnv2_layers(div, classes):
+    """Keras' layer list [(name, kind, args)] in model order; kind None = no weights."""
+    blocks, c0, last = mnv2_blocks(div)
+    L = [("input_1", None, ()), ("Conv1_pad", None, ()), ("Conv1", "conv", (3, 3, c0)),
+         ("bn_Conv1", "bn", (c0,)), ("Conv1_relu", None, ())]
+    for bid, inp, hid, oup, s in blocks:
+        p = "block_%d_" % bid if bid else "expanded_conv_"
+        if bid:
+            L += [(p + "expand", "conv", (1, inp, hid)), (p + "expand_BN", "bn", (hid,)),
+                  (p + "expand_relu", None, ())]
+        if s == 2:
+            L.append((p + "pad", None, ()))
+        L += [(p + "depthwise", "dw", (hid,)), (p + "depthwise_BN", "bn", (hid,)),
+              (p + "depthwise_relu", None, ()), (p + "project", "conv", (1, hid, oup)),
+              (p + "project_BN", "bn", (oup,))]
+        if s == 1 and inp == oup:
+            L.append((p + "add", None, ()))
+    L += [("Conv_1", "conv", (1, blocks[-1][3], last)), ("Conv_1_bn", "bn", (last,)),
+          ("out_relu", None, ())]
+    if classes:
+        L += [("global_average_pooling2d_1", None, ()), ("Logits", "dense", (last, classes))]
+    return L
+
+
+def mnv2_weights(rng, div, classes):
+    """(layer list, {layer: [(weight name, array)]}) as Keras 2 names and orders them."""
+    L = mnv2_layers(div, classes)
+    w = {}
+    for name, kind, a in L:
+        if kind == "conv":
+            k, cin, cout = a
+            sd = np.sqrt(2.0 / (k * k * cin))
+            w[name] = [("kernel:0", (rng.standard_normal((k, k, cin, cout)) * sd).astype(np.float32))]
+        elif kind == "dw":
+            w[name] = [("depthwise_kernel:0",
+                        (rng.standard_normal((3, 3, a[0], 1)) * np.sqrt(2.0 / 9)).astype(np.float32))]
+        elif kind == "bn":
+            c = a[0]
+            w[name] = [("gamma:0", (1 + 0.2 * rng.standard_normal(c)).astype(np.float32)),
+                       ("beta:0", (0.1 * rng.standard_normal(c)).astype(np.float32)),
+                       ("moving_mean:0", (0.1 * rng.standard_normal(c)).astype(np.float32)),
+                       ("moving_variance:0", rng.uniform(0.5, 1.5, c).astype(np.float32))]
+        elif kind == "dense":
+            fin, out = a
+            w[name] = [("kernel:0", (rng.standard_normal((fin, out)) * np.sqrt(1.0 / fin)).astype(np.float32)),
+                       ("bias:0", (0.1 * rng.standard_normal(out)).astype(np.float32))]
+    return [n for n, _, _ in L], w
+
+
+def write_mnv2_keras2(path, names, w, libver=None):
+    """keras Model.save_weights (h5): root layer_names, per-layer weight_names,
+    datasets at <layer>/<layer>/<weight>.  libver "latest" stores the same
+    groups, attributes and datasets in HDF5's compact form (the committed
+    fixtures: 150 layer groups in the default form take 400 KB)."""
+    with h5py.File(path, "w", libver=libver) as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.1.6"
+        for n in names:
+            g = f.create_group(n)
+            ws = w.get(n, [])
+            wn = ["%s/%s" % (n, x) for x, _ in ws]
+            g.attrs["weight_names"] = np.array([x.encode() for x in wn], dtype="S")
+            for name, (_, a) in zip(wn, ws):
+                g.create_dataset(name, data=a)
+
+
+def write_mnv2_keras3(path, names, w):
+    with h5py.File(path, "w", libver="latest") as f:
+        f.create_group("vars")
+        lay = f.create_group("layers")
+        for n in names:
+            v = lay.create_group(n).create_group("vars")
+            for i, (_, a) in enumerate(w.get(n, [])):
+                v.create_dataset(str(i), data=a)
+
+
+def mnv2_torch_tensors(w):
+    """torchvision mobilenet_v2 names and layouts, by plain numpy transposes."""
+    t = {}
+
+    def conv(dst, layer):
+        t[dst + ".weight"] = np.ascontiguousarray(w[layer][0][1].transpose(3, 2, 0, 1))
+
+    def dw(dst, layer):  # (3, 3, C, 1) -> (C, 1, 3, 3)
+        t[dst + ".weight"] = np.ascontiguousarray(w[layer][0][1].transpose(2, 3, 0, 1))
+
+    def bn(dst, layer):
+        for (_, a), k in zip(w[layer], ["weight", "bias", "running_mean", "running_var"]):
+            t["%s.%s" % (dst, k)] = a
+
+    conv("features.0.0", "Conv1")
+    bn("features.0.1", "bn_Conv1")
+    dw("features.1.conv.0.0", "expanded_conv_depthwise")
+    bn("features.1.conv.0.1", "expanded_conv_depthwise_BN")
+    conv("features.1.conv.1", "expanded_conv_project")
+    bn("features.1.conv.2", "expanded_conv_project_BN")
+    for i in range(1, 17):
+        p, f = "block_%d_" % i, "features.%d.conv." % (i + 1)
+        conv(f + "0.0", p + "expand")
+        bn(f + "0.1", p + "expand_BN")
+        dw(f + "1.0", p + "depthwise")
+        bn(f + "1.1", p + "depthwise_BN")
+        conv(f + "2", p + "project")
+        bn(f + "3", p + "project_BN")
+    conv("features.18.0", "Conv_1")
+    bn("features.18.1", "Conv_1_bn")
+    if "Logits" in w:
+        t["classifier.1.weight"] = np.ascontiguousarray(w["Logits"][0][1].T)
+        t["classifier.1.bias"] = w["Logits"][1][1]
+    return t
+
+
+def keras_graph_forward(t, div, x):
+    """The Keras MobileNetV2 graph in PyTorch (float64) with torchvision-named
+    tensors t: stride-2 convolutions pad (0, 1) on even sizes, (1, 1) on odd
+    (keras correct_pad), BatchNorm eps 1e-3, ReLU6; returns out_relu, logits."""
+    import torch.nn.functional as F
+
+    def T(k):
+        return torch.from_numpy(t[k]).double()
+
+    def pad2(y):
+        h = y.shape[2]
+        lo = 0 if h % 2 == 0 else 1
+        return F.pad(y, (lo, 1, lo, 1))
+
+    def bn(y, p, act=True):
+        y = F.batch_norm(y, T(p + ".running_mean"), T(p + ".running_var"), T(p + ".weight"),
+                         T(p + ".bias"), False, 0.0, 1e-3)
+        return y.clamp(0, 6) if act else y
+
+    def conv(y, p, stride=1, groups=1):
+        wt = T(p + ".weight")
+        if wt.shape[2] == 3:
+            y = pad2(y) if stride == 2 else F.pad(y, (1, 1, 1, 1))
+        return F.conv2d(y, wt, stride=stride, groups=groups)
+
+    blocks, _, _ = mnv2_blocks(div)
+    y = torch.from_numpy(x).double()
+    y = bn(conv(y, "features.0.0", 2), "features.0.1")
+    for bid, inp, hid, oup, s in blocks:
+        f = "features.%d.conv." % (bid + 1)
+        z = y
+        if bid == 0:
+            z = bn(conv(z, f + "0.0", s, hid), f + "0.1")
+            z = bn(conv(z, f + "1"), f + "2", False)
+        else:
+            z = bn(conv(z, f + "0.0"), f + "0.1")
+            z = bn(conv(z, f + "1.0", s, hid), f + "1.1")
+            z = bn(conv(z, f + "2"), f + "3", False)
+        y = y + z if s == 1 and inp == oup else z
+    y = bn(conv(y, "features.18.0"), "features.18.1")
+    logits = None
+    if "classifier.1.weight" in t:
+        logits = F.linear(y.mean((2, 3)), T("classifier.1.weight"), T("classifier.1.bias"))
+    return y, logits
+
+
+# each bad MobileNetV2 fixture (width / 32 to stay small): what is broken
+MNV2_BAD = ["novar", "dwrank", "noblock", "bias", "chain", "hidden", "dwmult"]
+
+
+def write_mnv2_bad(out_dir):
+    for kind in MNV2_BAD:
+        rng = np.random.default_rng(11)
+        names, w = mnv2_weights(rng, 32, 0)
+        if kind == "novar":  # a BatchNorm without moving_variance
+            w["block_3_depthwise_BN"] = w["block_3_depthwise_BN"][:3]
+        elif kind == "dwrank":  # a depthwise kernel of rank 3
+            w["block_6_depthwise"][0] = ("depthwise_kernel:0", w["block_6_depthwise"][0][1][:, :, :, 0])
+        elif kind == "noblock":  # block_9 gone, names and weights
+            names = [n for n in names if not n.startswith("block_9_")]
+        elif kind == "bias":  # a convolution with a bias
+            c = w["Conv_1"][0][1].shape[3]
+            w["Conv_1"].append(("bias:0", np.full(c, 0.5, np.float32)))
+        elif kind == "chain":  # project's input is not depthwise's output
+            k = w["block_12_project"][0][1]
+            w["block_12_project"][0] = ("kernel:0", np.concatenate([k, k], axis=2))
+        elif kind == "hidden":  # expand to 4x, not 6x
+            k = w["block_4_expand"][0][1]
+            w["block_4_expand"][0] = ("kernel:0", k[:, :, :, :k.shape[3] * 2 // 3])
+        elif kind == "dwmult":  # depth multiplier 2
+            k = w["block_2_depthwise"][0][1]
+            w["block_2_depthwise"][0] = ("depthwise_kernel:0", np.concatenate([k, k], axis=3))
+        write_mnv2_keras2(os.path.join(out_dir, "keras-mnv2-bad-%s.h5" % kind), names, w, "latest")
+
+
+def mnv2_small(out_dir):
+    rng = np.random.default_rng(2025)
+    names, w = mnv2_weights(rng, MNV2_DIV, 10)
+    notop = os.path.join(out_dir, "keras-mnv2-k2-notop.h5")
+    full = os.path.join(out_dir, "keras-mnv2-k2-full.h5")
+    k3 = os.path.join(out_dir, "keras-mnv2-k3-full.weights.h5")
+    write_mnv2_keras2(full, names, w, "latest")
+    nt = names[:names.index("out_relu") + 1]
+    write_mnv2_keras2(notop, nt, {k: v for k, v in w.items() if k in nt}, "latest")
+    write_mnv2_keras3(k3, names, w)
+    write_mnv2_bad(out_dir)
+    t = mnv2_torch_tensors(w)
+    x = rng.uniform(-1, 1, (1, 3, 48, 48)).astype(np.float32)  # tf mode: RGB / 127.5 - 1
+    with torch.no_grad():
+        feat, logits = keras_graph_forward(t, MNV2_DIV, x)
+    t["input"] = x
+    t["out_relu"] = feat.float().numpy()
+    t["logits"] = logits.float().numpy()
+    write_safetensors(os.path.join(out_dir, "keras-mnv2-expected.safetensors"), t,
+                      {"md5_k2_notop": md5(notop), "md5_k2_full": md5(full),
+                       "md5_k3_full": md5(k3),
+                       "width_div": MNV2_DIV,
+                       "note": "tools/make-keras-fixtures.py: MobileNetV2 widths // 12, Logits 10; "
+                               "input/out_relu/logits: the Keras graph at 48x48 in PyTorch"})
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a and a[0] == "--notop-real":
@@ -281,5 +536,12 @@ if __name__ == "__main__":
                           {"md5": md5(a[1])})
     elif a and a[0] == "--features":
         features(a[1], a[2], int(a[3]), a[4])
+    elif a and a[0] == "--mnv2-real":
+        full = len(a) > 2 and a[2] == "full"
+        seed = int(a[3 if full else 2]) if len(a) > (3 if full else 2) else 3
+        names, w = mnv2_weights(np.random.default_rng(seed), 1, 1000 if full else 0)
+        write_mnv2_keras2(a[1], names, w)
     else:
-        small(a[0] if a else os.path.join(TOP, "tests", "fixtures"))
+        d = a[0] if a else os.path.join(TOP, "tests", "fixtures")
+        small(d)
+        mnv2_small(d)

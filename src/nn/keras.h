@@ -1,5 +1,5 @@
-/* keras.h - Keras VGG16 weight files (.h5) read with libhdf5 and turned
- * into torchvision-named safetensors.
+/* keras.h - Keras VGG16 and MobileNetV2 weight files (.h5) read with
+ * libhdf5 and turned into torchvision-named safetensors.
  *
  * The layout is read from the file itself: the root (or model_weights/)
  * "layer_names" attribute lists the layers in order, each layer group's
@@ -47,10 +47,13 @@ void tl_h5_fmt_shape(int ndim, const int64_t *s, char *buf, size_t n);
 /* Read dataset i converted to float32 (numel floats into dst). */
 tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err);
 
-/* How a Keras VGG16 file maps onto torchvision names. */
-typedef enum { TL_KX_CONV_W, TL_KX_BIAS, TL_KX_DENSE_W, TL_KX_FC1_W } tl_kx_kind;
+/* How a Keras file maps onto torchvision names.  TL_KX_CONV_W takes a
+ * (kh, kw, in, out) kernel to (out, in, kh, kw); a depthwise (kh, kw, C, 1)
+ * kernel is the same move with in = 1, out = C.  TL_KX_VAR is a copy whose
+ * values must be >= 0 (a BatchNorm moving variance). */
+typedef enum { TL_KX_CONV_W, TL_KX_BIAS, TL_KX_DENSE_W, TL_KX_FC1_W, TL_KX_VAR } tl_kx_kind;
 typedef struct {
-	char name[48];     /* features.0.weight, classifier.6.bias, ... */
+	char name[48];     /* features.0.weight, classifier.6.bias, features.2.conv.1.1.running_var */
 	int ndim;
 	int64_t shape[4];  /* torchvision shape: OIHW, (out, in) */
 	size_t var;        /* index into the h5 table */
@@ -58,10 +61,15 @@ typedef struct {
 	int side;          /* TL_KX_FC1_W: block5_pool is side x side */
 } tl_kx_tensor;
 
+#define TL_KX_MAX_TENSORS 320 /* MobileNetV2 with its top: 262 */
+
 typedef struct {
-	tl_kx_tensor t[32];
+	tl_kx_tensor t[TL_KX_MAX_TENSORS];
 	int n;
-	int full;           /* fc1, fc2, predictions present */
+	int full;           /* the ImageNet top is there (VGG16 fc1, fc2,
+			       predictions; MobileNetV2 Logits) */
+	char model[16];     /* "vgg16" or "mobilenetv2" */
+	int64_t classes;    /* with full: the top's outputs (1000 for ImageNet) */
 } tl_kx_plan;
 
 /* Map the file's table onto VGG16: the 13 block convolutions must all be
@@ -72,21 +80,45 @@ typedef struct {
 tl_status tl_keras_plan_vgg16(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
 			      tl_err *err);
 
+/* Map the file's table onto torchvision's mobilenet_v2 (Keras
+ * applications.MobileNetV2, any alpha): Conv1 + bn_Conv1 -> features.0,
+ * expanded_conv_* -> features.1, block_i_* -> features.(i+1) (i = 1..16),
+ * Conv_1 + Conv_1_bn -> features.18, and Logits (or predictions) ->
+ * classifier.1 when present.  Every layer must be there; convolutions
+ * have one weight (a bias is refused, not dropped), kernels chain from 3
+ * input channels, each expand is 6x its input, depthwise kernels are
+ * (3, 3, C, 1), BatchNorms have gamma, beta, moving_mean and
+ * moving_variance (by name where the file names them) of the right
+ * width.  Widths are taken from the file. */
+tl_status tl_keras_plan_mobilenetv2(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
+				    tl_err *err);
+
+/* Whether f's layer names are MobileNetV2's (Conv1, bn_Conv1, Conv_1,
+ * expanded_conv_*, block_N_*); otherwise a file is taken for VGG16. */
+int tl_keras_is_mobilenetv2(const tl_h5_file *f);
+
+/* The plan of whichever model f holds (tl_keras_is_mobilenetv2). */
+tl_status tl_keras_plan(const tl_h5_file *f, const char *path, tl_kx_plan *plan, tl_err *err);
+
 /* MD5 of a whole file as 32 lowercase hex digits (Keras publishes md5s). */
 tl_status tl_file_md5(const char *path, char hex[33], uint64_t *size, tl_err *err);
 
 typedef struct {
 	char layout[8];
 	char md5[33];
+	char model[16];    /* vgg16, mobilenetv2 */
+	char norm[8];      /* the input normalization the weights expect: caffe, tf */
 	int full, n_tensors;
 	uint64_t n_params;
 } tl_keras_info;
 
-/* Import a Keras VGG16 .h5 into safetensors at out (atomic; nothing is
- * left at out on failure): kernels HWIO -> OIHW, dense (in, out) ->
- * (out, in), fc1's rows from Keras' HWC flatten order to torchvision's
- * CHW order.  Metadata: model vgg16, normalization caffe, source file
- * name, md5 and size, Keras layout. */
+/* Import a Keras VGG16 or MobileNetV2 .h5 (tl_keras_plan) into
+ * safetensors at out (atomic; nothing is left at out on failure):
+ * kernels HWIO -> OIHW, depthwise (3, 3, C, 1) -> (C, 1, 3, 3), dense
+ * (in, out) -> (out, in), VGG16 fc1's rows from Keras' HWC flatten order
+ * to torchvision's CHW order.  Metadata: model, normalization (vgg16:
+ * caffe; mobilenetv2: tf, with graph keras and bn_epsilon 0.001), source
+ * file name, md5 and size, Keras layout, top. */
 tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, tl_err *err);
 
 #endif

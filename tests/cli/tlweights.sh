@@ -29,7 +29,7 @@ out_has "list h5" "Keras .h5 (keras2 layout)" "md5:           $md5" \
 run 0 "check h5" -- "$W" check "$K" -m vgg16
 out_has "check h5" "ok for vgg16: 26 tensors, 14714688 parameters"
 run 0 "import" -- "$W" import "$K" -o v.safetensors
-err_has "import" "(keras2 layout, notop, md5 $md5) -> v.safetensors: 26 tensors, 14714688 parameters"
+err_has "import" "(VGG16, keras2 layout, notop, md5 $md5) -> v.safetensors: 26 tensors, 14714688 parameters"
 run 0 "list safetensors" -- "$W" list v.safetensors
 out_has "list safetensors" "normalization: caffe" "source_md5     $md5" "verified" \
 	"features.28.weight           F32   (512, 512, 3, 3)"
