@@ -12,6 +12,8 @@
  * vgg16_train_step   img/s, forward + backward + SGD step, everything trainable,
  *                    head flatten -> 256 -> 10, 32x32, batch 64
  * squeezenet_forward img/s, SqueezeNet 1.1 features + gap head, 64x64, batch 64
+ * googlenet_forward, googlenet_train_step, mobilenetv2_forward,
+ * mobilenetv2_train_step   img/s, the whole net (default head), 64x64, batch 64
  * layer_*            only with --only layer: GFLOP/s of each distinct VGG16
  *                    convolution at 32x32 (forward, weight and input gradient,
  *                    direct FLOPs), to see where a step's time goes
@@ -278,13 +280,18 @@ int main(int argc, char **argv)
 	if (secs_total > 0 && want("sgemm_vgg16_total"))
 		printf("sgemm_vgg16_total %.1f GFLOP/s\n", flops_total / secs_total * 1e-9);
 	fflush(stdout);
-	if (want("vgg16_forward") || want("vgg16_train_step") || want("squeezenet_forward")) {
+	if (want("vgg16_forward") || want("vgg16_train_step") || want("squeezenet_forward") ||
+	    want("googlenet_") || want("mobilenetv2_")) {
 		tl_device dev;
 		die_on(tl_device_open(&dev, device, threads, &err), &err);
 		printf("# device: %s; vgg16 at %dx%d\n", dev.be->name, vgg_size, vgg_size);
 		bench_net("vgg16_forward", "vgg16", vgg_size, 0, 1, dev.be);
 		bench_net("vgg16_train_step", "vgg16", vgg_size, 1, 0, dev.be);
 		bench_net("squeezenet_forward", "squeezenet", 64, 0, 0, dev.be);
+		bench_net("googlenet_forward", "googlenet", 64, 0, 0, dev.be);
+		bench_net("googlenet_train_step", "googlenet", 64, 1, 0, dev.be);
+		bench_net("mobilenetv2_forward", "mobilenetv2", 64, 0, 0, dev.be);
+		bench_net("mobilenetv2_train_step", "mobilenetv2", 64, 1, 0, dev.be);
 		tl_device_close(&dev);
 	}
 	if (!strncmp(only, "layer", 5)) {
