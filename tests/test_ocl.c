@@ -383,6 +383,9 @@ static void dwconv(void **state)
 		{asym_shape(2, 5, 13, 13, 5, 5, 5, 1, 2, 2), 1, 0, 0, 6}, /* 5x5, dx none */
 		{asym_shape(3, 7, 7, 5, 7, 3, 5, 2, 1, 2), 0, 1, 0, 1},   /* only dx, 3x5, 1 | 2 */
 		{asym_shape(2, 13, 7, 5, 13, 3, 3, 1, 1, 1), 1, 1, 1, 4}, /* only db */
+		/* more than a work-group's worth of products per weight (lanes loop) */
+		{asym_shape(3, 13, 23, 19, 13, 3, 3, 1, 1, 1), 1, 1, 0, 7},
+		{asym_shape(3, 13, 23, 19, 13, 3, 3, 2, 0, 1), 1, 0, 1, 7},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		dwconv_case(&cases[i].s, cases[i].bias, cases[i].relu, cases[i].acc, cases[i].grads);
@@ -411,9 +414,9 @@ static twin tw_uniform(size_t n, float lo, float hi)
 	return t;
 }
 
-static void bn_case(int training, int act, int acc, int grads)
+static void bn_case(int n, int hw, int training, int act, int acc, int grads)
 {
-	int n = 3, c = 13, hw = 35;
+	int c = 13;
 	size_t len = (size_t)n * c * hw;
 	float eps = 1e-3f, mom = 0.1f;
 	/* x off-centre so the mean matters; gamma and beta wide enough that y
@@ -432,7 +435,7 @@ static void bn_case(int training, int act, int acc, int grads)
 	tw_check(y, ATOL, RTOL, "bn y");
 	tw_check(rmean, 1e-6, 1e-5, "bn running mean");
 	tw_check(rvar, 1e-6, 1e-5, "bn running var");
-	float yh[1365];
+	float *yh = malloc(len * 4);
 	fetch(1, y, yh);
 	int below = 0, above = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -443,6 +446,7 @@ static void bn_case(int training, int act, int acc, int grads)
 		fail_msg("bn y: no value clamped at 0 (the mask is untested)");
 	if (act == TL_ACT_RELU6 && !above)
 		fail_msg("bn y: no value clamped at 6 (the mask is untested)");
+	free(yh);
 	float r1[2][13], sv[26];
 	fetch(1, rmean, r1[0]);
 	fetch(1, rvar, r1[1]);
@@ -482,16 +486,20 @@ static void batchnorm(void **state)
 {
 	for (int training = 0; training < 2; training++)
 		for (int act = TL_ACT_NONE; act <= TL_ACT_RELU6; act++) {
-			bn_case(training, act, 0, 7);
-			bn_case(training, act, 1, 7);
+			bn_case(3, 35, training, act, 0, 7);
+			bn_case(3, 35, training, act, 1, 7);
 		}
 	/* dx without dgamma/dbeta (training needs them anyway: scratch), one
 	 * of them, no dx */
-	bn_case(1, TL_ACT_RELU6, 0, 1);
-	bn_case(1, TL_ACT_RELU, 1, 3);
-	bn_case(1, TL_ACT_NONE, 0, 5);
-	bn_case(0, TL_ACT_RELU6, 0, 1);
-	bn_case(1, TL_ACT_RELU6, 0, 6);
+	bn_case(3, 35, 1, TL_ACT_RELU6, 0, 1);
+	bn_case(3, 35, 1, TL_ACT_RELU, 1, 3);
+	bn_case(3, 35, 1, TL_ACT_NONE, 0, 5);
+	bn_case(3, 35, 0, TL_ACT_RELU6, 0, 1);
+	bn_case(3, 35, 1, TL_ACT_RELU6, 0, 6);
+	/* more than a work-group's worth per channel (lanes loop): 4 x 23x19 */
+	bn_case(4, 437, 1, TL_ACT_RELU6, 1, 7);
+	bn_case(4, 437, 0, TL_ACT_RELU, 0, 7);
+	bn_case(1, 1, 0, TL_ACT_NONE, 0, 7); /* one value per channel (inference) */
 }
 
 static void lrn(void **state)
