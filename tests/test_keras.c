@@ -1,6 +1,6 @@
 /* test_keras.c - Keras .h5 import against fixtures written by h5py
  * (tools/make-keras-fixtures.py): the three layouts give exactly the
- * torchvision tensors numpy computed; the imported weights run through
+ * torchvision tensors numpy computed, for VGG16 and MobileNetV2; the imported weights run through
  * tlkit's VGG16 give PyTorch's block5_pool and logits at 224x224 (fc1's
  * HWC -> CHW permutation); broken files fail naming file and layer and
  * leave no output; the normalization fold is exact where it claims to
@@ -301,6 +301,250 @@ static void test_fuzz_inputs(void **s)
 		fail_msg("message does not name the file: %s", err.msg);
 }
 
+/* ---- MobileNetV2 ---- */
+
+/* Import the MobileNetV2 fixture `name`: every tensor equals, bit for
+ * bit, the numpy transpose in keras-mnv2-expected.safetensors, and the
+ * metadata says what tltrain needs to build the Keras rendition. */
+static void mnv2_import_exact(const char *name, int n_tensors, const char *md5_key,
+			      const char *layout)
+{
+	char in[512], out[512], ex[512];
+	fixture(in, sizeof in, name);
+	fixture(ex, sizeof ex, "keras-mnv2-expected.safetensors");
+	snprintf(out, sizeof out, "%s/%s.safetensors", tmpdir, name);
+	tl_err err;
+	tl_keras_info info;
+	if (tl_keras_import(in, out, &info, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(info.layout, layout);
+	assert_string_equal(info.model, "mobilenetv2");
+	assert_string_equal(info.norm, "tf");
+	assert_int_equal(info.n_tensors, n_tensors);
+	assert_int_equal(info.full, n_tensors == 262);
+	tl_st_file *got, *want;
+	assert_int_equal(tl_st_open(&got, out, &err), TL_OK);
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	assert_int_equal(got->n, (size_t)n_tensors);
+	uint64_t params = 0;
+	for (size_t i = 0; i < got->n; i++) {
+		const tl_st_tensor *g = &got->t[i], *w = tl_st_find(want, g->name);
+		if (!w)
+			fail_msg("%s: unexpected tensor %s", name, g->name);
+		assert_int_equal(g->dtype, TL_ST_F32);
+		assert_int_equal(g->ndim, w->ndim);
+		for (int d = 0; d < g->ndim; d++)
+			assert_int_equal(g->shape[d], w->shape[d]);
+		if (memcmp(g->data, w->data, w->nbytes) != 0)
+			fail_msg("%s: %s differs from the numpy transpose", name, g->name);
+		params += g->numel;
+	}
+	assert_int_equal(params, info.n_params);
+	/* every expected tensor is there (the fixture also holds input,
+	 * out_relu and logits, and classifier.1 only with the top) */
+	size_t n_want = 0;
+	for (size_t i = 0; i < want->n; i++) {
+		const char *nm = want->t[i].name;
+		if (!strcmp(nm, "input") || !strcmp(nm, "out_relu") || !strcmp(nm, "logits") ||
+		    (n_tensors == 260 && !strncmp(nm, "classifier.", 11)))
+			continue;
+		n_want++;
+		if (!tl_st_find(got, nm))
+			fail_msg("%s: %s missing", name, nm);
+	}
+	assert_int_equal(n_want, (size_t)n_tensors);
+	assert_string_equal(tl_st_meta(got, "model"), "mobilenetv2");
+	assert_string_equal(tl_st_meta(got, "graph"), "keras");
+	assert_string_equal(tl_st_meta(got, "bn_epsilon"), "0.001");
+	tl_norm_kind k;
+	assert_int_equal(tl_norm_parse(tl_st_meta(got, "normalization"), &k), 0);
+	assert_int_equal(k, TL_NORM_TF);
+	assert_string_equal(tl_st_meta(got, "source"), name);
+	assert_string_equal(tl_st_meta(got, "source_md5"), tl_st_meta(want, md5_key));
+	assert_string_equal(info.md5, tl_st_meta(want, md5_key));
+	assert_string_equal(tl_st_meta(got, "keras_layout"), layout);
+	assert_string_equal(tl_st_meta(got, "top"), n_tensors == 262 ? "full" : "notop");
+	if (n_tensors == 262)
+		assert_non_null(strstr(tl_st_meta(got, "note"), "Logits"));
+	tl_st_close(got);
+	tl_st_close(want);
+}
+
+static void test_mnv2_keras2_notop(void **s)
+{
+	(void)s;
+	mnv2_import_exact("keras-mnv2-k2-notop.h5", 260, "md5_k2_notop", "keras2");
+}
+
+static void test_mnv2_keras2_full(void **s)
+{
+	(void)s;
+	mnv2_import_exact("keras-mnv2-k2-full.h5", 262, "md5_k2_full", "keras2");
+}
+
+static void test_mnv2_keras3_full(void **s)
+{
+	(void)s;
+	mnv2_import_exact("keras-mnv2-k3-full.weights.h5", 262, "md5_k3_full", "keras3");
+}
+
+/* The h5 dataset of `layer` (its first weight), read here through
+ * tl_h5_read_f32 into a new buffer; its shape in *v. */
+static float *h5_weight(tl_h5_file *f, const char *layer, int k, const tl_h5_var **v)
+{
+	for (size_t i = 0; i < tl_h5_count(f); i++)
+		if (!strcmp(tl_h5_var_at(f, i)->layer, layer)) {
+			*v = tl_h5_var_at(f, i + (size_t)k);
+			float *x = malloc((*v)->numel * sizeof *x);
+			tl_err err;
+			if (tl_h5_read_f32(f, i + (size_t)k, x, &err) != TL_OK)
+				fail_msg("%s", err.msg);
+			return x;
+		}
+	fail_msg("%s: not in the file", layer);
+	return NULL;
+}
+
+/* The layouts, checked here index by index against the Keras file rather
+ * than against numpy: out[o][i][y][x] = kernel[y][x][i][o] for a conv,
+ * out[c][0][y][x] = depthwise[y][x][c][0], out[k][j] = Logits[j][k], and
+ * a BatchNorm's four vectors in Keras' order. */
+static void test_mnv2_layouts(void **s)
+{
+	(void)s;
+	char in[512], out[512];
+	fixture(in, sizeof in, "keras-mnv2-k2-full.h5");
+	snprintf(out, sizeof out, "%s/layout.safetensors", tmpdir);
+	tl_err err;
+	if (tl_keras_import(in, out, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_h5_file *h;
+	tl_st_file *st;
+	assert_int_equal(tl_h5_open(&h, in, &err), TL_OK);
+	assert_int_equal(tl_st_open(&st, out, &err), TL_OK);
+	static const struct {
+		const char *keras, *torch;
+		int dw;
+	} convs[] = {{"Conv1", "features.0.0.weight", 0},
+		     {"expanded_conv_depthwise", "features.1.conv.0.0.weight", 1},
+		     {"expanded_conv_project", "features.1.conv.1.weight", 0},
+		     {"block_3_expand", "features.4.conv.0.0.weight", 0},
+		     {"block_13_depthwise", "features.14.conv.1.0.weight", 1},
+		     {"block_16_project", "features.17.conv.2.weight", 0},
+		     {"Conv_1", "features.18.0.weight", 0}};
+	for (size_t c = 0; c < sizeof convs / sizeof convs[0]; c++) {
+		const tl_h5_var *v;
+		float *k = h5_weight(h, convs[c].keras, 0, &v);
+		const tl_st_tensor *t = tl_st_find(st, convs[c].torch);
+		assert_non_null(t);
+		int64_t KH = v->shape[0], KW = v->shape[1], I = v->shape[2], O = v->shape[3];
+		assert_int_equal(v->ndim, 4);
+		if (convs[c].dw) {
+			assert_int_equal(O, 1);
+			assert_int_equal(t->shape[0], I);
+			assert_int_equal(t->shape[1], 1);
+		} else {
+			assert_int_equal(t->shape[0], O);
+			assert_int_equal(t->shape[1], I);
+		}
+		assert_int_equal(t->shape[2], KH);
+		assert_int_equal(t->shape[3], KW);
+		const float *g = (const float *)t->data;
+		for (int64_t y = 0; y < KH; y++)
+			for (int64_t x = 0; x < KW; x++)
+				for (int64_t i = 0; i < I; i++)
+					for (int64_t o = 0; o < O; o++) {
+						float want = k[((y * KW + x) * I + i) * O + o];
+						int64_t at = convs[c].dw ? (i * KH + y) * KW + x
+									 : ((o * I + i) * KH + y) * KW + x;
+						if (g[at] != want)
+							fail_msg("%s[%lld,%lld,%lld,%lld] != %s", convs[c].torch,
+								 (long long)o, (long long)i, (long long)y,
+								 (long long)x, convs[c].keras);
+					}
+		free(k);
+	}
+	/* BatchNorm: gamma, beta, moving_mean, moving_variance */
+	static const char *const bn[4] = {"weight", "bias", "running_mean", "running_var"};
+	for (int r = 0; r < 4; r++) {
+		const tl_h5_var *v;
+		float *x = h5_weight(h, "block_5_depthwise_BN", r, &v);
+		char n[64];
+		snprintf(n, sizeof n, "features.6.conv.1.1.%s", bn[r]);
+		const tl_st_tensor *t = tl_st_find(st, n);
+		assert_non_null(t);
+		assert_int_equal(t->numel, v->numel);
+		assert_memory_equal(t->data, x, v->numel * sizeof *x);
+		free(x);
+	}
+	/* Logits (in, out) -> classifier.1 (out, in) */
+	const tl_h5_var *v;
+	float *kd = h5_weight(h, "Logits", 0, &v);
+	const tl_st_tensor *t = tl_st_find(st, "classifier.1.weight");
+	assert_non_null(t);
+	int64_t IN = v->shape[0], OUT = v->shape[1];
+	assert_int_equal(t->shape[0], OUT);
+	assert_int_equal(t->shape[1], IN);
+	for (int64_t j = 0; j < IN; j++)
+		for (int64_t o = 0; o < OUT; o++)
+			assert_true(((const float *)t->data)[o * IN + j] == kd[j * OUT + o]);
+	free(kd);
+	tl_st_close(st);
+	tl_h5_close(h);
+}
+
+/* The model is told from the layer names: VGG16 fixtures plan as vgg16,
+ * MobileNetV2 ones as mobilenetv2 (the top: 10 classes here). */
+static void test_detect_model(void **s)
+{
+	(void)s;
+	static const struct {
+		const char *file, *model;
+		int full;
+	} cases[] = {{"keras-k2-full.h5", "vgg16", 1},
+		     {"keras-k1-notop.h5", "vgg16", 0},
+		     {"keras-mnv2-k2-notop.h5", "mobilenetv2", 0},
+		     {"keras-mnv2-k3-full.weights.h5", "mobilenetv2", 1}};
+	tl_kx_plan *plan = malloc(sizeof *plan);
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		char in[512];
+		fixture(in, sizeof in, cases[c].file);
+		tl_h5_file *f;
+		tl_err err;
+		assert_int_equal(tl_h5_open(&f, in, &err), TL_OK);
+		assert_int_equal(tl_keras_is_mobilenetv2(f), cases[c].model[0] == 'm');
+		if (tl_keras_plan(f, in, plan, &err) != TL_OK)
+			fail_msg("%s", err.msg);
+		assert_string_equal(plan->model, cases[c].model);
+		assert_int_equal(plan->full, cases[c].full);
+		if (cases[c].full)
+			assert_int_equal(plan->classes, 10);
+		/* the other model's plan refuses it, naming a layer */
+		tl_status st = cases[c].model[0] == 'm' ? tl_keras_plan_vgg16(f, in, plan, &err)
+							: tl_keras_plan_mobilenetv2(f, in, plan, &err);
+		assert_int_equal(st, TL_EFORMAT);
+		if (!strstr(err.msg, "unexpected layer with weights") || !strstr(err.msg, in))
+			fail_msg("%s", err.msg);
+		tl_h5_close(f);
+	}
+	free(plan);
+}
+
+/* Each broken MobileNetV2 file: TL_EFORMAT naming file, layer, weight,
+ * expected and found; nothing written. */
+static void test_mnv2_bad_files(void **s)
+{
+	(void)s;
+	expect_bad("keras-mnv2-bad-novar.h5", (const char *const[]){"block_3_depthwise_BN: moving_variance missing", "expected 4 BatchNorm weights: gamma, beta, moving_mean, moving_variance; got 3: gamma, beta, moving_mean", NULL});
+	expect_bad("keras-mnv2-bad-dwrank.h5", (const char *const[]){"block_6_depthwise: depthwise kernel block_6_depthwise/depthwise_kernel:0 has rank 3", "expected 4: (3, 3, 6, 1), got (3, 3, 6)", NULL});
+	expect_bad("keras-mnv2-bad-noblock.h5", (const char *const[]){"block_9_expand: missing", "block_9 = features.10", NULL});
+	expect_bad("keras-mnv2-bad-bias.h5", (const char *const[]){"Conv_1: has a bias Conv_1/bias:0 (40,)", "use_bias=False", "refusing rather than dropping it", NULL});
+	expect_bad("keras-mnv2-bad-chain.h5", (const char *const[]){"block_12_project: kernel block_12_project/kernel:0", "expected (1, 1, 18, out), got (1, 1, 36, 3)", NULL});
+	expect_bad("keras-mnv2-bad-hidden.h5", (const char *const[]){"block_4_expand", "expected (1, 1, 1, 6): an expand is 6x its input; got (1, 1, 1, 4)", NULL});
+	expect_bad("keras-mnv2-bad-dwmult.h5", (const char *const[]){"block_2_depthwise", "depth multiplier 2 (expected (3, 3, 6, 1), got (3, 3, 6, 2))", NULL});
+	expect_bad("keras-mnv2-bad-negvar.h5", (const char *const[]){"block_7_project_BN: block_7_project_BN/moving_variance:0: value 1 is negative", "got -0.25", NULL});
+}
+
 /* Cut a good file short: the import fails, naming the file, and writes nothing. */
 static void test_truncated(void **s)
 {
@@ -516,6 +760,12 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_fuzz_inputs),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_mnv2_keras2_notop),
+		cmocka_unit_test(test_mnv2_keras2_full),
+		cmocka_unit_test(test_mnv2_keras3_full),
+		cmocka_unit_test(test_mnv2_layouts),
+		cmocka_unit_test(test_detect_model),
+		cmocka_unit_test(test_mnv2_bad_files),
 		cmocka_unit_test(test_fold_caffe_weights_torch_shard),
 		cmocka_unit_test(test_fold_torch_weights_caffe_shard),
 		cmocka_unit_test(test_fold_refused_with_padding),
