@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu/ops.h"
+#include "cpu/fastops.h"
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
 #include "cpu/vec.h"
@@ -520,8 +521,6 @@ static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, co
 
 void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
 {
-	tl_cpu_ops ref;
-	tl_cpu_ref_init(&ref); /* the ops without a fast version yet */
 	be->name = "fast";
 	be->pool = pool;
 	be->conv_fwd = conv_fwd;
@@ -530,12 +529,6 @@ void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
 	be->maxpool_bwd = maxpool_bwd;
 	be->dense_fwd = dense_fwd;
 	be->dense_bwd = dense_bwd;
-	be->dwconv_fwd = ref.dwconv_fwd;
-	be->dwconv_bwd = ref.dwconv_bwd;
-	be->bn_fwd = ref.bn_fwd;
-	be->bn_bwd = ref.bn_bwd;
-	be->lrn_fwd = ref.lrn_fwd;
-	be->lrn_bwd = ref.lrn_bwd;
-	be->avgpool_fwd = ref.avgpool_fwd;
-	be->avgpool_bwd = ref.avgpool_bwd;
+	tl_fast_dwconv_init(be);
+	tl_fast_norm_init(be);
 }
