@@ -188,7 +188,8 @@ static void conv_all(int prepared)
 		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7},   /* 1x1 stride 2: im2col */
 		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7}, /* prepared: split-K dW */
 		{asym_shape(2, 5, 7, 5, 6, 3, 3, 2, 0, 1), 1, 1, 0, 7}, /* Keras stride 2: 0 | 1 */
-		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* even sizes: 0 | 1 */
+		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* even rows: 0 | 1 */
+		{asym_shape(2, 3, 12, 12, 4, 3, 3, 2, 0, 1), 1, 0, 0, 7}, /* both read the pad */
 		{asym_shape(2, 3, 7, 5, 5, 5, 3, 1, 1, 3), 1, 0, 1, 7}, /* 1 | 3 */
 		{asym_shape(2, 6, 5, 7, 4, 1, 1, 1, 0, 1), 1, 1, 0, 7}, /* 1x1 padded after */
 	};
@@ -378,7 +379,10 @@ static void dwconv(void **state)
 		int bias, relu, acc, grads;
 	} cases[] = {
 		{asym_shape(2, 13, 7, 5, 13, 3, 3, 1, 1, 1), 1, 1, 0, 7}, /* MobileNet stride 1 */
-		{asym_shape(3, 13, 7, 5, 13, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* Keras stride 2: 0 | 1 */
+		{asym_shape(3, 13, 7, 5, 13, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* 0 | 1, odd: unread */
+		{asym_shape(3, 13, 8, 6, 13, 3, 3, 2, 0, 1), 1, 1, 0, 7}, /* Keras stride 2, even:
+									   * the row after is read */
+		{asym_shape(2, 13, 12, 10, 13, 3, 3, 2, 0, 1), 0, 0, 1, 7},
 		{asym_shape(2, 13, 8, 6, 13, 3, 3, 2, 1, 1), 1, 1, 1, 7}, /* torch stride 2: 1 | 1 */
 		{asym_shape(2, 5, 13, 13, 5, 5, 5, 1, 2, 2), 1, 0, 0, 6}, /* 5x5, dx none */
 		{asym_shape(3, 7, 7, 5, 7, 3, 5, 2, 1, 2), 0, 1, 0, 1},   /* only dx, 3x5, 1 | 2 */
