@@ -35,8 +35,37 @@ static const char *const vgg_names[] = {
 	"vgg16_weights_tf_dim_ordering_tf_kernels.safetensors", NULL};
 static const char *const sq_names[] = {"squeezenet1_1-imagenet.safetensors",
 				       "squeezenet1_1.safetensors", NULL};
-static const char *const keras_names[] = {"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-					  "vgg16_weights_tf_dim_ordering_tf_kernels.h5", NULL};
+static const char *const gn_names[] = {"googlenet-imagenet.safetensors",
+				       "bvlc_googlenet.safetensors", "googlenet.safetensors", NULL};
+static const char *const an_names[] = {"alexnet-imagenet.safetensors", "alexnet.safetensors",
+				       NULL};
+static const char *const mn_names[] = {
+	"mobilenetv2-imagenet.safetensors", "mobilenet_v2.safetensors",
+	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.safetensors",
+	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.safetensors", NULL};
+static const char *const vgg_keras[] = {"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+					"vgg16_weights_tf_dim_ordering_tf_kernels.h5", NULL};
+static const char *const mn_keras[] = {
+	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", NULL};
+static const char *const none[] = {NULL};
+
+/* Where each model's weights go by name: safetensors names, Keras .h5
+ * names in ~/.keras/models (the notebooks' cache). */
+static const struct {
+	const char *model;
+	const char *const *names, *const *keras;
+} tables[] = {{"vgg16", vgg_names, vgg_keras},   {"squeezenet", sq_names, none},
+	      {"googlenet", gn_names, none},      {"alexnet", an_names, none},
+	      {"mobilenetv2", mn_names, mn_keras}, {"baseline", none, none}};
+
+static int table_of(const char *model)
+{
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+		if (strcmp(tables[i].model, model) == 0)
+			return (int)i;
+	return 0;
+}
 
 static int ends_with(const char *s, const char *suf)
 {
@@ -67,7 +96,7 @@ static tl_status import_once(const char *h5, tl_weights_found *out, tl_err *err)
 	char dir[4000];
 	if (tl_user_data_dir(dir, sizeof dir) != 0)
 		return tl_seterr(err, TL_EUSAGE,
-				 "%s: found, but neither HOME nor XDG_DATA_HOME is set to import it into; run: tlweights import %s -o vgg16.safetensors",
+				 "%s: found, but neither HOME nor XDG_DATA_HOME is set to import it into; run: tlweights import %s -o FILE.safetensors",
 				 h5, h5);
 	TL_TRY(make_dirs(dir, err));
 	const char *base = strrchr(h5, '/') ? strrchr(h5, '/') + 1 : h5;
@@ -101,8 +130,8 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 			  tl_err *err)
 {
 	memset(out, 0, sizeof *out);
-	int vgg = strcmp(model, "squeezenet") != 0;
-	const char *const *names = vgg ? vgg_names : sq_names;
+	int m = table_of(model);
+	const char *const *names = tables[m].names;
 	const char *env = getenv("TL_WEIGHTS");
 	if (env && env[0] && is_file(env)) {
 		if (ends_with(env, ".h5"))
@@ -118,10 +147,10 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 		if (search_dir(dirs[d], names, out->path, sizeof out->path))
 			return TL_OK;
 	const char *home = getenv("HOME");
-	if (vgg && home && home[0]) {
+	if (tables[m].keras[0] && home && home[0]) {
 		char kdir[4000], h5[4096];
 		snprintf(kdir, sizeof kdir, "%s/.keras/models", home);
-		if (search_dir(kdir, keras_names, h5, sizeof h5))
+		if (search_dir(kdir, tables[m].keras, h5, sizeof h5))
 			return import_once(h5, out, err);
 	}
 	out->path[0] = 0;
@@ -133,8 +162,14 @@ void tl_weights_where(const char *model, const char *datadir, char *buf, size_t 
 	char user[4000];
 	if (tl_user_data_dir(user, sizeof user) != 0)
 		snprintf(user, sizeof user, "~/.local/share/tlkit");
-	int vgg = strcmp(model, "squeezenet") != 0;
-	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s",
-		 vgg ? "vgg16.safetensors" : "squeezenet1_1-imagenet.safetensors", user, datadir,
-		 vgg ? ", and Keras .h5 files in ~/.keras/models" : "");
+	int m = table_of(model);
+	if (!tables[m].names[0]) {
+		snprintf(buf, n, "%s has no pretrained weights (train it with -s scratch)", model);
+		return;
+	}
+	char keras[200] = "";
+	if (tables[m].keras[0])
+		snprintf(keras, sizeof keras, ", and Keras' %s in ~/.keras/models", tables[m].keras[0]);
+	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s", tables[m].names[0], user, datadir,
+		 keras);
 }
