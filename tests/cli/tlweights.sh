@@ -1,7 +1,8 @@
 #!/bin/bash
 # tlweights and the weights lookup, on a real-shape Keras VGG16 notop file
-# (random weights, ~59 MB) that h5py writes into a temporary
-# HOME/.keras/models: list/check/import agree with the file, broken input
+# (random weights, ~59 MB) and real-shape MobileNetV2 notop and full files
+# that h5py writes into a temporary HOME/.keras/models: list/check/import
+# agree with the file, broken input
 # fails with exit 1 and leaves nothing, block5_pool of the imported weights
 # equals PyTorch's (when python3-torch is there), and the brief's commands
 # run as typed in a fresh directory: tlpack, then
@@ -39,6 +40,49 @@ run 1 "check against another model" -- "$W" check v.safetensors -m squeezenet
 out_has "check against another model" "missing     features.3.squeeze.weight" "not usable as squeezenet"
 mkdir def && (cd def && "$W" import -q "$K") && [ -s def/vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors ] &&
 	ok "import names its output after the input" || bad "default output name"
+
+# MobileNetV2: what keras.applications.MobileNetV2 downloads (real shapes,
+# random weights), notop and with the Logits top
+MN=$HOME/.keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5
+MF=$HOME/.keras/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5
+$PY "$GEN" --mnv2-real "$MN" || exit 1
+$PY "$GEN" --mnv2-real "$MF" full || exit 1
+mmd5=$(md5sum "$MN" | cut -c1-32)
+run 0 "list MobileNetV2 h5" -- "$W" list "$MN"
+out_has "list MobileNetV2 h5" "Keras .h5 (keras2 layout)" "md5:           $mmd5" \
+	"normalization: tf (Keras MobileNetV2" "model:         MobileNetV2 (no top)" \
+	"expanded_conv_depthwise/depthwise_kernel:0" "(3, 3, 32, 1)" "features.1.conv.0.0.weight" \
+	"block_16_project_BN/moving_variance:0" "features.17.conv.3.running_var" \
+	"260 tensors, 2257984 parameters"
+run 0 "check MobileNetV2 h5 (model from the file)" -- "$W" check "$MN"
+out_has "check MobileNetV2 h5 (model from the file)" "ok for mobilenetv2: 260 tensors, 2257984 parameters"
+run 1 "MobileNetV2 h5 is not VGG16" -- "$W" check "$MN" -m vgg16
+err_has "MobileNetV2 h5 is not VGG16" "a Keras MobileNetV2 file, not vgg16"
+run 0 "import MobileNetV2" -- "$W" import "$MN" -o mn.safetensors
+err_has "import MobileNetV2" "(MobileNetV2, keras2 layout, notop, md5 $mmd5) -> mn.safetensors: 260 tensors, 2257984 parameters" "tf normalization"
+run 0 "list MobileNetV2 safetensors" -- "$W" list mn.safetensors
+out_has "list MobileNetV2 safetensors" "normalization: tf" "model          mobilenetv2" \
+	"graph          keras" "bn_epsilon     0.001" "source_md5     $mmd5" "verified" \
+	"features.0.0.weight          F32   (32, 3, 3, 3)" \
+	"features.2.conv.1.0.weight   F32   (96, 1, 3, 3)" \
+	"features.18.0.weight         F32   (1280, 320, 1, 1)"
+run 0 "check MobileNetV2 safetensors" -- "$W" check mn.safetensors -m mobilenetv2
+out_has "check MobileNetV2 safetensors" "ok for mobilenetv2: 260 tensors, 2257984 parameters"
+run 0 "import MobileNetV2 with its top" -- "$W" import "$MF" -o mf.safetensors
+err_has "import MobileNetV2 with its top" "with Logits as classifier.1" "262 tensors, 3538984 parameters"
+run 0 "check MobileNetV2 with its top" -- "$W" check mf.safetensors
+out_has "check MobileNetV2 with its top" "ok for mobilenetv2: 262 tensors, 3538984 parameters, with the ImageNet classifier"
+run 0 "list MobileNetV2 top" -- "$W" list mf.safetensors
+out_has "list MobileNetV2 top" "classifier.1.weight          F32   (1000, 1280)" "top            full" "Logits"
+run 1 "VGG16 weights are not MobileNetV2" -- "$W" check v.safetensors -m mobilenetv2
+out_has "VGG16 weights are not MobileNetV2" "missing     features.0.0.weight" "not usable as mobilenetv2"
+run 0 "check a width-reduced fixture" -- "$W" check "$top_srcdir/tests/fixtures/keras-mnv2-k2-full.h5"
+out_has "check a width-reduced fixture" "ok for mobilenetv2 with widths / 12 (a test model): 262 tensors"
+run 1 "MobileNetV2 missing block" -- "$W" import "$top_srcdir/tests/fixtures/keras-mnv2-bad-noblock.h5" -o o3.safetensors
+err_has "MobileNetV2 missing block" "keras-mnv2-bad-noblock.h5: block_9_expand: missing"
+nothing_left "MobileNetV2 missing block" . o3.safetensors
+run 1 "MobileNetV2 conv bias" -- "$W" check "$top_srcdir/tests/fixtures/keras-mnv2-bad-bias.h5"
+err_has "MobileNetV2 conv bias" "Conv_1: has a bias Conv_1/bias:0"
 
 # broken input: exit 1, FILE: LAYER: message, no output, no temporary file
 echo "not weights" >text.h5
