@@ -17,6 +17,7 @@
 #include "train/extract.h"
 #include "train/grid.h"
 #include "data/image.h"
+#include "nn/models.h"
 #include "nn/weights_find.h"
 
 static void usage(FILE *f)
@@ -24,13 +25,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tleval -w RUN/best.safetensors [-d SHARD] [-o REPORT]    evaluate a trained model\n"
 		"       tleval -m MODEL -w WEIGHTS -d SHARD --features LAYER -o FILE.npy\n"
-		"  -m, --model M        vgg16 (default) or squeezenet\n"
+		"  -m, --model M        vgg16 (default), squeezenet, googlenet, alexnet, mobilenetv2,\n"
+		"                       baseline (with --features; a run's model is in its weights)\n"
 		"  -w, --weights FILE   trained model, or pretrained weights (safetensors, torchvision/timm\n"
 		"                       names; --features default: the lookup of tltrain(1) FILES)\n"
 		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
 		"      --split NAME     test (default) or train\n"
 		"      --limit N        only the first N images of the split\n"
-		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9)\n"
+		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9, inception_4e/output,\n"
+		"                       block_13_expand_relu, features.14.conv.0)\n"
 		"      --grid FILE.png  with --features: one image and LAYER's maps as a picture (.png/.svg)\n"
 		"      --image N        the image of the split --grid shows (default 0)\n"
 		"      --predictions F  evaluating: CSV of index,label,predicted,probability per image\n"
@@ -83,8 +86,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (strcmp(optarg, "vgg16") && strcmp(optarg, "squeezenet"))
-				return bad("-m: expected vgg16 or squeezenet", optarg);
+			if (!tl_model_known(optarg))
+				return bad("-m: expected " TL_MODEL_LIST, optarg);
 			o->model = optarg;
 			break;
 		case 'w': o->weights = optarg; break;

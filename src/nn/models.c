@@ -494,6 +494,16 @@ static tl_status build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *e
 	return finish(net, cfg, t, out, err);
 }
 
+int tl_model_known(const char *name)
+{
+	static const char *const names[] = {"vgg16",	   "squeezenet",  "googlenet",
+					    "alexnet",	   "mobilenetv2", "baseline"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
 tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	*out = NULL;
@@ -511,8 +521,6 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 		return build_mobilenetv2(cfg, out, err);
 	if (strcmp(cfg->model, "baseline") == 0)
 		return build_baseline(cfg, out, err);
-	return tl_seterr(err, TL_EUSAGE,
-			 "unknown model '%s' (expected vgg16, squeezenet, googlenet, alexnet, "
-			 "mobilenetv2 or baseline)",
+	return tl_seterr(err, TL_EUSAGE, "unknown model '%s' (expected " TL_MODEL_LIST ")",
 			 cfg->model);
 }

@@ -32,6 +32,10 @@ void tl_model_defaults(tl_model_cfg *cfg, const char *model);
  * too small for it. */
 tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err);
 
+/* Whether name is a model tl_model_build knows. */
+int tl_model_known(const char *name);
+#define TL_MODEL_LIST "vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline"
+
 /* Parse "256" or "512,256" or "none" into hidden sizes; -1 on error. */
 int tl_model_parse_head(const char *s, tl_model_cfg *cfg);
 
