@@ -279,6 +279,7 @@ static void maxpool_padded(void **state)
 	float xh[40];
 	for (int i = 0; i < 40; i++)
 		xh[i] = -1.0f - (float)i;
+	xh[27] = NAN; /* plane 1, row 1, col 3: wins its windows, on the right edge */
 	twin x = tw_new(40, xh), y = tw_new(40, NULL), am = tw_new(40, NULL);
 	BOTH(maxpool_fwd, &ps, M(x), M(y), M(am));
 	sync_ok();
@@ -290,6 +291,8 @@ static void maxpool_padded(void **state)
 	assert_int_equal(a[0], 0);
 	/* output (4, 3) covers rows 3..4, cols 2..3: the max is x[3*4 + 2] */
 	assert_int_equal(a[19], 14);
+	/* plane 1, output (0, 3) covers rows 0..1, cols 2..3: the NaN at 1*4 + 3 */
+	assert_int_equal(a[23], 7);
 	tw_free(x);
 	tw_free(y);
 	tw_free(am);
