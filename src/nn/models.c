@@ -1,9 +1,12 @@
-/* models.c - VGG16 and SqueezeNet 1.1 definitions (see models.h). */
+/* models.c - the networks: VGG16, SqueezeNet 1.1, BVLC GoogLeNet, AlexNet,
+ * MobileNetV2 and the notebook's baseline CNN (see models.h). */
 #include "nn/models.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "nn/safetensors.h"
 
 void tl_model_defaults(tl_model_cfg *cfg, const char *model)
 {
@@ -492,6 +495,19 @@ static tl_status build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *e
 	tl_net_unit_alias(net, "conv1", "features.0");
 	tl_net_unit_alias(net, "conv2", "features.3");
 	return finish(net, cfg, t, out, err);
+}
+
+tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err)
+{
+	cfg->keras = 0;
+	if (strcmp(cfg->model, "mobilenetv2") != 0 || !weights)
+		return TL_OK;
+	tl_st_file *f;
+	TL_TRY(tl_st_open(&f, weights, err));
+	const char *g = tl_st_meta(f, "graph");
+	cfg->keras = g && strcmp(g, "keras") == 0;
+	tl_st_close(f);
+	return TL_OK;
 }
 
 int tl_model_known(const char *name)

@@ -1,6 +1,7 @@
-/* models.h - VGG16 and SqueezeNet 1.1 with a configurable classification
- * head, tensor names as torchvision/timm so published weights load as
- * they are. */
+/* models.h - VGG16, SqueezeNet 1.1, GoogLeNet (BVLC), AlexNet, MobileNetV2
+ * and a small baseline CNN, with a configurable classification head;
+ * tensor names as torchvision/timm (GoogLeNet: Caffe's) so published
+ * weights load as they are. */
 #ifndef TL_MODELS_H
 #define TL_MODELS_H
 
@@ -31,6 +32,10 @@ void tl_model_defaults(tl_model_cfg *cfg, const char *model);
  * initialized.  Fails naming the model if it is unknown or the input is
  * too small for it. */
 tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err);
+
+/* Set cfg->keras from the weights file's metadata (graph=keras: a
+ * MobileNetV2 imported from Keras by tlweights); other models ignore it. */
+tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err);
 
 /* Whether name is a model tl_model_build knows. */
 int tl_model_known(const char *name);

@@ -95,6 +95,7 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 	cfg.height = (int)in->height;
 	cfg.width = (int)in->width;
 	cfg.n_classes = (int)in->n_classes;
+	TL_TRY(tl_model_graph_of(weights, &cfg, err));
 	tl_net *nt;
 	TL_TRY(tl_model_build(&cfg, &nt, err));
 	tl_status st;
