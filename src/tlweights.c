@@ -21,7 +21,7 @@ static void usage(FILE *f)
 		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
 		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
 		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
-		"  -m, --model M        check: vgg16, squeezenet or mobilenetv2 (default: the file's model, else vgg16)\n"
+		"  -m, --model M        check: " TL_MODEL_LIST " (default: the file's model, else vgg16)\n"
 		"  -q, --quiet          import: no summary line\n"
 		"  -h, --help, -V, --version\n"
 		"see tlweights(1)\n");
@@ -184,10 +184,10 @@ typedef struct {
 	int64_t shape[4];
 } want_t;
 
-/* The models -m takes. */
+/* The models -m takes: those tl_model_build knows. */
 static int known_model(const char *m)
 {
-	return m && (!strcmp(m, "vgg16") || !strcmp(m, "squeezenet") || !strcmp(m, "mobilenetv2"));
+	return m && tl_model_known(m);
 }
 
 /* Reads the tensors a weights file holds (a Keras .h5 through its import
@@ -237,10 +237,9 @@ static int check_load(const char *path, const char **model, have_t **have, size_
 			return fail(&err, st);
 		if (!*model) {
 			const char *m = tl_st_meta(f, "model");
-			*model = !m || !known_model(m)       ? "vgg16"
-				 : !strcmp(m, "squeezenet")  ? "squeezenet"
-				 : !strcmp(m, "mobilenetv2") ? "mobilenetv2"
-							     : "vgg16";
+			static char mm[32];
+			snprintf(mm, sizeof mm, "%s", m && known_model(m) ? m : "vgg16");
+			*model = mm;
 		}
 		have_t *h = calloc(f->n + 1, sizeof *h);
 		for (size_t i = 0; h && i < f->n; i++) {
@@ -258,9 +257,9 @@ static int check_load(const char *path, const char **model, have_t **have, size_
 	return -1;
 }
 
-/* Lists into want (room for 96) what the model's base needs at full
- * width (the head is new); returns the count, or -1 after printing why
- * the model could not be built. */
+/* Lists into want (room for TL_KX_MAX_TENSORS) what the model's base
+ * needs at full width (the head is new); returns the count, or -1 after
+ * printing why the model could not be built. */
 static int check_want_base(const char *model, want_t *want)
 {
 	tl_model_cfg mc;
@@ -273,7 +272,7 @@ static int check_want_base(const char *model, want_t *want)
 		return -1;
 	}
 	int nw = 0;
-	for (int i = 0; i < net->n_params && nw < 90; i++) {
+	for (int i = 0; i < net->n_params && nw < TL_KX_MAX_TENSORS - 8; i++) {
 		if (!strncmp(net->params[i].name, "head.", 5))
 			continue;
 		snprintf(want[nw].name, sizeof want[nw].name, "%s", net->params[i].name);
@@ -502,7 +501,7 @@ int main(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'm':
 			if (!known_model(optarg))
-				return bad("-m: expected vgg16, squeezenet or mobilenetv2", optarg);
+				return bad("-m: expected " TL_MODEL_LIST, optarg);
 			model = optarg;
 			break;
 		case 'q': quiet = 1; break;

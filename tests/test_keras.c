@@ -493,6 +493,80 @@ static void test_mnv2_layouts(void **s)
 	tl_h5_close(h);
 }
 
+/* The imported Keras MobileNetV2 (widths / 12, Logits 10) in tlkit's
+ * mobilenetv2 built as the metadata says (graph keras: stride-2 padding
+ * 0/1 on even sizes and 1/1 on odd, BatchNorm eps 1e-3) gives, at 48x48
+ * (24 -> 12 -> 6 -> 3 -> 2: both paddings), the out_relu and logits the
+ * Keras graph gives in PyTorch (keras_graph_forward in the fixture script). */
+static void test_mnv2_logits_match_keras_graph(void **s)
+{
+	(void)s;
+	char in[512], out[512], ex[512];
+	fixture(in, sizeof in, "keras-mnv2-k2-full.h5");
+	fixture(ex, sizeof ex, "keras-mnv2-expected.safetensors");
+	snprintf(out, sizeof out, "%s/mnv2-full.safetensors", tmpdir);
+	tl_err err;
+	if (tl_keras_import(in, out, NULL, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_st_file *w;
+	assert_int_equal(tl_st_open(&w, out, &err), TL_OK);
+	tl_model_cfg mc;
+	tl_model_defaults(&mc, "mobilenetv2");
+	mc.height = mc.width = 48;
+	mc.width_div = 12;
+	mc.n_hidden = 0;
+	mc.flatten = 0;
+	mc.n_classes = 10;
+	mc.keras = !strcmp(tl_st_meta(w, "graph"), "keras");
+	assert_true(mc.keras);
+	tl_net *net;
+	if (tl_model_build(&mc, &net, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	int norm;
+	if (tl_net_load(net, out, 0, &norm, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(norm, TL_NORM_TF);
+	/* every base parameter came from the file; the head from classifier.1 */
+	for (int i = 0; i < net->n_params; i++)
+		if (strncmp(net->params[i].name, "head.", 5) && !net->params[i].loaded)
+			fail_msg("%s not loaded", net->params[i].name);
+	static const char *const map[][2] = {{"head.predictions.weight", "classifier.1.weight"},
+					     {"head.predictions.bias", "classifier.1.bias"}};
+	for (int i = 0; i < 2; i++) {
+		int pi = tl_net_find_param(net, map[i][0]);
+		assert_true(pi >= 0);
+		tl_param *p = &net->params[pi];
+		if (tl_st_read_f32(w, map[i][1], p->ndim, p->shape, p->data, &err) != TL_OK)
+			fail_msg("%s", err.msg);
+	}
+	tl_st_close(w);
+	tl_st_file *want;
+	assert_int_equal(tl_st_open(&want, ex, &err), TL_OK);
+	tl_backend *be = bind_cpu(net, NULL);
+	const tl_st_tensor *x = tl_st_find(want, "input");
+	memcpy(val(net, 0), x->data, x->nbytes);
+	net->training = 0;
+	tl_net_forward(net, 1, 0, net->n_layers);
+	const tl_st_tensor *fo = tl_st_find(want, "out_relu"), *lg = tl_st_find(want, "logits");
+	int L = tl_net_find_layer(net, "out_relu");
+	assert_true(L >= 0);
+	const float *gf = val(net, net->layers[L].out), *wf = (const float *)fo->data;
+	const float *wl = (const float *)lg->data, *gl = val(net, net->n_tensors - 1);
+	double sf = 0, sl = 0;
+	for (uint64_t i = 0; i < fo->numel; i++)
+		sf = fmax(sf, fabs(wf[i]));
+	for (uint64_t i = 0; i < lg->numel; i++)
+		sl = fmax(sl, fabs(wl[i]));
+	assert_true(sf > 0.1 && sl > 0.01); /* the fixture is not all zeros */
+	for (uint64_t i = 0; i < fo->numel; i++)
+		assert_close(gf[i], wf[i], 1e-4 * sf, 1e-4);
+	for (uint64_t i = 0; i < lg->numel; i++)
+		assert_close(gl[i], wl[i], 1e-4 * sl, 1e-4);
+	tl_st_close(want);
+	tl_net_free(net);
+	be->destroy(be);
+}
+
 /* The model is told from the layer names: VGG16 fixtures plan as vgg16,
  * MobileNetV2 ones as mobilenetv2 (the top: 10 classes here). */
 static void test_detect_model(void **s)
@@ -764,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_mnv2_keras2_full),
 		cmocka_unit_test(test_mnv2_keras3_full),
 		cmocka_unit_test(test_mnv2_layouts),
+		cmocka_unit_test(test_mnv2_logits_match_keras_graph),
 		cmocka_unit_test(test_detect_model),
 		cmocka_unit_test(test_mnv2_bad_files),
 		cmocka_unit_test(test_fold_caffe_weights_torch_shard),
