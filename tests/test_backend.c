@@ -403,6 +403,157 @@ static void asymmetric_padding_fast_equals_reference(void **state)
 		print_message("note: Winograd does not apply here (no AVX-512 or TL_WINOGRAD=0)\n");
 }
 
+/* The MobileNetV2 / GoogLeNet / AlexNet ops, fast == reference (abs + rel
+ * 1e-4 of the tensor's largest value) at the sizes the models run, odd
+ * ones included, every CPU level, 1 to 3 threads. */
+static void new_ops_fast_equals_reference(void **state)
+{
+	(void)state;
+	static const struct {
+		int n, c, h, w, s, ph, pa;
+	} dws[] = {
+		{2, 32, 56, 56, 1, 1, 0},  /* 3x3 s1 */
+		{2, 24, 57, 55, 2, 0, 1},  /* Keras 3x3 s2 correct_pad, odd sizes */
+		{2, 24, 56, 56, 2, 0, 1},  /* Keras 3x3 s2 at even size */
+		{1, 40, 13, 13, 2, 1, 0},  /* PyTorch 3x3 s2 p1 */
+		{3, 19, 7, 7, 1, 1, 0},
+	};
+	tl_cpu_ops ref;
+	tl_cpu_ref_init(&ref);
+	for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++)
+		for (int threads = 1; threads <= 3; threads++) {
+			tl_cpu_force((tl_cpu_level)lv);
+			tl_pool *pool;
+			tl_err err;
+			tl_pool_new(&pool, threads, &err);
+			tl_cpu_ops be;
+			tl_cpu_fast_init(&be, pool);
+			char what[160];
+			for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
+				tl_conv_shape s = {.n = dws[i].n, .c = dws[i].c, .h = dws[i].h, .w = dws[i].w,
+						   .o = dws[i].c, .kh = 3, .kw = 3, .sh = dws[i].s,
+						   .sw = dws[i].s, .ph = dws[i].ph, .pw = dws[i].ph};
+				s.oh = (s.h + 2 * s.ph + dws[i].pa - 3) / s.sh + 1;
+				s.ow = (s.w + 2 * s.pw + dws[i].pa - 3) / s.sw + 1;
+				size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.c * s.oh * s.ow,
+				       nw = (size_t)s.c * 9;
+				float *x = frand_n(nx), *w = frand_n(nw), *b = frand_n((size_t)s.c),
+				      *g = frand_n(ny), *y0 = malloc(ny * 4), *y1 = malloc(ny * 4),
+				      *g0 = malloc(ny * 4), *g1 = malloc(ny * 4), *dx0 = malloc(nx * 4),
+				      *dx1 = malloc(nx * 4), *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4),
+				      *db0 = malloc((size_t)s.c * 4), *db1 = malloc((size_t)s.c * 4);
+				snprintf(what, sizeof what, "dwconv n%d c%d %dx%d s%d p%d+%d, %s, %d thread(s)",
+					 s.n, s.c, s.h, s.w, s.sh, s.ph, dws[i].pa,
+					 tl_cpu_level_name((tl_cpu_level)lv), threads);
+				ref.dwconv_fwd(&ref, &s, x, w, b, 1, y0);
+				be.dwconv_fwd(&be, &s, x, w, b, 1, y1);
+				expect_close_arrays(what, y1, y0, ny, 1e-4);
+				memcpy(g0, g, ny * 4);
+				memcpy(g1, g, ny * 4);
+				for (size_t k = 0; k < nx; k++)
+					dx0[k] = dx1[k] = 0.5f;
+				ref.dwconv_bwd(&ref, &s, x, w, y0, 1, g0, dx0, 1, dw0, db0);
+				be.dwconv_bwd(&be, &s, x, w, y0, 1, g1, dx1, 1, dw1, db1);
+				expect_close_arrays(what, g1, g0, ny, 0);
+				expect_close_arrays(what, dx1, dx0, nx, 1e-4);
+				expect_close_arrays(what, dw1, dw0, nw, 1e-4);
+				expect_close_arrays(what, db1, db0, (size_t)s.c, 1e-4);
+				free(x), free(w), free(b), free(g), free(y0), free(y1), free(g0), free(g1);
+				free(dx0), free(dx1), free(dw0), free(dw1), free(db0), free(db1);
+			}
+			/* batch norm at MobileNetV2 sizes, training and not, each act */
+			for (int training = 0; training <= 1; training++)
+				for (int act = TL_ACT_NONE; act <= TL_ACT_RELU6; act++) {
+					int n = 3, c = 37, hw = 28 * 28;
+					size_t nx = (size_t)n * c * hw;
+					float *x = frand_n(nx), *ga = frand_n((size_t)c), *be_ = frand_n((size_t)c),
+					      *rm0 = frand_n((size_t)c), *rv0 = malloc((size_t)c * 4),
+					      *rm1 = malloc((size_t)c * 4), *rv1 = malloc((size_t)c * 4),
+					      *s0 = malloc((size_t)c * 8), *s1 = malloc((size_t)c * 8),
+					      *y0 = malloc(nx * 4), *y1 = malloc(nx * 4), *g = frand_n(nx),
+					      *g0 = malloc(nx * 4), *g1 = malloc(nx * 4), *dx0 = malloc(nx * 4),
+					      *dx1 = malloc(nx * 4), *dg0 = malloc((size_t)c * 4),
+					      *dg1 = malloc((size_t)c * 4), *dbt0 = malloc((size_t)c * 4),
+					      *dbt1 = malloc((size_t)c * 4);
+					for (size_t k = 0; k < nx; k++)
+						x[k] = 3.0f * x[k] + 2.0f; /* mean far from 0, as after a conv */
+					for (int k = 0; k < c; k++) {
+						ga[k] *= 8.0f; /* reach the ReLU6 clamp */
+						rv0[k] = 1.0f + (float)k / c;
+						rm1[k] = rm0[k];
+						rv1[k] = rv0[k];
+					}
+					float *rv0c = malloc((size_t)c * 4), *rm0c = malloc((size_t)c * 4);
+					memcpy(rv0c, rv0, (size_t)c * 4);
+					memcpy(rm0c, rm0, (size_t)c * 4);
+					snprintf(what, sizeof what, "bn training%d act%d, %s, %d thread(s)",
+						 training, act, tl_cpu_level_name((tl_cpu_level)lv), threads);
+					ref.bn_fwd(&ref, n, c, hw, 1e-3f, 0.01f, training, x, ga, be_, rm0c, rv0c,
+						   s0, act, y0);
+					be.bn_fwd(&be, n, c, hw, 1e-3f, 0.01f, training, x, ga, be_, rm1, rv1,
+						  s1, act, y1);
+					expect_close_arrays(what, y1, y0, nx, 1e-4);
+					expect_close_arrays(what, rm1, rm0c, (size_t)c, 1e-5);
+					expect_close_arrays(what, rv1, rv0c, (size_t)c, 1e-5);
+					expect_close_arrays(what, s1, s0, (size_t)c * 2, 1e-5);
+					memcpy(g0, g, nx * 4);
+					memcpy(g1, g, nx * 4);
+					ref.bn_bwd(&ref, n, c, hw, training, x, ga, s0, y0, act, g0, dx0, 0, dg0,
+						   dbt0);
+					be.bn_bwd(&be, n, c, hw, training, x, ga, s0, y0, act, g1, dx1, 0, dg1,
+						  dbt1);
+					expect_close_arrays(what, g1, g0, nx, 0);
+					expect_close_arrays(what, dx1, dx0, nx, 1e-4);
+					expect_close_arrays(what, dg1, dg0, (size_t)c, 1e-4);
+					expect_close_arrays(what, dbt1, dbt0, (size_t)c, 1e-4);
+					free(x), free(ga), free(be_), free(rm0), free(rv0), free(rm1), free(rv1);
+					free(s0), free(s1), free(y0), free(y1), free(g), free(g0), free(g1);
+					free(dx0), free(dx1), free(dg0), free(dg1), free(dbt0), free(dbt1);
+					free(rv0c), free(rm0c);
+				}
+			/* LRN as in AlexNet (64 channels of 27x27) and GoogLeNet (odd channels) */
+			for (int li = 0; li < 2; li++) {
+				int n = 2, c = li ? 63 : 64, hw = li ? 15 * 15 : 27 * 27, size = 5;
+				float alpha = li ? 0.3f : 1e-4f, beta = li ? 0.5f : 0.75f;
+				size_t nx = (size_t)n * c * hw;
+				float *x = frand_n(nx), *g = frand_n(nx), *sc0 = malloc(nx * 4),
+				      *sc1 = malloc(nx * 4), *y0 = malloc(nx * 4), *y1 = malloc(nx * 4),
+				      *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4);
+				for (size_t k = 0; k < nx; k++)
+					x[k] *= 20.0f; /* activations where alpha 1e-4 matters */
+				snprintf(what, sizeof what, "lrn c%d hw%d alpha %g beta %g, %s, %d thread(s)", c,
+					 hw, alpha, beta, tl_cpu_level_name((tl_cpu_level)lv), threads);
+				ref.lrn_fwd(&ref, n, c, hw, size, alpha, beta, 1.0f, x, sc0, y0);
+				be.lrn_fwd(&be, n, c, hw, size, alpha, beta, 1.0f, x, sc1, y1);
+				expect_close_arrays(what, sc1, sc0, nx, 1e-5);
+				expect_close_arrays(what, y1, y0, nx, 1e-5);
+				ref.lrn_bwd(&ref, n, c, hw, size, alpha, beta, x, y0, sc0, g, dx0, 0);
+				be.lrn_bwd(&be, n, c, hw, size, alpha, beta, x, y0, sc0, g, dx1, 0);
+				expect_close_arrays(what, dx1, dx0, nx, 1e-4);
+				free(x), free(g), free(sc0), free(sc1), free(y0), free(y1), free(dx0), free(dx1);
+			}
+			/* adaptive average pool: AlexNet's 6x6 from 13x13 and from 1x1 */
+			for (int ai = 0; ai < 2; ai++) {
+				tl_pool_shape ps = {.n = 3, .c = 65, .h = ai ? 1 : 13, .w = ai ? 1 : 13,
+						    .oh = 6, .ow = 6};
+				size_t nx = (size_t)ps.n * ps.c * ps.h * ps.w, ny = (size_t)ps.n * ps.c * 36;
+				float *x = frand_n(nx), *g = frand_n(ny), *y0 = malloc(ny * 4),
+				      *y1 = malloc(ny * 4), *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4);
+				snprintf(what, sizeof what, "avgpool %dx%d -> 6x6, %s, %d thread(s)", ps.h,
+					 ps.w, tl_cpu_level_name((tl_cpu_level)lv), threads);
+				ref.avgpool_fwd(&ref, &ps, x, y0);
+				be.avgpool_fwd(&be, &ps, x, y1);
+				expect_close_arrays(what, y1, y0, ny, 1e-5);
+				ref.avgpool_bwd(&ref, &ps, g, dx0, 0);
+				be.avgpool_bwd(&be, &ps, g, dx1, 0);
+				expect_close_arrays(what, dx1, dx0, nx, 1e-5);
+				free(x), free(g), free(y0), free(y1), free(dx0), free(dx1);
+			}
+			tl_pool_free(pool);
+		}
+	tl_cpu_force(tl_cpu_supported());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +564,7 @@ int main(void)
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),
 		cmocka_unit_test(vgg16_winograd_layer_takes_winograd),
 		cmocka_unit_test(asymmetric_padding_fast_equals_reference),
+		cmocka_unit_test(new_ops_fast_equals_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,25 +1,25 @@
 /* dwconv.c - the fast backend's depthwise convolution (see fastops.h).
  *
- * Each output row is a sum of taps: out[i] = sum_k w[k] src[k][i], one tap
- * per (ky, kx) whose input row is inside the image, src[k] pointing into
- * the input row so that the tap is a plain contiguous load.  For stride 1
- * that is the input row itself, shifted; for stride 2 the input plane is
- * first split into its even and odd columns (once per plane), and for
- * other strides into sw phases, so that output column i of tap kx reads
- * phase (kx - pw) mod sw at i + floor((kx - pw) / sw).  Each tap is in the
- * image for outputs [lo, hi); where all are (the interior) the SIMD loops
- * run with a masked tail, the few edge outputs take the scalar sum that
- * checks each tap.
+ * Each plane is first copied zero-padded (ph/pw before, and after as far
+ * as the last window reaches: asymmetric padding is just a longer copy);
+ * for stride 2 the padded rows are split into even and odd columns as they
+ * are copied, for other strides into sw phases.  Then each output row is a
+ * sum of taps, out[i] = sum_k w[k] src[k][i], one tap per (ky, kx) whose
+ * row is not padding, src[k] pointing into phase kx % sw of that padded
+ * row at offset kx / sw: every tap is a contiguous load and every output
+ * of the row is interior, so the SIMD loop (two vectors at a time, masked
+ * tail) covers the row; the scalar level runs the same sum in C.
  *
- * Backward: the input gradient for stride 1 is the same forward loop on dy
- * with the kernel flipped (padding k - 1 - p); for larger strides each
- * input row is computed phase by phase (the input columns congruent to r
- * mod sw receive contributions from a fixed set of taps at contiguous dy
- * offsets) and the phases interleaved back.  The weight gradient is a
- * per-tap dot product of dy rows with the same tap sources, accumulated in
- * vector lanes per plane, and summed over the batch per channel in a fixed
- * order (the result does not depend on the thread count).  Bias gradient
- * and ReLU mask via vec.h, per plane. */
+ * Backward, per plane: the ReLU mask and the bias-gradient sum (vec.h);
+ * the input gradient for stride 1 is the same forward loop on dy with the
+ * kernel flipped (padding k - 1 - p); for larger strides each input row is
+ * computed phase by phase (the input columns congruent to r mod sw get a
+ * fixed set of taps at contiguous offsets of zero-padded dy rows) and the
+ * phases interleaved back; the weight gradient is a per-tap dot product of
+ * dy rows with the forward taps, accumulated in vector lanes.  The parts
+ * are summed over the batch per channel in a fixed order, so results do
+ * not depend on the thread count.  Kernels over 64 taps (never in the
+ * models) take the reference loops. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,27 +45,6 @@ typedef struct {
 	int widx[DW_MAXT]; /* ky * kw + kx */
 	int ilo, ihi;      /* the interior: every tap in range */
 } dtaps;
-
-/* Clip each tap's range to [0, n_out) and find the interior. */
-static void taps_close(dtaps *t, int n_out)
-{
-	t->ilo = 0;
-	t->ihi = n_out;
-	for (int k = 0; k < t->n; k++) {
-		if (t->lo[k] < 0)
-			t->lo[k] = 0;
-		if (t->hi[k] > n_out)
-			t->hi[k] = n_out;
-		if (t->lo[k] > t->ilo)
-			t->ilo = t->lo[k];
-		if (t->hi[k] < t->ihi)
-			t->ihi = t->hi[k];
-	}
-	if (t->ilo > n_out)
-		t->ilo = n_out;
-	if (t->ihi < t->ilo)
-		t->ihi = t->ilo;
-}
 
 /* The sum of the taps in range at output i. */
 static inline float taps_at(const dtaps *t, int i)
@@ -266,84 +245,156 @@ static const dw_kernels *kernels(void)
 
 /* ---- one plane ---- */
 
-/* The input plane [h][w] as sw column phases: phase q, row y, entry m is
- * x[y][m*sw + q].  Stride 1 is the plane itself; otherwise written to buf
- * (sw * h * ceil(w / sw) floats). */
+/* A plane zero-padded to hp x wp (the image at rows ph.., columns pw..),
+ * as sw column phases: phase q, row y, entry m is padded[y][m*sw + q].
+ * Written to buf (sw * hp * ceil(wp / sw) floats, plus a row of wp + sw
+ * floats of scratch after it); the rows of padding above and below are
+ * left unwritten, as nothing reads them. */
 typedef struct {
 	const float *base;
 	size_t ld, pst; /* row stride, phase stride */
 } phased;
 
-static phased phase_plane(const dw_kernels *K, const float *xp, int h, int w, int sw,
-			  float *buf)
+static size_t phased_floats(int hp, int wp, int sw)
 {
-	if (sw == 1)
-		return (phased){xp, (size_t)w, 0};
-	int M = (w + sw - 1) / sw;
-	phased ph = {buf, (size_t)M, (size_t)h * M};
-	for (int y = 0; y < h; y++) {
-		const float *xr = xp + (size_t)y * w;
-		if (sw == 2) {
-			float *e = buf + (size_t)y * M, *o = e + ph.pst;
-			int m = K->deint2(xr, w / 2, e, o);
-			for (; 2 * m < w; m++) {
-				e[m] = xr[2 * m];
-				if (2 * m + 1 < w)
-					o[m] = xr[2 * m + 1];
-			}
-		} else {
-			for (int ix = 0; ix < w; ix++)
-				buf[(size_t)(ix % sw) * ph.pst + (size_t)y * M + ix / sw] = xr[ix];
-		}
-	}
-	return ph;
+	size_t M = (size_t)(wp + sw - 1) / sw;
+	return (size_t)sw * hp * M + (size_t)wp + sw;
 }
 
-/* The taps of forward output row oy of a plane (weights wc [kh][kw]; NULL:
- * not needed). */
-static void fwd_taps(const tl_conv_shape *s, const phased *ph, const float *wc, int oy, dtaps *t)
+static phased pad_plane(const dw_kernels *K, const float *xp, int h, int w, int ph, int pw, int hp,
+			int wp, int sw, float *buf)
 {
-	int sw = s->sw;
+	int M = (wp + sw - 1) / sw;
+	phased P = {buf, (size_t)M, (size_t)hp * M};
+	float *row = buf + (size_t)sw * P.pst; /* the padded row before its split */
+	for (int y = 0; y < hp; y++) {
+		int iy = y - ph;
+		if (iy < 0 || iy >= h)
+			continue; /* rows of padding are never read (fwd_taps skips them) */
+		float *dst = sw == 1 ? buf + (size_t)y * M : row;
+		int n = w < wp - pw ? w : wp - pw;
+		memset(dst, 0, sizeof(float) * (size_t)pw);
+		memcpy(dst + pw, xp + (size_t)iy * w, sizeof(float) * (size_t)n);
+		memset(dst + pw + n, 0, sizeof(float) * (size_t)(M * sw - pw - n));
+		if (sw == 1)
+			continue;
+		float *ph0 = buf + (size_t)y * M;
+		int m = 0;
+		if (sw == 2)
+			m = K->deint2(row, M, ph0, ph0 + P.pst);
+		for (; m < M; m++)
+			for (int q = 0; q < sw; q++)
+				ph0[(size_t)q * P.pst + m] = row[m * sw + q];
+	}
+	return P;
+}
+
+/* Column tap kx of a stride-sw conv reads phase kx % sw at offset kx / sw. */
+typedef struct {
+	int q[DW_MAXT], off[DW_MAXT];
+} coltaps;
+
+static void col_taps(int kw, int sw, coltaps *c)
+{
+	for (int kx = 0; kx < kw && kx < DW_MAXT; kx++)
+		c->q[kx] = kx % sw, c->off[kx] = kx / sw;
+}
+
+/* The taps of forward output row oy over the padded plane (weights wc
+ * [kh][kw]; NULL: not needed); rows wholly in the padding are left out. */
+static void fwd_taps(const tl_conv_shape *s, const phased *P, const coltaps *ct,
+		     const float *wc, int oy, dtaps *t)
+{
 	t->n = 0;
 	for (int ky = 0; ky < s->kh; ky++) {
-		int iy = oy * s->sh - s->ph + ky;
-		if (iy < 0 || iy >= s->h)
+		int y = oy * s->sh + ky;
+		if (y < s->ph || y >= s->ph + s->h)
 			continue;
+		const float *r = P->base + (size_t)y * P->ld;
 		for (int kx = 0; kx < s->kw; kx++) {
-			int d = kx - s->pw, q = ((d % sw) + sw) % sw, off = (d - q) / sw;
-			int Mq = (s->w - q + sw - 1) / sw;
 			int k = t->n++;
-			t->src[k] = ph->base + q * ph->pst + (size_t)iy * ph->ld + off;
+			t->src[k] = r + ct->q[kx] * P->pst + ct->off[kx];
 			t->w[k] = wc ? wc[ky * s->kw + kx] : 0.0f;
-			t->lo[k] = -off;
-			t->hi[k] = Mq - off;
+			t->lo[k] = 0;
+			t->hi[k] = s->ow;
 			t->widx[k] = ky * s->kw + kx;
 		}
 	}
-	taps_close(t, s->ow);
+	t->ilo = 0;
+	t->ihi = s->ow;
+}
+
+/* The padded size of a plane: the image after ph/pw and the last window. */
+static void padded_size(const tl_conv_shape *s, int *hp, int *wp)
+{
+	int nh = (s->oh - 1) * s->sh + s->kh, nw = (s->ow - 1) * s->sw + s->kw;
+	*hp = s->ph + s->h > nh ? s->ph + s->h : nh;
+	*wp = s->pw + s->w > nw ? s->pw + s->w : nw;
 }
 
 /* y plane (acc: +=) dwconv of one input plane, + bias, relu. */
 static void fwd_plane(const dw_kernels *K, const tl_conv_shape *s, const float *xp,
 		      const float *wc, float bias, int relu, int acc, float *yp, float *buf)
 {
-	phased ph = phase_plane(K, xp, s->h, s->w, s->sw, buf);
+	int hp, wp;
+	padded_size(s, &hp, &wp);
+	phased P = pad_plane(K, xp, s->h, s->w, s->ph, s->pw, hp, wp, s->sw, buf);
+	coltaps ct;
+	col_taps(s->kw, s->sw, &ct);
 	dtaps t;
 	for (int oy = 0; oy < s->oh; oy++) {
-		fwd_taps(s, &ph, wc, oy, &t);
+		fwd_taps(s, &P, &ct, wc, oy, &t);
 		float *out = yp + (size_t)oy * s->ow;
-		row_scalar(out, &t, 0, t.ilo, bias, relu, acc);
-		int i = K->fwd_row(out, &t, t.ilo, bias, relu, acc);
+		int i = K->fwd_row(out, &t, 0, bias, relu, acc);
 		row_scalar(out, &t, i, s->ow, bias, relu, acc);
 	}
 }
 
-/* dx plane (acc: +=) for strides above 1, one input row and phase at a
- * time (buf: sw * ceil(w / sw) floats). */
+/* dx plane (acc: +=) for strides above 1, one input row and column phase
+ * r at a time: the input columns m*sw + r take the taps kx with
+ * (r + pw - kx) divisible by sw, from dy row oy at column m + d,
+ * d = (r + pw - kx) / sw; dy rows are padded with zeros so that every such
+ * read is in the buffer.  buf: dx_strided_floats(s). */
+static void dx_extent(const tl_conv_shape *s, int *L, int *Lp, int *M)
+{
+	int sw = s->sw;
+	*M = (s->w + sw - 1) / sw;
+	int dmin = (0 + s->pw - (s->kw - 1)) / sw - 1, dmax = (sw - 1 + s->pw) / sw + 1;
+	*L = dmin < 0 ? -dmin : 0;
+	int need = *M + dmax > s->ow ? *M + dmax : s->ow;
+	*Lp = *L + need + 1;
+}
+
+static size_t dx_strided_floats(const tl_conv_shape *s)
+{
+	int L, Lp, M;
+	dx_extent(s, &L, &Lp, &M);
+	return (size_t)s->oh * Lp + (size_t)s->sw * M + 16;
+}
+
 static void dx_plane_strided(const dw_kernels *K, const tl_conv_shape *s, const float *gp,
 			     const float *wc, int acc, float *dxp, float *buf)
 {
-	int sw = s->sw, M = (s->w + sw - 1) / sw;
+	int sw = s->sw, L, Lp, M;
+	dx_extent(s, &L, &Lp, &M);
+	float *pd = buf, *tr = buf + (size_t)s->oh * Lp;
+	for (int oy = 0; oy < s->oh; oy++) { /* dy rows, L zeros before, zeros after */
+		float *r = pd + (size_t)oy * Lp;
+		memset(r, 0, sizeof(float) * (size_t)L);
+		memcpy(r + L, gp + (size_t)oy * s->ow, sizeof(float) * (size_t)s->ow);
+		memset(r + L + s->ow, 0, sizeof(float) * (size_t)(Lp - L - s->ow));
+	}
+	int rk[DW_MAXT], rd[DW_MAXT], rn[DW_MAXT + 1]; /* per phase: its taps kx and d */
+	int nk = 0;
+	for (int r = 0; r < sw && r < DW_MAXT; r++) {
+		rn[r] = nk;
+		for (int kx = 0; kx < s->kw; kx++) {
+			int e = r + s->pw - kx;
+			if (e % sw == 0 && nk < DW_MAXT)
+				rk[nk] = kx, rd[nk] = e / sw, nk++;
+		}
+	}
+	rn[sw < DW_MAXT ? sw : DW_MAXT] = nk;
 	dtaps t;
 	for (int iy = 0; iy < s->h; iy++) {
 		for (int r = 0; r < sw; r++) {
@@ -353,31 +404,28 @@ static void dx_plane_strided(const dw_kernels *K, const tl_conv_shape *s, const 
 				int num = iy + s->ph - ky;
 				if (num < 0 || num % s->sh || num / s->sh >= s->oh)
 					continue;
-				int oy = num / s->sh;
-				for (int kx = 0; kx < s->kw; kx++) {
-					int e = r + s->pw - kx;
-					if (e % sw)
-						continue;
-					int d = e / sw, k = t.n++;
-					t.src[k] = gp + (size_t)oy * s->ow + d;
-					t.w[k] = wc[ky * s->kw + kx];
-					t.lo[k] = -d;
-					t.hi[k] = s->ow - d;
-					t.widx[k] = ky * s->kw + kx;
+				const float *row = pd + (size_t)(num / s->sh) * Lp + L;
+				for (int j = rn[r]; j < rn[r + 1]; j++) {
+					int k = t.n++;
+					t.src[k] = row + rd[j];
+					t.w[k] = wc[ky * s->kw + rk[j]];
+					t.lo[k] = 0;
+					t.hi[k] = Mr;
+					t.widx[k] = ky * s->kw + rk[j];
 				}
 			}
-			taps_close(&t, Mr);
-			float *tr = buf + (size_t)r * M;
-			row_scalar(tr, &t, 0, t.ilo, 0.0f, 0, 0);
-			int i = K->fwd_row(tr, &t, t.ilo, 0.0f, 0, 0);
-			row_scalar(tr, &t, i, Mr, 0.0f, 0, 0);
+			t.ilo = 0;
+			t.ihi = Mr;
+			float *o = tr + (size_t)r * M;
+			int i = K->fwd_row(o, &t, 0, 0.0f, 0, 0);
+			row_scalar(o, &t, i, Mr, 0.0f, 0, 0);
 		}
 		float *dr = dxp + (size_t)iy * s->w;
 		int ix = 0;
 		if (sw == 2)
-			ix = 2 * K->int2(dr, buf, buf + M, s->w / 2, acc);
+			ix = 2 * K->int2(dr, tr, tr + M, s->w / 2, acc);
 		for (; ix < s->w; ix++) {
-			float v = buf[(size_t)(ix % sw) * M + ix / sw];
+			float v = tr[(size_t)(ix % sw) * M + ix / sw];
 			dr[ix] = acc ? dr[ix] + v : v;
 		}
 	}
@@ -387,29 +435,30 @@ static void dx_plane_strided(const dw_kernels *K, const tl_conv_shape *s, const 
 static void dw_plane(const dw_kernels *K, const tl_conv_shape *s, const float *xp,
 		     const float *gp, float *part, float *buf, float *vacc)
 {
-	int kk = s->kh * s->kw;
-	double edge[DW_MAXT];
+	int kk = s->kh * s->kw, hp, wp;
+	double rest[DW_MAXT];
 	memset(vacc, 0, sizeof(float) * (size_t)kk * DW_LANES);
 	for (int k = 0; k < kk; k++)
-		edge[k] = 0;
-	phased ph = phase_plane(K, xp, s->h, s->w, s->sw, buf);
+		rest[k] = 0;
+	padded_size(s, &hp, &wp);
+	phased P = pad_plane(K, xp, s->h, s->w, s->ph, s->pw, hp, wp, s->sw, buf);
+	coltaps ct;
+	col_taps(s->kw, s->sw, &ct);
 	dtaps t;
 	for (int oy = 0; oy < s->oh; oy++) {
-		fwd_taps(s, &ph, NULL, oy, &t);
+		fwd_taps(s, &P, &ct, NULL, oy, &t);
 		const float *g = gp + (size_t)oy * s->ow;
-		int i = K->dot_row(g, &t, vacc); /* the interior up to i; the rest here */
-		for (int k = 0; k < t.n; k++) {
-			double a = 0;
-			int e = t.ilo < t.hi[k] ? t.ilo : t.hi[k];
-			for (int ox = t.lo[k]; ox < e; ox++)
-				a += (double)g[ox] * t.src[k][ox];
-			for (int ox = i > t.lo[k] ? i : t.lo[k]; ox < t.hi[k]; ox++)
-				a += (double)g[ox] * t.src[k][ox];
-			edge[t.widx[k]] += a;
-		}
+		int i = K->dot_row(g, &t, vacc); /* up to i in lanes; the rest here */
+		if (i < s->ow)
+			for (int k = 0; k < t.n; k++) {
+				double a = 0;
+				for (int ox = i; ox < s->ow; ox++)
+					a += (double)g[ox] * t.src[k][ox];
+				rest[t.widx[k]] += a;
+			}
 	}
 	for (int k = 0; k < kk; k++) {
-		double a = edge[k];
+		double a = rest[k];
 		for (int l = 0; l < DW_LANES; l++)
 			a += vacc[(size_t)k * DW_LANES + l];
 		part[k] = (float)a;
@@ -442,12 +491,13 @@ static void fwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 	tl_scratch_put(buf);
 }
 
-/* Floats of scratch a plane needs: the phased input (forward, weight
- * gradient) or the phase rows (strided dx), whichever is larger. */
+/* Floats of scratch a plane needs: the padded input (forward, weight
+ * gradient) or the padded dy and phase rows (strided dx). */
 static size_t plane_buf(const tl_conv_shape *s)
 {
-	size_t M = (size_t)(s->w + s->sw - 1) / s->sw;
-	size_t a = s->sw > 1 ? (size_t)s->sw * s->h * M : 0, b = (size_t)s->sw * M;
+	int hp, wp;
+	padded_size(s, &hp, &wp);
+	size_t a = phased_floats(hp, wp, s->sw), b = s->sw > 1 ? dx_strided_floats(s) : 0;
 	return (a > b ? a : b) + 16;
 }
 
