@@ -190,6 +190,7 @@ static void conv_all(int prepared)
 		{asym_shape(2, 5, 7, 5, 6, 3, 3, 2, 0, 1), 1, 1, 0, 7}, /* Keras stride 2: 0 | 1 */
 		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* even rows: 0 | 1 */
 		{asym_shape(2, 3, 12, 12, 4, 3, 3, 2, 0, 1), 1, 0, 0, 7}, /* both read the pad */
+		{asym_shape(2, 3, 48, 48, 2, 3, 3, 2, 0, 1), 0, 0, 0, 2}, /* a Keras stem: dw only */
 		{asym_shape(2, 3, 7, 5, 5, 5, 3, 1, 1, 3), 1, 0, 1, 7}, /* 1 | 3 */
 		{asym_shape(2, 6, 5, 7, 4, 1, 1, 1, 0, 1), 1, 1, 0, 7}, /* 1x1 padded after */
 	};
@@ -390,6 +391,10 @@ static void dwconv(void **state)
 		{asym_shape(2, 5, 13, 13, 5, 5, 5, 1, 2, 2), 1, 0, 0, 6}, /* 5x5, dx none */
 		{asym_shape(3, 7, 7, 5, 7, 3, 5, 2, 1, 2), 0, 1, 0, 1},   /* only dx, 3x5, 1 | 2 */
 		{asym_shape(2, 13, 7, 5, 13, 3, 3, 1, 1, 1), 1, 1, 1, 4}, /* only db */
+		/* maps smaller than the kernel (MobileNetV2's last blocks at 48x48) */
+		{asym_shape(2, 13, 2, 2, 13, 3, 3, 1, 1, 1), 1, 1, 0, 7},
+		{asym_shape(2, 13, 1, 1, 13, 3, 3, 1, 1, 1), 0, 0, 1, 7},
+		{asym_shape(2, 13, 3, 3, 13, 3, 3, 2, 1, 1), 1, 1, 1, 7},
 		/* more than a work-group's worth of products per weight (lanes loop) */
 		{asym_shape(3, 13, 23, 19, 13, 3, 3, 1, 1, 1), 1, 1, 0, 7},
 		{asym_shape(3, 13, 23, 19, 13, 3, 3, 2, 0, 1), 1, 0, 1, 7},
@@ -507,6 +512,8 @@ static void batchnorm(void **state)
 	bn_case(4, 437, 1, TL_ACT_RELU6, 1, 7);
 	bn_case(4, 437, 0, TL_ACT_RELU, 0, 7);
 	bn_case(1, 1, 0, TL_ACT_NONE, 0, 7); /* one value per channel (inference) */
+	bn_case(2, 4, 1, TL_ACT_RELU6, 0, 7); /* 2x2 maps, a batch of 2 */
+	bn_case(2, 4, 1, TL_ACT_RELU6, 1, 1);
 }
 
 static void lrn(void **state)
