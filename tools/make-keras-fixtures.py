@@ -52,6 +52,11 @@ independently with numpy and PyTorch (python3-torch).
     make-keras-fixtures.py --mnv2-real FILE.h5 [full] [SEED]
         real-shape MobileNetV2 (3.5 M parameters; with full the 1000-way Logits too),
         Keras 2 layout, random weights, for tests/cli/tlweights.sh.
+
+    make-keras-fixtures.py --mnv2-features FILE.h5 TARBALL N LAYER OUT.npy
+        LAYER (out_relu or a <block>_project_BN) of the Keras MobileNetV2 graph
+        (in PyTorch) with FILE.h5's weights for the first N test images of a
+        CIFAR-10 binary tarball at 32x32, tf-normalized (RGB / 127.5 - 1).
 """
 import hashlib
 import io
@@ -441,10 +446,11 @@ def mnv2_torch_tensors(w):
     return t
 
 
-def keras_graph_forward(t, div, x):
+def keras_graph_forward(t, div, x, taps=None):
     """The Keras MobileNetV2 graph in PyTorch (float64) with torchvision-named
     tensors t: stride-2 convolutions pad (0, 1) on even sizes, (1, 1) on odd
-    (keras correct_pad), BatchNorm eps 1e-3, ReLU6; returns out_relu, logits."""
+    (keras correct_pad), BatchNorm eps 1e-3, ReLU6; returns out_relu, logits.
+    taps (a dict), if given, gets each block's <prefix>project_BN output."""
     import torch.nn.functional as F
 
     def T(k):
@@ -479,6 +485,8 @@ def keras_graph_forward(t, div, x):
             z = bn(conv(z, f + "0.0"), f + "0.1")
             z = bn(conv(z, f + "1.0", s, hid), f + "1.1")
             z = bn(conv(z, f + "2"), f + "3", False)
+        if taps is not None:
+            taps[("block_%d_" % bid if bid else "expanded_conv_") + "project_BN"] = z
         y = y + z if s == 1 and inp == oup else z
     y = bn(conv(y, "features.18.0"), "features.18.1")
     logits = None
@@ -544,6 +552,25 @@ def mnv2_small(out_dir):
                                "input/out_relu/logits: the Keras graph at 48x48 in PyTorch"})
 
 
+def mnv2_features(h5, tarball, n, layer, out):
+    w = {}
+    with h5py.File(h5, "r") as f:
+        for name in f.attrs["layer_names"]:
+            name = name.decode() if isinstance(name, bytes) else name
+            g = f[name]
+            w[name] = [(x.decode().split("/")[-1], np.array(g[x.decode()]))
+                       for x in g.attrs["weight_names"]]
+    t = mnv2_torch_tensors({k: v for k, v in w.items() if v})
+    with tarfile.open(tarball) as tf:
+        m = [x for x in tf.getmembers() if x.name.endswith("test_batch.bin")][0]
+        raw = np.frombuffer(tf.extractfile(m).read(), np.uint8).reshape(-1, 3073)[:n]
+    x = raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / np.float32(127.5) - 1
+    taps = {}
+    with torch.no_grad():
+        y, _ = keras_graph_forward(t, 1, x, taps)
+    np.save(out, (y if layer == "out_relu" else taps[layer]).float().numpy())
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a and a[0] == "--notop-real":
@@ -562,6 +589,8 @@ if __name__ == "__main__":
                           {"md5": md5(a[1])})
     elif a and a[0] == "--features":
         features(a[1], a[2], int(a[3]), a[4])
+    elif a and a[0] == "--mnv2-features":
+        mnv2_features(a[1], a[2], int(a[3]), a[4], a[5])
     elif a and a[0] == "--mnv2-real":
         full = len(a) > 2 and a[2] == "full"
         seed = int(a[3 if full else 2]) if len(a) > (3 if full else 2) else 3

@@ -117,6 +117,24 @@ sys.exit(0 if s > 0 and d <= 1e-4 * s else 1)'; then
 	else
 		bad "block5_pool differs from PyTorch"
 	fi
+	# imported real-shape MobileNetV2 through tleval (Keras graph from the
+	# metadata) == the Keras graph in PyTorch with the .h5's weights
+	"$BIN/tlpack" -q --dtype f32 --norm tf -o tf32.tls in.tar.gz || exit 1
+	for L in block_5_project_BN out_relu; do
+		run 0 "MobileNetV2 $L" -- "$BIN/tleval" -q -m mobilenetv2 -w mn.safetensors -d tf32.tls --features $L --limit 4 -o g.npy
+		$PY "$GEN" --mnv2-features "$MN" in.tar.gz 4 $L w.npy || exit 1
+		if $PY -c '
+import numpy as np, sys
+g, w = np.load("g.npy"), np.load("w.npy")
+assert g.shape == w.shape, (g.shape, w.shape)
+s, d = np.abs(w).max(), np.abs(g - w).max()
+print("'$L' max |diff| %.3g, max |value| %.3g" % (d, s))
+sys.exit(0 if s > 0 and d <= 1e-4 * s else 1)'; then
+			ok "MobileNetV2 $L equals the Keras graph in PyTorch within 1e-4"
+		else
+			bad "MobileNetV2 $L differs from the Keras graph in PyTorch"
+		fi
+	done
 else
 	echo "# no python3-torch: PyTorch comparison not run"
 fi
