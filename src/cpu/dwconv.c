@@ -473,7 +473,7 @@ typedef struct {
 	const tl_conv_shape *orig;
 	const float *x, *w, *b, *y;
 	float *out, *dy, *dx, *part, *psum;
-	int relu, acc, want_dw;
+	int relu, acc, want_dw, want_db;
 	size_t buf_floats;
 } dw_job;
 
@@ -503,7 +503,8 @@ static size_t plane_buf(const tl_conv_shape *s)
 
 static int dw_supported(const tl_conv_shape *s)
 {
-	return s->kh * s->kw <= DW_MAXT && s->o == s->c && s->sh >= 1 && s->sw >= 1;
+	return s->kh * s->kw <= DW_MAXT && s->o == s->c && s->sh >= 1 && s->sw >= 1 &&
+	       s->sw < DW_MAXT;
 }
 
 static void dwconv_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
@@ -528,8 +529,10 @@ static void bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 	for (size_t pl = p0; pl < p1; pl++) {
 		size_t c = pl % (size_t)s->c;
 		float *g = j->dy + pl * P;
-		j->psum[pl] = (float)(j->relu ? tl_vec_relu_mask_sum(g, j->y + pl * P, P)
-					      : tl_vec_sum(g, P));
+		if (j->relu)
+			j->psum[pl] = (float)tl_vec_relu_mask_sum(g, j->y + pl * P, P);
+		else if (j->want_db)
+			j->psum[pl] = (float)tl_vec_sum(g, P);
 		if (j->dx) {
 			if (j->s != s) /* stride 1: the flipped forward conv of dy */
 				fwd_plane(j->K, j->s, g, j->w + c * kk, 0.0f, 0, j->acc,
@@ -599,7 +602,8 @@ static void dwconv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, c
 	size_t bf = plane_buf(s), bt = plane_buf(&ts);
 	dw_job j = {.K = kernels(), .s = flip ? &ts : s, .orig = s, .x = x, .w = flip ? wf : w,
 		    .y = y, .dy = dy, .dx = dx, .part = part, .psum = psum, .relu = relu,
-		    .acc = acc_dx, .want_dw = dw != NULL, .buf_floats = bf > bt ? bf : bt};
+		    .acc = acc_dx, .want_dw = dw != NULL, .want_db = db != NULL,
+		    .buf_floats = bf > bt ? bf : bt};
 	tl_pool_split(be->pool, planes, bwd_planes, &j);
 	if (dw || db) {
 		red_job r = {s, part, psum, dw, db};
