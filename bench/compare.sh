@@ -5,6 +5,8 @@
 # OpenBLAS SGEMM peer one after the other in the same session and prints
 # each figure with its ratio: tlkit / peer (> 1 means tlkit is faster).
 # Targets: vgg16_forward and vgg16_train_step >= 1.0 x PyTorch;
+# googlenet_* and mobilenetv2_* (64x64, forward and train step) are reported
+# beside PyTorch on the same CPU;
 # sgemm_* >= 0.8 x OpenBLAS.  Needs python3-torch and libopenblas-dev.
 set -euo pipefail
 runs=${1:-5}
@@ -38,7 +40,8 @@ ratio() { # NAME PEERFILE PEERNAME
 		'BEGIN {printf "%-22s %8.2f x %s  (%s vs %s)\n", n, a / b, p, a, b}'
 	return 0
 }
-for n in vgg16_forward vgg16_train_step squeezenet_forward; do ratio "$n" "$out/torch.txt" pytorch; done
+for n in vgg16_forward vgg16_train_step squeezenet_forward googlenet_forward googlenet_train_step \
+	mobilenetv2_forward mobilenetv2_train_step; do ratio "$n" "$out/torch.txt" pytorch; done
 for n in sgemm_block1_conv2 sgemm_block2_conv2 sgemm_block3_conv2 sgemm_block4_conv2 sgemm_block5_conv2 sgemm_vgg16_total; do
 	ratio "$n" "$out/blas.txt" openblas
 	ratio "$n" "$out/torch.txt" pytorch-mm

@@ -31,6 +31,12 @@ def squeezenet():
     return fx.SqueezeNet11(10)
 
 
+def fn_net(name):
+    """GoogLeNet (BVLC) or MobileNetV2 (torchvision) at full width, head
+    gap -> predictions 10, as the fixtures write them (no dropout)"""
+    return fx.GoogLeNet(1, [], 10) if name == "googlenet" else fx.MobileNetV2(1, [], 10)
+
+
 def timed(fn, runs):
     fn()
     t = []
@@ -91,6 +97,30 @@ def main():
             m = squeezenet().eval()
             x = torch.randn(b, 3, 64, 64)
             print("squeezenet_forward %.1f img/s" % (b / timed(lambda: m(x), a.r)))
+            sys.stdout.flush()
+    # the notebooks' other networks at tlkit's default 64x64: inference
+    # (batch norm from running stats) and one SGD step (batch statistics)
+    for name in ("googlenet", "mobilenetv2"):
+        if (name + "_forward").startswith(a.only):
+            m = fn_net(name)
+            m.training = False
+            x = torch.randn(b, 3, 64, 64)
+            with torch.no_grad():
+                print("%s_forward %.1f img/s" % (name, b / timed(lambda: m(x), a.r)))
+            sys.stdout.flush()
+        if (name + "_train_step").startswith(a.only):
+            m = fn_net(name)
+            m.finish()
+            m.training = True
+            opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+            x, y = torch.randn(b, 3, 64, 64), torch.randint(0, 10, (b,))
+
+            def step():
+                opt.zero_grad()
+                F.cross_entropy(m(x), y).backward()
+                opt.step()
+            print("%s_train_step %.1f img/s" % (name, b / timed(step, a.r)))
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":
