@@ -12,10 +12,22 @@ recomputed for every batch of every epoch).  Needs python3-torch.
             Adam 1e-5, batch 64: seconds per epoch.
   save-vgg  write torchvision-layout VGG16 weights (seeded random init, as
             torchvision.models.vgg16() gives without a download) to FILE.
+  googlenet BVLC GoogLeNet (the Caffe graph of tools/make-fixtures.py: LRN,
+            ceil pools, inception concat; real weights from WEIGHTS) fine-tuned
+            whole at SIZE x SIZE, caffe input, head gap -> dropout 0.4 -> 10,
+            as tltrain --recipe does it: SGD with Nesterov momentum 0.9,
+            one-cycle rate peaking at LR over EPOCHS epochs (stepped per
+            batch), label smoothing, random flips (and a random crop after
+            zero padding by CROP), batch 64; optional test-time flip.  Stops
+            when BUDGET seconds have passed since the start (loading the data
+            included), tests after each epoch and at the stop (testing time not
+            counted), and says when it first reached TARGET.
 
 usage: peer-train-torch.py feature CIFAR_TARBALL EPOCHS [LIMIT]
        peer-train-torch.py vgg-block5 CIFAR_TARBALL WEIGHTS EPOCHS [LIMIT]
        peer-train-torch.py save-vgg FILE
+       peer-train-torch.py googlenet CIFAR_TARBALL WEIGHTS SIZE EPOCHS BUDGET TARGET
+                           [LR SMOOTHING CROP TTA [LIMIT]]
 """
 import importlib.util
 import os
@@ -100,6 +112,81 @@ class SqFE(nn.Module):
         return self.head(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
 
+def googlenet(argv):
+    tar, weights, size, epochs, budget, target = argv[:6]
+    size, epochs, budget, target = int(size), int(epochs), float(budget), float(target)
+    lr, smooth, crop, tta = (float(argv[6]), float(argv[7]), int(argv[8]), int(argv[9])) \
+        if len(argv) > 9 else (0.01, 0.1, 0, 0)
+    limit = int(argv[10]) if len(argv) > 10 else 0
+    t_start = time.perf_counter()
+    x, y, xt, yt = load_cifar(tar, size, limit)
+    m = fx.GoogLeNet(1, [], 10)
+    real = fx.read_safetensors(weights)
+    for k in m.params:
+        if not k.startswith("head."):
+            m.params[k] = real[k].float().clone()
+    for v in m.params.values():
+        v.requires_grad_(True)
+    plain_head = m.head
+    m.head = lambda f: plain_head(F.dropout(f, 0.4, m.training))  # tltrain's default head
+    nb = (len(x) + 63) // 64
+    opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * nb,
+                                                pct_start=0.3, anneal_strategy="cos",
+                                                cycle_momentum=False)
+    g = torch.Generator().manual_seed(0)
+
+    def test():
+        m.training = False
+        hit = 0
+        with torch.no_grad():
+            for i in range(0, len(xt), 256):
+                xb = xt[i:i + 256]
+                z = m(xb)
+                if tta:
+                    z = (z + m(xb.flip(3))) / 2
+                hit += (z.argmax(1) == yt[i:i + 256]).sum().item()
+        return hit / len(xt)
+
+    testing = 0.0  # seconds spent testing, not counted
+    reached = None
+    acc = 0.0
+    done = False
+    for e in range(epochs):
+        m.training = True
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), 64):
+            if time.perf_counter() - t_start - testing > budget:
+                done = True
+                break
+            idx = perm[i:i + 64]
+            xb = x[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)
+            if crop:
+                p = F.pad(xb, (crop, crop, crop, crop))
+                off = torch.randint(0, 2 * crop + 1, (len(idx), 2), generator=g)
+                xb = torch.stack([p[j, :, off[j, 0]:off[j, 0] + size, off[j, 1]:off[j, 1] + size]
+                                  for j in range(len(idx))])
+            loss = F.cross_entropy(m(xb), y[idx], label_smoothing=smooth)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        el = time.perf_counter() - t_start - testing
+        t0 = time.perf_counter()
+        acc = test()
+        testing += time.perf_counter() - t0
+        if reached is None and acc >= target:
+            reached = el
+        print("torch_googlenet epoch %d%s test_accuracy %.4f seconds %.1f" %
+              (e + 1, " (stopped at the budget)" if done else "", acc, el), flush=True)
+        if done:
+            break
+    print("torch_googlenet final test_accuracy %.4f within %.0f s; reached %.4f: %s" %
+          (acc, budget, target, "after %.1f s" % reached if reached is not None else "no"), flush=True)
+
+
 def main():
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
@@ -120,6 +207,9 @@ def main():
         for p in m.features.parameters():
             p.requires_grad = False
         train(m, m.head.parameters(), 1e-3, x, y, xt, yt, epochs, "torch_feature")
+        return
+    if mode == "googlenet":
+        googlenet(sys.argv[2:])
         return
     if mode == "vgg-block5":
         epochs, limit = int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0

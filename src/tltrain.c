@@ -24,6 +24,8 @@ static void usage(FILE *f)
 		"       tltrain --resume RUN_DIR     continue an interrupted run\n"
 		"  -m, --model M          vgg16 (default), squeezenet, googlenet, alexnet,\n"
 		"                         mobilenetv2 or baseline (each with defaults of its own)\n"
+		"      --recipe R         fast or best: GoogLeNet recipes of README's accuracy table\n"
+		"                         (shard: tlpack -r 64); options given win\n"
 		"  -w, --weights FILE     pretrained weights (default: search $TL_WEIGHTS, ., data/,\n"
 		"                         ~/.local/share/tlkit, %s, then ~/.keras/models: tltrain(1) FILES)\n"
 		"  -d, --data SHARD       default cifar10.tls\n"

@@ -301,6 +301,28 @@ static void model_defaults_fill_what_was_not_given(void **state)
 	assert_int_equal(c.strategy, TL_STRAT_FEATURE);
 }
 
+/* --recipe: its values (model included) for what was not given, then the
+ * network's defaults for the rest. */
+static void recipe_sets_what_was_not_given(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_defaults(&c);
+	const char *what = NULL;
+	assert_int_equal(opt(&c, "recipe", "quick", &what), 1);
+	assert_string_equal(what, "--recipe: expected fast or best");
+	assert_int_equal(opt(&c, "epochs", "2", &what), 0);
+	assert_int_equal(opt(&c, "recipe", "best", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_string_equal(c.model, "googlenet");
+	assert_string_equal(c.unit, "conv1");
+	assert_int_equal(c.max_epochs, 2); /* given */
+	assert_true(c.flip == 1 && c.crop_pad == 6 && c.tta == 1 && c.patience == 0);
+	assert_int_equal(c.opt, TL_OPT_SGD); /* googlenet's */
+	assert_int_equal(c.sched, TL_SCHED_ONECYCLE);
+	assert_true(c.label_smoothing == 0.1f && c.lr == 0.01f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +333,7 @@ int main(void)
 		cmocka_unit_test(options_parse_strictly),
 		cmocka_unit_test(enum_tables),
 		cmocka_unit_test(model_defaults_fill_what_was_not_given),
+		cmocka_unit_test(recipe_sets_what_was_not_given),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "tl_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "data/shard.h"
 #include "nn/models.h"
 #include "nn/safetensors.h"
+#include "train/schedule.h"
 #include "train/train.h"
 
 static char dir[256], shard[300], weights[1024];
@@ -296,6 +298,125 @@ static void prefix_cache_changes_nothing(void **state)
 	free(a), free(b);
 }
 
+/* --tta, worked out here with the final weights: each test image and its
+ * mirror through the net one at a time, logits averaged, argmax and plain
+ * cross-entropy (the training's label smoothing is not in the report). */
+typedef struct {
+	double acc, loss;
+	int n;
+} tta_truth;
+
+static void tta_by_hand(void *arg, const tl_net *cnet)
+{
+	tta_truth *t = arg;
+	tl_net *net = (tl_net *)cnet; /* the run is over: its activations are free */
+	tl_shard *sh;
+	tl_err err;
+	if (tl_shard_open(&sh, shard, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	int te = tl_shard_split_find(sh, "test"), out = net->layers[net->n_layers - 1].out;
+	int k = tl_net_out_size(net, out), row = tl_net_out_size(net, 0);
+	float *x = malloc(sizeof(float) * row), *m = malloc(sizeof(float) * row);
+	float *a = malloc(sizeof(float) * k), *b = malloc(sizeof(float) * k);
+	net->training = 0;
+	uint64_t n = sh->info.splits[te].count;
+	int hit = 0;
+	double loss = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t r = tl_shard_file_record(sh, te, i);
+		assert_int_equal(tl_shard_load_f32(sh, r, x, &err), TL_OK);
+		for (int c = 0; c < 3; c++) /* mirror by hand: 32x32 */
+			for (int y = 0; y < 32; y++)
+				for (int xx = 0; xx < 32; xx++)
+					m[(c * 32 + y) * 32 + xx] = x[(c * 32 + y) * 32 + 31 - xx];
+		tl_net_set(net, 0, x, 1);
+		tl_net_forward(net, 1, 0, net->n_layers);
+		assert_int_equal(tl_net_get(net, out, a, 1, &err), TL_OK);
+		tl_net_set(net, 0, m, 1);
+		tl_net_forward(net, 1, 0, net->n_layers);
+		assert_int_equal(tl_net_get(net, out, b, 1, &err), TL_OK);
+		int best = 0;
+		double mx = -1e30, se = 0;
+		for (int j = 0; j < k; j++) {
+			a[j] = 0.5f * (a[j] + b[j]);
+			if (a[j] > mx)
+				mx = a[j], best = j;
+		}
+		for (int j = 0; j < k; j++)
+			se += exp(a[j] - mx);
+		int y = tl_shard_label(sh, r, 0);
+		hit += best == y;
+		loss += mx + log(se) - a[y];
+	}
+	t->acc = (double)hit / (double)n;
+	t->loss = loss / (double)n;
+	t->n = (int)n;
+	free(x), free(m), free(a), free(b);
+	tl_shard_close(sh);
+}
+
+static void tta_averages_image_and_mirror(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	base_cfg(&c, "tta");
+	c.strategy = TL_STRAT_FEATURE;
+	c.max_epochs = 2;
+	c.lr = 3e-3f;
+	c.tta = 1;
+	c.label_smoothing = 0.2f;
+	tta_truth t = {0};
+	c.on_final = tta_by_hand;
+	c.on_final_arg = &t;
+	tl_train_result r;
+	tl_err err;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(t.n, 20);
+	assert_close(r.test_accuracy, t.acc, 1e-9, 0);
+	assert_close(r.test_loss, t.loss, 1e-4, 1e-4);
+}
+
+/* onecycle (stepped every batch), label smoothing and crop resume exactly. */
+static void onecycle_smoothing_crop_resume_exactly(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	base_cfg(&c, "oc_full");
+	c.sched = TL_SCHED_ONECYCLE, c.label_smoothing = 0.1f, c.crop_pad = 3, c.flip = 1;
+	c.opt = TL_OPT_SGD, c.nesterov = 1, c.lr = 0.01f, c.lr2 = 0.005f;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	double acc_full = r.test_accuracy;
+	char *a = history_values("oc_full");
+	/* the lr column: each stage's one-cycle at its epochs' starts */
+	char *p = strchr(a, '\n') + 1;
+	const float want[4] = {tl_onecycle_lr(0.01f, 0), tl_onecycle_lr(0.01f, 0.5),
+			       tl_onecycle_lr(0.005f, 0), tl_onecycle_lr(0.005f, 0.5)};
+	for (int e = 0; e < 4; e++) {
+		double lr;
+		assert_int_equal(sscanf(p, "%*d,%*f,%*f,%*f,%*f,%lf", &lr), 1);
+		assert_close(lr, want[e], 0, 1e-5);
+		p = strchr(p, '\n') + 1;
+	}
+	base_cfg(&c, "oc_cut");
+	c.sched = TL_SCHED_ONECYCLE, c.label_smoothing = 0.1f, c.crop_pad = 3, c.flip = 1;
+	c.opt = TL_OPT_SGD, c.nesterov = 1, c.lr = 0.01f, c.lr2 = 0.005f;
+	c.cancel_after = 5;
+	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EINTR);
+	tl_train_cfg rc;
+	base_cfg(&rc, "oc_cut"); /* the settings come from the checkpoint */
+	rc.model[0] = 0;
+	if (tl_train(&rc, 1, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	char *b = history_values("oc_cut");
+	assert_string_equal(a, b);
+	assert_close(r.test_accuracy, acc_full, 0, 0);
+	free(a), free(b);
+}
+
 static void corrupt_chunk_is_caught(void **state)
 {
 	(void)state;
@@ -354,6 +475,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(early_stopping_restores_best, setup, teardown),
 		cmocka_unit_test_setup_teardown(resume_equals_uninterrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefix_cache_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(tta_averages_image_and_mirror, setup, teardown),
+		cmocka_unit_test_setup_teardown(onecycle_smoothing_crop_resume_exactly, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_chunk_is_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_setups_fail_cleanly, setup, teardown),
 	};

@@ -24,6 +24,7 @@ static const tl_enum model_names[] = {{"vgg16", 0},	    {"squeezenet", 1}, {"goo
 static const tl_enum pool_names[] = {{"flatten", 0}, {"gap", 1}, {0, 0}};
 static const tl_enum log_names[] = {{"text", 0}, {"json", 1}, {0, 0}};
 static const tl_enum on_nan_names[] = {{"stop", 0}, {"skip", 1}, {0, 0}};
+static const tl_enum recipe_names[] = {{"fast", 0}, {"best", 1}, {0, 0}};
 
 typedef enum {
 	T_INT,    /* int; with names, the option takes a name and a checkpoint the number */
@@ -54,6 +55,7 @@ typedef struct {
 static int parse_augment(tl_train_cfg *c, const char *arg);
 static int parse_val(tl_train_cfg *c, const char *arg);
 static int parse_device(tl_train_cfg *c, const char *arg);
+static int parse_recipe(tl_train_cfg *c, const char *arg);
 
 #define F(field) offsetof(tl_train_cfg, field), sizeof(((tl_train_cfg *)0)->field)
 
@@ -115,6 +117,7 @@ static const setting table[] = {
 	{"cache_mem_mb", "cache-mem", 0, T_LONG, F(cache_mem_mb), "4096", 0, 1L << 30, 0, 0,
 	 "--cache-mem: expected MiB >= 0"},
 	/* run-time only */
+	{0, "recipe", 0, T_STR, F(recipe), "", 0, 0, 0, parse_recipe, "--recipe: expected fast or best"},
 	{0, "augment", 0, T_CUSTOM, 0, 0, 0, 0, 0, 0, parse_augment,
 	 "--augment: expected flip, crop or none (comma-separated)"},
 	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
@@ -158,6 +161,24 @@ static const model_default model_defaults[] = {
 	{"baseline", "strategy", "scratch"},
 };
 
+/* --recipe NAME: the measured recipes of README's accuracy table, for a
+ * shard packed with tlpack -r 64 --norm caffe.  Given options win. */
+static const model_default recipes[] = {
+	{"fast", "model", "googlenet"},
+	{"fast", "unit", "inception_3a"},
+	{"fast", "max_epochs", "1"},
+	{"fast", "patience", "0"},
+	{"fast", "flip", "1"},
+	{"fast", "tta", "1"},
+	{"best", "model", "googlenet"},
+	{"best", "unit", "conv1"},
+	{"best", "max_epochs", "4"},
+	{"best", "patience", "0"},
+	{"best", "flip", "1"},
+	{"best", "crop_pad", "6"},
+	{"best", "tta", "1"},
+};
+
 const char *tl_train_default_unit(const char *model)
 {
 	for (size_t i = 0; i < sizeof model_defaults / sizeof model_defaults[0]; i++)
@@ -179,6 +200,15 @@ static int parse_augment(tl_train_cfg *c, const char *arg)
 		else if (strcmp(t, "none"))
 			return -1;
 	}
+	return 0;
+}
+
+static int parse_recipe(tl_train_cfg *c, const char *arg)
+{
+	int e;
+	if (tl_enum_parse(recipe_names, arg, &e))
+		return -1;
+	snprintf(c->recipe, sizeof c->recipe, "%s", arg);
 	return 0;
 }
 
@@ -353,8 +383,27 @@ static void format(const setting *s, const tl_train_cfg *c, char *out, size_t n)
 	}
 }
 
+/* Store the value of each row of rows[n] for `name` into the settings
+ * not given (skip_unit: leave unit alone). */
+static void apply_rows(tl_train_cfg *c, const model_default *rows, size_t n, const char *name,
+		       int skip_unit)
+{
+	for (size_t k = 0; k < n; k++) {
+		const model_default *d = &rows[k];
+		if (strcmp(d->model, name) || (skip_unit && !strcmp(d->key, "unit")))
+			continue;
+		for (int i = 0; i < N_SETTINGS; i++)
+			if (table[i].key && !strcmp(table[i].key, d->key) && !c->given[i]) {
+				TL_CHECK(store(&table[i], c, d->val, 0, 1) == 0);
+				c->given[i] = 2; /* the recipe's: the network's defaults leave it */
+			}
+	}
+}
+
 void tl_train_model_defaults(tl_train_cfg *c)
 {
+	if (c->recipe[0])
+		apply_rows(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, 0);
 	for (size_t k = 0; k < sizeof model_defaults / sizeof model_defaults[0]; k++) {
 		const model_default *d = &model_defaults[k];
 		if (strcmp(d->model, c->model) || !strcmp(d->key, "unit"))

@@ -73,6 +73,7 @@ typedef struct {
 	int on_nan_skip;    /* a non-finite batch loss: 0 stops the run, 1 skips the batch */
 	int allow_nonfinite; /* load weights holding NaN or Inf */
 	unsigned char given[96]; /* options given on the command line, by table index */
+	char recipe[16];    /* --recipe: a named set of defaults ("" none; settings.c) */
 	const volatile sig_atomic_t *cancel;
 	long cancel_after; /* tests: behave as if cancelled after this many batches (0: never) */
 	/* tests: called with the network the report is computed on (the
@@ -86,9 +87,11 @@ void tl_train_defaults(tl_train_cfg *c);
 
 /* ---- command line ---- */
 
-/* The per-network defaults (settings.c's model table: unit, learning
- * rates, optimizer, schedule, ...) for c->model, applied to each setting
- * whose option was not given (c->given).  Call after the options. */
+/* The defaults of c->recipe (--recipe fast/best: settings.c's recipe
+ * table, the model among them), then the per-network defaults (the model
+ * table: learning rates, optimizer, schedule, ...) for c->model, applied
+ * to each setting whose option was not given (c->given); a recipe's value
+ * wins over the network's.  Call after the options. */
 void tl_train_model_defaults(tl_train_cfg *c);
 
 /* The unit -u defaults to for a model ("block5" for vgg16, ...). */
