@@ -3,8 +3,10 @@
  *
  * Batch norm works on x[n][c][hw] per channel.  The per-channel sums (the
  * batch statistics, dgamma and dbeta) are one work-group of TL_RED_WG per
- * channel: each lane sums a fixed strided share, then a fixed tree, so
- * the results are the same bits at every run (no atomics).
+ * channel, or for large channels one per chunk of a channel and then an
+ * in-order combine (the host picks; see bn_stats_part): each lane sums a
+ * fixed strided share, then a fixed tree, so the results are the same
+ * bits at every run (no atomics).
  * save[0..c) = mean, save[c..2c) = invstd, as backend.h's bn_fwd says. */
 
 #ifndef TL_RED_WG
@@ -138,6 +140,123 @@ __kernel void bn_grad(__global const float *x, ulong xoff, __global const float 
 		dbeta[dboff + ch] = db;
 		dgamma[dgoff + ch] = dg;
 	}
+}
+
+/* The same sums in two levels, for channels of many values (a few
+ * channels of a large map would keep only a few work-groups busy): each
+ * channel is cut into G chunks of len = ceil(m/G) values (m = n*hw, the
+ * last chunks may be short or empty), one work-group of TL_RED_WG per
+ * chunk (global = c*G*TL_RED_WG, local = TL_RED_WG) writes its partial
+ * sums to part[(ch*G + g)*2 + 0..1], then one work-item per channel
+ * (global >= c) combines the G partials in order: deterministic. */
+
+/* bn_stats_part: chunk g of channel ch: part[0] = sum x, part[1] = sum
+ * (x - chunk mean)^2 (two passes over the chunk). */
+__kernel void bn_stats_part(__global const float *x, ulong xoff, int n, int c, int hw, int G,
+			    __global float *part, ulong poff)
+{
+	__local float red[TL_RED_WG];
+	uint grp = get_group_id(0), lane = get_local_id(0);
+	uint ch = grp / (uint)G, g = grp - ch * (uint)G;
+	uint m = (uint)n * (uint)hw, len = (m + (uint)G - 1) / (uint)G;
+	uint lo = min(g * len, m), hi = min(lo + len, m);
+	float s = 0.0f;
+	for (uint e = lo + lane; e < hi; e += TL_RED_WG) {
+		uint img = e / (uint)hw, i = e - img * (uint)hw;
+		s += x[xoff + ((size_t)img * c + ch) * hw + i];
+	}
+	float sum = norm_group_sum(red, s);
+	float mean = hi > lo ? sum / (float)(hi - lo) : 0.0f;
+	s = 0.0f;
+	for (uint e = lo + lane; e < hi; e += TL_RED_WG) {
+		uint img = e / (uint)hw, i = e - img * (uint)hw;
+		float d = x[xoff + ((size_t)img * c + ch) * hw + i] - mean;
+		s += d * d;
+	}
+	float m2 = norm_group_sum(red, s);
+	if (lane == 0) {
+		part[poff + (size_t)grp * 2] = sum;
+		part[poff + (size_t)grp * 2 + 1] = m2;
+	}
+}
+
+/* bn_stats_final: channel ch's mean and biased variance from its G chunks
+ * (Chan et al.: M2 = sum M2_g + cnt_g (mean_g - mean)^2), then save and
+ * the running stats as bn_stats does in training.  global >= c. */
+__kernel void bn_stats_final(__global const float *part, ulong poff, int n, int c, int hw,
+			     int G, float eps, float mom, __global float *rmean, ulong rmoff,
+			     __global float *rvar, ulong rvoff, __global float *save, ulong soff)
+{
+	uint ch = get_global_id(0);
+	if (ch >= (uint)c)
+		return;
+	uint m = (uint)n * (uint)hw, len = (m + (uint)G - 1) / (uint)G;
+	__global const float *p = part + poff + (size_t)ch * G * 2;
+	float sum = 0.0f;
+	for (int g = 0; g < G; g++)
+		sum += p[2 * g];
+	float mean = m ? sum / (float)m : 0.0f, m2 = 0.0f;
+	for (int g = 0; g < G; g++) {
+		uint lo = min((uint)g * len, m), cnt = min(lo + len, m) - lo;
+		if (cnt) {
+			float d = p[2 * g] / (float)cnt - mean;
+			m2 += p[2 * g + 1] + (float)cnt * d * d;
+		}
+	}
+	float var = m ? m2 / (float)m : 0.0f;
+	save[soff + ch] = mean;
+	save[soff + c + ch] = 1.0f / sqrt(var + eps);
+	if (m) {
+		float unbiased = m > 1 ? var * ((float)m / (float)(m - 1)) : var;
+		rmean[rmoff + ch] = (1.0f - mom) * rmean[rmoff + ch] + mom * mean;
+		rvar[rvoff + ch] = (1.0f - mom) * rvar[rvoff + ch] + mom * unbiased;
+	}
+}
+
+/* bn_grad_part: chunk g of channel ch: part[0] = sum dy, part[1] = sum
+ * dy xhat, xhat = (x - save[ch]) * save[c+ch]. */
+__kernel void bn_grad_part(__global const float *x, ulong xoff, __global const float *dy,
+			   ulong dyoff, int n, int c, int hw, int G, __global const float *save,
+			   ulong soff, __global float *part, ulong poff)
+{
+	__local float red[TL_RED_WG];
+	uint grp = get_group_id(0), lane = get_local_id(0);
+	uint ch = grp / (uint)G, g = grp - ch * (uint)G;
+	uint m = (uint)n * (uint)hw, len = (m + (uint)G - 1) / (uint)G;
+	uint lo = min(g * len, m), hi = min(lo + len, m);
+	float mean = save[soff + ch], inv = save[soff + c + ch];
+	float sd = 0.0f, sx = 0.0f;
+	for (uint e = lo + lane; e < hi; e += TL_RED_WG) {
+		uint img = e / (uint)hw, i = e - img * (uint)hw;
+		size_t at = ((size_t)img * c + ch) * hw + i;
+		float d = dy[dyoff + at];
+		sd += d;
+		sx += d * (x[xoff + at] - mean) * inv;
+	}
+	float db = norm_group_sum(red, sd);
+	float dg = norm_group_sum(red, sx);
+	if (lane == 0) {
+		part[poff + (size_t)grp * 2] = db;
+		part[poff + (size_t)grp * 2 + 1] = dg;
+	}
+}
+
+/* bn_grad_final: dbeta[ch] and dgamma[ch] as the in-order sums of the G
+ * partials of channel ch.  global >= c. */
+__kernel void bn_grad_final(__global const float *part, ulong poff, int c, int G,
+			    __global float *dgamma, ulong dgoff, __global float *dbeta, ulong dboff)
+{
+	uint ch = get_global_id(0);
+	if (ch >= (uint)c)
+		return;
+	__global const float *p = part + poff + (size_t)ch * G * 2;
+	float db = 0.0f, dg = 0.0f;
+	for (int g = 0; g < G; g++) {
+		db += p[2 * g];
+		dg += p[2 * g + 1];
+	}
+	dbeta[dboff + ch] = db;
+	dgamma[dgoff + ch] = dg;
 }
 
 /* bn_dx: dx[n][c][hw] (acc ? += : =)

@@ -512,6 +512,11 @@ static void batchnorm(void **state)
 	bn_case(4, 437, 1, TL_ACT_RELU6, 1, 7);
 	bn_case(4, 437, 0, TL_ACT_RELU, 0, 7);
 	bn_case(1, 1, 0, TL_ACT_NONE, 0, 7); /* one value per channel (inference) */
+	/* channels of 2 and 4+ chunks (ocl.c's BN_CHUNK = 4096 values): the
+	 * two-level sums, with a short last chunk */
+	bn_case(4, 2209, 1, TL_ACT_RELU6, 0, 7);
+	bn_case(3, 6001, 1, TL_ACT_NONE, 1, 1);
+	bn_case(4, 2209, 0, TL_ACT_RELU, 0, 7);
 	bn_case(2, 4, 1, TL_ACT_RELU6, 0, 7); /* 2x2 maps, a batch of 2 */
 	bn_case(2, 4, 1, TL_ACT_RELU6, 1, 1);
 }
@@ -549,7 +554,8 @@ static void lrn(void **state)
 static void reductions_deterministic(void **state)
 {
 	tl_backend *be = B[1];
-	tl_conv_shape s = asym_shape(4, 13, 15, 11, 13, 3, 3, 1, 1, 1);
+	/* 4 x 47x47: batch norm's two-level sums (2 chunks per channel) */
+	tl_conv_shape s = asym_shape(4, 13, 47, 47, 13, 3, 3, 1, 1, 1);
 	size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.c * 9, c = (size_t)s.c;
 	twin x = tw_new(nx, NULL), w = tw_new(nw, NULL), y = tw_new(nx, NULL);
 	twin g = tw_uniform(c, 1.0f, 2.0f), bt = tw_new(c, NULL), rm = tw_new(c, NULL);

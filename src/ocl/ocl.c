@@ -245,7 +245,8 @@ enum {
 	K_FILL, K_COPY2D, K_RELU_MASK, K_BIAS_GRAD, K_COUNT_NONFINITE,
 	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_SUM_SLICES,
 	K_DWCONV_FWD, K_DWCONV_DX, K_DWCONV_DW, K_BN_STATS, K_BN_APPLY, K_ACT_MASK, K_BN_GRAD,
-	K_BN_DX, K_LRN_FWD, K_LRN_BWD, K_AVGPOOL_FWD, K_AVGPOOL_BWD, K_NKERNELS
+	K_BN_DX, K_LRN_FWD, K_LRN_BWD, K_AVGPOOL_FWD, K_AVGPOOL_BWD, K_BN_STATS_PART,
+	K_BN_STATS_FINAL, K_BN_GRAD_PART, K_BN_GRAD_FINAL, K_NKERNELS
 };
 static const char *const kernel_names[K_NKERNELS] = {
 	"im2col", "col2im", "conv_out", "conv_dy_wide", "bias_act",
@@ -253,7 +254,8 @@ static const char *const kernel_names[K_NKERNELS] = {
 	"fill", "copy2d", "relu_mask", "bias_grad", "count_nonfinite",
 	"dropout_fwd", "mul_acc", "softmax_xent", "sgd", "adam", "sum_slices",
 	"dwconv_fwd", "dwconv_dx", "dwconv_dw", "bn_stats", "bn_apply", "act_mask", "bn_grad",
-	"bn_dx", "lrn_fwd", "lrn_bwd", "avgpool_fwd", "avgpool_bwd",
+	"bn_dx", "lrn_fwd", "lrn_bwd", "avgpool_fwd", "avgpool_bwd", "bn_stats_part",
+	"bn_stats_final", "bn_grad_part", "bn_grad_final",
 };
 
 /* Work-group size of the reductions (TL_RED_WG in the kernels). */
@@ -422,7 +424,8 @@ typedef struct {
 	size_t part_bytes;
 	cl_mem tmp;       /* CLBlast's SGEMM scratch (padded copies), ours so it is kept */
 	size_t tmp_bytes;
-	cl_mem red;       /* bn_bwd's dgamma/dbeta [2][c] when the caller wants none */
+	cl_mem red;       /* batch norm's scratch: dgamma/dbeta [2][c] when the caller
+			   * wants none, then the chunks' partial sums [c][G][2] */
 	size_t red_bytes;
 	size_t ws_cap;    /* how much prepare_conv may reserve */
 	cl_mem counts;    /* count_nonfinite's per-group counts; the stand-in for none */
@@ -1085,6 +1088,30 @@ static void ocl_dwconv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_
 		    KM(be, dx));
 }
 
+/* Batch norm's per-channel sums over m = n*hw values: one work-group per
+ * channel (norm.cl's bn_stats, bn_grad), or, for channels of at least
+ * 2*BN_CHUNK values, G = m/BN_CHUNK chunks (at most BN_MAX_CHUNKS) summed
+ * by a work-group each and combined in order per channel (bn_*_part,
+ * bn_*_final), so that a few channels of a large map still fill a GPU.
+ * The partials live in the reserved scratch o->red after its [2][c]. */
+#define BN_CHUNK 4096
+#define BN_MAX_CHUNKS 64
+static int bn_chunks(size_t m)
+{
+	size_t g = m / BN_CHUNK;
+	return g < 2 ? 1 : g > BN_MAX_CHUNKS ? BN_MAX_CHUNKS : (int)g;
+}
+
+/* o->red as a tl_mem in *buf, at least (2 + 2*G) * c floats. */
+static int bn_scratch(tl_backend *be, int c, int G, tl_buf *buf)
+{
+	ocl_state *o = st_of(be);
+	if (!reserve(be, &o->red, &o->red_bytes, (size_t)c * (2 + 2 * (size_t)G) * 4))
+		return 0;
+	*buf = (tl_buf){o->red, o->red_bytes};
+	return 1;
+}
+
 static void ocl_bn_fwd(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
 		       tl_mem x, tl_mem gamma, tl_mem beta, tl_mem rmean, tl_mem rvar, tl_mem save,
 		       int act, tl_mem y)
@@ -1092,8 +1119,18 @@ static void ocl_bn_fwd(tl_backend *be, int n, int c, int hw, float eps, float mo
 	size_t total = (size_t)n * c * hw;
 	if (!fits32(be, total, "bn input") || !fits32(be, (size_t)c * RED_WG, "bn channels"))
 		return;
-	RUN(be, K_BN_STATS, (size_t)c * RED_WG, RED_WG, KM(be, x), KI(n), KI(c), KI(hw), KF(eps),
-	    KF(mom), KI(training), KM(be, rmean), KM(be, rvar), KM(be, save));
+	int G = training ? bn_chunks((size_t)n * hw) : 1;
+	tl_buf red;
+	if (G > 1 && fits32(be, (size_t)c * G * RED_WG, "bn chunks") && bn_scratch(be, c, G, &red)) {
+		tl_mem part = {&red, 2 * (size_t)c};
+		RUN(be, K_BN_STATS_PART, (size_t)c * G * RED_WG, RED_WG, KM(be, x), KI(n), KI(c),
+		    KI(hw), KI(G), KM(be, part));
+		RUN(be, K_BN_STATS_FINAL, (size_t)c, 0, KM(be, part), KI(n), KI(c), KI(hw), KI(G),
+		    KF(eps), KF(mom), KM(be, rmean), KM(be, rvar), KM(be, save));
+	} else {
+		RUN(be, K_BN_STATS, (size_t)c * RED_WG, RED_WG, KM(be, x), KI(n), KI(c), KI(hw),
+		    KF(eps), KF(mom), KI(training), KM(be, rmean), KM(be, rvar), KM(be, save));
+	}
 	RUN(be, K_BN_APPLY, total, 0, KM(be, x), KU(total), KI(c), KI(hw), KM(be, save),
 	    KM(be, gamma), KI(gamma.buf != NULL), KM(be, beta), KI(beta.buf != NULL), KI(act),
 	    KM(be, y));
@@ -1103,7 +1140,6 @@ static void ocl_bn_bwd(tl_backend *be, int n, int c, int hw, int training, tl_me
 		       tl_mem save, tl_mem y, int act, tl_mem dy, tl_mem dx, int acc_dx,
 		       tl_mem dgamma, tl_mem dbeta)
 {
-	ocl_state *o = st_of(be);
 	size_t total = (size_t)n * c * hw;
 	if (be->status != TL_OK || !fits32(be, total, "bn input") ||
 	    !fits32(be, (size_t)c * RED_WG, "bn channels"))
@@ -1113,23 +1149,32 @@ static void ocl_bn_bwd(tl_backend *be, int n, int c, int hw, int training, tl_me
 	int sums = dgamma.buf || dbeta.buf || (dx.buf && training);
 	if (!sums && !dx.buf)
 		return;
-	/* dgamma and dbeta go to the caller's tensors, or to a scratch buffer
+	/* dgamma and dbeta go to the caller's tensors, or to the scratch
 	 * (reserved once, regrown only for a wider layer) where it wants none
 	 * but the training dx needs them */
 	tl_mem g = dgamma, bt = dbeta;
+	int G = sums ? bn_chunks((size_t)n * hw) : 1;
+	if (G > 1 && !fits32(be, (size_t)c * G * RED_WG, "bn chunks"))
+		return;
 	tl_buf red;
-	if (sums && (!g.buf || !bt.buf)) {
-		if (!reserve(be, &o->red, &o->red_bytes, (size_t)c * 8))
+	if (sums && (!g.buf || !bt.buf || G > 1)) {
+		if (!bn_scratch(be, c, G, &red))
 			return;
-		red = (tl_buf){o->red, o->red_bytes};
 		if (!g.buf)
 			g = (tl_mem){&red, 0};
 		if (!bt.buf)
 			bt = (tl_mem){&red, (size_t)c};
 	}
-	if (sums)
+	if (sums && G > 1) {
+		tl_mem part = {&red, 2 * (size_t)c};
+		RUN(be, K_BN_GRAD_PART, (size_t)c * G * RED_WG, RED_WG, KM(be, x), KM(be, dy), KI(n),
+		    KI(c), KI(hw), KI(G), KM(be, save), KM(be, part));
+		RUN(be, K_BN_GRAD_FINAL, (size_t)c, 0, KM(be, part), KI(c), KI(G), KM(be, g),
+		    KM(be, bt));
+	} else if (sums) {
 		RUN(be, K_BN_GRAD, (size_t)c * RED_WG, RED_WG, KM(be, x), KM(be, dy), KI(n), KI(c),
 		    KI(hw), KM(be, save), KM(be, g), KM(be, bt));
+	}
 	if (dx.buf)
 		RUN(be, K_BN_DX, total, 0, KM(be, x), KM(be, dy), KU(total), KI(c), KI(hw),
 		    KI(training), KM(be, save), KM(be, gamma), KI(gamma.buf != NULL), KM(be, g),
@@ -1366,7 +1411,8 @@ tl_status tl_ocl_open(int platform, int device, tl_backend **out, tl_err *err)
 			break;
 		o->wg[i] = wg < DEFAULT_WG ? wg : DEFAULT_WG;
 		if ((i == K_BIAS_GRAD || i == K_COUNT_NONFINITE || i == K_DWCONV_DW ||
-		     i == K_BN_STATS || i == K_BN_GRAD) &&
+		     i == K_BN_STATS || i == K_BN_GRAD || i == K_BN_STATS_PART ||
+		     i == K_BN_GRAD_PART) &&
 		    wg < RED_WG)
 			st = tl_seterr(err, TL_EIO,
 				       "opencl: kernel %s runs at most %zu work-items per group on "
