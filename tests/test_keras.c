@@ -616,6 +616,10 @@ static void test_mnv2_bad_files(void **s)
 	expect_bad("keras-mnv2-bad-chain.h5", (const char *const[]){"block_12_project: kernel block_12_project/kernel:0", "expected (1, 1, 18, out), got (1, 1, 36, 3)", NULL});
 	expect_bad("keras-mnv2-bad-hidden.h5", (const char *const[]){"block_4_expand", "expected (1, 1, 1, 6): an expand is 6x its input; got (1, 1, 1, 4)", NULL});
 	expect_bad("keras-mnv2-bad-dwmult.h5", (const char *const[]){"block_2_depthwise", "depth multiplier 2 (expected (3, 3, 6, 1), got (3, 3, 6, 2))", NULL});
+	expect_bad("keras-mnv2-bad-k3novar.h5", (const char *const[]){"bn_Conv1: 3 weights (expected 4 BatchNorm weights: gamma, beta, moving_mean, moving_variance)", NULL});
+	expect_bad("keras-mnv2-bad-nobn.h5", (const char *const[]){"Conv_1_bn: missing (expected every MobileNetV2 layer", NULL});
+	expect_bad("keras-mnv2-bad-bnshape.h5", (const char *const[]){"block_14_expand_BN: beta block_14_expand_BN/beta:0 (expected (30,), got (29,))", NULL});
+	expect_bad("keras-mnv2-bad-topshape.h5", (const char *const[]){"Logits: kernel Logits/kernel:0 (expected (40, classes), got (42, 10))", NULL});
 	expect_bad("keras-mnv2-bad-negvar.h5", (const char *const[]){"block_7_project_BN: block_7_project_BN/moving_variance:0: value 1 is negative", "got -0.25", NULL});
 }
 

@@ -496,13 +496,14 @@ def keras_graph_forward(t, div, x, taps=None):
 
 
 # each bad MobileNetV2 fixture (width / 32 to stay small): what is broken
-MNV2_BAD = ["novar", "dwrank", "noblock", "bias", "chain", "hidden", "dwmult", "negvar"]
+MNV2_BAD = ["novar", "dwrank", "noblock", "bias", "chain", "hidden", "dwmult", "negvar", "k3novar",
+            "nobn", "bnshape", "topshape"]
 
 
 def write_mnv2_bad(out_dir):
     for kind in MNV2_BAD:
         rng = np.random.default_rng(11)
-        names, w = mnv2_weights(rng, 32, 0)
+        names, w = mnv2_weights(rng, 32, 10 if kind == "topshape" else 0)
         if kind == "novar":  # a BatchNorm without moving_variance
             w["block_3_depthwise_BN"] = w["block_3_depthwise_BN"][:3]
         elif kind == "dwrank":  # a depthwise kernel of rank 3
@@ -518,12 +519,25 @@ def write_mnv2_bad(out_dir):
         elif kind == "hidden":  # expand to 4x, not 6x
             k = w["block_4_expand"][0][1]
             w["block_4_expand"][0] = ("kernel:0", k[:, :, :, :k.shape[3] * 2 // 3])
+        elif kind == "k3novar":  # Keras 3 (vars 0, 1, 2: no names) BatchNorm of 3
+            w["bn_Conv1"] = w["bn_Conv1"][:3]
+        elif kind == "nobn":  # Conv_1_bn gone
+            names.remove("Conv_1_bn")
+        elif kind == "bnshape":  # a beta one channel short
+            w["block_14_expand_BN"][1] = ("beta:0", w["block_14_expand_BN"][1][1][:-1])
+        elif kind == "topshape":  # Logits over 2 more inputs than Conv_1 gives
+            k = w["Logits"][0][1]
+            w["Logits"][0] = ("kernel:0", np.concatenate([k, k[:2]], axis=0))
         elif kind == "negvar":  # a negative moving variance
             w["block_7_project_BN"][3][1][1] = -0.25
         elif kind == "dwmult":  # depth multiplier 2
             k = w["block_2_depthwise"][0][1]
             w["block_2_depthwise"][0] = ("depthwise_kernel:0", np.concatenate([k, k], axis=3))
-        write_mnv2_keras2(os.path.join(out_dir, "keras-mnv2-bad-%s.h5" % kind), names, w)
+        path = os.path.join(out_dir, "keras-mnv2-bad-%s.h5" % kind)
+        if kind.startswith("k3"):
+            write_mnv2_keras3(path, names, w)
+        else:
+            write_mnv2_keras2(path, names, w)
 
 
 def mnv2_small(out_dir):
