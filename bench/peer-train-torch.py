@@ -27,7 +27,9 @@ usage: peer-train-torch.py feature CIFAR_TARBALL EPOCHS [LIMIT]
        peer-train-torch.py vgg-block5 CIFAR_TARBALL WEIGHTS EPOCHS [LIMIT]
        peer-train-torch.py save-vgg FILE
        peer-train-torch.py googlenet CIFAR_TARBALL WEIGHTS SIZE EPOCHS BUDGET TARGET
-                           [LR SMOOTHING CROP TTA [LIMIT]]
+                           [LR SMOOTHING CROP TTA [FROZEN [LIMIT]]]
+  (FROZEN: comma-separated tensor name prefixes kept frozen, e.g. conv1,conv2;
+   - for none)
 """
 import importlib.util
 import os
@@ -117,7 +119,8 @@ def googlenet(argv):
     size, epochs, budget, target = int(size), int(epochs), float(budget), float(target)
     lr, smooth, crop, tta = (float(argv[6]), float(argv[7]), int(argv[8]), int(argv[9])) \
         if len(argv) > 9 else (0.01, 0.1, 0, 0)
-    limit = int(argv[10]) if len(argv) > 10 else 0
+    frozen = [f for f in argv[10].split(",") if f and f != "-"] if len(argv) > 10 else []
+    limit = int(argv[11]) if len(argv) > 11 else 0
     t_start = time.perf_counter()
     x, y, xt, yt = load_cifar(tar, size, limit)
     m = fx.GoogLeNet(1, [], 10)
@@ -125,12 +128,12 @@ def googlenet(argv):
     for k in m.params:
         if not k.startswith("head."):
             m.params[k] = real[k].float().clone()
-    for v in m.params.values():
-        v.requires_grad_(True)
+    for k, v in m.params.items():
+        v.requires_grad_(not any(k.startswith(f) for f in frozen))
     plain_head = m.head
     m.head = lambda f: plain_head(F.dropout(f, 0.4, m.training))  # tltrain's default head
     nb = (len(x) + 63) // 64
-    opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    opt = torch.optim.SGD([v for v in m.parameters() if v.requires_grad], lr=lr, momentum=0.9, nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * nb,
                                                 pct_start=0.3, anneal_strategy="cos",
                                                 cycle_momentum=False)

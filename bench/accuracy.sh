@@ -1,0 +1,65 @@
+#!/bin/bash
+# bench/accuracy.sh DATA_DIR [fast|best] [--no-peer]
+#
+# The accuracy targets of README's table, end to end on this machine: pack
+# the full CIFAR-10 (DATA_DIR/cifar-10-binary.tar.gz) at 64x64 caffe (timed),
+# train BVLC GoogLeNet from its ImageNet weights
+# (DATA_DIR/googlenet-imagenet.safetensors) with tltrain --recipe R, test
+# once (the report), and print the test accuracy and the total wall time
+# (packing + prefix cache + every epoch + the final test).  Then PyTorch
+# runs the same recipe (bench/peer-train-torch.py googlenet) for the same
+# wall time on the same machine; its test accuracy is printed beside ours,
+# with its time to reach our accuracy if it gets there.
+#   fast: target test accuracy 0.90 within 300 s
+#   best: target >= 0.93 within 3600 s
+# Output: "name value unit" lines, plus the CPU, the load before and after.
+set -euo pipefail
+data=${1:?usage: bench/accuracy.sh DATA_DIR [fast|best] [--no-peer]}
+recipe=${2:-fast}
+peer_too=1
+[ "${3:-}" = "--no-peer" ] && peer_too=0
+case $recipe in
+fast) target=0.90 budget=300 ;;
+best) target=0.93 budget=3600 ;;
+*) echo "bench/accuracy.sh: recipe: expected fast or best, got '$recipe'" >&2; exit 2 ;;
+esac
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${TLBIN:-$here/build}
+tar=$data/cifar-10-binary.tar.gz
+w=$data/googlenet-imagenet.safetensors
+out=$(mktemp -d "${TMPDIR:-/tmp}/tl-accuracy.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+py=/usr/bin/python3
+
+echo "# $(date -u +%FT%TZ) recipe $recipe; cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+t0=$(date +%s.%N)
+"$bin/tlpack" -q -r 64 --norm caffe -o "$out/c64.tls" "$tar"
+t1=$(date +%s.%N)
+"$bin/tltrain" -q --recipe "$recipe" -w "$w" -d "$out/c64.tls" -o "$out/run" --no-plots
+t2=$(date +%s.%N)
+acc=$(awk '/^test accuracy:/ {print $3}' "$out/run/report.txt")
+total=$(echo "$t2 - $t0" | bc)
+echo "tlkit_pack_seconds $(echo "$t1 - $t0" | bc | xargs printf '%.1f') s"
+echo "tlkit_train_test_seconds $(echo "$t2 - $t1" | bc | xargs printf '%.1f') s"
+echo "tlkit_test_accuracy $acc (target $target)"
+echo "tlkit_total_seconds $(printf '%.1f' "$total") s (target <= $budget)"
+grep -E '^(epochs|training time):' "$out/run/report.txt" | sed 's/^/# /'
+sed 's/^/# /' "$out/run/history.csv"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$peer_too" = 1 ] || exit 0
+
+# PyTorch, the same recipe (settings read back from the run's report), for
+# the same wall time
+epochs=$(awk -F, 'NR > 1 {n++} END {print n}' "$out/run/history.csv")
+case $recipe in # the settings of settings.c's recipes
+fast) crop=0 frozen=conv1,conv2 ;;
+best) crop=6 frozen=- ;;
+esac
+"$py" "$here/bench/peer-train-torch.py" googlenet "$tar" "$w" 64 "$epochs" "$total" "$acc" \
+	0.01 0.1 "$crop" 1 "$frozen" | tee "$out/peer.log" | sed 's/^/# /'
+pacc=$(awk '/final test_accuracy/ {print $4}' "$out/peer.log")
+reach=$(sed -n 's/.*reached [0-9.]*: //p' "$out/peer.log")
+echo "torch_test_accuracy $pacc (same recipe, $(printf '%.0f' "$total") s)"
+echo "torch_time_to_our_accuracy $reach"
+echo "# load after PyTorch: $(cut -d' ' -f1-3 /proc/loadavg)"
