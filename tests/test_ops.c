@@ -354,6 +354,41 @@ static void maxpool_nan_wins(void **state)
 	free_variants(v, nv);
 }
 
+/* Ties and NaNs everywhere, wide rows (16-lane blocks and a tail): every
+ * fast variant picks the reference's value and argmax, padded or not. */
+static void maxpool_ties_match_reference(void **state)
+{
+	(void)state;
+	static const int cases[][4] = {{3, 1, 1, 1}, {3, 2, 0, 1}, {2, 2, 0, 0}, {3, 2, 1, 0}, {5, 1, 2, 0}};
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		int k = cases[ci][0], st = cases[ci][1], p = cases[ci][2], cm = cases[ci][3];
+		int h = 11, w = 37;
+		tl_pool_shape s = {.n = 2, .c = 3, .h = h, .w = w, .k = k, .s = st, .p = p,
+				   .oh = tl_pool_out(h, k, st, p, cm), .ow = tl_pool_out(w, k, st, p, cm)};
+		size_t nx = (size_t)s.n * s.c * h * w, ny = (size_t)s.n * s.c * s.oh * s.ow;
+		float *x = malloc(nx * 4), *y0 = malloc(ny * 4), *y = malloc(ny * 4);
+		int32_t *a0 = malloc(ny * 4), *a = malloc(ny * 4);
+		uint64_t r = 12345;
+		for (size_t i = 0; i < nx; i++) { /* values 0..3, a NaN in ~1 of 40 */
+			r = r * 6364136223846793005ull + 1442695040888963407ull;
+			x[i] = (r >> 60) % 41 == 40 ? NAN : (float)((r >> 33) % 4);
+		}
+		variant v[8];
+		int nv = make_variants(v);
+		v[nv - 1].be.maxpool_fwd(&v[nv - 1].be, &s, x, y0, a0); /* the reference */
+		for (int i = 0; i < nv - 1; i++) {
+			tl_cpu_force(v[i].level);
+			v[i].be.maxpool_fwd(&v[i].be, &s, x, y, a);
+			for (size_t j = 0; j < ny; j++)
+				if (a[j] != a0[j] || (memcmp(&y[j], &y0[j], 4) && !(isnan(y[j]) && isnan(y0[j]))))
+					fail_msg("%s: k%d s%d p%d ceil%d: y[%zu] %g argmax %d, reference %g argmax %d",
+						 v[i].name, k, st, p, cm, j, y[j], a[j], y0[j], a0[j]);
+		}
+		free_variants(v, nv);
+		free(x), free(y0), free(y), free(a0), free(a);
+	}
+}
+
 /* ---- dense, gap, softmax cross-entropy ---- */
 
 typedef struct {
@@ -876,6 +911,7 @@ int main(void)
 		cmocka_unit_test(conv_asymmetric_padding),
 		cmocka_unit_test(maxpool_gradients),
 		cmocka_unit_test(maxpool_nan_wins),
+		cmocka_unit_test(maxpool_ties_match_reference),
 		cmocka_unit_test(dwconv_gradients),
 		cmocka_unit_test(bn_gradients),
 		cmocka_unit_test(lrn_gradients),

@@ -12,6 +12,7 @@
 #include "cpu/ops.h"
 #include "cpu/fastops.h"
 #include "cpu/gemm.h"
+#include "cpu/maxpool.h"
 #include "cpu/scratch.h"
 #include "cpu/vec.h"
 #include "cpu/winograd.h"
@@ -422,48 +423,10 @@ typedef struct {
 	const int32_t *cargmax;
 } pool_job;
 
-/* Window (i, jj) covers rows i*s - p .. i*s - p + k - 1 clipped to the
- * input; padded cells never win, NaN wins over numbers (as the reference). */
-static void maxpool_planes(void *ctx, size_t p0, size_t p1, int tid)
-{
-	pool_job *j = ctx;
-	const tl_pool_shape *s = j->s;
-	for (size_t pl = p0; pl < p1; pl++) {
-		const float *xp = j->x + pl * s->h * s->w;
-		float *yp = j->y + pl * s->oh * s->ow;
-		int32_t *ap = j->argmax + pl * s->oh * s->ow;
-		for (int i = 0; i < s->oh; i++) {
-			int ylo = i * s->s - s->p, yhi = ylo + s->k < s->h ? ylo + s->k : s->h;
-			ylo = ylo < 0 ? 0 : ylo;
-			for (int jj = 0; jj < s->ow; jj++) {
-				int xlo = jj * s->s - s->p, xhi = xlo + s->k < s->w ? xlo + s->k : s->w;
-				xlo = xlo < 0 ? 0 : xlo;
-				if (ylo >= yhi || xlo >= xhi) { /* all padding (p >= k) */
-					yp[i * s->ow + jj] = -INFINITY;
-					ap[i * s->ow + jj] = -1;
-					continue;
-				}
-				int best = ylo * s->w + xlo;
-				float m = xp[best];
-				for (int yy = ylo; yy < yhi; yy++)
-					for (int xx = xlo; xx < xhi; xx++) {
-						float v = xp[yy * s->w + xx];
-						if (v > m || (isnan(v) && !isnan(m)))
-							m = v, best = yy * s->w + xx;
-					}
-				yp[i * s->ow + jj] = m;
-				ap[i * s->ow + jj] = best;
-			}
-		}
-	}
-}
-
 static void maxpool_fwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y,
 			int32_t *argmax)
 {
-	pool_job j = {.s = s, .x = x, .y = y, .argmax = argmax};
-	size_t planes = (size_t)s->n * s->c;
-	tl_pool_split(be->pool, planes, maxpool_planes, &j);
+	tl_fast_maxpool_fwd(be->pool, s, x, y, argmax);
 }
 
 static void maxpool_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)

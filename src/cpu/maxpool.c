@@ -1,0 +1,176 @@
+/* maxpool.c - the fast backend's max pool forward: separable, so a k x k
+ * window costs 2k compares instead of k*k, with AVX-512 lanes across the
+ * output columns (GoogLeNet's inception branches pool every 3x3 window at
+ * stride 1, which made the per-window scalar loop a third of its forward).
+ *
+ * Pass 1 (per input row r, output column j): the maximum over the row's
+ * window columns and the column it came from.  Pass 2 (per output row i):
+ * the maximum over the window's rows of pass 1.  Both keep the first
+ * maximum in scan order and let NaN win over numbers, so the argmax is the
+ * one the row-major window scan of the reference picks: a row's winner is
+ * its first maximum, and a later row replaces it only when strictly larger. */
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "cpu/cpu.h"
+#include "cpu/maxpool.h"
+
+/* Whether candidate v replaces the current maximum m (NaN wins, ties keep m). */
+static inline int wins(float v, float m)
+{
+	return v > m || (isnan(v) && !isnan(m));
+}
+
+/* Window of output coordinate o: input [lo, hi) clipped. */
+static inline void window(int o, int s, int p, int k, int n, int *lo, int *hi)
+{
+	int a = o * s - p, b = a + k;
+	*lo = a < 0 ? 0 : a;
+	*hi = b < n ? b : n;
+}
+
+/* Pass 1, scalar: rm[r][j], rc[r][j] for input row r. */
+static void rows_scalar(const tl_pool_shape *s, const float *xr, float *rm, int32_t *rc)
+{
+	for (int j = 0; j < s->ow; j++) {
+		int lo, hi;
+		window(j, s->s, s->p, s->k, s->w, &lo, &hi);
+		float m = -INFINITY;
+		int32_t c = -1;
+		for (int x = lo; x < hi; x++)
+			if (c < 0 || wins(xr[x], m))
+				m = xr[x], c = x;
+		rm[j] = m;
+		rc[j] = c;
+	}
+}
+
+/* Pass 2, scalar: output row i from the pass-1 rows. */
+static void cols_scalar(const tl_pool_shape *s, int i, const float *rm, const int32_t *rc,
+			float *yr, int32_t *ar)
+{
+	int lo, hi;
+	window(i, s->s, s->p, s->k, s->h, &lo, &hi);
+	for (int j = 0; j < s->ow; j++) {
+		float m = -INFINITY;
+		int32_t a = -1;
+		for (int r = lo; r < hi; r++) {
+			const float v = rm[(size_t)r * s->ow + j];
+			int32_t c = rc[(size_t)r * s->ow + j];
+			if (c >= 0 && (a < 0 || wins(v, m)))
+				m = v, a = r * s->w + c;
+		}
+		yr[j] = m;
+		ar[j] = a;
+	}
+}
+
+/* v replaces m in the lanes of `valid` where it wins or nothing is held yet. */
+__attribute__((target("avx512f"))) static inline __mmask16 wins512(__m512 v, __m512 m,
+								   __mmask16 have,
+								   __mmask16 valid)
+{
+	__mmask16 gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+	__mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(m, m, _CMP_ORD_Q);
+	return valid & (gt | nan | (__mmask16)~have);
+}
+
+/* Pass 1 at stride 1 in 16-column blocks: columns j-p .. j-p+k-1, padded
+ * lanes masked out of the loads (no fault, never a candidate). */
+__attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *s,
+							   const float *xr, float *rm, int32_t *rc)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	for (int j = 0; j < s->ow; j += 16) {
+		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
+		__m512 m = _mm512_set1_ps(-INFINITY);
+		__m512i c = _mm512_set1_epi32(-1);
+		__mmask16 have = 0;
+		for (int kx = 0; kx < s->k; kx++) {
+			int base = j - s->p + kx;
+			__m512i col = _mm512_add_epi32(_mm512_set1_epi32(base), lane);
+			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
+					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
+			/* masked lanes are not read, so base may point before the row */
+			__m512 v = _mm512_mask_loadu_ps(m, valid, xr + base);
+			__mmask16 up = wins512(v, m, have, valid);
+			m = _mm512_mask_mov_ps(m, up, v);
+			c = _mm512_mask_mov_epi32(c, up, col);
+			have |= valid;
+		}
+		_mm512_mask_storeu_ps(rm + j, out, m);
+		_mm512_mask_storeu_epi32(rc + j, out, c);
+	}
+}
+
+/* Pass 2 in 16-column blocks (contiguous for any stride). */
+__attribute__((target("avx512f"))) static void cols_avx512(const tl_pool_shape *s, int i,
+							   const float *rm, const int32_t *rc,
+							   float *yr, int32_t *ar)
+{
+	int lo, hi;
+	window(i, s->s, s->p, s->k, s->h, &lo, &hi);
+	for (int j = 0; j < s->ow; j += 16) {
+		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
+		__m512 m = _mm512_set1_ps(-INFINITY);
+		__m512i a = _mm512_set1_epi32(-1);
+		__mmask16 have = 0;
+		for (int r = lo; r < hi; r++) {
+			size_t o = (size_t)r * s->ow + j;
+			__m512 v = _mm512_mask_loadu_ps(m, out, rm + o);
+			__m512i c = _mm512_mask_loadu_epi32(_mm512_set1_epi32(-1), out, rc + o);
+			__mmask16 valid = out & _mm512_cmp_epi32_mask(c, _mm512_setzero_si512(), _MM_CMPINT_NLT);
+			__mmask16 up = wins512(v, m, have, valid);
+			m = _mm512_mask_mov_ps(m, up, v);
+			a = _mm512_mask_mov_epi32(a, up, _mm512_add_epi32(c, _mm512_set1_epi32(r * s->w)));
+			have |= valid;
+		}
+		_mm512_mask_storeu_ps(yr + j, out, m);
+		_mm512_mask_storeu_epi32(ar + j, out, a);
+	}
+}
+
+typedef struct {
+	const tl_pool_shape *s;
+	const float *x;
+	float *y;
+	int32_t *argmax;
+	int simd;
+} mp_job;
+
+static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
+{
+	const mp_job *j = ctx;
+	const tl_pool_shape *s = j->s;
+	size_t rows = (size_t)s->h * s->ow;
+	float *rm = malloc(rows * sizeof(float) + 64);
+	int32_t *rc = malloc(rows * sizeof(int32_t) + 64);
+	TL_CHECK(rm && rc);
+	for (size_t pl = p0; pl < p1; pl++) {
+		const float *xp = j->x + pl * s->h * s->w;
+		float *yp = j->y + pl * s->oh * s->ow;
+		int32_t *ap = j->argmax + pl * s->oh * s->ow;
+		for (int r = 0; r < s->h; r++)
+			if (j->simd && s->s == 1)
+				rows_avx512(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow,
+					    rc + (size_t)r * s->ow);
+			else
+				rows_scalar(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow,
+					    rc + (size_t)r * s->ow);
+		for (int i = 0; i < s->oh; i++)
+			if (j->simd)
+				cols_avx512(s, i, rm, rc, yp + (size_t)i * s->ow, ap + (size_t)i * s->ow);
+			else
+				cols_scalar(s, i, rm, rc, yp + (size_t)i * s->ow, ap + (size_t)i * s->ow);
+	}
+	free(rm);
+	free(rc);
+}
+
+void tl_fast_maxpool_fwd(tl_pool *pool, const tl_pool_shape *s, const float *x, float *y,
+			 int32_t *argmax)
+{
+	mp_job j = {s, x, y, argmax, tl_cpu_detect() >= TL_CPU_AVX512};
+	tl_pool_split(pool, (size_t)s->n * s->c, mp_planes, &j);
+}
