@@ -104,6 +104,20 @@ run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
 err_has "bad unit" "squeezenet has no unit 'block5' (expected one of: conv1, fire2"
 run 2 "bad strategy" -- "$TR" -s transfer
 run 2 "bad val" -- "$TR" --val 2
+run 2 "bad recipe" -- "$TR" --recipe quick
+err_has "bad recipe" "--recipe: expected fast or best"
+run 2 "bad crop" -- "$TR" --crop 65
+err_has "bad crop" "--crop: expected a padding in 0..64 pixels"
+run 2 "bad label smoothing" -- "$TR" --label-smoothing 0.7
+run 2 "recipe on resume" -- "$TR" --resume r1 --recipe fast
+# the recipe features on a real run: onecycle by batch, smoothing, crop,
+# flip and test-time flip, kept by the checkpoint for --resume
+run 0 "recipe features" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rrec -q --opt sgd --nesterov \
+	--lr 0.01 --schedule onecycle --label-smoothing 0.1 --crop 2 --augment flip --tta
+awk -F, 'NR == 2 {exit !($6 > 0.00039 && $6 < 0.00041)} NR == 3 {exit !($6 > 0.0080 && $6 < 0.0082)}' rrec/history.csv &&
+	ok "onecycle rates in history" || bad "onecycle rates: $(cut -d, -f6 rrec/history.csv | tr '\n' ' ')"
+run 0 "recipe features resume" -- "$TR" --resume rrec -e 3 -q
+[ "$(wc -l <rrec/history.csv)" -eq 4 ] && ok "resumed recipe run: 3 epochs" || bad "resumed recipe rows"
 # checkpoint settings are under a checksum: an edited value is refused
 cp -r sig tam
 python3 - <<'PY'
