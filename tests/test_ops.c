@@ -354,15 +354,16 @@ static void maxpool_nan_wins(void **state)
 	free_variants(v, nv);
 }
 
-/* Ties and NaNs everywhere, wide rows (16-lane blocks and a tail): every
+/* Ties and NaNs everywhere, wide rows (16-lane blocks and a tail) and a
+ * narrow plane (the direct path): every
  * fast variant picks the reference's value and argmax, padded or not. */
 static void maxpool_ties_match_reference(void **state)
 {
 	(void)state;
 	static const int cases[][4] = {{3, 1, 1, 1}, {3, 2, 0, 1}, {2, 2, 0, 0}, {3, 2, 1, 0}, {5, 1, 2, 0}};
-	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
-		int k = cases[ci][0], st = cases[ci][1], p = cases[ci][2], cm = cases[ci][3];
-		int h = 11, w = 37;
+	for (size_t ci = 0; ci < 2 * sizeof cases / sizeof cases[0]; ci++) {
+		int k = cases[ci / 2][0], st = cases[ci / 2][1], p = cases[ci / 2][2], cm = cases[ci / 2][3];
+		int h = 11, w = ci % 2 ? 4 : 37; /* wide rows; a narrow plane */
 		tl_pool_shape s = {.n = 2, .c = 3, .h = h, .w = w, .k = k, .s = st, .p = p,
 				   .oh = tl_pool_out(h, k, st, p, cm), .ow = tl_pool_out(w, k, st, p, cm)};
 		size_t nx = (size_t)s.n * s.c * h * w, ny = (size_t)s.n * s.c * s.oh * s.ow;

@@ -76,8 +76,9 @@ __attribute__((target("avx512f"))) static inline __mmask16 wins512(__m512 v, __m
 	return valid & (gt | nan | (__mmask16)~have);
 }
 
-/* Pass 1 at stride 1 in 16-column blocks: columns j-p .. j-p+k-1, padded
- * lanes masked out of the loads (no fault, never a candidate). */
+/* Pass 1 in 16-column blocks: output column j reads input columns
+ * j*s-p .. j*s-p+k-1; padded lanes are masked out of the loads (no fault,
+ * never a candidate).  Stride 1 loads runs, larger strides gather. */
 __attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *s,
 							   const float *xr, float *rm, int32_t *rc)
 {
@@ -87,13 +88,16 @@ __attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *
 		__m512 m = _mm512_set1_ps(-INFINITY);
 		__m512i c = _mm512_set1_epi32(-1);
 		__mmask16 have = 0;
+		__m512i first = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(j), lane),
+						   _mm512_set1_epi32(s->s));
 		for (int kx = 0; kx < s->k; kx++) {
-			int base = j - s->p + kx;
-			__m512i col = _mm512_add_epi32(_mm512_set1_epi32(base), lane);
+			int base = j * s->s - s->p + kx;
+			__m512i col = _mm512_add_epi32(first, _mm512_set1_epi32(kx - s->p));
 			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
 					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
 			/* masked lanes are not read, so base may point before the row */
-			__m512 v = _mm512_mask_loadu_ps(m, valid, xr + base);
+			__m512 v = s->s == 1 ? _mm512_mask_loadu_ps(m, valid, xr + base)
+					     : _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
 			__mmask16 up = wins512(v, m, have, valid);
 			m = _mm512_mask_mov_ps(m, up, v);
 			c = _mm512_mask_mov_epi32(c, up, col);
@@ -131,6 +135,28 @@ __attribute__((target("avx512f"))) static void cols_avx512(const tl_pool_shape *
 	}
 }
 
+/* Narrow maps (GoogLeNet's 2x2 inception 5 planes at 64x64): one
+ * scan per window beats two passes and mostly idle lanes. */
+static void plane_direct(const tl_pool_shape *s, const float *xp, float *yp, int32_t *ap)
+{
+	for (int i = 0; i < s->oh; i++) {
+		int ylo, yhi;
+		window(i, s->s, s->p, s->k, s->h, &ylo, &yhi);
+		for (int jj = 0; jj < s->ow; jj++) {
+			int xlo, xhi;
+			window(jj, s->s, s->p, s->k, s->w, &xlo, &xhi);
+			float m = -INFINITY;
+			int32_t a = -1;
+			for (int yy = ylo; yy < yhi; yy++)
+				for (int xx = xlo; xx < xhi; xx++)
+					if (a < 0 || wins(xp[yy * s->w + xx], m))
+						m = xp[yy * s->w + xx], a = yy * s->w + xx;
+			yp[i * s->ow + jj] = m;
+			ap[i * s->ow + jj] = a;
+		}
+	}
+}
+
 typedef struct {
 	const tl_pool_shape *s;
 	const float *x;
@@ -151,8 +177,12 @@ static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
 		const float *xp = j->x + pl * s->h * s->w;
 		float *yp = j->y + pl * s->oh * s->ow;
 		int32_t *ap = j->argmax + pl * s->oh * s->ow;
+		if (s->ow < 4) {
+			plane_direct(s, xp, yp, ap);
+			continue;
+		}
 		for (int r = 0; r < s->h; r++)
-			if (j->simd && s->s == 1)
+			if (j->simd)
 				rows_avx512(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow,
 					    rc + (size_t)r * s->ow);
 			else
