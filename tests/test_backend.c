@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
+#include "cpu/host.h"
 #include "cpu/ref.h"
 #include "cpu/vec.h"
 #include "cpu/winograd.h"
@@ -554,6 +555,84 @@ static void new_ops_fast_equals_reference(void **state)
 	tl_cpu_force(tl_cpu_supported());
 }
 
+/* The tl_backend of cpu-reference and cpu carries the new ops (non-NULL)
+ * and runs them on its buffers at their offsets: a depthwise conv, batch
+ * norm, LRN, adaptive pool and padded max pool through tl_mem, each equal to
+ * the reference kernels called directly. */
+static void host_backends_carry_new_ops(void **state)
+{
+	(void)state;
+	tl_pool *pool;
+	tl_err err;
+	tl_pool_new(&pool, 2, &err);
+	for (int reference = 1; reference >= 0; reference--) {
+		tl_backend *be;
+		assert_int_equal(tl_cpu_open(reference, pool, &be, &err), TL_OK);
+		assert_non_null(be->dwconv_fwd), assert_non_null(be->dwconv_bwd);
+		assert_non_null(be->bn_fwd), assert_non_null(be->bn_bwd);
+		assert_non_null(be->lrn_fwd), assert_non_null(be->lrn_bwd);
+		assert_non_null(be->avgpool_fwd), assert_non_null(be->avgpool_bwd);
+		tl_conv_shape cs = {.n = 2, .c = 5, .h = 9, .w = 8, .o = 5, .kh = 3, .kw = 3, .sh = 2,
+				    .sw = 2, .ph = 0, .pw = 0, .oh = 5, .ow = 4};
+		size_t nx = 2 * 5 * 72, ny = 2 * 5 * 20, off = 7; /* tensors at an offset */
+		tl_buf *buf = be->alloc(be, (off + 6 * nx) * 4);
+		tl_mem base = {buf, off};
+		tl_mem mx = base, mw = tl_mem_at(base, nx), mb = tl_mem_at(mw, 45),
+		       my = tl_mem_at(mb, 5), ms = tl_mem_at(my, nx), none = {NULL, 0};
+		float *x = frand_n(nx), *w = frand_n(45), *b = frand_n(5), *want = malloc(nx * 8),
+		      *got = malloc(nx * 8), *sc = malloc(nx * 4);
+		be->upload(be, mx, x, nx * 4);
+		be->upload(be, mw, w, 45 * 4);
+		be->upload(be, mb, b, 5 * 4);
+		/* depthwise conv, Keras stride 2 */
+		be->dwconv_fwd(be, &cs, mx, mw, mb, 1, my);
+		assert_int_equal(be->download(be, my, got, ny * 4, &err), TL_OK);
+		tl_ref_dwconv_fwd_f32(&cs, x, w, b, 1, want);
+		expect_close_arrays(be->name, got, want, ny, 1e-5);
+		/* batch norm, not training (running stats = w[0..5), 1 + |b|) */
+		float rm[5], rv[5], save[10];
+		for (int k = 0; k < 5; k++)
+			rm[k] = w[k], rv[k] = 1.0f + fabsf(b[k]);
+		tl_mem mrm = tl_mem_at(ms, 0), mrv = tl_mem_at(ms, 5), msave = tl_mem_at(ms, 10),
+		       mbn = tl_mem_at(ms, 20);
+		be->upload(be, mrm, rm, 20);
+		be->upload(be, mrv, rv, 20);
+		be->bn_fwd(be, 2, 5, 72, 1e-3f, 0.1f, 0, mx, mw, none, mrm, mrv, msave, TL_ACT_RELU6, mbn);
+		assert_int_equal(be->download(be, mbn, got, nx * 4, &err), TL_OK);
+		tl_ref_bn_fwd_f32(2, 5, 72, 1e-3f, 0.1f, 0, x, w, NULL, rm, rv, save, TL_ACT_RELU6, want);
+		expect_close_arrays(be->name, got, want, nx, 1e-5);
+		/* LRN */
+		tl_mem msc = tl_mem_at(mbn, nx), mam = tl_mem_at(msc, nx); /* ends before 6 nx */
+		be->lrn_fwd(be, 2, 5, 72, 3, 0.5f, 0.75f, 1.0f, mx, msc, my);
+		assert_int_equal(be->download(be, my, got, nx * 4, &err), TL_OK);
+		tl_ref_lrn_fwd_f32(2, 5, 72, 3, 0.5f, 0.75f, 1.0f, x, sc, want);
+		expect_close_arrays(be->name, got, want, nx, 1e-5);
+		/* adaptive average pool 9x8 -> 4x3 */
+		tl_pool_shape ps = {.n = 2, .c = 5, .h = 9, .w = 8, .oh = 4, .ow = 3};
+		be->avgpool_fwd(be, &ps, mx, my);
+		assert_int_equal(be->download(be, my, got, 120 * 4, &err), TL_OK);
+		tl_ref_avgpool_fwd_f32(&ps, x, want);
+		expect_close_arrays(be->name, got, want, 120, 1e-5);
+		/* max pool k3 s2 p1 */
+		tl_pool_shape mp = {.n = 2, .c = 5, .h = 9, .w = 8, .k = 3, .s = 2, .p = 1,
+				    .oh = tl_pool_out(9, 3, 2, 1, 0), .ow = tl_pool_out(8, 3, 2, 1, 0)};
+		int32_t am[2 * 5 * 5 * 4];
+		size_t nm = (size_t)2 * 5 * mp.oh * mp.ow;
+		be->maxpool_fwd(be, &mp, mx, my, mam);
+		assert_int_equal(be->download(be, my, got, nm * 4, &err), TL_OK);
+		tl_ref_maxpool_fwd_f32(&mp, x, want, am);
+		expect_close_arrays(be->name, got, want, nm, 0);
+		int32_t gam[2 * 5 * 5 * 4];
+		assert_int_equal(be->download(be, mam, gam, nm * 4, &err), TL_OK);
+		assert_memory_equal(gam, am, nm * 4);
+		assert_int_equal(be->sync(be, &err), TL_OK);
+		be->free(be, buf);
+		be->destroy(be);
+		free(x), free(w), free(b), free(want), free(got), free(sc);
+	}
+	tl_pool_free(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +644,7 @@ int main(void)
 		cmocka_unit_test(vgg16_winograd_layer_takes_winograd),
 		cmocka_unit_test(asymmetric_padding_fast_equals_reference),
 		cmocka_unit_test(new_ops_fast_equals_reference),
+		cmocka_unit_test(host_backends_carry_new_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
