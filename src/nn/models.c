@@ -504,8 +504,8 @@ tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err)
 		return TL_OK;
 	tl_st_file *f;
 	TL_TRY(tl_st_open(&f, weights, err));
-	const char *g = tl_st_meta(f, "graph");
-	cfg->keras = g && strcmp(g, "keras") == 0;
+	const char *g = tl_st_meta(f, "graph"), *k = tl_st_meta(f, "keras");
+	cfg->keras = (g && strcmp(g, "keras") == 0) || (k && strcmp(k, "1") == 0);
 	tl_st_close(f);
 	return TL_OK;
 }

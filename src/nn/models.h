@@ -33,8 +33,9 @@ void tl_model_defaults(tl_model_cfg *cfg, const char *model);
  * too small for it. */
 tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err);
 
-/* Set cfg->keras from the weights file's metadata (graph=keras: a
- * MobileNetV2 imported from Keras by tlweights); other models ignore it. */
+/* Set cfg->keras from the weights file's metadata: graph=keras (a
+ * MobileNetV2 imported from Keras by tlweights) or keras=1 (a tltrain run
+ * of one); other models ignore it. */
 tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err);
 
 /* Whether name is a model tl_model_build knows. */

@@ -327,6 +327,8 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 			      "resize_filter", tl_filter_name(in->filter), "shard_dtype", tl_dtype_name(in->dtype),
 			      "head", head[0] ? head : "none",
 			      "pool", tl_net_find_layer(net, "flatten") >= 0 ? "flatten" : "gap",
+			      /* MobileNetV2 from Keras weights runs Keras' padding and eps */
+			      "graph", c->keras ? "keras" : "standard",
 			      "epoch", ep,
 			      c->monitor_loss ? "val_loss" : "val_accuracy", val,
 			      "producer", "tltrain"};

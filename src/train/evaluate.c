@@ -31,6 +31,8 @@ static tl_status model_from_meta(const char *path, const char *shard, const tl_s
 	}
 	snprintf(model_buf, sizeof model_buf, "%s", model);
 	tl_model_defaults(mc, model_buf);
+	if ((st = tl_model_graph_of(path, mc, err)) != TL_OK)
+		goto out;
 	mc->height = (int)in->height;
 	mc->width = (int)in->width;
 	mc->n_classes = atoi(nc);

@@ -58,6 +58,8 @@ static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, 
 	tl_norm_preset(nk, &in->norm);
 	in->height = (int)h, in->width = (int)w;
 	tl_model_defaults(mc, p->model_name);
+	if ((st = tl_model_graph_of(path, mc, err)) != TL_OK)
+		goto out;
 	mc->height = in->height, mc->width = in->width;
 	mc->n_classes = atoi(nc);
 	mc->flatten = strcmp(pool, "flatten") == 0;
