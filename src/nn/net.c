@@ -526,9 +526,9 @@ int tl_net_first_trainable(const tl_net *net)
 size_t tl_net_count_params(const tl_net *net, int trainable_only)
 {
 	size_t n = 0;
-	for (int i = 0; i < net->n_params; i++)
-		if (!trainable_only ||
-		    (net->layers[net->params[i].layer].trainable && !net->params[i].buffer))
+	for (int i = 0; i < net->n_params; i++) /* running stats are buffers, not parameters */
+		if (!net->params[i].buffer &&
+		    (!trainable_only || net->layers[net->params[i].layer].trainable))
 			n += net->params[i].size;
 	return n;
 }

@@ -182,6 +182,7 @@ tl_status tl_net_save(tl_net *net, const char *path, const char *const *meta_kv,
  * train).  Error names the known units when it is none of these. */
 tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err);
 int tl_net_first_trainable(const tl_net *net);
+/* Parameters (batch norm running stats are buffers and not counted). */
 size_t tl_net_count_params(const tl_net *net, int trainable_only);
 
 /* ---- running: the net on a backend ---- */
