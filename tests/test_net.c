@@ -334,6 +334,91 @@ static void freezing_limits_backward(void **state)
 /* Parameter counts of the real models, from their layer shapes by hand
  * and against the published totals (Keras VGG16 include_top=False:
  * 14,714,688; torchvision squeezenet1_1 features: 722,496). */
+/* The published feature-extractor totals of the new networks at full
+ * width: BVLC GoogLeNet without loss3/classifier 5,973,552 (its file's
+ * 6,998,552 less 1024 x 1000 + 1000), torchvision alexnet().features
+ * 2,469,696, mobilenet_v2().features 2,223,872 (plus 34,112 running stats,
+ * which are buffers, not parameters). */
+static void new_networks_match_published_counts(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *model;
+		size_t base, buffers;
+	} want[] = {{"googlenet", 5973552, 0}, {"alexnet", 2469696, 0}, {"mobilenetv2", 2223872, 34112}};
+	for (size_t m = 0; m < sizeof want / sizeof want[0]; m++) {
+		tl_model_cfg cfg;
+		tl_net *net;
+		tl_err err;
+		tl_model_defaults(&cfg, want[m].model);
+		cfg.height = cfg.width = 224;
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		assert_int_equal(tl_net_unfreeze_from(net, "head", &err), TL_OK);
+		size_t all = tl_net_count_params(net, 0), head = tl_net_count_params(net, 1), buf = 0;
+		for (int i = 0; i < net->n_params; i++)
+			buf += net->params[i].buffer ? net->params[i].size : 0;
+		if (all - head != want[m].base || buf != want[m].buffers)
+			fail_msg("%s: %zu parameters below the head and %zu buffers, want %zu and %zu",
+				 want[m].model, all - head, buf, want[m].base, want[m].buffers);
+		tl_net_free(net);
+	}
+}
+
+/* -u and --features take a layer's own name, its torchvision path, its
+ * Keras or Caffe name, and a unit's alias; each resolves to the right place. */
+static void names_resolve_across_conventions(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *model, *name, *layer; /* name -> the layer it must find */
+	} want[] = {{"vgg16", "features.23", "block4_pool"},
+		    {"vgg16", "features.28", "block5_conv3"},
+		    {"squeezenet", "features.12", "fire9"},
+		    {"googlenet", "inception4e", "inception_4e/output"},
+		    {"googlenet", "maxpool3", "pool3/3x3_s2"},
+		    {"alexnet", "features.10", "conv5"},
+		    {"alexnet", "classifier.4", "fc7"},
+		    {"mobilenetv2", "features.14.conv.0", "block_13_expand_relu"},
+		    {"mobilenetv2", "features.15", "block_14_add"},
+		    {"mobilenetv2", "features.14", "block_13_project_BN"}, /* no residual: the BN is the block's output */
+		    {"mobilenetv2", "features.18", "out_relu"},
+		    {"baseline", "features.5", "max_pooling2d_1"}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		tl_model_cfg cfg;
+		tl_net *net;
+		tl_err err;
+		tl_model_defaults(&cfg, want[i].model);
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		int got = tl_net_find_layer(net, want[i].name);
+		if (got != tl_net_find_layer(net, want[i].layer) || got < 0)
+			fail_msg("%s: '%s' found layer %d (%s), want %s", want[i].model, want[i].name, got,
+				 got >= 0 ? net->layers[got].name : "none", want[i].layer);
+		tl_net_free(net);
+	}
+	/* unit aliases and a layer as -u: where training starts */
+	static const struct {
+		const char *model, *u, *first; /* first trainable layer */
+	} from[] = {{"googlenet", "inception4e", "inception_4e/1x1"},
+		    {"mobilenetv2", "block_13", "block_13_expand"},
+		    {"mobilenetv2", "features.14.conv.1", "block_13_depthwise"}, /* the module's first layer */
+		    {"mobilenetv2", "block_13_depthwise_relu", "block_13_depthwise_relu"},
+		    {"alexnet", "classifier.4", "fc7"},
+		    {"squeezenet", "features.12", "fire9_squeeze1x1"}};
+	for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+		tl_model_cfg cfg;
+		tl_net *net;
+		tl_err err;
+		tl_model_defaults(&cfg, from[i].model);
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		assert_int_equal(tl_net_unfreeze_from(net, from[i].u, &err), TL_OK);
+		int first = tl_net_first_trainable(net);
+		if (first != tl_net_find_layer(net, from[i].first))
+			fail_msg("%s -u %s: first trainable %s, want %s", from[i].model, from[i].u,
+				 net->layers[first].name, from[i].first);
+		tl_net_free(net);
+	}
+}
+
 static void param_counts_match_the_layer_shapes(void **state)
 {
 	(void)state;
@@ -505,6 +590,8 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[22]),
 		cmocka_unit_test(freezing_limits_backward),
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
+		cmocka_unit_test(new_networks_match_published_counts),
+		cmocka_unit_test(names_resolve_across_conventions),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 		cmocka_unit_test(device_memory_is_checked),
 		cmocka_unit_test(nonfinite_weights_are_named),

@@ -364,6 +364,28 @@ static int in_list(const char *list, const char *name)
 	return 0;
 }
 
+/* The first layer of the module `name` names (-u): the layer itself, or
+ * the earliest whose alias is a torchvision path inside it ("features.14.
+ * conv.1" starts at its depthwise conv "features.14.conv.1.0", while
+ * --features takes the module's output, the batch norm after it). */
+static int first_layer_of(const tl_net *net, const char *name)
+{
+	size_t n = strlen(name);
+	for (int i = 0; i < net->n_layers; i++) {
+		const tl_layer *l = &net->layers[i];
+		if (strcmp(l->name, name) == 0 || in_list(l->alias, name))
+			return i;
+		for (const char *p = l->alias; *p;) {
+			const char *e = strchr(p, ',');
+			size_t len = e ? (size_t)(e - p) : strlen(p);
+			if (len > n && strncmp(p, name, n) == 0 && p[n] == '.')
+				return i;
+			p += len + (e != NULL);
+		}
+	}
+	return -1;
+}
+
 int tl_net_find_layer(const tl_net *net, const char *name)
 {
 	for (int i = 0; i < net->n_layers; i++)
@@ -490,7 +512,7 @@ tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err)
 		for (int i = 0; i < net->n_units; i++)
 			if (strcmp(net->units[i], unit) == 0 || strcmp(net->unit_alias[i], unit) == 0)
 				from = i;
-		int layer = from < 0 ? tl_net_find_layer(net, unit) : -1;
+		int layer = from < 0 ? first_layer_of(net, unit) : -1;
 		if (layer >= 0) { /* a layer: it and every later one train */
 			for (int l = 0; l < net->n_layers; l++)
 				net->layers[l].trainable = l >= layer;
