@@ -112,9 +112,12 @@ static void no_weights(const char *model)
 			"  (Keras' notop file has md5 6d6bbae143d832006294945121d1f1fc).\n"
 			"  Or train without pretrained weights: -s scratch.\n",
 			TL_DATADIR);
-	else
-		fprintf(stderr, "tltrain: no SqueezeNet 1.1 weights found (squeezenet1_1-imagenet.safetensors in $TL_WEIGHTS, ., data/, %s); pass -w FILE\n",
-			TL_DATADIR);
+	else {
+		char where[8192];
+		tl_weights_where(model, TL_DATADIR, where, sizeof where);
+		fprintf(stderr, "tltrain: no %s weights found (looked for %s); pass -w FILE, or train with -s scratch\n",
+			model, where);
+	}
 }
 
 enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
