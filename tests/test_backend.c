@@ -418,6 +418,8 @@ static void new_ops_fast_equals_reference(void **state)
 		{2, 24, 56, 56, 2, 0, 1},  /* Keras 3x3 s2 at even size */
 		{1, 40, 13, 13, 2, 1, 0},  /* PyTorch 3x3 s2 p1 */
 		{3, 19, 7, 7, 1, 1, 0},
+		{1, 6, 9, 10, 1, 3, 0},    /* padding past the kernel: dx not as a flipped conv */
+		{2, 5, 14, 13, 3, 1, 0},   /* stride 3: three column phases */
 	};
 	tl_cpu_ops ref;
 	tl_cpu_ref_init(&ref);
