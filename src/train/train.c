@@ -56,6 +56,10 @@ typedef struct {
 	long batches_run;
 	uint64_t skipped;   /* --on-nan skip: batches skipped in this epoch */
 	float *tta_buf;     /* --tta: a mirrored batch and two batches of logits */
+	/* --val test: the validation metrics of the best epoch run in this
+	 * process, which are the test metrics of the restored best weights
+	 * (cm NULL: none, the report evaluates) */
+	tl_metrics best_val;
 } run;
 
 /* ---- stages ---- */
@@ -482,21 +486,22 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 	}
 }
 
-/* The history row of epoch e: the training sums and a validation pass. */
-static tl_status epoch_row(run *r, int e, double t0, tl_hist_row *h, tl_err *err)
+/* The history row of epoch e: the training sums and a validation pass,
+ * whose metrics are left in *m (the caller frees them). */
+static tl_status epoch_row(run *r, int e, double t0, tl_hist_row *h, tl_metrics *m, tl_err *err)
 {
 	double train_s = tl_now() - t0;
-	tl_metrics m;
-	if (tl_metrics_init(&m, (int)r->sh->info.n_classes))
+	if (tl_metrics_init(m, (int)r->sh->info.n_classes))
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
-	tl_status st = evaluate(r, r->va_rec, r->va_lab, r->n_va, r->pc.layer ? r->pc.va : NULL, &m, err);
+	tl_status st = evaluate(r, r->va_rec, r->va_lab, r->n_va, r->pc.layer ? r->pc.va : NULL, m, err);
 	double sec = tl_now() - t0;
 	uint64_t seen = r->st.part_seen ? r->st.part_seen : 1;
 	*h = (tl_hist_row){.epoch = e + 1, .stage = r->st.stage,
 			   .acc = (double)r->st.part_correct / seen, .loss = r->st.part_loss / seen,
-			   .val_acc = tl_metrics_accuracy(&m), .val_loss = tl_metrics_loss(&m),
+			   .val_acc = tl_metrics_accuracy(m), .val_loss = tl_metrics_loss(m),
 			   .lr = r->st.lr, .seconds = sec, .ips = r->n_tr / (train_s > 0 ? train_s : 1)};
-	tl_metrics_free(&m);
+	if (st != TL_OK)
+		tl_metrics_free(m);
 	return st;
 }
 
@@ -510,10 +515,17 @@ static tl_status end_epoch(run *r, int e, double t0, int end, int *stop, tl_err 
 	tl_progress_end(&r->prog);
 	TL_TRY(params_finite(r, e, err));
 	tl_hist_row h;
-	TL_TRY(epoch_row(r, e, t0, &h, err));
+	tl_metrics m;
+	TL_TRY(epoch_row(r, e, t0, &h, &m, err));
 	double metric = c->monitor_loss ? h.val_loss : h.val_acc;
 	int better = s->hist.n == 0 ||
 		     (c->monitor_loss ? metric < s->best - c->min_delta : metric > s->best + c->min_delta);
+	if (better && c->val_fraction == 0) { /* the test split: the report's, if these weights win */
+		tl_metrics_free(&r->best_val);
+		r->best_val = m;
+	} else {
+		tl_metrics_free(&m);
+	}
 	s->hist.rows[s->hist.n++] = h;
 	if (better) {
 		s->best = metric;
@@ -584,7 +596,14 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
 	/* the cache stays valid for the best weights: frozen layers never change */
 	const float *cache = c->val_fraction == 0 && r->pc.layer ? r->pc.va : NULL;
-	tl_status st = evaluate(r, r->te_rec, r->te_lab, r->n_te, cache, &m, err);
+	tl_status st = TL_OK;
+	if (r->best_val.cm) { /* validated on the test split with these very weights */
+		memcpy(m.cm, r->best_val.cm, sizeof(uint64_t) * (size_t)k * k);
+		m.loss_sum = r->best_val.loss_sum;
+		m.n = r->best_val.n;
+	} else {
+		st = evaluate(r, r->te_rec, r->te_lab, r->n_te, cache, &m, err);
+	}
 	if (st != TL_OK) {
 		tl_metrics_free(&m);
 		return st;
@@ -866,6 +885,7 @@ static void run_free(run *r)
 	free(r->te_lab);
 	free(r->pred);
 	free(r->tta_buf);
+	tl_metrics_free(&r->best_val);
 	free(r);
 }
 
