@@ -315,9 +315,10 @@ static void recipe_sets_what_was_not_given(void **state)
 	assert_int_equal(opt(&c, "recipe", "best", &what), 0);
 	tl_train_model_defaults(&c);
 	assert_string_equal(c.model, "googlenet");
-	assert_string_equal(c.unit, "conv1");
+	assert_string_equal(c.unit, "inception_3a");
 	assert_int_equal(c.max_epochs, 2); /* given */
-	assert_true(c.flip == 1 && c.crop_pad == 6 && c.tta == 1 && c.patience == 0);
+	assert_true(c.flip == 1 && c.crop_pad == 8 && c.tta == 1 && c.patience == 0);
+	assert_true(c.val_fraction > 0.0999 && c.val_fraction < 0.1001); /* selection off the test set */
 	assert_int_equal(c.opt, TL_OPT_SGD); /* googlenet's */
 	assert_int_equal(c.sched, TL_SCHED_ONECYCLE);
 	assert_true(c.label_smoothing == 0.1f && c.lr == 0.01f);

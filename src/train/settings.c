@@ -162,7 +162,8 @@ static const model_default model_defaults[] = {
 };
 
 /* --recipe NAME: the measured recipes of README's accuracy table, for a
- * shard packed with tlpack -r 64 --norm caffe.  Given options win. */
+ * shard packed with tlpack --norm caffe at -r 64 (fast) or -r 96 (best).
+ * Given options win. */
 static const model_default recipes[] = {
 	{"fast", "model", "googlenet"},
 	{"fast", "unit", "inception_3a"},
@@ -171,12 +172,13 @@ static const model_default recipes[] = {
 	{"fast", "flip", "1"},
 	{"fast", "tta", "1"},
 	{"best", "model", "googlenet"},
-	{"best", "unit", "conv1"},
-	{"best", "max_epochs", "4"},
+	{"best", "unit", "inception_3a"},
+	{"best", "max_epochs", "5"},
 	{"best", "patience", "0"},
 	{"best", "flip", "1"},
-	{"best", "crop_pad", "6"},
+	{"best", "crop_pad", "8"},
 	{"best", "tta", "1"},
+	{"best", "val_fraction", "0.1"},
 };
 
 const char *tl_train_default_unit(const char *model)
