@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		"  -m, --model M          vgg16 (default), squeezenet, googlenet, alexnet,\n"
 		"                         mobilenetv2 or baseline (each with defaults of its own)\n"
 		"      --recipe R         fast or best: GoogLeNet recipes of README's accuracy table\n"
-		"                         (shard: tlpack -r 64); options given win\n"
+		"                         (shard: tlpack -r 64 for fast, -r 96 for best); options given win\n"
 		"  -w, --weights FILE     pretrained weights (default: search $TL_WEIGHTS, ., data/,\n"
 		"                         ~/.local/share/tlkit, %s, then ~/.keras/models: tltrain(1) FILES)\n"
 		"  -d, --data SHARD       default cifar10.tls\n"
