@@ -167,30 +167,12 @@ __attribute__((target("avx512f"))) static inline __m512 pass512(__m512 y, __m512
 		k &= _mm512_cmp_ps_mask(y, _mm512_set1_ps(6.0f), _CMP_LT_OQ);
 	return _mm512_maskz_mov_ps(k, d);
 }
-__attribute__((target("avx512f"))) static inline double red512(__m512 v)
-{
-	float t[16];
-	double s = 0;
-	_mm512_storeu_ps(t, v);
-	for (int i = 0; i < 16; i++)
-		s += t[i];
-	return s;
-}
 __attribute__((target("avx2"))) static inline __m256 pass256(__m256 y, __m256 d, int act)
 {
 	__m256 k = _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ);
 	if (act == TL_ACT_RELU6)
 		k = _mm256_and_ps(k, _mm256_cmp_ps(y, _mm256_set1_ps(6.0f), _CMP_LT_OQ));
 	return _mm256_and_ps(k, d);
-}
-__attribute__((target("avx2"))) static inline double red256(__m256 v)
-{
-	float t[8];
-	double s = 0;
-	_mm256_storeu_ps(t, v);
-	for (int i = 0; i < 8; i++)
-		s += t[i];
-	return s;
 }
 
 NORM_FUNCS(avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps,

@@ -77,27 +77,9 @@ __attribute__((target("avx512f"))) static inline __m512 keep_gt512(__m512 y, __m
 {
 	return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, z, _CMP_NLE_UQ), d);
 }
-__attribute__((target("avx512f"))) static inline double red512(__m512 v)
-{
-	float t[16];
-	double s = 0;
-	_mm512_storeu_ps(t, v);
-	for (int i = 0; i < 16; i++)
-		s += t[i];
-	return s;
-}
 __attribute__((target("avx2"))) static inline __m256 keep_gt256(__m256 y, __m256 z, __m256 d)
 {
 	return _mm256_and_ps(_mm256_cmp_ps(y, z, _CMP_NLE_UQ), d);
-}
-__attribute__((target("avx2"))) static inline double red256(__m256 v)
-{
-	float t[8];
-	double s = 0;
-	_mm256_storeu_ps(t, v);
-	for (int i = 0; i < 8; i++)
-		s += t[i];
-	return s;
 }
 
 VEC_FUNCS(avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps,

@@ -16,4 +16,28 @@ double tl_vec_relu_mask_sum(float *dy, const float *y, size_t n);
 /* The sum of x (float lanes, summed in double at the end). */
 double tl_vec_sum(const float *x, size_t n);
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* The sum of a vector's lanes, in double (the fast kernels' reductions). */
+__attribute__((target("avx512f"))) static inline double red512(__m512 v)
+{
+	float t[16];
+	double s = 0;
+	_mm512_storeu_ps(t, v);
+	for (int i = 0; i < 16; i++)
+		s += t[i];
+	return s;
+}
+__attribute__((target("avx2"))) static inline double red256(__m256 v)
+{
+	float t[8];
+	double s = 0;
+	_mm256_storeu_ps(t, v);
+	for (int i = 0; i < 8; i++)
+		s += t[i];
+	return s;
+}
+#endif
+
 #endif
