@@ -354,39 +354,51 @@ static void maxpool_nan_wins(void **state)
 	free_variants(v, nv);
 }
 
-/* Ties and NaNs everywhere, wide rows (16-lane blocks and a tail) and a
- * narrow plane (the direct path): every
- * fast variant picks the reference's value and argmax, padded or not. */
+/* One shape of maxpool_ties_match_reference. */
+static void ties_case(int n, int c, int h, int w, int k, int st, int p, int cm)
+{
+	tl_pool_shape s = {.n = n, .c = c, .h = h, .w = w, .k = k, .s = st, .p = p,
+			   .oh = tl_pool_out(h, k, st, p, cm), .ow = tl_pool_out(w, k, st, p, cm)};
+	size_t nx = (size_t)s.n * s.c * h * w, ny = (size_t)s.n * s.c * s.oh * s.ow;
+	float *x = malloc(nx * 4), *y0 = malloc(ny * 4), *y = malloc(ny * 4);
+	int32_t *a0 = malloc(ny * 4), *a = malloc(ny * 4);
+	uint64_t r = 12345;
+	for (size_t i = 0; i < nx; i++) { /* values 0..3, a NaN in ~1 of 40 */
+		r = r * 6364136223846793005ull + 1442695040888963407ull;
+		x[i] = (r >> 60) % 41 == 40 ? NAN : (float)((r >> 33) % 4);
+	}
+	variant v[8];
+	int nv = make_variants(v);
+	v[nv - 1].be.maxpool_fwd(&v[nv - 1].be, &s, x, y0, a0); /* the reference */
+	for (int i = 0; i < nv - 1; i++) {
+		tl_cpu_force(v[i].level);
+		v[i].be.maxpool_fwd(&v[i].be, &s, x, y, a);
+		for (size_t j = 0; j < ny; j++)
+			if (a[j] != a0[j] || (memcmp(&y[j], &y0[j], 4) && !(isnan(y[j]) && isnan(y0[j]))))
+				fail_msg("%s: %dx%d k%d s%d p%d ceil%d: y[%zu] %g argmax %d, reference %g argmax %d",
+					 v[i].name, h, w, k, st, p, cm, j, y[j], a[j], y0[j], a0[j]);
+	}
+	free_variants(v, nv);
+	free(x), free(y0), free(y), free(a0), free(a);
+}
+
+/* Ties and NaNs everywhere, wide rows (16-lane blocks and a tail), a
+ * narrow plane (the direct path), and the same-size stride-1 pools of
+ * GoogLeNet's inception branches on the plane sizes of a 64x64 input
+ * (flat runs of planes: several planes per vector, vectors across planes,
+ * 13 channels so the run ends mid-vector): every fast variant picks the
+ * reference's value and argmax, padded or not. */
 static void maxpool_ties_match_reference(void **state)
 {
 	(void)state;
 	static const int cases[][4] = {{3, 1, 1, 1}, {3, 2, 0, 1}, {2, 2, 0, 0}, {3, 2, 1, 0}, {5, 1, 2, 0}};
-	for (size_t ci = 0; ci < 2 * sizeof cases / sizeof cases[0]; ci++) {
-		int k = cases[ci / 2][0], st = cases[ci / 2][1], p = cases[ci / 2][2], cm = cases[ci / 2][3];
-		int h = 11, w = ci % 2 ? 4 : 37; /* wide rows; a narrow plane */
-		tl_pool_shape s = {.n = 2, .c = 3, .h = h, .w = w, .k = k, .s = st, .p = p,
-				   .oh = tl_pool_out(h, k, st, p, cm), .ow = tl_pool_out(w, k, st, p, cm)};
-		size_t nx = (size_t)s.n * s.c * h * w, ny = (size_t)s.n * s.c * s.oh * s.ow;
-		float *x = malloc(nx * 4), *y0 = malloc(ny * 4), *y = malloc(ny * 4);
-		int32_t *a0 = malloc(ny * 4), *a = malloc(ny * 4);
-		uint64_t r = 12345;
-		for (size_t i = 0; i < nx; i++) { /* values 0..3, a NaN in ~1 of 40 */
-			r = r * 6364136223846793005ull + 1442695040888963407ull;
-			x[i] = (r >> 60) % 41 == 40 ? NAN : (float)((r >> 33) % 4);
-		}
-		variant v[8];
-		int nv = make_variants(v);
-		v[nv - 1].be.maxpool_fwd(&v[nv - 1].be, &s, x, y0, a0); /* the reference */
-		for (int i = 0; i < nv - 1; i++) {
-			tl_cpu_force(v[i].level);
-			v[i].be.maxpool_fwd(&v[i].be, &s, x, y, a);
-			for (size_t j = 0; j < ny; j++)
-				if (a[j] != a0[j] || (memcmp(&y[j], &y0[j], 4) && !(isnan(y[j]) && isnan(y0[j]))))
-					fail_msg("%s: k%d s%d p%d ceil%d: y[%zu] %g argmax %d, reference %g argmax %d",
-						 v[i].name, k, st, p, cm, j, y[j], a[j], y0[j], a0[j]);
-		}
-		free_variants(v, nv);
-		free(x), free(y0), free(y), free(a0), free(a);
+	for (size_t ci = 0; ci < 2 * sizeof cases / sizeof cases[0]; ci++)
+		ties_case(2, 3, 11, ci % 2 ? 4 : 37, cases[ci / 2][0], cases[ci / 2][1], cases[ci / 2][2],
+			  cases[ci / 2][3]);
+	static const int planes[][2] = {{1, 1}, {2, 2}, {4, 4}, {8, 8}, {3, 5}, {7, 7}, {16, 16}, {5, 1}};
+	for (size_t pi = 0; pi < sizeof planes / sizeof planes[0]; pi++) {
+		ties_case(3, 13, planes[pi][0], planes[pi][1], 3, 1, 1, 1);
+		ties_case(1, 5, planes[pi][0], planes[pi][1], 5, 1, 2, 0);
 	}
 }
 

@@ -11,6 +11,7 @@
  * its first maximum, and a later row replaces it only when strictly larger. */
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "cpu/cpu.h"
@@ -157,6 +158,53 @@ static void plane_direct(const tl_pool_shape *s, const float *xp, float *yp, int
 	}
 }
 
+/* Stride 1 with an output the size of the input (GoogLeNet's 3x3/1 pad 1
+ * pool branches): planes [p0, p1) taken as one flat run of h*w-position
+ * planes, 16 positions per vector whatever the plane size (an 8x8 plane
+ * is 4 full vectors, a 2x2 one a quarter of one), each output scanning its
+ * k*k window in row order, so ties and NaNs go as in the reference.  The
+ * table holds the plane position (row, column) of flat position t mod hw
+ * for t in [0, hw+16), so a vector starting anywhere reads 16 entries. */
+__attribute__((target("avx512f"))) static void planes_s1_avx512(const tl_pool_shape *s,
+								const float *x, float *y,
+								int32_t *argmax, size_t p0,
+								size_t p1, const int32_t *ti,
+								const int32_t *tj)
+{
+	const int hw = s->h * s->w;
+	const size_t g1 = p1 * (size_t)hw;
+	const __m512i zero = _mm512_setzero_si512(), vh = _mm512_set1_epi32(s->h),
+		      vw = _mm512_set1_epi32(s->w);
+	for (size_t g = p0 * (size_t)hw; g < g1; g += 16) {
+		__mmask16 out = g + 16 <= g1 ? 0xffff : (__mmask16)((1u << (g1 - g)) - 1);
+		const int t0 = (int)(g % (size_t)hw);
+		const __m512i i = _mm512_loadu_si512(ti + t0), j = _mm512_loadu_si512(tj + t0);
+		const __m512i local = _mm512_add_epi32(_mm512_mullo_epi32(i, vw), j);
+		__m512 m = _mm512_set1_ps(-INFINITY);
+		__m512i a = _mm512_set1_epi32(-1);
+		__mmask16 have = 0;
+		for (int dy = 0; dy < s->k; dy++) {
+			const __m512i r = _mm512_add_epi32(i, _mm512_set1_epi32(dy - s->p));
+			const __mmask16 rv = out & _mm512_cmp_epi32_mask(r, zero, _MM_CMPINT_NLT) &
+					     _mm512_cmp_epi32_mask(r, vh, _MM_CMPINT_LT);
+			for (int dx = 0; dx < s->k; dx++) {
+				const __m512i c = _mm512_add_epi32(j, _mm512_set1_epi32(dx - s->p));
+				const __mmask16 valid = rv & _mm512_cmp_epi32_mask(c, zero, _MM_CMPINT_NLT) &
+							_mm512_cmp_epi32_mask(c, vw, _MM_CMPINT_LT);
+				const int off = (dy - s->p) * s->w + (dx - s->p);
+				/* masked lanes are not read: the offset may leave the run */
+				const __m512 v = _mm512_mask_loadu_ps(m, valid, x + (ptrdiff_t)g + off);
+				const __mmask16 up = wins512(v, m, have, valid);
+				m = _mm512_mask_mov_ps(m, up, v);
+				a = _mm512_mask_mov_epi32(a, up, _mm512_add_epi32(local, _mm512_set1_epi32(off)));
+				have |= valid;
+			}
+		}
+		_mm512_mask_storeu_ps(y + g, out, m);
+		_mm512_mask_storeu_epi32(argmax + g, out, a);
+	}
+}
+
 typedef struct {
 	const tl_pool_shape *s;
 	const float *x;
@@ -169,6 +217,16 @@ static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
 {
 	const mp_job *j = ctx;
 	const tl_pool_shape *s = j->s;
+	if (j->simd && s->s == 1 && s->oh == s->h && s->ow == s->w) {
+		int hw = s->h * s->w;
+		int32_t *t = malloc(2 * (size_t)(hw + 16) * sizeof(int32_t));
+		TL_CHECK(t);
+		for (int q = 0; q < hw + 16; q++)
+			t[q] = (q % hw) / s->w, t[hw + 16 + q] = (q % hw) % s->w;
+		planes_s1_avx512(s, j->x, j->y, j->argmax, p0, p1, t, t + hw + 16);
+		free(t);
+		return;
+	}
 	size_t rows = (size_t)s->h * s->ow;
 	float *rm = malloc(rows * sizeof(float) + 64);
 	int32_t *rc = malloc(rows * sizeof(int32_t) + 64);
