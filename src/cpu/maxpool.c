@@ -77,13 +77,25 @@ __attribute__((target("avx512f"))) static inline __mmask16 wins512(__m512 v, __m
 	return valid & (gt | nan | (__mmask16)~have);
 }
 
+/* The lanes t of a 16-column load at column base whose column base+t lies
+ * in [0, w). */
+static inline __mmask16 run_mask(int base, int w)
+{
+	int lo = base < 0 ? -base : 0, hi = w - base < 16 ? w - base : 16;
+	if (hi <= lo)
+		return 0;
+	return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 /* Pass 1 in 16-column blocks: output column j reads input columns
  * j*s-p .. j*s-p+k-1; padded lanes are masked out of the loads (no fault,
- * never a candidate).  Stride 1 loads runs, larger strides gather. */
+ * never a candidate).  Stride 1 loads runs, stride 2 picks the even lanes
+ * of two, larger strides gather. */
 __attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *s,
 							   const float *xr, float *rm, int32_t *rc)
 {
 	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512i even = _mm512_add_epi32(lane, lane);
 	for (int j = 0; j < s->ow; j += 16) {
 		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
 		__m512 m = _mm512_set1_ps(-INFINITY);
@@ -97,8 +109,16 @@ __attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *
 			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
 					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
 			/* masked lanes are not read, so base may point before the row */
-			__m512 v = s->s == 1 ? _mm512_mask_loadu_ps(m, valid, xr + base)
-					     : _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
+			__m512 v;
+			if (s->s == 1)
+				v = _mm512_mask_loadu_ps(m, valid, xr + base);
+			else if (s->s == 2) /* the even columns of a 32-column run: no gather */
+				v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(run_mask(base, s->w), xr + base),
+							   even,
+							   _mm512_maskz_loadu_ps(run_mask(base + 16, s->w),
+										 xr + base + 16));
+			else
+				v = _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
 			__mmask16 up = wins512(v, m, have, valid);
 			m = _mm512_mask_mov_ps(m, up, v);
 			c = _mm512_mask_mov_epi32(c, up, col);
