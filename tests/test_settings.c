@@ -142,7 +142,7 @@ static void bad_metadata_says_what_and_where(void **state)
 	static const char *const cases[][3] = {
 		{"patience", "3x", "ck: metadata: patience: expected an integer in 0..10000, got '3x'"},
 		{"batch", "0", "ck: metadata: batch: expected an integer in 1..4096, got '0'"},
-		{"max_epochs", "10001", "max_epochs: expected an integer in 1..10000, got '10001'"},
+		{"max_epochs", "10001", "max_epochs: expected a number in 0.01..10000, got '10001'"},
 		{"pool", "-2", "pool: expected an integer in 0..1, got '-2'"},
 		{"lr", "0", "lr: expected a number in 1e-12..100, got '0'"},
 		{"lr", "", "lr: expected a number in 1e-12..100, got ''"},
@@ -198,9 +198,21 @@ static void options_parse_strictly(void **state)
 	tl_train_defaults(&c);
 	const char *what = NULL;
 	assert_int_equal(opt(&c, "epochs", "0", &what), 1);
-	assert_string_equal(what, "-e: expected epochs in 1..10000");
+	assert_string_equal(what, "-e: expected epochs in 0.01..10000 (1.25: one epoch and a quarter of the next)");
+	assert_int_equal(opt(&c, "epochs", "1.25x", &what), 1);
 	assert_int_equal(opt(&c, "epochs", "12", &what), 0);
-	assert_int_equal(c.max_epochs, 12);
+	assert_true(c.max_epochs == 12);
+	assert_int_equal(tl_train_epoch_count(&c), 12);
+	assert_int_equal(tl_train_epoch_batches(&c, 11, 782), 782);
+	assert_int_equal(opt(&c, "epochs", "1.25", &what), 0);
+	assert_int_equal(tl_train_epoch_count(&c), 2);
+	assert_int_equal(tl_train_epoch_batches(&c, 0, 782), 782);
+	assert_int_equal(tl_train_epoch_batches(&c, 1, 782), 196); /* 195.5 rounded up */
+	assert_int_equal(tl_train_epoch_batches(&c, 1, 4), 1);
+	assert_int_equal(opt(&c, "epochs", "0.3", &what), 0);
+	assert_int_equal(tl_train_epoch_count(&c), 1);
+	assert_int_equal(tl_train_epoch_batches(&c, 0, 10), 3);
+	assert_int_equal(tl_train_epoch_batches(&c, 0, 1), 1); /* never none */
 	assert_int_equal(opt(&c, "batch", "32k", &what), 1);
 	assert_string_equal(what, "-b: expected a batch size in 1..4096");
 	assert_int_equal(opt(&c, "lr", "1e-4", &what), 0);

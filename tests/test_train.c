@@ -417,6 +417,66 @@ static void onecycle_smoothing_crop_resume_exactly(void **state)
 	free(a), free(b);
 }
 
+/* The tensors of two checkpoints: the same names, shapes and bytes? */
+static int same_tensors(const char *run_a, const char *run_b)
+{
+	char pa[600], pb[600];
+	snprintf(pa, sizeof pa, "%s/%s/last.safetensors", dir, run_a);
+	snprintf(pb, sizeof pb, "%s/%s/last.safetensors", dir, run_b);
+	tl_st_file *a, *b;
+	tl_err err;
+	if (tl_st_open(&a, pa, &err) != TL_OK || tl_st_open(&b, pb, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	int same = a->n == b->n;
+	for (size_t i = 0; same && i < a->n; i++) {
+		const tl_st_tensor *x = &a->t[i], *y = tl_st_find(b, x->name);
+		same = y && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes);
+	}
+	tl_st_close(a);
+	tl_st_close(b);
+	return same;
+}
+
+/* -e 1.5: the second epoch trains the first half of its 4 batches and
+ * stops: the state is that of a 2-epoch run interrupted after batch 6 (not
+ * 5, not 7); onecycle anneals over the 1.5 epochs. */
+static void fractional_epochs_stop_part_way(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	const char *runs[] = {"half", "cut5", "cut6", "cut7"};
+	for (int i = 0; i < 4; i++) {
+		base_cfg(&c, runs[i]);
+		c.strategy = TL_STRAT_FEATURE;
+		c.sched = TL_SCHED_CONSTANT;
+		c.max_epochs = i ? 2 : 1.5;
+		c.cancel_after = i ? 4 + i : 0;
+		tl_status st = tl_train(&c, 0, &r, &err);
+		if (st != (i ? TL_EINTR : TL_OK))
+			fail_msg("%s: %s", runs[i], err.msg);
+		if (!i)
+			assert_int_equal(r.epochs_run, 2);
+	}
+	assert_true(same_tensors("half", "cut6"));
+	assert_false(same_tensors("half", "cut5"));
+	assert_false(same_tensors("half", "cut7"));
+	base_cfg(&c, "oc");
+	c.strategy = TL_STRAT_FEATURE;
+	c.sched = TL_SCHED_ONECYCLE;
+	c.max_epochs = 1.5;
+	c.lr = 0.01f;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	char *h = history_values("oc"), *p = strchr(h, '\n') + 1;
+	p = strchr(p, '\n') + 1; /* epoch 2 starts 1/1.5 of the way */
+	double lr;
+	assert_int_equal(sscanf(p, "2,%*f,%*f,%*f,%*f,%lf", &lr), 1);
+	assert_close(lr, tl_onecycle_lr(0.01f, 1 / 1.5), 0, 1e-6);
+	free(h);
+}
+
 static void corrupt_chunk_is_caught(void **state)
 {
 	(void)state;
@@ -477,6 +537,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prefix_cache_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(tta_averages_image_and_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(onecycle_smoothing_crop_resume_exactly, setup, teardown),
+		cmocka_unit_test_setup_teardown(fractional_epochs_stop_part_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_chunk_is_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_setups_fail_cleanly, setup, teardown),
 	};

@@ -145,7 +145,7 @@ static tl_status new_epoch_total(tl_train_cfg *cfg, const tl_st_file *f, tl_err 
 	long done = e ? strtol(e, NULL, 10) : 0;
 	if (cfg->resume_epochs < done)
 		return tl_seterr(err, TL_EUSAGE,
-				 "%s has run %ld epochs; -e with --resume sets the run's total, expected at least %ld, got %d",
+				 "%s has run %ld epochs; -e with --resume sets the run's total, expected at least %ld, got %g",
 				 cfg->run_dir, done, done, cfg->resume_epochs);
 	cfg->max_epochs = cfg->resume_epochs;
 	return TL_OK;

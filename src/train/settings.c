@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,8 @@ static const setting table[] = {
 	{"unit", "unfreeze", 'u', T_STR, F(unit), "", 0, 0, 0, 0, 0},
 	{"patience", "patience", 'p', T_INT, F(patience), "3", 0, 10000, 0, 0,
 	 "-p: expected a patience >= 0"},
-	{"max_epochs", "epochs", 'e', T_INT, F(max_epochs), "20", 1, 10000, 0, 0,
-	 "-e: expected epochs in 1..10000"},
+	{"max_epochs", "epochs", 'e', T_DOUBLE, F(max_epochs), "20", 0.01, 10000, 0, 0,
+	 "-e: expected epochs in 0.01..10000 (1.25: one epoch and a quarter of the next)"},
 	{"batch", "batch", 'b', T_INT, F(batch), "64", 1, 4096, 0, 0,
 	 "-b: expected a batch size in 1..4096"},
 	{"warmup_epochs", "warmup-epochs", 0, T_INT, F(warmup_epochs), "3", 0, 10000, 0, 0,
@@ -180,6 +181,24 @@ static const model_default recipes[] = {
 	{"best", "tta", "1"},
 	{"best", "val_fraction", "0.1"},
 };
+
+int tl_train_epoch_count(const tl_train_cfg *c)
+{
+	int n = (int)c->max_epochs;
+	return n < c->max_epochs - 1e-9 || n < 1 ? n + 1 : n;
+}
+
+uint64_t tl_train_epoch_batches(const tl_train_cfg *c, int e, uint64_t nb)
+{
+	int n = tl_train_epoch_count(c);
+	if (e != n - 1)
+		return nb;
+	double part = c->max_epochs - (n - 1);
+	if (part >= 1 - 1e-9)
+		return nb;
+	uint64_t b = (uint64_t)ceil(part * (double)nb - 1e-9);
+	return b < 1 ? 1 : b > nb ? nb : b;
+}
 
 const char *tl_train_default_unit(const char *model)
 {

@@ -41,7 +41,8 @@ typedef struct {
 	tl_strategy strategy;
 	char unit[16];      /* finetune: unfreeze this unit and above ("" = model default) */
 	int patience;       /* epochs without improvement before stopping (0 = never) */
-	int max_epochs;     /* total, both stages */
+	double max_epochs;  /* total, both stages; a fraction stops the run part way
+			     * through its last epoch (1.25: one epoch and a quarter) */
 	int batch;
 	int warmup_epochs;  /* finetune: head-only epochs */
 	float lr, lr2;      /* head / first stage, fine-tune stage */
@@ -69,7 +70,7 @@ typedef struct {
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
 	int threads, quiet, json;
 	int no_plots;       /* no history/confusion pictures in the run directory */
-	int resume_epochs;  /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
+	double resume_epochs; /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
 	int on_nan_skip;    /* a non-finite batch loss: 0 stops the run, 1 skips the batch */
 	int allow_nonfinite; /* load weights holding NaN or Inf */
 	unsigned char given[96]; /* options given on the command line, by table index */
@@ -93,6 +94,14 @@ void tl_train_defaults(tl_train_cfg *c);
  * to each setting whose option was not given (c->given); a recipe's value
  * wins over the network's.  Call after the options. */
 void tl_train_model_defaults(tl_train_cfg *c);
+
+/* The epochs a run starts: max_epochs rounded up (1.25 -> 2). */
+int tl_train_epoch_count(const tl_train_cfg *c);
+
+/* The batches epoch e (0-based) trains out of the nb of a full one: all of
+ * them but in a fractional last epoch, whose share is rounded up (at least
+ * one batch). */
+uint64_t tl_train_epoch_batches(const tl_train_cfg *c, int e, uint64_t nb);
 
 /* The unit -u defaults to for a model ("block5" for vgg16, ...). */
 const char *tl_train_default_unit(const char *model);

@@ -66,19 +66,28 @@ typedef struct {
 
 static int stage_count(const tl_train_cfg *c)
 {
-	return c->strategy == TL_STRAT_FINETUNE && c->warmup_epochs < c->max_epochs ? 2 : 1;
+	return c->strategy == TL_STRAT_FINETUNE && c->warmup_epochs < tl_train_epoch_count(c) ? 2 : 1;
 }
 
 /* Epoch range [*first, *end) of a stage. */
 static void stage_range(const tl_train_cfg *c, int stage, int *first, int *end)
 {
+	int n = tl_train_epoch_count(c);
 	if (c->strategy != TL_STRAT_FINETUNE) {
-		*first = 0, *end = c->max_epochs;
+		*first = 0, *end = n;
 		return;
 	}
-	int w = c->warmup_epochs < c->max_epochs ? c->warmup_epochs : c->max_epochs;
+	int w = c->warmup_epochs < n ? c->warmup_epochs : n;
 	*first = stage == 0 ? 0 : w;
-	*end = stage == 0 ? w : c->max_epochs;
+	*end = stage == 0 ? w : n;
+}
+
+/* The length of a stage in epochs, a fractional last epoch counted as its
+ * fraction (what onecycle anneals over). */
+static double stage_length(const tl_train_cfg *c, int first, int end)
+{
+	double e = end == tl_train_epoch_count(c) ? c->max_epochs : end;
+	return e - first > 0 ? e - first : 1;
 }
 
 /* Which unit is trainable in a stage. */
@@ -102,6 +111,8 @@ static float epoch_lr(const run *r, int epoch)
 	const tl_train_cfg *c = r->cfg;
 	int first, end;
 	stage_range(c, r->st.stage, &first, &end);
+	if (c->sched == TL_SCHED_ONECYCLE) /* where the epoch's first batch is */
+		return tl_onecycle_lr(stage_lr(c, r->st.stage), (epoch - first) / stage_length(c, first, end));
 	return tl_schedule_lr(c->sched, stage_lr(c, r->st.stage), epoch - first, end - first, c->step_size,
 			      c->gamma, r->st.lr);
 }
@@ -115,7 +126,7 @@ static float batch_lr(const run *r, int epoch, uint64_t b, uint64_t nb)
 		return r->st.lr;
 	int first, end;
 	stage_range(c, r->st.stage, &first, &end);
-	double t = ((epoch - first) + (double)b / (double)(nb ? nb : 1)) / (end - first > 0 ? end - first : 1);
+	double t = ((epoch - first) + (double)b / (double)(nb ? nb : 1)) / stage_length(c, first, end);
 	return tl_onecycle_lr(stage_lr(c, r->st.stage), t);
 }
 
@@ -388,7 +399,7 @@ static void print_epoch(run *r, const tl_hist_row *h, int best)
 		       h->lr, h->seconds, h->ips, best ? "true" : "false");
 	else
 		printf("epoch %d/%d [%s]: loss %.4f acc %.4f val_loss %.4f val_acc %.4f lr %.3g %.1f s %.0f img/s%s\n",
-		       h->epoch, r->cfg->max_epochs, stage_unit(r->cfg, h->stage), h->loss, h->acc,
+		       h->epoch, tl_train_epoch_count(r->cfg), stage_unit(r->cfg, h->stage), h->loss, h->acc,
 		       h->val_loss, h->val_acc, h->lr, h->seconds, h->ips, best ? " *" : "");
 	fflush(stdout);
 }
@@ -396,7 +407,7 @@ static void print_epoch(run *r, const tl_hist_row *h, int best)
 static void print_progress(const run *r, int e, uint64_t nb_total, double el)
 {
 	fprintf(stderr, "\rtltrain: epoch %d/%d batch %" PRIu64 "/%" PRIu64 " loss %.4f acc %.4f %.0f img/s ETA %.0fs   ",
-		e + 1, r->cfg->max_epochs, r->st.batch_pos, nb_total, r->st.part_loss / r->st.part_seen,
+		e + 1, tl_train_epoch_count(r->cfg), r->st.batch_pos, nb_total, r->st.part_loss / r->st.part_seen,
 		(double)r->st.part_correct / r->st.part_seen, r->st.part_seen / el,
 		el / r->st.batch_pos * (nb_total - r->st.batch_pos));
 	fflush(stderr);
@@ -442,9 +453,10 @@ static tl_status params_finite(run *r, int e, tl_err *err)
 static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
-	uint64_t nb_total = tl_loader_batches(tl);
+	/* a fractional last epoch stops part way through the full epoch's nb_full */
+	uint64_t nb_full = tl_loader_batches(tl), nb_total = tl_train_epoch_batches(c, e, nb_full);
 	r->skipped = 0;
-	for (;;) {
+	while (r->st.batch_pos < nb_total) {
 		const float *x;
 		const int32_t *y;
 		int nb;
@@ -453,7 +465,7 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 			return st;
 		r->net->training = 1;
 		r->net->rng = tl_rng_key(c->seed, 0xd0, (uint64_t)e, r->st.batch_pos);
-		r->opt.lr = batch_lr(r, e, r->st.batch_pos, nb_total);
+		r->opt.lr = batch_lr(r, e, r->st.batch_pos, nb_full);
 		forward_batch(r, x, nb);
 		double loss;
 		TL_TRY(tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err));
@@ -484,6 +496,15 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 					 e + 1, r->st.batch_pos, c->run_dir);
 		}
 	}
+	return TL_OK;
+}
+
+/* The training images of epoch e: all of them but in a fractional last epoch. */
+static double epoch_images(const run *r, int e)
+{
+	uint64_t nb = (r->n_tr + (uint64_t)r->cfg->batch - 1) / (uint64_t)r->cfg->batch;
+	uint64_t b = tl_train_epoch_batches(r->cfg, e, nb);
+	return b == nb ? (double)r->n_tr : (double)b * r->cfg->batch;
 }
 
 /* The history row of epoch e: the training sums and a validation pass,
@@ -499,7 +520,7 @@ static tl_status epoch_row(run *r, int e, double t0, tl_hist_row *h, tl_metrics 
 	*h = (tl_hist_row){.epoch = e + 1, .stage = r->st.stage,
 			   .acc = (double)r->st.part_correct / seen, .loss = r->st.part_loss / seen,
 			   .val_acc = tl_metrics_accuracy(m), .val_loss = tl_metrics_loss(m),
-			   .lr = r->st.lr, .seconds = sec, .ips = r->n_tr / (train_s > 0 ? train_s : 1)};
+			   .lr = r->st.lr, .seconds = sec, .ips = epoch_images(r, e) / (train_s > 0 ? train_s : 1)};
 	if (st != TL_OK)
 		tl_metrics_free(m);
 	return st;
@@ -760,7 +781,8 @@ static tl_status load_resumed(run *r, const tl_st_file *ck, tl_err *err)
 {
 	tl_net *net = r->net;
 	size_t bytes = net->n_param_floats * sizeof(float);
-	TL_TRY(tl_checkpoint_load(ck, net, &r->opt, &r->st, stage_count(r->cfg), r->cfg->max_epochs, err));
+	TL_TRY(tl_checkpoint_load(ck, net, &r->opt, &r->st, stage_count(r->cfg),
+				  tl_train_epoch_count(r->cfg), err));
 	uint64_t have = r->sh->info.header_hash;
 	if (r->st.shard_hash && r->st.shard_hash != have)
 		return tl_seterr(err, TL_EFORMAT,
