@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"      --opt O            adam (default) or sgd\n"
 		"      --momentum X       sgd momentum (default 0.9)\n"
 		"      --nesterov         sgd with Nesterov momentum\n"
+		"      --head-lr-mult X   the new head learns at X times the rate (default 1)\n"
 		"      --weight-decay X   L2 penalty (default 0)\n"
 		"      --schedule S       cosine (default), constant, step, plateau, onecycle\n"
 		"      --step-size N      step: epochs between decays (default 5)\n"

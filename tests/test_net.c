@@ -320,6 +320,27 @@ static void freezing_limits_backward(void **state)
 			assert_true(gb[p->off] != 12345.0f);
 	}
 	assert_true(g4[0] == 777.0f); /* no input gradient below block5 */
+	/* one plain SGD step with the head at 10x the rate: a trainable float
+	 * moves by -lr g (-10 lr g in the head), a frozen one stays */
+	float *pb = be->host(be, tl_net_param(net, 0));
+	float *before = malloc(net->n_param_floats * sizeof(float));
+	memcpy(before, pb, net->n_param_floats * sizeof(float));
+	tl_optim opt;
+	assert_int_equal(tl_optim_init(&opt, net, TL_OPT_SGD, &err), TL_OK);
+	opt.lr = 0.01f, opt.momentum = 0, opt.head_mult = 10;
+	tl_optim_step(&opt, net);
+	for (int i = 0; i < net->n_params; i++) {
+		tl_param *p = &net->params[i];
+		const tl_layer *l = &net->layers[p->layer];
+		float rate = !l->trainable ? 0 : strcmp(l->unit, "head") ? 0.01f : 0.1f;
+		for (size_t k = p->off; k < p->off + p->size; k++)
+			if (rate == 0)
+				assert_true(pb[k] == before[k]);
+			else
+				assert_close(pb[k], before[k] - rate * gb[k], 1e-7, 1e-6);
+	}
+	tl_optim_free(&opt);
+	free(before);
 	/* width_div 16: widths 4, 8, 16, 32, 32; flatten of 32 x 1 x 1; fc1 8 */
 	size_t block5 = 3 * conv_params(32, 32, 3), head = dense_params(32, 8) + dense_params(8, 10);
 	size_t all = conv_params(3, 4, 3) + conv_params(4, 4, 3) + conv_params(4, 8, 3) +

@@ -58,7 +58,7 @@ static const char *const old_defaults[][2] = {
 /* Settings added since, saved after crop_pad, with their defaults (a
  * checkpoint without them ran with these). */
 static const char *const late_defaults[][2] = {
-	{"label_smoothing", "0"}, {"tta", "0"}, {"keras", "0"}};
+	{"label_smoothing", "0"}, {"tta", "0"}, {"keras", "0"}, {"head_lr_mult", "1"}};
 #define N_LATE (int)(sizeof late_defaults / sizeof late_defaults[0])
 
 static void defaults_save_as_before(void **state)

@@ -11,6 +11,7 @@ tl_status tl_optim_init(tl_optim *o, const tl_net *net, tl_opt_kind kind, tl_err
 	o->kind = kind;
 	o->lr = kind == TL_OPT_ADAM ? 1e-3f : 1e-2f;
 	o->momentum = 0.9f;
+	o->head_mult = 1.0f;
 	o->beta1 = 0.9f;
 	o->beta2 = 0.999f;
 	o->eps = 1e-8f;
@@ -43,6 +44,15 @@ void tl_optim_reset(tl_optim *o)
 	o->step = 0;
 }
 
+/* The update u of the block's floats [off, end). */
+static void update_range(tl_optim *o, tl_net *net, const tl_update *u, size_t off, size_t end)
+{
+	tl_mem none = {0};
+	if (end > off)
+		o->be->update(o->be, u, end - off, (tl_mem){net->pbuf, off}, (tl_mem){net->gbuf, off},
+			      (tl_mem){o->m, off}, o->v ? (tl_mem){o->v, off} : none);
+}
+
 void tl_optim_step(tl_optim *o, tl_net *net)
 {
 	o->step++;
@@ -62,10 +72,16 @@ void tl_optim_step(tl_optim *o, tl_net *net)
 		       .weight_decay = o->weight_decay, .nesterov = o->nesterov,
 		       .beta1 = o->beta1, .beta2 = o->beta2, .eps = o->eps, .bc1 = (float)bc1,
 		       .sqrt_bc2 = (float)sqrt(bc2)};
-	tl_mem none = {0};
-	o->be->update(o->be, &u, net->n_param_floats - off, (tl_mem){net->pbuf, off},
-		      (tl_mem){net->gbuf, off}, (tl_mem){o->m, off},
-		      o->v ? (tl_mem){o->v, off} : none);
+	/* the head's parameters are the block's last (its unit is the last):
+	 * with a rate of its own it is a second launch */
+	size_t end = net->n_param_floats, head = end;
+	if (o->head_mult != 1.0f)
+		for (int i = first; i < net->n_params && head == end; i++)
+			if (!strcmp(net->layers[net->params[i].layer].unit, "head"))
+				head = net->params[i].off;
+	update_range(o, net, &u, off, head);
+	u.lr = o->lr * o->head_mult;
+	update_range(o, net, &u, head, end);
 }
 
 tl_status tl_optim_get(tl_optim *o, int which, size_t off, size_t len, float *dst, tl_err *err)

@@ -14,6 +14,8 @@ typedef enum { TL_OPT_SGD = 0, TL_OPT_ADAM = 1 } tl_opt_kind;
 typedef struct {
 	tl_opt_kind kind;
 	float lr, momentum, weight_decay;
+	float head_mult; /* the head's rate is lr * head_mult (1: one rate; a new
+			  * head learns faster than the pretrained layers under it) */
 	int nesterov;
 	float beta1, beta2, eps;
 	long step;

@@ -106,6 +106,8 @@ static const setting table[] = {
 	 "--label-smoothing: expected 0..0.5"},
 	{"tta", "tta", 0, T_FLAG, F(tta), "0", 0, 1, 0, 0, 0},
 	{"keras", 0, 0, T_INT, F(keras), "0", 0, 1, 0, 0, 0},
+	{"head_lr_mult", "head-lr-mult", 0, T_FLOAT, F(head_lr_mult), "1", 0.01, 1000, 0, 0,
+	 "--head-lr-mult: expected a factor in 0.01..1000"},
 	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0", 1e-6, 0.9, 0, parse_val,
 	 "--val: expected test or a fraction in (0, 0.9]"},
 	{"monitor", "monitor", 0, T_ENUM, F(monitor_loss), "val_accuracy", 0, 0, tl_monitor_names, 0,
@@ -466,7 +468,7 @@ static void expected(const setting *s, char *out, size_t n)
  * without them ran with their defaults. */
 static int is_late(const char *key)
 {
-	static const char *const late[] = {"label_smoothing", "tta", "keras", NULL};
+	static const char *const late[] = {"label_smoothing", "tta", "keras", "head_lr_mult", NULL};
 	for (int i = 0; late[i]; i++)
 		if (!strcmp(late[i], key))
 			return 1;

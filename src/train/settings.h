@@ -49,6 +49,7 @@ typedef struct {
 	tl_opt_kind opt;
 	float momentum, weight_decay;
 	int nesterov;
+	float head_lr_mult; /* the head's rate is this times the stage's */
 	tl_schedule sched;
 	int step_size;      /* step: epochs between decays */
 	float gamma;        /* step and plateau decay factor */

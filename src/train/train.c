@@ -879,6 +879,7 @@ static tl_status run_stages(run *r, int *stop, tl_err *err)
 		r->opt.momentum = cfg->momentum; /* hyper-parameters, fresh or resumed */
 		r->opt.nesterov = cfg->nesterov;
 		r->opt.weight_decay = cfg->weight_decay;
+		r->opt.head_mult = cfg->head_lr_mult;
 		if (!cfg->quiet)
 			fprintf(stderr, "tltrain: stage %d: %s trainable (%zu of %zu parameters), lr %.3g, epochs %d..%d\n",
 				r->st.stage + 1, stage_unit(cfg, r->st.stage), tl_net_count_params(r->net, 1),
