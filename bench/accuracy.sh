@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/accuracy.sh DATA_DIR [fast|best] [--no-peer]
+# bench/accuracy.sh DATA_DIR [fast|best] [--no-peer] [-- TLTRAIN_OPTIONS...]
 #
 # The accuracy targets of README's table, end to end on this machine: pack
 # the full CIFAR-10 (DATA_DIR/cifar-10-binary.tar.gz) at the recipe's size
@@ -13,12 +13,22 @@
 # with its time to reach our accuracy if it gets there.
 #   fast: target test accuracy 0.90 within 300 s
 #   best: target >= 0.93 within 3600 s
+# Options after -- go to tltrain after the recipe (variants: -- -b 32).
 # Output: "name value unit" lines, plus the CPU, the load before and after.
 set -euo pipefail
-data=${1:?usage: bench/accuracy.sh DATA_DIR [fast|best] [--no-peer]}
+usage="usage: bench/accuracy.sh DATA_DIR [fast|best] [--no-peer] [-- TLTRAIN_OPTIONS...]"
+data=${1:?$usage}
 recipe=${2:-fast}
+shift $(($# < 2 ? $# : 2))
 peer_too=1
-[ "${3:-}" = "--no-peer" ] && peer_too=0
+if [ "${1:-}" = "--no-peer" ]; then
+	peer_too=0
+	shift
+fi
+if [ $# -gt 0 ]; then
+	[ "$1" = "--" ] || { echo "$usage" >&2; exit 2; }
+	shift
+fi
 case $recipe in
 fast) target=0.90 budget=300 res=64 ;;
 best) target=0.93 budget=3600 res=96 ;;
@@ -32,12 +42,12 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/tl-accuracy.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 py=/usr/bin/python3
 
-echo "# $(date -u +%FT%TZ) recipe $recipe; cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+echo "# $(date -u +%FT%TZ) recipe $recipe${*:+ (tltrain $*)}; cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s.%N)
 "$bin/tlpack" -q -r "$res" --norm caffe -o "$out/c64.tls" "$tar"
 t1=$(date +%s.%N)
-"$bin/tltrain" -q --recipe "$recipe" -w "$w" -d "$out/c64.tls" -o "$out/run" --no-plots
+"$bin/tltrain" -q --recipe "$recipe" -w "$w" -d "$out/c64.tls" -o "$out/run" --no-plots "$@"
 t2=$(date +%s.%N)
 acc=$(awk '/^test accuracy:/ {print $3}' "$out/run/report.txt")
 total=$(echo "$t2 - $t0" | bc)
@@ -50,15 +60,14 @@ sed 's/^/# /' "$out/run/history.csv"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$peer_too" = 1 ] || exit 0
 
-# PyTorch, the same recipe (settings read back from the run's report), for
-# the same wall time
-epochs=$(awk -F, 'NR > 1 {n++} END {print n}' "$out/run/history.csv")
-case $recipe in # the settings of settings.c's recipes
-fast) crop=0 frozen=conv1,conv2 ;;
-best) crop=8 frozen=conv1,conv2 ;;
-esac
-"$py" "$here/bench/peer-train-torch.py" googlenet "$tar" "$w" "$res" "$epochs" "$total" "$acc" \
-	0.01 0.1 "$crop" 1 "$frozen" | tee "$out/peer.log" | sed 's/^/# /'
+# PyTorch, the same recipe (the settings read back from the run's report),
+# for the same wall time; both recipes keep GoogLeNet's stem frozen
+set_of() { awk -v k="$1" '$1 == k {print $2}' "$out/run/report.txt"; }
+drop=$(set_of dropout)
+[ "$drop" = -1 ] && drop=0.4 # GoogLeNet's own
+"$py" "$here/bench/peer-train-torch.py" googlenet "$tar" "$w" "$res" "$(set_of max_epochs)" "$total" "$acc" \
+	"$(set_of lr2)" "$(set_of label_smoothing)" "$(set_of crop_pad)" "$(set_of tta)" conv1,conv2 0 \
+	"$(set_of head_lr_mult)" "$(set_of batch)" "$drop" | tee "$out/peer.log" | sed 's/^/# /'
 pacc=$(awk '/final test_accuracy/ {print $4}' "$out/peer.log")
 reach=$(sed -n 's/.*reached [0-9.]*: //p' "$out/peer.log")
 echo "torch_test_accuracy $pacc (same recipe, $(printf '%.0f' "$total") s)"

@@ -17,8 +17,11 @@ recomputed for every batch of every epoch).  Needs python3-torch.
             whole at SIZE x SIZE, caffe input, head gap -> dropout 0.4 -> 10,
             as tltrain --recipe does it: SGD with Nesterov momentum 0.9,
             one-cycle rate peaking at LR over EPOCHS epochs (stepped per
-            batch), label smoothing, random flips (and a random crop after
-            zero padding by CROP), batch 64; optional test-time flip.  Stops
+            batch; a fraction such as 1.25 trains part of the last epoch, as
+            tltrain -e does), dropout DROPOUT before the head (default 0.4,
+            GoogLeNet's), the head at HEAD_MULT times the rate, label
+            smoothing, random flips (and a random crop after zero padding by
+            CROP), batch BATCH; optional test-time flip.  Stops
             when BUDGET seconds have passed since the start (loading the data
             included), tests after each epoch and at the stop (testing time not
             counted), and says when it first reached TARGET.
@@ -27,11 +30,12 @@ usage: peer-train-torch.py feature CIFAR_TARBALL EPOCHS [LIMIT]
        peer-train-torch.py vgg-block5 CIFAR_TARBALL WEIGHTS EPOCHS [LIMIT]
        peer-train-torch.py save-vgg FILE
        peer-train-torch.py googlenet CIFAR_TARBALL WEIGHTS SIZE EPOCHS BUDGET TARGET
-                           [LR SMOOTHING CROP TTA [FROZEN [LIMIT]]]
+                           [LR SMOOTHING CROP TTA [FROZEN [LIMIT [HEAD_MULT [BATCH [DROPOUT]]]]]]
   (FROZEN: comma-separated tensor name prefixes kept frozen, e.g. conv1,conv2;
    - for none)
 """
 import importlib.util
+import math
 import os
 import sys
 import tarfile
@@ -116,11 +120,14 @@ class SqFE(nn.Module):
 
 def googlenet(argv):
     tar, weights, size, epochs, budget, target = argv[:6]
-    size, epochs, budget, target = int(size), int(epochs), float(budget), float(target)
+    size, epochs, budget, target = int(size), float(epochs), float(budget), float(target)
     lr, smooth, crop, tta = (float(argv[6]), float(argv[7]), int(argv[8]), int(argv[9])) \
         if len(argv) > 9 else (0.01, 0.1, 0, 0)
     frozen = [f for f in argv[10].split(",") if f and f != "-"] if len(argv) > 10 else []
     limit = int(argv[11]) if len(argv) > 11 else 0
+    head_mult = float(argv[12]) if len(argv) > 12 else 1.0
+    bs = int(argv[13]) if len(argv) > 13 else 64
+    drop = float(argv[14]) if len(argv) > 14 else 0.4
     t_start = time.perf_counter()
     x, y, xt, yt = load_cifar(tar, size, limit)
     m = fx.GoogLeNet(1, [], 10)
@@ -131,10 +138,16 @@ def googlenet(argv):
     for k, v in m.params.items():
         v.requires_grad_(not any(k.startswith(f) for f in frozen))
     plain_head = m.head
-    m.head = lambda f: plain_head(F.dropout(f, 0.4, m.training))  # tltrain's default head
-    nb = (len(x) + 63) // 64
-    opt = torch.optim.SGD([v for v in m.parameters() if v.requires_grad], lr=lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * nb,
+    m.head = lambda f: plain_head(F.dropout(f, drop, m.training))  # tltrain's head
+    nb = (len(x) + bs - 1) // bs
+    n_epochs = math.ceil(epochs - 1e-9)
+    last_nb = math.ceil((epochs - (n_epochs - 1)) * nb - 1e-9)  # batches of the last epoch
+    total = (n_epochs - 1) * nb + last_nb
+    trained = [(k, v) for k, v in m.params.items() if v.requires_grad]
+    groups = [{"params": [v for k, v in trained if not k.startswith("head.")], "max_lr": lr},
+              {"params": [v for k, v in trained if k.startswith("head.")], "max_lr": lr * head_mult}]
+    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[lr, lr * head_mult], total_steps=total,
                                                 pct_start=0.3, anneal_strategy="cos",
                                                 cycle_momentum=False)
     g = torch.Generator().manual_seed(0)
@@ -155,14 +168,16 @@ def googlenet(argv):
     reached = None
     acc = 0.0
     done = False
-    for e in range(epochs):
+    for e in range(n_epochs):
         m.training = True
         perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 64):
+        for i in range(0, len(x), bs):
             if time.perf_counter() - t_start - testing > budget:
                 done = True
                 break
-            idx = perm[i:i + 64]
+            if e == n_epochs - 1 and i // bs >= last_nb:
+                break
+            idx = perm[i:i + bs]
             xb = x[idx]
             flip = torch.rand(len(idx), generator=g) < 0.5
             xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(3), xb)

@@ -334,6 +334,15 @@ static void recipe_sets_what_was_not_given(void **state)
 	assert_int_equal(c.opt, TL_OPT_SGD); /* googlenet's */
 	assert_int_equal(c.sched, TL_SCHED_ONECYCLE);
 	assert_true(c.label_smoothing == 0.1f && c.lr == 0.01f);
+	assert_true(c.dropout < 0); /* googlenet's own 0.4 */
+	/* fast: a fractional epoch count, no dropout, a small held-out slice */
+	tl_train_defaults(&c);
+	assert_int_equal(opt(&c, "recipe", "fast", &what), 0);
+	assert_int_equal(opt(&c, "batch", "32", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_true(c.max_epochs == 1.25 && c.dropout == 0 && c.batch == 32);
+	assert_true(c.val_fraction > 0.0199 && c.val_fraction < 0.0201);
+	assert_int_equal(tl_train_epoch_count(&c), 2);
 }
 
 int main(void)

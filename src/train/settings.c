@@ -170,10 +170,12 @@ static const model_default model_defaults[] = {
 static const model_default recipes[] = {
 	{"fast", "model", "googlenet"},
 	{"fast", "unit", "inception_3a"},
-	{"fast", "max_epochs", "1"},
+	{"fast", "max_epochs", "1.25"},
 	{"fast", "patience", "0"},
 	{"fast", "flip", "1"},
 	{"fast", "tta", "1"},
+	{"fast", "dropout", "0"},
+	{"fast", "val_fraction", "0.02"},
 	{"best", "model", "googlenet"},
 	{"best", "unit", "inception_3a"},
 	{"best", "max_epochs", "5"},
@@ -399,7 +401,11 @@ static void format(const setting *s, const tl_train_cfg *c, char *out, size_t n)
 	case T_LONG: snprintf(out, n, "%ld", *(const long *)p); break;
 	case T_U64: snprintf(out, n, "%" PRIu64, *(const uint64_t *)p); break;
 	case T_FLOAT: snprintf(out, n, "%.9g", *(const float *)p); break;
-	case T_DOUBLE: snprintf(out, n, "%.17g", *(const double *)p); break;
+	case T_DOUBLE: /* the shortest text that reads back exactly (0.02, not 0.0200...04) */
+		snprintf(out, n, "%.15g", *(const double *)p);
+		if (strtod(out, NULL) != *(const double *)p)
+			snprintf(out, n, "%.17g", *(const double *)p);
+		break;
 	case T_STR: snprintf(out, n, "%s", p); break;
 	case T_ENUM: snprintf(out, n, "%s", tl_enum_name(s->names, *(const int *)p)); break;
 	case T_CUSTOM: out[0] = 0; break;

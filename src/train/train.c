@@ -606,6 +606,12 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 	return st;
 }
 
+/* One "key value" line of the report's settings. */
+static void report_setting(void *arg, const char *key, const char *val)
+{
+	fprintf(arg, "%-18s %s\n", key, val[0] ? val : "-");
+}
+
 /* Test-set metrics, latency and everything else into report.txt. */
 static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 {
@@ -675,6 +681,8 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	for (int i = 0; i < k; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, o);
+	fprintf(o, "\nsettings (as the checkpoints keep them)\n");
+	tl_train_cfg_save(c, report_setting, o);
 	fclose(o);
 	/* the same for programs: report.json and confusion.csv (plot/run.c) */
 	const char *cn[TL_SHARD_MAX_CLASSES];
