@@ -834,6 +834,7 @@ static void lrn_gradients(void **state)
 	check_lrn(2, 6, 5, 4, 0.9, 0.6, 1.0);    /* even size: 2 before, 1 after */
 	check_lrn(1, 3, 35, 5, 0.8, 0.75, 1.0);  /* window wider than the channels */
 	check_lrn(1, 1, 4, 5, 0.5, 0.75, 1.0);
+	check_lrn(1, 7, 100, 5, 0.6, 0.75, 1.0); /* two pixel blocks (64 + 36): SIMD runs and tails */
 	check_lrn(2, 7, 131, 5, 0.5, 0.75, 1.0); /* pixels in more than one block of the fast loop */
 }
 

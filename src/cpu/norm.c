@@ -362,13 +362,10 @@ static void window_sum(const float *a, float *win, int c, size_t len, int before
 {
 	for (int ch = 0; ch < c; ch++) {
 		float *w = win + (size_t)ch * len;
-		memset(w, 0, len * sizeof(float));
 		int d0 = ch - before < 0 ? 0 : ch - before, d1 = ch + after >= c ? c - 1 : ch + after;
-		for (int d = d0; d <= d1; d++) {
-			const float *src = a + (size_t)d * len;
-			for (size_t k = 0; k < len; k++)
-				w[k] += src[k];
-		}
+		memcpy(w, a + (size_t)d0 * len, len * sizeof(float));
+		for (int d = d0 + 1; d <= d1; d++)
+			tl_vec_add(w, a + (size_t)d * len, len);
 	}
 }
 
@@ -381,14 +378,15 @@ static void lrn_fwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
 		size_t i = b / j->blocks, k0 = b % j->blocks * LRN_BLOCK;
 		size_t len = hw - k0 < LRN_BLOCK ? hw - k0 : LRN_BLOCK;
 		const float *x = j->x + i * C * hw + k0;
-		for (size_t ch = 0; ch < C; ch++)
-			for (size_t k = 0; k < len; k++) {
-				float v = x[ch * hw + k];
-				sq[ch * len + k] = v * v;
-			}
+		for (size_t ch = 0; ch < C; ch++) {
+			const float *xc = x + ch * hw;
+			float *sc = sq + ch * len;
+			for (size_t k = j->K->mul(sc, xc, xc, NULL, len, 0); k < len; k++)
+				sc[k] = xc[k] * xc[k];
+		}
 		window_sum(sq, win, j->c, len, j->size / 2, (j->size - 1) / 2);
 		float f = j->alpha / (float)j->size;
-		for (size_t t = 0; t < C * len; t++)
+		for (size_t t = j->K->affine(win, win, C * len, f, j->kk, TL_ACT_NONE); t < C * len; t++)
 			win[t] = j->kk + f * win[t];
 		for (size_t ch = 0; ch < C; ch++)
 			if (j->oscale)
