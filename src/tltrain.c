@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"  -p, --patience N       early stopping patience (default 3; 0: off)\n"
 		"  -e, --epochs N         maximum epochs, all stages (default 20); a fraction\n"
 		"                         trains part of the last (1.25: a quarter of the second)\n"
+		"      --time-limit S     end the run, final test included, within S seconds:\n"
+		"                         the last stage trains fewer epochs if -e does not fit\n"
 		"  -b, --batch N          batch size (default 64)\n"
 		"      --warmup-epochs N  finetune: head-only epochs first (default 3)\n"
 		"      --lr X             learning rate of the head / first stage (default 1e-3)\n"

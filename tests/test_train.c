@@ -477,6 +477,35 @@ static void fractional_epochs_stop_part_way(void **state)
 	free(h);
 }
 
+/* --time-limit: 200 epochs asked with a limit of 3 s end in fewer epochs,
+ * the last one cut where the time ran out, and the report says so. */
+static void time_limit_shortens_the_run(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	base_cfg(&c, "limit");
+	c.warmup_epochs = 0;
+	c.max_epochs = 200;
+	c.sched = TL_SCHED_ONECYCLE;
+	c.time_limit = 3;
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	if (!(r.epochs_run >= 1 && r.epochs_run < 200))
+		fail_msg("%d epochs run in a 3 s limit", r.epochs_run);
+	char path[600];
+	snprintf(path, sizeof path, "%s/limit/report.txt", dir);
+	char *rep = slurp(path);
+	assert_non_null(rep);
+	double fit, asked;
+	char *t = strstr(rep, "time limit:       3 s: ");
+	assert_non_null(t);
+	assert_int_equal(sscanf(t, "time limit:       3 s: %lf epochs fit of the %lf asked", &fit, &asked), 2);
+	assert_true(asked == 200 && fit < 200 && fit > r.epochs_run - 1 && fit <= r.epochs_run);
+	free(rep);
+}
+
 static void corrupt_chunk_is_caught(void **state)
 {
 	(void)state;
@@ -538,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(tta_averages_image_and_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(onecycle_smoothing_crop_resume_exactly, setup, teardown),
 		cmocka_unit_test_setup_teardown(fractional_epochs_stop_part_way, setup, teardown),
+		cmocka_unit_test_setup_teardown(time_limit_shortens_the_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_chunk_is_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_setups_fail_cleanly, setup, teardown),
 	};

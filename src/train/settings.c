@@ -126,6 +126,8 @@ static const setting table[] = {
 	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
 	{0, "device", 0, T_STR, F(device), "auto", 0, 0, 0, parse_device,
 	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]"},
+	{0, "time-limit", 0, T_DOUBLE, F(time_limit), "0", 1, 1e7, 0, 0,
+	 "--time-limit: expected seconds in 1..1e7"},
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,
 	 "-j: expected a thread count in 1..1024"},
 	{0, "quiet", 'q', T_FLAG, F(quiet), "0", 0, 1, 0, 0, 0},
@@ -170,11 +172,13 @@ static const model_default model_defaults[] = {
 static const model_default recipes[] = {
 	{"fast", "model", "googlenet"},
 	{"fast", "unit", "inception_3a"},
-	{"fast", "max_epochs", "1.25"},
+	{"fast", "max_epochs", "1.5"},
+	{"fast", "time-limit", "290"},
 	{"fast", "patience", "0"},
 	{"fast", "flip", "1"},
 	{"fast", "tta", "1"},
 	{"fast", "dropout", "0"},
+	{"fast", "label_smoothing", "0.05"},
 	{"fast", "val_fraction", "0.02"},
 	{"best", "model", "googlenet"},
 	{"best", "unit", "inception_3a"},
@@ -421,8 +425,8 @@ static void apply_rows(tl_train_cfg *c, const model_default *rows, size_t n, con
 		const model_default *d = &rows[k];
 		if (strcmp(d->model, name) || (skip_unit && !strcmp(d->key, "unit")))
 			continue;
-		for (int i = 0; i < N_SETTINGS; i++)
-			if (table[i].key && !strcmp(table[i].key, d->key) && !c->given[i]) {
+		for (int i = 0; i < N_SETTINGS; i++) /* a run-time setting by its option */
+			if (!strcmp(table[i].key ? table[i].key : table[i].opt, d->key) && !c->given[i]) {
 				TL_CHECK(store(&table[i], c, d->val, 0, 1) == 0);
 				c->given[i] = 2; /* the recipe's: the network's defaults leave it */
 			}

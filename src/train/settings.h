@@ -70,6 +70,8 @@ typedef struct {
 	/* run-time only (not saved) */
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
 	int threads, quiet, json;
+	double time_limit;  /* seconds for the whole run, final test included (0: none):
+			     * the last stage ends sooner if -e would not fit */
 	int no_plots;       /* no history/confusion pictures in the run directory */
 	double resume_epochs; /* --resume with -e: the run's new total of epochs (0: the checkpoint's) */
 	int on_nan_skip;    /* a non-finite batch loss: 0 stops the run, 1 skips the batch */

@@ -52,6 +52,10 @@ typedef struct {
 	int32_t *pred;      /* a batch's predicted classes */
 	tl_run_state st;
 	double t_start;
+	/* --time-limit: the epochs asked for (-e), the speed measured in this
+	 * process (training batches; evaluation seconds per image and view) */
+	double asked_epochs, timed_sec, eval_spi;
+	long timed_batches, batches_seen;
 	tl_progress prog;
 	long batches_run;
 	uint64_t skipped;   /* --on-nan skip: batches skipped in this epoch */
@@ -450,6 +454,35 @@ static tl_status params_finite(run *r, int e, tl_err *err)
 	return TL_OK;
 }
 
+/* --time-limit: the epochs the run can still afford from the speed
+ * measured so far, validations and the final test included, set as
+ * cfg->max_epochs (at most the -e asked, at least the batch under way), so
+ * the last epoch stops in time and onecycle anneals by then.  Only the last
+ * stage is shortened. */
+static void plan_time(run *r, int e, uint64_t nb_full)
+{
+	tl_train_cfg *c = r->cfg;
+	if (c->time_limit <= 0 || r->timed_batches < 8 || r->st.stage != stage_count(c) - 1)
+		return;
+	double spb = r->timed_sec / (double)r->timed_batches;
+	/* an image's forward pass, per view: as timed on the validation set,
+	 * but no less than 1/2.5 of a training step's share per image (the
+	 * ratio measured on GoogLeNet and SqueezeNet; a small validation set
+	 * times optimistically); with a fifth more for the final test's
+	 * colder caches and the report */
+	double spi = spb / c->batch / 2.5;
+	spi = r->eval_spi > spi ? r->eval_spi : spi;
+	double views = c->tta ? 2 : 1, nb = (double)(nb_full ? nb_full : 1);
+	double done = e + (double)r->st.batch_pos / nb;
+	int vals = tl_train_epoch_count(c) - e; /* validations still to run */
+	double evals = 1.2 * spi * views *
+		       ((double)r->n_va * vals + (c->val_fraction > 0 ? (double)r->n_te : 0));
+	double left = c->time_limit - (tl_now() - r->t_start) - evals - (0.01 * c->time_limit + 1);
+	double afford = done + (left > 0 ? left / spb : 0) / nb, least = done + 1 / nb;
+	double want = afford < r->asked_epochs ? afford : r->asked_epochs;
+	c->max_epochs = want > least ? want : least;
+}
+
 static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
@@ -460,6 +493,7 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		const float *x;
 		const int32_t *y;
 		int nb;
+		double tb = tl_now();
 		tl_status st = tl_loader_next(tl, &x, &y, &nb, err);
 		if (st != TL_OK || nb == 0)
 			return st;
@@ -484,6 +518,13 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		r->st.part_correct += (uint64_t)correct;
 		r->st.part_seen += (uint64_t)nb;
 		double el = tl_now() - t0;
+		if (c->time_limit > 0 && ++r->batches_seen > 3) { /* the first ones warm up */
+			r->timed_sec += tl_now() - tb;
+			if (++r->timed_batches % 8 == 0) {
+				plan_time(r, e, nb_full);
+				nb_total = tl_train_epoch_batches(c, e, nb_full);
+			}
+		}
 		if (r->prog.enabled && !c->quiet)
 			print_progress(r, e, nb_total, el);
 		if ((c->cancel && *c->cancel) || (c->cancel_after > 0 && ++r->batches_run >= c->cancel_after)) {
@@ -516,6 +557,8 @@ static tl_status epoch_row(run *r, int e, double t0, tl_hist_row *h, tl_metrics 
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
 	tl_status st = evaluate(r, r->va_rec, r->va_lab, r->n_va, r->pc.layer ? r->pc.va : NULL, m, err);
 	double sec = tl_now() - t0;
+	if (r->n_va) /* --time-limit's evaluation speed */
+		r->eval_spi = (sec - train_s) / ((double)r->n_va * (r->cfg->tta ? 2 : 1));
 	uint64_t seen = r->st.part_seen ? r->st.part_seen : 1;
 	*h = (tl_hist_row){.epoch = e + 1, .stage = r->st.stage,
 			   .acc = (double)r->st.part_correct / seen, .loss = r->st.part_loss / seen,
@@ -592,7 +635,10 @@ static tl_status run_stage(run *r, int *stop, tl_err *err)
 	TL_TRY(st);
 	tl_loader *tl = NULL;
 	TL_TRY(make_loader(r, &tl, r->tr_rec, r->tr_lab, r->n_tr, r->pc.layer ? r->pc.tr : NULL, 1, err));
-	while (st == TL_OK && r->st.epoch < end && !*stop) {
+	for (;;) {
+		stage_range(c, r->st.stage, &first, &end); /* --time-limit may end it sooner */
+		if (st != TL_OK || r->st.epoch >= end || *stop)
+			break;
 		int e = r->st.epoch;
 		if (r->st.batch_pos == 0)
 			r->st.lr = epoch_lr(r, e);
@@ -672,6 +718,9 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	fprintf(o, "training time:    %.1f s in epochs", total);
 	if (r->pc.seconds > 0)
 		fprintf(o, " + %.1f s building the prefix cache", r->pc.seconds);
+	if (c->time_limit > 0)
+		fprintf(o, "\ntime limit:       %g s: %.4g epochs fit of the %g asked", c->time_limit,
+			c->max_epochs, r->asked_epochs);
 	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s)\n", lat_ms,
 		r->dev.be->name);
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
@@ -681,6 +730,8 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	for (int i = 0; i < k; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, o);
+	fflush(o);
+	size_t shown = len; /* stdout gets the report without the settings */
 	fprintf(o, "\nsettings (as the checkpoints keep them)\n");
 	tl_train_cfg_save(c, report_setting, o);
 	fclose(o);
@@ -707,7 +758,7 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	if (st == TL_OK)
 		st = tl_write_file_atomic(path, buf, len, err);
 	if (st == TL_OK && !c->quiet)
-		fputs(buf, stdout);
+		fwrite(buf, 1, shown, stdout);
 	free(buf);
 	return st;
 }
@@ -933,6 +984,7 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	tl_status st = run_open(r, resume, err);
 	if (st != TL_OK)
 		drop_failed_dir(r); /* no empty run directory after a failed start */
+	r->asked_epochs = cfg->max_epochs; /* the checkpoint's, on resume */
 	if (st == TL_OK)
 		st = run_stages(r, &stop, err);
 	if (st == TL_OK) {
