@@ -54,7 +54,7 @@ typedef struct {
 	double t_start;
 	/* --time-limit: the epochs asked for (-e), the speed measured in this
 	 * process (training batches; evaluation seconds per image and view) */
-	double asked_epochs, timed_sec, eval_spi;
+	double asked_epochs, timed_sec, timed_fwd, eval_spi;
 	long timed_batches, batches_seen;
 	tl_progress prog;
 	long batches_run;
@@ -465,18 +465,20 @@ static void plan_time(run *r, int e, uint64_t nb_full)
 	if (c->time_limit <= 0 || r->timed_batches < 8 || r->st.stage != stage_count(c) - 1)
 		return;
 	double spb = r->timed_sec / (double)r->timed_batches;
-	/* an image's forward pass, per view: as timed on the validation set,
-	 * but no less than 1/2.5 of a training step's share per image (the
-	 * ratio measured on GoogLeNet and SqueezeNet; a small validation set
-	 * times optimistically); with a fifth more for the final test's
+	/* an image's forward pass, per view: the slower of the training
+	 * steps' forward passes and the last validation pass (both track the
+	 * machine's speed as it changes), a tenth more for the final test's
 	 * colder caches and the report */
-	double spi = spb / c->batch / 2.5;
+	double spi = r->timed_fwd / ((double)r->timed_batches * c->batch);
 	spi = r->eval_spi > spi ? r->eval_spi : spi;
 	double views = c->tta ? 2 : 1, nb = (double)(nb_full ? nb_full : 1);
 	double done = e + (double)r->st.batch_pos / nb;
 	int vals = tl_train_epoch_count(c) - e; /* validations still to run */
-	double evals = 1.2 * spi * views *
-		       ((double)r->n_va * vals + (c->val_fraction > 0 ? (double)r->n_te : 0));
+	/* a held-out validation leaves the test set uncached: its images also
+	 * go through the frozen prefix, at the cache build's speed */
+	double pre = r->pc.layer && r->pc.seconds > 0 ? r->pc.seconds / (double)(r->n_tr + r->n_va) : 0;
+	double evals = 1.1 * views *
+		       (spi * (double)r->n_va * vals + (c->val_fraction > 0 ? (spi + pre) * (double)r->n_te : 0));
 	double left = c->time_limit - (tl_now() - r->t_start) - evals - (0.01 * c->time_limit + 1);
 	double afford = done + (left > 0 ? left / spb : 0) / nb, least = done + 1 / nb;
 	double want = afford < r->asked_epochs ? afford : r->asked_epochs;
@@ -500,7 +502,9 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		r->net->training = 1;
 		r->net->rng = tl_rng_key(c->seed, 0xd0, (uint64_t)e, r->st.batch_pos);
 		r->opt.lr = batch_lr(r, e, r->st.batch_pos, nb_full);
+		double tf = tl_now();
 		forward_batch(r, x, nb);
+		tf = tl_now() - tf;
 		double loss;
 		TL_TRY(tl_net_loss(r->net, nb, y, 1, &loss, r->pred, err));
 		if (!isfinite(loss)) {
@@ -520,6 +524,7 @@ static tl_status train_batches(run *r, tl_loader *tl, int e, double t0, tl_err *
 		double el = tl_now() - t0;
 		if (c->time_limit > 0 && ++r->batches_seen > 3) { /* the first ones warm up */
 			r->timed_sec += tl_now() - tb;
+			r->timed_fwd += tf;
 			if (++r->timed_batches % 8 == 0) {
 				plan_time(r, e, nb_full);
 				nb_total = tl_train_epoch_batches(c, e, nb_full);
