@@ -55,7 +55,7 @@ echo "tlkit_pack_seconds $(echo "$t1 - $t0" | bc | xargs printf '%.1f') s"
 echo "tlkit_train_test_seconds $(echo "$t2 - $t1" | bc | xargs printf '%.1f') s"
 echo "tlkit_test_accuracy $acc (target $target)"
 echo "tlkit_total_seconds $(printf '%.1f' "$total") s (target <= $budget)"
-grep -E '^(epochs|training time):' "$out/run/report.txt" | sed 's/^/# /'
+grep -E '^(epochs|training time|time limit):' "$out/run/report.txt" | sed 's/^/# /'
 sed 's/^/# /' "$out/run/history.csv"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$peer_too" = 1 ] || exit 0
