@@ -179,6 +179,7 @@ static const model_default recipes[] = {
 	{"fast", "tta", "1"},
 	{"fast", "dropout", "0"},
 	{"fast", "label_smoothing", "0.05"},
+	{"fast", "monitor", "val_loss"},
 	{"fast", "val_fraction", "0.02"},
 	{"best", "model", "googlenet"},
 	{"best", "unit", "inception_3a"},
