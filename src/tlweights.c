@@ -428,6 +428,9 @@ static int check_extra(const have_t *have, size_t nh)
 	int extra = 0;
 	for (size_t i = 0; i < nh; i++)
 		if (!have[i].matched) {
+			size_t n = strlen(have[i].name), k = strlen(".num_batches_tracked");
+			if (n > k && strcmp(have[i].name + n - k, ".num_batches_tracked") == 0)
+				continue; /* torchvision's batch counter: no part of the model */
 			char hs[96];
 			tl_h5_fmt_shape(have[i].ndim, have[i].shape, hs, sizeof hs);
 			printf("extra       %-24s %s%s\n", have[i].name, hs,

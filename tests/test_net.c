@@ -403,7 +403,23 @@ static void names_resolve_across_conventions(void **state)
 		    {"mobilenetv2", "features.15", "block_14_add"},
 		    {"mobilenetv2", "features.14", "block_13_project_BN"}, /* no residual: the BN is the block's output */
 		    {"mobilenetv2", "features.18", "out_relu"},
-		    {"baseline", "features.5", "max_pooling2d_1"}};
+		    {"baseline", "features.5", "max_pooling2d_1"},
+		    /* Caffe's in-place ReLU names, its head, torchvision's head */
+		    {"googlenet", "conv1/relu_7x7", "conv1/7x7_s2"},
+		    {"googlenet", "conv2/relu_3x3_reduce", "conv2/3x3_reduce"},
+		    {"googlenet", "inception_4e/relu_pool_proj", "inception_4e/pool_proj"},
+		    {"googlenet", "pool5/7x7_s1", "global_average_pooling"},
+		    {"googlenet", "avgpool", "global_average_pooling"},
+		    {"googlenet", "pool5/drop_7x7_s1", "dropout"},
+		    {"googlenet", "loss3/classifier", "predictions"},
+		    {"googlenet", "fc", "predictions"},
+		    {"alexnet", "classifier.6", "predictions"},
+		    {"mobilenetv2", "global_average_pooling2d", "global_average_pooling"},
+		    {"mobilenetv2", "classifier.1", "predictions"},
+		    /* torchvision's ReLU6 module inside a ConvBNReLU */
+		    {"mobilenetv2", "features.14.conv.0.2", "block_13_expand_relu"},
+		    {"mobilenetv2", "features.0.2", "Conv1_relu"},
+		    {"mobilenetv2", "features.18.2", "out_relu"}};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		tl_model_cfg cfg;
 		tl_net *net;
@@ -424,7 +440,12 @@ static void names_resolve_across_conventions(void **state)
 		    {"mobilenetv2", "features.14.conv.1", "block_13_depthwise"}, /* the module's first layer */
 		    {"mobilenetv2", "block_13_depthwise_relu", "block_13_depthwise_relu"},
 		    {"alexnet", "classifier.4", "fc7"},
-		    {"squeezenet", "features.12", "fire9_squeeze1x1"}};
+		    {"squeezenet", "features.12", "fire9_squeeze1x1"},
+		    /* a batch norm fused with its ReLU6: training starts at the fused layer */
+		    {"mobilenetv2", "block_13_expand_BN", "block_13_expand_relu"},
+		    {"mobilenetv2", "features.14.conv.0.1", "block_13_expand_relu"},
+		    {"mobilenetv2", "bn_Conv1", "Conv1_relu"},
+		    {"mobilenetv2", "Conv_1_bn", "out_relu"}};
 	for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
 		tl_model_cfg cfg;
 		tl_net *net;
@@ -436,6 +457,47 @@ static void names_resolve_across_conventions(void **state)
 		if (first != tl_net_find_layer(net, from[i].first))
 			fail_msg("%s -u %s: first trainable %s, want %s", from[i].model, from[i].u,
 				 net->layers[first].name, from[i].first);
+		tl_net_free(net);
+	}
+	/* the fused batch norm's own names are not a --features layer: its
+	 * output before the clip is never formed */
+	tl_model_cfg cfg;
+	tl_net *net;
+	tl_err err;
+	tl_model_defaults(&cfg, "mobilenetv2");
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	assert_int_equal(tl_net_find_layer(net, "block_13_expand_BN"), -1);
+	assert_int_equal(tl_net_find_fused(net, "block_13_depthwise_BN"),
+			 tl_net_find_layer(net, "block_13_depthwise_relu"));
+	assert_int_equal(tl_net_find_fused(net, "block_13_project_BN"), -1); /* no activation */
+	tl_net_free(net);
+}
+
+/* Keras pads a stride-2 conv's even side 0/1 and an odd side 1/1; a map
+ * with one of each cannot be padded that way here, and says so. */
+static void keras_mixed_parity_is_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		int h, w, ok;
+	} cases[] = {{64, 64, 1}, {96, 96, 1}, {75, 75, 1}, {64, 48, 0}, {64, 63, 0}, {33, 35, 0}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		tl_model_cfg cfg;
+		tl_net *net = NULL;
+		tl_err err;
+		tl_model_defaults(&cfg, "mobilenetv2");
+		cfg.keras = 1;
+		cfg.height = cases[i].h;
+		cfg.width = cases[i].w;
+		tl_status st = tl_model_build(&cfg, &net, &err);
+		if ((st == TL_OK) != cases[i].ok)
+			fail_msg("%dx%d: status %d (%s), want %s", cases[i].h, cases[i].w, st,
+				 st == TL_OK ? "" : err.msg, cases[i].ok ? "built" : "refused");
+		if (st != TL_OK)
+			assert_non_null(strstr(err.msg, "Keras"));
+		tl_net_free(net);
+		cfg.keras = 0; /* torchvision pads symmetrically: any size builds */
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
 		tl_net_free(net);
 	}
 }
@@ -613,6 +675,7 @@ int main(void)
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(new_networks_match_published_counts),
 		cmocka_unit_test(names_resolve_across_conventions),
+		cmocka_unit_test(keras_mixed_parity_is_refused),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 		cmocka_unit_test(device_memory_is_checked),
 		cmocka_unit_test(nonfinite_weights_are_named),

@@ -274,6 +274,87 @@ static void resume_equals_uninterrupted(void **state)
 	assert_non_null(strstr(err.msg, "is a squeezenet run, not vgg16"));
 }
 
+/* One channel-summed running statistic of a checkpoint (sum of NAME). */
+static double st_sum(const char *run, const char *file, const char *name, int64_t n)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s/%s", dir, run, file);
+	tl_st_file *f;
+	tl_err err;
+	if (tl_st_open(&f, path, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	float *v = calloc((size_t)n, sizeof *v);
+	if (tl_st_read_f32(f, name, 1, &n, v, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	double s = 0;
+	for (int64_t i = 0; i < n; i++)
+		s += v[i];
+	free(v);
+	tl_st_close(f);
+	return s;
+}
+
+/* MobileNetV2 (batch norm, ReLU6, depthwise, residual adds) trains end to
+ * end: from scratch its running statistics move and are saved; fine-tuned
+ * from that checkpoint with the base frozen below features.14, the frozen
+ * batch norms keep their running statistics (evaluation mode, as Keras
+ * freezes a base) while the trainable ones update; and the run resumes
+ * exactly after interruptions. */
+static void batchnorm_network_trains_and_resumes(void **state)
+{
+	(void)state;
+	tl_train_cfg c;
+	tl_train_result r;
+	tl_err err;
+	base_cfg(&c, "mnv2a");
+	snprintf(c.model, sizeof c.model, "mobilenetv2");
+	c.weights[0] = 0;
+	c.strategy = TL_STRAT_SCRATCH;
+	c.max_epochs = 2;
+	snprintf(c.device, sizeof c.device, "cpu");
+	if (tl_train(&c, 0, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	/* scratch: running mean starts at 0, variance at 1; both moved */
+	double m0 = st_sum("mnv2a", "last.safetensors", "features.0.1.running_mean", 32);
+	double v0 = st_sum("mnv2a", "last.safetensors", "features.0.1.running_var", 32);
+	double m14 = st_sum("mnv2a", "last.safetensors", "features.14.conv.0.1.running_mean", 576);
+	if (fabs(m0) < 1e-3 || fabs(v0 - 32) < 1e-3 || fabs(m14) < 1e-3)
+		fail_msg("running statistics did not move: %g %g %g", m0, v0, m14);
+	char from[600];
+	snprintf(from, sizeof from, "%s/mnv2a/last.safetensors", dir);
+	static const char *const runs[2] = {"mnv2b", "mnv2c"};
+	for (int k = 0; k < 2; k++) {
+		base_cfg(&c, runs[k]);
+		snprintf(c.model, sizeof c.model, "mobilenetv2");
+		snprintf(c.weights, sizeof c.weights, "%s", from);
+		snprintf(c.unit, sizeof c.unit, "features.14");
+		snprintf(c.device, sizeof c.device, "cpu");
+		c.max_epochs = 3;
+		c.warmup_epochs = 1;
+		c.cancel_after = k ? 5 : 0; /* 4 batches an epoch: stopped in epoch 2 */
+		tl_status st = tl_train(&c, 0, &r, &err);
+		assert_int_equal(st, k ? TL_EINTR : TL_OK);
+	}
+	tl_train_cfg rc;
+	base_cfg(&rc, "mnv2c");
+	rc.model[0] = 0;
+	snprintf(rc.device, sizeof rc.device, "cpu");
+	if (tl_train(&rc, 1, &r, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	char *a = history_values("mnv2b"), *b = history_values("mnv2c");
+	assert_string_equal(a, b);
+	free(a), free(b);
+	for (int k = 0; k < 2; k++) {
+		assert_true(st_sum(runs[k], "last.safetensors", "features.0.1.running_mean", 32) == m0);
+		assert_true(st_sum(runs[k], "last.safetensors", "features.0.1.running_var", 32) == v0);
+		double m = st_sum(runs[k], "last.safetensors", "features.14.conv.0.1.running_mean", 576);
+		if (fabs(m - m14) < 1e-6)
+			fail_msg("%s: trainable batch norm's running mean did not move", runs[k]);
+	}
+	assert_true(st_sum("mnv2b", "last.safetensors", "features.14.conv.0.1.running_mean", 576) ==
+		    st_sum("mnv2c", "last.safetensors", "features.14.conv.0.1.running_mean", 576));
+}
+
 static void prefix_cache_changes_nothing(void **state)
 {
 	(void)state;
@@ -563,6 +644,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(loss_decreases_and_files_exist, setup, teardown),
 		cmocka_unit_test_setup_teardown(early_stopping_restores_best, setup, teardown),
 		cmocka_unit_test_setup_teardown(resume_equals_uninterrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(batchnorm_network_trains_and_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefix_cache_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(tta_averages_image_and_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(onecycle_smoothing_crop_resume_exactly, setup, teardown),

@@ -106,17 +106,34 @@ static int alexnet_classifier(tl_net *net, const tl_model_cfg *cfg, int t)
 static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err *err)
 {
 	int own = strcmp(cfg->model, "vgg16") && strcmp(cfg->model, "squeezenet");
-	t = cfg->flatten ? tl_net_flatten(net, "flatten", "head", t)
-			 : tl_net_gap(net, "global_average_pooling", "head", t);
+	int gnet = strcmp(cfg->model, "googlenet") == 0, mnv2 = strcmp(cfg->model, "mobilenetv2") == 0;
+	if (cfg->flatten) {
+		t = tl_net_flatten(net, "flatten", "head", t);
+	} else {
+		t = tl_net_gap(net, "global_average_pooling", "head", t);
+		/* Keras' layer name; Caffe's 7x7 average pool (global at 224x224) */
+		tl_net_alias(net, t, gnet ? "global_average_pooling2d,pool5/7x7_s1,avgpool"
+					  : "global_average_pooling2d");
+	}
 	if (strcmp(cfg->model, "alexnet") == 0 && cfg->flatten && cfg->n_hidden == 2 &&
 	    cfg->hidden[0] == 4096 && cfg->hidden[1] == 4096) {
 		t = alexnet_classifier(net, cfg, t);
-		tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
-			     "head.predictions.weight", "head.predictions.bias");
+		t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
+				 "head.predictions.weight", "head.predictions.bias");
+		tl_net_alias(net, t, "classifier.6");
 		return tl_net_finalize(net, err);
 	}
-	if (own && cfg->n_hidden == 0 && cfg->dropout > 0)
+	if (own && cfg->n_hidden == 0 && cfg->dropout > 0) {
 		t = tl_net_dropout(net, "dropout", "head", t, cfg->dropout);
+		if (gnet || mnv2)
+			tl_net_alias(net, t, gnet ? "pool5/drop_7x7_s1" : "classifier.0");
+	}
+	if (own && cfg->n_hidden == 0 && (gnet || mnv2)) {
+		t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
+				 "head.predictions.weight", "head.predictions.bias");
+		tl_net_alias(net, t, gnet ? "loss3/classifier,fc" : "classifier.1");
+		return tl_net_finalize(net, err);
+	}
 	for (int i = 0; i < cfg->n_hidden; i++) {
 		char name[32], wn[48], bn[48];
 		snprintf(name, sizeof name, "fc%d", i + 1);
@@ -243,7 +260,17 @@ static int caffe_conv(tl_net *net, const char *name, const char *unit, int in, i
 	char wn[64], bn[64];
 	snprintf(wn, sizeof wn, "%s.weight", name);
 	snprintf(bn, sizeof bn, "%s.bias", name);
-	return tl_net_conv(net, name, unit, in, out_c, k, stride, pad, 1, wn, bn);
+	int t = tl_net_conv(net, name, unit, in, out_c, k, stride, pad, 1, wn, bn);
+	if (t < 0)
+		return t;
+	/* the in-place ReLU's name: conv2/3x3 -> conv2/relu_3x3, conv1/7x7_s2 -> conv1/relu_7x7 */
+	const char *slash = strchr(name, '/');
+	char relu[64];
+	int n = snprintf(relu, sizeof relu, "%.*s/relu_%s", (int)(slash - name), name, slash + 1);
+	if (n > 3 && strcmp(relu + n - 3, "_s2") == 0)
+		relu[n - 3] = '\0';
+	tl_net_alias(net, t, relu);
+	return t;
 }
 
 /* One GoogLeNet inception module: four branches concatenated. */
@@ -374,11 +401,25 @@ static void mnv2_pad(const mnv2 *m, int in, int k, int stride, int *pb, int *pa)
 		*pb = k / 2 - 1;
 }
 
+/* Batch norm NAME with params PREFIX.*, the activation fused in. A fused
+ * ReLU6 answers to torchvision's ReLU6 path (PREFIX with .1 -> .2); the
+ * BN's own names (Keras BN_NAME, torchvision PREFIX) name its output before
+ * the clip, which is never formed: -u takes them, --features refuses them. */
 static int mnv2_bn(const mnv2 *m, const char *name, int in, int act, const char *prefix,
-		   const char *alias)
+		   const char *alias, const char *bn_name)
 {
 	int t = tl_net_bn(m->net, name, m->unit, in, act, m->eps, m->mom, prefix);
 	tl_net_alias(m->net, t, alias);
+	if (act != TL_ACT_NONE) {
+		char names[64];
+		size_t n = strlen(prefix);
+		if (n > 2 && strcmp(prefix + n - 2, ".1") == 0) {
+			snprintf(names, sizeof names, "%.*s.2", (int)(n - 2), prefix);
+			tl_net_alias(m->net, t, names);
+		}
+		snprintf(names, sizeof names, "%s,%s", bn_name, prefix);
+		tl_net_pre_act_alias(m->net, t, names);
+	}
 	return t;
 }
 
@@ -389,7 +430,7 @@ static int mnv2_block(const mnv2 *m, int idx, const char *kname, int in, int t_e
 {
 	tl_net *net = m->net;
 	int inp = net->tshape[in].c, x = in, j = 0, pb, pa;
-	char nm[64], wn[64], al[64], pre[40];
+	char nm[64], wn[64], al[64], pre[40], bnn[48];
 	if (t_exp != 1) {
 		snprintf(nm, sizeof nm, "%s_expand", kname);
 		snprintf(wn, sizeof wn, "features.%d.conv.0.0.weight", idx);
@@ -399,7 +440,8 @@ static int mnv2_block(const mnv2 *m, int idx, const char *kname, int in, int t_e
 		snprintf(nm, sizeof nm, "%s_expand_relu", kname);
 		snprintf(pre, sizeof pre, "features.%d.conv.0.1", idx);
 		snprintf(al, sizeof al, "features.%d.conv.0", idx);
-		x = mnv2_bn(m, nm, x, TL_ACT_RELU6, pre, al);
+		snprintf(bnn, sizeof bnn, "%s_expand_BN", kname);
+		x = mnv2_bn(m, nm, x, TL_ACT_RELU6, pre, al, bnn);
 		j = 1;
 	}
 	mnv2_pad(m, x, 3, stride, &pb, &pa);
@@ -413,7 +455,8 @@ static int mnv2_block(const mnv2 *m, int idx, const char *kname, int in, int t_e
 	snprintf(nm, sizeof nm, "%s_depthwise_relu", kname);
 	snprintf(pre, sizeof pre, "features.%d.conv.%d.1", idx, j);
 	snprintf(al, sizeof al, "features.%d.conv.%d", idx, j);
-	x = mnv2_bn(m, nm, x, TL_ACT_RELU6, pre, al);
+	snprintf(bnn, sizeof bnn, "%s_depthwise_BN", kname);
+	x = mnv2_bn(m, nm, x, TL_ACT_RELU6, pre, al, bnn);
 	snprintf(nm, sizeof nm, "%s_project", kname);
 	snprintf(wn, sizeof wn, "features.%d.conv.%d.weight", idx, j + 1);
 	x = tl_net_conv(net, nm, m->unit, x, oup, 1, 1, 0, 0, wn, NULL);
@@ -426,7 +469,7 @@ static int mnv2_block(const mnv2 *m, int idx, const char *kname, int in, int t_e
 		snprintf(al, sizeof al, "features.%d.conv.%d", idx, j + 2);
 	else
 		snprintf(al, sizeof al, "features.%d.conv.%d,features.%d", idx, j + 2, idx);
-	x = mnv2_bn(m, nm, x, TL_ACT_NONE, pre, al);
+	x = mnv2_bn(m, nm, x, TL_ACT_NONE, pre, al, NULL);
 	if (res) {
 		snprintf(nm, sizeof nm, "%s_add", kname);
 		x = tl_net_add(net, nm, m->unit, in, x);
@@ -441,6 +484,17 @@ static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err
 	static const int setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
 					  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 	int d = cfg->width_div, pb, pa;
+	/* Keras pads a stride-2 conv's even side 0 before / 1 after and an odd
+	 * side 1 / 1; a layer here pads both axes alike */
+	for (int h = cfg->height, w = cfg->width, i = 0; cfg->keras && i < 5;
+	     i++, h = (h + 1) / 2, w = (w + 1) / 2)
+		if (h % 2 != w % 2)
+			return tl_seterr(err, TL_EUSAGE,
+					 "mobilenetv2 (Keras graph): stride-2 convolution %d of 5 meets a "
+					 "map of height %d and width %d, which Keras pads differently "
+					 "(even: 0 before, 1 after; odd: 1 and 1); tlkit pads both axes "
+					 "alike: pack the shard square (tlpack -r %d)",
+					 i + 1, h, w, cfg->height);
 	tl_net *net = tl_net_new("mobilenetv2", 3, cfg->height, cfg->width);
 	mnv2 m = {net, cfg, "features.0", cfg->keras ? 1e-3f : 1e-5f, cfg->keras ? 1e-3f : 0.1f};
 	mnv2_pad(&m, 0, 3, 2, &pb, &pa);
@@ -448,7 +502,7 @@ static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err
 				"features.0.0.weight", NULL);
 	CHECK_T(t);
 	tl_net_alias(net, t, "features.0.0");
-	t = mnv2_bn(&m, "Conv1_relu", t, TL_ACT_RELU6, "features.0.1", "features.0");
+	t = mnv2_bn(&m, "Conv1_relu", t, TL_ACT_RELU6, "features.0.1", "features.0", "bn_Conv1");
 	tl_net_unit_alias(net, "features.0", "Conv1");
 	int idx = 1;
 	char unit[24];
@@ -470,7 +524,7 @@ static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err
 	t = tl_net_conv(net, "Conv_1", m.unit, t, wdiv(1280, d), 1, 1, 0, 0, "features.18.0.weight",
 			NULL);
 	tl_net_alias(net, t, "features.18.0");
-	t = mnv2_bn(&m, "out_relu", t, TL_ACT_RELU6, "features.18.1", "features.18");
+	t = mnv2_bn(&m, "out_relu", t, TL_ACT_RELU6, "features.18.1", "features.18", "Conv_1_bn");
 	tl_net_unit_alias(net, "features.18", "Conv_1");
 	return finish(net, cfg, t, out, err);
 }

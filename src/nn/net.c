@@ -227,6 +227,14 @@ void tl_net_alias(tl_net *net, int t, const char *alias)
 	snprintf(l->alias + len, sizeof l->alias - len, "%s%s", len ? "," : "", alias);
 }
 
+void tl_net_pre_act_alias(tl_net *net, int t, const char *names)
+{
+	tl_layer *l = &net->layers[t - 1];
+	size_t len = strlen(l->pre_act);
+	TL_CHECK(len + strlen(names) + 2 <= sizeof l->pre_act);
+	snprintf(l->pre_act + len, sizeof l->pre_act - len, "%s%s", len ? "," : "", names);
+}
+
 void tl_net_unit_alias(tl_net *net, const char *unit, const char *alias)
 {
 	for (int i = 0; i < net->n_units; i++)
@@ -373,7 +381,8 @@ static int first_layer_of(const tl_net *net, const char *name)
 	size_t n = strlen(name);
 	for (int i = 0; i < net->n_layers; i++) {
 		const tl_layer *l = &net->layers[i];
-		if (strcmp(l->name, name) == 0 || in_list(l->alias, name))
+		if (strcmp(l->name, name) == 0 || in_list(l->alias, name) ||
+		    in_list(l->pre_act, name))
 			return i;
 		for (const char *p = l->alias; *p;) {
 			const char *e = strchr(p, ',');
@@ -393,6 +402,19 @@ int tl_net_find_layer(const tl_net *net, const char *name)
 			return i;
 	for (int i = 0; i < net->n_layers; i++)
 		if (in_list(net->layers[i].alias, name))
+			return i;
+	return -1;
+}
+
+int tl_net_param_in_head(const tl_net *net, int i)
+{
+	return strcmp(net->layers[net->params[i].layer].unit, "head") == 0;
+}
+
+int tl_net_find_fused(const tl_net *net, const char *name)
+{
+	for (int i = 0; i < net->n_layers; i++)
+		if (in_list(net->layers[i].pre_act, name))
 			return i;
 	return -1;
 }

@@ -45,6 +45,9 @@ typedef struct {
 	char name[40];  /* Keras-style: block5_conv3, block4_pool, fire9, fc1, predictions */
 	char alias[64]; /* other names of the same output, comma-separated:
 			 * torchvision module paths (features.14.conv.0), Keras names */
+	char pre_act[64]; /* names of this layer's output before its fused
+			   * activation (Keras block_13_expand_BN, torchvision
+			   * features.14.conv.0.1): -u takes them, --features cannot */
 	char unit[16];  /* freeze unit: block1..block5, conv1, fire2..fire9, head */
 	int in[TL_MAX_IN], n_in, out;
 	int relu; /* conv, dense: TL_ACT_RELU or 0; bn: TL_ACT_* */
@@ -156,6 +159,14 @@ tl_status tl_net_finalize(tl_net *net, tl_err *err);
 int tl_net_find_param(const tl_net *net, const char *name);
 /* The layer named name, by its name or one of its aliases; -1 if none. */
 int tl_net_find_layer(const tl_net *net, const char *name);
+/* The layer whose pre-activation output NAME names (see tl_layer.pre_act),
+ * or -1. */
+int tl_net_find_fused(const tl_net *net, const char *name);
+/* 1 if parameter i belongs to the head, whose tensors a base's weights file
+ * may lack (they are initialized then); 0 for the base's. */
+int tl_net_param_in_head(const tl_net *net, int i);
+/* Adds names for layer t-1's output before its activation. */
+void tl_net_pre_act_alias(tl_net *net, int t, const char *names);
 /* Load every parameter present in the safetensors file (checking shapes);
  * with require_all, a missing parameter is an error naming it; otherwise
  * missing ones are left for tl_net_init.  Names the file and tensor.

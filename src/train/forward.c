@@ -73,6 +73,14 @@ static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err
 	*li = tl_net_find_layer(net, name);
 	if (*li >= 0)
 		return TL_OK;
+	int fused = tl_net_find_fused(net, name);
+	if (fused >= 0) {
+		const tl_layer *l = &net->layers[fused];
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: '%s' is the batch norm that layer %s fuses with its activation, so "
+				 "its output before the activation is never formed; use '%s' (after it)",
+				 net->model, name, l->name, l->name);
+	}
 	char list[2048] = "";
 	for (int i = 0; i < net->n_layers; i++) {
 		if (net->layers[i].kind == TL_L_DROPOUT)
@@ -115,7 +123,7 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 	/* every tensor of the base, not only those up to the layer: another
 	 * model's file can match the first few by name and shape */
 	for (int i = 0; i < nt->n_params; i++)
-		if (!nt->params[i].loaded && strncmp(nt->params[i].name, "head.", 5) != 0) {
+		if (!nt->params[i].loaded && !tl_net_param_in_head(nt, i)) {
 			st = tl_seterr(err, TL_EFORMAT, "%s: tensor %s: missing (is this a %s weights file?)",
 				       weights, nt->params[i].name, model);
 			goto fail;

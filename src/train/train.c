@@ -373,7 +373,7 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 	}
 	for (int i = 0; i < r->net->n_params; i++) {
 		tl_param *p = &r->net->params[i];
-		if (!p->loaded && strncmp(p->name, "head.", 5) != 0)
+		if (!p->loaded && !tl_net_param_in_head(r->net, i))
 			return tl_seterr(err, TL_EFORMAT,
 					 "%s: tensor %s: missing (is this a %s weights file?)", c->weights,
 					 p->name, c->model);

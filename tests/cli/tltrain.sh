@@ -28,6 +28,11 @@ grep -q '^{"epoch":2,"stage":"head","accuracy":' "$T/out" && ok "json epoch line
 run 0 "scratch" -- "$TR" -q -m squeezenet -d s.tls -s scratch -e 2 -b 32 -o rs
 awk -F, 'NR == 2 {exit !($3 < 2.6)}' rs/history.csv && ok "scratch loss sane" ||
 	bad "scratch epoch 1 loss $(awk -F, 'NR == 2 {print $3}' rs/history.csv)"
+# the MobileNetV2 notebook's baseline CNN: scratch is its default strategy
+run 0 "baseline scratch" -- "$TR" -m baseline -d s.tls -e 3 -b 32 -o rb
+out_has "baseline scratch" "epoch 3/3" "test accuracy:"
+awk -F, 'NR == 4 {exit !($3 < 2.3)}' rb/history.csv && ok "baseline loss falls below chance" ||
+	bad "baseline epoch 3 loss $(awk -F, 'NR == 4 {print $3}' rb/history.csv)"
 
 # a diverging run stops at the first non-finite loss or parameter, naming
 # the epoch and batch, and never saves non-finite weights
