@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "tl_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -473,6 +474,72 @@ static void names_resolve_across_conventions(void **state)
 	tl_net_free(net);
 }
 
+/* The graph's own gradient routing, by central finite differences on the
+ * reference backend: a tensor read by three layers (two convs and a
+ * residual add) sums their gradients; concat splits its gradient by
+ * channel block; add passes it to both inputs.  [2][3][5][7] input, conv
+ * 4 -> {1x1 conv 2, 3x3 conv 2} -> concat 4 -> add with the conv's output
+ * -> gap -> dense 3 -> softmax cross-entropy; no ReLU, so the loss is
+ * smooth and eps 1e-2 is exact to float rounding. */
+static void add_and_concat_gradients_match_finite_differences(void **state)
+{
+	(void)state;
+	tl_err err;
+	tl_net *net = tl_net_new("graph", 3, 5, 7);
+	int a = tl_net_conv(net, "a", "u1", 0, 4, 3, 1, 1, 0, "a.weight", "a.bias");
+	int b = tl_net_conv(net, "b", "u1", a, 2, 1, 1, 0, 0, "b.weight", "b.bias");
+	int c = tl_net_conv(net, "c", "u1", a, 2, 3, 1, 1, 0, "c.weight", "c.bias");
+	int cat = tl_net_concat(net, "cat", "u1", b, c);
+	int sum = tl_net_add(net, "sum", "u1", a, cat);
+	int g = tl_net_gap(net, "gap", "head", sum);
+	tl_net_dense(net, "fc", "head", g, 3, 0, "fc.weight", "fc.bias");
+	assert_int_equal(tl_net_finalize(net, &err), TL_OK);
+	tl_net_init(net, 7, 0);
+	assert_int_equal(tl_net_unfreeze_from(net, "all", &err), TL_OK);
+	tl_device dev;
+	if (tl_device_open(&dev, "cpu-reference", 1, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	const int n = 2;
+	assert_int_equal(tl_net_bind(net, dev.be, n, &err), TL_OK);
+	float x[2 * 3 * 5 * 7];
+	for (int i = 0; i < 2 * 3 * 5 * 7; i++)
+		x[i] = (float)sin(0.37 * i) * 2.0f;
+	const int32_t labels[2] = {1, 2};
+	net->training = 1;
+	double loss0;
+	tl_net_set(net, 0, x, n);
+	tl_net_forward(net, n, 0, net->n_layers);
+	assert_int_equal(tl_net_loss(net, n, labels, 1, &loss0, NULL, &err), TL_OK);
+	tl_net_backward(net, n);
+	int checked = 0;
+	for (int i = 0; i < net->n_params; i++) {
+		tl_param *p = &net->params[i];
+		float *gr = fetch(dev.be, tl_net_param_grad(net, i), p->size);
+		for (size_t j = 0; j < p->size; j++) {
+			const float eps = 1e-2f, keep = p->data[j];
+			double lp, lm;
+			p->data[j] = keep + eps;
+			tl_net_set(net, 0, x, n);
+			tl_net_forward(net, n, 0, net->n_layers);
+			assert_int_equal(tl_net_loss(net, n, labels, 0, &lp, NULL, &err), TL_OK);
+			p->data[j] = keep - eps;
+			tl_net_set(net, 0, x, n);
+			tl_net_forward(net, n, 0, net->n_layers);
+			assert_int_equal(tl_net_loss(net, n, labels, 0, &lm, NULL, &err), TL_OK);
+			p->data[j] = keep;
+			double fd = (lp - lm) / (2.0 * eps) / n; /* the gradient is of the mean */
+			if (fabs(fd - gr[j]) > 2e-4 + 1e-2 * fabs(fd))
+				fail_msg("%s[%zu]: backward %.7g, finite difference %.7g", p->name, j,
+					 gr[j], fd);
+			checked++;
+		}
+		free(gr);
+	}
+	assert_int_equal(checked, 4 * 3 * 9 + 4 + 2 * 4 + 2 + 2 * 4 * 9 + 2 + 3 * 4 + 3);
+	tl_net_free(net);
+	tl_device_close(&dev);
+}
+
 /* Keras pads a stride-2 conv's even side 0/1 and an odd side 1/1; a map
  * with one of each cannot be padded that way here, and says so. */
 static void keras_mixed_parity_is_refused(void **state)
@@ -676,6 +743,7 @@ int main(void)
 		cmocka_unit_test(new_networks_match_published_counts),
 		cmocka_unit_test(names_resolve_across_conventions),
 		cmocka_unit_test(keras_mixed_parity_is_refused),
+		cmocka_unit_test(add_and_concat_gradients_match_finite_differences),
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 		cmocka_unit_test(device_memory_is_checked),
 		cmocka_unit_test(nonfinite_weights_are_named),
