@@ -703,6 +703,9 @@ int main(void)
 		{"alexnet-div16.safetensors", "cpu-reference", 1},
 		{"alexnet-div16.safetensors", "cpu", 2},
 		{"alexnet-div16.safetensors", "opencl", 1},
+		{"alexnet-160-div16.safetensors", "cpu-reference", 1},
+		{"alexnet-160-div16.safetensors", "cpu", 2},
+		{"alexnet-160-div16.safetensors", "opencl", 1},
 		{"mobilenetv2-div16.safetensors", "cpu-reference", 1},
 		{"mobilenetv2-div16.safetensors", "cpu", 1},
 		{"mobilenetv2-div16.safetensors", "cpu", 2},
@@ -714,6 +717,7 @@ int main(void)
 		{"baseline-32.safetensors", "cpu", 2},
 		{"baseline-32.safetensors", "opencl", 1},
 	};
+	_Static_assert(sizeof cases / sizeof cases[0] == 26, "one against_torch entry per case");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[0]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[1]),
@@ -738,6 +742,9 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[20]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[21]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[22]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[23]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[24]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[25]),
 		cmocka_unit_test(freezing_limits_backward),
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(new_networks_match_published_counts),

@@ -28,6 +28,7 @@ classes below; tensor names exactly tlkit's), no dropout, each under
                                 Caffe-style input (0..255 minus BGR mean),
                                 batch 2, head gap -> predictions 10.
   alexnet-div16.safetensors     torchvision AlexNet, widths / 16, 64x64
+  alexnet-160-div16.safetensors  the same at 160x160 (uneven adaptive-pool windows)
                                 (features end at 1x1; the adaptive average
                                 pool makes 6x6 copies), batch 2, head
                                 flatten -> fc1 16 (ReLU) -> predictions 10.
@@ -622,6 +623,15 @@ def alexnet_fixture():
     return run_fn(net, x, torch.tensor([5, 0]), logit_std=2.0), meta("alexnet", 16, 64, "flatten", "16")
 
 
+def alexnet160_fixture():
+    # 160x160: the last pool's map is 4x4, so the adaptive 6x6 pool averages
+    # uneven, overlapping windows (rows 0, 0-1, 1, 2, 2-3, 3); 64x64 gives a
+    # 1x1 map (36 copies), 96x96 a 2x2 one (windows of one cell)
+    net = AlexNet(16, [16], 10)
+    x = torch.randn(2, 3, 160, 160)
+    return run_fn(net, x, torch.tensor([3, 8]), logit_std=2.0), meta("alexnet", 16, 160, "flatten", "16")
+
+
 def mobilenetv2_fixture(keras):
     def make():
         net = MobileNetV2(16, [], 10, keras)
@@ -645,6 +655,7 @@ def baseline_fixture():
 FIXTURES = {
     "googlenet-div16": (1001, googlenet_fixture),
     "alexnet-div16": (1002, alexnet_fixture),
+    "alexnet-160-div16": (1006, alexnet160_fixture),
     "mobilenetv2-div16": (1003, mobilenetv2_fixture(False)),
     "mobilenetv2-keras-div16": (1004, mobilenetv2_fixture(True)),
     "baseline-32": (1005, baseline_fixture),
