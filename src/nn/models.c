@@ -128,12 +128,6 @@ static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err 
 		if (gnet || mnv2)
 			tl_net_alias(net, t, gnet ? "pool5/drop_7x7_s1" : "classifier.0");
 	}
-	if (own && cfg->n_hidden == 0 && (gnet || mnv2)) {
-		t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
-				 "head.predictions.weight", "head.predictions.bias");
-		tl_net_alias(net, t, gnet ? "loss3/classifier,fc" : "classifier.1");
-		return tl_net_finalize(net, err);
-	}
 	for (int i = 0; i < cfg->n_hidden; i++) {
 		char name[32], wn[48], bn[48];
 		snprintf(name, sizeof name, "fc%d", i + 1);
@@ -144,8 +138,10 @@ static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err 
 		if (cfg->dropout > 0)
 			t = tl_net_dropout(net, name, "head", t, cfg->dropout);
 	}
-	tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0, "head.predictions.weight",
-		     "head.predictions.bias");
+	t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0, "head.predictions.weight",
+			 "head.predictions.bias");
+	if (cfg->n_hidden == 0 && (gnet || mnv2)) /* the ImageNet head's place */
+		tl_net_alias(net, t, gnet ? "loss3/classifier,fc" : "classifier.1");
 	return tl_net_finalize(net, err);
 }
 

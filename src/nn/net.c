@@ -219,20 +219,24 @@ int tl_net_add(tl_net *net, const char *name, const char *unit, int a, int b)
 	return l->out;
 }
 
+/* Appends names to a comma-separated list of size bytes. */
+static void list_append(char *list, size_t size, const char *names)
+{
+	size_t len = strlen(list);
+	TL_CHECK(len + strlen(names) + 2 <= size);
+	snprintf(list + len, size - len, "%s%s", len ? "," : "", names);
+}
+
 void tl_net_alias(tl_net *net, int t, const char *alias)
 {
 	tl_layer *l = &net->layers[t - 1];
-	size_t len = strlen(l->alias);
-	TL_CHECK(len + strlen(alias) + 2 <= sizeof l->alias);
-	snprintf(l->alias + len, sizeof l->alias - len, "%s%s", len ? "," : "", alias);
+	list_append(l->alias, sizeof l->alias, alias);
 }
 
 void tl_net_pre_act_alias(tl_net *net, int t, const char *names)
 {
 	tl_layer *l = &net->layers[t - 1];
-	size_t len = strlen(l->pre_act);
-	TL_CHECK(len + strlen(names) + 2 <= sizeof l->pre_act);
-	snprintf(l->pre_act + len, sizeof l->pre_act - len, "%s%s", len ? "," : "", names);
+	list_append(l->pre_act, sizeof l->pre_act, names);
 }
 
 void tl_net_unit_alias(tl_net *net, const char *unit, const char *alias)
