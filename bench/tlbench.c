@@ -1,9 +1,12 @@
 /* tlbench - compute-core throughput, one line per figure: "name value unit".
  *
  *   bench/tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX]
+ *                 [--precision fp32|bf16]
  *
  * --device picks the backend of the network figures (nn/device.h: cpu,
- * cpu-reference, opencl[:P[:D]], auto); -s (--res) the VGG16 input size (32).
+ * cpu-reference, opencl[:P[:D]], auto); -s (--res) the VGG16 input size (32);
+ * --precision the fast CPU backend's GEMM operands (cpu/gemm.h; bf16 needs
+ * AVX512-BF16).
  *
  * sgemm_*            GFLOP/s of the fast SGEMM on the GEMM shapes VGG16's
  *                    convolutions produce at 32x32, batch 64 (M = out channels,
@@ -56,6 +59,13 @@ static double timed(void (*fn)(void *), void *ctx)
 static int want(const char *name)
 {
 	return strncmp(name, only, strlen(only)) == 0;
+}
+
+/* Whether any figure of a family (names starting with prefix) is wanted:
+ * --only googlenet and --only googlenet_forward both open the device. */
+static int want_family(const char *prefix)
+{
+	return want(prefix) || strncmp(only, prefix, strlen(prefix)) == 0;
 }
 
 typedef struct {
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {{"only", required_argument, 0, 'o'},
 					   {"device", required_argument, 0, 'd'},
 					   {"res", required_argument, 0, 's'},
+					   {"precision", required_argument, 0, 'p'},
 					   {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "j:r:b:s:", lo, NULL)) != -1) {
@@ -231,8 +242,13 @@ int main(int argc, char **argv)
 			device = optarg;
 		else if (c == 's')
 			vgg_size = atoi(optarg);
-		else {
-			fprintf(stderr, "usage: tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX]\n");
+		else if (c == 'p' && (!strcmp(optarg, "fp32") || !strcmp(optarg, "bf16"))) {
+			if (tl_gemm_set_precision(!strcmp(optarg, "bf16") ? TL_GEMM_BF16 : TL_GEMM_FP32)) {
+				fprintf(stderr, "tlbench: --precision bf16: this CPU has no AVX512-BF16\n");
+				return 1;
+			}
+		} else {
+			fprintf(stderr, "usage: tlbench [-j THREADS] [-r RUNS] [-b BATCH] [-s SIZE] [--device SPEC] [--only PREFIX] [--precision fp32|bf16]\n");
 			return 2;
 		}
 	}
@@ -246,8 +262,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tlbench: %s\n", err.msg);
 		return 1;
 	}
-	printf("# tlbench: %d threads, %s kernels, batch %d, median of %d\n", tl_pool_size(pool),
-	       tl_cpu_level_name(tl_cpu_detect()), batch, runs);
+	printf("# tlbench: %d threads, %s kernels, %s GEMM, batch %d, median of %d\n",
+	       tl_pool_size(pool), tl_cpu_level_name(tl_cpu_detect()),
+	       tl_gemm_precision_name(tl_gemm_get_precision()), batch, runs);
 	/* VGG16 conv GEMMs at 32x32: (out channels, pixels per image, in channels) */
 	static const struct {
 		const char *name;
@@ -280,8 +297,8 @@ int main(int argc, char **argv)
 	if (secs_total > 0 && want("sgemm_vgg16_total"))
 		printf("sgemm_vgg16_total %.1f GFLOP/s\n", flops_total / secs_total * 1e-9);
 	fflush(stdout);
-	if (want("vgg16_forward") || want("vgg16_train_step") || want("squeezenet_forward") ||
-	    want("googlenet_") || want("mobilenetv2_")) {
+	if (want_family("vgg16_") || want_family("squeezenet_") || want_family("googlenet_") ||
+	    want_family("mobilenetv2_")) {
 		tl_device dev;
 		die_on(tl_device_open(&dev, device, threads, &err), &err);
 		printf("# device: %s; vgg16 at %dx%d\n", dev.be->name, vgg_size, vgg_size);

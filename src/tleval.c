@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
 		"      --device D       auto (default), cpu, cpu-reference, opencl[:P[:D]]\n"
+		"      --precision P    cpu GEMM operands: fp32 (default), bf16 (AVX512-BF16) or auto\n"
 		"  -q, --quiet          no progress bar, no summary\n"
 		"  -h, --help, -V, --version\n"
 		"see tleval(1)\n");
@@ -62,7 +63,7 @@ typedef struct {
  * the exit status (0 after --help/--version, 2 on a bad option). */
 static int parse_args(int argc, char **argv, eval_args *a)
 {
-	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE };
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE, O_PRECISION };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
@@ -72,6 +73,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
 		{"device", required_argument, 0, O_DEVICE},
+		{"precision", required_argument, 0, O_PRECISION},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
@@ -122,6 +124,11 @@ static int parse_args(int argc, char **argv, eval_args *a)
 			if (tl_device_spec_ok(optarg))
 				return bad("--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", optarg);
 			o->device = optarg;
+			break;
+		case O_PRECISION:
+			if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16") && strcmp(optarg, "auto"))
+				return bad("--precision: expected fp32, bf16 or auto", optarg);
+			o->precision = optarg;
 			break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tleval (tlkit) %s\n", PACKAGE_VERSION); return 0;
@@ -179,6 +186,7 @@ static int run_evaluate(const eval_args *a, const volatile sig_atomic_t *cancell
 	const tl_features_opts *o = &a->o;
 	tl_eval_opts eo = {.model_path = o->weights, .shard = o->shard, .split = o->split,
 			   .limit = o->limit, .batch = o->batch, .threads = o->threads, .device = o->device,
+			   .precision = o->precision,
 			   .quiet = o->quiet, .cancel = cancelled};
 	char *buf = NULL, *pbuf = NULL;
 	size_t len = 0, plen = 0;

@@ -135,6 +135,116 @@ static void sgemm_driver_edges(void **state)
 	}
 }
 
+/* With bf16 precision the fast GEMM is the exact product of the operands
+ * rounded to bfloat16 (alpha applied first, as the packer does), summed in
+ * fp32: against a double triple loop over tl_bf16_round()ed operands
+ * within fp32 summation error, for odd depths (the last pair half zero),
+ * all transposes, alpha/beta, 1 and 2 threads, a long depth (slices) and
+ * the epilogue path; and it differs from the fp32 GEMM (the bf16 kernel
+ * really ran).  Skips on a CPU without AVX512-BF16. */
+static void sgemm_bf16_is_exact_on_rounded_operands(void **state)
+{
+	(void)state;
+	if (tl_gemm_set_precision(TL_GEMM_BF16) != 0) {
+		print_message("SKIP: this CPU has no AVX512-BF16\n");
+		skip();
+	}
+	static const int shapes[][3] = {{1, 1, 1}, {7, 33, 17}, {37, 5, 300}, {130, 100, 3},
+					{8, 1, 3001}, {600, 40, 301}};
+	for (int threads = 1; threads <= 2; threads++) {
+		tl_pool *pool;
+		tl_err err;
+		tl_pool_new(&pool, threads, &err);
+		for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+			for (int t = 0; t < 4; t++) {
+				int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+				int ta = t & 1, tb = t >> 1;
+				int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+				size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb;
+				float *A = frand_n(na), *B = frand_n(nb), *C = frand_n((size_t)M * ldc);
+				float *Ar = malloc(na * 4), *Br = malloc(nb * 4), *R = malloc((size_t)M * ldc * 4),
+				      *F = malloc((size_t)M * ldc * 4);
+				float alpha = t == 3 ? -0.5f : 1.0f, beta = (float)(t % 3) * 0.5f;
+				for (size_t k = 0; k < na; k++)
+					Ar[k] = tl_bf16_round(alpha * A[k]);
+				for (size_t k = 0; k < nb; k++)
+					Br[k] = tl_bf16_round(B[k]);
+				memcpy(R, C, (size_t)M * ldc * 4);
+				memcpy(F, C, (size_t)M * ldc * 4);
+				tl_sgemm_naive(ta, tb, M, N, K, 1.0f, Ar, lda, Br, ldb, beta, R, ldc);
+				tl_sgemm(pool, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+				char what[160];
+				snprintf(what, sizeof what, "bf16 sgemm M%d N%d K%d ta%d tb%d, %d thread(s)", M,
+					 N, K, ta, tb, threads);
+				expect_close_arrays(what, C, R, (size_t)M * ldc, 1e-5);
+				if (K >= 17) { /* 8-bit operands: visibly off the fp32 product */
+					assert_int_equal(tl_gemm_set_precision(TL_GEMM_FP32), 0);
+					tl_sgemm(pool, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, F, ldc);
+					assert_int_equal(tl_gemm_set_precision(TL_GEMM_BF16), 0);
+					double d = 0;
+					for (size_t k = 0; k < (size_t)M * ldc; k++)
+						d = fmax(d, fabs((double)F[k] - C[k]));
+					if (!(d > 1e-4))
+						fail_msg("%s: equals the fp32 GEMM (max difference %.3g)", what, d);
+				}
+				free(A), free(B), free(C), free(Ar), free(Br), free(R), free(F);
+			}
+		/* the epilogue path */
+		int M = 40, N = 70, K = 33;
+		float *A = frand_n((size_t)M * K), *B = frand_n((size_t)K * N), *E = frand_n((size_t)M * N);
+		float *R = calloc((size_t)M * N, 4);
+		for (size_t k = 0; k < (size_t)M * K; k++)
+			A[k] = tl_bf16_round(A[k]);
+		for (size_t k = 0; k < (size_t)K * N; k++)
+			B[k] = tl_bf16_round(B[k]);
+		tl_sgemm_naive(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, R, N);
+		tl_gemm_matrix ma = {A, K, 0, 1.0f}, mb = {B, N, 0, 1.0f};
+		epi_dst e = {E, M, N, 0};
+		tl_sgemm_epi(pool, M, N, K, tl_gemm_matrix_a(&ma), tl_gemm_matrix_b(&mb),
+			     (tl_gemm_epi){epi_store, &e});
+		expect_close_arrays("bf16 sgemm_epi", E, R, (size_t)M * N, 1e-5);
+		free(A), free(B), free(E), free(R);
+		tl_pool_free(pool);
+	}
+	assert_int_equal(tl_gemm_set_precision(TL_GEMM_FP32), 0);
+}
+
+/* tl_bf16_round is the rounding the bf16 panels get (vcvtneps2bf16):
+ * a 1 x 1 x 1 product with B = 1 returns the rounded A bit for bit, for
+ * ties to even in both directions, the carry into the exponent, the
+ * largest finite values, infinities, NaN, denormals, signed zeros. */
+static void bf16_rounding_matches_the_hardware(void **state)
+{
+	(void)state;
+	if (tl_gemm_set_precision(TL_GEMM_BF16) != 0) {
+		print_message("SKIP: this CPU has no AVX512-BF16\n");
+		skip();
+	}
+	static const uint32_t bits[] = {
+		0x3f808000u, /* 1 + 2^-8: a tie, rounds down to the even 1 */
+		0x3f818000u, /* a tie, rounds up to the even 0x3f82 */
+		0x3f808001u, 0x3f807fffu, 0x3fffffffu, /* carry into the exponent */
+		0x7f7fffffu, 0xff7fffffu, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u,
+		0x00000001u, 0x807fffffu, 0x00800000u, 0x80000000u, 0x00000000u, 0xc0490fdbu};
+	tl_pool *pool;
+	tl_err err;
+	tl_pool_new(&pool, 1, &err);
+	const float one = 1.0f;
+	for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
+		float a, c = -7.0f;
+		memcpy(&a, &bits[i], 4);
+		tl_sgemm(pool, 0, 0, 1, 1, 1, 1.0f, &a, 1, &one, 1, 0.0f, &c, 1);
+		float want = tl_bf16_round(a);
+		uint32_t cw, ww;
+		memcpy(&cw, &c, 4);
+		memcpy(&ww, &want, 4);
+		if (isnan(want) ? !isnan(c) : want == 0 ? c != 0 : cw != ww) /* 0 + -0 is +0 */
+			fail_msg("bf16 of 0x%08x: kernel gives 0x%08x, tl_bf16_round 0x%08x", bits[i], cw, ww);
+	}
+	tl_pool_free(pool);
+	assert_int_equal(tl_gemm_set_precision(TL_GEMM_FP32), 0);
+}
+
 /* The elementwise loops at every level and every length up to 3 vectors
  * plus a tail: exact values, and NaN passes through ReLU (a diverging run
  * must show NaN, not zeros). */
@@ -640,6 +750,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sgemm_matches_naive),
 		cmocka_unit_test(sgemm_driver_edges),
+		cmocka_unit_test(sgemm_bf16_is_exact_on_rounded_operands),
+		cmocka_unit_test(bf16_rounding_matches_the_hardware),
 		cmocka_unit_test(winograd_matches_reference),
 		cmocka_unit_test(vec_loops_match_scalar),
 		cmocka_unit_test(vgg16_layers_fast_equals_reference),

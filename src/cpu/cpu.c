@@ -71,6 +71,16 @@ int tl_cpu_f16c(void)
 	return h;
 }
 
+int tl_cpu_bf16(void)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	return tl_cpu_detect() == TL_CPU_AVX512 && __builtin_cpu_supports("avx512bf16");
+#else
+	return 0;
+#endif
+}
+
 tl_cpu_level tl_cpu_force(tl_cpu_level l)
 {
 	atomic_store(&cap_forced, (int)l);

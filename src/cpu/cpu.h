@@ -22,5 +22,8 @@ tl_cpu_level tl_cpu_force(tl_cpu_level l);
 /* 1 when the F16C half<->float conversions may be used: the CPU has F16C
  * and AVX and the cap ($TL_CPU or tl_cpu_force) is above scalar. */
 int tl_cpu_f16c(void);
+/* 1 when the AVX512-BF16 dot products (vdpbf16ps) may be used: the CPU has
+ * them and the level in effect is avx512. */
+int tl_cpu_bf16(void);
 
 #endif

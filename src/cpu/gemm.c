@@ -2,6 +2,8 @@
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,7 @@ typedef void (*kernel_fn)(int k, const float *a, const float *b, float *c, int l
 typedef struct {
 	int mr, nr;
 	kernel_fn fn;
+	int bf16; /* panels hold bf16 depth pairs (see to_pairs) */
 } kernel;
 
 /* ---- micro-kernels: a is [k][MR], b is [k][NR], both packed ---- */
@@ -81,21 +84,10 @@ kern_avx2(int k, const float *a, const float *b, float *c, int ldc, int mr, int 
 	add_tile(c, ldc, t, 16, mr, nr, acc);
 }
 
-__attribute__((target("avx512f"))) static void
-kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc)
+/* C[mr x nr] (acc: +)= the 8 x 32 tile held in c0 (columns 0-15) and c1. */
+__attribute__((target("avx512f"))) static inline void
+store512(__m512 *c0, __m512 *c1, float *c, int ldc, int mr, int nr, int acc)
 {
-	__m512 c0[8], c1[8];
-	for (int i = 0; i < 8; i++)
-		c0[i] = c1[i] = _mm512_setzero_ps();
-	for (int p = 0; p < k; p++, a += 8, b += 32) {
-		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 8
-		for (int i = 0; i < 8; i++) {
-			__m512 av = _mm512_set1_ps(a[i]);
-			c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
-			c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
-		}
-	}
 	if (nr == 32) { /* full width (all or some rows) */
 		for (int i = 0; i < mr; i++) {
 			float *ci = c + (size_t)i * ldc;
@@ -122,18 +114,128 @@ kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, in
 			_mm512_mask_storeu_ps(ci + 16, m1, c1[i]);
 	}
 }
+
+__attribute__((target("avx512f"))) static void
+kern_avx512(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc)
+{
+	__m512 c0[8], c1[8];
+	for (int i = 0; i < 8; i++)
+		c0[i] = c1[i] = _mm512_setzero_ps();
+	for (int p = 0; p < k; p++, a += 8, b += 32) {
+		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m512 av = _mm512_set1_ps(a[i]);
+			c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+			c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+		}
+	}
+	store512(c0, c1, c, ldc, mr, nr, acc);
+}
+
+/* The bf16 kernel, 8 x 32: a is [k/2][8] and b is [k/2][32] depth pairs
+ * (two bf16 in 32 bits, the lower one first in depth, see to_pairs);
+ * vdpbf16ps adds both products of a pair to each fp32 accumulator. */
+__attribute__((target("avx512f,avx512bf16"))) static void
+kern_bf16(int k, const float *a, const float *b, float *c, int ldc, int mr, int nr, int acc)
+{
+	__m512 c0[8], c1[8];
+	for (int i = 0; i < 8; i++)
+		c0[i] = c1[i] = _mm512_setzero_ps();
+	for (int p = 0; p < k; p += 2, a += 8, b += 32) {
+		__m512bh b0 = (__m512bh)_mm512_loadu_ps(b), b1 = (__m512bh)_mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m512bh av = (__m512bh)_mm512_set1_ps(a[i]); /* the pair's bits, broadcast */
+			c0[i] = _mm512_dpbf16_ps(c0[i], av, b0);
+			c1[i] = _mm512_dpbf16_ps(c1[i], av, b1);
+		}
+	}
+	store512(c0, c1, c, ldc, mr, nr, acc);
+}
+
+/* A packed [k][R] float panel (R = MR or NR: 8 or 32) rewritten in place
+ * as [ceil(k/2)][R] depth pairs: 32 bits holding bf16(row 2q, r) low and
+ * bf16(row 2q + 1, r) high (zero past row k - 1).  Pair row q overwrites
+ * float row q, which pair row q / 2 < q (or q itself, read first) has
+ * already consumed. */
+__attribute__((target("avx512f,avx512bf16"))) static void to_pairs(float *p, int k, int R)
+{
+	for (int q = 0; q < (k + 1) / 2; q++)
+		for (int r = 0; r < R; r += 16) {
+			__mmask16 m = (__mmask16)(R - r >= 16 ? 0xffff : (1u << (R - r)) - 1);
+			__m512 lo = _mm512_maskz_loadu_ps(m, p + (size_t)(2 * q) * R + r);
+			__m512 hi = 2 * q + 1 < k ? _mm512_maskz_loadu_ps(m, p + (size_t)(2 * q + 1) * R + r)
+						  : _mm512_setzero_ps();
+			__m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(lo));
+			__m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(hi));
+			_mm512_mask_storeu_epi32(p + (size_t)q * R + r, m,
+						 _mm512_or_si512(l, _mm512_slli_epi32(h, 16)));
+		}
+}
 #endif
 
+/* Indexed by tl_cpu_level, then the bf16 kernel (KERN_BF16). */
 static const kernel kernels[] = {
-	{4, 8, kern_scalar},
+	{4, 8, kern_scalar, 0},
 #if defined(__x86_64__)
-	{6, 16, kern_avx2},
-	{8, 32, kern_avx512},
+	{6, 16, kern_avx2, 0},
+	{8, 32, kern_avx512, 0},
+	{8, 32, kern_bf16, 1},
 #else
-	{4, 8, kern_scalar},
-	{4, 8, kern_scalar},
+	{4, 8, kern_scalar, 0},
+	{4, 8, kern_scalar, 0},
+	{4, 8, kern_scalar, 0},
 #endif
 };
+#define KERN_BF16 3
+
+static atomic_int precision = TL_GEMM_FP32;
+
+int tl_gemm_set_precision(tl_gemm_precision p)
+{
+	if (p != TL_GEMM_FP32 && p != TL_GEMM_BF16 && p != TL_GEMM_BF16_EMULATED)
+		return -1;
+	if (p == TL_GEMM_BF16 && !tl_cpu_bf16())
+		return -1;
+	atomic_store(&precision, (int)p);
+	return 0;
+}
+
+tl_gemm_precision tl_gemm_get_precision(void)
+{
+	return (tl_gemm_precision)atomic_load(&precision);
+}
+
+const char *tl_gemm_precision_name(tl_gemm_precision p)
+{
+	return p == TL_GEMM_BF16 ? "bf16" : p == TL_GEMM_BF16_EMULATED ? "bf16-emulated" : "fp32";
+}
+
+/* The kernel for a GEMM at level lvl under the precision in effect (bf16
+ * only at avx512: a lower level asked for explicitly stays fp32). */
+static int kernel_index(tl_cpu_level lvl)
+{
+	return lvl == TL_CPU_AVX512 && atomic_load(&precision) == TL_GEMM_BF16 && tl_cpu_bf16()
+		       ? KERN_BF16
+		       : (int)lvl;
+}
+
+/* The scalar twin of to_pairs' rounding (vcvtneps2bf16). */
+float tl_bf16_round(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		u |= 0x00400000u; /* NaN: quiet, payload's top bits kept */
+	else if ((u & 0x7f800000u) == 0)
+		u &= 0x80000000u; /* denormal: signed zero, as vcvtneps2bf16 */
+	else
+		u += 0x7fffu + ((u >> 16) & 1u);
+	u &= 0xffff0000u;
+	memcpy(&x, &u, sizeof x);
+	return x;
+}
 
 /* ---- packing ---- */
 
@@ -286,6 +388,7 @@ static void pack_matrix_b(const void *ctx, int k0, int kc, int j0, int n, int R,
 
 typedef struct {
 	const kernel *kn;
+	int emulate; /* TL_GEMM_BF16_EMULATED: round panels to bf16 values in place */
 	int M, N, K;
 	tl_gemm_src a, b;
 	float *C; /* NULL: chunks go through epi */
@@ -299,6 +402,21 @@ typedef struct {
 	float **panel, **ct;	 /* per thread: one packed B panel, a chunk's C */
 } job;
 
+/* A freshly packed [k][R] panel made ready for the kernel: bf16 depth
+ * pairs for the bf16 kernel, bf16 values kept as floats when emulating. */
+static void round_panel(const job *g, float *p, int k, int R)
+{
+#if defined(__x86_64__)
+	if (g->kn->bf16) {
+		to_pairs(p, k, R);
+		return;
+	}
+#endif
+	if (g->emulate)
+		for (size_t i = 0; i < (size_t)k * R; i++)
+			p[i] = tl_bf16_round(p[i]);
+}
+
 /* Pack all of op(A) once: item t = (pc, ip); block pc holds kc x m_pad. */
 static void pack_a(void *ctx, size_t t0, size_t t1, int tid)
 {
@@ -310,6 +428,7 @@ static void pack_a(void *ctx, size_t t0, size_t t1, int tid)
 		int i0 = ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
 		float *d = g->ap + (size_t)p0 * g->m_pad + (size_t)ip * kc * MR;
 		g->a.fn(g->a.ctx, p0, kc, i0, mr, MR, d);
+		round_panel(g, d, kc, MR);
 	}
 }
 
@@ -328,6 +447,7 @@ static void run_block(job *g, float *panel, int j0, int n, int k0, int k1, float
 			for (int jj = 0; jj < n; jj += NR) {
 				int nr = n - jj < NR ? n - jj : NR;
 				g->b.fn(g->b.ctx, p0, kc, j0 + jj, nr, NR, panel);
+				round_panel(g, panel, kc, NR);
 				for (int ip = ic; ip < ic_end; ip++) {
 					int i0 = ip * MR, mr = g->M - i0 < MR ? g->M - i0 : MR;
 					g->kn->fn(kc, ablock + (size_t)ip * kc * MR, panel,
@@ -374,8 +494,10 @@ static void sum_slices(void *ctx, size_t i0, size_t i1, int tid)
 /* The kernel and blocking for M x K at level lvl. */
 static void plan_at(tl_gemm_plan *p, tl_cpu_level lvl, int M, int K)
 {
-	const kernel *kn = &kernels[lvl];
-	p->level = (int)lvl;
+	int ki = kernel_index(lvl);
+	const kernel *kn = &kernels[ki];
+	p->kern = ki;
+	p->emulate = atomic_load(&precision) == TL_GEMM_BF16_EMULATED;
 	p->M = M, p->K = K;
 	p->n_ip = (M + kn->mr - 1) / kn->mr;
 	p->m_pad = p->n_ip * kn->mr;
@@ -388,7 +510,8 @@ static void plan_at(tl_gemm_plan *p, tl_cpu_level lvl, int M, int K)
 static void plan_job(const tl_gemm_plan *p, job *g)
 {
 	memset(g, 0, sizeof *g);
-	g->kn = &kernels[p->level];
+	g->kn = &kernels[p->kern];
+	g->emulate = p->emulate;
 	g->M = p->M, g->K = p->K;
 	g->n_ip = p->n_ip, g->m_pad = p->m_pad, g->n_pc = p->n_pc, g->kcb = p->kcb;
 }
@@ -579,7 +702,7 @@ size_t tl_gemm_plan_a_floats(const tl_gemm_plan *p)
 size_t tl_gemm_plan_panel_floats(const tl_gemm_plan *p)
 {
 	int kc = p->K < TL_GEMM_KC ? (p->K > 0 ? p->K : 1) : TL_GEMM_KC; /* >= kcb of any K' <= K */
-	return (size_t)kc * (size_t)kernels[p->level].nr;
+	return (size_t)kc * (size_t)kernels[p->kern].nr;
 }
 
 void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap)

@@ -5,12 +5,33 @@
  * blocks), C cut into column chunks that threads take whole, B packed one
  * KC x NR panel at a time right before the MC rows of A sweep it, and an
  * MR x NR register micro-kernel (AVX-512: 8 x 32, AVX2+FMA: 6 x 16,
- * scalar: 4 x 8). */
+ * scalar: 4 x 8).
+ *
+ * Precision (process-wide, fp32 unless asked): with TL_GEMM_BF16 the packed
+ * panels of both operands are rounded to bfloat16 (round to nearest even)
+ * and the AVX512-BF16 kernel sums their exact products in fp32, two depth
+ * steps per instruction: twice the multiply rate of fp32 FMAs, operands
+ * carrying 8 significant bits instead of 24.  C, and everything around the
+ * GEMMs, stays fp32. */
 #ifndef TL_CPU_GEMM_H
 #define TL_CPU_GEMM_H
 
 #include "cpu/cpu.h" /* tl_cpu_level, tl_cpu_detect */
 #include "pool.h"
+
+/* TL_GEMM_BF16_EMULATED: the panels rounded to bf16 values but kept as
+ * floats for the fp32 kernel of the level in effect: the products the bf16
+ * kernel computes, on any CPU, without its speed (the tests' oracle for
+ * whole networks, where bf16 operands move results far from fp32). */
+typedef enum { TL_GEMM_FP32 = 0, TL_GEMM_BF16 = 1, TL_GEMM_BF16_EMULATED = 2 } tl_gemm_precision;
+
+/* Use precision p for every GEMM started from now on (and every plan
+ * initialized from now on).  Returns 0, or -1 and changes nothing when this
+ * CPU cannot (TL_GEMM_BF16 needs tl_cpu_bf16()). */
+int tl_gemm_set_precision(tl_gemm_precision p);
+tl_gemm_precision tl_gemm_get_precision(void);
+/* "fp32", "bf16" or "bf16-emulated". */
+const char *tl_gemm_precision_name(tl_gemm_precision p);
 
 /* op(A) is M x K: ta = 0 reads A[i*lda + k], ta = 1 reads A[k*lda + i].
  * op(B) is K x N: tb = 0 reads B[k*ldb + j], tb = 1 reads B[j*ldb + k]. */
@@ -75,7 +96,7 @@ void tl_sgemm_batch(tl_pool *pool, int count, int M, int N, int K, const tl_gemm
  * stage in cache).  A plan fixes M, K, the kernel and the blocking; op(A)
  * is packed once into plan_a_floats() and reused for any N and B. */
 typedef struct {
-	int level, M, K, n_ip, m_pad, n_pc, kcb;
+	int kern, emulate, M, K, n_ip, m_pad, n_pc, kcb; /* kern: which micro-kernel */
 } tl_gemm_plan;
 
 void tl_gemm_plan_init(tl_gemm_plan *p, int M, int K);
@@ -87,6 +108,10 @@ void tl_gemm_plan_pack_a(const tl_gemm_plan *p, tl_gemm_src a, float *ap);
  * plan_panel_floats() of scratch (enough for any plan of depth <= K). */
 void tl_gemm_plan_run(const tl_gemm_plan *p, const float *ap, int N, tl_gemm_src b, float *C,
 		      int ldc, int acc, float *panel);
+
+/* x rounded to bfloat16 and back (round to nearest even, NaN kept), as the
+ * bf16 panels hold it: tests build the exact reference of a bf16 GEMM. */
+float tl_bf16_round(float x);
 
 /* Triple loop, for tests. */
 void tl_sgemm_naive(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

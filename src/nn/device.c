@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cpu/gemm.h"
 #include "cpu/host.h"
 #ifdef TL_HAVE_OPENCL
 #include "ocl/ocl.h"
@@ -78,14 +79,40 @@ tl_status tl_device_open(tl_device *d, const char *spec, int threads, tl_err *er
 			return TL_OK;
 #endif
 		st = tl_cpu_open(0, d->pool, &d->be, err);
+		d->fast_cpu = st == TL_OK;
 	} else {
-		st = tl_cpu_open(strcmp(spec, "cpu-reference") == 0, d->pool, &d->be, err);
+		int ref = strcmp(spec, "cpu-reference") == 0;
+		st = tl_cpu_open(ref, d->pool, &d->be, err);
+		d->fast_cpu = st == TL_OK && !ref;
 	}
 	if (st != TL_OK) {
 		tl_pool_free(d->pool);
 		memset(d, 0, sizeof *d);
 	}
 	return st;
+}
+
+tl_status tl_device_set_precision(tl_device *d, const char *precision, tl_err *err)
+{
+	int want = strcmp(precision, "bf16") == 0, any = strcmp(precision, "auto") == 0;
+	if (!want && !any && strcmp(precision, "fp32") != 0)
+		return tl_seterr(err, TL_EUSAGE, "--precision %s: expected fp32, bf16 or auto",
+				 precision);
+	int can = d->fast_cpu && tl_cpu_bf16();
+	if (want && !can)
+		return tl_seterr(err, TL_EUSAGE,
+				 "--precision bf16: %s (device %s); use --precision fp32 or auto",
+				 d->fast_cpu ? "this CPU has no AVX512-BF16 (or $TL_CPU caps it "
+					       "below avx512)"
+					     : "only the fast cpu backend has a bf16 GEMM",
+				 d->be->name);
+	int bf16 = can && (want || any);
+	TL_CHECK(tl_gemm_set_precision(bf16 ? TL_GEMM_BF16 : TL_GEMM_FP32) == 0);
+	const char *tag = ", bf16 GEMM";
+	size_t n = strlen(d->be->name);
+	if (bf16 && n + strlen(tag) < sizeof d->be->name && !strstr(d->be->name, tag))
+		memcpy(d->be->name + n, tag, strlen(tag) + 1);
+	return TL_OK;
 }
 
 void tl_device_close(tl_device *d)

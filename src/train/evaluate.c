@@ -119,6 +119,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		n = o->limit;
 	int batch = o->batch > 0 ? o->batch : 64;
 	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_device_set_precision(&dev, o->precision ? o->precision : "fp32", err)) != TL_OK ||
 	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
 	if (tl_metrics_init(&m, (int)in->n_classes)) {

@@ -16,6 +16,7 @@ typedef struct {
 	const char *split;      /* default test */
 	uint64_t limit;
 	const char *device;     /* tl_device_open spec; NULL: cpu */
+	const char *precision;  /* tl_device_set_precision; NULL: fp32 */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
 	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image

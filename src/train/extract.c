@@ -58,6 +58,7 @@ tl_status tl_features(const tl_features_opts *o, tl_features_result *res, tl_err
 	if ((uint64_t)batch > n)
 		batch = n ? (int)n : 1;
 	if ((st = tl_device_open(&dev, o->device ? o->device : "cpu", o->threads, err)) != TL_OK ||
+	    (st = tl_device_set_precision(&dev, o->precision ? o->precision : "fp32", err)) != TL_OK ||
 	    (st = tl_net_bind(net, dev.be, batch, err)) != TL_OK)
 		goto out;
 	int t = net->layers[li].out;

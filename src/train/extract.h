@@ -17,6 +17,7 @@ typedef struct {
 	const char *output;  /* .npy */
 	uint64_t limit;      /* 0: all */
 	const char *device; /* tl_device_open spec; NULL: cpu */
+	const char *precision; /* tl_device_set_precision; NULL: fp32 */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
 } tl_features_opts;

@@ -26,6 +26,7 @@ static const tl_enum pool_names[] = {{"flatten", 0}, {"gap", 1}, {0, 0}};
 static const tl_enum log_names[] = {{"text", 0}, {"json", 1}, {0, 0}};
 static const tl_enum on_nan_names[] = {{"stop", 0}, {"skip", 1}, {0, 0}};
 static const tl_enum recipe_names[] = {{"fast", 0}, {"best", 1}, {0, 0}};
+static const tl_enum precision_names[] = {{"fp32", 0}, {"bf16", 1}, {"auto", 2}, {0, 0}};
 
 typedef enum {
 	T_INT,    /* int; with names, the option takes a name and a checkpoint the number */
@@ -126,6 +127,8 @@ static const setting table[] = {
 	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
 	{0, "device", 0, T_STR, F(device), "auto", 0, 0, 0, parse_device,
 	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]"},
+	{0, "precision", 0, T_STR, F(precision), "fp32", 0, 0, precision_names, 0,
+	 "--precision: expected fp32, bf16 or auto"},
 	{0, "time-limit", 0, T_DOUBLE, F(time_limit), "0", 1, 1e7, 0, 0,
 	 "--time-limit: expected seconds in 1..1e7"},
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,

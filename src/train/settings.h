@@ -69,6 +69,7 @@ typedef struct {
 	long cache_mem_mb;  /* above this the prefix cache goes to a file (default 4096) */
 	/* run-time only (not saved) */
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
+	char precision[8];  /* GEMM operands: fp32, bf16 or auto (tl_device_set_precision) */
 	int threads, quiet, json;
 	double time_limit;  /* seconds for the whole run, final test included (0: none):
 			     * the last stage ends sooner if -e would not fit */

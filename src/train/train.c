@@ -880,6 +880,7 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 	tl_train_cfg *cfg = r->cfg;
 	tl_progress_init(&r->prog, "tltrain", cfg->quiet);
 	TL_TRY(tl_device_open(&r->dev, cfg->device[0] ? cfg->device : "auto", cfg->threads, err));
+	TL_TRY(tl_device_set_precision(&r->dev, cfg->precision[0] ? cfg->precision : "fp32", err));
 	if (!cfg->quiet)
 		fprintf(stderr, "tltrain: device: %s\n", r->dev.be->name);
 	TL_TRY(tl_shard_open(&r->sh, cfg->shard, err));

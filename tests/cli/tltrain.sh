@@ -24,6 +24,25 @@ run 0 "json log" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj --log-format js
 run 0 "json log lines" -- "$TR" "${SQ[@]}" -s feature -e 2 -b 32 -o rj2 --log-format json
 grep -q '^{"epoch":2,"stage":"head","accuracy":' "$T/out" && ok "json epoch line" || bad "json epoch line: $(head -3 "$T/out")"
 
+# --precision: bf16 GEMM operands on the fast CPU backend where the CPU has
+# AVX512-BF16 (a clear refusal elsewhere), auto takes it where it can
+if grep -qw avx512_bf16 /proc/cpuinfo; then
+	run 0 "bf16 finetune" -- "$TR" "${SQ[@]}" -s finetune -u fire9 -e 2 --warmup-epochs 1 -b 32 --device cpu --precision bf16 -o rbf
+	err_has "bf16 finetune" "device: cpu (" ", bf16 GEMM"
+	out_has "bf16 finetune" "epoch 2/2 [fire9]" "test accuracy:"
+	run 2 "bf16 capped by TL_CPU" -- env TL_CPU=avx2 "$TR" "${SQ[@]}" -s feature -e 1 --device cpu --precision bf16 -o rbf2
+	err_has "bf16 capped by TL_CPU" "--precision bf16: this CPU has no AVX512-BF16 (or \$TL_CPU caps it"
+else
+	run 2 "bf16 without AVX512-BF16" -- "$TR" "${SQ[@]}" -s feature -e 1 --device cpu --precision bf16 -o rbf2
+	err_has "bf16 without AVX512-BF16" "--precision bf16: this CPU has no AVX512-BF16"
+fi
+[ -e rbf2 ] && bad "refused bf16 run left rbf2" || ok "refused bf16 run leaves no directory"
+run 2 "bf16 on the reference backend" -- "$TR" "${SQ[@]}" -s feature -e 1 --device cpu-reference --precision bf16 -o rbf3
+err_has "bf16 on the reference backend" "only the fast cpu backend has a bf16 GEMM" "cpu-reference"
+run 0 "precision auto" -- "$TR" -q "${SQ[@]}" -s feature -e 1 -b 32 --device cpu --precision auto -o rba
+run 2 "bad --precision" -- "$TR" --precision fp64
+err_has "bad --precision" "--precision: expected fp32, bf16 or auto"
+
 # scratch: random init scaled to the input, no exploding first epoch
 run 0 "scratch" -- "$TR" -q -m squeezenet -d s.tls -s scratch -e 2 -b 32 -o rs
 awk -F, 'NR == 2 {exit !($3 < 2.6)}' rs/history.csv && ok "scratch loss sane" ||
