@@ -343,7 +343,20 @@ static void recipe_sets_what_was_not_given(void **state)
 	assert_true(c.max_epochs == 1.5 && c.time_limit == 290 && c.dropout == 0 && c.batch == 32);
 	assert_true(c.label_smoothing == 0.05f && c.monitor_loss == 1);
 	assert_true(c.val_fraction > 0.0199 && c.val_fraction < 0.0201);
+	assert_string_equal(c.precision, "auto"); /* bf16 where the CPU has it */
 	assert_int_equal(tl_train_epoch_count(&c), 2);
+	/* a given --precision wins; best keeps fp32 */
+	tl_train_defaults(&c);
+	assert_int_equal(opt(&c, "recipe", "fast", &what), 0);
+	assert_int_equal(opt(&c, "precision", "fp32", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_string_equal(c.precision, "fp32");
+	tl_train_defaults(&c);
+	assert_int_equal(opt(&c, "recipe", "best", &what), 0);
+	tl_train_model_defaults(&c);
+	assert_string_equal(c.precision, "fp32");
+	assert_int_equal(opt(&c, "precision", "fp16", &what), 1);
+	assert_string_equal(what, "--precision: expected fp32, bf16 or auto");
 }
 
 int main(void)

@@ -184,6 +184,7 @@ static const model_default recipes[] = {
 	{"fast", "label_smoothing", "0.05"},
 	{"fast", "monitor", "val_loss"},
 	{"fast", "val_fraction", "0.02"},
+	{"fast", "precision", "auto"},
 	{"best", "model", "googlenet"},
 	{"best", "unit", "inception_3a"},
 	{"best", "max_epochs", "5"},
