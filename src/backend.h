@@ -179,6 +179,9 @@ struct tl_backend {
 	 * window order wins a tie; NaN wins over numbers). */
 	void (*maxpool_fwd)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y,
 			    tl_mem argmax);
+	/* y alone, as maxpool_fwd computes it, for a forward no backward reads
+	 * the argmax of (inference, frozen layers); NULL: use maxpool_fwd. */
+	void (*maxpool_infer)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y);
 	/* dx[n][c][h][w] (+)= sum of dy over the outputs whose argmax is there. */
 	void (*maxpool_bwd)(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem argmax,
 			    tl_mem dx, int acc_dx);

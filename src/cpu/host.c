@@ -140,6 +140,11 @@ static void h_maxpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_m
 	OPS(be)->maxpool_fwd(OPS(be), s, F(x), F(y), I(argmax));
 }
 
+static void h_maxpool_infer(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y)
+{
+	OPS(be)->maxpool_fwd(OPS(be), s, F(x), F(y), NULL);
+}
+
 static void h_maxpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem argmax,
 			  tl_mem dx, int acc_dx)
 {
@@ -377,6 +382,7 @@ tl_status tl_cpu_open(int reference, tl_pool *pool, tl_backend **out, tl_err *er
 	be->conv_bwd = h_conv_bwd;
 	be->maxpool_fwd = h_maxpool_fwd;
 	be->maxpool_bwd = h_maxpool_bwd;
+	be->maxpool_infer = h_maxpool_infer;
 	be->gap_fwd = h_gap_fwd;
 	be->gap_bwd = h_gap_bwd;
 	be->dense_fwd = h_dense_fwd;

@@ -276,9 +276,165 @@ static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
 	free(rc);
 }
 
+/* ---- y alone (argmax NULL): the same separable passes, plain maxima ---- */
+
+/* max(m, v) where a NaN in either wins (vmaxps returns m on a NaN). */
+__attribute__((target("avx512f"))) static inline __m512 max_nan512(__m512 m, __m512 v)
+{
+	__m512 r = _mm512_max_ps(v, m);
+	return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+
+/* Pass 1: rm[j] = max over row xr's window columns of output column j
+ * (-inf when none lies in the row). */
+__attribute__((target("avx512f"))) static void rows_max512(const tl_pool_shape *s,
+							   const float *xr, float *rm)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512i even = _mm512_add_epi32(lane, lane);
+	for (int j = 0; j < s->ow; j += 16) {
+		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
+		__m512 m = _mm512_set1_ps(-INFINITY);
+		__m512i first = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(j), lane),
+						   _mm512_set1_epi32(s->s));
+		for (int kx = 0; kx < s->k; kx++) {
+			int base = j * s->s - s->p + kx;
+			__m512i col = _mm512_add_epi32(first, _mm512_set1_epi32(kx - s->p));
+			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
+					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
+			__m512 v;
+			if (s->s == 1)
+				v = _mm512_maskz_loadu_ps(valid, xr + base);
+			else if (s->s == 2)
+				v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(run_mask(base, s->w), xr + base),
+							   even,
+							   _mm512_maskz_loadu_ps(run_mask(base + 16, s->w),
+										 xr + base + 16));
+			else
+				v = _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
+			m = _mm512_mask_mov_ps(m, valid, max_nan512(m, v));
+		}
+		_mm512_mask_storeu_ps(rm + j, out, m);
+	}
+}
+
+/* Pass 2: output row i = max over its window rows of pass 1. */
+__attribute__((target("avx512f"))) static void cols_max512(const tl_pool_shape *s, int i,
+							   const float *rm, float *yr)
+{
+	int lo, hi;
+	window(i, s->s, s->p, s->k, s->h, &lo, &hi);
+	for (int j = 0; j < s->ow; j += 16) {
+		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
+		__m512 m = _mm512_set1_ps(-INFINITY);
+		for (int r = lo; r < hi; r++)
+			m = max_nan512(m, _mm512_mask_loadu_ps(m, out, rm + (size_t)r * s->ow + j));
+		_mm512_mask_storeu_ps(yr + j, out, m);
+	}
+}
+
+/* Stride 1, output the size of the input: planes [p0, p1) as one flat run
+ * (see planes_s1_avx512), the row pass into h (the run's size), then the
+ * column pass; ti/tj map flat position t mod hw to its row and column. */
+__attribute__((target("avx512f"))) static void planes_s1_max512(const tl_pool_shape *s,
+								const float *x, float *y, float *h,
+								size_t p0, size_t p1,
+								const int32_t *ti, const int32_t *tj)
+{
+	const int hw = s->h * s->w;
+	const size_t g0 = p0 * (size_t)hw, g1 = p1 * (size_t)hw;
+	const __m512i zero = _mm512_setzero_si512(), vh = _mm512_set1_epi32(s->h),
+		      vw = _mm512_set1_epi32(s->w);
+	for (int pass = 0; pass < 2; pass++) {
+		const float *src = pass ? h : x + g0;
+		float *dst = pass ? y + g0 : h;
+		const int32_t *tab = pass ? ti : tj;
+		const __m512i lim = pass ? vh : vw;
+		const ptrdiff_t step = pass ? s->w : 1;
+		for (size_t g = g0; g < g1; g += 16) {
+			__mmask16 out = g + 16 <= g1 ? 0xffff : (__mmask16)((1u << (g1 - g)) - 1);
+			const __m512i at = _mm512_loadu_si512(tab + g % (size_t)hw);
+			__m512 m = _mm512_set1_ps(-INFINITY);
+			for (int d = -s->p; d < s->k - s->p; d++) {
+				const __m512i c = _mm512_add_epi32(at, _mm512_set1_epi32(d));
+				const __mmask16 valid = out & _mm512_cmp_epi32_mask(c, zero, _MM_CMPINT_NLT) &
+							_mm512_cmp_epi32_mask(c, lim, _MM_CMPINT_LT);
+				/* masked lanes are not read: the offset may leave the run */
+				const __m512 v = _mm512_maskz_loadu_ps(valid, src + (ptrdiff_t)(g - g0) + d * step);
+				m = _mm512_mask_mov_ps(m, valid, max_nan512(m, v));
+			}
+			_mm512_mask_storeu_ps(dst + (g - g0), out, m);
+		}
+	}
+}
+
+/* Narrow planes: one scan per window. */
+static void plane_direct_max(const tl_pool_shape *s, const float *xp, float *yp)
+{
+	for (int i = 0; i < s->oh; i++) {
+		int ylo, yhi;
+		window(i, s->s, s->p, s->k, s->h, &ylo, &yhi);
+		for (int jj = 0; jj < s->ow; jj++) {
+			int xlo, xhi;
+			window(jj, s->s, s->p, s->k, s->w, &xlo, &xhi);
+			float m = -INFINITY;
+			for (int yy = ylo; yy < yhi; yy++)
+				for (int xx = xlo; xx < xhi; xx++)
+					if (wins(xp[yy * s->w + xx], m))
+						m = xp[yy * s->w + xx];
+			yp[i * s->ow + jj] = m;
+		}
+	}
+}
+
+static void mp_max_planes(void *ctx, size_t p0, size_t p1, int tid)
+{
+	const mp_job *j = ctx;
+	const tl_pool_shape *s = j->s;
+	if (s->s == 1 && s->oh == s->h && s->ow == s->w) {
+		int hw = s->h * s->w;
+		int32_t *t = malloc(2 * (size_t)(hw + 16) * sizeof(int32_t));
+		float *h = malloc((p1 - p0) * (size_t)hw * sizeof(float) + 64);
+		TL_CHECK(t && h);
+		for (int q = 0; q < hw + 16; q++)
+			t[q] = (q % hw) / s->w, t[hw + 16 + q] = (q % hw) % s->w;
+		planes_s1_max512(s, j->x, j->y, h, p0, p1, t, t + hw + 16);
+		free(t);
+		free(h);
+		return;
+	}
+	float *rm = malloc((size_t)s->h * s->ow * sizeof(float) + 64);
+	TL_CHECK(rm);
+	for (size_t pl = p0; pl < p1; pl++) {
+		const float *xp = j->x + pl * s->h * s->w;
+		float *yp = j->y + pl * s->oh * s->ow;
+		if (s->ow < 4) {
+			plane_direct_max(s, xp, yp);
+			continue;
+		}
+		for (int r = 0; r < s->h; r++)
+			rows_max512(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow);
+		for (int i = 0; i < s->oh; i++)
+			cols_max512(s, i, rm, yp + (size_t)i * s->ow);
+	}
+	free(rm);
+}
+
 void tl_fast_maxpool_fwd(tl_pool *pool, const tl_pool_shape *s, const float *x, float *y,
 			 int32_t *argmax)
 {
 	mp_job j = {s, x, y, argmax, tl_cpu_detect() >= TL_CPU_AVX512};
+	if (argmax) {
+		tl_pool_split(pool, (size_t)s->n * s->c, mp_planes, &j);
+		return;
+	}
+	if (j.simd) {
+		tl_pool_split(pool, (size_t)s->n * s->c, mp_max_planes, &j);
+		return;
+	}
+	/* below AVX-512: the argmax path into a scratch argmax */
+	j.argmax = malloc((size_t)s->n * s->c * s->oh * s->ow * sizeof(int32_t) + 4);
+	TL_CHECK(j.argmax);
 	tl_pool_split(pool, (size_t)s->n * s->c, mp_planes, &j);
+	free(j.argmax);
 }

@@ -26,7 +26,8 @@ struct tl_cpu_ops {
 	void (*conv_bwd)(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
 			 const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
 			 float *db);
-	/* argmax[i] = index within the input plane of output i's maximum. */
+	/* argmax[i] = index within the input plane of output i's maximum;
+	 * argmax NULL: y alone (no backward follows). */
 	void (*maxpool_fwd)(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y,
 			    int32_t *argmax);
 	void (*maxpool_bwd)(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,

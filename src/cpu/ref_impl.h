@@ -77,7 +77,8 @@ void REF(conv_bwd)(const tl_conv_shape *s, const T *x, const T *w, const T *y, i
  * Window (i, j) covers rows i*s - p .. i*s - p + k - 1 clipped to the
  * input (padded cells never win); the first maximum in row-major order
  * wins a tie and NaN wins over numbers.  An empty window (only when p >= k)
- * gives -inf and argmax -1, which maxpool_bwd skips. */
+ * gives -inf and argmax -1, which maxpool_bwd skips.  argmax may be NULL
+ * (inference: no backward follows). */
 void REF(maxpool_fwd)(const tl_pool_shape *s, const T *x, T *y, int32_t *argmax)
 {
 	for (int n = 0; n < s->n; n++)
@@ -99,7 +100,8 @@ void REF(maxpool_fwd)(const tl_pool_shape *s, const T *x, T *y, int32_t *argmax)
 						}
 					size_t o = ((size_t)(n * s->c + c) * s->oh + i) * s->ow + j;
 					y[o] = m;
-					argmax[o] = best;
+					if (argmax)
+						argmax[o] = best;
 				}
 		}
 }

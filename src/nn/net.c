@@ -56,11 +56,12 @@ static void unbind(tl_net *net)
 	free(net->grad);
 	free(net->aux);
 	free(net->grad_written);
+	free(net->argmax_ok);
 	free(net->stats);
 	net->stats = NULL;
 	net->val = net->grad = net->aux = NULL;
 	net->pbuf = net->gbuf = net->keep = net->lbuf = net->sbuf = NULL;
-	net->grad_written = NULL;
+	net->grad_written = net->argmax_ok = NULL;
 	net->max_batch = 0;
 	net->host_params = 0;
 	net->be = NULL;
@@ -692,8 +693,10 @@ tl_status tl_net_bind(tl_net *net, tl_backend *be, int max_batch, tl_err *err)
 	net->grad = calloc((size_t)T, sizeof(tl_buf *));
 	net->aux = calloc((size_t)T, sizeof(tl_buf *));
 	net->grad_written = calloc((size_t)T, sizeof(int));
+	net->argmax_ok = calloc((size_t)T, sizeof(int));
 	net->stats = malloc((size_t)max_batch * 8);
-	if (!net->val || !net->grad || !net->aux || !net->grad_written || !net->stats) {
+	if (!net->val || !net->grad || !net->aux || !net->grad_written || !net->argmax_ok ||
+	    !net->stats) {
 		unbind(net);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", net->model);
 	}
@@ -817,7 +820,15 @@ static void forward_layer(tl_net *net, tl_layer *l, int n)
 	case TL_L_MAXPOOL: {
 		tl_pool_shape ps;
 		pool_shape(net, l, n, &ps);
-		be->maxpool_fwd(be, &ps, x, y, (tl_mem){net->aux[l->out], 0});
+		/* the argmax only where a backward will read it: training, and a
+		 * layer at or above the first trainable one (tl_net_backward) */
+		net->argmax_ok[l->out] =
+			!be->maxpool_infer ||
+			(net->training && (int)(l - net->layers) >= tl_net_first_trainable(net));
+		if (net->argmax_ok[l->out])
+			be->maxpool_fwd(be, &ps, x, y, (tl_mem){net->aux[l->out], 0});
+		else
+			be->maxpool_infer(be, &ps, x, y);
 		break;
 	}
 	case TL_L_GAP: {
@@ -943,6 +954,11 @@ static void backward_layer(tl_net *net, tl_layer *l, int n, const int *need)
 	case TL_L_MAXPOOL: {
 		tl_pool_shape ps;
 		pool_shape(net, l, n, &ps);
+		if (need_dx && !net->argmax_ok[l->out]) { /* a backward after an inference forward */
+			be->maxpool_fwd(be, &ps, tl_net_val(net, t_in), tl_net_val(net, l->out),
+					(tl_mem){net->aux[l->out], 0});
+			net->argmax_ok[l->out] = 1;
+		}
 		if (need_dx)
 			be->maxpool_bwd(be, &ps, dy, (tl_mem){net->aux[l->out], 0}, dx, acc);
 		break;

@@ -102,6 +102,8 @@ typedef struct {
 	int max_batch;
 	tl_buf **val, **grad, **aux;
 	int *grad_written;
+	int *argmax_ok; /* a max pool's argmax (aux) is from its last forward: an
+			 * inference forward (maxpool_infer) leaves it stale */
 	int training;
 	float label_smoothing; /* tl_net_loss's target smoothing (0 = one-hot) */
 	uint64_t rng;
