@@ -398,6 +398,60 @@ static void bf16_is_the_rounded_operands_product(void **state)
 	tl_st_close(fx);
 }
 
+/* A backward after an inference forward (whose max pools skipped their
+ * argmax) recomputes the argmax: the same gradients, bit for bit, as
+ * after a training forward (GoogLeNet: pools in the stem and every
+ * inception module; no dropout, no batch norm, so the mode changes nothing
+ * else). */
+static void backward_after_inference_forward(void **state)
+{
+	(void)state;
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, "googlenet");
+	cfg.width_div = 16; /* 64x64 input */
+	cfg.dropout = 0;
+	tl_net *net;
+	tl_err err;
+	if (tl_model_build(&cfg, &net, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	tl_net_init(net, 3, 0);
+	tl_device dev;
+	if (tl_device_open(&dev, "cpu", 2, &err) != TL_OK || tl_net_bind(net, dev.be, 2, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	static float x[2 * 3 * 64 * 64];
+	for (int i = 0; i < 2 * 3 * 64 * 64; i++)
+		x[i] = (float)((i * 53) % 251) / 251.0f - 0.5f;
+	int32_t labels[2] = {3, 7};
+	/* the pools' argmax from another input first: stale for x */
+	static float x2[2 * 3 * 64 * 64];
+	for (int i = 0; i < 2 * 3 * 64 * 64; i++)
+		x2[i] = (float)((i * 29) % 241) / 241.0f - 0.5f;
+	net->training = 1;
+	tl_net_set(net, 0, x2, 2);
+	tl_net_forward(net, 2, 0, net->n_layers);
+	float *g[2];
+	for (int mode = 0; mode <= 1; mode++) {
+		net->training = mode;
+		tl_net_set(net, 0, x, 2);
+		tl_net_forward(net, 2, 0, net->n_layers);
+		double loss;
+		assert_int_equal(tl_net_loss(net, 2, labels, 1, &loss, NULL, &err), TL_OK);
+		tl_net_backward(net, 2);
+		g[mode] = fetch(dev.be, tl_net_param_grad(net, 0), net->n_param_floats);
+	}
+	size_t nz = 0;
+	for (size_t i = 0; i < net->n_param_floats; i++) {
+		nz += g[1][i] != 0;
+		if (memcmp(&g[0][i], &g[1][i], sizeof(float)))
+			fail_msg("gradient float %zu: %.9g after an inference forward, %.9g after a training one",
+				 i, g[0][i], g[1][i]);
+	}
+	assert_true(nz > net->n_param_floats / 2);
+	free(g[0]), free(g[1]);
+	tl_net_free(net);
+	tl_device_close(&dev);
+}
+
 /* weights + biases of a k x k convolution and of a dense layer */
 static size_t conv_params(size_t cin, size_t cout, size_t k)
 {
@@ -891,6 +945,7 @@ int main(void)
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "alexnet-div16.safetensors"),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "mobilenetv2-div16.safetensors"),
 		cmocka_unit_test(freezing_limits_backward),
+		cmocka_unit_test(backward_after_inference_forward),
 		cmocka_unit_test(param_counts_match_the_layer_shapes),
 		cmocka_unit_test(new_networks_match_published_counts),
 		cmocka_unit_test(names_resolve_across_conventions),

@@ -465,12 +465,12 @@ static void plan_time(run *r, int e, uint64_t nb_full)
 	if (c->time_limit <= 0 || r->timed_batches < 8 || r->st.stage != stage_count(c) - 1)
 		return;
 	double spb = r->timed_sec / (double)r->timed_batches;
-	/* an image's forward pass, per view: the slower of the training
-	 * steps' forward passes and the last validation pass (both track the
-	 * machine's speed as it changes), a tenth more for the final test's
-	 * colder caches and the report */
-	double spi = r->timed_fwd / ((double)r->timed_batches * c->batch);
-	spi = r->eval_spi > spi ? r->eval_spi : spi;
+	/* an image's forward pass, per view: the last validation's when there
+	 * was one (the final test's own kind of pass: no dropout, max pools
+	 * without argmax, so faster than a training forward), else a training
+	 * step's forward; a tenth more for the final test's colder caches and
+	 * the report */
+	double spi = r->eval_spi > 0 ? r->eval_spi : r->timed_fwd / ((double)r->timed_batches * c->batch);
 	double views = c->tta ? 2 : 1, nb = (double)(nb_full ? nb_full : 1);
 	double done = e + (double)r->st.batch_pos / nb;
 	int vals = tl_train_epoch_count(c) - e; /* validations still to run */
