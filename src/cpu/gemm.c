@@ -275,6 +275,27 @@ __attribute__((target("avx2"))) static int pack_t8_avx2(const float *const rows[
 					 _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
 		}
 	}
+	/* a 4-long run (the 2x2 maps of GoogLeNet's inception 5 at 64x64 give
+	 * nothing longer): rows i and i+4 share a register, so one in-lane 4 x 4
+	 * transpose yields whole 8-float output rows. */
+	if (k + 4 <= n) {
+		__m256 r[4], t[4];
+		for (int i = 0; i < 4; i++)
+			r[i] = _mm256_mul_ps(
+				_mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + k)),
+						     _mm_loadu_ps(rows[i + 4] + k), 1),
+				al);
+		t[0] = _mm256_unpacklo_ps(r[0], r[1]);
+		t[1] = _mm256_unpackhi_ps(r[0], r[1]);
+		t[2] = _mm256_unpacklo_ps(r[2], r[3]);
+		t[3] = _mm256_unpackhi_ps(r[2], r[3]);
+		float *d = dst + (size_t)k * ldd;
+		_mm256_storeu_ps(d, _mm256_shuffle_ps(t[0], t[2], 0x44));
+		_mm256_storeu_ps(d + ldd, _mm256_shuffle_ps(t[0], t[2], 0xee));
+		_mm256_storeu_ps(d + 2 * (size_t)ldd, _mm256_shuffle_ps(t[1], t[3], 0x44));
+		_mm256_storeu_ps(d + 3 * (size_t)ldd, _mm256_shuffle_ps(t[1], t[3], 0xee));
+		k += 4;
+	}
 	return k;
 }
 #endif
