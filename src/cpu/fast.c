@@ -122,12 +122,78 @@ static int contiguous(const col_src *c, int j0, int n)
 	       (n < 2 || c->pix[j0 + 1] == c->pix[j0] + 1);
 }
 
+/* The runs of a chunk's output pixels that sit side by side in the input
+ * (a 4x4 map padded to 6x6 gives runs of 4) or every second float of it (a
+ * stride-2 convolution's row): at most 32 columns, runs of at most 16 (one
+ * vector each). */
+typedef struct {
+	int n;
+	int at[32], len[32], step[32];
+	size_t src[32];
+} pix_runs;
+
+/* Splits off[0 .. n) (n <= 32) into runs of step 1 or 2; returns how many. */
+static int find_runs(const size_t *off, int n, pix_runs *r)
+{
+	r->n = 0;
+	for (int u = 0; u < n;) {
+		size_t step = u + 1 < n && off[u + 1] == off[u] + 2 ? 2 : 1;
+		int l = 1;
+		while (u + l < n && l < 16 && off[u + l] == off[u] + step * (size_t)l)
+			l++;
+		r->at[r->n] = u, r->len[r->n] = l, r->step[r->n] = (int)step, r->src[r->n] = off[u];
+		r->n++;
+		u += l;
+	}
+	return r->n;
+}
+
+#if defined(__x86_64__)
+/* d[at + i] = src[off + step * i] for every run: masked loads (masked lanes
+ * do not fault), the even lanes of two vectors for step 2. */
+__attribute__((target("avx512f"))) static void copy_runs512(float *d, const float *src,
+							   const pix_runs *r)
+{
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+					       28, 30);
+	for (int i = 0; i < r->n; i++) {
+		int len = r->len[i];
+		__mmask16 m = (__mmask16)((1u << len) - 1);
+		const float *s = src + r->src[i];
+		__m512 v;
+		if (r->step[i] == 1) {
+			v = _mm512_maskz_loadu_ps(m, s);
+		} else { /* 2 * len - 1 floats from s */
+			int w = 2 * len - 1;
+			__mmask16 lo = (__mmask16)(w >= 16 ? 0xffffu : (1u << w) - 1);
+			__mmask16 hi = (__mmask16)(w > 16 ? (1u << (w - 16)) - 1 : 0);
+			v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, s), even,
+						   _mm512_maskz_loadu_ps(hi, s + 16));
+		}
+		_mm512_mask_storeu_ps(d + r->at[i], m, v);
+	}
+}
+#endif
+
 /* B = col (depth = taps, columns = output pixels): forward convolution */
 static void pack_col_b(const void *ctx, int k0, int kc, int j0, int n, int R, float *dst)
 {
 	const col_src *c = ctx;
 	const size_t *off = c->pix + j0;
 	int run = contiguous(c, j0, n);
+#if defined(__x86_64__)
+	pix_runs rs;
+	/* runs of 3 or more on average beat the float-at-a-time gather */
+	if (!run && n <= 32 && tl_cpu_detect() >= TL_CPU_AVX512 && find_runs(off, n, &rs) * 3 <= n) {
+		for (int k = 0; k < kc; k++) {
+			float *d = dst + (size_t)k * R;
+			copy_runs512(d, c->xp + tap_off(c, k0 + k), &rs);
+			for (int t = n; t < R; t++)
+				d[t] = 0;
+		}
+		return;
+	}
+#endif
 	for (int k = 0; k < kc; k++) {
 		const float *src = c->xp + tap_off(c, k0 + k);
 		float *d = dst + (size_t)k * R;
