@@ -22,7 +22,7 @@ typedef enum {
 } tl_status;
 
 typedef struct {
-	char msg[1024];
+	char msg[4096]; /* long enough for a network's every layer name */
 } tl_err;
 
 /* tl_seterr: format a message into err (if err is non-NULL) and return st.

@@ -477,7 +477,7 @@ static void freezing_limits_backward(void **state)
 	tl_net_init(net, 1, 0);
 	assert_int_equal(tl_net_unfreeze_from(net, "block5", &err), TL_OK);
 	assert_int_equal(tl_net_unfreeze_from(net, "block9", &err), TL_EUSAGE);
-	assert_non_null(strstr(err.msg, "block1, block2, block3, block4, block5, head, all"));
+	assert_non_null(strstr(err.msg, "units: block1 block2 block3 block4 block5 head all"));
 	assert_int_equal(tl_net_unfreeze_from(net, "block5", &err), TL_OK);
 	assert_string_equal(net->layers[tl_net_first_trainable(net)].name, "block5_conv1");
 	tl_backend *be;
@@ -647,6 +647,29 @@ static void names_resolve_across_conventions(void **state)
 		if (first != tl_net_find_layer(net, from[i].first))
 			fail_msg("%s -u %s: first trainable %s, want %s", from[i].model, from[i].u,
 				 net->layers[first].name, from[i].first);
+		tl_net_free(net);
+	}
+	/* --features with a unit's name or alias: the unit's output */
+	static const struct {
+		const char *model, *unit, *out;
+	} outs[] = {{"googlenet", "inception_4e", "inception_4e/output"},
+		    {"googlenet", "inception5b", "inception_5b/output"},
+		    {"vgg16", "block5", "block5_pool"},
+		    {"mobilenetv2", "block_13", "block_13_project_BN"},
+		    {"mobilenetv2", "block_14", "block_14_add"},
+		    {"squeezenet", "fire9", "fire9"},
+		    {"alexnet", "head", "predictions"}};
+	for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+		tl_model_cfg cfg;
+		tl_net *net;
+		tl_err err;
+		tl_model_defaults(&cfg, outs[i].model);
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		int u = tl_net_find_unit(net, outs[i].unit);
+		int got = u >= 0 ? tl_net_unit_output(net, u) : -1;
+		if (got < 0 || got != tl_net_find_layer(net, outs[i].out))
+			fail_msg("%s: unit %s ends at %s, want %s", outs[i].model, outs[i].unit,
+				 got >= 0 ? net->layers[got].name : "none", outs[i].out);
 		tl_net_free(net);
 	}
 	/* the fused batch norm's own names are not a --features layer: its

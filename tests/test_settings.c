@@ -58,7 +58,8 @@ static const char *const old_defaults[][2] = {
 /* Settings added since, saved after crop_pad, with their defaults (a
  * checkpoint without them ran with these). */
 static const char *const late_defaults[][2] = {
-	{"label_smoothing", "0"}, {"tta", "0"}, {"keras", "0"}, {"head_lr_mult", "1"}};
+	{"label_smoothing", "0"}, {"tta", "0"}, {"keras", "0"}, {"head_lr_mult", "1"},
+	{"precision", "fp32"}};
 #define N_LATE (int)(sizeof late_defaults / sizeof late_defaults[0])
 
 static void defaults_save_as_before(void **state)
@@ -359,6 +360,33 @@ static void recipe_sets_what_was_not_given(void **state)
 	assert_string_equal(what, "--precision: expected fp32, bf16 or auto");
 }
 
+/* A checkpoint keeps --precision, so a resumed run computes as the run did;
+ * --precision given with --resume still wins. */
+static void resume_keeps_precision_unless_given(void **state)
+{
+	(void)state;
+	tl_train_cfg run, resumed, changed;
+	tl_err err;
+	const char *what;
+	tl_train_defaults(&run);
+	assert_int_equal(opt(&run, "precision", "auto", &what), 0);
+	kv m = {0};
+	tl_train_cfg_save(&run, put, &m);
+	assert_string_equal(get(&m, "precision"), "auto");
+	tl_train_defaults(&resumed);
+	assert_int_equal(tl_train_cfg_load(&resumed, get, &m, "ck", &err), TL_OK);
+	assert_string_equal(resumed.precision, "auto");
+	tl_train_defaults(&changed);
+	assert_int_equal(opt(&changed, "precision", "fp32", &what), 0);
+	assert_int_equal(tl_train_cfg_load(&changed, get, &m, "ck", &err), TL_OK);
+	assert_string_equal(changed.precision, "fp32");
+	/* and any other saved setting still comes from the checkpoint */
+	tl_train_defaults(&changed);
+	assert_int_equal(opt(&changed, "batch", "32", &what), 0);
+	assert_int_equal(tl_train_cfg_load(&changed, get, &m, "ck", &err), TL_OK);
+	assert_int_equal(changed.batch, 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +398,7 @@ int main(void)
 		cmocka_unit_test(enum_tables),
 		cmocka_unit_test(model_defaults_fill_what_was_not_given),
 		cmocka_unit_test(recipe_sets_what_was_not_given),
+		cmocka_unit_test(resume_keeps_precision_unless_given),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -629,7 +629,7 @@ static void bad_setups_fail_cleanly(void **state)
 	base_cfg(&c, "u");
 	snprintf(c.unit, sizeof c.unit, "block5");
 	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EUSAGE);
-	assert_non_null(strstr(err.msg, "no unit 'block5'"));
+	assert_non_null(strstr(err.msg, "no unit or layer 'block5'"));
 	base_cfg(&c, "n");
 	snprintf(c.shard, sizeof c.shard, "%s/none.tls", dir);
 	assert_int_equal(tl_train(&c, 0, &r, &err), TL_EIO);

@@ -416,6 +416,41 @@ int tl_net_param_in_head(const tl_net *net, int i)
 	return strcmp(net->layers[net->params[i].layer].unit, "head") == 0;
 }
 
+int tl_net_find_unit(const tl_net *net, const char *name)
+{
+	for (int i = 0; i < net->n_units; i++)
+		if (strcmp(net->units[i], name) == 0 ||
+		    (net->unit_alias[i][0] && strcmp(net->unit_alias[i], name) == 0))
+			return i;
+	return -1;
+}
+
+int tl_net_unit_output(const tl_net *net, int u)
+{
+	int last = -1;
+	for (int l = 0; l < net->n_layers; l++)
+		if (strcmp(net->layers[l].unit, net->units[u]) == 0 &&
+		    net->layers[l].kind != TL_L_DROPOUT)
+			last = l;
+	return last;
+}
+
+void tl_net_units_text(const tl_net *net, char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = 0;
+	for (int i = 0; i < net->n_units; i++) {
+		char one[64];
+		int n = snprintf(one, sizeof one, "%s%s%s%s%s", i ? " " : "", net->units[i],
+				 net->unit_alias[i][0] ? " (" : "", net->unit_alias[i],
+				 net->unit_alias[i][0] ? ")" : "");
+		if (n < 0 || len + (size_t)n + 1 > cap)
+			break;
+		memcpy(buf + len, one, (size_t)n + 1);
+		len += (size_t)n;
+	}
+}
+
 int tl_net_find_fused(const tl_net *net, const char *name)
 {
 	for (int i = 0; i < net->n_layers; i++)
@@ -535,10 +570,7 @@ tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err)
 {
 	int from = 0;
 	if (unit && strcmp(unit, "all") != 0) {
-		from = -1;
-		for (int i = 0; i < net->n_units; i++)
-			if (strcmp(net->units[i], unit) == 0 || strcmp(net->unit_alias[i], unit) == 0)
-				from = i;
+		from = tl_net_find_unit(net, unit);
 		int layer = from < 0 ? first_layer_of(net, unit) : -1;
 		if (layer >= 0) { /* a layer: it and every later one train */
 			for (int l = 0; l < net->n_layers; l++)
@@ -546,12 +578,11 @@ tl_status tl_net_unfreeze_from(tl_net *net, const char *unit, tl_err *err)
 			return TL_OK;
 		}
 		if (from < 0) {
-			char list[400] = "";
-			for (int i = 0; i < net->n_units; i++) {
-				strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-				strncat(list, net->units[i], sizeof list - strlen(list) - 1);
-			}
-			return tl_seterr(err, TL_EUSAGE, "%s has no unit '%s' (expected one of: %s, all)",
+			char list[1500];
+			tl_net_units_text(net, list, sizeof list);
+			return tl_seterr(err, TL_EUSAGE,
+					 "%s has no unit or layer '%s' (units: %s all; or a layer name, "
+					 "as --features lists)",
 					 net->model, unit, list);
 		}
 	}

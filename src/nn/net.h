@@ -164,6 +164,13 @@ int tl_net_find_layer(const tl_net *net, const char *name);
 /* The layer whose pre-activation output NAME names (see tl_layer.pre_act),
  * or -1. */
 int tl_net_find_fused(const tl_net *net, const char *name);
+/* The freeze unit named name or its alias (index into units), or -1. */
+int tl_net_find_unit(const tl_net *net, const char *name);
+/* The last layer of unit u (its output), dropout skipped; -1 if none. */
+int tl_net_unit_output(const tl_net *net, int u);
+/* "block1 block2 ..." with each alias in parentheses ("features.14
+ * (block_13)"), into buf (cut at a name if it does not fit). */
+void tl_net_units_text(const tl_net *net, char *buf, size_t cap);
 /* 1 if parameter i belongs to the head, whose tensors a base's weights file
  * may lack (they are initialized then); 0 for the base's. */
 int tl_net_param_in_head(const tl_net *net, int i);

@@ -549,7 +549,7 @@ tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err
 		{"Accuracy", "epoch", "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
 		{"Loss", "epoch", "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
 	};
-	char unf[64], best[64], title[300];
+	char unf[80], best[64], title[300];
 	if (r->unfreeze_epoch > 0) {
 		snprintf(unf, sizeof unf, "unfreeze%s%s", r->unit[0] ? " " : "", r->unit);
 		for (int i = 0; i < 2; i++) {

@@ -13,7 +13,7 @@
 typedef struct {
 	char dir[1024];     /* the run directory, or the history file's */
 	char label[160];    /* for legends: "squeezenet feature (runs/a)" */
-	char model[32], strategy[32], unit[32], monitor[32];
+	char model[32], strategy[32], unit[64], monitor[32];
 	int best_epoch;     /* 1-based; 0 unknown */
 	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
 	/* history, sorted by epoch, one row per epoch (the last one written wins) */

@@ -67,10 +67,13 @@ tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, cons
 			 shard, tl_norm_name(have), whose, want, weights, want);
 }
 
-/* "fire9" or "block4_pool" -> layer index; else an error listing names. */
+/* "fire9", "block4_pool" or a unit ("inception_4e": its output) -> layer
+ * index; else an error listing the units and every layer name. */
 static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
 {
 	*li = tl_net_find_layer(net, name);
+	if (*li < 0 && tl_net_find_unit(net, name) >= 0)
+		*li = tl_net_unit_output(net, tl_net_find_unit(net, name));
 	if (*li >= 0)
 		return TL_OK;
 	int fused = tl_net_find_fused(net, name);
@@ -81,15 +84,18 @@ static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err
 				 "its output before the activation is never formed; use '%s' (after it)",
 				 net->model, name, l->name, l->name);
 	}
-	char list[2048] = "";
+	char units[1024], list[3072] = "";
+	tl_net_units_text(net, units, sizeof units);
 	for (int i = 0; i < net->n_layers; i++) {
 		if (net->layers[i].kind == TL_L_DROPOUT)
 			continue;
 		strncat(list, i ? " " : "", sizeof list - strlen(list) - 1);
 		strncat(list, net->layers[i].name, sizeof list - strlen(list) - 1);
 	}
-	return tl_seterr(err, TL_EUSAGE, "%s has no layer '%s' (expected one of: %s)", net->model,
-			 name, list);
+	return tl_seterr(err, TL_EUSAGE,
+			 "%s has no layer '%s' (a unit names its output: %s; layers: %s; their Keras "
+			 "names and torchvision module paths where the network has them)",
+			 net->model, name, units, list);
 }
 
 tl_status tl_features_net(const char *model, const char *weights, const char *layer,
@@ -113,6 +119,14 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 		goto fail;
 	for (int l = 0; l <= *li; l++) {
 		const tl_layer *ly = &nt->layers[l];
+		if (ly->w >= 0 && !nt->params[ly->w].loaded && tl_net_param_in_head(nt, ly->w)) {
+			st = tl_seterr(err, TL_EUSAGE,
+				       "%s: layer %s is in the head, which tleval builds anew for the "
+				       "shard's %d classes (the weights file's head is not used); "
+				       "--features takes a layer of the base",
+				       weights, ly->name, cfg.n_classes);
+			goto fail;
+		}
 		if (ly->w >= 0 && !nt->params[ly->w].loaded) {
 			st = tl_seterr(err, TL_EFORMAT,
 				       "%s: tensor %s: missing (layer %s needs it for %s; is this a %s weights file?)",

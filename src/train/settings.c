@@ -109,6 +109,10 @@ static const setting table[] = {
 	{"keras", 0, 0, T_INT, F(keras), "0", 0, 1, 0, 0, 0},
 	{"head_lr_mult", "head-lr-mult", 0, T_FLOAT, F(head_lr_mult), "1", 0.01, 1000, 0, 0,
 	 "--head-lr-mult: expected a factor in 0.01..1000"},
+	/* kept by checkpoints so that a resumed run computes as the run did,
+	 * but --precision given with --resume wins (tl_train_cfg_load) */
+	{"precision", "precision", 0, T_STR, F(precision), "fp32", 0, 0, precision_names, 0,
+	 "--precision: expected fp32, bf16 or auto"},
 	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0", 1e-6, 0.9, 0, parse_val,
 	 "--val: expected test or a fraction in (0, 0.9]"},
 	{"monitor", "monitor", 0, T_ENUM, F(monitor_loss), "val_accuracy", 0, 0, tl_monitor_names, 0,
@@ -127,8 +131,6 @@ static const setting table[] = {
 	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
 	{0, "device", 0, T_STR, F(device), "auto", 0, 0, 0, parse_device,
 	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]"},
-	{0, "precision", 0, T_STR, F(precision), "fp32", 0, 0, precision_names, 0,
-	 "--precision: expected fp32, bf16 or auto"},
 	{0, "time-limit", 0, T_DOUBLE, F(time_limit), "0", 1, 1e7, 0, 0,
 	 "--time-limit: expected seconds in 1..1e7"},
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,
@@ -483,7 +485,8 @@ static void expected(const setting *s, char *out, size_t n)
  * without them ran with their defaults. */
 static int is_late(const char *key)
 {
-	static const char *const late[] = {"label_smoothing", "tta", "keras", "head_lr_mult", NULL};
+	static const char *const late[] = {"label_smoothing", "tta", "keras", "head_lr_mult",
+					   "precision", NULL};
 	for (int i = 0; late[i]; i++)
 		if (!strcmp(late[i], key))
 			return 1;
@@ -497,6 +500,8 @@ tl_status tl_train_cfg_load(tl_train_cfg *c, const char *(*get)(void *arg, const
 		const setting *s = &table[i];
 		if (!s->key)
 			continue;
+		if (c->given[i] && !strcmp(s->key, "precision"))
+			continue; /* --resume RUN --precision P: the one saved setting it may change */
 		const char *v = get(arg, s->key);
 		if (!v && is_late(s->key)) { /* a checkpoint from before the setting: its default */
 			TL_CHECK(store(s, c, s->def, 0, 0) == 0);

@@ -39,7 +39,7 @@ typedef struct {
 	char shard[1024];
 	char run_dir[1024];
 	tl_strategy strategy;
-	char unit[16];      /* finetune: unfreeze this unit and above ("" = model default) */
+	char unit[64];      /* finetune: unfreeze this unit and above ("" = model default) */
 	int patience;       /* epochs without improvement before stopping (0 = never) */
 	double max_epochs;  /* total, both stages; a fraction stops the run part way
 			     * through its last epoch (1.25: one epoch and a quarter) */
@@ -68,8 +68,9 @@ typedef struct {
 	int no_cache;
 	long cache_mem_mb;  /* above this the prefix cache goes to a file (default 4096) */
 	/* run-time only (not saved) */
+	char precision[8];  /* GEMM operands: fp32, bf16 or auto (tl_device_set_precision);
+			     * saved, but --resume may change it */
 	char device[32];    /* nn/device.h: auto, cpu, cpu-reference, opencl[:P[:D]] */
-	char precision[8];  /* GEMM operands: fp32, bf16 or auto (tl_device_set_precision) */
 	int threads, quiet, json;
 	double time_limit;  /* seconds for the whole run, final test included (0: none):
 			     * the last stage ends sooner if -e would not fit */

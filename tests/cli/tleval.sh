@@ -23,7 +23,9 @@ run 0 "pool features, whole split, train" -- "$E" -q -m squeezenet -w "$W" -d s6
 head -c 128 p3.npy | grep -qF "'shape': (20, 128, 7, 7)" && ok "train split shape" || bad "train split shape"
 
 run 2 "unknown layer" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire99 -o x.npy
-err_has "unknown layer" "squeezenet has no layer 'fire99' (expected one of: conv1 pool1"
+err_has "unknown layer" "squeezenet has no layer 'fire99' (a unit names its output: conv1 (features.0) fire2 (features.3)" "layers: conv1 pool1" "fire9_expand3x3 fire9 "
+run 0 "torchvision name of fire9" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features features.12 --limit 5 -o u9.npy
+cmp -s u9.npy f9.npy && ok "features.12 = fire9" || bad "features.12 differs from fire9"
 run 1 "normalization mismatch" -- "$E" -m squeezenet -w "$W" -d s64t.tls --features fire9 -o x.npy
 err_has "normalization mismatch" "input normalization 'torch' does not match the weights' 'caffe'" "tlpack --norm caffe"
 run 1 "weights of another model" -- "$E" -m vgg16 -w "$W" -d s64.tls --features block2_pool -o x.npy

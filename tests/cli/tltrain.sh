@@ -125,7 +125,7 @@ err_has "corrupt shard" "bad.tls: image chunk" "checksum mismatch"
 run 1 "no weights for vgg16" -- env TL_WEIGHTS=/nonexistent "$TR" -d s.tls -e 1 -o rv
 err_has "no weights for vgg16" "no VGG16 weights found" "vgg16.tv_in1k" "-s scratch"
 run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
-err_has "bad unit" "squeezenet has no unit 'block5' (expected one of: conv1, fire2"
+err_has "bad unit" "squeezenet has no unit or layer 'block5' (units: conv1 (features.0) fire2 (features.3)" "fire9 (features.12) head all"
 run 2 "bad strategy" -- "$TR" -s transfer
 run 2 "bad val" -- "$TR" --val 2
 run 2 "bad recipe" -- "$TR" --recipe quick
