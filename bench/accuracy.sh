@@ -18,8 +18,15 @@
 # Output: "name value unit" lines, plus the CPU, the load before and after.
 set -euo pipefail
 usage="usage: bench/accuracy.sh DATA_DIR [fast|best|all] [--no-peer] [-- TLTRAIN_OPTIONS...]"
-data=${1:?$usage}
+case ${1:-} in
+-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+"" | -*) echo "$usage" >&2; exit 2 ;;
+esac
+data=$1
 shift
+for f in cifar-10-binary.tar.gz googlenet-imagenet.safetensors; do # before minutes of packing
+	[ -r "$data/$f" ] || { echo "bench/accuracy.sh: $data/$f: not found or unreadable" >&2; exit 1; }
+done
 recipe=all
 case ${1:-} in fast | best | all) recipe=$1; shift ;; esac
 if [ "$recipe" = all ]; then # both targets, one after the other
