@@ -18,6 +18,7 @@
 #include "train/grid.h"
 #include "data/image.h"
 #include "nn/models.h"
+#include "nn/safetensors.h"
 #include "nn/weights_find.h"
 
 static void usage(FILE *f)
@@ -57,6 +58,7 @@ typedef struct {
 	tl_features_opts o;
 	const char *grid, *pred_path; /* --grid, --predictions */
 	uint64_t image;               /* --image */
+	int model_given;              /* -m */
 } eval_args;
 
 /* Parses the options into a (defaults first); returns -1 to go on, or
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
 			if (!tl_model_known(optarg))
 				return bad("-m: expected " TL_MODEL_LIST, optarg);
 			o->model = optarg;
+			a->model_given = 1;
 			break;
 		case 'w': o->weights = optarg; break;
 		case 'd': o->shard = optarg; break;
@@ -161,6 +164,24 @@ static int check_args(eval_args *a)
 		fprintf(stderr, "tleval: -w FILE is required\nTry 'tleval --help'.\n");
 		return 2;
 	}
+	/* a file that names its network (tltrain's, tlweights import's):
+	 * --features follows it unless -m is given, and an -m that disagrees
+	 * is refused rather than ignored */
+	static char file_model[16];
+	tl_st_file *f;
+	if (tl_st_open(&f, o->weights, &ferr) == TL_OK) {
+		const char *m = tl_st_meta(f, "model");
+		if (m && tl_model_known(m))
+			snprintf(file_model, sizeof file_model, "%s", m);
+		tl_st_close(f);
+	}
+	if (file_model[0] && a->model_given && strcmp(file_model, o->model) != 0) {
+		fprintf(stderr, "tleval: -m %s: %s is a %s model (leave out -m, or give its weights)\n",
+			o->model, o->weights, file_model);
+		return 2;
+	}
+	if (file_model[0])
+		o->model = file_model;
 	if ((a->grid && !o->layer) || (a->pred_path && o->layer)) {
 		fprintf(stderr, "tleval: %s\nTry 'tleval --help'.\n",
 			a->grid ? "--grid needs --features LAYER" : "--predictions is for evaluating a trained model, not --features");

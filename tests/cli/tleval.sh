@@ -57,6 +57,13 @@ run 1 "evaluate, normalization mismatch" -- "$E" -w run/best.safetensors -d s32t
 err_has "evaluate, normalization mismatch" "tlpack --norm caffe"
 run 1 "evaluate, wrong size" -- "$E" -w run/best.safetensors -d s64.tls
 err_has "evaluate, wrong size" "trained at 32x32, the shard is 64x64"
+# a trained model names its network: --features follows it without -m,
+# and an -m that disagrees is refused, not ignored
+run 0 "features of a trained model" -- "$E" -q -w run/best.safetensors -d s32.tls --features fire9 --limit 3 -o tf9.npy
+"$E" -q -m squeezenet -w run/best.safetensors -d s32.tls --features fire9 --limit 3 -o tf9m.npy
+cmp -s tf9.npy tf9m.npy && ok "the file's model = -m squeezenet" || bad "the file's model gave other features"
+run 2 "-m against the file's model" -- "$E" -m vgg16 -w run/best.safetensors -d s32.tls
+err_has "-m against the file's model" "-m vgg16: run/best.safetensors is a squeezenet model"
 
 # outputs that would replace an input are refused before any work
 cp run/best.safetensors m.safetensors
