@@ -792,14 +792,26 @@ static tl_status check_fresh(const tl_train_cfg *c, tl_err *err)
 	return TL_OK;
 }
 
+/* Whether fd is still the file at path (a run ending unlinks its lock
+ * before letting go of it, so a lock taken on the old file is no lock). */
+static int same_file(int fd, const char *path)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
 /* Take RUN/.lock (flock, exclusive, not waiting) for the whole run and
- * write our PID into it; a run already holding it is named by its PID. */
+ * write our PID into it; a run already holding it is named by its PID.
+ * The run removes the file when it ends (unlock_run_dir). */
 static tl_status lock_run_dir(run *r, tl_err *err)
 {
 	const char *dir = r->cfg->run_dir;
 	char path[1200];
 	snprintf(path, sizeof path, "%s/.lock", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	int fd, tries = 0;
+again:
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return tl_seterr(err, TL_EIO, "%s: cannot create the run lock %s: %s", dir, path,
 				 strerror(errno));
@@ -815,6 +827,12 @@ static tl_status lock_run_dir(run *r, tl_err *err)
 		return tl_seterr(err, TL_EUSAGE, "%s: in use by another tltrain run (lock %s: %s)", dir,
 				 path, strerror(e));
 	}
+	if (!same_file(fd, path)) {
+		close(fd); /* locked the file of a run that just ended: take the new one */
+		if (++tries < 100)
+			goto again;
+		return tl_seterr(err, TL_EUSAGE, "%s: the run lock %s keeps being replaced", dir, path);
+	}
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
@@ -827,15 +845,26 @@ static tl_status lock_run_dir(run *r, tl_err *err)
 	return TL_OK;
 }
 
+/* The run is over: remove RUN/.lock while still holding it, then let go. */
+static void unlock_run_dir(run *r)
+{
+	if (r->lock_fd < 0)
+		return;
+	char path[1200];
+	snprintf(path, sizeof path, "%s/.lock", r->cfg->run_dir);
+	if (same_file(r->lock_fd, path))
+		unlink(path);
+	close(r->lock_fd); /* releases the flock */
+	r->lock_fd = -1;
+}
+
 /* After a failed fresh run: remove the lock and the run directory if this
  * run created it and nothing else is in it. */
 static void drop_failed_dir(run *r)
 {
 	if (!r->created_dir)
 		return;
-	char path[1200];
-	snprintf(path, sizeof path, "%s/.lock", r->cfg->run_dir);
-	unlink(path);
+	unlock_run_dir(r);
 	rmdir(r->cfg->run_dir); /* fails, keeping it, when anything was written */
 }
 
@@ -910,7 +939,16 @@ static tl_status run_open(run *r, int resume, tl_err *err)
 			return tl_seterr(err, TL_EIO, "%s: cannot create run directory: %s",
 					 cfg->run_dir, strerror(errno));
 	} else {
-		TL_TRY(tl_checkpoint_open(cfg, &ck, err)); /* names a missing checkpoint */
+		tl_status cst = tl_checkpoint_open(cfg, &ck, err); /* names a missing checkpoint */
+		if (cst != TL_OK) {
+			tl_err lerr; /* a run just starting there has none yet: it is in use */
+			if (lock_run_dir(r, &lerr) == TL_EUSAGE) {
+				*err = lerr;
+				return TL_EUSAGE;
+			}
+			unlock_run_dir(r);
+			return cst;
+		}
 	}
 	tl_status st = lock_run_dir(r, err);
 	if (st == TL_OK && !resume)
@@ -959,8 +997,7 @@ static tl_status run_stages(run *r, int *stop, tl_err *err)
 
 static void run_free(run *r)
 {
-	if (r->lock_fd >= 0)
-		close(r->lock_fd); /* releases the flock */
+	unlock_run_dir(r);
 	tl_prefix_free(&r->pc, 1);
 	if (r->opt_ready)
 		tl_optim_free(&r->opt);
@@ -1014,6 +1051,8 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 		pst = tl_run_plot_dir(cfg->run_dir, &perr);
 	if (st == TL_OK && pst != TL_OK)
 		*err = perr, st = pst;
+	if (st != TL_OK && st != TL_EINTR)
+		drop_failed_dir(r); /* a run that failed before writing anything */
 	run_free(r);
 	return st;
 }

@@ -107,7 +107,12 @@ first=$!
 for _ in $(seq 50); do [ -s locked/.lock ] && break; sleep 0.1; done
 run 2 "second run on a busy dir" -- "$TR" "${SQ[@]}" -s feature -e 1 -o locked
 err_has "second run on a busy dir" "locked: in use by another tltrain run (PID $first)"
+[ -e locked/last.safetensors ] || { # before the first checkpoint: still "in use", not "no checkpoint"
+	run 2 "resume of a busy dir" -- "$TR" --resume locked
+	err_has "resume of a busy dir" "locked: in use by another tltrain run (PID $first)"
+}
 wait $first && ok "first run completes" || bad "first run failed"
+[ -e locked/.lock ] && bad "the finished run left locked/.lock" || ok "no lock left after the run"
 run 1 "resume with another model" -- "$TR" --resume r1 -m vgg16
 err_has "resume with another model" "is a squeezenet run, not vgg16"
 run 1 "weights of another model" -- "$TR" -m vgg16 -w "$W" -d s.tls -s feature -e 1 -o rw
@@ -122,6 +127,7 @@ cp s.tls bad.tls
 printf '\xff' | dd of=bad.tls bs=1 seek=30000 conv=notrunc status=none
 run 1 "corrupt shard" -- "$TR" -m squeezenet -w "$W" -d bad.tls -s feature -e 1 --no-cache -o rc
 err_has "corrupt shard" "bad.tls: image chunk" "checksum mismatch"
+[ -e rc ] && bad "the failed run left rc/: $(ls -A rc | tr '\n' ' ')" || ok "no run dir left by a failed run"
 run 1 "no weights for vgg16" -- env TL_WEIGHTS=/nonexistent "$TR" -d s.tls -e 1 -o rv
 err_has "no weights for vgg16" "no VGG16 weights found" "vgg16.tv_in1k" "-s scratch"
 run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
