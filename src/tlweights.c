@@ -21,7 +21,7 @@ static void usage(FILE *f)
 		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
 		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
 		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
-		"  -m, --model M        check: " TL_MODEL_LIST " (default: the file's model, else vgg16)\n"
+		"  -m, --model M        check: " TL_MODEL_LIST " (default: the file's model)\n"
 		"  -q, --quiet          import: no summary line\n"
 		"  -h, --help, -V, --version\n"
 		"see tlweights(1)\n");
@@ -190,9 +190,26 @@ static int known_model(const char *m)
 	return m && tl_model_known(m);
 }
 
+/* The network a safetensors file without "model" metadata is for, by a
+ * tensor only that network has; vgg16 when none matches. */
+static const char *guess_model(const tl_st_file *f)
+{
+	const tl_st_tensor *t;
+	if (tl_st_find(f, "conv1/7x7_s2.weight"))
+		return "googlenet";
+	if (tl_st_find(f, "features.1.conv.0.0.weight"))
+		return "mobilenetv2";
+	if (tl_st_find(f, "features.3.squeeze.weight"))
+		return "squeezenet";
+	if ((t = tl_st_find(f, "features.0.weight")) && t->ndim == 4 && t->shape[2] == 11)
+		return "alexnet";
+	return "vgg16";
+}
+
 /* Reads the tensors a weights file holds (a Keras .h5 through its import
  * plan, else safetensors) into a new array *have of *nh; a NULL *model
- * becomes the file's (its plan's, or its metadata's model), else vgg16.
+ * becomes the file's (its plan's, its metadata's model, or the network
+ * its tensor names belong to).
  * Returns -1 to go on, or the exit status (1) after printing why not. */
 static int check_load(const char *path, const char **model, have_t **have, size_t *nh)
 {
@@ -238,7 +255,7 @@ static int check_load(const char *path, const char **model, have_t **have, size_
 		if (!*model) {
 			const char *m = tl_st_meta(f, "model");
 			static char mm[32];
-			snprintf(mm, sizeof mm, "%s", m && known_model(m) ? m : "vgg16");
+			snprintf(mm, sizeof mm, "%s", m && known_model(m) ? m : guess_model(f));
 			*model = mm;
 		}
 		have_t *h = calloc(f->n + 1, sizeof *h);

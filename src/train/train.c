@@ -708,13 +708,14 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		in->width, c->head[0] ? c->head : "(default)");
 	fprintf(o, "strategy:         %s", tl_enum_name(tl_strategy_names, (int)c->strategy));
 	if (c->strategy == TL_STRAT_FINETUNE)
-		fprintf(o, " (unfreeze %s after %d warm-up epochs)", stage_unit(c, 1), c->warmup_epochs);
+		fprintf(o, " (unfreeze %s after %d warm-up epoch%s)", stage_unit(c, 1),
+			c->warmup_epochs, c->warmup_epochs == 1 ? "" : "s");
 	fprintf(o, "\ndata:             %s: %" PRIu64 " train, %" PRIu64 " validation (%s), %" PRIu64 " test\n",
 		c->shard, r->n_tr, r->n_va, c->val_fraction > 0 ? "held out of train" : "test split",
 		r->n_te);
 	fprintf(o, "parameters:       %zu total, %zu trainable in the last stage\n",
 		tl_net_count_params(r->net, 0), tl_net_count_params(r->net, 1));
-	fprintf(o, "epochs:           %d run, best %d (%s %.4f)%s\n", r->st.hist.n, r->st.best_epoch + 1,
+	fprintf(o, "epochs:           %d, the best %d (%s %.4f)%s\n", r->st.hist.n, r->st.best_epoch + 1,
 		c->monitor_loss ? "val_loss" : "val_accuracy", r->st.best,
 		res->stopped_early ? ", stopped early" : "");
 	double total = 0;

@@ -97,6 +97,9 @@ run 1 "missing file" -- "$W" list none.h5
 err_has "missing file" "none.h5: cannot open"
 run 2 "unknown command" -- "$W" convert "$K"
 run 2 "no file" -- "$W" import
+# a file without model metadata: checked against the network its tensor names belong to
+run 0 "check SqueezeNet (model from its tensor names)" -- "$W" check "$top_srcdir/data/squeezenet1_1-imagenet.safetensors"
+out_has "check SqueezeNet (model from its tensor names)" "ok for squeezenet: 50 tensors, 722496 parameters"
 run 2 "bad model" -- "$W" check v.safetensors -m resnet
 
 # block5_pool of the imported weights == PyTorch's with the same weights
