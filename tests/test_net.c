@@ -897,6 +897,13 @@ static void wrong_weights_name_the_tensor(void **state)
 	cfg.height = cfg.width = 16;
 	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_EUSAGE);
 	assert_non_null(strstr(err.msg, "too small"));
+	/* and says which size would do: VGG16's five pools need 32 */
+	assert_non_null(strstr(err.msg, "the smallest square input it takes is 32x32: tlpack -r 32"));
+	cfg.height = cfg.width = 32;
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	tl_net_free(net);
+	cfg.height = cfg.width = 31;
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_EUSAGE);
 }
 
 int main(void)

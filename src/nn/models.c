@@ -570,11 +570,8 @@ int tl_model_known(const char *name)
 	return 0;
 }
 
-tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+static tl_status build_any(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
-	*out = NULL;
-	if (cfg->n_classes < 1 || cfg->width_div < 1 || cfg->height < 1 || cfg->width < 1)
-		return tl_seterr(err, TL_EUSAGE, "bad model configuration");
 	if (strcmp(cfg->model, "vgg16") == 0)
 		return build_vgg16(cfg, out, err);
 	if (strcmp(cfg->model, "squeezenet") == 0)
@@ -589,4 +586,29 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 		return build_baseline(cfg, out, err);
 	return tl_seterr(err, TL_EUSAGE, "unknown model '%s' (expected " TL_MODEL_LIST ")",
 			 cfg->model);
+}
+
+tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+{
+	*out = NULL;
+	if (cfg->n_classes < 1 || cfg->width_div < 1 || cfg->height < 1 || cfg->width < 1)
+		return tl_seterr(err, TL_EUSAGE, "bad model configuration");
+	tl_status st = build_any(cfg, out, err);
+	if (st != TL_EUSAGE || !strstr(err->msg, "too small for the network"))
+		return st;
+	/* say what would do: the smallest square input the network takes */
+	tl_model_cfg c = *cfg;
+	for (int s = (cfg->height > cfg->width ? cfg->height : cfg->width) + 1; s <= 1024; s++) {
+		tl_net *n;
+		tl_err e;
+		c.height = c.width = s;
+		if (build_any(&c, &n, &e) == TL_OK) {
+			tl_net_free(n);
+			size_t len = strlen(err->msg);
+			snprintf(err->msg + len, sizeof err->msg - len,
+				 " (the smallest square input it takes is %dx%d: tlpack -r %d)", s, s, s);
+			break;
+		}
+	}
+	return st;
 }
