@@ -143,10 +143,13 @@ static tl_status new_epoch_total(tl_train_cfg *cfg, const tl_st_file *f, tl_err 
 {
 	const char *e = tl_st_meta(f, "epoch");
 	long done = e ? strtol(e, NULL, 10) : 0;
+	char part[96] = ""; /* -e 1.5 ran two epochs, the second a part of one */
+	if (cfg->max_epochs < (double)done && cfg->max_epochs > (double)(done - 1))
+		snprintf(part, sizeof part, ", the last of them part way (-e %g)", cfg->max_epochs);
 	if (cfg->resume_epochs < done)
 		return tl_seterr(err, TL_EUSAGE,
-				 "%s has run %ld epochs; -e with --resume sets the run's total, expected at least %ld, got %g",
-				 cfg->run_dir, done, done, cfg->resume_epochs);
+				 "%s has run %ld epochs%s; -e with --resume sets the run's total, expected at least %ld, got %g",
+				 cfg->run_dir, done, part, done, cfg->resume_epochs);
 	cfg->max_epochs = cfg->resume_epochs;
 	return TL_OK;
 }

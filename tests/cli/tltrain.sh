@@ -87,6 +87,10 @@ run 0 "resume after SIGINT" -- "$TR" --resume sig -e $((done_epochs + 1)) -q
 run 2 "resume -e below the epochs done" -- "$TR" --resume sig -e 1 -q
 err_has "resume -e below the epochs done" "sig has run" "expected at least"
 ls sig/.*.tmp.* >/dev/null 2>&1 && bad "temporary files left in sig/" || ok "no temporary files"
+# a fractional run's last epoch counts whole, and the refusal says so
+run 0 "a run of 1.5 epochs" -- "$TR" "${SQ[@]}" -s feature -e 1.5 -q -o half
+run 2 "resume -e 1.5 of it" -- "$TR" --resume half -e 1.5 -q
+err_has "resume -e 1.5 of it" "half has run 2 epochs, the last of them part way (-e 1.5)" "expected at least 2"
 
 # bad input: exit 1 or 2, a clear message, no run touched
 cp r1/last.safetensors keep.st
