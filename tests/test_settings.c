@@ -341,7 +341,7 @@ static void recipe_sets_what_was_not_given(void **state)
 	assert_int_equal(opt(&c, "recipe", "fast", &what), 0);
 	assert_int_equal(opt(&c, "batch", "32", &what), 0);
 	tl_train_model_defaults(&c);
-	assert_true(c.max_epochs == 1.5 && c.time_limit == 290 && c.dropout == 0 && c.batch == 32);
+	assert_true(c.max_epochs == 1.5 && c.time_limit == 285 && c.dropout == 0 && c.batch == 32);
 	assert_true(c.label_smoothing == 0.05f && c.monitor_loss == 1);
 	assert_true(c.val_fraction > 0.0199 && c.val_fraction < 0.0201);
 	assert_string_equal(c.precision, "auto"); /* bf16 where the CPU has it */

@@ -178,7 +178,7 @@ static const model_default recipes[] = {
 	{"fast", "model", "googlenet"},
 	{"fast", "unit", "inception_3a"},
 	{"fast", "max_epochs", "1.5"},
-	{"fast", "time-limit", "290"},
+	{"fast", "time-limit", "285"},
 	{"fast", "patience", "0"},
 	{"fast", "flip", "1"},
 	{"fast", "tta", "1"},
