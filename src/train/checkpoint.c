@@ -339,3 +339,12 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 	snprintf(path, sizeof path, "%s/best.safetensors", c->run_dir);
 	return tl_net_save(net, path, meta, sizeof meta / sizeof meta[0] / 2, err);
 }
+
+tl_status tl_checkpoint_not_model(const tl_st_file *f, tl_err *err)
+{
+	if (!tl_st_meta(f, "tltrain_checkpoint"))
+		return TL_OK;
+	return tl_seterr(err, TL_EUSAGE,
+			 "%s: a training checkpoint (tltrain's last.safetensors), not a model; use the run's best.safetensors, or finish the run with tltrain --resume",
+			 f->path);
+}

@@ -54,6 +54,11 @@ tl_status tl_checkpoint_open(tl_train_cfg *cfg, tl_st_file **out, tl_err *err);
 tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl_run_state *s,
 			     int n_stages, int max_epochs, tl_err *err);
 
+/* TL_OK unless f is a training checkpoint (last.safetensors), which lacks
+ * the input's description a model file carries: then a usage error that
+ * points to the run's best.safetensors.  For tleval and tlpredict. */
+tl_status tl_checkpoint_not_model(const tl_st_file *f, tl_err *err);
+
 /* Write RUN_DIR/best.safetensors from the net's current parameters. */
 tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_shard_info *in,
 				  const tl_run_state *s, tl_err *err);

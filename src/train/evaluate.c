@@ -12,6 +12,7 @@
 #include "nn/safetensors.h"
 #include "data/shard.h"
 #include "nn/device.h"
+#include "train/checkpoint.h"
 
 static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
 				 tl_model_cfg *mc, tl_err *err)
@@ -23,6 +24,8 @@ static tl_status model_from_meta(const char *path, const char *shard, const tl_s
 		   *norm = tl_st_meta(f, "normalization"), *size = tl_st_meta(f, "input_size");
 	tl_status st = TL_OK;
 	static char model_buf[16];
+	if ((st = tl_checkpoint_not_model(f, err)) != TL_OK)
+		goto out;
 	if (!model || !head || !pool || !nc || !tl_st_find(f, "head.predictions.weight")) {
 		st = tl_seterr(err, TL_EFORMAT,
 			       "%s: not a trained model (expected tltrain's best.safetensors with model, head and pool metadata and head.* tensors); use --features for pretrained bases",

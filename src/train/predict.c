@@ -9,6 +9,7 @@
 #include "nn/device.h"
 #include "nn/models.h"
 #include "nn/safetensors.h"
+#include "train/checkpoint.h"
 
 struct tl_predictor {
 	tl_predict_info info;
@@ -31,6 +32,8 @@ static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, 
 	tl_status st = TL_OK;
 	tl_norm_kind nk;
 	unsigned h, w;
+	if ((st = tl_checkpoint_not_model(f, err)) != TL_OK)
+		goto out;
 	if (!model || !head || !pool || !nc || !norm || !size || !tl_st_find(f, "head.predictions.weight")) {
 		st = tl_seterr(err, TL_EFORMAT,
 			       "%s: not a trained model (expected tltrain's best.safetensors with model, head, pool, n_classes, normalization and input_size metadata)",

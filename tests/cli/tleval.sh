@@ -52,6 +52,8 @@ run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
 run 1 "evaluate a base" -- "$E" -w "$W" -d s32.tls
 err_has "evaluate a base" "not a trained model"
+run 2 "evaluate a checkpoint" -- "$E" -w run/last.safetensors -d s32.tls
+err_has "evaluate a checkpoint" "run/last.safetensors: a training checkpoint" "best.safetensors"
 "$BIN/tlpack" -q -r 32 --norm torch -o s32t.tls in.tar.gz || exit 1
 run 1 "evaluate, normalization mismatch" -- "$E" -w run/best.safetensors -d s32t.tls
 err_has "evaluate, normalization mismatch" "tlpack --norm caffe"

@@ -84,6 +84,8 @@ run 1 "missing image" -- "$PR" -m "$M" nothere.png
 err_has "missing image" "nothere.png: cannot open"
 run 1 "a pretrained base is not a trained model" -- "$PR" -m "$W" img/000.png
 err_has "a pretrained base" "not a trained model"
+run 2 "a training checkpoint is not a model" -- "$PR" -m run/last.safetensors img/000.png
+err_has "a training checkpoint is not a model" "run/last.safetensors: a training checkpoint" "best.safetensors"
 run 2 "no model" -- "$PR" img/000.png
 run 2 "no images" -- "$PR" -m "$M"
 run 2 "bad -k" -- "$PR" -m "$M" -k 0 img/000.png
