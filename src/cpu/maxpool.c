@@ -87,38 +87,58 @@ static inline __mmask16 run_mask(int base, int w)
 	return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/* Pass 1's load: window column kx of output columns j .. j+15 (lanes in
+ * `out`) of input row xr, whose first columns are `first` (see
+ * first_cols512).  Returns the values (fill in lanes outside the row) and
+ * in *col and *valid each lane's input column and whether it lies in the
+ * row; padded lanes are masked out of the loads (no fault, never a
+ * candidate).  Stride 1 loads a run, stride 2 picks the even lanes of two,
+ * larger strides gather. */
+__attribute__((target("avx512f"))) static inline __m512
+window_col512(const tl_pool_shape *s, const float *xr, int j, int kx, __m512i first,
+	      __mmask16 out, __m512 fill, __m512i *col, __mmask16 *valid)
+{
+	const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+					       28, 30);
+	int base = j * s->s - s->p + kx;
+	*col = _mm512_add_epi32(first, _mm512_set1_epi32(kx - s->p));
+	*valid = out & _mm512_cmp_epi32_mask(*col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
+		 _mm512_cmp_epi32_mask(*col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
+	/* masked lanes are not read, so base may point before the row */
+	if (s->s == 1)
+		return _mm512_mask_loadu_ps(fill, *valid, xr + base);
+	if (s->s == 2) /* the even columns of a 32-column run: no gather */
+		return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(run_mask(base, s->w), xr + base),
+					      even,
+					      _mm512_maskz_loadu_ps(run_mask(base + 16, s->w),
+								    xr + base + 16));
+	return _mm512_mask_i32gather_ps(fill, *valid, *col, xr, 4);
+}
+
+/* (j + lane) * stride: the input column where output column j + lane's
+ * window starts before the padding. */
+__attribute__((target("avx512f"))) static inline __m512i first_cols512(const tl_pool_shape *s,
+								      int j)
+{
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	return _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(j), lane),
+				  _mm512_set1_epi32(s->s));
+}
+
 /* Pass 1 in 16-column blocks: output column j reads input columns
- * j*s-p .. j*s-p+k-1; padded lanes are masked out of the loads (no fault,
- * never a candidate).  Stride 1 loads runs, stride 2 picks the even lanes
- * of two, larger strides gather. */
+ * j*s-p .. j*s-p+k-1 (window_col512). */
 __attribute__((target("avx512f"))) static void rows_avx512(const tl_pool_shape *s,
 							   const float *xr, float *rm, int32_t *rc)
 {
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512i even = _mm512_add_epi32(lane, lane);
 	for (int j = 0; j < s->ow; j += 16) {
 		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
 		__m512 m = _mm512_set1_ps(-INFINITY);
-		__m512i c = _mm512_set1_epi32(-1);
+		__m512i c = _mm512_set1_epi32(-1), first = first_cols512(s, j);
 		__mmask16 have = 0;
-		__m512i first = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(j), lane),
-						   _mm512_set1_epi32(s->s));
 		for (int kx = 0; kx < s->k; kx++) {
-			int base = j * s->s - s->p + kx;
-			__m512i col = _mm512_add_epi32(first, _mm512_set1_epi32(kx - s->p));
-			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
-					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
-			/* masked lanes are not read, so base may point before the row */
-			__m512 v;
-			if (s->s == 1)
-				v = _mm512_mask_loadu_ps(m, valid, xr + base);
-			else if (s->s == 2) /* the even columns of a 32-column run: no gather */
-				v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(run_mask(base, s->w), xr + base),
-							   even,
-							   _mm512_maskz_loadu_ps(run_mask(base + 16, s->w),
-										 xr + base + 16));
-			else
-				v = _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
+			__m512i col;
+			__mmask16 valid;
+			__m512 v = window_col512(s, xr, j, kx, first, out, m, &col, &valid);
 			__mmask16 up = wins512(v, m, have, valid);
 			m = _mm512_mask_mov_ps(m, up, v);
 			c = _mm512_mask_mov_epi32(c, up, col);
@@ -157,7 +177,8 @@ __attribute__((target("avx512f"))) static void cols_avx512(const tl_pool_shape *
 }
 
 /* Narrow maps (GoogLeNet's 2x2 inception 5 planes at 64x64): one
- * scan per window beats two passes and mostly idle lanes. */
+ * scan per window beats two passes and mostly idle lanes (ap NULL: y
+ * alone). */
 static void plane_direct(const tl_pool_shape *s, const float *xp, float *yp, int32_t *ap)
 {
 	for (int i = 0; i < s->oh; i++) {
@@ -173,7 +194,8 @@ static void plane_direct(const tl_pool_shape *s, const float *xp, float *yp, int
 					if (a < 0 || wins(xp[yy * s->w + xx], m))
 						m = xp[yy * s->w + xx], a = yy * s->w + xx;
 			yp[i * s->ow + jj] = m;
-			ap[i * s->ow + jj] = a;
+			if (ap)
+				ap[i * s->ow + jj] = a;
 		}
 	}
 }
@@ -233,49 +255,6 @@ typedef struct {
 	int simd;
 } mp_job;
 
-static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
-{
-	const mp_job *j = ctx;
-	const tl_pool_shape *s = j->s;
-	if (j->simd && s->s == 1 && s->oh == s->h && s->ow == s->w) {
-		int hw = s->h * s->w;
-		int32_t *t = malloc(2 * (size_t)(hw + 16) * sizeof(int32_t));
-		TL_CHECK(t);
-		for (int q = 0; q < hw + 16; q++)
-			t[q] = (q % hw) / s->w, t[hw + 16 + q] = (q % hw) % s->w;
-		planes_s1_avx512(s, j->x, j->y, j->argmax, p0, p1, t, t + hw + 16);
-		free(t);
-		return;
-	}
-	size_t rows = (size_t)s->h * s->ow;
-	float *rm = malloc(rows * sizeof(float) + 64);
-	int32_t *rc = malloc(rows * sizeof(int32_t) + 64);
-	TL_CHECK(rm && rc);
-	for (size_t pl = p0; pl < p1; pl++) {
-		const float *xp = j->x + pl * s->h * s->w;
-		float *yp = j->y + pl * s->oh * s->ow;
-		int32_t *ap = j->argmax + pl * s->oh * s->ow;
-		if (s->ow < 4) {
-			plane_direct(s, xp, yp, ap);
-			continue;
-		}
-		for (int r = 0; r < s->h; r++)
-			if (j->simd)
-				rows_avx512(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow,
-					    rc + (size_t)r * s->ow);
-			else
-				rows_scalar(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow,
-					    rc + (size_t)r * s->ow);
-		for (int i = 0; i < s->oh; i++)
-			if (j->simd)
-				cols_avx512(s, i, rm, rc, yp + (size_t)i * s->ow, ap + (size_t)i * s->ow);
-			else
-				cols_scalar(s, i, rm, rc, yp + (size_t)i * s->ow, ap + (size_t)i * s->ow);
-	}
-	free(rm);
-	free(rc);
-}
-
 /* ---- y alone (argmax NULL): the same separable passes, plain maxima ---- */
 
 /* max(m, v) where a NaN in either wins (vmaxps returns m on a NaN). */
@@ -290,28 +269,14 @@ __attribute__((target("avx512f"))) static inline __m512 max_nan512(__m512 m, __m
 __attribute__((target("avx512f"))) static void rows_max512(const tl_pool_shape *s,
 							   const float *xr, float *rm)
 {
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512i even = _mm512_add_epi32(lane, lane);
 	for (int j = 0; j < s->ow; j += 16) {
 		__mmask16 out = j + 16 <= s->ow ? 0xffff : (__mmask16)((1u << (s->ow - j)) - 1);
 		__m512 m = _mm512_set1_ps(-INFINITY);
-		__m512i first = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(j), lane),
-						   _mm512_set1_epi32(s->s));
+		__m512i first = first_cols512(s, j);
 		for (int kx = 0; kx < s->k; kx++) {
-			int base = j * s->s - s->p + kx;
-			__m512i col = _mm512_add_epi32(first, _mm512_set1_epi32(kx - s->p));
-			__mmask16 valid = out & _mm512_cmp_epi32_mask(col, _mm512_setzero_si512(), _MM_CMPINT_NLT) &
-					  _mm512_cmp_epi32_mask(col, _mm512_set1_epi32(s->w), _MM_CMPINT_LT);
-			__m512 v;
-			if (s->s == 1)
-				v = _mm512_maskz_loadu_ps(valid, xr + base);
-			else if (s->s == 2)
-				v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(run_mask(base, s->w), xr + base),
-							   even,
-							   _mm512_maskz_loadu_ps(run_mask(base + 16, s->w),
-										 xr + base + 16));
-			else
-				v = _mm512_mask_i32gather_ps(m, valid, col, xr, 4);
+			__m512i col;
+			__mmask16 valid;
+			__m512 v = window_col512(s, xr, j, kx, first, out, m, &col, &valid);
 			m = _mm512_mask_mov_ps(m, valid, max_nan512(m, v));
 		}
 		_mm512_mask_storeu_ps(rm + j, out, m);
@@ -368,73 +333,73 @@ __attribute__((target("avx512f"))) static void planes_s1_max512(const tl_pool_sh
 	}
 }
 
-/* Narrow planes: one scan per window. */
-static void plane_direct_max(const tl_pool_shape *s, const float *xp, float *yp)
-{
-	for (int i = 0; i < s->oh; i++) {
-		int ylo, yhi;
-		window(i, s->s, s->p, s->k, s->h, &ylo, &yhi);
-		for (int jj = 0; jj < s->ow; jj++) {
-			int xlo, xhi;
-			window(jj, s->s, s->p, s->k, s->w, &xlo, &xhi);
-			float m = -INFINITY;
-			for (int yy = ylo; yy < yhi; yy++)
-				for (int xx = xlo; xx < xhi; xx++)
-					if (wins(xp[yy * s->w + xx], m))
-						m = xp[yy * s->w + xx];
-			yp[i * s->ow + jj] = m;
-		}
-	}
-}
-
-static void mp_max_planes(void *ctx, size_t p0, size_t p1, int tid)
+/* Planes [p0, p1).  argmax NULL (only at AVX-512: tl_fast_maxpool_fwd):
+ * y alone through the plain-maximum passes. */
+static void mp_planes(void *ctx, size_t p0, size_t p1, int tid)
 {
 	const mp_job *j = ctx;
 	const tl_pool_shape *s = j->s;
-	if (s->s == 1 && s->oh == s->h && s->ow == s->w) {
+	const int plain = j->argmax == NULL;
+	if (j->simd && s->s == 1 && s->oh == s->h && s->ow == s->w) {
 		int hw = s->h * s->w;
 		int32_t *t = malloc(2 * (size_t)(hw + 16) * sizeof(int32_t));
-		float *h = malloc((p1 - p0) * (size_t)hw * sizeof(float) + 64);
-		TL_CHECK(t && h);
+		float *h = plain ? malloc((p1 - p0) * (size_t)hw * sizeof(float) + 64) : NULL;
+		TL_CHECK(t && (h || !plain));
 		for (int q = 0; q < hw + 16; q++)
 			t[q] = (q % hw) / s->w, t[hw + 16 + q] = (q % hw) % s->w;
-		planes_s1_max512(s, j->x, j->y, h, p0, p1, t, t + hw + 16);
+		if (plain)
+			planes_s1_max512(s, j->x, j->y, h, p0, p1, t, t + hw + 16);
+		else
+			planes_s1_avx512(s, j->x, j->y, j->argmax, p0, p1, t, t + hw + 16);
 		free(t);
 		free(h);
 		return;
 	}
-	float *rm = malloc((size_t)s->h * s->ow * sizeof(float) + 64);
-	TL_CHECK(rm);
+	size_t rows = (size_t)s->h * s->ow;
+	float *rm = malloc(rows * sizeof(float) + 64);
+	int32_t *rc = plain ? NULL : malloc(rows * sizeof(int32_t) + 64);
+	TL_CHECK(rm && (rc || plain));
 	for (size_t pl = p0; pl < p1; pl++) {
 		const float *xp = j->x + pl * s->h * s->w;
 		float *yp = j->y + pl * s->oh * s->ow;
+		int32_t *ap = plain ? NULL : j->argmax + pl * s->oh * s->ow;
 		if (s->ow < 4) {
-			plane_direct_max(s, xp, yp);
+			plane_direct(s, xp, yp, ap);
 			continue;
 		}
-		for (int r = 0; r < s->h; r++)
-			rows_max512(s, xp + (size_t)r * s->w, rm + (size_t)r * s->ow);
-		for (int i = 0; i < s->oh; i++)
-			cols_max512(s, i, rm, yp + (size_t)i * s->ow);
+		for (int r = 0; r < s->h; r++) {
+			const float *xr = xp + (size_t)r * s->w;
+			size_t o = (size_t)r * s->ow;
+			if (plain)
+				rows_max512(s, xr, rm + o);
+			else if (j->simd)
+				rows_avx512(s, xr, rm + o, rc + o);
+			else
+				rows_scalar(s, xr, rm + o, rc + o);
+		}
+		for (int i = 0; i < s->oh; i++) {
+			float *yr = yp + (size_t)i * s->ow;
+			if (plain)
+				cols_max512(s, i, rm, yr);
+			else if (j->simd)
+				cols_avx512(s, i, rm, rc, yr, ap + (size_t)i * s->ow);
+			else
+				cols_scalar(s, i, rm, rc, yr, ap + (size_t)i * s->ow);
+		}
 	}
 	free(rm);
+	free(rc);
 }
 
 void tl_fast_maxpool_fwd(tl_pool *pool, const tl_pool_shape *s, const float *x, float *y,
 			 int32_t *argmax)
 {
 	mp_job j = {s, x, y, argmax, tl_cpu_detect() >= TL_CPU_AVX512};
-	if (argmax) {
-		tl_pool_split(pool, (size_t)s->n * s->c, mp_planes, &j);
-		return;
+	int32_t *scratch = NULL;
+	if (!argmax && !j.simd) { /* below AVX-512: the argmax passes, into scratch */
+		j.argmax = scratch = malloc((size_t)s->n * s->c * s->oh * s->ow * sizeof(int32_t) + 4);
+		TL_CHECK(scratch);
 	}
-	if (j.simd) {
-		tl_pool_split(pool, (size_t)s->n * s->c, mp_max_planes, &j);
-		return;
-	}
-	/* below AVX-512: the argmax path into a scratch argmax */
-	j.argmax = malloc((size_t)s->n * s->c * s->oh * s->ow * sizeof(int32_t) + 4);
-	TL_CHECK(j.argmax);
 	tl_pool_split(pool, (size_t)s->n * s->c, mp_planes, &j);
-	free(j.argmax);
+	free(scratch);
 }
