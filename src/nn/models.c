@@ -66,12 +66,14 @@ int tl_model_parse_head(const char *s, tl_model_cfg *cfg)
 	return 0;
 }
 
+/* The end of the error a graph too deep for its input gives (tl_model_build
+ * adds the size that would do). */
+#define TOO_SMALL "is too small for the network"
 #define CHECK_T(t)                                                                            \
 	do {                                                                                  \
 		if ((t) < 0) {                                                                \
 			tl_net_free(net);                                                     \
-			return tl_seterr(err, TL_EUSAGE,                                      \
-					 "%s: input %dx%d is too small for the network",      \
+			return tl_seterr(err, TL_EUSAGE, "%s: input %dx%d " TOO_SMALL,        \
 					 cfg->model, cfg->height, cfg->width);                \
 		}                                                                             \
 	} while (0)
@@ -594,7 +596,8 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 	if (cfg->n_classes < 1 || cfg->width_div < 1 || cfg->height < 1 || cfg->width < 1)
 		return tl_seterr(err, TL_EUSAGE, "bad model configuration");
 	tl_status st = build_any(cfg, out, err);
-	if (st != TL_EUSAGE || !strstr(err->msg, "too small for the network"))
+	size_t len = strlen(err->msg), tail = strlen(TOO_SMALL);
+	if (st != TL_EUSAGE || len < tail || strcmp(err->msg + len - tail, TOO_SMALL) != 0)
 		return st;
 	/* say what would do: the smallest square input the network takes */
 	tl_model_cfg c = *cfg;
@@ -604,7 +607,6 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 		c.height = c.width = s;
 		if (build_any(&c, &n, &e) == TL_OK) {
 			tl_net_free(n);
-			size_t len = strlen(err->msg);
 			snprintf(err->msg + len, sizeof err->msg - len,
 				 " (the smallest square input it takes is %dx%d: tlpack -r %d)", s, s, s);
 			break;

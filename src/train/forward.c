@@ -72,8 +72,9 @@ tl_status tl_norm_check(const char *shard, tl_norm_kind have, int declared, cons
 static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err *err)
 {
 	*li = tl_net_find_layer(net, name);
-	if (*li < 0 && tl_net_find_unit(net, name) >= 0)
-		*li = tl_net_unit_output(net, tl_net_find_unit(net, name));
+	int unit = *li < 0 ? tl_net_find_unit(net, name) : -1;
+	if (unit >= 0)
+		*li = tl_net_unit_output(net, unit);
 	if (*li >= 0)
 		return TL_OK;
 	int fused = tl_net_find_fused(net, name);
