@@ -575,6 +575,17 @@ static void new_networks_match_published_counts(void **state)
 	}
 }
 
+/* The model's graph at its default configuration (parameters zeroed). */
+static tl_net *default_net(const char *model)
+{
+	tl_model_cfg cfg;
+	tl_net *net;
+	tl_err err;
+	tl_model_defaults(&cfg, model);
+	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+	return net;
+}
+
 /* -u and --features take a layer's own name, its torchvision path, its
  * Keras or Caffe name, and a unit's alias; each resolves to the right place. */
 static void names_resolve_across_conventions(void **state)
@@ -611,11 +622,7 @@ static void names_resolve_across_conventions(void **state)
 		    {"mobilenetv2", "features.0.2", "Conv1_relu"},
 		    {"mobilenetv2", "features.18.2", "out_relu"}};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-		tl_model_cfg cfg;
-		tl_net *net;
-		tl_err err;
-		tl_model_defaults(&cfg, want[i].model);
-		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		tl_net *net = default_net(want[i].model);
 		int got = tl_net_find_layer(net, want[i].name);
 		if (got != tl_net_find_layer(net, want[i].layer) || got < 0)
 			fail_msg("%s: '%s' found layer %d (%s), want %s", want[i].model, want[i].name, got,
@@ -637,11 +644,8 @@ static void names_resolve_across_conventions(void **state)
 		    {"mobilenetv2", "bn_Conv1", "Conv1_relu"},
 		    {"mobilenetv2", "Conv_1_bn", "out_relu"}};
 	for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
-		tl_model_cfg cfg;
-		tl_net *net;
+		tl_net *net = default_net(from[i].model);
 		tl_err err;
-		tl_model_defaults(&cfg, from[i].model);
-		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
 		assert_int_equal(tl_net_unfreeze_from(net, from[i].u, &err), TL_OK);
 		int first = tl_net_first_trainable(net);
 		if (first != tl_net_find_layer(net, from[i].first))
@@ -660,11 +664,7 @@ static void names_resolve_across_conventions(void **state)
 		    {"squeezenet", "fire9", "fire9"},
 		    {"alexnet", "head", "predictions"}};
 	for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
-		tl_model_cfg cfg;
-		tl_net *net;
-		tl_err err;
-		tl_model_defaults(&cfg, outs[i].model);
-		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_OK);
+		tl_net *net = default_net(outs[i].model);
 		int u = tl_net_find_unit(net, outs[i].unit);
 		int got = u >= 0 ? tl_net_unit_output(net, u) : -1;
 		if (got < 0 || got != tl_net_find_layer(net, outs[i].out))
