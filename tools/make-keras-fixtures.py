@@ -68,8 +68,11 @@ import tarfile
 
 import h5py
 import numpy as np
-import torch
-import torch.nn as nn
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:  # --notop-real, --mnv2-real and the bad files need only numpy and h5py
+    torch = nn = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -587,6 +590,9 @@ def mnv2_features(h5, tarball, n, layer, out):
 
 if __name__ == "__main__":
     a = sys.argv[1:]
+    if torch is None and not (a and a[0] in ("--notop-real", "--mnv2-real")):
+        sys.exit("make-keras-fixtures.py: %s needs PyTorch (Debian python3-torch, in /usr/bin/python3)"
+                 % (a[0] if a else "making the fixtures"))
     if a and a[0] == "--notop-real":
         seed = int(a[2]) if len(a) > 2 else 1
         w = keras_weights(np.random.default_rng(seed), 1, [])
