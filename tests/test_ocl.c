@@ -6,7 +6,8 @@
  * 5x3 pad 2, ceil-mode overlapping pools with ties, acc_dx 0/1, none
  * gradients, ReLU on/off, convolutions in one chunk and one image per
  * chunk, the weight gradient in split-K slices (41x33 maps, prepared),
- * asymmetric conv padding (Keras' stride 2: 0 before, 1 after), padded
+ * asymmetric conv padding (Keras' stride 2: 0 before, 1 after), Winograd
+ * F(2x2, 3x3) forward and input gradient (odd maps, pads 0 to 2), padded
  * max pools, the adaptive average pool, depthwise conv, batch norm in
  * training and inference with each activation, LRN.  Dropout masks, argmax, copies and fills must match bit for bit;
  * arithmetic within atol + rtol * |want|.
@@ -178,23 +179,37 @@ static void conv_all(int prepared)
 	struct {
 		tl_conv_shape s;
 		int bias, relu, acc, grads;
+		int wino; /* Winograd expected: 1 forward, 2 input gradient */
 	} cases[] = {
-		{conv_shape(2, 3, 7, 5, 13, 3, 3, 1, 1), 1, 1, 0, 7},
-		{conv_shape(3, 13, 7, 5, 6, 3, 3, 2, 1), 0, 0, 1, 7},
-		{conv_shape(2, 13, 7, 5, 7, 1, 1, 1, 0), 1, 1, 1, 7},  /* 1x1: no im2col */
-		{conv_shape(3, 13, 7, 5, 7, 1, 1, 1, 0), 0, 0, 0, 3},  /* 1x1, no db */
-		{conv_shape(2, 4, 9, 8, 5, 5, 3, 2, 2), 1, 0, 0, 6},   /* 5x3 pad 2, dx none */
-		{conv_shape(3, 5, 7, 5, 13, 3, 3, 1, 0), 1, 1, 1, 1},  /* only dx */
-		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7},   /* 1x1 stride 2: im2col */
-		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7}, /* prepared: split-K dW */
-		{asym_shape(2, 5, 7, 5, 6, 3, 3, 2, 0, 1), 1, 1, 0, 7}, /* Keras stride 2: 0 | 1 */
-		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7}, /* even rows: 0 | 1 */
-		{asym_shape(2, 3, 12, 12, 4, 3, 3, 2, 0, 1), 1, 0, 0, 7}, /* both read the pad */
-		{asym_shape(2, 3, 48, 48, 2, 3, 3, 2, 0, 1), 0, 0, 0, 2}, /* a Keras stem: dw only */
-		{asym_shape(2, 3, 7, 5, 5, 5, 3, 1, 1, 3), 1, 0, 1, 7}, /* 1 | 3 */
-		{asym_shape(2, 6, 5, 7, 4, 1, 1, 1, 0, 1), 1, 1, 0, 7}, /* 1x1 padded after */
+		{conv_shape(2, 3, 7, 5, 13, 3, 3, 1, 1), 1, 1, 0, 7, 0},
+		{conv_shape(3, 13, 7, 5, 6, 3, 3, 2, 1), 0, 0, 1, 7, 0},
+		{conv_shape(2, 13, 7, 5, 7, 1, 1, 1, 0), 1, 1, 1, 7, 0},  /* 1x1: no im2col */
+		{conv_shape(3, 13, 7, 5, 7, 1, 1, 1, 0), 0, 0, 0, 3, 0},  /* 1x1, no db */
+		{conv_shape(2, 4, 9, 8, 5, 5, 3, 2, 2), 1, 0, 0, 6, 0},   /* 5x3 pad 2, dx none */
+		{conv_shape(3, 5, 7, 5, 13, 3, 3, 1, 0), 1, 1, 1, 1, 0},  /* only dx */
+		{conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0), 1, 1, 0, 7, 0},   /* 1x1 stride 2: im2col */
+		{conv_shape(2, 3, 41, 33, 5, 3, 3, 1, 1), 1, 1, 1, 7, 0}, /* prepared: split-K dW */
+		{asym_shape(2, 5, 7, 5, 6, 3, 3, 2, 0, 1), 1, 1, 0, 7, 0}, /* Keras stride 2: 0 | 1 */
+		{asym_shape(3, 4, 8, 9, 7, 3, 3, 2, 0, 1), 0, 0, 1, 7, 0}, /* even rows: 0 | 1 */
+		{asym_shape(2, 3, 12, 12, 4, 3, 3, 2, 0, 1), 1, 0, 0, 7, 0}, /* both read the pad */
+		{asym_shape(2, 3, 48, 48, 2, 3, 3, 2, 0, 1), 0, 0, 0, 2, 0}, /* a Keras stem: dw only */
+		{asym_shape(2, 3, 7, 5, 5, 5, 3, 1, 1, 3), 1, 0, 1, 7, 0}, /* 1 | 3 */
+		{asym_shape(2, 6, 5, 7, 4, 1, 1, 1, 0, 1), 1, 1, 0, 7, 0}, /* 1x1 padded after */
+		/* Winograd F(2x2, 3x3): odd maps (tiles past the edge), pads 0 to 2
+		 * (the input gradient's 2 to 0), acc, dx alone, uneven pads */
+		{conv_shape(4, 35, 41, 33, 33, 3, 3, 1, 1), 1, 1, 1, 7, 3},
+		{conv_shape(3, 32, 45, 47, 40, 3, 3, 1, 0), 0, 0, 0, 1, 3},
+		{asym_shape(3, 33, 40, 38, 32, 3, 3, 1, 2, 0), 1, 0, 1, 7, 3},
+		{asym_shape(2, 40, 46, 45, 36, 3, 3, 1, 1, 2), 0, 1, 0, 5, 3},
+		{{4, 34, 37, 36, 33, 3, 3, 1, 1, 2, 0, 39, 34}, 1, 1, 1, 7, 3}, /* rows pad 2, cols 0 */
+		/* too few input channels: im2col both ways */
+		{conv_shape(4, 31, 41, 33, 40, 3, 3, 1, 1), 1, 1, 0, 6, 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int wino = tl_ocl_winograd(&cases[i].s, 0) | tl_ocl_winograd(&cases[i].s, 1) << 1;
+		if (wino != cases[i].wino)
+			fail_msg("case %zu: Winograd %d, expected %d (TL_WINOGRAD=0 set?)", i, wino,
+				 cases[i].wino);
 		tl_backend *main_ocl = B[1], *fresh = NULL;
 		if (prepared) {
 			B[1]->prepare_conv(B[1], &cases[i].s);

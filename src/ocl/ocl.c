@@ -246,7 +246,8 @@ enum {
 	K_DROPOUT_FWD, K_MUL_ACC, K_SOFTMAX_XENT, K_SGD, K_ADAM, K_SUM_SLICES,
 	K_DWCONV_FWD, K_DWCONV_DX, K_DWCONV_DW, K_BN_STATS, K_BN_APPLY, K_ACT_MASK, K_BN_GRAD,
 	K_BN_DX, K_LRN_FWD, K_LRN_BWD, K_AVGPOOL_FWD, K_AVGPOOL_BWD, K_BN_STATS_PART,
-	K_BN_STATS_FINAL, K_BN_GRAD_PART, K_BN_GRAD_FINAL, K_NKERNELS
+	K_BN_STATS_FINAL, K_BN_GRAD_PART, K_BN_GRAD_FINAL, K_WINO_WEIGHTS, K_WINO_INPUT,
+	K_WINO_OUTPUT, K_NKERNELS
 };
 static const char *const kernel_names[K_NKERNELS] = {
 	"im2col", "col2im", "conv_out", "conv_dy_wide", "bias_act",
@@ -255,7 +256,8 @@ static const char *const kernel_names[K_NKERNELS] = {
 	"dropout_fwd", "mul_acc", "softmax_xent", "sgd", "adam", "sum_slices",
 	"dwconv_fwd", "dwconv_dx", "dwconv_dw", "bn_stats", "bn_apply", "act_mask", "bn_grad",
 	"bn_dx", "lrn_fwd", "lrn_bwd", "avgpool_fwd", "avgpool_bwd", "bn_stats_part",
-	"bn_stats_final", "bn_grad_part", "bn_grad_final",
+	"bn_stats_final", "bn_grad_part", "bn_grad_final", "wino_weights", "wino_input",
+	"wino_output",
 };
 
 /* Work-group size of the reductions (TL_RED_WG in the kernels). */
@@ -415,11 +417,14 @@ typedef struct {
 	cl_command_queue q;
 	cl_kernel k[K_NKERNELS];
 	size_t wg[K_NKERNELS];
-	cl_mem ws;        /* conv workspace: col [K][nb*P] */
+	cl_mem ws;        /* conv workspace: col [K][nb*P], or Winograd's V [16][S][T] */
 	size_t ws_bytes;
 	cl_mem wd;        /* and wide [O][nb*P]: apart, so both start at offset 0 and
-			   * CLBlast multiplies them in place, not from padded copies */
+			   * CLBlast multiplies them in place, not from padded copies;
+			   * Winograd's M [16][R][T] */
 	size_t wd_bytes;
+	cl_mem wu;        /* Winograd's transformed weights U [16][R][S] */
+	size_t wu_bytes;
 	cl_mem part;      /* split-K slices of a weight gradient [S][O][K] */
 	size_t part_bytes;
 	cl_mem tmp;       /* CLBlast's SGEMM scratch (padded copies), ours so it is kept */
@@ -441,6 +446,13 @@ typedef struct {
 static ocl_state *st_of(tl_backend *be)
 {
 	return be->impl;
+}
+
+/* Bytes held in the backend's scratch buffers (not counted in allocated). */
+static size_t scratch_bytes(const ocl_state *o)
+{
+	return o->ws_bytes + o->wd_bytes + o->wu_bytes + o->part_bytes + o->tmp_bytes +
+	       o->red_bytes;
 }
 
 static cl_mem mem_of(tl_backend *be, tl_mem m)
@@ -578,7 +590,7 @@ static tl_buf *ocl_alloc(tl_backend *be, size_t bytes)
 				bytes, be->max_alloc);
 		return NULL;
 	}
-	size_t ws = o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes + o->red_bytes;
+	size_t ws = scratch_bytes(o);
 	if (o->allocated + ws + bytes > be->mem_total) {
 		tl_backend_fail(be, TL_ENOMEM,
 				"opencl: alloc: %zu more bytes would need %zu of the device's %zu "
@@ -723,6 +735,8 @@ static void ocl_destroy(tl_backend *be)
 			clReleaseMemObject(o->ws);
 		if (o->wd)
 			clReleaseMemObject(o->wd);
+		if (o->wu)
+			clReleaseMemObject(o->wu);
 		if (o->part)
 			clReleaseMemObject(o->part);
 		if (o->tmp)
@@ -752,10 +766,66 @@ static int is_1x1(const tl_conv_shape *s)
 	       s->oh == s->h && s->ow == s->w;
 }
 
-/* Workspace floats one image of s needs: col [K][P] and wide [O][P]. */
-static size_t ws_per_image(const tl_conv_shape *s)
+/* Winograd F(2x2, 3x3) (opencl/winograd.cl) takes a 3x3 stride-1
+ * convolution with at least WINO_MIN_CHANNELS input and output channels
+ * and WINO_MIN_TILES output tiles in the batch: below those the GEMMs are
+ * too small for the transforms to pay.  Odd maps compute outputs past the
+ * edge; at most a quarter may be wasted (a 7x7 map wastes 15 of 64). */
+#ifndef TL_OCL_WINO_MIN_CHANNELS
+#define TL_OCL_WINO_MIN_CHANNELS 32
+#endif
+#ifndef TL_OCL_WINO_MIN_TILES
+#define TL_OCL_WINO_MIN_TILES 1024
+#endif
+
+/* $TL_WINOGRAD=0 turns Winograd off here as on the CPU (for comparisons). */
+static int wino_enabled(void)
 {
-	return is_1x1(s) ? 0 : ((size_t)s->c * s->kh * s->kw + (size_t)s->o) * s->oh * s->ow;
+	const char *e = getenv("TL_WINOGRAD");
+	return !(e && e[0] == '0');
+}
+
+/* 2x2 output tiles of one oh x ow map. */
+static size_t wino_tiles(int oh, int ow)
+{
+	return (size_t)((oh + 1) / 2) * (size_t)((ow + 1) / 2);
+}
+
+int tl_ocl_winograd(const tl_conv_shape *s, int dir)
+{
+	if (!wino_enabled() || s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 ||
+	    s->ph < 0 || s->ph > 2 || s->pw < 0 || s->pw > 2 ||
+	    s->c < TL_OCL_WINO_MIN_CHANNELS || s->o < TL_OCL_WINO_MIN_CHANNELS)
+		return 0;
+	/* the input gradient's output is the input map */
+	int oh = dir ? s->h : s->oh, ow = dir ? s->w : s->ow;
+	size_t t = wino_tiles(oh, ow);
+	return oh > 0 && ow > 0 && 3 * 4 * t <= 4 * (size_t)oh * ow &&
+	       (size_t)s->n * t >= TL_OCL_WINO_MIN_TILES;
+}
+
+/* Workspace floats one image of s needs in ws and wd: col [K][P] and
+ * wide [O][P] (the im2col path and the weight gradient); Winograd's
+ * V [16][c][t] and M [16][o][t], and for the input gradient V [16][o][t']
+ * and M [16][c][t'] over the input's tiles t'.  0 for a 1x1 GEMM. */
+static void ws_per_image(const tl_conv_shape *s, size_t *ws, size_t *wd)
+{
+	*ws = *wd = 0;
+	if (is_1x1(s))
+		return;
+	size_t P = (size_t)s->oh * s->ow, c = (size_t)s->c, o = (size_t)s->o;
+	*ws = c * s->kh * s->kw * P;
+	*wd = o * P;
+	if (tl_ocl_winograd(s, 0)) {
+		size_t t = 16 * wino_tiles(s->oh, s->ow);
+		*ws = *ws > c * t ? *ws : c * t;
+		*wd = *wd > o * t ? *wd : o * t;
+	}
+	if (tl_ocl_winograd(s, 1)) {
+		size_t t = 16 * wino_tiles(s->h, s->w);
+		*ws = *ws > o * t ? *ws : o * t;
+		*wd = *wd > c * t ? *wd : c * t;
+	}
 }
 
 /* Make buffer *m (of *have bytes) at least `bytes`. */
@@ -781,13 +851,14 @@ static int reserve(tl_backend *be, cl_mem *mp, size_t *have, size_t bytes)
 	return 1;
 }
 
-/* Room for nb images of s: col [K][nb*P] and wide [O][nb*P]. */
+/* Room for nb images of s in ws and wd (ws_per_image). */
 static int ws_reserve(tl_backend *be, const tl_conv_shape *s, size_t nb)
 {
 	ocl_state *o = st_of(be);
-	size_t P = (size_t)s->oh * s->ow, K = (size_t)s->c * s->kh * s->kw;
-	return reserve(be, &o->ws, &o->ws_bytes, nb * K * P * 4) &&
-	       reserve(be, &o->wd, &o->wd_bytes, nb * (size_t)s->o * P * 4);
+	size_t ws, wd;
+	ws_per_image(s, &ws, &wd);
+	return reserve(be, &o->ws, &o->ws_bytes, nb * ws * 4) &&
+	       reserve(be, &o->wd, &o->wd_bytes, nb * wd * 4);
 }
 
 /* The weight gradient dW[O][K] = dy_wide[O][L] x col[K][L]^T of a chunk
@@ -813,7 +884,9 @@ static size_t split_slices(size_t outputs, size_t L, size_t part_bytes)
 
 static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 {
-	size_t per = ws_per_image(s) * 4;
+	size_t ws, wd;
+	ws_per_image(s, &ws, &wd);
+	size_t per = (ws + wd) * 4;
 	if (be->status != TL_OK || per == 0)
 		return;
 	size_t nb = st_of(be)->ws_cap / per;
@@ -836,12 +909,13 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 	need = t > need ? t : need;
 	if (need)
 		reserve(be, &st_of(be)->tmp, &st_of(be)->tmp_bytes, need);
+	if (tl_ocl_winograd(s, 0) || tl_ocl_winograd(s, 1))
+		reserve(be, &st_of(be)->wu, &st_of(be)->wu_bytes, 16 * outputs / 9 * 4);
 }
 
 static size_t ocl_workspace_bytes(tl_backend *be)
 {
-	ocl_state *o = st_of(be);
-	return o->ws_bytes + o->wd_bytes + o->part_bytes + o->tmp_bytes + o->red_bytes;
+	return scratch_bytes(st_of(be));
 }
 
 /* Images per chunk: as many as the workspace holds (growing it to one
@@ -849,17 +923,50 @@ static size_t ocl_workspace_bytes(tl_backend *be)
 static int chunk_images(tl_backend *be, const tl_conv_shape *s)
 {
 	ocl_state *o = st_of(be);
-	size_t P = (size_t)s->oh * s->ow, K = (size_t)s->c * s->kh * s->kw;
-	size_t a = o->ws_bytes / (K * P * 4), b = o->wd_bytes / ((size_t)s->o * P * 4);
+	size_t ws, wd;
+	ws_per_image(s, &ws, &wd);
+	size_t a = o->ws_bytes / (ws * 4), b = o->wd_bytes / (wd * 4);
 	size_t nb = a < b ? a : b;
 	if (nb == 0) {
 		if (!ws_reserve(be, s, 1))
 			return 0;
 		nb = 1;
 	}
-	if (!fits32(be, nb * K * P, "conv workspace"))
+	if (!fits32(be, nb * (ws > wd ? ws : wd), "conv workspace"))
 		return 0;
 	return nb < (size_t)s->n ? (int)nb : s->n;
+}
+
+/* U [16][R][S] (the wu buffer) = winograd.cl's transform of the 3x3
+ * weights w: flip 0 for w[R][S][3][3] (the forward), 1 for w[S][R][3][3]
+ * rotated (the input gradient). */
+static int wino_weights(tl_backend *be, tl_mem w, int R, int S, int flip)
+{
+	ocl_state *o = st_of(be);
+	size_t rs = (size_t)R * S;
+	if (!reserve(be, &o->wu, &o->wu_bytes, 16 * rs * 4))
+		return 0;
+	RUN(be, K_WINO_WEIGHTS, rs, 0, KM(be, w), KI(R), KI(S), KI(flip), KB(o->wu));
+	return be->status == TL_OK;
+}
+
+/* The images n0 .. n0+cnt-1 of y[n][R][oh][ow] (acc ? += : =) the 3x3
+ * stride-1 convolution of x[n][S][h][w] (zero padding ph, pw before) by
+ * the weights in wu, + b[R] (b.buf), then ReLU (relu).  Needs
+ * 16*S*cnt*t floats in ws and 16*R*cnt*t in wd, t = wino_tiles(oh, ow). */
+static void wino_chunk(tl_backend *be, int S, int h, int w, int R, int ph, int pw, int oh, int ow,
+		       int n0, int cnt, tl_mem x, tl_mem b, int relu, int acc, tl_mem y)
+{
+	ocl_state *o = st_of(be);
+	int th = (oh + 1) / 2, tw = (ow + 1) / 2;
+	size_t T = (size_t)cnt * th * tw;
+	RUN(be, K_WINO_INPUT, (size_t)S * T, 0, KM(be, x), KI(S), KI(h), KI(w), KI(ph), KI(pw),
+	    KI(th), KI(tw), KI(n0), KI(cnt), KB(o->ws));
+	/* M[xi][R][T] = U[xi][R][S] x V[xi][S][T], xi < 16 */
+	gemm_strided(be, 0, 0, R, T, S, 1.0f, o->wu, 0, S, (size_t)R * S, o->ws, 0, T,
+		     (size_t)S * T, 0.0f, o->wd, 0, T, (size_t)R * T, 16);
+	RUN(be, K_WINO_OUTPUT, (size_t)R * T, 0, KB(o->wd), KI(R), KI(th), KI(tw), KI(oh), KI(ow),
+	    KI(n0), KI(cnt), KM(be, b), KI(b.buf != NULL), KI(relu), KI(acc), KM(be, y));
 }
 
 static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
@@ -879,6 +986,12 @@ static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 			RUN(be, K_BIAS_ACT, (size_t)s->n * s->o * P, 0, KM(be, y),
 			    KU((size_t)s->n * s->o * P), KI(s->o), KI(P), KM(be, b), KI(b.buf != NULL),
 			    KI(relu));
+	} else if (tl_ocl_winograd(s, 0)) {
+		int nb = chunk_images(be, s);
+		if (nb && wino_weights(be, w, s->o, s->c, 0))
+			for (int n0 = 0; n0 < s->n && be->status == TL_OK; n0 += nb)
+				wino_chunk(be, s->c, s->h, s->w, s->o, s->ph, s->pw, s->oh, s->ow, n0,
+					   s->n - n0 < nb ? s->n - n0 : nb, x, b, relu, 0, y);
 	} else {
 		int nb = chunk_images(be, s);
 		for (int n0 = 0; n0 < s->n && be->status == TL_OK; n0 += nb) {
@@ -963,18 +1076,26 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 				     dx.buf->mem, dx.off, P, s->c * P, s->n);
 	} else if (dw.buf || dx.buf) {
 		int nb = chunk_images(be, s);
-		for (int n0 = 0; n0 < s->n && be->status == TL_OK; n0 += nb) {
+		/* dx = dy convolved with the rotated, transposed weights, padding 2 - p */
+		int wino_dx = dx.buf && nb && tl_ocl_winograd(s, 1) &&
+			      wino_weights(be, w, s->c, s->o, 1);
+		for (int n0 = 0; nb && n0 < s->n && be->status == TL_OK; n0 += nb) {
 			int cnt = s->n - n0 < nb ? s->n - n0 : nb;
 			size_t ld = (size_t)cnt * P;
-			RUN(be, K_CONV_DY_WIDE, (size_t)s->o * ld, 0, KM(be, dy), KI(s->o), KI(P),
-			    KI(n0), KI(cnt), KB(o->wd), KL(0));
+			if (dw.buf || !wino_dx)
+				RUN(be, K_CONV_DY_WIDE, (size_t)s->o * ld, 0, KM(be, dy), KI(s->o),
+				    KI(P), KI(n0), KI(cnt), KB(o->wd), KL(0));
 			if (dw.buf) {
 				RUN(be, K_IM2COL, K * ld, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w),
 				    KI(s->kh), KI(s->kw), KI(s->sh), KI(s->sw), KI(s->ph), KI(s->pw),
 				    KI(s->oh), KI(s->ow), KI(n0), KI(cnt), KB(o->ws), KL(0));
 				weight_grad(be, s->o, K, ld, n0 > 0, dw);
 			}
-			if (dx.buf) {
+			if (wino_dx) {
+				tl_mem none = {NULL, 0};
+				wino_chunk(be, s->o, s->oh, s->ow, s->c, 2 - s->ph, 2 - s->pw, s->h,
+					   s->w, n0, cnt, dy, none, 0, acc_dx, dx);
+			} else if (dx.buf) {
 				gemm(be, 1, 0, K, ld, s->o, 1.0f, w.buf->mem, w.off, K, o->wd, 0, ld,
 				     0.0f, o->ws, 0, ld);
 				RUN(be, K_COL2IM, (size_t)cnt * s->c * s->h * s->w, 0, KB(o->ws), KL(0),

@@ -3,7 +3,8 @@
  *
  * Convolutions and dense layers are CLBlast SGEMMs (a "wide" im2col over a
  * chunk of images, the chunk sized to a workspace reserved by
- * prepare_conv); everything else is a kernel of opencl/NAME.cl, compiled once
+ * prepare_conv; 3x3 stride-1 layers wide enough through Winograd
+ * F(2x2, 3x3), 16 strided-batched SGEMMs per chunk); everything else is a kernel of opencl/NAME.cl, compiled once
  * per process from the sources embedded in the library (TL_OPENCL_DIR=/dir
  * loads dir/NAME.cl instead).  One in-order queue: upload copies the host
  * data to staging memory and returns at once, so the host prepares the next
@@ -41,5 +42,13 @@ tl_status tl_ocl_find_gpu(int *platform, int *device);
  * version, type, global memory, largest buffer, compute units.  Fails
  * (TL_EIO) when no OpenCL platform is installed, naming the packages. */
 tl_status tl_ocl_list(FILE *out, tl_err *err);
+
+/* Whether the backend runs convolution s through Winograd F(2x2, 3x3):
+ * its forward pass (dir 0) or its input gradient (dir 1).  3x3, stride 1,
+ * padding 0 to 2 before, at least 32 input and output channels, 1024
+ * output tiles in the batch, no more than a quarter of the computed
+ * outputs past the map's edge; never when $TL_WINOGRAD is 0.  The weight
+ * gradient is always im2col + SGEMM. */
+int tl_ocl_winograd(const tl_conv_shape *s, int dir);
 
 #endif

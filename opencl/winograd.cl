@@ -1,0 +1,138 @@
+/* winograd.cl - F(2x2, 3x3) convolution around CLBlast's strided-batched
+ * SGEMM, for 3x3 stride-1 layers (every convolution of VGG16 but the
+ * first): 16 multiplications per 2x2 outputs instead of 36.
+ *
+ *   U[16][R][S] = G g G^T   (weights: wino_weights)
+ *   V[16][S][T] = B^T d B   (4x4 input patches, one per 2x2 output tile)
+ *   M[xi] = U[xi] x V[xi]   (16 GEMMs [R][S] x [S][T], one strided batch)
+ *   y = A^T m A             (wino_output, with bias, ReLU and acc)
+ *
+ * A chunk of nb images (n0 .. n0+nb-1) has T = nb*th*tw tiles, tile
+ * t = (img*th + ti)*tw + tj covering outputs (2ti .. 2ti+1, 2tj .. 2tj+1);
+ * its patch is input rows 2ti - ph .. 2ti - ph + 3 (likewise columns),
+ * zero outside the map.  The input gradient is the same convolution of dy
+ * with the weights flipped and transposed (R = c, S = o) and padding
+ * 2 - ph, 2 - pw, so the backward pass reuses all three kernels.
+ *
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ * G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ * A^T = [1 1 1 0; 0 1 -1 -1] */
+
+/* wino_weights: U[xi][r][s] = (G g G^T)[xi] with g = w[r][s] (flip = 0:
+ * R = o, S = c) or g = w[s][r] rotated 180 degrees (flip = 1: R = c,
+ * S = o), w[o][c][3][3].  One work-item per (r, s): global >= R*S. */
+__kernel void wino_weights(__global const float *w, ulong woff, int R, int S, int flip,
+			   __global float *U)
+{
+	uint gid = get_global_id(0);
+	uint rs = (uint)R * (uint)S;
+	if (gid >= rs)
+		return;
+	uint r = gid / (uint)S, s = gid - r * (uint)S;
+	__global const float *src = w + woff + (size_t)(flip ? s * (uint)R + r : gid) * 9;
+	float g[3][3];
+	for (int p = 0; p < 3; p++)
+		for (int q = 0; q < 3; q++)
+			g[p][q] = flip ? src[(2 - p) * 3 + (2 - q)] : src[p * 3 + q];
+	float t[4][3];
+	for (int q = 0; q < 3; q++) {
+		t[0][q] = g[0][q];
+		t[1][q] = 0.5f * (g[0][q] + g[1][q] + g[2][q]);
+		t[2][q] = 0.5f * (g[0][q] - g[1][q] + g[2][q]);
+		t[3][q] = g[2][q];
+	}
+	for (int i = 0; i < 4; i++) {
+		float u[4];
+		u[0] = t[i][0];
+		u[1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+		u[2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+		u[3] = t[i][2];
+		for (int j = 0; j < 4; j++)
+			U[(size_t)(i * 4 + j) * rs + gid] = u[j];
+	}
+}
+
+/* wino_input: V[xi][c][t] = (B^T d B)[xi] for the patch d of channel c,
+ * tile t, x[n][C][h][w].  One work-item per (c, t): global >= C*T,
+ * consecutive work-items on consecutive tiles (coalesced writes). */
+__kernel void wino_input(__global const float *x, ulong xoff, int C, int h, int w, int ph,
+			 int pw, int th, int tw, int n0, int nb, __global float *V)
+{
+	uint T = (uint)(nb * th * tw);
+	uint gid = get_global_id(0);
+	if (gid >= (uint)C * T)
+		return;
+	uint c = gid / T, t = gid - c * T;
+	uint tj = t % (uint)tw, r = t / (uint)tw;
+	uint ti = r % (uint)th, img = r / (uint)th;
+	__global const float *plane = x + xoff + ((size_t)(n0 + (int)img) * C + c) * h * w;
+	int y0 = 2 * (int)ti - ph, x0 = 2 * (int)tj - pw;
+	float d[4][4];
+	for (int i = 0; i < 4; i++) {
+		int yy = y0 + i;
+		for (int j = 0; j < 4; j++) {
+			int xx = x0 + j;
+			d[i][j] = (yy >= 0 && yy < h && xx >= 0 && xx < w) ? plane[yy * w + xx] : 0.0f;
+		}
+	}
+	float b[4][4];
+	for (int j = 0; j < 4; j++) {
+		b[0][j] = d[0][j] - d[2][j];
+		b[1][j] = d[1][j] + d[2][j];
+		b[2][j] = d[2][j] - d[1][j];
+		b[3][j] = d[1][j] - d[3][j];
+	}
+	size_t ct = (size_t)C * T;
+	__global float *out = V + gid;
+	for (int i = 0; i < 4; i++) {
+		out[(size_t)(i * 4 + 0) * ct] = b[i][0] - b[i][2];
+		out[(size_t)(i * 4 + 1) * ct] = b[i][1] + b[i][2];
+		out[(size_t)(i * 4 + 2) * ct] = b[i][2] - b[i][1];
+		out[(size_t)(i * 4 + 3) * ct] = b[i][1] - b[i][3];
+	}
+}
+
+/* wino_output: y[n0+img][o][2ti+i][2tj+j] (acc ? += : =) (A^T m A)[i][j]
+ * + b[o] (has_b), then max(0, .) when relu, for the outputs inside the
+ * oh x ow map; m[xi] = M[xi][o][t], y[n][O][oh][ow].  One work-item per
+ * (o, t): global >= O*T. */
+__kernel void wino_output(__global const float *M, int O, int th, int tw, int oh, int ow, int n0,
+			  int nb, __global const float *b, ulong boff, int has_b, int relu,
+			  int acc, __global float *y, ulong yoff)
+{
+	uint T = (uint)(nb * th * tw);
+	uint gid = get_global_id(0);
+	if (gid >= (uint)O * T)
+		return;
+	uint o = gid / T, t = gid - o * T;
+	uint tj = t % (uint)tw, r = t / (uint)tw;
+	uint ti = r % (uint)th, img = r / (uint)th;
+	size_t ot = (size_t)O * T;
+	float m[4][4];
+	for (int i = 0; i < 16; i++)
+		m[i / 4][i % 4] = M[(size_t)i * ot + gid];
+	float a[2][4];
+	for (int j = 0; j < 4; j++) {
+		a[0][j] = m[0][j] + m[1][j] + m[2][j];
+		a[1][j] = m[1][j] - m[2][j] - m[3][j];
+	}
+	float bias = has_b ? b[boff + o] : 0.0f;
+	__global float *plane = y + yoff + ((size_t)(n0 + (int)img) * O + o) * oh * ow;
+	for (int i = 0; i < 2; i++) {
+		int yy = 2 * (int)ti + i;
+		if (yy >= oh)
+			break;
+		float v[2] = {a[i][0] + a[i][1] + a[i][2], a[i][1] - a[i][2] - a[i][3]};
+		for (int j = 0; j < 2; j++) {
+			int xx = 2 * (int)tj + j;
+			if (xx >= ow)
+				break;
+			float s = v[j] + bias;
+			if (acc)
+				s += plane[yy * ow + xx];
+			if (relu && s < 0.0f)
+				s = 0.0f;
+			plane[yy * ow + xx] = s;
+		}
+	}
+}
