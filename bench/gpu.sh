@@ -11,8 +11,12 @@
 # Needs only the build dir, PyTorch with CUDA and the NVIDIA driver: when
 # no registered ICD names NVIDIA's OpenCL library it points
 # OCL_ICD_VENDORS at a temporary .icd for libnvidia-opencl.so.1.
+# Each round also times tlkit with TL_WINOGRAD=0 (names ending /im2col:
+# every conv as im2col + one SGEMM, the path before Winograd) unless
+# IM2COL=0, so one run says which of the two the GPU prefers.
 # Environment: PYTHON (default python3), BATCH (64), SIZES ("32 224"),
-# TLBENCH (default BUILD_DIR/bench/tlbench), DEVICE (default opencl).
+# TLBENCH (default BUILD_DIR/bench/tlbench), DEVICE (default opencl),
+# IM2COL (1).
 set -euo pipefail
 die() { echo "gpu.sh: $*" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: bench/gpu.sh BUILD_DIR [ROUNDS] [RUNS]" >&2; exit 2; }
@@ -22,6 +26,7 @@ runs=${3:-5}
 batch=${BATCH:-64}
 sizes=${SIZES:-32 224}
 device=${DEVICE:-opencl}
+im2col=${IM2COL:-1}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 tlbench=${TLBENCH:-$build/bench/tlbench}
@@ -61,12 +66,17 @@ echo "# $(date -u +%FT%TZ) $gpu, batch $batch, sizes $sizes, $rounds rounds x me
 "$tlbench" --device "$device" -r 1 -b 1 --only none 2>&1 | grep '^#' | head -2 || true
 for r in $(seq 1 "$rounds"); do
 	if [ $((r % 2)) -eq 1 ]; then tl "$r"; pt "$r"; else pt "$r"; tl "$r"; fi
-	join <(sort "$out/tl.$r") <(sort "$out/pt.$r") |
-		awk -v r="$r" '{printf "round %d %-22s %9.1f vs %9.1f img/s  %.3f\n", r, $1, $2, $3, $2 / $3}' |
-		tee -a "$out/ratios"
+	[ "$im2col" = 0 ] || TL_WINOGRAD=0 tl "$r.im2col"
+	variants=""
+	[ "$im2col" = 0 ] || variants=im2col
+	for v in "" $variants; do
+		join <(sort "$out/tl.$r${v:+.$v}") <(sort "$out/pt.$r") |
+			awk -v r="$r" -v v="${v:+/$v}" '{printf "round %d %-28s %9.1f vs %9.1f img/s  %.3f\n",
+				r, $1 v, $2, $3, $2 / $3}' | tee -a "$out/ratios"
+	done
 done
 echo "# median ratio tlkit / pytorch over the rounds (target >= 0.5)"
 awk '{print $3, $8}' "$out/ratios" | sort -k1,1 -k2,2g |
 	awk '{n[$1]++; v[$1, n[$1]] = $2; a[$1] = a[$1] " " $2}
 	     END {for (k in n) {m = n[k]; med = m % 2 ? v[k, (m + 1) / 2] : (v[k, m / 2] + v[k, m / 2 + 1]) / 2;
-		  printf "%-22s %.3f  (rounds:%s)\n", k, med, a[k]}}' | sort
+		  printf "%-28s %.3f  (rounds:%s)\n", k, med, a[k]}}' | sort
