@@ -11,12 +11,14 @@
 # Needs only the build dir, PyTorch with CUDA and the NVIDIA driver: when
 # no registered ICD names NVIDIA's OpenCL library it points
 # OCL_ICD_VENDORS at a temporary .icd for libnvidia-opencl.so.1.
-# Each round also times tlkit with TL_WINOGRAD=0 (names ending /im2col:
-# every conv as im2col + one SGEMM, the path before Winograd) unless
-# IM2COL=0, so one run says which of the two the GPU prefers.
+# Each round also times tlkit's other convolution paths, so one run says
+# which the GPU prefers: names ending /im2col ran with TL_WINOGRAD=0
+# (every conv as im2col + one SGEMM, the path before Winograd), /convgemm
+# with TL_OCL_CONVGEMM=1 (forward convs through CLBlast's experimental
+# Sconvgemm).  VARIANTS="" times the default path alone.
 # Environment: PYTHON (default python3), BATCH (64), SIZES ("32 224"),
 # TLBENCH (default BUILD_DIR/bench/tlbench), DEVICE (default opencl),
-# IM2COL (1).
+# VARIANTS (default "im2col convgemm").
 set -euo pipefail
 die() { echo "gpu.sh: $*" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: bench/gpu.sh BUILD_DIR [ROUNDS] [RUNS]" >&2; exit 2; }
@@ -26,7 +28,7 @@ runs=${3:-5}
 batch=${BATCH:-64}
 sizes=${SIZES:-32 224}
 device=${DEVICE:-opencl}
-im2col=${IM2COL:-1}
+variants=${VARIANTS-im2col convgemm}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 tlbench=${TLBENCH:-$build/bench/tlbench}
@@ -66,9 +68,13 @@ echo "# $(date -u +%FT%TZ) $gpu, batch $batch, sizes $sizes, $rounds rounds x me
 "$tlbench" --device "$device" -r 1 -b 1 --only none 2>&1 | grep '^#' | head -2 || true
 for r in $(seq 1 "$rounds"); do
 	if [ $((r % 2)) -eq 1 ]; then tl "$r"; pt "$r"; else pt "$r"; tl "$r"; fi
-	[ "$im2col" = 0 ] || TL_WINOGRAD=0 tl "$r.im2col"
-	variants=""
-	[ "$im2col" = 0 ] || variants=im2col
+	for v in $variants; do
+		case $v in
+		im2col) TL_WINOGRAD=0 tl "$r.$v" ;;
+		convgemm) TL_OCL_CONVGEMM=1 tl "$r.$v" ;;
+		*) die "VARIANTS: $v is not im2col or convgemm" ;;
+		esac
+	done
 	for v in "" $variants; do
 		join <(sort "$out/tl.$r${v:+.$v}") <(sort "$out/pt.$r") |
 			awk -v r="$r" -v v="${v:+/$v}" '{printf "round %d %-28s %9.1f vs %9.1f img/s  %.3f\n",

@@ -247,6 +247,23 @@ static void conv_image_chunks(void **state)
 	conv_all(0);
 }
 
+/* TL_OCL_CONVGEMM=1: the forward pass through CLBlast's Sconvgemm, with
+ * the shapes it takes (the same padding after as before). */
+static void conv_convgemm(void **state)
+{
+	tl_conv_shape cases[] = {
+		conv_shape(2, 3, 7, 5, 13, 3, 3, 1, 1),  conv_shape(3, 13, 7, 5, 6, 3, 3, 2, 1),
+		conv_shape(2, 4, 9, 8, 5, 5, 3, 2, 2),   conv_shape(2, 6, 5, 7, 9, 1, 1, 2, 0),
+		conv_shape(4, 35, 41, 33, 33, 3, 3, 1, 1),
+	};
+	setenv("TL_OCL_CONVGEMM", "1", 1);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		B[1]->prepare_conv(B[1], &cases[i]);
+		conv_case(&cases[i], (int)i % 2, 1 - (int)i % 2, 0, 7);
+	}
+	unsetenv("TL_OCL_CONVGEMM");
+}
+
 /* ---- pooling ---- */
 
 static void pool_case(int n, int c, int h, int w, int k, int s, int p, int ceil_mode, int acc)
@@ -864,6 +881,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(conv_one_chunk),
 		cmocka_unit_test(conv_image_chunks),
+		cmocka_unit_test(conv_convgemm),
 		cmocka_unit_test(maxpool),
 		cmocka_unit_test(maxpool_padded),
 		cmocka_unit_test(avgpool),

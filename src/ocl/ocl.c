@@ -937,6 +937,18 @@ static int chunk_images(tl_backend *be, const tl_conv_shape *s)
 	return nb < (size_t)s->n ? (int)nb : s->n;
 }
 
+/* $TL_OCL_CONVGEMM=1 sends forward convolutions with the same padding
+ * after as before (what it takes) through CLBlast's Sconvgemm, which its
+ * author calls experimental: off by default, there to be timed against
+ * the other paths (bench/gpu.sh). */
+static int convgemm_wanted(const tl_conv_shape *s)
+{
+	const char *e = getenv("TL_OCL_CONVGEMM");
+	return e && e[0] == '1' && !is_1x1(s) && s->ph >= 0 && s->pw >= 0 &&
+	       s->oh == tl_conv_out(s->h, s->kh, s->sh, s->ph) &&
+	       s->ow == tl_conv_out(s->w, s->kw, s->sw, s->pw);
+}
+
 /* U [16][R][S] (the wu buffer) = winograd.cl's transform of the 3x3
  * weights w: flip 0 for w[R][S][3][3] (the forward), 1 for w[S][R][3][3]
  * rotated (the input gradient). */
@@ -982,6 +994,21 @@ static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		/* y_n[O][P] = W[O][C] x_n[C][P] for every image, W shared */
 		gemm_strided(be, 0, 0, s->o, P, s->c, 1.0f, w.buf->mem, w.off, s->c, 0, x.buf->mem,
 			     x.off, P, s->c * P, 0.0f, y.buf->mem, y.off, P, s->o * P, s->n);
+		if (b.buf || relu)
+			RUN(be, K_BIAS_ACT, (size_t)s->n * s->o * P, 0, KM(be, y),
+			    KU((size_t)s->n * s->o * P), KI(s->o), KI(P), KM(be, b), KI(b.buf != NULL),
+			    KI(relu));
+	} else if (convgemm_wanted(s)) {
+		/* y_n[O][P] = conv(x_n, W) in chunks of images (its im2col buffer
+		 * is CLBlast's, as large as ours would be), then bias and ReLU */
+		int nb = chunk_images(be, s);
+		size_t xs = (size_t)s->c * s->h * s->w;
+		for (int n0 = 0; nb && n0 < s->n && be->status == TL_OK; n0 += nb)
+			BE_OK(be, CLBlastSconvgemm(CLBlastKernelModeCrossCorrelation, s->c, s->h,
+						   s->w, s->kh, s->kw, s->ph, s->pw, s->sh, s->sw, 1,
+						   1, s->o, s->n - n0 < nb ? s->n - n0 : nb,
+						   x.buf->mem, x.off + n0 * xs, w.buf->mem, w.off,
+						   y.buf->mem, y.off + n0 * s->o * P, &o->q, NULL));
 		if (b.buf || relu)
 			RUN(be, K_BIAS_ACT, (size_t)s->n * s->o * P, 0, KM(be, y),
 			    KU((size_t)s->n * s->o * P), KI(s->o), KI(P), KM(be, b), KI(b.buf != NULL),
