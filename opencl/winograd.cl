@@ -16,7 +16,21 @@
  *
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  * G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
- * A^T = [1 1 1 0; 0 1 -1 -1] */
+ * A^T = [1 1 1 0; 0 1 -1 -1]
+ *
+ * The weight gradient dW[o][c][p][q] = sum over tiles of the 2x2 dy tile
+ * correlated with the same 4x4 input patch: F(3x3, 2x2), whose output
+ * transform commutes with the sum over tiles, so the sum is 16 GEMMs
+ * over T (NT: [o][T] x [c][T]^T), and one transform per weight follows:
+ *
+ *   Y[16][o][T] = G' e G'^T     (wino_dy, e the tile of dy, 0 past the map)
+ *   V'[16][c][T] = B'^T d B'    (wino_input with wgrad = 1)
+ *   Mw[xi] = sum_t Y[xi][.][t] V'[xi][.][t]
+ *   dW = A'^T Mw A'             (wino_wgrad_out)
+ *
+ * B'^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]  (B^T with its last row negated)
+ * G'   = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
+ * A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1] */
 
 /* wino_weights: U[xi][r][s] = (G g G^T)[xi] with g = w[r][s] (flip = 0:
  * R = o, S = c) or g = w[s][r] rotated 180 degrees (flip = 1: R = c,
@@ -53,10 +67,11 @@ __kernel void wino_weights(__global const float *w, ulong woff, int R, int S, in
 }
 
 /* wino_input: V[xi][c][t] = (B^T d B)[xi] for the patch d of channel c,
- * tile t, x[n][C][h][w].  One work-item per (c, t): global >= C*T,
- * consecutive work-items on consecutive tiles (coalesced writes). */
+ * tile t, x[n][C][h][w] (wgrad: B'^T d B', the weight gradient's).  One
+ * work-item per (c, t): global >= C*T, consecutive work-items on
+ * consecutive tiles (coalesced writes). */
 __kernel void wino_input(__global const float *x, ulong xoff, int C, int h, int w, int ph,
-			 int pw, int th, int tw, int n0, int nb, __global float *V)
+			 int pw, int th, int tw, int n0, int nb, int wgrad, __global float *V)
 {
 	uint T = (uint)(nb * th * tw);
 	uint gid = get_global_id(0);
@@ -75,12 +90,13 @@ __kernel void wino_input(__global const float *x, ulong xoff, int C, int h, int 
 			d[i][j] = (yy >= 0 && yy < h && xx >= 0 && xx < w) ? plane[yy * w + xx] : 0.0f;
 		}
 	}
+	float sg = wgrad ? -1.0f : 1.0f; /* the sign of the last row of B^T */
 	float b[4][4];
 	for (int j = 0; j < 4; j++) {
 		b[0][j] = d[0][j] - d[2][j];
 		b[1][j] = d[1][j] + d[2][j];
 		b[2][j] = d[2][j] - d[1][j];
-		b[3][j] = d[1][j] - d[3][j];
+		b[3][j] = sg * (d[1][j] - d[3][j]);
 	}
 	size_t ct = (size_t)C * T;
 	__global float *out = V + gid;
@@ -88,7 +104,71 @@ __kernel void wino_input(__global const float *x, ulong xoff, int C, int h, int 
 		out[(size_t)(i * 4 + 0) * ct] = b[i][0] - b[i][2];
 		out[(size_t)(i * 4 + 1) * ct] = b[i][1] + b[i][2];
 		out[(size_t)(i * 4 + 2) * ct] = b[i][2] - b[i][1];
-		out[(size_t)(i * 4 + 3) * ct] = b[i][1] - b[i][3];
+		out[(size_t)(i * 4 + 3) * ct] = sg * (b[i][1] - b[i][3]);
+	}
+}
+
+/* wino_dy: Y[xi][o][t] = (G' e G'^T)[xi] for the 2x2 tile e of dy's
+ * channel o at tile t (0 past the oh x ow map), dy[n][O][oh][ow].  One
+ * work-item per (o, t): global >= O*T. */
+__kernel void wino_dy(__global const float *dy, ulong dyoff, int O, int oh, int ow, int th,
+		      int tw, int n0, int nb, __global float *Y)
+{
+	uint T = (uint)(nb * th * tw);
+	uint gid = get_global_id(0);
+	if (gid >= (uint)O * T)
+		return;
+	uint o = gid / T, t = gid - o * T;
+	uint tj = t % (uint)tw, r = t / (uint)tw;
+	uint ti = r % (uint)th, img = r / (uint)th;
+	__global const float *plane = dy + dyoff + ((size_t)(n0 + (int)img) * O + o) * oh * ow;
+	float e[2][2];
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			int yy = 2 * (int)ti + i, xx = 2 * (int)tj + j;
+			e[i][j] = (yy < oh && xx < ow) ? plane[yy * ow + xx] : 0.0f;
+		}
+	float g[4][2];
+	for (int j = 0; j < 2; j++) {
+		g[0][j] = e[0][j];
+		g[1][j] = 0.5f * (e[0][j] + e[1][j]);
+		g[2][j] = 0.5f * (e[0][j] - e[1][j]);
+		g[3][j] = e[1][j];
+	}
+	size_t ot = (size_t)O * T;
+	__global float *out = Y + gid;
+	for (int i = 0; i < 4; i++) {
+		out[(size_t)(i * 4 + 0) * ot] = g[i][0];
+		out[(size_t)(i * 4 + 1) * ot] = 0.5f * (g[i][0] + g[i][1]);
+		out[(size_t)(i * 4 + 2) * ot] = 0.5f * (g[i][0] - g[i][1]);
+		out[(size_t)(i * 4 + 3) * ot] = g[i][1];
+	}
+}
+
+/* wino_wgrad_out: dw[o][c][3][3] (acc ? += : =) A'^T m A' with
+ * m[xi] = Mw[xi][o][c].  One work-item per (o, c): global >= O*C. */
+__kernel void wino_wgrad_out(__global const float *Mw, int O, int C, int acc, __global float *dw,
+			     ulong dwoff)
+{
+	uint oc = (uint)O * (uint)C;
+	uint gid = get_global_id(0);
+	if (gid >= oc)
+		return;
+	float m[4][4];
+	for (int i = 0; i < 16; i++)
+		m[i / 4][i % 4] = Mw[(size_t)i * oc + gid];
+	float a[3][4];
+	for (int j = 0; j < 4; j++) {
+		a[0][j] = m[0][j] + m[1][j] + m[2][j];
+		a[1][j] = m[1][j] - m[2][j];
+		a[2][j] = m[1][j] + m[2][j] + m[3][j];
+	}
+	__global float *out = dw + dwoff + (size_t)gid * 9;
+	for (int p = 0; p < 3; p++) {
+		float v[3] = {a[p][0] + a[p][1] + a[p][2], a[p][1] - a[p][2],
+			      a[p][1] + a[p][2] + a[p][3]};
+		for (int q = 0; q < 3; q++)
+			out[p * 3 + q] = (acc ? out[p * 3 + q] : 0.0f) + v[q];
 	}
 }
 

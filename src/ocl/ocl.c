@@ -247,7 +247,7 @@ enum {
 	K_DWCONV_FWD, K_DWCONV_DX, K_DWCONV_DW, K_BN_STATS, K_BN_APPLY, K_ACT_MASK, K_BN_GRAD,
 	K_BN_DX, K_LRN_FWD, K_LRN_BWD, K_AVGPOOL_FWD, K_AVGPOOL_BWD, K_BN_STATS_PART,
 	K_BN_STATS_FINAL, K_BN_GRAD_PART, K_BN_GRAD_FINAL, K_WINO_WEIGHTS, K_WINO_INPUT,
-	K_WINO_OUTPUT, K_NKERNELS
+	K_WINO_OUTPUT, K_WINO_DY, K_WINO_WGRAD_OUT, K_NKERNELS
 };
 static const char *const kernel_names[K_NKERNELS] = {
 	"im2col", "col2im", "conv_out", "conv_dy_wide", "bias_act",
@@ -257,7 +257,7 @@ static const char *const kernel_names[K_NKERNELS] = {
 	"dwconv_fwd", "dwconv_dx", "dwconv_dw", "bn_stats", "bn_apply", "act_mask", "bn_grad",
 	"bn_dx", "lrn_fwd", "lrn_bwd", "avgpool_fwd", "avgpool_bwd", "bn_stats_part",
 	"bn_stats_final", "bn_grad_part", "bn_grad_final", "wino_weights", "wino_input",
-	"wino_output",
+	"wino_output", "wino_dy", "wino_wgrad_out",
 };
 
 /* Work-group size of the reductions (TL_RED_WG in the kernels). */
@@ -425,6 +425,8 @@ typedef struct {
 	size_t wd_bytes;
 	cl_mem wu;        /* Winograd's transformed weights U [16][R][S] */
 	size_t wu_bytes;
+	cl_mem wm;        /* Winograd's weight-gradient sums Mw [16][O][C] */
+	size_t wm_bytes;
 	cl_mem part;      /* split-K slices of a weight gradient [S][O][K] */
 	size_t part_bytes;
 	cl_mem tmp;       /* CLBlast's SGEMM scratch (padded copies), ours so it is kept */
@@ -451,7 +453,7 @@ static ocl_state *st_of(tl_backend *be)
 /* Bytes held in the backend's scratch buffers (not counted in allocated). */
 static size_t scratch_bytes(const ocl_state *o)
 {
-	return o->ws_bytes + o->wd_bytes + o->wu_bytes + o->part_bytes + o->tmp_bytes +
+	return o->ws_bytes + o->wd_bytes + o->wu_bytes + o->wm_bytes + o->part_bytes + o->tmp_bytes +
 	       o->red_bytes;
 }
 
@@ -737,6 +739,8 @@ static void ocl_destroy(tl_backend *be)
 			clReleaseMemObject(o->wd);
 		if (o->wu)
 			clReleaseMemObject(o->wu);
+		if (o->wm)
+			clReleaseMemObject(o->wm);
 		if (o->part)
 			clReleaseMemObject(o->part);
 		if (o->tmp)
@@ -911,6 +915,14 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 		reserve(be, &st_of(be)->tmp, &st_of(be)->tmp_bytes, need);
 	if (tl_ocl_winograd(s, 0) || tl_ocl_winograd(s, 1))
 		reserve(be, &st_of(be)->wu, &st_of(be)->wu_bytes, 16 * outputs / 9 * 4);
+	if (tl_ocl_winograd(s, 0)) {
+		/* the Winograd weight gradient's sums and their split-K slices */
+		size_t wo = 16 * outputs / 9;
+		reserve(be, &st_of(be)->wm, &st_of(be)->wm_bytes, wo * 4);
+		S = split_slices(wo, nb * wino_tiles(s->oh, s->ow), PART_MAX_BYTES);
+		if (S)
+			reserve(be, &st_of(be)->part, &st_of(be)->part_bytes, (S + 1) * wo * 4);
+	}
 }
 
 static size_t ocl_workspace_bytes(tl_backend *be)
@@ -973,7 +985,7 @@ static void wino_chunk(tl_backend *be, int S, int h, int w, int R, int ph, int p
 	int th = (oh + 1) / 2, tw = (ow + 1) / 2;
 	size_t T = (size_t)cnt * th * tw;
 	RUN(be, K_WINO_INPUT, (size_t)S * T, 0, KM(be, x), KI(S), KI(h), KI(w), KI(ph), KI(pw),
-	    KI(th), KI(tw), KI(n0), KI(cnt), KB(o->ws));
+	    KI(th), KI(tw), KI(n0), KI(cnt), KI(0), KB(o->ws));
 	/* M[xi][R][T] = U[xi][R][S] x V[xi][S][T], xi < 16 */
 	gemm_strided(be, 0, 0, R, T, S, 1.0f, o->wu, 0, S, (size_t)R * S, o->ws, 0, T,
 		     (size_t)S * T, 0.0f, o->wd, 0, T, (size_t)R * T, 16);
@@ -1065,6 +1077,42 @@ static void weight_grad(tl_backend *be, size_t O, size_t K, size_t L, int acc, t
 	    KI(acc), KM(be, dw));
 }
 
+/* The images n0 .. n0+cnt-1's share of Winograd's weight-gradient sums
+ * Mw[16][O][C] (wm; = for the first chunk, += after): Y from dy into wd,
+ * V' from x into ws, then per xi Mw[xi] += Y[xi][O][T] x V'[xi][C][T]^T,
+ * in split-K slices when the part buffer holds enough (as weight_grad). */
+static void wino_wgrad_chunk(tl_backend *be, const tl_conv_shape *s, int n0, int cnt, tl_mem x,
+			     tl_mem dy)
+{
+	ocl_state *o = st_of(be);
+	size_t O = (size_t)s->o, C = (size_t)s->c, oc = O * C, wo = 16 * oc;
+	if (n0 == 0 && !reserve(be, &o->wm, &o->wm_bytes, wo * 4))
+		return;
+	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2;
+	size_t T = (size_t)cnt * th * tw;
+	RUN(be, K_WINO_INPUT, C * T, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w), KI(s->ph),
+	    KI(s->pw), KI(th), KI(tw), KI(n0), KI(cnt), KI(1), KB(o->ws));
+	RUN(be, K_WINO_DY, O * T, 0, KM(be, dy), KI(s->o), KI(s->oh), KI(s->ow), KI(th), KI(tw),
+	    KI(n0), KI(cnt), KB(o->wd));
+	size_t S = split_slices(wo, T, o->part_bytes);
+	if (!S) {
+		gemm_strided(be, 0, 1, O, C, T, 1.0f, o->wd, 0, T, O * T, o->ws, 0, T, C * T,
+			     n0 ? 1.0f : 0.0f, o->wm, 0, C, oc, 16);
+		return;
+	}
+	/* part[S'][16][O][C]: slice k of every xi, then their ordered sum */
+	size_t len = T / S, rest = T - S * len;
+	for (size_t xi = 0; xi < 16 && be->status == TL_OK; xi++) {
+		gemm_strided(be, 0, 1, O, C, len, 1.0f, o->wd, xi * O * T, T, len, o->ws, xi * C * T,
+			     T, len, 0.0f, o->part, xi * oc, C, wo, S);
+		if (rest)
+			gemm(be, 0, 1, O, C, rest, 1.0f, o->wd, xi * O * T + S * len, T, o->ws,
+			     xi * C * T + S * len, T, 0.0f, o->part, S * wo + xi * oc, C);
+	}
+	RUN(be, K_SUM_SLICES, wo, 0, KB(o->part), KL(0), KU(wo), KI(S + (rest > 0)), KI(n0 > 0),
+	    KB(o->wm), KL(0));
+}
+
 static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
 			 int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db)
 {
@@ -1106,13 +1154,18 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		/* dx = dy convolved with the rotated, transposed weights, padding 2 - p */
 		int wino_dx = dx.buf && nb && tl_ocl_winograd(s, 1) &&
 			      wino_weights(be, w, s->c, s->o, 1);
+		int wino_dw = dw.buf && nb && tl_ocl_winograd(s, 0);
 		for (int n0 = 0; nb && n0 < s->n && be->status == TL_OK; n0 += nb) {
 			int cnt = s->n - n0 < nb ? s->n - n0 : nb;
 			size_t ld = (size_t)cnt * P;
-			if (dw.buf || !wino_dx)
+			/* wd holds dy_wide [O][cnt*P] from here while wide */
+			int wide = (dw.buf && !wino_dw) || (dx.buf && !wino_dx);
+			if (wino_dw)
+				wino_wgrad_chunk(be, s, n0, cnt, x, dy);
+			if (wide)
 				RUN(be, K_CONV_DY_WIDE, (size_t)s->o * ld, 0, KM(be, dy), KI(s->o),
 				    KI(P), KI(n0), KI(cnt), KB(o->wd), KL(0));
-			if (dw.buf) {
+			if (dw.buf && !wino_dw) {
 				RUN(be, K_IM2COL, K * ld, 0, KM(be, x), KI(s->c), KI(s->h), KI(s->w),
 				    KI(s->kh), KI(s->kw), KI(s->sh), KI(s->sw), KI(s->ph), KI(s->pw),
 				    KI(s->oh), KI(s->ow), KI(n0), KI(cnt), KB(o->ws), KL(0));
@@ -1131,6 +1184,9 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 				    KI(cnt), KI(acc_dx), KM(be, dx));
 			}
 		}
+		if (wino_dw)
+			RUN(be, K_WINO_WGRAD_OUT, (size_t)s->o * s->c, 0, KB(o->wm), KI(s->o),
+			    KI(s->c), KI(0), KM(be, dw));
 	}
 	if (be->status == TL_OK)
 		BE_OK(be, clFlush(o->q));

@@ -4,7 +4,8 @@
  * Convolutions and dense layers are CLBlast SGEMMs (a "wide" im2col over a
  * chunk of images, the chunk sized to a workspace reserved by
  * prepare_conv; 3x3 stride-1 layers wide enough through Winograd
- * F(2x2, 3x3), 16 strided-batched SGEMMs per chunk); everything else is a kernel of opencl/NAME.cl, compiled once
+ * F(2x2, 3x3) and, for their weight gradient, F(3x3, 2x2): 16
+ * strided-batched SGEMMs per chunk); everything else is a kernel of opencl/NAME.cl, compiled once
  * per process from the sources embedded in the library (TL_OPENCL_DIR=/dir
  * loads dir/NAME.cl instead).  One in-order queue: upload copies the host
  * data to staging memory and returns at once, so the host prepares the next
@@ -47,8 +48,9 @@ tl_status tl_ocl_list(FILE *out, tl_err *err);
  * its forward pass (dir 0) or its input gradient (dir 1).  3x3, stride 1,
  * padding 0 to 2 before, at least 32 input and output channels, 1024
  * output tiles in the batch, no more than a quarter of the computed
- * outputs past the map's edge; never when $TL_WINOGRAD is 0.  The weight
- * gradient is always im2col + SGEMM. */
+ * outputs past the map's edge; never when $TL_WINOGRAD is 0.  Where the
+ * forward pass takes it, so does the weight gradient (F(3x3, 2x2): the
+ * same input patches, 16 GEMMs summing over the tiles). */
 int tl_ocl_winograd(const tl_conv_shape *s, int dir);
 
 #endif
