@@ -28,6 +28,17 @@ paste -d, ro/history.csv rc/history.csv | awk -F, 'NR > 1 {
 	if (d > 2e-3 * ($11 > 1 ? $11 : 1)) { print "epoch " $1 ": loss " $3 " vs " $11; bad = 1 } }
 	END { exit bad }' && ok "opencl losses follow the cpu" || bad "opencl losses differ: $(paste -d' ' ro/history.csv rc/history.csv)"
 
+# VGG16 from scratch at full width: batch 16 of 32x32 gives blocks 1 and 2
+# 4096 and 1024 tiles, so their convolutions run through Winograd on
+# OpenCL (forward, input and weight gradients); the loss follows the CPU's
+VG=(-m vgg16 -s scratch -d s.tls --seed 5 -b 16 -e 1 -p 0)
+run 0 "vgg16 on opencl" -- "$TR" "${VG[@]}" --device "$DEV" -o vo
+run 0 "vgg16 on cpu" -- "$TR" "${VG[@]}" --device cpu -o vc
+paste -d, vo/history.csv vc/history.csv | awk -F, 'NR > 1 {
+	d = $3 - $11; if (d < 0) d = -d; e = $5 - $13; if (e < 0) e = -e
+	if (d > 2e-3 * $11 || e > 2e-3 * $13) { print "epoch " $1 ": loss " $3 " vs " $11 ", val_loss " $5 " vs " $13; bad = 1 } }
+	END { exit bad }' && ok "vgg16 opencl losses follow the cpu" || bad "vgg16 losses differ: $(paste -d' ' vo/history.csv vc/history.csv)"
+
 # interrupted on OpenCL, resumed on OpenCL
 "$TR" "${SQ[@]}" --device "$DEV" -s finetune -u fire8 -e 50 -p 0 --warmup-epochs 0 --augment flip -o sig >sig.out 2>sig.err &
 pid=$!
