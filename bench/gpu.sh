@@ -29,6 +29,12 @@ batch=${BATCH:-64}
 sizes=${SIZES:-32 224}
 device=${DEVICE:-opencl}
 variants=${VARIANTS-im2col convgemm}
+for v in $variants; do
+	case $v in
+	im2col | convgemm) ;;
+	*) die "VARIANTS: $v is not im2col or convgemm" ;;
+	esac
+done
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 tlbench=${TLBENCH:-$build/bench/tlbench}
@@ -51,12 +57,22 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/tlgpu.XXXXXX")
 trap 'rm -rf "$out" ${icd:+"$icd"}' EXIT
 
 # one line per figure, "name_RES value", names as the peer prints them
+# (into $out/tl.TAG; fails when tlbench does)
 tl() {
+	local res
+	: > "$out/tl.$1"
 	for res in $sizes; do
 		"$tlbench" --device "$device" -r "$runs" -b "$batch" --only vgg16 --res "$res" |
 			awk -v r="$res" '!/^#/ && NF >= 2 {
-				n = $1; if (n !~ "_" r "$") n = n "_" r; print n, $2 }'
-	done > "$out/tl.$1" || die "tlbench --device $device failed (see above)"
+				n = $1; if (n !~ "_" r "$") n = n "_" r; print n, $2 }' >> "$out/tl.$1" || return 1
+	done
+}
+# a variant that fails is left out of the round, the default path's figures kept
+variant() {
+	case $2 in
+	im2col) TL_WINOGRAD=0 tl "$1.$2" ;;
+	convgemm) TL_OCL_CONVGEMM=1 tl "$1.$2" ;;
+	esac || { echo "gpu.sh: the $2 variant failed (see above): left out" >&2; rm -f "$out/tl.$1.$2"; }
 }
 pt() {
 	"$python" "$here/bench/peer-gpu-torch.py" -r "$runs" -b "$batch" --res "$(echo $sizes | tr ' ' ,)" |
@@ -67,15 +83,11 @@ gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/nu
 echo "# $(date -u +%FT%TZ) $gpu, batch $batch, sizes $sizes, $rounds rounds x median of $runs"
 "$tlbench" --device "$device" -r 1 -b 1 --only none 2>&1 | grep '^#' | head -2 || true
 for r in $(seq 1 "$rounds"); do
-	if [ $((r % 2)) -eq 1 ]; then tl "$r"; pt "$r"; else pt "$r"; tl "$r"; fi
-	for v in $variants; do
-		case $v in
-		im2col) TL_WINOGRAD=0 tl "$r.$v" ;;
-		convgemm) TL_OCL_CONVGEMM=1 tl "$r.$v" ;;
-		*) die "VARIANTS: $v is not im2col or convgemm" ;;
-		esac
-	done
+	fail="tlbench --device $device failed (see above)"
+	if [ $((r % 2)) -eq 1 ]; then tl "$r" || die "$fail"; pt "$r"; else pt "$r"; tl "$r" || die "$fail"; fi
+	for v in $variants; do variant "$r" "$v"; done
 	for v in "" $variants; do
+		[ -f "$out/tl.$r${v:+.$v}" ] || continue
 		join <(sort "$out/tl.$r${v:+.$v}") <(sort "$out/pt.$r") |
 			awk -v r="$r" -v v="${v:+/$v}" '{printf "round %d %-28s %9.1f vs %9.1f img/s  %.3f\n",
 				r, $1 v, $2, $3, $2 / $3}' | tee -a "$out/ratios"

@@ -30,7 +30,12 @@
  *
  * B'^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]  (B^T with its last row negated)
  * G'   = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
- * A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1] */
+ * A'^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
+ *
+ * A transform mixes a whole 4x4 patch, so an Inf or NaN input spreads to
+ * the tile's four outputs, also to one whose window did not read it
+ * (im2col keeps it to the windows that read it); finite inputs agree
+ * with the direct sums to rounding. */
 
 /* wino_weights: U[xi][r][s] = (G g G^T)[xi] with g = w[r][s] (flip = 0:
  * R = o, S = c) or g = w[s][r] rotated 180 degrees (flip = 1: R = c,

@@ -809,17 +809,20 @@ int tl_ocl_winograd(const tl_conv_shape *s, int dir)
 }
 
 /* Workspace floats one image of s needs in ws and wd: col [K][P] and
- * wide [O][P] (the im2col path and the weight gradient); Winograd's
- * V [16][c][t] and M [16][o][t], and for the input gradient V [16][o][t']
- * and M [16][c][t'] over the input's tiles t'.  0 for a 1x1 GEMM. */
+ * wide [O][P] (im2col: a pass that does not take Winograd); Winograd's
+ * V [16][c][t] and M [16][o][t] (forward; the weight gradient's V' and Y
+ * are as large), and for the input gradient V [16][o][t'] and
+ * M [16][c][t'] over the input's tiles t'.  0 for a 1x1 GEMM. */
 static void ws_per_image(const tl_conv_shape *s, size_t *ws, size_t *wd)
 {
 	*ws = *wd = 0;
 	if (is_1x1(s))
 		return;
 	size_t P = (size_t)s->oh * s->ow, c = (size_t)s->c, o = (size_t)s->o;
-	*ws = c * s->kh * s->kw * P;
-	*wd = o * P;
+	if (!tl_ocl_winograd(s, 0) || !tl_ocl_winograd(s, 1)) {
+		*ws = c * s->kh * s->kw * P;
+		*wd = o * P;
+	}
 	if (tl_ocl_winograd(s, 0)) {
 		size_t t = 16 * wino_tiles(s->oh, s->ow);
 		*ws = *ws > c * t ? *ws : c * t;
