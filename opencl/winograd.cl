@@ -37,6 +37,19 @@
  * (im2col keeps it to the windows that read it); finite inputs agree
  * with the direct sums to rounding. */
 
+/* The tile of work-item gid of a [channels][T] launch, T = nb*th*tw tiles
+ * in (image, tile row, tile column) order: its channel *ch, image *img
+ * and tile (*ti, *tj). */
+void wino_tile(uint gid, uint T, int th, int tw, uint *ch, uint *img, int *ti, int *tj)
+{
+	*ch = gid / T;
+	uint t = gid - *ch * T;
+	*tj = (int)(t % (uint)tw);
+	t /= (uint)tw;
+	*ti = (int)(t % (uint)th);
+	*img = t / (uint)th;
+}
+
 /* wino_weights: U[xi][r][s] = (G g G^T)[xi] with g = w[r][s] (flip = 0:
  * R = o, S = c) or g = w[s][r] rotated 180 degrees (flip = 1: R = c,
  * S = o), w[o][c][3][3].  One work-item per (r, s): global >= R*S. */
@@ -82,11 +95,11 @@ __kernel void wino_input(__global const float *x, ulong xoff, int C, int h, int 
 	uint gid = get_global_id(0);
 	if (gid >= (uint)C * T)
 		return;
-	uint c = gid / T, t = gid - c * T;
-	uint tj = t % (uint)tw, r = t / (uint)tw;
-	uint ti = r % (uint)th, img = r / (uint)th;
+	uint c, img;
+	int ti, tj;
+	wino_tile(gid, T, th, tw, &c, &img, &ti, &tj);
 	__global const float *plane = x + xoff + ((size_t)(n0 + (int)img) * C + c) * h * w;
-	int y0 = 2 * (int)ti - ph, x0 = 2 * (int)tj - pw;
+	int y0 = 2 * ti - ph, x0 = 2 * tj - pw;
 	float d[4][4];
 	for (int i = 0; i < 4; i++) {
 		int yy = y0 + i;
@@ -123,14 +136,14 @@ __kernel void wino_dy(__global const float *dy, ulong dyoff, int O, int oh, int 
 	uint gid = get_global_id(0);
 	if (gid >= (uint)O * T)
 		return;
-	uint o = gid / T, t = gid - o * T;
-	uint tj = t % (uint)tw, r = t / (uint)tw;
-	uint ti = r % (uint)th, img = r / (uint)th;
+	uint o, img;
+	int ti, tj;
+	wino_tile(gid, T, th, tw, &o, &img, &ti, &tj);
 	__global const float *plane = dy + dyoff + ((size_t)(n0 + (int)img) * O + o) * oh * ow;
 	float e[2][2];
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++) {
-			int yy = 2 * (int)ti + i, xx = 2 * (int)tj + j;
+			int yy = 2 * ti + i, xx = 2 * tj + j;
 			e[i][j] = (yy < oh && xx < ow) ? plane[yy * ow + xx] : 0.0f;
 		}
 	float g[4][2];
@@ -150,9 +163,9 @@ __kernel void wino_dy(__global const float *dy, ulong dyoff, int O, int oh, int 
 	}
 }
 
-/* wino_wgrad_out: dw[o][c][3][3] (acc ? += : =) A'^T m A' with
- * m[xi] = Mw[xi][o][c].  One work-item per (o, c): global >= O*C. */
-__kernel void wino_wgrad_out(__global const float *Mw, int O, int C, int acc, __global float *dw,
+/* wino_wgrad_out: dw[o][c][3][3] = A'^T m A' with m[xi] = Mw[xi][o][c].
+ * One work-item per (o, c): global >= O*C. */
+__kernel void wino_wgrad_out(__global const float *Mw, int O, int C, __global float *dw,
 			     ulong dwoff)
 {
 	uint oc = (uint)O * (uint)C;
@@ -173,7 +186,7 @@ __kernel void wino_wgrad_out(__global const float *Mw, int O, int C, int acc, __
 		float v[3] = {a[p][0] + a[p][1] + a[p][2], a[p][1] - a[p][2],
 			      a[p][1] + a[p][2] + a[p][3]};
 		for (int q = 0; q < 3; q++)
-			out[p * 3 + q] = (acc ? out[p * 3 + q] : 0.0f) + v[q];
+			out[p * 3 + q] = v[q];
 	}
 }
 
@@ -189,9 +202,9 @@ __kernel void wino_output(__global const float *M, int O, int th, int tw, int oh
 	uint gid = get_global_id(0);
 	if (gid >= (uint)O * T)
 		return;
-	uint o = gid / T, t = gid - o * T;
-	uint tj = t % (uint)tw, r = t / (uint)tw;
-	uint ti = r % (uint)th, img = r / (uint)th;
+	uint o, img;
+	int ti, tj;
+	wino_tile(gid, T, th, tw, &o, &img, &ti, &tj);
 	size_t ot = (size_t)O * T;
 	float m[4][4];
 	for (int i = 0; i < 16; i++)
@@ -204,12 +217,12 @@ __kernel void wino_output(__global const float *M, int O, int th, int tw, int oh
 	float bias = has_b ? b[boff + o] : 0.0f;
 	__global float *plane = y + yoff + ((size_t)(n0 + (int)img) * O + o) * oh * ow;
 	for (int i = 0; i < 2; i++) {
-		int yy = 2 * (int)ti + i;
+		int yy = 2 * ti + i;
 		if (yy >= oh)
 			break;
 		float v[2] = {a[i][0] + a[i][1] + a[i][2], a[i][1] - a[i][2] - a[i][3]};
 		for (int j = 0; j < 2; j++) {
-			int xx = 2 * (int)tj + j;
+			int xx = 2 * tj + j;
 			if (xx >= ow)
 				break;
 			float s = v[j] + bias;

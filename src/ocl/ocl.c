@@ -916,11 +916,11 @@ static void ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s)
 	need = t > need ? t : need;
 	if (need)
 		reserve(be, &st_of(be)->tmp, &st_of(be)->tmp_bytes, need);
+	size_t wo = 16 * O * s->c; /* Winograd's U and Mw [16][O][C] */
 	if (tl_ocl_winograd(s, 0) || tl_ocl_winograd(s, 1))
-		reserve(be, &st_of(be)->wu, &st_of(be)->wu_bytes, 16 * outputs / 9 * 4);
+		reserve(be, &st_of(be)->wu, &st_of(be)->wu_bytes, wo * 4);
 	if (tl_ocl_winograd(s, 0)) {
 		/* the Winograd weight gradient's sums and their split-K slices */
-		size_t wo = 16 * outputs / 9;
 		reserve(be, &st_of(be)->wm, &st_of(be)->wm_bytes, wo * 4);
 		S = split_slices(wo, nb * wino_tiles(s->oh, s->ow), PART_MAX_BYTES);
 		if (S)
@@ -996,6 +996,16 @@ static void wino_chunk(tl_backend *be, int S, int h, int w, int R, int ph, int p
 	    KI(n0), KI(cnt), KM(be, b), KI(b.buf != NULL), KI(relu), KI(acc), KM(be, y));
 }
 
+/* y[n][O][P] += b[o] (b.buf), then ReLU (relu), in place: after a GEMM or
+ * Sconvgemm that wrote y whole. */
+static void bias_act(tl_backend *be, const tl_conv_shape *s, tl_mem b, int relu, tl_mem y)
+{
+	size_t P = (size_t)s->oh * s->ow, ny = (size_t)s->n * s->o * P;
+	if (b.buf || relu)
+		RUN(be, K_BIAS_ACT, ny, 0, KM(be, y), KU(ny), KI(s->o), KI(P), KM(be, b),
+		    KI(b.buf != NULL), KI(relu));
+}
+
 static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
 			 int relu, tl_mem y)
 {
@@ -1009,10 +1019,7 @@ static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		/* y_n[O][P] = W[O][C] x_n[C][P] for every image, W shared */
 		gemm_strided(be, 0, 0, s->o, P, s->c, 1.0f, w.buf->mem, w.off, s->c, 0, x.buf->mem,
 			     x.off, P, s->c * P, 0.0f, y.buf->mem, y.off, P, s->o * P, s->n);
-		if (b.buf || relu)
-			RUN(be, K_BIAS_ACT, (size_t)s->n * s->o * P, 0, KM(be, y),
-			    KU((size_t)s->n * s->o * P), KI(s->o), KI(P), KM(be, b), KI(b.buf != NULL),
-			    KI(relu));
+		bias_act(be, s, b, relu, y);
 	} else if (convgemm_wanted(s)) {
 		/* y_n[O][P] = conv(x_n, W) in chunks of images (its im2col buffer
 		 * is CLBlast's, as large as ours would be), then bias and ReLU */
@@ -1024,10 +1031,7 @@ static void ocl_conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 						   1, s->o, s->n - n0 < nb ? s->n - n0 : nb,
 						   x.buf->mem, x.off + n0 * xs, w.buf->mem, w.off,
 						   y.buf->mem, y.off + n0 * s->o * P, &o->q, NULL));
-		if (b.buf || relu)
-			RUN(be, K_BIAS_ACT, (size_t)s->n * s->o * P, 0, KM(be, y),
-			    KU((size_t)s->n * s->o * P), KI(s->o), KI(P), KM(be, b), KI(b.buf != NULL),
-			    KI(relu));
+		bias_act(be, s, b, relu, y);
 	} else if (tl_ocl_winograd(s, 0)) {
 		int nb = chunk_images(be, s);
 		if (nb && wino_weights(be, w, s->o, s->c, 0))
@@ -1189,7 +1193,7 @@ static void ocl_conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_me
 		}
 		if (wino_dw)
 			RUN(be, K_WINO_WGRAD_OUT, (size_t)s->o * s->c, 0, KB(o->wm), KI(s->o),
-			    KI(s->c), KI(0), KM(be, dw));
+			    KI(s->c), KM(be, dw));
 	}
 	if (be->status == TL_OK)
 		BE_OK(be, clFlush(o->q));
