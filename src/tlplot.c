@@ -72,8 +72,8 @@ int main(int argc, char **argv)
 	for (; loaded < n && st == TL_OK; loaded++)
 		if ((st = tl_run_load(&runs[loaded], argv[optind + loaded], &err)) != TL_OK)
 			break;
-	char path[1200];
 	if (st == TL_OK && n == 1) {
+		/* all pictures or none (plot/run.c renders them all first) */
 		const char *dir = out ? out : runs[0].dir;
 		int written = 0;
 		st = tl_run_plot(&runs[0], dir, exts, n_exts, &written, &err);
@@ -86,12 +86,9 @@ int main(int argc, char **argv)
 			}
 	} else if (st == TL_OK) {
 		const char *dir = out ? out : ".";
-		for (int e = 0; e < n_exts && st == TL_OK; e++) {
-			snprintf(path, sizeof path, "%s/compare.%s", dir, exts[e]);
-			st = tl_run_plot_compare(runs, n, path, &err);
-			if (st == TL_OK && !quiet)
-				fprintf(stderr, "tlplot: wrote %s (%d runs)\n", path, n);
-		}
+		st = tl_run_plot_compare(runs, n, dir, exts, n_exts, &err);
+		for (int e = 0; st == TL_OK && !quiet && e < n_exts; e++)
+			fprintf(stderr, "tlplot: wrote %s/compare.%s (%d runs)\n", dir, exts[e], n);
 	}
 	for (int i = 0; i < loaded; i++)
 		tl_run_free(&runs[i]);

@@ -3,6 +3,7 @@
  * reader and checked for size and for the ink of what was drawn; images
  * are encoded here with libpng and libjpeg and decoded with tl_img. */
 #include <cairo.h>
+#include <dirent.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,7 +150,7 @@ static void test_history_files(void **state)
 	snprintf(p, sizeof p, "%s/x.gif", dir);
 	tl_plot_panel pn = {0};
 	pn.y_min = pn.y_max = NAN;
-	assert_int_equal(tl_plot_lines(p, "t", &pn, 1, 300, 200, &err), TL_EUSAGE);
+	assert_int_equal(tl_plot_lines(p, "t", &pn, 1, 300, 200, NULL, &err), TL_EUSAGE);
 	assert_int_equal(access(p, F_OK), -1);
 }
 
@@ -206,6 +207,255 @@ static void test_report_roundtrip(void **state)
 	assert_int_equal(truncate(p, 300), 0);
 	assert_int_equal(tl_run_load(&r, sub, &err), TL_EFORMAT);
 	assert_non_null(strstr(err.msg, "confusion.csv"));
+}
+
+/* The number of temporary files (".NAME.tmp.*") left in directory d. */
+static int temporaries(const char *d)
+{
+	DIR *dd = opendir(d);
+	assert_non_null(dd);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dd));)
+		n += e->d_name[0] == '.' && strstr(e->d_name, ".tmp.") != NULL;
+	closedir(dd);
+	return n;
+}
+
+static int exists_at(const char *d, const char *name)
+{
+	char p[512];
+	snprintf(p, sizeof p, "%s/%s", d, name);
+	return access(p, F_OK) == 0;
+}
+
+/* Text for cairo: cut only between characters, invalid bytes replaced or
+ * refused (issue 29 item 10). */
+static void test_utf8(void **state)
+{
+	(void)state;
+	static const char *const good[] = {"", "abc", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+					   "\xF4\x8F\xBF\xBF"};
+	static const char *const bad[] = {"\xC3", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80",
+					  "\xF4\x90\x80\x80", "\xFF", "a\x80", "\xE2\x82"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(tl_plot_utf8_valid(good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_false(tl_plot_utf8_valid(bad[i], strlen(bad[i])));
+	char u40[41] = "", buf[32];
+	for (int i = 0; i < 20; i++)
+		strcat(u40, "\xC3\xBC"); /* 20 x u-umlaut: 40 bytes */
+	/* 32 bytes of room: 14 whole characters (28 bytes), the ellipsis, NUL */
+	assert_int_equal(tl_plot_utf8_clip(buf, sizeof buf, u40, 100), 31);
+	assert_memory_equal(buf, u40, 28);
+	assert_string_equal(buf + 28, "\xE2\x80\xA6");
+	assert_true(tl_plot_utf8_valid(buf, strlen(buf)));
+	for (size_t n = 4; n <= sizeof buf; n++) { /* never mid-character */
+		tl_plot_utf8_clip(buf, n, u40, 100);
+		assert_true(tl_plot_utf8_valid(buf, strlen(buf)));
+		assert_true(strlen(buf) < n);
+	}
+	assert_int_equal(tl_plot_utf8_clip(buf, sizeof buf, "abcdefg", 5), 8);
+	assert_string_equal(buf, "abcde\xE2\x80\xA6");
+	assert_int_equal(tl_plot_utf8_clip(buf, 7, "abc", 3), 3); /* fits exactly: not cut */
+	assert_string_equal(buf, "abc");
+	tl_plot_utf8_clip(buf, sizeof buf, "a\xFF" "b", 10);
+	assert_string_equal(buf, "a\xEF\xBF\xBD" "b");
+	char *t = tl_plot_text(u40, 32);
+	assert_string_equal(t, u40); /* 20 characters: whole */
+	free(t);
+	/* the chart refuses what cairo would fail on, and writes nothing */
+	char p[256];
+	snprintf(p, sizeof p, "%s/bad-title.png", dir);
+	tl_plot_panel pn = {0};
+	pn.y_min = pn.y_max = NAN;
+	tl_err err;
+	assert_int_equal(tl_plot_lines(p, "run \xC3", &pn, 1, 300, 200, NULL, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "bad-title.png: the title is not valid UTF-8 (byte 5 is 0xc3)"));
+	assert_int_equal(access(p, F_OK), -1);
+}
+
+/* A 40-byte UTF-8 class name is kept whole and drawn; a name that is not
+ * UTF-8 and counts whose total wraps past 2^64 are refused naming the
+ * file and line (issue 29 item 10). */
+static void test_confusion_input(void **state)
+{
+	(void)state;
+	char sub[128], p[256];
+	snprintf(sub, sizeof sub, "%s/cmu", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_text("cmu/history.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n");
+	char u40[41] = "";
+	for (int i = 0; i < 20; i++)
+		strcat(u40, "\xC3\xBC");
+	char text[256];
+	snprintf(text, sizeof text, "true\\predicted,%s,b\n%s,7,1\nb,2,5\n", u40, u40);
+	write_text("cmu/confusion.csv", text);
+	tl_rundata r;
+	tl_err err;
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_OK);
+	assert_int_equal(r.k, 2);
+	assert_string_equal(r.names[0], u40); /* not cut at 31 bytes */
+	static const char *const exts[] = {"png", "svg"};
+	int n = 0;
+	assert_int_equal(tl_run_plot(&r, sub, exts, 2, &n, &err), TL_OK);
+	assert_int_equal(n, 4);
+	assert_true(exists_at(sub, "confusion.png") && exists_at(sub, "confusion.svg"));
+	tl_run_free(&r);
+
+	write_text("cmu/confusion.csv", "true\\predicted,a,\xC3\n" "a,1,0\nb,0,1\n");
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "cmu/confusion.csv: line 1: field 3: class name is not valid UTF-8"));
+
+	/* 2^64 - 1 + 1 wraps to 0: the row sum, total and accuracy would lie */
+	write_text("cmu/confusion.csv", "true\\predicted,a,b\na,18446744073709551615,0\nb,1,0\n");
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "cmu/confusion.csv: line 3: field 2: counts too large"));
+	write_text("cmu/confusion.csv", "true\\predicted,a,b\na,18446744073709551615,0\nb,0,0\n");
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_OK); /* the largest total that fits */
+	assert_int_equal(r.cm[0], UINT64_MAX);
+	tl_run_free(&r);
+
+	/* the chart checks the same on its own */
+	uint64_t cm[4] = {UINT64_MAX - 1, 1, 1, 0};
+	snprintf(p, sizeof p, "%s/wrap.png", sub);
+	assert_int_equal(tl_plot_confusion(p, "t", 2, cm, NULL, NULL, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "wrap.png: confusion matrix: counts too large"));
+	assert_non_null(strstr(err.msg, "row 2, column 1"));
+	assert_int_equal(access(p, F_OK), -1);
+	cm[2] = 0; /* a total of exactly 2^64 - 1 draws */
+	assert_int_equal(tl_plot_confusion(p, "t", 2, cm, NULL, NULL, &err), TL_OK);
+	const char *bad_names[2] = {"ok", "\xE2\x82"};
+	assert_int_equal(tl_plot_confusion(p, "t", 2, cm, bad_names, NULL, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "class name 2 is not valid UTF-8"));
+}
+
+/* A call writes every picture or none: when the last one cannot be
+ * drawn, the ones drawn before it are not left behind (issue 29 item 10). */
+static void test_all_or_nothing(void **state)
+{
+	(void)state;
+	char sub[128];
+	snprintf(sub, sizeof sub, "%s/aon", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	write_text("aon/history.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n2,0.6,0.9,0.55,0.95\n");
+	write_text("aon/confusion.csv", "true\\predicted,a,b\na,3,1\nb,0,4\n");
+	tl_rundata r;
+	tl_err err;
+	assert_int_equal(tl_run_load(&r, sub, &err), TL_OK);
+	free(r.names[1]);
+	r.names[1] = strdup("b\xC3"); /* what a caller that skips the checks may hand over */
+	static const char *const exts[] = {"png", "svg"};
+	int n = -1;
+	assert_int_equal(tl_run_plot(&r, sub, exts, 2, &n, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "confusion.png: class name 2 is not valid UTF-8"));
+	assert_int_equal(n, 0);
+	assert_false(exists_at(sub, "history.png"));
+	assert_false(exists_at(sub, "history.svg"));
+	assert_false(exists_at(sub, "confusion.png"));
+	assert_int_equal(temporaries(sub), 0);
+	/* mended, the same call writes them all */
+	free(r.names[1]);
+	r.names[1] = strdup("b");
+	assert_int_equal(tl_run_plot(&r, sub, exts, 1, &n, &err), TL_OK);
+	assert_int_equal(n, 2);
+	assert_true(exists_at(sub, "history.png") && exists_at(sub, "confusion.png"));
+	tl_run_free(&r);
+}
+
+/* Accuracies outside 0..1, infinite losses and a history with no epochs
+ * are refused naming the file, line and column; extreme finite values
+ * still draw (issue 29 item 10). */
+static void test_history_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *text, *msg;
+	} cases[] = {
+		{"acc8.csv", "epoch,accuracy,loss\n1,0.5,1\n2,8,1\n",
+		 "acc8.csv: line 3: column 2 (accuracy): accuracy out of range (expected 0..1, got '8')"},
+		{"vacc.csv", "epoch,loss,val_acc\n1,1,1e308\n",
+		 "vacc.csv: line 2: column 3 (val_acc): accuracy out of range (expected 0..1, got '1e308')"},
+		{"neg.csv", "epoch,val_accuracy\n1,-0.01\n", "neg.csv: line 2: column 2 (val_accuracy): accuracy out of range"},
+		{"inf.csv", "epoch,accuracy,val_loss\n1,0.5,inf\n",
+		 "inf.csv: line 2: column 3 (val_loss): loss not finite (expected a finite number, or empty or nan when missing, got 'inf')"},
+		{"ninf.csv", "loss,epoch\n-Infinity,1\n", "ninf.csv: line 2: column 1 (loss): loss not finite"},
+		{"hdr.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n",
+		 "hdr.csv: no epochs (expected one row per epoch after the header, got only the header)"},
+	};
+	char p[256];
+	tl_rundata r;
+	tl_err err;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		write_text(cases[i].name, cases[i].text);
+		snprintf(p, sizeof p, "%s/%s", dir, cases[i].name);
+		assert_int_equal(tl_run_load(&r, p, &err), TL_EFORMAT);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("%s: got '%s'", cases[i].name, err.msg);
+		assert_null(r.epoch);
+	}
+	/* missing values stay allowed: empty and nan are gaps */
+	write_text("gaps.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,,nan,nan,\n2,1,0,0,1e300\n");
+	snprintf(p, sizeof p, "%s/gaps.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	assert_int_equal(r.n, 2);
+	assert_true(isnan(r.acc[0]) && isnan(r.loss[0]));
+	tl_run_free(&r);
+	/* the chart draws any finite values, however far apart */
+	double x[3] = {1, 2, 3}, y[3] = {-1.7e308, 0, 1.7e308};
+	tl_plot_series se = {"wide", x, y, 3, 0};
+	tl_plot_panel pn = {"p", "x", "y", &se, 1, 1, NAN, NAN, 0, {0}, {0}, NULL, 0, 0};
+	snprintf(p, sizeof p, "%s/wide.png", dir);
+	assert_int_equal(tl_plot_lines(p, "t", &pn, 1, 400, 300, NULL, &err), TL_OK);
+	int w, h;
+	long black, ink;
+	png_stats(p, &w, &h, &black, 0, 0, 0, &ink);
+	assert_int_equal(w, 400);
+	assert_true(ink > 500);
+	double first, step;
+	int count;
+	tl_plot_ticks(-INFINITY, 1, 5, 0, &first, &step, &count);
+	assert_int_equal(count, 1);
+	tl_plot_ticks(-1.7e308, 1.7e308, 5, 0, &first, &step, &count);
+	assert_int_equal(count, 1); /* the span itself overflows */
+}
+
+/* Run directories and -o paths of any length: no name is cut (issue 29
+ * item 10; the fixed 1024- and 1200-byte buffers truncated them). */
+static void test_long_paths(void **state)
+{
+	(void)state;
+	char *deep = malloc(2048), part[201];
+	memset(part, 'd', 200);
+	part[200] = 0;
+	snprintf(deep, 2048, "%s", dir);
+	for (int i = 0; i < 7; i++) { /* about 1,470 bytes */
+		strcat(deep, "/");
+		strcat(deep, part);
+		assert_int_equal(mkdir(deep, 0755), 0);
+	}
+	assert_true(strlen(deep) > 1400);
+	char *p = malloc(2100);
+	snprintf(p, 2100, "%s/history.csv", deep);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n", f);
+	fclose(f);
+	tl_rundata r;
+	tl_err err;
+	assert_int_equal(tl_run_load(&r, deep, &err), TL_OK);
+	assert_string_equal(r.dir, deep);
+	static const char *const exts[] = {"png", "svg"};
+	assert_int_equal(tl_run_plot(&r, r.dir, exts, 2, NULL, &err), TL_OK);
+	tl_run_free(&r);
+	snprintf(p, 2100, "%s/history.png", deep);
+	int w, h;
+	long near, ink;
+	png_stats(p, &w, &h, &near, 0, 0, 0, &ink);
+	assert_int_equal(w, 1000);
+	snprintf(p, 2100, "%s/history.svg", deep);
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	free(deep);
 }
 
 static void test_feature_grid(void **state)
@@ -355,6 +605,11 @@ int main(void)
 		cmocka_unit_test(test_ticks),
 		cmocka_unit_test(test_history_files),
 		cmocka_unit_test(test_report_roundtrip),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_confusion_input),
+		cmocka_unit_test(test_all_or_nothing),
+		cmocka_unit_test(test_history_values),
+		cmocka_unit_test(test_long_paths),
 		cmocka_unit_test(test_feature_grid),
 		cmocka_unit_test(test_imgio_png_ppm),
 		cmocka_unit_test(test_imgio_jpeg),

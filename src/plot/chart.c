@@ -1,7 +1,8 @@
 /* chart.c - line charts, confusion heatmap and feature-map grids drawn
  * with cairo (see chart.h).  Pictures are drawn once into a cairo surface
  * (an RGB image for PNG, a stream for SVG), collected in memory and
- * written with tl_write_file_atomic. */
+ * written with tl_write_file_atomic, or to an uncommitted tl_afile of a
+ * tl_plot_batch. */
 #include "plot/chart.h"
 
 #include <cairo-svg.h>
@@ -52,10 +53,170 @@ int tl_plot_format(const char *path)
 	return -1;
 }
 
+/* ---- batches ---- */
+
+tl_status tl_plot_batch_commit(tl_plot_batch *b, tl_err *err)
+{
+	tl_status st = TL_OK;
+	for (int i = 0; i < b->n; i++) {
+		if (st == TL_OK)
+			st = tl_afile_commit(&b->f[i], err);
+		else
+			tl_afile_abort(&b->f[i]);
+	}
+	free(b->f);
+	*b = (tl_plot_batch)TL_PLOT_BATCH_INIT;
+	return st;
+}
+
+void tl_plot_batch_abort(tl_plot_batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		tl_afile_abort(&b->f[i]);
+	free(b->f);
+	*b = (tl_plot_batch)TL_PLOT_BATCH_INIT;
+}
+
+/* Write the n bytes of a picture to a new uncommitted file for path in
+ * b; on failure nothing is added (the temporary file is removed). */
+static tl_status batch_add(tl_plot_batch *b, const char *path, const void *buf, size_t n,
+			   tl_err *err)
+{
+	if (b->n == b->cap) {
+		int cap = b->cap ? b->cap * 2 : 4;
+		tl_afile *f = realloc(b->f, sizeof *f * (size_t)cap);
+		if (!f)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		b->f = f, b->cap = cap;
+	}
+	tl_afile *f = &b->f[b->n];
+	memset(f, 0, sizeof *f);
+	TL_TRY(tl_afile_open(f, path, err));
+	tl_status st = tl_afile_write(f, buf, n, err);
+	if (st != TL_OK) {
+		tl_afile_abort(f);
+		return st;
+	}
+	b->n++;
+	return TL_OK;
+}
+
+/* ---- UTF-8 ---- */
+
+/* Length (1..4) of the well-formed UTF-8 sequence at p (n > 0 bytes
+ * readable), or 0 when the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	size_t len;
+	unsigned lo = 0x80, hi = 0xBF; /* the allowed range of the second byte */
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0; /* overlong */
+		if (c == 0xED)
+			hi = 0x9F; /* surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90; /* overlong */
+		if (c == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+	} else
+		return 0;
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* Offset of the first byte of s[0..n) that does not start a well-formed
+ * sequence, or n when all of it is valid UTF-8. */
+static size_t utf8_bad(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		size_t l = utf8_seq(p + i, n - i);
+		if (!l)
+			return i;
+		i += l;
+	}
+	return n;
+}
+
+int tl_plot_utf8_valid(const char *s, size_t n)
+{
+	return utf8_bad(s, n) == n;
+}
+
+size_t tl_plot_utf8_clip(char *dst, size_t n, const char *src, size_t max_chars)
+{
+	static const char repl[] = "\xEF\xBF\xBD", ellipsis[] = "\xE2\x80\xA6";
+	if (n < 4) {
+		if (n)
+			dst[0] = 0;
+		return 0;
+	}
+	const unsigned char *p = (const unsigned char *)src;
+	size_t len = strlen(src), i = 0, o = 0, chars = 0;
+	int cut = 0;
+	while (i < len) {
+		size_t l = utf8_seq(p + i, len - i);
+		const char *e = l ? src + i : repl;
+		size_t el = l ? l : 3;
+		/* room for this character, an ellipsis after it and the NUL */
+		if (chars == max_chars || o + el + 3 + 1 > n) {
+			cut = 1;
+			break;
+		}
+		memcpy(dst + o, e, el);
+		o += el, i += l ? l : 1, chars++;
+	}
+	if (cut) {
+		memcpy(dst + o, ellipsis, 3);
+		o += 3;
+	}
+	dst[o] = 0;
+	return o;
+}
+
+char *tl_plot_text(const char *src, size_t max_chars)
+{
+	size_t n = 3 * strlen(src) + 4;
+	char *d = malloc(n);
+	if (d)
+		tl_plot_utf8_clip(d, n, src, max_chars);
+	return d;
+}
+
+/* Refuse text that cairo cannot draw: what names it in the message
+ * ("the title", "class name 3"); NULL text is fine. */
+static tl_status check_text(const char *path, const char *what, const char *s, tl_err *err)
+{
+	if (!s)
+		return TL_OK;
+	size_t n = strlen(s), bad = utf8_bad(s, n);
+	if (bad == n)
+		return TL_OK;
+	return tl_seterr(err, TL_EFORMAT, "%s: %s is not valid UTF-8 (byte %zu is 0x%02x)", path, what,
+			 bad + 1, (unsigned)(unsigned char)s[bad]);
+}
+
 typedef void (*draw_fn)(cairo_t *cr, double w, double h, const void *arg);
 
-/* Draw a w x h picture with fn and write it to path as PNG or SVG. */
-static tl_status render(const char *path, int w, int h, draw_fn fn, const void *arg, tl_err *err)
+/* Draw a w x h picture with fn and write it to path as PNG or SVG: at
+ * once (atomically) when batch is NULL, else as an uncommitted file of
+ * batch.  All text fn draws must be valid UTF-8 (checked by the
+ * callers). */
+static tl_status render(const char *path, int w, int h, draw_fn fn, const void *arg,
+			tl_plot_batch *batch, tl_err *err)
 {
 	int fmt = tl_plot_format(path);
 	if (fmt < 0)
@@ -82,6 +243,8 @@ static tl_status render(const char *path, int w, int h, draw_fn fn, const void *
 	else if (cs != CAIRO_STATUS_SUCCESS)
 		st = tl_seterr(err, TL_EIO, "%s: drawing failed (cairo: %s)", path,
 			       cairo_status_to_string(cs));
+	else if (batch)
+		st = batch_add(batch, path, mb.p, mb.n, err);
 	else
 		st = tl_write_file_atomic(path, mb.p, mb.n, err);
 	free(mb.p);
@@ -190,8 +353,8 @@ static void marker(cairo_t *cr, const style *s, double x, double y, double r)
 void tl_plot_ticks(double lo, double hi, int want, int integer, double *first, double *step,
 		   int *count)
 {
-	if (!(hi > lo)) {
-		*first = lo, *step = 1, *count = 1;
+	if (!isfinite(lo) || !isfinite(hi) || !(hi > lo) || !isfinite(hi - lo)) {
+		*first = isfinite(lo) ? lo : 0, *step = 1, *count = 1;
 		return;
 	}
 	if (want < 2)
@@ -244,6 +407,7 @@ static int finite_range(const tl_plot_panel *p, double *xlo, double *xhi, double
 			*xlo = fmin(*xlo, x), *xhi = fmax(*xhi, x);
 			if (!isfinite(y))
 				continue;
+			y = fmax(fmin(y, 1e300), -1e300); /* the range stays finite when padded */
 			*ylo = fmin(*ylo, y), *yhi = fmax(*yhi, y);
 			any = 1;
 		}
@@ -256,16 +420,23 @@ typedef struct {
 	double xlo, xhi, ylo, yhi;   /* data range mapped onto it */
 } plot_area;
 
+/* v, kept within a picture's reach of the plot area (cairo's fixed-point
+ * coordinates cannot hold 1e300). */
+static double near_area(double v, double a0, double len)
+{
+	return fmax(fmin(v, a0 + len + 1e5), a0 - 1e5);
+}
+
 /* Picture x of data x v. */
 static double area_x(const plot_area *f, double v)
 {
-	return f->ax + (v - f->xlo) / (f->xhi - f->xlo) * f->aw;
+	return near_area(f->ax + (v - f->xlo) / (f->xhi - f->xlo) * f->aw, f->ax, f->aw);
 }
 
 /* Picture y of data y v (up is larger). */
 static double area_y(const plot_area *f, double v)
 {
-	return f->ay + f->ah - (v - f->ylo) / (f->yhi - f->ylo) * f->ah;
+	return near_area(f->ay + f->ah - (v - f->ylo) / (f->yhi - f->ylo) * f->ah, f->ay, f->ah);
 }
 
 /* Lays out panel p in the box (px, py, pw, ph) and pads its data range
@@ -553,14 +724,40 @@ static void draw_lines(cairo_t *cr, double w, double h, const void *arg)
 		draw_panel(cr, &a->panels[i], i * pw, top, pw, h - top);
 }
 
+/* Refuse any text of panel p (number i) that is not valid UTF-8. */
+static tl_status check_panel_text(const char *path, const tl_plot_panel *p, int i, tl_err *err)
+{
+	char what[64];
+	snprintf(what, sizeof what, "panel %d's title", i + 1);
+	TL_TRY(check_text(path, what, p->title, err));
+	snprintf(what, sizeof what, "panel %d's x axis title", i + 1);
+	TL_TRY(check_text(path, what, p->xlabel, err));
+	snprintf(what, sizeof what, "panel %d's y axis title", i + 1);
+	TL_TRY(check_text(path, what, p->ylabel, err));
+	snprintf(what, sizeof what, "panel %d's marked point's label", i + 1);
+	TL_TRY(check_text(path, what, p->mark_label, err));
+	for (int v = 0; v < p->n_vlines && v < TL_PLOT_MAX_VLINES; v++) {
+		snprintf(what, sizeof what, "panel %d's marker %d's label", i + 1, v + 1);
+		TL_TRY(check_text(path, what, p->vline_label[v], err));
+	}
+	for (int s = 0; s < p->n_series; s++) {
+		snprintf(what, sizeof what, "panel %d's series %d's label", i + 1, s + 1);
+		TL_TRY(check_text(path, what, p->series[s].label, err));
+	}
+	return TL_OK;
+}
+
 tl_status tl_plot_lines(const char *path, const char *title, const tl_plot_panel *panels,
-			int n_panels, int width, int height, tl_err *err)
+			int n_panels, int width, int height, tl_plot_batch *batch, tl_err *err)
 {
 	if (n_panels < 1 || width < 100 || height < 100)
 		return tl_seterr(err, TL_EUSAGE, "%s: nothing to draw (expected a panel and at least 100x100, got %d panels, %dx%d)",
 				 path, n_panels, width, height);
+	TL_TRY(check_text(path, "the title", title, err));
+	for (int i = 0; i < n_panels; i++)
+		TL_TRY(check_panel_text(path, &panels[i], i, err));
 	lines_arg a = {title, panels, n_panels};
-	return render(path, width, height, draw_lines, &a, err);
+	return render(path, width, height, draw_lines, &a, batch, err);
 }
 
 /* ---- confusion heatmap ---- */
@@ -601,10 +798,12 @@ typedef struct {
 	int every;
 } cm_arg;
 
+/* Class i's label: its name up to 32 characters (cut at a character
+ * boundary, with an ellipsis), or its number. */
 static void cm_name(const cm_arg *a, int i, char *buf, size_t n)
 {
 	if (a->names && a->names[i] && a->names[i][0])
-		snprintf(buf, n, "%s", a->names[i]);
+		tl_plot_utf8_clip(buf, n, a->names[i], 32);
 	else
 		snprintf(buf, n, "%d", i);
 }
@@ -786,11 +985,27 @@ static void draw_confusion(cairo_t *cr, double w, double h, const void *arg)
 }
 
 tl_status tl_plot_confusion(const char *path, const char *title, int k, const uint64_t *counts,
-			    const char *const *names, tl_err *err)
+			    const char *const *names, tl_plot_batch *batch, tl_err *err)
 {
 	if (k < 1 || k > 1000)
 		return tl_seterr(err, TL_EUSAGE, "%s: confusion matrix: bad class count (expected 1..1000, got %d)",
 				 path, k);
+	/* every row, column and the diagonal are parts of the total: if it
+	 * cannot wrap, none of them can */
+	uint64_t total = 0;
+	for (size_t i = 0; i < (size_t)k * k; i++) {
+		if (counts[i] > UINT64_MAX - total)
+			return tl_seterr(err, TL_EFORMAT, "%s: confusion matrix: counts too large (expected a total of at most %llu; row %zu, column %zu takes it over)",
+					 path, (unsigned long long)UINT64_MAX, i / (size_t)k + 1,
+					 i % (size_t)k + 1);
+		total += counts[i];
+	}
+	TL_TRY(check_text(path, "the title", title, err));
+	for (int i = 0; names && i < k; i++) {
+		char what[32];
+		snprintf(what, sizeof what, "class name %d", i + 1);
+		TL_TRY(check_text(path, what, names[i], err));
+	}
 	cm_arg a = {title, k, counts, names, 0, 0, 0, 0, 1};
 	a.cell = 560.0 / k;
 	a.cell = a.cell > 52 ? 52 : a.cell < 5 ? 5 : floor(a.cell);
@@ -815,7 +1030,7 @@ tl_status tl_plot_confusion(const char *path, const char *title, int k, const ui
 	int h = (int)(a.top + side + 6 + a.name_w * 0.72 + 14 + 40);
 	if (w < 420)
 		w = 420;
-	return render(path, w, h, draw_confusion, &a, err);
+	return render(path, w, h, draw_confusion, &a, batch, err);
 }
 
 /* ---- feature-map grid ---- */
@@ -920,6 +1135,7 @@ tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_
 	if (c < 1 || mh < 1 || mw < 1 || mh > 4096 || mw > 4096)
 		return tl_seterr(err, TL_EUSAGE, "%s: feature maps: bad shape (expected C, H, W >= 1, got %d, %d, %d)",
 				 path, c, mh, mw);
+	TL_TRY(check_text(path, "the title", title, err));
 	grid_arg a = {title, rgb, h, w, maps, c, mh, mw, 0, 0, 1, 1, 0, 0, 0, 0};
 	a.n = max_maps > 0 && max_maps < c ? max_maps : c;
 	a.cols = (int)ceil(sqrt(a.n * 1.5));
@@ -947,5 +1163,5 @@ tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_
 	if ((double)width * height > 64e6)
 		return tl_seterr(err, TL_EUSAGE, "%s: feature-map grid too large (%dx%d pixels; show fewer maps)",
 				 path, width, height);
-	return render(path, width, height, draw_grid, &a, err);
+	return render(path, width, height, draw_grid, &a, NULL, err);
 }

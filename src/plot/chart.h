@@ -5,7 +5,11 @@
  *
  * Every picture is written as PNG or SVG (chosen by the file name's
  * extension, .png or .svg), atomically: nothing is left under the final
- * name if drawing or writing fails.  Styles never rely on colour alone:
+ * name if drawing or writing fails.  Several pictures can be gathered in
+ * a tl_plot_batch and committed together, so that a call writes all of
+ * them or none.  All text (titles, labels, class names) must be valid
+ * UTF-8: cairo fails on anything else, so it is refused before drawing;
+ * tl_plot_text turns arbitrary bytes (a path) into drawable text.  Styles never rely on colour alone:
  * each series has its own dash pattern and marker, and the heatmap's
  * colour ramp is monotonic in luminance, so a greyscale print reads. */
 #ifndef TL_CHART_H
@@ -13,7 +17,43 @@
 
 #include <stdint.h>
 
+#include "afile.h"
 #include "tl.h"
+
+/* Pictures rendered to temporary files beside their targets and not yet
+ * committed.  Zero-initialise (TL_PLOT_BATCH_INIT), pass to the drawing
+ * functions, then tl_plot_batch_commit or tl_plot_batch_abort. */
+typedef struct {
+	tl_afile *f;
+	int n, cap;
+} tl_plot_batch;
+#define TL_PLOT_BATCH_INIT {NULL, 0, 0}
+
+/* Commit every picture of b in the order drawn.  If one commit fails,
+ * the ones not yet committed are removed (those already renamed into
+ * place stay: a rename cannot be undone) and its error is returned.
+ * b is empty afterwards either way. */
+tl_status tl_plot_batch_commit(tl_plot_batch *b, tl_err *err);
+
+/* Remove every temporary picture of b; b is empty afterwards.  Safe on
+ * an empty or committed batch. */
+void tl_plot_batch_abort(tl_plot_batch *b);
+
+/* 1 if the n bytes at s are well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), else 0. */
+int tl_plot_utf8_valid(const char *s, size_t n);
+
+/* Copy the NUL-terminated src into dst (n >= 4 bytes) as drawable text:
+ * each byte of an invalid UTF-8 sequence becomes U+FFFD, and when src has
+ * more than max_chars characters or does not fit in dst, it is cut at a
+ * character boundary and ends in U+2026 (an ellipsis).  dst is always
+ * NUL-terminated, valid UTF-8; returns its length.  A dst of
+ * 3 * strlen(src) + 4 bytes never cuts for lack of room. */
+size_t tl_plot_utf8_clip(char *dst, size_t n, const char *src, size_t max_chars);
+
+/* tl_plot_utf8_clip into a new string (caller frees); NULL when out of
+ * memory. */
+char *tl_plot_text(const char *src, size_t max_chars);
 
 /* One line: n points (x[i], y[i]); NaN or infinite y leaves a gap.
  * style picks colour, dash and marker from a fixed table (0, 1, ...). */
@@ -47,23 +87,29 @@ int tl_plot_format(const char *path);
 
 /* Panels side by side, a figure title above them; width x height pixels
  * (PNG) or points (SVG).  A panel with no finite point still draws its
- * axes and says "no data".  Fails naming the path on an unknown
- * extension or a write error. */
+ * axes and says "no data"; values beyond +-1e300 are drawn at that
+ * bound.  With batch NULL the picture is written to path at once
+ * (atomically); otherwise it is left uncommitted in batch.  Fails naming
+ * the path on an unknown extension, text that is not valid UTF-8 or a
+ * write error (nothing is written or added to batch then). */
 tl_status tl_plot_lines(const char *path, const char *title, const tl_plot_panel *panels,
-			int n_panels, int width, int height, tl_err *err);
+			int n_panels, int width, int height, tl_plot_batch *batch, tl_err *err);
 
 /* Confusion heatmap: counts[k][k] (row = true class, column = predicted),
- * names[k] (may be NULL: class numbers), per-class recall in a column on
- * the right.  Cells show their counts while they are large enough to
- * read; axis labels thin out for many classes (k up to 1000).  The
- * picture's size follows k. */
+ * names[k] (may be NULL: class numbers; valid UTF-8, shown up to 32
+ * characters), per-class recall in a column on the right.  Cells show
+ * their counts while they are large enough to read; axis labels thin out
+ * for many classes (k up to 1000).  The picture's size follows k.
+ * Refused (TL_EFORMAT) when the counts' total exceeds 2^64 - 1, so no
+ * row, column or total can wrap.  batch as for tl_plot_lines. */
 tl_status tl_plot_confusion(const char *path, const char *title, int k, const uint64_t *counts,
-			    const char *const *names, tl_err *err);
+			    const char *const *names, tl_plot_batch *batch, tl_err *err);
 
 /* Feature maps of one image: the input (rgb8 [h][w][3], may be NULL) and
  * up to max_maps of the c maps (float [c][mh][mw]), each contrast-
  * stretched on its own (min..max to black..white; a constant map is mid
- * grey), labelled with its channel number. */
+ * grey), labelled with its channel number.  Written at once (atomically);
+ * title must be valid UTF-8. */
 tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
 			       int w, const float *maps, int c, int mh, int mw, int max_maps,
 			       tl_err *err);

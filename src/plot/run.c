@@ -4,23 +4,60 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "afile.h"
+#include "infile.h"
 #include "plot/chart.h"
 
 #define MAX_ROWS 100000
 
+/* ---- strings ---- */
+
+/* A new string printed from fmt, whatever its length; NULL when out of
+ * memory. */
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	va_start(ap, f);
+	int n = vsnprintf(NULL, 0, f, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	char *s = malloc((size_t)n + 1);
+	if (!s)
+		return NULL;
+	va_start(ap, f);
+	vsnprintf(s, (size_t)n + 1, f, ap);
+	va_end(ap);
+	return s;
+}
+
+/* A copy of the first n bytes of s; NULL when out of memory. */
+static char *dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = 0;
+	}
+	return d;
+}
+
 /* ---- reading ---- */
 
+/* Read the whole regular file at path (tl_open_input: a FIFO or device
+ * is refused, not waited on) into a new NUL-terminated buffer. */
 static tl_status slurp(const char *path, char **out, size_t *len, tl_err *err)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = tl_fopen_input(path, err);
 	if (!f)
-		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+		return TL_EIO; /* tl_open_input's only failure */
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
 	for (;;) {
@@ -57,10 +94,30 @@ static tl_status slurp(const char *path, char **out, size_t *len, tl_err *err)
 	return TL_OK;
 }
 
-static int exists(const char *path)
+/* Whether the optional run file path is there: 0 absent, 1 present (it
+ * is opened as an input later, which refuses what is not a regular
+ * file), -1 with err set when it cannot be looked at. */
+static int present(const char *path, tl_err *err)
 {
 	struct stat sb;
-	return stat(path, &sb) == 0;
+	if (stat(path, &sb) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Parse the JSON file at path, opened with tl_fopen_input; NULL with err
+ * set when it cannot be opened, *je says why a parse failed. */
+static json_t *load_json(const char *path, json_error_t *je, tl_err *err)
+{
+	FILE *f = tl_fopen_input(path, err);
+	if (!f)
+		return NULL;
+	json_t *o = json_loadf(f, 0, je);
+	fclose(f);
+	return o;
 }
 
 static tl_status grow(tl_rundata *r, int cap, tl_err *err)
@@ -179,7 +236,7 @@ static tl_status read_history_csv(tl_rundata *r, const char *path, tl_err *err)
 	TL_TRY(slurp(path, &buf, NULL, err));
 	tl_status st = TL_OK;
 	int col[64], ncol = 0, line_no = 0, cap = 0;
-	char *save = NULL, *f[64];
+	char *save = NULL, *f[64], *hdr[64]; /* hdr: the header's names, in buf */
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		line_no++;
 		if (line[0] == '#' || line[strspn(line, " \t\r")] == 0)
@@ -194,6 +251,7 @@ static tl_status read_history_csv(tl_rundata *r, const char *path, tl_err *err)
 			int have_epoch = 0;
 			for (int i = 0; i < nf; i++) {
 				col[i] = column_of(f[i]);
+				hdr[i] = f[i];
 				have_epoch |= col[i] == C_EPOCH;
 			}
 			ncol = nf;
@@ -237,9 +295,21 @@ static tl_status read_history_csv(tl_rundata *r, const char *path, tl_err *err)
 					break;
 				}
 				*(col[c] == C_EPOCH ? &r->epoch[i] : &r->stage[i]) = (int)v;
-			} else {
-				*dst[col[c]] = v;
+				continue;
 			}
+			/* NaN (or empty) is a missing value, drawn as a gap */
+			int is_acc = col[c] == C_ACC || col[c] == C_VACC;
+			if (is_acc && !isnan(v) && !(v >= 0 && v <= 1)) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: column %d (%s): accuracy out of range (expected 0..1, got '%s')",
+					       path, line_no, c + 1, hdr[c], f[c]);
+				break;
+			}
+			if ((col[c] == C_LOSS || col[c] == C_VLOSS) && isinf(v)) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: column %d (%s): loss not finite (expected a finite number, or empty or nan when missing, got '%s')",
+					       path, line_no, c + 1, hdr[c], f[c]);
+				break;
+			}
+			*dst[col[c]] = v;
 		}
 		if (st != TL_OK)
 			break;
@@ -248,17 +318,26 @@ static tl_status read_history_csv(tl_rundata *r, const char *path, tl_err *err)
 	free(buf);
 	if (st == TL_OK && !ncol)
 		st = tl_seterr(err, TL_EFORMAT, "%s: empty (expected a CSV header and one row per epoch)", path);
+	else if (st == TL_OK && !r->n)
+		st = tl_seterr(err, TL_EFORMAT, "%s: no epochs (expected one row per epoch after the header, got only the header)",
+			       path);
 	return st;
 }
 
-/* history.json: [{"epoch":E,"stage":S,...}, ...] gives each epoch's stage. */
-static void read_stages(tl_rundata *r, const char *path)
+/* history.json: [{"epoch":E,"stage":S,...}, ...] gives each epoch's
+ * stage.  A file that cannot be opened is an error; one that does not
+ * parse as such an array only leaves the stages unknown. */
+static tl_status read_stages(tl_rundata *r, const char *path, tl_err *err)
 {
 	json_error_t je;
-	json_t *a = json_load_file(path, 0, &je);
+	tl_err oerr;
+	oerr.msg[0] = 0;
+	json_t *a = load_json(path, &je, &oerr);
+	if (!a && oerr.msg[0])
+		return tl_seterr(err, TL_EIO, "%s", oerr.msg);
 	if (!json_is_array(a)) {
 		json_decref(a);
-		return;
+		return TL_OK;
 	}
 	size_t i;
 	json_t *o;
@@ -272,27 +351,44 @@ static void read_stages(tl_rundata *r, const char *path)
 				r->stage[k] = (int)json_integer_value(s);
 	}
 	json_decref(a);
+	return TL_OK;
 }
 
-static void copy_str(char *dst, size_t n, json_t *v)
+/* *dst becomes a copy of the JSON string v (jansson has checked it is
+ * valid UTF-8 without NULs), whole; left alone when v is not a string. */
+static tl_status copy_str(char **dst, json_t *v, const char *path, tl_err *err)
 {
-	if (json_is_string(v))
-		snprintf(dst, n, "%s", json_string_value(v));
+	if (!json_is_string(v))
+		return TL_OK;
+	char *s = dup_n(json_string_value(v), json_string_length(v));
+	if (!s)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	free(*dst);
+	*dst = s;
+	return TL_OK;
 }
 
 static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
 {
 	json_error_t je;
-	json_t *o = json_load_file(path, 0, &je);
+	tl_err oerr;
+	oerr.msg[0] = 0;
+	json_t *o = load_json(path, &je, &oerr);
+	if (!o && oerr.msg[0])
+		return tl_seterr(err, TL_EIO, "%s", oerr.msg);
 	if (!json_is_object(o)) {
 		json_decref(o);
 		return tl_seterr(err, TL_EFORMAT, "%s: line %d: not a tltrain report (%s)", path, je.line,
 				 je.text[0] ? je.text : "expected a JSON object");
 	}
-	copy_str(r->model, sizeof r->model, json_object_get(o, "model"));
-	copy_str(r->strategy, sizeof r->strategy, json_object_get(o, "strategy"));
-	copy_str(r->unit, sizeof r->unit, json_object_get(o, "unfreeze_unit"));
-	copy_str(r->monitor, sizeof r->monitor, json_object_get(o, "monitor"));
+	tl_status st = TL_OK;
+	if ((st = copy_str(&r->model, json_object_get(o, "model"), path, err)) != TL_OK ||
+	    (st = copy_str(&r->strategy, json_object_get(o, "strategy"), path, err)) != TL_OK ||
+	    (st = copy_str(&r->unit, json_object_get(o, "unfreeze_unit"), path, err)) != TL_OK ||
+	    (st = copy_str(&r->monitor, json_object_get(o, "monitor"), path, err)) != TL_OK) {
+		json_decref(o);
+		return st;
+	}
 	json_t *v = json_object_get(o, "best_epoch");
 	if (json_is_integer(v))
 		r->best_epoch = (int)json_integer_value(v);
@@ -310,6 +406,7 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 	tl_status st = TL_OK;
 	char *save = NULL;
 	int row = 0, line_no = 0;
+	uint64_t total = 0; /* bounds every row, column and diagonal sum */
 	char **f = malloc(sizeof(char *) * 1002);
 	if (!f) {
 		free(buf);
@@ -333,8 +430,15 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 				st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 				break;
 			}
-			for (int i = 0; i < r->k; i++)
-				snprintf(r->names[i], sizeof r->names[i], "%s", f[i + 1]);
+			for (int i = 0; i < r->k && st == TL_OK; i++) {
+				if (!tl_plot_utf8_valid(f[i + 1], strlen(f[i + 1])))
+					st = tl_seterr(err, TL_EFORMAT, "%s: line %d: field %d: class name is not valid UTF-8",
+						       path, line_no, i + 2);
+				else if (!(r->names[i] = dup_n(f[i + 1], strlen(f[i + 1]))))
+					st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+			}
+			if (st != TL_OK)
+				break;
 			continue;
 		}
 		if (nf != r->k + 1 || row >= r->k) {
@@ -351,6 +455,12 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 					       path, line_no, j + 2, f[j + 1]);
 				break;
 			}
+			if (v > UINT64_MAX - total) {
+				st = tl_seterr(err, TL_EFORMAT, "%s: line %d: field %d: counts too large (expected a matrix total of at most %llu, got more)",
+					       path, line_no, j + 2, (unsigned long long)UINT64_MAX);
+				break;
+			}
+			total += v;
 			r->cm[(size_t)row * r->k + j] = v;
 		}
 		if (st != TL_OK)
@@ -364,37 +474,77 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 	return st;
 }
 
+/* The run's strings that report.json did not give become "". */
+static tl_status default_strings(tl_rundata *r, tl_err *err)
+{
+	char **f[] = {&r->model, &r->strategy, &r->unit, &r->monitor};
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (!*f[i] && !(*f[i] = dup_n("", 0)))
+			return tl_seterr(err, TL_ENOMEM, "out of memory");
+	return TL_OK;
+}
+
+/* r->label: "MODEL STRATEGY (DIR)" when the report named the model, else
+ * the path; drawable text, each part cut at a character boundary. */
+static tl_status make_label(tl_rundata *r, const char *path, int is_dir, tl_err *err)
+{
+	if (!r->model[0]) {
+		r->label = tl_plot_text(path, 150);
+	} else {
+		char *m = tl_plot_text(r->model, 32), *s = tl_plot_text(r->strategy, 32);
+		char *d = tl_plot_text(is_dir ? path : r->dir, 90);
+		if (m && s && d)
+			r->label = fmt("%s %s (%s)", m, s, d);
+		free(m), free(s), free(d);
+	}
+	return r->label ? TL_OK : tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+}
+
+/* The optional run file DIR/name: read with fn when present. */
+static tl_status read_optional(tl_rundata *r, const char *dir, const char *name,
+			       tl_status (*fn)(tl_rundata *, const char *, tl_err *), tl_err *err)
+{
+	char *p = fmt("%s/%s", dir, name);
+	if (!p)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", dir);
+	int have = present(p, err);
+	tl_status st = have < 0 ? TL_EIO : have ? fn(r, p, err) : TL_OK;
+	free(p);
+	return st;
+}
+
 tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 {
 	memset(r, 0, sizeof *r);
 	struct stat sb;
 	if (stat(path, &sb) != 0)
 		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
-	char p[1200];
+	char *hist;
 	tl_status st;
 	int is_dir = S_ISDIR(sb.st_mode);
 	if (is_dir) {
-		snprintf(r->dir, sizeof r->dir, "%s", path);
-		snprintf(p, sizeof p, "%s/history.csv", path);
+		r->dir = dup_n(path, strlen(path));
+		hist = fmt("%s/history.csv", path);
 	} else {
-		snprintf(p, sizeof p, "%s", path);
 		const char *slash = strrchr(path, '/');
-		snprintf(r->dir, sizeof r->dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+		r->dir = !slash ? dup_n(".", 1) : slash == path ? dup_n("/", 1)
+								 : dup_n(path, (size_t)(slash - path));
+		hist = dup_n(path, strlen(path));
 	}
-	if ((st = read_history_csv(r, p, err)) != TL_OK)
+	if (!r->dir || !hist) {
+		free(hist);
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 		goto fail;
-	if (is_dir) {
-		snprintf(p, sizeof p, "%s/history.json", path);
-		if (exists(p))
-			read_stages(r, p);
-		snprintf(p, sizeof p, "%s/report.json", path);
-		if (exists(p) && (st = read_report(r, p, err)) != TL_OK)
-			goto fail;
-		snprintf(p, sizeof p, "%s/confusion.csv", path);
-		if (exists(p) && (st = read_confusion(r, p, err)) != TL_OK)
-			goto fail;
 	}
-	if ((st = sort_dedupe(r, err)) != TL_OK)
+	st = read_history_csv(r, hist, err);
+	free(hist);
+	if (st != TL_OK)
+		goto fail;
+	if (is_dir && ((st = read_optional(r, path, "history.json", read_stages, err)) != TL_OK ||
+		       (st = read_optional(r, path, "report.json", read_report, err)) != TL_OK ||
+		       (st = read_optional(r, path, "confusion.csv", read_confusion, err)) != TL_OK))
+		goto fail;
+	if ((st = default_strings(r, err)) != TL_OK || (st = sort_dedupe(r, err)) != TL_OK)
 		goto fail;
 	/* the unfreeze point from the stages when the report does not say */
 	if (!r->unfreeze_epoch)
@@ -413,11 +563,8 @@ tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 				best = v, r->best_epoch = r->epoch[i];
 		}
 	}
-	const char *name = is_dir ? path : r->dir;
-	if (r->model[0])
-		snprintf(r->label, sizeof r->label, "%.31s %.31s (%.90s)", r->model, r->strategy, name);
-	else
-		snprintf(r->label, sizeof r->label, "%.150s", path);
+	if ((st = make_label(r, path, is_dir, err)) != TL_OK)
+		goto fail;
 	return TL_OK;
 fail:
 	tl_run_free(r);
@@ -428,11 +575,12 @@ void tl_run_free(tl_rundata *r)
 {
 	free(r->epoch), free(r->stage), free(r->acc), free(r->loss);
 	free(r->val_acc), free(r->val_loss), free(r->lr);
+	for (int i = 0; r->names && i < r->k; i++)
+		free(r->names[i]);
 	free(r->cm), free(r->names);
-	r->epoch = r->stage = NULL;
-	r->acc = r->loss = r->val_acc = r->val_loss = r->lr = NULL;
-	r->cm = NULL, r->names = NULL;
-	r->n = r->k = 0;
+	free(r->dir), free(r->label), free(r->model), free(r->strategy), free(r->unit);
+	free(r->monitor);
+	memset(r, 0, sizeof *r);
 }
 
 /* ---- writing ---- */
@@ -465,7 +613,12 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 		json_t *t = json_object();
 		uint64_t n = 0;
 		for (size_t i = 0; i < (size_t)k * k; i++)
-			n += s->cm[i];
+			if (tl_add_ovf(n, s->cm[i], &n) || n > INT64_MAX) {
+				json_decref(t);
+				json_decref(o);
+				return tl_seterr(err, TL_EUSAGE, "%s/report.json: confusion counts too large (expected a total of at most %lld)",
+						 dir, (long long)INT64_MAX);
+			}
 		json_object_set_new(t, "images", json_integer((json_int_t)n));
 		json_object_set_new(t, "accuracy", num(s->test_accuracy));
 		json_object_set_new(t, "loss", num(s->test_loss));
@@ -498,17 +651,22 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 	json_decref(o);
 	if (!js)
 		return tl_seterr(err, TL_ENOMEM, "report.json: out of memory");
-	char path[1200];
-	snprintf(path, sizeof path, "%s/report.json", dir);
+	char *path = fmt("%s/report.json", dir);
+	if (!path) {
+		free(js);
+		return tl_seterr(err, TL_ENOMEM, "report.json: out of memory");
+	}
 	size_t jl = strlen(js);
 	char *jn = realloc(js, jl + 2);
 	if (!jn) {
 		free(js);
+		free(path);
 		return tl_seterr(err, TL_ENOMEM, "report.json: out of memory");
 	}
 	jn[jl] = '\n', jn[jl + 1] = 0;
 	tl_status st = tl_write_file_atomic(path, jn, jl + 1, err);
 	free(jn);
+	free(path);
 	if (st != TL_OK || !s->has_test)
 		return st;
 	/* confusion.csv */
@@ -528,19 +686,35 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 		fputc('\n', m);
 	}
 	fclose(m);
-	snprintf(path, sizeof path, "%s/confusion.csv", dir);
+	if (!(path = fmt("%s/confusion.csv", dir))) {
+		free(buf);
+		return tl_seterr(err, TL_ENOMEM, "confusion.csv: out of memory");
+	}
 	st = tl_write_file_atomic(path, buf, len, err);
 	free(buf);
+	free(path);
 	return st;
 }
 
 /* ---- pictures ---- */
 
-tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err)
+/* The history picture (see tl_run_plot) at path, into batch (NULL: at
+ * once). */
+static tl_status plot_history(const tl_rundata *r, const char *path, tl_plot_batch *batch,
+			      tl_err *err)
 {
 	double *x = malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
-	if (!x)
-		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	char *unit = tl_plot_text(r->unit, 40), *dir = tl_plot_text(r->dir, 100);
+	char *model = tl_plot_text(r->model[0] ? r->model : "training history", 40);
+	char *strategy = tl_plot_text(r->strategy, 40), *unf = NULL, *title = NULL;
+	tl_status st;
+	if (!x || !unit || !dir || !model || !strategy ||
+	    !(unf = fmt("unfreeze%s%s", unit[0] ? " " : "", unit)) ||
+	    !(title = fmt("%s%s%s%s%s%s", model, strategy[0] ? ", " : "", strategy,
+			  dir[0] ? " (" : "", dir, dir[0] ? ")" : ""))) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
 	for (int i = 0; i < r->n; i++)
 		x[i] = r->epoch[i];
 	tl_plot_series acc[2] = {{"train", x, r->acc, r->n, 0}, {"validation", x, r->val_acc, r->n, 1}};
@@ -549,15 +723,13 @@ tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err
 		{"Accuracy", "epoch", "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
 		{"Loss", "epoch", "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
 	};
-	char unf[80], best[64], title[300];
-	if (r->unfreeze_epoch > 0) {
-		snprintf(unf, sizeof unf, "unfreeze%s%s", r->unit[0] ? " " : "", r->unit);
+	char best[64];
+	if (r->unfreeze_epoch > 0)
 		for (int i = 0; i < 2; i++) {
 			p[i].n_vlines = 1;
 			p[i].vline_x[0] = r->unfreeze_epoch - 0.5;
 			p[i].vline_label[0] = unf;
 		}
-	}
 	if (r->best_epoch > 0)
 		for (int i = 0; i < r->n; i++)
 			if (r->epoch[i] == r->best_epoch) {
@@ -568,34 +740,48 @@ tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err
 				q->mark_x = r->epoch[i];
 				q->mark_y = on_loss ? r->val_loss[i] : r->val_acc[i];
 			}
-	snprintf(title, sizeof title, "%s%s%s%s", r->model[0] ? r->model : "training history",
-		 r->strategy[0] ? ", " : "", r->strategy, r->model[0] ? "" : "");
-	if (r->dir[0] && strlen(title) + strlen(r->dir) + 8 < sizeof title)
-		snprintf(title + strlen(title), sizeof title - strlen(title), " (%s)", r->dir);
-	tl_status st = tl_plot_lines(path, title, p, 2, 1000, 420, err);
-	free(x);
+	st = tl_plot_lines(path, title, p, 2, 1000, 420, batch, err);
+out:
+	free(x), free(unit), free(dir), free(model), free(strategy), free(unf), free(title);
 	return st;
 }
 
-tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err)
+/* The confusion heatmap at path, into batch (NULL: at once). */
+static tl_status plot_confusion(const tl_rundata *r, const char *path, tl_plot_batch *batch,
+				tl_err *err)
 {
 	if (!r->k)
 		return tl_seterr(err, TL_EUSAGE, "%s: no confusion matrix (expected %s/confusion.csv)",
 				 r->dir, r->dir);
 	const char **names = malloc(sizeof(char *) * (size_t)r->k);
-	if (!names)
-		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	char *model = tl_plot_text(r->model, 40), *dir = tl_plot_text(r->dir, 100), *title = NULL;
+	tl_status st;
+	if (!names || !model || !dir ||
+	    !(title = fmt("Confusion matrix: %s%s%s", model, model[0] ? " " : "", dir))) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
 	for (int i = 0; i < r->k; i++)
 		names[i] = r->names[i];
-	char title[300];
-	snprintf(title, sizeof title, "Confusion matrix: %s%s%.200s", r->model[0] ? r->model : "",
-		 r->model[0] ? " " : "", r->dir);
-	tl_status st = tl_plot_confusion(path, title, r->k, r->cm, names, err);
-	free(names);
+	st = tl_plot_confusion(path, title, r->k, r->cm, names, batch, err);
+out:
+	free(names), free(model), free(dir), free(title);
 	return st;
 }
 
-tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *path, tl_err *err)
+tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err)
+{
+	return plot_history(r, path, NULL, err);
+}
+
+tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err)
+{
+	return plot_confusion(r, path, NULL, err);
+}
+
+/* The comparison picture at path, into batch. */
+static tl_status plot_compare(const tl_rundata *runs, int n, const char *path,
+			      tl_plot_batch *batch, tl_err *err)
 {
 	tl_plot_series *s = calloc((size_t)n * 2, sizeof *s);
 	double **x = calloc((size_t)n, sizeof *x);
@@ -620,7 +806,7 @@ tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *path, t
 	};
 	char title[64];
 	snprintf(title, sizeof title, "%d runs compared", n);
-	st = tl_plot_lines(path, title, p, 2, 1100, 460 + (n > 4 ? (n - 4) * 17 : 0), err);
+	st = tl_plot_lines(path, title, p, 2, 1100, 460 + (n > 4 ? (n - 4) * 17 : 0), batch, err);
 out:
 	for (int i = 0; x && i < n; i++)
 		free(x[i]);
@@ -629,26 +815,55 @@ out:
 	return st;
 }
 
+/* Render DIR/NAME.EXT for each ext (and, when r has a confusion matrix
+ * and name is "history", DIR/confusion.EXT) into a batch, then commit
+ * them all or none; runs/n: the runs of a comparison (name "compare"). */
+static tl_status plot_set(const tl_rundata *runs, int n, const char *name, const char *out_dir,
+			  const char *const *exts, int n_exts, int *n_written, tl_err *err)
+{
+	tl_plot_batch b = TL_PLOT_BATCH_INIT;
+	tl_status st = TL_OK;
+	int compare = strcmp(name, "compare") == 0, count = 0;
+	for (int e = 0; e < n_exts && st == TL_OK; e++) {
+		char *path = fmt("%s/%s.%s", out_dir, name, exts[e]);
+		if (!path) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
+			break;
+		}
+		st = compare ? plot_compare(runs, n, path, &b, err) : plot_history(runs, path, &b, err);
+		free(path);
+		if (st != TL_OK)
+			break;
+		count++;
+		if (compare || !runs->k)
+			continue;
+		if (!(path = fmt("%s/confusion.%s", out_dir, exts[e]))) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
+			break;
+		}
+		st = plot_confusion(runs, path, &b, err);
+		free(path);
+		count += st == TL_OK;
+	}
+	if (st == TL_OK)
+		st = tl_plot_batch_commit(&b, err);
+	else
+		tl_plot_batch_abort(&b);
+	if (n_written)
+		*n_written = st == TL_OK ? count : 0;
+	return st;
+}
+
+tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *out_dir,
+			      const char *const *exts, int n_exts, tl_err *err)
+{
+	return plot_set(runs, n, "compare", out_dir, exts, n_exts, NULL, err);
+}
+
 tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *const *exts,
 		      int n_exts, int *n_written, tl_err *err)
 {
-	char path[1200];
-	int n = 0;
-	tl_status st = TL_OK;
-	for (int e = 0; e < n_exts && st == TL_OK; e++) {
-		snprintf(path, sizeof path, "%s/history.%s", out_dir, exts[e]);
-		if ((st = tl_run_plot_history(r, path, err)) != TL_OK)
-			break;
-		n++;
-		if (r->k) {
-			snprintf(path, sizeof path, "%s/confusion.%s", out_dir, exts[e]);
-			if ((st = tl_run_plot_confusion(r, path, err)) == TL_OK)
-				n++;
-		}
-	}
-	if (n_written)
-		*n_written = n;
-	return st;
+	return plot_set(r, 1, "history", out_dir, exts, n_exts, n_written, err);
 }
 
 tl_status tl_run_plot_dir(const char *dir, tl_err *err)

@@ -10,10 +10,15 @@
 
 #include "tl.h"
 
+/* Every string is allocated (freed by tl_run_free), never NULL after a
+ * successful load ("" when unknown), and never cut: model, strategy,
+ * unit and monitor are valid UTF-8 (from report.json), dir is the path
+ * as given (any bytes), label is drawable text (valid UTF-8, shortened
+ * with an ellipsis at a character boundary). */
 typedef struct {
-	char dir[1024];     /* the run directory, or the history file's */
-	char label[160];    /* for legends: "squeezenet feature (runs/a)" */
-	char model[32], strategy[32], unit[64], monitor[32];
+	char *dir;          /* the run directory, or the history file's */
+	char *label;        /* for legends: "squeezenet feature (runs/a)" */
+	char *model, *strategy, *unit, *monitor;
 	int best_epoch;     /* 1-based; 0 unknown */
 	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
 	/* history, sorted by epoch, one row per epoch (the last one written wins) */
@@ -22,16 +27,23 @@ typedef struct {
 	double *acc, *loss, *val_acc, *val_loss, *lr; /* NaN where missing */
 	/* confusion matrix (k = 0 when the run has none) */
 	int k;
-	uint64_t *cm;       /* [true][predicted] */
-	char (*names)[32];
+	uint64_t *cm;       /* [true][predicted]; the total fits in 64 bits */
+	char **names;       /* k class names, valid UTF-8, as written */
 } tl_rundata;
 
 /* Load a run from a directory (history.csv required; history.json,
  * report.json and confusion.csv used when present) or from a history CSV
  * file with Keras CSVLogger columns (epoch, accuracy, loss, val_accuracy,
  * val_loss, lr; an optional stage column; any order, unknown columns
- * ignored, missing ones NaN).  Errors name the file and line. */
+ * ignored, missing ones NaN).  Every file is opened with tl_open_input: a
+ * FIFO, device or directory where a file belongs is an error, never a
+ * wait.  Refused (TL_EFORMAT, naming the file, line and column): a
+ * history with no epochs, an accuracy outside 0..1, an infinite loss
+ * (empty or NaN values are missing ones, drawn as gaps), confusion
+ * counts whose total exceeds 2^64 - 1, a class name that is not valid
+ * UTF-8.  On failure r holds nothing to free. */
 tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err);
+/* Free what tl_run_load allocated; safe on a zeroed or freed r. */
 void tl_run_free(tl_rundata *r);
 
 /* What tltrain knows at the end of a run. */
@@ -57,7 +69,10 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 /* Draw a run's pictures into out_dir: history.EXT (accuracy and loss,
  * train vs validation, the unfreeze point and best epoch marked) and,
  * when the run has a confusion matrix, confusion.EXT; for each EXT in
- * exts ("png", "svg").  n_written (may be NULL) gets the file count. */
+ * exts ("png", "svg").  All of them or none: every picture is rendered
+ * to a temporary file first and they are renamed into place only when
+ * all are drawn.  n_written (may be NULL) gets the file count (0 on
+ * failure). */
 tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *const *exts,
 		      int n_exts, int *n_written, tl_err *err);
 
@@ -65,9 +80,11 @@ tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *cons
 tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err);
 /* The run's confusion heatmap at path; TL_EUSAGE if it has none. */
 tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err);
-/* Validation accuracy and loss of several runs overlaid, one style per
- * run, the legend naming model, strategy and directory. */
-tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *path, tl_err *err);
+/* out_dir/compare.EXT for each EXT in exts, all or none as tl_run_plot:
+ * validation accuracy and loss of n runs overlaid, one style per run,
+ * the legend naming model, strategy and directory. */
+tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *out_dir,
+			      const char *const *exts, int n_exts, tl_err *err);
 
 /* Load RUN_DIR and draw its pictures into it (PNG and SVG): the call
  * tltrain makes at the end of a run or after an interrupt. */

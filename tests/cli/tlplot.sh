@@ -132,6 +132,73 @@ err_has "no such run" "nowhere: cannot open"
 printf 'true\\predicted,a,b\na,1,2\n' >one/confusion.csv
 run 1 "truncated confusion.csv" -- "$P" one
 err_has "truncated confusion.csv" "one/confusion.csv: truncated (expected 2 rows, got 1)"
+
+# issue 29 item 10: bad values are refused naming file, line and column;
+# a call writes all its pictures or none
+mkdir acc8 huge hdr inf
+printf 'epoch,accuracy,loss\n1,0.5,1\n2,8,1\n' >acc8/history.csv
+printf 'epoch,loss,val_accuracy\n1,1,1e308\n' >huge/history.csv
+printf 'epoch,accuracy,loss,val_accuracy,val_loss,lr\n' >hdr/history.csv
+printf 'epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,inf,0.5,1\n' >inf/history.csv
+run 1 "accuracy 8" -- "$P" acc8
+err_has "accuracy 8" "acc8/history.csv: line 3: column 2 (accuracy): accuracy out of range (expected 0..1, got '8')"
+run 1 "accuracy 1e308" -- "$P" huge
+err_has "accuracy 1e308" "huge/history.csv: line 2: column 3 (val_accuracy): accuracy out of range (expected 0..1, got '1e308')"
+run 1 "header-only history" -- "$P" hdr
+err_has "header-only history" "hdr/history.csv: no epochs"
+run 1 "infinite loss" -- "$P" inf/history.csv
+err_has "infinite loss" "inf/history.csv: line 2: column 3 (loss): loss not finite"
+nothing_left "refused histories" . acc8/history.png huge/history.png hdr/history.png hdr/history.svg inf/history.png
+# counts that wrap past 2^64 once read "accuracy 1.0000"
+mkdir wrap
+cp one/history.csv wrap/
+printf 'true\\predicted,a,b\na,18446744073709551615,0\nb,1,0\n' >wrap/confusion.csv
+run 1 "confusion counts over 2^64" -- "$P" wrap
+err_has "confusion counts over 2^64" "wrap/confusion.csv: line 3: field 2: counts too large"
+nothing_left "confusion counts over 2^64" wrap wrap/history.png wrap/confusion.png
+# a valid 40-byte UTF-8 class name is drawn whole (it was cut mid-character,
+# cairo failed and history.png was left behind)
+mkdir u40 badname
+cp one/history.csv u40/
+cp one/history.csv badname/
+n40=$(printf 'ü%.0s' $(seq 20))
+printf 'true\\predicted,%s,b\n%s,7,1\nb,2,5\n' "$n40" "$n40" >u40/confusion.csv
+run 0 "40-byte UTF-8 class name" -- "$P" u40
+png u40/confusion.png
+svg u40/confusion.svg
+printf 'true\\predicted,a,b\xc3\na,7,1\nb,2,5\n' >badname/confusion.csv
+run 1 "class name not UTF-8" -- "$P" badname
+err_has "class name not UTF-8" "badname/confusion.csv: line 1: field 3: class name is not valid UTF-8"
+nothing_left "class name not UTF-8" badname badname/history.png badname/history.svg badname/confusion.png
+# -o and run paths of any length: no name is cut (fixed buffers cut them)
+long=.
+for i in 1 2 3 4 5 6 7; do long=$long/$(printf 'd%.0s' $(seq 200)); done
+mkdir -p "$long" lone
+cp one/history.csv "$long/"
+cp one/history.csv lone/
+run 0 "long -o path" -- "$P" -q -f png -o "$long" lone
+png "$long/history.png" 1000 420
+run 0 "long run path" -- "$P" -q -f svg "$long"
+svg "$long/history.svg"
+[ "$(ls "$long")" = "$(printf 'history.csv\nhistory.png\nhistory.svg')" ] &&
+	ok "long paths: exactly the files named" || bad "long paths: $(ls "$long")"
+run 0 "long paths compared" -- "$P" -q -f png -o "$long" lone "$long"
+png "$long/compare.png"
+
+# issue 29 item 9: a FIFO as a run file or run directory member is
+# refused at once, never waited on
+mkfifo fifo.csv
+run 1 "FIFO as the history" -- timeout 10 "$P" fifo.csv
+err_has "FIFO as the history" "fifo.csv: not a regular file (it is a FIFO)"
+for member in history.csv history.json report.json confusion.csv; do
+	rm -rf ff && mkdir ff
+	[ $member = history.csv ] || cp lone/history.csv ff/
+	mkfifo ff/$member
+	run 1 "FIFO as $member" -- timeout 10 "$P" ff
+	err_has "FIFO as $member" "ff/$member: not a regular file (it is a FIFO)"
+	nothing_left "FIFO as $member" ff ff/history.png
+done
+
 run 2 "no arguments" -- "$P"
 run 2 "bad format" -- "$P" -f gif one
 err_has "bad format" "-f: expected png, svg or png,svg, got 'gif'"
