@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "infile.h"
 #include "nn/keras.h"
 #include "nn/models.h"
 #include "nn/safetensors.h"
@@ -38,13 +40,18 @@ static int fail(const tl_err *err, tl_status st)
 	return st == TL_EUSAGE && strstr(err->msg, "libhdf5") == NULL ? 2 : 1;
 }
 
+/* Whether path is to be read as a Keras .h5: it starts with the HDF5
+ * signature, or is named *.h5.  Opened with tl_open_input, so that a FIFO
+ * or a device is not waited on here (the reader then refuses it). */
 static int is_h5(const char *path)
 {
-	FILE *fp = fopen(path, "rb");
 	unsigned char sig[8] = {0};
-	size_t n = fp ? fread(sig, 1, 8, fp) : 0;
-	if (fp)
-		fclose(fp);
+	ssize_t n = 0;
+	int fd = tl_open_input(path, NULL, NULL);
+	if (fd >= 0) {
+		n = read(fd, sig, sizeof sig);
+		close(fd);
+	}
 	if (n == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0)
 		return 1;
 	size_t l = strlen(path);
@@ -86,12 +93,8 @@ static int list_h5(const char *path)
 	tl_status st = tl_h5_open(&f, path, &err);
 	if (st != TL_OK)
 		return fail(&err, st);
-	char md5[33];
-	uint64_t size;
-	if ((st = tl_file_md5(path, md5, &size, &err)) != TL_OK) {
-		tl_h5_close(f);
-		return fail(&err, st);
-	}
+	const char *md5 = tl_h5_md5(f); /* of the bytes that were parsed */
+	uint64_t size = tl_h5_size(f);
 	int mnv2 = tl_keras_is_mobilenetv2(f);
 	printf("file:          %s\nformat:        Keras .h5 (%s layout)\nsize:          %" PRIu64 " bytes\nmd5:           %s\nnormalization: %s\n",
 	       path, tl_h5_layout(f), size, md5,

@@ -17,6 +17,7 @@
 #include "cpu/host.h"
 #include "data/image.h"
 #include "nn/keras.h"
+#include "nn/md5.h"
 #include "nn/models.h"
 #include "nn/normfold.h"
 #include "nn/safetensors.h"

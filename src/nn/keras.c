@@ -1,409 +1,28 @@
-/* keras.c - Keras VGG16 and MobileNetV2 .h5 -> torchvision-named
- * safetensors (see keras.h). */
+/* keras.c - Keras VGG16 and MobileNetV2 tables -> torchvision-named
+ * safetensors (see keras.h).  The file itself is read by nn/h5file.c, in
+ * a sandboxed child; this file only maps what it validated. */
 #include "config.h"
 
 #include "nn/keras.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#ifdef TL_HAVE_HDF5
-#include <hdf5.h>
-#endif
+#include "nn/sandbox.h"
 
 #define BAD(...) tl_seterr(err, TL_EFORMAT, __VA_ARGS__)
-#define MAX_VARS 4096
-#define MAX_NUMEL (1ull << 31) /* 8 GiB of float32: more than any VGG tensor */
-
-struct tl_h5_file {
-	char *path;
-	char layout[8];
-	tl_h5_var *v;
-	size_t n, cap;
-	uint64_t file_size;
-#ifdef TL_HAVE_HDF5
-	hid_t fid;
-	hid_t *dset; /* open dataset per var */
-#endif
-};
-
-void tl_h5_fmt_shape(int ndim, const int64_t *s, char *buf, size_t n)
-{
-	size_t k = (size_t)snprintf(buf, n, "(");
-	for (int i = 0; i < ndim && k < n; i++)
-		k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? ", " : "", s[i]);
-	if (k < n)
-		snprintf(buf + k, n - k, "%s)", ndim == 1 ? "," : "");
-}
-
-size_t tl_h5_count(const tl_h5_file *f)
-{
-	return f->n;
-}
-
-const tl_h5_var *tl_h5_var_at(const tl_h5_file *f, size_t i)
-{
-	return &f->v[i];
-}
-
-const char *tl_h5_layout(const tl_h5_file *f)
-{
-	return f->layout;
-}
-
-#ifdef TL_HAVE_HDF5
 
 int tl_keras_available(void)
 {
-	return 1;
-}
-
-/* Read a string or string-array attribute into *out (n strings, each
- * NUL-terminated, at most 127 bytes kept); fixed and variable length. */
-static tl_status read_strings(hid_t obj, const char *attr, const char *path, const char *part,
-			      char (**out)[128], size_t *n, tl_err *err)
-{
-	*out = NULL;
-	*n = 0;
-	if (H5Aexists(obj, attr) <= 0)
-		return BAD("%s: %s: attribute %s missing (expected a Keras weights file)", path, part,
-			   attr);
-	hid_t a = H5Aopen(obj, attr, H5P_DEFAULT), t = -1, sp = -1, mt = -1;
-	tl_status st = TL_OK;
-	void *raw = NULL;
-	if (a < 0 || (t = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0) {
-		st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
-		goto out;
-	}
-	hssize_t np = H5Sget_simple_extent_npoints(sp);
-	if (np == 0) /* Keras writes an empty list as a float array */
-		goto out;
-	if (H5Tget_class(t) != H5T_STRING) {
-		st = BAD("%s: %s: attribute %s is not text (expected strings, got HDF5 type class %d)",
-			 path, part, attr, (int)H5Tget_class(t));
-		goto out;
-	}
-	if (np < 0 || np > MAX_VARS) {
-		st = BAD("%s: %s: attribute %s has %lld entries (expected 0 to %d)", path, part, attr,
-			 (long long)np, MAX_VARS);
-		goto out;
-	}
-	*out = calloc((size_t)np + 1, sizeof **out);
-	if (!*out) {
-		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	if (H5Tis_variable_str(t) > 0) {
-		mt = H5Tcopy(H5T_C_S1);
-		H5Tset_size(mt, H5T_VARIABLE);
-		H5Tset_cset(mt, H5Tget_cset(t)); /* h5py writes str as UTF-8 */
-		char **s = calloc((size_t)np + 1, sizeof *s);
-		raw = s;
-		if (!s || H5Aread(a, mt, s) < 0) {
-			if (s) /* a read that failed part way may have made some strings */
-				H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
-			st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
-			goto out;
-		}
-		for (hssize_t i = 0; i < np; i++)
-			snprintf((*out)[i], sizeof **out, "%s", s[i] ? s[i] : "");
-		H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, s);
-	} else {
-		size_t sz = H5Tget_size(t);
-		if (sz == 0 || sz > 4096) {
-			st = BAD("%s: %s: attribute %s has %zu-byte strings (expected 1 to 4096)", path,
-				 part, attr, sz);
-			goto out;
-		}
-		char *s = malloc((size_t)np * sz + 1);
-		raw = s;
-		if (!s || H5Aread(a, t, s) < 0) {
-			st = BAD("%s: %s: attribute %s unreadable", path, part, attr);
-			goto out;
-		}
-		for (hssize_t i = 0; i < np; i++) {
-			const char *e = s + (size_t)i * sz;
-			size_t len = strnlen(e, sz);
-			if (len >= sizeof **out)
-				len = sizeof **out - 1;
-			memcpy((*out)[i], e, len);
-			(*out)[i][len] = 0;
-		}
-	}
-	*n = (size_t)np;
-out:
-	free(raw);
-	if (st != TL_OK) {
-		free(*out);
-		*out = NULL;
-	}
-	if (mt >= 0)
-		H5Tclose(mt);
-	if (sp >= 0)
-		H5Sclose(sp);
-	if (t >= 0)
-		H5Tclose(t);
-	if (a >= 0)
-		H5Aclose(a);
-	return st;
-}
-
-/* Open dataset `name` under group g and record it as a var of `layer`. */
-static tl_status add_var(tl_h5_file *f, hid_t g, const char *layer, const char *name,
-			 tl_err *err)
-{
-	if (f->n == MAX_VARS)
-		return BAD("%s: %s: more than %d weights (expected a Keras VGG16 or MobileNetV2 file)",
-			   f->path, layer, MAX_VARS);
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 64;
-		tl_h5_var *v = realloc(f->v, cap * sizeof *v);
-		hid_t *d = realloc(f->dset, cap * sizeof *d);
-		if (v)
-			f->v = v;
-		if (d)
-			f->dset = d;
-		if (!v || !d)
-			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", f->path);
-		f->cap = cap;
-	}
-	tl_h5_var *v = &f->v[f->n];
-	memset(v, 0, sizeof *v);
-	snprintf(v->layer, sizeof v->layer, "%s", layer);
-	snprintf(v->name, sizeof v->name, "%s", name);
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
-		return BAD("%s: %s: weight %s missing (weight_names lists it)", f->path, layer, name);
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	if (d < 0)
-		return BAD("%s: %s: weight %s is not a dataset", f->path, layer, name);
-	f->dset[f->n++] = d; /* closed by tl_h5_close from here on */
-	hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
-	tl_status st = TL_OK;
-	H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-	size_t esz = t >= 0 ? H5Tget_size(t) : 0;
-	if (cls != H5T_FLOAT || (esz != 2 && esz != 4 && esz != 8)) {
-		const char *got = cls == H5T_INTEGER ? "integer" : cls == H5T_STRING ? "string"
-				  : cls == H5T_FLOAT      ? "a float of unusual size"
-							  : "a non-numeric type";
-		st = BAD("%s: %s: %s: not a float tensor (expected float32, got %s)", f->path, layer,
-			 name, got);
-		goto out;
-	}
-	snprintf(v->dtype, sizeof v->dtype, "f%zu", esz * 8);
-	int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
-	if (nd < 1 || nd > TL_ST_MAX_DIMS) {
-		st = BAD("%s: %s: %s: rank %d (expected 1 to %d)", f->path, layer, name, nd,
-			 TL_ST_MAX_DIMS);
-		goto out;
-	}
-	hsize_t dims[TL_ST_MAX_DIMS];
-	H5Sget_simple_extent_dims(sp, dims, NULL);
-	uint64_t numel = 1;
-	v->ndim = nd;
-	for (int i = 0; i < nd; i++) {
-		v->shape[i] = (int64_t)dims[i];
-		if (dims[i] > MAX_NUMEL || tl_mul_ovf(numel, dims[i], &numel) || numel > MAX_NUMEL) {
-			st = BAD("%s: %s: %s: absurd size (expected at most %llu values)", f->path,
-				 layer, name, (unsigned long long)MAX_NUMEL);
-			goto out;
-		}
-	}
-	v->numel = numel;
-	/* contiguous data must lie inside the file (a truncated download) */
-	haddr_t off = H5Dget_offset(d);
-	if (off != HADDR_UNDEF && (off > f->file_size || numel * esz > f->file_size - off)) {
-		st = BAD("%s: %s: %s: data runs past the end of the file (expected %llu bytes at offset %llu, the file has %llu: truncated?)",
-			 f->path, layer, name, (unsigned long long)(numel * esz),
-			 (unsigned long long)off, (unsigned long long)f->file_size);
-		goto out;
-	}
-out:
-	if (sp >= 0)
-		H5Sclose(sp);
-	if (t >= 0)
-		H5Tclose(t);
-	return st;
-}
-
-/* Keras 1/2: layer_names on base, weight_names on each layer group. */
-static tl_status read_keras2(tl_h5_file *f, hid_t base, tl_err *err)
-{
-	char(*layers)[128], (*wn)[128];
-	size_t nl, nw;
-	TL_TRY(read_strings(base, "layer_names", f->path, "/", &layers, &nl, err));
-	tl_status st = TL_OK;
-	for (size_t i = 0; i < nl && st == TL_OK; i++) {
-		if (!layers[i][0] || H5Lexists(base, layers[i], H5P_DEFAULT) <= 0) {
-			st = BAD("%s: %s: layer group missing (layer_names lists it)", f->path,
-				 layers[i]);
-			break;
-		}
-		hid_t g = H5Gopen2(base, layers[i], H5P_DEFAULT);
-		if (g < 0) {
-			st = BAD("%s: %s: not a group (expected a layer group)", f->path, layers[i]);
-			break;
-		}
-		st = read_strings(g, "weight_names", f->path, layers[i], &wn, &nw, err);
-		for (size_t k = 0; k < nw && st == TL_OK; k++) {
-			if (!strcmp(f->layout, "keras2") && !strchr(wn[k], '/'))
-				snprintf(f->layout, sizeof f->layout, "keras1");
-			st = add_var(f, g, layers[i], wn[k], err);
-		}
-		free(wn);
-		H5Gclose(g);
-	}
-	free(layers);
-	return st;
-}
-
-/* Keras 3: layers/<name>/vars/0, 1, ... */
-static tl_status read_keras3(tl_h5_file *f, hid_t layers, tl_err *err)
-{
-	H5G_info_t gi;
-	if (H5Gget_info(layers, &gi) < 0 || gi.nlinks > MAX_VARS)
-		return BAD("%s: layers: unreadable group", f->path);
-	tl_status st = TL_OK;
-	for (hsize_t i = 0; i < gi.nlinks && st == TL_OK; i++) {
-		char name[128];
-		ssize_t len = H5Lget_name_by_idx(layers, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-						 sizeof name, H5P_DEFAULT);
-		if (len < 0 || (size_t)len >= sizeof name)
-			return BAD("%s: layers: entry %llu: bad name", f->path, (unsigned long long)i);
-		char vp[160];
-		snprintf(vp, sizeof vp, "%s/vars", name);
-		if (H5Lexists(layers, name, H5P_DEFAULT) <= 0 ||
-		    H5Lexists(layers, vp, H5P_DEFAULT) <= 0)
-			continue; /* a layer without weights */
-		hid_t g = H5Gopen2(layers, vp, H5P_DEFAULT);
-		H5G_info_t vi;
-		if (g < 0 || H5Gget_info(g, &vi) < 0 || vi.nlinks > 64) {
-			if (g >= 0)
-				H5Gclose(g);
-			return BAD("%s: %s: vars is not a group of weights", f->path, name);
-		}
-		for (hsize_t k = 0; k < vi.nlinks && st == TL_OK; k++) {
-			char vn[24];
-			snprintf(vn, sizeof vn, "%llu", (unsigned long long)k);
-			st = add_var(f, g, name, vn, err);
-		}
-		H5Gclose(g);
-	}
-	return st;
-}
-
-/* The table under the root's group `name` (a `layout` file), read by
- * `reader`; "PATH: NAME: not a group" when it is something else. */
-static tl_status read_group(tl_h5_file *f, const char *path, const char *name, const char *layout,
-			    tl_status (*reader)(tl_h5_file *, hid_t, tl_err *), tl_err *err)
-{
-	snprintf(f->layout, sizeof f->layout, "%s", layout);
-	hid_t g = H5Gopen2(f->fid, name, H5P_DEFAULT);
-	if (g < 0)
-		return BAD("%s: %s: not a group", path, name);
-	tl_status st = reader(f, g, err);
-	H5Gclose(g);
-	return st;
-}
-
-tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
-{
-	*out = NULL;
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are ours to report */
-	struct stat sb;
-	if (stat(path, &sb) != 0)
-		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
-	if (H5Fis_hdf5(path) <= 0)
-		return BAD("%s: not an HDF5 file (expected a Keras .h5, got no HDF5 signature)", path);
-	tl_h5_file *f = calloc(1, sizeof *f);
-	if (!f || !(f->path = strdup(path))) {
-		free(f);
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
-	}
-	f->fid = -1;
-	f->file_size = (uint64_t)sb.st_size;
-	f->fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	tl_status st;
-	if (f->fid < 0) {
-		st = BAD("%s: /: HDF5 cannot open it: damaged, or truncated (expected a complete .h5 file, got %llu bytes)",
-			 path, (unsigned long long)f->file_size);
-	} else if (H5Aexists(f->fid, "layer_names") > 0) {
-		snprintf(f->layout, sizeof f->layout, "keras2");
-		st = read_keras2(f, f->fid, err);
-	} else if (H5Lexists(f->fid, "model_weights", H5P_DEFAULT) > 0) {
-		st = read_group(f, path, "model_weights", "keras2", read_keras2, err);
-	} else if (H5Lexists(f->fid, "layers", H5P_DEFAULT) > 0) {
-		st = read_group(f, path, "layers", "keras3", read_keras3, err);
-	} else {
-		st = BAD("%s: /: no layer_names attribute, model_weights or layers group (expected a Keras weights file)",
-			 path);
-	}
-	if (st != TL_OK) {
-		tl_h5_close(f);
-		return st;
-	}
-	*out = f;
-	return TL_OK;
-}
-
-void tl_h5_close(tl_h5_file *f)
-{
-	if (!f)
-		return;
-	for (size_t i = 0; i < f->n; i++)
-		H5Dclose(f->dset[i]);
-	if (f->fid >= 0)
-		H5Fclose(f->fid);
-	free(f->dset);
-	free(f->v);
-	free(f->path);
-	free(f);
-}
-
-tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err)
-{
-	if (H5Dread(f->dset[i], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
-		return BAD("%s: %s: %s: cannot read the data (damaged or truncated file?)", f->path,
-			   f->v[i].layer, f->v[i].name);
-	for (uint64_t k = 0; k < f->v[i].numel; k++)
-		if (!isfinite(dst[k]))
-			return BAD("%s: %s: %s: value %llu is not finite (expected finite weights, got %g)",
-				   f->path, f->v[i].layer, f->v[i].name, (unsigned long long)k,
-				   (double)dst[k]);
-	return TL_OK;
-}
-
-#else /* no libhdf5 */
-
-int tl_keras_available(void)
-{
+#ifdef TL_HAVE_HDF5
+	return tl_sandbox_available();
+#else
 	return 0;
-}
-
-tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err)
-{
-	*out = NULL;
-	return tl_seterr(err, TL_EUSAGE,
-			 "%s: reading Keras .h5 files needs libhdf5, which this build lacks: apt-get install libhdf5-dev, then configure and build tlkit again",
-			 path);
-}
-
-void tl_h5_close(tl_h5_file *f)
-{
-	(void)f;
-}
-
-tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err)
-{
-	(void)i, (void)dst;
-	return tl_seterr(err, TL_EUSAGE, "%s: no libhdf5", f->path);
-}
-
 #endif
+}
 
 /* ---- VGG16 mapping ---- */
 
@@ -457,11 +76,11 @@ static tl_status plan_find_layers(const tl_h5_file *f, const char *path, vgg_lay
 				  tl_err *err)
 {
 	memset(lay, 0, sizeof *lay);
-	for (size_t i = 0; i < f->n;) {
+	for (size_t i = 0; i < tl_h5_count(f);) {
 		size_t k = i;
-		while (k < f->n && !strcmp(f->v[k].layer, f->v[i].layer))
+		while (k < tl_h5_count(f) && !strcmp(tl_h5_var_at(f, k)->layer, tl_h5_var_at(f, i)->layer))
 			k++;
-		const char *L = f->v[i].layer;
+		const char *L = tl_h5_var_at(f, i)->layer;
 		int found = 0;
 		for (int c = 0; c < 13; c++)
 			if (!strcmp(L, vgg_convs[c].keras)) {
@@ -497,7 +116,7 @@ static tl_status plan_convs(const tl_h5_file *f, const char *path, const vgg_lay
 		const char *L = vgg_convs[c].keras;
 		if (!lay->conv_seen[c])
 			return BAD("%s: %s: missing (expected the 13 VGG16 convolutions)", path, L);
-		const tl_h5_var *w = &f->v[lay->conv_at[c]], *b = &f->v[lay->conv_at[c] + 1];
+		const tl_h5_var *w = tl_h5_var_at(f, lay->conv_at[c]), *b = tl_h5_var_at(f, lay->conv_at[c] + 1);
 		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 4)
 			return BAD("%s: %s: kernel %s has rank %d (expected 4: (3, 3, %" PRId64 ", out), got %s)",
@@ -535,7 +154,7 @@ static tl_status plan_dense(const tl_h5_file *f, const char *path, const vgg_lay
 	int64_t in = -1;
 	for (int c = 0; c < 3; c++) {
 		const char *L = vgg_dense[c].keras;
-		const tl_h5_var *w = &f->v[lay->dense_at[c]], *b = &f->v[lay->dense_at[c] + 1];
+		const tl_h5_var *w = tl_h5_var_at(f, lay->dense_at[c]), *b = tl_h5_var_at(f, lay->dense_at[c] + 1);
 		tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 		if (w->ndim != 2 || w->shape[0] < 1 || w->shape[1] < 1)
 			return BAD("%s: %s: kernel %s (expected rank 2 (in, out), got %s)", path, L,
@@ -640,8 +259,8 @@ static void mn_table(mn_layer *t)
 
 int tl_keras_is_mobilenetv2(const tl_h5_file *f)
 {
-	for (size_t i = 0; i < f->n; i++) {
-		const char *L = f->v[i].layer;
+	for (size_t i = 0; i < tl_h5_count(f); i++) {
+		const char *L = tl_h5_var_at(f, i)->layer;
 		if (!strcmp(L, "Conv1") || !strcmp(L, "bn_Conv1") || !strcmp(L, "Conv_1") ||
 		    !strcmp(L, "Conv_1_bn") || !strncmp(L, "expanded_conv_", 14) ||
 		    (!strncmp(L, "block_", 6) && L[6] >= '0' && L[6] <= '9'))
@@ -654,11 +273,11 @@ int tl_keras_is_mobilenetv2(const tl_h5_file *f)
  * on a layer MobileNetV2 does not have or one listed twice. */
 static tl_status mn_find_layers(const tl_h5_file *f, const char *path, mn_layer *t, tl_err *err)
 {
-	for (size_t i = 0; i < f->n;) {
+	for (size_t i = 0; i < tl_h5_count(f);) {
 		size_t k = i;
-		while (k < f->n && !strcmp(f->v[k].layer, f->v[i].layer))
+		while (k < tl_h5_count(f) && !strcmp(tl_h5_var_at(f, k)->layer, tl_h5_var_at(f, i)->layer))
 			k++;
-		const char *L = f->v[i].layer;
+		const char *L = tl_h5_var_at(f, i)->layer;
 		int j = 0;
 		while (j < MN_BASE && strcmp(L, t[j].keras))
 			j++;
@@ -692,10 +311,10 @@ static tl_status mn_kernel(const tl_h5_file *f, const char *path, const mn_layer
 			   int64_t cout, tl_kx_plan *plan, int64_t *out, tl_err *err)
 {
 	const char *L = l->keras;
-	const tl_h5_var *w = &f->v[l->at];
+	const tl_h5_var *w = tl_h5_var_at(f, l->at);
 	char s[96], e[96];
-	if (l->cnt == 2 && f->v[l->at + 1].ndim == 1) {
-		const tl_h5_var *b = &f->v[l->at + 1];
+	if (l->cnt == 2 && tl_h5_var_at(f, l->at + 1)->ndim == 1) {
+		const tl_h5_var *b = tl_h5_var_at(f, l->at + 1);
 		tl_h5_fmt_shape(b->ndim, b->shape, s, sizeof s);
 		return BAD("%s: %s: has a bias %s %s (expected none: Keras MobileNetV2 convolutions are use_bias=False and torchvision's have no bias; refusing rather than dropping it)",
 			   path, L, b->name, s);
@@ -757,11 +376,11 @@ static tl_status mn_bn(const tl_h5_file *f, const char *path, const mn_layer *l,
 	size_t idx[4] = {0};
 	int named = 0, have[4] = {0};
 	for (size_t i = 0; i < l->cnt; i++)
-		named |= mn_bn_role(f->v[l->at + i].name) >= 0;
+		named |= mn_bn_role(tl_h5_var_at(f, l->at + i)->name) >= 0;
 	if (named) {
 		char got[256] = "";
 		for (size_t i = 0; i < l->cnt; i++) {
-			const char *nm = f->v[l->at + i].name;
+			const char *nm = tl_h5_var_at(f, l->at + i)->name;
 			int r = mn_bn_role(nm);
 			if (r < 0)
 				return BAD("%s: %s: unexpected weight %s (expected gamma, beta, moving_mean, moving_variance)",
@@ -784,7 +403,7 @@ static tl_status mn_bn(const tl_h5_file *f, const char *path, const mn_layer *l,
 			idx[r] = l->at + (size_t)r;
 	}
 	for (int r = 0; r < 4; r++) {
-		const tl_h5_var *v = &f->v[idx[r]];
+		const tl_h5_var *v = tl_h5_var_at(f, idx[r]);
 		if (v->ndim != 1 || v->shape[0] != c) {
 			char s[96];
 			tl_h5_fmt_shape(v->ndim, v->shape, s, sizeof s);
@@ -806,7 +425,7 @@ static tl_status mn_top(const tl_h5_file *f, const char *path, const mn_layer *l
 	const char *L = l->keras;
 	if (l->cnt != 2)
 		return BAD("%s: %s: %zu weights (expected 2: kernel, bias)", path, L, l->cnt);
-	const tl_h5_var *w = &f->v[l->at], *b = &f->v[l->at + 1];
+	const tl_h5_var *w = tl_h5_var_at(f, l->at), *b = tl_h5_var_at(f, l->at + 1);
 	char s[96];
 	tl_h5_fmt_shape(w->ndim, w->shape, s, sizeof s);
 	if (w->ndim != 2 || w->shape[0] != cin || w->shape[1] < 1)
@@ -859,108 +478,6 @@ tl_status tl_keras_plan(const tl_h5_file *f, const char *path, tl_kx_plan *plan,
 	return tl_keras_plan_vgg16(f, path, plan, err);
 }
 
-/* ---- MD5 (RFC 1321) ---- */
-
-typedef struct {
-	uint32_t h[4];
-	uint64_t len;
-	uint8_t buf[64];
-} md5_ctx;
-
-static void md5_block(md5_ctx *c, const uint8_t *p)
-{
-	static const uint32_t K[64] = {
-		0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-		0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
-		0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
-		0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
-		0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
-		0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-		0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
-		0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-		0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
-		0xeb86d391};
-	static const int R[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-				  5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-				  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-				  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
-	uint32_t m[16];
-	for (int i = 0; i < 16; i++)
-		m[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
-		       (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-	uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
-	for (int i = 0; i < 64; i++) {
-		uint32_t f;
-		int g;
-		if (i < 16)
-			f = (b & cc) | (~b & d), g = i;
-		else if (i < 32)
-			f = (d & b) | (~d & cc), g = (5 * i + 1) % 16;
-		else if (i < 48)
-			f = b ^ cc ^ d, g = (3 * i + 5) % 16;
-		else
-			f = cc ^ (b | ~d), g = (7 * i) % 16;
-		uint32_t t = d;
-		d = cc;
-		cc = b;
-		uint32_t x = a + f + K[i] + m[g];
-		b = b + ((x << R[i]) | (x >> (32 - R[i])));
-		a = t;
-	}
-	c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
-}
-
-static void md5_update(md5_ctx *c, const uint8_t *p, size_t n)
-{
-	size_t have = (size_t)(c->len % 64);
-	c->len += n;
-	if (have) {
-		size_t take = 64 - have < n ? 64 - have : n;
-		memcpy(c->buf + have, p, take);
-		p += take, n -= take, have += take;
-		if (have < 64)
-			return;
-		md5_block(c, c->buf);
-	}
-	for (; n >= 64; p += 64, n -= 64)
-		md5_block(c, p);
-	memcpy(c->buf, p, n);
-}
-
-static void md5_final(md5_ctx *c, char hex[33])
-{
-	uint64_t bits = c->len * 8;
-	uint8_t pad[72] = {0x80};
-	size_t have = (size_t)(c->len % 64), np = have < 56 ? 56 - have : 120 - have;
-	md5_update(c, pad, np);
-	uint8_t lb[8];
-	for (int i = 0; i < 8; i++)
-		lb[i] = (uint8_t)(bits >> (8 * i));
-	md5_update(c, lb, 8);
-	for (int i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", (c->h[i / 4] >> (8 * (i % 4))) & 0xff);
-}
-
-tl_status tl_file_md5(const char *path, char hex[33], uint64_t *size, tl_err *err)
-{
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
-	md5_ctx c = {{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}, 0, {0}};
-	static __thread uint8_t buf[1 << 16];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
-		md5_update(&c, buf, n);
-	int bad = ferror(fp);
-	fclose(fp);
-	if (bad)
-		return tl_seterr(err, TL_EIO, "%s: read error", path);
-	if (size)
-		*size = c.len;
-	md5_final(&c, hex);
-	return TL_OK;
-}
-
 /* ---- import ---- */
 
 static void transform(const tl_kx_tensor *t, const float *src, float *dst)
@@ -1007,32 +524,27 @@ static tl_status check_var(const char *path, const tl_h5_var *v, const float *x,
 	return TL_OK;
 }
 
-/* Writes plan's tensors, read from f and moved to torchvision layouts, to
- * out with meta (n_meta pairs); adds their sizes to info->n_params. */
-static tl_status import_write(tl_h5_file *f, const char *h5, const tl_kx_plan *plan,
+/* Writes plan's tensors, taken from f and moved to torchvision layouts,
+ * to out with meta (n_meta pairs); adds their sizes to info->n_params. */
+static tl_status import_write(const tl_h5_file *f, const char *h5, const tl_kx_plan *plan,
 			      const char *out, const char *const *meta, size_t n_meta,
 			      tl_keras_info *info, tl_err *err)
 {
-	float **data = calloc((size_t)plan->n + 1, sizeof *data), *src = NULL;
+	float **data = calloc((size_t)plan->n + 1, sizeof *data);
 	tl_st_out *t = calloc((size_t)plan->n + 1, sizeof *t);
-	uint64_t maxn = 1;
-	for (int i = 0; i < plan->n; i++)
-		if (f->v[plan->t[i].var].numel > maxn)
-			maxn = f->v[plan->t[i].var].numel;
 	tl_status st = TL_OK;
-	if (!data || !t || !(src = malloc((size_t)maxn * sizeof *src)))
+	if (!data || !t)
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", h5);
 	for (int i = 0; st == TL_OK && i < plan->n; i++) {
 		const tl_kx_tensor *k = &plan->t[i];
-		uint64_t n = f->v[k->var].numel;
+		const tl_h5_var *v = tl_h5_var_at(f, k->var);
+		const float *src = tl_h5_data(f, k->var);
+		uint64_t n = v->numel;
 		if (!(data[i] = malloc((size_t)n * sizeof(float)))) {
 			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", h5);
 			break;
 		}
-		if ((st = tl_h5_read_f32(f, k->var, src, err)) != TL_OK)
-			break;
-		if (k->kind == TL_KX_VAR &&
-		    (st = check_var(h5, &f->v[k->var], src, n, err)) != TL_OK)
+		if (k->kind == TL_KX_VAR && (st = check_var(h5, v, src, n, err)) != TL_OK)
 			break;
 		transform(k, src, data[i]);
 		t[i].name = k->name;
@@ -1048,7 +560,6 @@ static tl_status import_write(tl_h5_file *f, const char *h5, const tl_kx_plan *p
 		free(data[i]);
 	free(data);
 	free(t);
-	free(src);
 	return st;
 }
 
@@ -1063,14 +574,16 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 	tl_kx_plan *plan = malloc(sizeof *plan);
 	tl_status st = plan ? tl_keras_plan(f, h5, plan, err)
 			    : tl_seterr(err, TL_ENOMEM, "%s: out of memory", h5);
-	uint64_t size = 0;
-	if (st == TL_OK)
-		st = tl_file_md5(h5, info->md5, &size, err);
 	if (st == TL_OK) {
+		/* the identity of the bytes that were parsed, not of the file
+		 * as it may be by now */
+		snprintf(info->md5, sizeof info->md5, "%s", tl_h5_md5(f));
+		snprintf(info->xxh3, sizeof info->xxh3, "%s", tl_h5_xxh3(f));
+		info->size = tl_h5_size(f);
 		const char *base = strrchr(h5, '/') ? strrchr(h5, '/') + 1 : h5;
 		char sz[24];
-		snprintf(sz, sizeof sz, "%" PRIu64, size);
-		snprintf(info->layout, sizeof info->layout, "%s", f->layout);
+		snprintf(sz, sizeof sz, "%" PRIu64, info->size);
+		snprintf(info->layout, sizeof info->layout, "%s", tl_h5_layout(f));
 		snprintf(info->model, sizeof info->model, "%s", plan->model);
 		info->full = plan->full;
 		info->n_tensors = plan->n;
@@ -1082,8 +595,8 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 				"input", "tf: RGB, 0..255 / 127.5 - 1 (Keras mobilenet_v2.preprocess_input)",
 				"bn_epsilon", "0.001",
 				"padding", "Keras: stride-2 convolutions pad 0 before and 1 after on even sizes, 1 and 1 on odd",
-				"source", base, "source_md5", info->md5, "source_size", sz,
-				"keras_layout", f->layout, "top", top,
+				"source", base, "source_md5", info->md5, "source_xxh3", info->xxh3,
+				"source_size", sz, "keras_layout", tl_h5_layout(f), "top", top,
 				"note", plan->full ? "classifier.1 is Keras' Logits layer: a dense layer over the global average pool, whose softmax gives the 1000 ImageNet classes (torchvision's classifier.0 is a dropout)"
 						   : "no top: features.0 .. features.18 only"};
 			st = import_write(f, h5, plan, out, meta, sizeof meta / sizeof meta[0] / 2,
@@ -1092,8 +605,9 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 			snprintf(info->norm, sizeof info->norm, "caffe");
 			const char *meta[] = {"model", "vgg16", "normalization", "caffe", "input",
 					      "caffe: BGR, 0..255 minus mean (103.939, 116.779, 123.68)",
-					      "source", base, "source_md5", info->md5, "source_size", sz,
-					      "keras_layout", f->layout, "top", top};
+					      "source", base, "source_md5", info->md5,
+					      "source_xxh3", info->xxh3, "source_size", sz,
+					      "keras_layout", tl_h5_layout(f), "top", top};
 			st = import_write(f, h5, plan, out, meta, sizeof meta / sizeof meta[0] / 2,
 					  info, err);
 		}

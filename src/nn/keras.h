@@ -1,51 +1,23 @@
-/* keras.h - Keras VGG16 and MobileNetV2 weight files (.h5) read with
- * libhdf5 and turned into torchvision-named safetensors.
+/* keras.h - Keras VGG16 and MobileNetV2 weight files (.h5) turned into
+ * torchvision-named safetensors.
  *
- * The layout is read from the file itself: the root (or model_weights/)
- * "layer_names" attribute lists the layers in order, each layer group's
- * "weight_names" attribute lists its datasets in order (Keras 2 spells
- * them block1_conv1/kernel:0, Keras 1 block1_conv1_W_1:0; only the order
- * and the ranks matter).  Keras 3 .weights.h5 files keep the weights of
- * layer L in layers/L/vars/0, 1, ...
- *
- * Everything in the file is untrusted: a missing attribute or group, a
- * non-float dataset, a wrong rank or shape, a size the file cannot hold
- * or a truncated file is an error naming the file and the layer. */
+ * The file is parsed by libhdf5 in a sandboxed child (nn/h5file.h), which
+ * hands back a validated table of datasets (layer, name, dtype, shape)
+ * with their float32 values; this module maps that table onto a network
+ * and writes it.  Everything in the file is untrusted: a missing layer, a
+ * wrong rank or shape is an error naming the file and the layer. */
 #ifndef TL_KERAS_H
 #define TL_KERAS_H
 
 #include <stdint.h>
 
+#include "nn/h5file.h"
 #include "nn/safetensors.h"
 #include "tl.h"
 
-/* Whether this build reads .h5 files (configure found libhdf5). */
+/* Whether this build reads .h5 files (configure found libhdf5 and
+ * libseccomp to sandbox it). */
 int tl_keras_available(void);
-
-/* One dataset of the file, as the file declares it. */
-typedef struct {
-	char layer[64];
-	char name[128];      /* the weight's name in the file */
-	char dtype[12];      /* f32, f64, f16 (float classes only are accepted) */
-	int ndim;
-	int64_t shape[TL_ST_MAX_DIMS];
-	uint64_t numel;
-} tl_h5_var;
-
-typedef struct tl_h5_file tl_h5_file;
-
-/* Open path and read its layer/weight table (no tensor data yet).
- * layout() names what was found: "keras2", "keras1" or "keras3". */
-tl_status tl_h5_open(tl_h5_file **out, const char *path, tl_err *err);
-void tl_h5_close(tl_h5_file *f);
-size_t tl_h5_count(const tl_h5_file *f);
-const tl_h5_var *tl_h5_var_at(const tl_h5_file *f, size_t i);
-const char *tl_h5_layout(const tl_h5_file *f);
-/* A shape as h5py and numpy print it: "(3, 3, 64)", "(64,)", "()";
- * truncated to fit buf (n bytes). */
-void tl_h5_fmt_shape(int ndim, const int64_t *s, char *buf, size_t n);
-/* Read dataset i converted to float32 (numel floats into dst). */
-tl_status tl_h5_read_f32(tl_h5_file *f, size_t i, float *dst, tl_err *err);
 
 /* How a Keras file maps onto torchvision names.  TL_KX_CONV_W takes a
  * (kh, kw, in, out) kernel to (out, in, kh, kw); a depthwise (kh, kw, C, 1)
@@ -100,12 +72,11 @@ int tl_keras_is_mobilenetv2(const tl_h5_file *f);
 /* The plan of whichever model f holds (tl_keras_is_mobilenetv2). */
 tl_status tl_keras_plan(const tl_h5_file *f, const char *path, tl_kx_plan *plan, tl_err *err);
 
-/* MD5 of a whole file as 32 lowercase hex digits (Keras publishes md5s). */
-tl_status tl_file_md5(const char *path, char hex[33], uint64_t *size, tl_err *err);
-
 typedef struct {
 	char layout[8];
-	char md5[33];
+	char md5[33];      /* of the bytes parsed: Keras publishes md5s */
+	char xxh3[17];     /* the same bytes' XXH3-64, what a lookup compares */
+	uint64_t size;     /* their number */
 	char model[16];    /* vgg16, mobilenetv2 */
 	char norm[8];      /* the input normalization the weights expect: caffe, tf */
 	int full, n_tensors;
@@ -118,7 +89,8 @@ typedef struct {
  * (in, out) -> (out, in), VGG16 fc1's rows from Keras' HWC flatten order
  * to torchvision's CHW order.  Metadata: model, normalization (vgg16:
  * caffe; mobilenetv2: tf, with graph keras and bn_epsilon 0.001), source
- * file name, md5 and size, Keras layout, top. */
+ * file name, source_md5, source_xxh3 and source_size (of the bytes that
+ * were parsed), Keras layout, top. */
 tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, tl_err *err);
 
 #endif

@@ -8,8 +8,11 @@
  * ~/.keras/models.  File names per model in weights_find.c (googlenet:
  * googlenet-imagenet.safetensors, as in ../shared/data).  A Keras .h5 found
  * is imported once into the user data directory, under its own name with
- * .safetensors, where the next lookup finds it (a $TL_WEIGHTS .h5 too:
- * imported again only when the .h5 is newer than that file). */
+ * .safetensors, where the next lookup finds it (a $TL_WEIGHTS .h5 too).
+ * That import is used only while it holds the Keras file's current bytes
+ * (its source_size and source_xxh3 metadata against the file, never the
+ * modification times): a replaced .h5 is imported again.  A FIFO or a
+ * device found where a file is expected is never opened for reading. */
 #ifndef TL_WEIGHTS_FIND_H
 #define TL_WEIGHTS_FIND_H
 
