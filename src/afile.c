@@ -1,6 +1,7 @@
 /* afile.c - atomic output files (see afile.h). */
 #define _GNU_SOURCE
 #include "afile.h"
+#include "infile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,10 +24,83 @@ static char *dir_of(const char *path)
 	return d;
 }
 
-tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
+enum target { T_FILE, T_STREAM };
+
+/* Whether st is the file open on descriptor fd. */
+static int is_open_on(int fd, const struct stat *st)
+{
+	struct stat o;
+	return fstat(fd, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+}
+
+/* Decide how path is written (see tl_afile_open); *out_fd is the
+ * descriptor to duplicate for "-" and standard output/error, else -1. */
+static tl_status classify(const char *path, enum target *kind, int *out_fd, tl_err *err)
+{
+	*out_fd = -1;
+	*kind = T_FILE;
+	if (strcmp(path, "-") == 0) {
+		*kind = T_STREAM;
+		*out_fd = STDOUT_FILENO;
+		return TL_OK;
+	}
+	struct stat st, ln;
+	if (lstat(path, &ln) != 0)
+		return TL_OK; /* absent (or unreachable: creating it will say why) */
+	if (stat(path, &st) != 0)
+		return TL_OK; /* a dangling symbolic link: the link is replaced */
+	char input[1024];
+	if (tl_infile_was_read(&st, input, sizeof input))
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: is an input of this command (read as %s); refusing to replace it (choose another output name)",
+				 path, input);
+	if (is_open_on(STDOUT_FILENO, &st) || is_open_on(STDERR_FILENO, &st)) {
+		/* -o /dev/stdout: the user means the stream, even when it was
+		 * redirected to a regular file */
+		*kind = T_STREAM;
+		*out_fd = is_open_on(STDOUT_FILENO, &st) ? STDOUT_FILENO : STDERR_FILENO;
+		return TL_OK;
+	}
+	if (S_ISREG(st.st_mode) || S_ISLNK(ln.st_mode))
+		return TL_OK; /* a regular file, or a link (replaced, not followed) */
+	struct stat null;
+	if (S_ISFIFO(st.st_mode) ||
+	    (S_ISCHR(st.st_mode) && stat("/dev/null", &null) == 0 && S_ISCHR(null.st_mode) &&
+	     st.st_rdev == null.st_rdev)) {
+		*kind = T_STREAM;
+		return TL_OK;
+	}
+	return tl_seterr(err, TL_EUSAGE,
+			 "%s: exists and is %s, not a regular file; refusing to replace it (outputs are regular files, or a stream: -, a FIFO, /dev/stdout, /dev/null)",
+			 path, tl_file_kind(st.st_mode));
+}
+
+static tl_status open_stream(tl_afile *f, const char *path, int fd, tl_err *err)
+{
+	f->stream = 1;
+	f->path = strdup(path);
+	if (!f->path)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	f->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	if (f->fd < 0) {
+		int e = errno;
+		free(f->path);
+		f->path = NULL;
+		return tl_seterr(err, TL_EIO, "%s: cannot open for writing: %s", path, strerror(e));
+	}
+	return TL_OK;
+}
+
+static tl_status afile_open(tl_afile *f, const char *path, int seekable, tl_err *err)
 {
 	memset(f, 0, sizeof *f);
 	f->fd = -1;
+	enum target kind;
+	int fd;
+	TL_TRY(tl_afile_check(path, seekable, err));
+	TL_TRY(classify(path, &kind, &fd, err));
+	if (kind == T_STREAM)
+		return open_stream(f, path, fd, err);
 	char *dir = dir_of(path), *copy = strdup(path);
 	if (!dir || !copy) {
 		free(dir);
@@ -65,6 +139,28 @@ tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
 	return TL_OK;
 }
 
+tl_status tl_afile_check(const char *path, int seekable, tl_err *err)
+{
+	enum target kind;
+	int fd;
+	TL_TRY(classify(path, &kind, &fd, err));
+	if (kind == T_STREAM && seekable)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: is a stream; this output is written out of order and needs a regular file (choose a file name)",
+				 path);
+	return TL_OK;
+}
+
+tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
+{
+	return afile_open(f, path, 0, err);
+}
+
+tl_status tl_afile_open_file(tl_afile *f, const char *path, tl_err *err)
+{
+	return afile_open(f, path, 1, err);
+}
+
 static tl_status write_fail(tl_afile *f, uint64_t off, tl_err *err)
 {
 	int e = errno;
@@ -75,9 +171,13 @@ static tl_status write_fail(tl_afile *f, uint64_t off, tl_err *err)
 tl_status tl_afile_pwrite(tl_afile *f, const void *buf, size_t n, uint64_t off, tl_err *err)
 {
 	const char *p = buf;
+	if (f->stream && off != f->written)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: is a stream; this output is written out of order and needs a regular file",
+				 f->path);
 	while (n > 0) {
 		errno = 0;
-		ssize_t w = pwrite(f->fd, p, n, (off_t)off);
+		ssize_t w = f->stream ? write(f->fd, p, n) : pwrite(f->fd, p, n, (off_t)off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -106,8 +206,34 @@ tl_status tl_afile_pad_to(tl_afile *f, uint64_t size, tl_err *err)
 	return TL_OK;
 }
 
+/* commit of a stream: its close is where a late write error shows */
+static tl_status commit_stream(tl_afile *f, tl_err *err)
+{
+	int rc = close(f->fd);
+	f->fd = -1;
+	tl_status st = TL_OK;
+	if (rc != 0)
+		st = tl_seterr(err, TL_EIO, "%s: close failed: %s", f->path, strerror(errno));
+	tl_afile_abort(f);
+	return st;
+}
+
 tl_status tl_afile_commit(tl_afile *f, tl_err *err)
 {
+	if (f->stream)
+		return commit_stream(f, err);
+	/* the target may have changed since open (made a device, read) */
+	enum target kind;
+	int unused;
+	tl_status cst = classify(f->path, &kind, &unused, err);
+	if (cst == TL_OK && kind != T_FILE)
+		cst = tl_seterr(err, TL_EUSAGE,
+				"%s: became a stream while it was written; refusing to replace it",
+				f->path);
+	if (cst != TL_OK) {
+		tl_afile_abort(f);
+		return cst;
+	}
 	if (fsync(f->fd) != 0) {
 		tl_seterr(err, TL_EIO, "%s: fsync failed: %s", f->path, strerror(errno));
 		tl_afile_abort(f);
@@ -150,6 +276,7 @@ void tl_afile_abort(tl_afile *f)
 	free(f->tmp);
 	free(f->path);
 	f->fd = -1;
+	f->stream = 0;
 	f->tmp = f->path = NULL;
 }
 

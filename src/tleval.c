@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "afile.h"
+#include "infile.h"
 #include "cli.h"
 #include "nn/device.h"
 #include "train/evaluate.h"
@@ -191,11 +192,17 @@ static int check_args(eval_args *a)
 		fprintf(stderr, "tleval: --features needs -o FILE.npy\nTry 'tleval --help'.\n");
 		return 2;
 	}
-	if (o->output && (tl_same_file(o->output, o->weights) || tl_same_file(o->output, o->shard))) {
-		fprintf(stderr, "tleval: -o %s is the %s %s (it would be replaced; choose another -o)\n",
-			o->output, tl_same_file(o->output, o->weights) ? "weights file" : "shard",
-			tl_same_file(o->output, o->weights) ? o->weights : o->shard);
-		return 2;
+	/* an output that would replace an input or a device fails now,
+	 * before the work, by the rule every output follows (afile.h) */
+	tl_infile_note(o->weights);
+	tl_infile_note(o->shard);
+	const char *outs[] = {o->output, a->grid, a->pred_path};
+	for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+		tl_err err;
+		if (outs[i] && tl_afile_check(outs[i], 0, &err) != TL_OK) {
+			fprintf(stderr, "tleval: %s\n", err.msg);
+			return 2;
+		}
 	}
 	return -1;
 }

@@ -156,10 +156,10 @@ static int do_export(const char *what, const char *path, const char *out)
 	}
 	memcpy(buf, head, (size_t)hn);
 	tl_image_to_rgb8(rec, in->dtype, &in->norm, (int)in->height, (int)in->width, buf + hn);
-	if (tl_write_file_atomic(out, buf, (size_t)hn + plane * 3, &err) != TL_OK)
+	tl_status st = tl_write_file_atomic(out, buf, (size_t)hn + plane * 3, &err);
+	if (st != TL_OK)
 		fprintf(stderr, "tlpack: %s\n", err.msg);
-	else
-		rc = 0;
+	rc = st == TL_OK ? 0 : st == TL_EUSAGE ? 2 : 1;
 	free(buf);
 done:
 	tl_shard_close(sh);

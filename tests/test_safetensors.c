@@ -7,6 +7,7 @@
  * a write -> read round trip.  Each error must name the file and say what
  * is wrong. */
 #define _GNU_SOURCE
+#include "infile.h"
 #include "tl_test.h"
 
 #include <stdlib.h>
@@ -223,10 +224,10 @@ static void duplicates_and_overlaps(void **state)
 	assert_int_equal(mkdir(d, 0755), 0);
 	tl_st_file *g = (tl_st_file *)1;
 	tl_err e2;
-	assert_int_equal(tl_st_open(&g, d, &e2), TL_EFORMAT);
+	assert_int_equal(tl_st_open(&g, d, &e2), TL_EIO);
 	assert_null(g);
 	rmdir(d);
-	if (!strstr(e2.msg, "is a directory"))
+	if (!strstr(e2.msg, "not a regular file (it is a directory)"))
 		fail_msg("directory: %s", e2.msg);
 	/* adjacent tensors and empty tensors sharing an offset are fine */
 	write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
@@ -333,5 +334,6 @@ int main(void)
 		cmocka_unit_test(read_f32_converts_and_checks),
 		cmocka_unit_test(write_then_read),
 	};
+	tl_infile_remember(0); /* rewrites files it read (infile.h) */
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* cifar.c - CIFAR member streaming on libarchive (see cifar.h). */
 #define _GNU_SOURCE
 #include "data/cifar.h"
+#include "infile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -258,19 +259,19 @@ tl_status tl_cifar_open(tl_cifar_src **out, const char *path, tl_err *err)
 		*out = s;
 		return TL_OK;
 	}
+	/* a FIFO or device is refused here, without blocking */
+	if ((s->fd = tl_open_input(path, &sb, err)) < 0) {
+		st = TL_EIO;
+		goto fail;
+	}
 	if (sb.st_size == 0) {
 		st = tl_seterr(err, TL_EFORMAT,
 			       "%s: empty file (expected a CIFAR-10/100 binary tarball)", path);
 		goto fail;
 	}
 	s->total = (uint64_t)sb.st_size;
-	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	s->buf = malloc(TL_CIFAR_READ_BLOCK);
 	s->xs = XXH3_createState();
-	if (s->fd < 0) {
-		st = tl_seterr(err, TL_EIO, "%s: cannot open input: %s", path, strerror(errno));
-		goto fail;
-	}
 	if (!s->buf || !s->xs || !(s->ar = archive_read_new())) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 		goto fail;
@@ -311,12 +312,13 @@ static tl_status next_dir(tl_cifar_src *s, tl_cifar_member *m, int *done, tl_err
 	char *p;
 	if (asprintf(&p, "%s/%s", s->dir, name) < 0)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->path);
-	s->cur = fopen(p, "rb");
+	s->cur = tl_fopen_input(p, err);
 	struct stat sb;
 	if (!s->cur || fstat(fileno(s->cur), &sb) != 0) {
-		tl_status st = tl_seterr(err, TL_EIO, "%s: cannot open: %s", p, strerror(errno));
+		if (s->cur)
+			tl_seterr(err, TL_EIO, "%s: cannot stat: %s", p, strerror(errno));
 		free(p);
-		return st;
+		return TL_EIO;
 	}
 	free(p);
 	snprintf(m->path, sizeof m->path, "%s", name);

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "afile.h"
 #include "data/cifar.h"
+#include "infile.h"
 #include "pool.h"
 #include "progress.h"
 #include "data/shard.h"
@@ -335,7 +337,7 @@ static tl_status check_opts(const tl_pack_opts *o, tl_err *err)
 				 o->height, o->width, TL_PACK_MAX_SIZE);
 	if (o->output) {
 		tl_afile probe;
-		TL_TRY(tl_afile_open(&probe, o->output, err));
+		TL_TRY(tl_afile_open_file(&probe, o->output, err));
 		tl_afile_abort(&probe);
 	}
 	return TL_OK;
@@ -427,10 +429,8 @@ static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
 				    : k->t.dataset == 10 ? "cifar10.tls"
 							 : "cifar100.tls";
 	snprintf(res->output, sizeof res->output, "%s", out);
-	if (tl_same_file(o->input, out))
-		return tl_seterr(err, TL_EUSAGE,
-				 "%s: the output is the input %s (it would be replaced; choose another -o)",
-				 out, o->input);
+	tl_infile_note(o->input); /* a directory input is checked file by file */
+	TL_TRY(tl_afile_check(out, 1, err));
 	TL_TRY(tl_afile_clean_stale(out, &res->stale_files, &res->stale_bytes, err));
 	tl_shard_info proto;
 	memset(&proto, 0, sizeof proto);

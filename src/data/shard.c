@@ -1,6 +1,7 @@
 /* shard.c - .tls shard reader and writer (see shard.h, man/tlshard.5). */
 #define _GNU_SOURCE
 #include "data/shard.h"
+#include "infile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -600,13 +601,9 @@ tl_status tl_shard_open(tl_shard **out, const char *path, tl_err *err)
 	sh->fd = -1;
 	tl_status st = TL_OK;
 	struct stat sb;
-	sh->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (sh->fd < 0 || fstat(sh->fd, &sb) != 0) {
-		st = tl_seterr(err, TL_EIO, "%s: cannot open shard: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		st = BAD("%s: not a regular file", path);
+	sh->fd = tl_open_input(path, &sb, err);
+	if (sh->fd < 0) {
+		st = TL_EIO;
 		goto fail;
 	}
 	sh->size = (uint64_t)sb.st_size;
@@ -849,7 +846,7 @@ tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
 	XXH3_64bits_reset(w->xs);
-	tl_status st = tl_afile_open(&w->f, path, err);
+	tl_status st = tl_afile_open_file(&w->f, path, err);
 	if (st == TL_OK)
 		st = tl_afile_pad_to(&w->f, in->image_offset, err); /* header comes last */
 	if (st != TL_OK) {

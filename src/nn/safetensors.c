@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "afile.h"
+#include "infile.h"
 #include "data/f16.h"
 
 static uint64_t meta_hash(const char *const *keys, const char *const *vals, size_t n);
@@ -190,18 +191,10 @@ tl_status tl_st_open(tl_st_file **out, const char *path, tl_err *err)
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
 	tl_status st = TL_OK;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) != 0) {
-		st = tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto fail;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		close(fd);
-		st = BAD("%s: %s (expected a safetensors file)", path,
-			 S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
+	int fd = tl_open_input(path, &sb, err);
+	if (fd < 0) {
+		st = TL_EIO;
 		goto fail;
 	}
 	f->size = (uint64_t)sb.st_size;

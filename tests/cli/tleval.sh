@@ -36,11 +36,26 @@ echo garbage >bad.safetensors
 run 1 "corrupt weights" -- "$E" -m squeezenet -w bad.safetensors -d s64.tls --features fire9 -o x.npy
 err_has "corrupt weights" "bad.safetensors"
 run 1 "missing shard" -- "$E" -m squeezenet -w "$W" -d nope.tls --features fire9 -o x.npy
-err_has "missing shard" "nope.tls: cannot open shard"
+err_has "missing shard" "nope.tls: cannot open: No such file"
 run 2 "features without output" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire9
 run 2 "bad model" -- "$E" -m resnet -w "$W" -d s64.tls --features x -o x.npy
 run 1 "unwritable output" -- "$E" -m squeezenet -w "$W" -d s64.tls --features fire9 -o in.tar.gz/x.npy
 nothing_left "failures" . x.npy
+# outputs never replace inputs or devices; inputs are never FIFOs
+cp "$W" w.safetensors
+run 2 "features over the weights" -- "$E" -q -m squeezenet -w w.safetensors -d s64.tls --features fire9 -o w.safetensors
+err_has "features over the weights" "w.safetensors: is an input of this command"
+cmp -s "$W" w.safetensors && ok "weights kept" || bad "weights replaced"
+run 2 "features to a device" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 --limit 2 -o /dev/zero
+err_has "features to a device" "/dev/zero: exists and is a character device"
+run 0 "features to standard output" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 --limit 2 -o -
+head -c 6 "$T/out" | grep -qF NUMPY && ok "npy on stdout" || bad "npy on stdout"
+mkfifo w.fifo
+run 1 "FIFO weights" -- timeout 10 "$E" -q -m squeezenet -w w.fifo -d s64.tls --features fire9 -o x.npy
+err_has "FIFO weights" "w.fifo: not a regular file (it is a FIFO)"
+run 1 "FIFO shard" -- timeout 10 "$E" -q -m squeezenet -w "$W" -d w.fifo --features fire9 -o x.npy
+err_has "FIFO shard" "w.fifo: not a regular file (it is a FIFO)"
+nothing_left "odd files" . x.npy
 
 # evaluating a trained model gives the numbers tltrain reported
 "$BIN/tlpack" -q -r 32 -o s32.tls in.tar.gz || exit 1
@@ -50,6 +65,12 @@ run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
 out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
 run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
+cp run/best.safetensors model.safetensors
+run 2 "predictions over the model" -- "$E" -q -w model.safetensors -d s32.tls --predictions model.safetensors
+err_has "predictions over the model" "model.safetensors: is an input of this command"
+cmp -s run/best.safetensors model.safetensors && ok "model kept" || bad "model replaced by predictions"
+run 0 "predictions to standard output" -- "$E" -q -w run/best.safetensors -d s32.tls --predictions /dev/stdout
+[ "$(wc -l <"$T/out")" -ge 6 ] && ok "predictions on stdout" || bad "predictions on stdout: $(head -3 "$T/out")"
 run 1 "evaluate a base" -- "$E" -w "$W" -d s32.tls
 err_has "evaluate a base" "not a trained model"
 run 2 "evaluate a checkpoint" -- "$E" -w run/last.safetensors -d s32.tls
@@ -70,11 +91,11 @@ err_has "-m against the file's model" "-m vgg16: run/best.safetensors is a squee
 # outputs that would replace an input are refused before any work
 cp run/best.safetensors m.safetensors
 run 2 "report over the model" -- "$E" -q -w m.safetensors -d s32.tls -o m.safetensors
-err_has "report over the model" "is the weights file"
+err_has "report over the model" "m.safetensors: is an input of this command"
 cmp -s run/best.safetensors m.safetensors && ok "model untouched" || bad "model replaced"
 cp s64.tls keep64.tls
 run 2 "features over the shard" -- "$E" -q -m squeezenet -w "$W" -d s64.tls --features fire9 -o s64.tls
-err_has "features over the shard" "is the shard"
+err_has "features over the shard" "s64.tls: is an input of this command"
 cmp -s keep64.tls s64.tls && ok "shard untouched" || bad "shard replaced"
 # a shard cut short while tleval reads it: an error naming it, exit 1, no
 # SIGBUS and no temporary left (cut before it is mapped: same error kind)
@@ -102,5 +123,5 @@ err_has "squeezenet weights for vgg16 block1_conv1" "is this a vgg16 weights fil
 nothing_left "squeezenet weights for vgg16 block1_conv1" . b1.npy
 mkdir -p wdir
 run 1 "weights is a directory" -- "$E" -w wdir -d s32.tls
-err_has "weights is a directory" "wdir: is a directory"
+err_has "weights is a directory" "wdir: not a regular file (it is a directory)"
 finish

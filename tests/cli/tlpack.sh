@@ -126,7 +126,7 @@ err_has "chunk-records over the limit" "expected a count in 1..16777216"
 # ---- outputs that would replace inputs, killed runs' temporaries ----
 cp good.tar.gz same.tar.gz
 run 2 "output is the input" -- "$P" -q -o same.tar.gz same.tar.gz
-err_has "output is the input" "the output is the input"
+err_has "output is the input" "same.tar.gz: is an input of this command"
 if cmp -s good.tar.gz same.tar.gz; then ok "input untouched"; else bad "input replaced"; fi
 sh -c 'exit 0' & deadpid=$!
 wait $deadpid
@@ -145,5 +145,32 @@ printf '\x5a\xa5\x5a\xa5' | dd of=crc.tar.gz bs=1 seek=$((size - 8)) conv=notrun
 run 1 "bad gzip CRC" -- "$P" -q -o crc.tls crc.tar.gz
 err_has "bad gzip CRC" "crc.tar.gz" "incorrect data check"
 nothing_left "bad gzip CRC" . crc.tls
+
+# ---- outputs never replace devices or inputs; inputs are never FIFOs ----
+# (as root, mknod makes real device nodes: /dev/full's numbers here)
+"$P" -q -o sec.tls good.tar.gz || exit 1
+if mknod fulldev c 1 7 2>/dev/null; then
+	run 2 "shard over a device" -- "$P" -q -o fulldev good.tar.gz
+	err_has "shard over a device" "fulldev: exists and is a character device, not a regular file"
+	run 2 "export over a device" -- "$P" --export test/0 sec.tls -o fulldev
+	[ -c fulldev ] && ok "device node kept" || bad "device node replaced: $(ls -l fulldev)"
+fi
+run 2 "shard to a stream" -- "$P" -q -o /dev/null good.tar.gz
+err_has "shard to a stream" "/dev/null: is a stream; this output is written out of order"
+[ -c /dev/null ] && ok "/dev/null kept" || bad "/dev/null replaced"
+cp sec.tls own.tls
+run 2 "export over its shard" -- "$P" --export test/0 own.tls -o own.tls
+err_has "export over its shard" "own.tls: is an input of this command"
+cmp -s sec.tls own.tls && ok "shard kept" || bad "shard replaced by the export"
+ln -s own.tls own-link.tls
+run 2 "export over its shard, through a link" -- "$P" --export test/0 own-link.tls -o own.tls
+run 0 "export to standard output" -- "$P" --export test/0 sec.tls -o -
+head -c 2 "$T/out" | grep -q P6 && ok "export on stdout is a PPM" || bad "export on stdout: $(head -c 20 "$T/out" | od -c | head -2)"
+mkfifo in.fifo
+run 1 "FIFO input" -- timeout 10 "$P" -q -o fifo.tls in.fifo
+err_has "FIFO input" "in.fifo: not a regular file (it is a FIFO)"
+run 1 "FIFO shard" -- timeout 10 "$P" --info in.fifo
+err_has "FIFO shard" "in.fifo: not a regular file (it is a FIFO)"
+nothing_left "odd targets" . fifo.tls
 
 finish
