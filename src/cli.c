@@ -6,9 +6,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+int tl_is_decimal(const char *s)
+{
+	const char *p = s + (*s == '+' || *s == '-');
+	size_t whole = strspn(p, "0123456789");
+	p += whole;
+	size_t frac = 0;
+	if (*p == '.') {
+		frac = strspn(p + 1, "0123456789");
+		p += 1 + frac;
+	}
+	if (whole + frac == 0)
+		return 0;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		p += *p == '+' || *p == '-';
+		size_t ex = strspn(p, "0123456789");
+		if (ex == 0)
+			return 0;
+		p += ex;
+	}
+	return *p == 0;
+}
+
 int tl_parse_long(const char *s, long lo, long hi, long *out)
 {
 	char *end;
+	if (!tl_is_decimal(s) || strpbrk(s, ".eE"))
+		return -1;
 	errno = 0;
 	long v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < lo || v > hi)
@@ -20,6 +45,8 @@ int tl_parse_long(const char *s, long lo, long hi, long *out)
 int tl_parse_double(const char *s, double lo, double hi, double *out)
 {
 	char *end;
+	if (!tl_is_decimal(s)) /* strtod also takes 0x10, inf and nan */
+		return -1;
 	errno = 0;
 	double v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= lo && v <= hi))

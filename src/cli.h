@@ -8,7 +8,13 @@
 
 #include "tl.h"
 
-/* Parse all of s as an integer / a number in [lo, hi]; 0 on success. */
+/* 1 if s is a plain decimal number: [+-]digits[.digits][e[+-]digits],
+ * with a digit before or after the point; no hex (0x10), inf, nan or
+ * spaces, which strtod would take. */
+int tl_is_decimal(const char *s);
+
+/* Parse all of s as a decimal integer / number in [lo, hi]; 0 on success. */
+
 int tl_parse_long(const char *s, long lo, long hi, long *out);
 int tl_parse_double(const char *s, double lo, double hi, double *out);
 

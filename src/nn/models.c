@@ -596,8 +596,10 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 	if (cfg->n_classes < 1 || cfg->width_div < 1 || cfg->height < 1 || cfg->width < 1)
 		return tl_seterr(err, TL_EUSAGE, "bad model configuration");
 	tl_status st = build_any(cfg, out, err);
+	if (st != TL_EUSAGE || !err)
+		return st; /* err->msg is only set by a failure */
 	size_t len = strlen(err->msg), tail = strlen(TOO_SMALL);
-	if (st != TL_EUSAGE || len < tail || strcmp(err->msg + len - tail, TOO_SMALL) != 0)
+	if (len < tail || strcmp(err->msg + len - tail, TOO_SMALL) != 0)
 		return st;
 	/* say what would do: the smallest square input the network takes */
 	tl_model_cfg c = *cfg;

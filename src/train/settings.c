@@ -270,6 +270,8 @@ static int parse_device(tl_train_cfg *c, const char *arg)
 static int parse_number(const setting *s, const char *v, double *out)
 {
 	char *end;
+	if (!tl_is_decimal(v)) /* numbers are decimal: strtod would take 0x10 */
+		return -1;
 	errno = 0;
 	double d = strtod(v, &end);
 	if (errno || end == v || *end)
@@ -284,6 +286,8 @@ static int parse_number(const setting *s, const char *v, double *out)
 static int parse_integer(const setting *s, const char *v, int64_t *out)
 {
 	char *end;
+	if (!tl_is_decimal(v) || strpbrk(v, ".eE"))
+		return -1;
 	errno = 0;
 	long long x = strtoll(v, &end, 10);
 	if (errno || end == v || *end || (double)x < s->lo || (double)x > s->hi)

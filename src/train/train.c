@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "data/loader.h"
+#include "infile.h"
 #include "data/shard.h"
 #include "nn/models.h"
 #include "nn/normfold.h"
@@ -664,6 +665,11 @@ static void report_setting(void *arg, const char *key, const char *val)
 }
 
 /* Test-set metrics, latency and everything else into report.txt. */
+/* Why a --time-limit run can end late: what it cannot cut. */
+#define TIME_OVER_WHY                                                                        \
+	"start-up, the earlier stages, the batches timed before the first plan, the validations " \
+	"and the final test are not shortened"
+
 static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
@@ -724,9 +730,14 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	fprintf(o, "training time:    %.1f s in epochs", total);
 	if (r->pc.seconds > 0)
 		fprintf(o, " + %.1f s building the prefix cache", r->pc.seconds);
-	if (c->time_limit > 0)
-		fprintf(o, "\ntime limit:       %g s: %.4g epochs fit of the %g asked", c->time_limit,
-			c->max_epochs, r->asked_epochs);
+	if (c->time_limit > 0) {
+		double took = tl_now() - r->t_start;
+		fprintf(o, "\ntime limit:       %g s: %.4g epochs fit of the %g asked; the run took %.1f s",
+			c->time_limit, c->max_epochs, r->asked_epochs, took);
+		if (took > c->time_limit)
+			fprintf(o, ", %.1f s over: the limit cannot be met (%s)", took - c->time_limit,
+				TIME_OVER_WHY);
+	}
 	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s)\n", lat_ms,
 		r->dev.be->name);
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
@@ -802,8 +813,37 @@ static int same_file(int fd, const char *path)
 	       a.st_ino == b.st_ino;
 }
 
+/* Whether the open lock file fd is one tltrain made: a regular file with
+ * one link, owned by us, holding nothing or a PID line.  Anything else
+ * (a hard link to the weights, someone's notes) is not ours to truncate. */
+static tl_status check_lock_file(int fd, const char *dir, const char *path, tl_err *err)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) != 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot stat the run lock %s: %s", dir, path,
+				 strerror(errno));
+	const char *why = !S_ISREG(sb.st_mode)	 ? tl_file_kind(sb.st_mode)
+			  : sb.st_nlink != 1	 ? "a file with other names (a hard link)"
+			  : sb.st_uid != geteuid() ? "a file of another user"
+			  : sb.st_size > 24	 ? "longer than a PID"
+						 : NULL;
+	char buf[32] = {0};
+	if (!why && sb.st_size > 0) {
+		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+		if (n != sb.st_size || strspn(buf, "0123456789\n") != (size_t)n)
+			why = "not a PID";
+	}
+	if (why)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: the run lock %s is not a tltrain lock (expected a PID file, found %s); it was left as it is: remove it if it is not needed",
+				 dir, path, why);
+	return TL_OK;
+}
+
 /* Take RUN/.lock (flock, exclusive, not waiting) for the whole run and
  * write our PID into it; a run already holding it is named by its PID.
+ * The lock is never followed through a symbolic link (O_NOFOLLOW) and a
+ * file that is not a tltrain lock is refused, not truncated.
  * The run removes the file when it ends (unlock_run_dir). */
 static tl_status lock_run_dir(run *r, tl_err *err)
 {
@@ -812,10 +852,19 @@ static tl_status lock_run_dir(run *r, tl_err *err)
 	snprintf(path, sizeof path, "%s/.lock", dir);
 	int fd, tries = 0;
 again:
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0666);
+	if (fd < 0 && errno == ELOOP)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: the run lock %s is a symbolic link (expected a regular file); it was not followed: remove it",
+				 dir, path);
 	if (fd < 0)
 		return tl_seterr(err, TL_EIO, "%s: cannot create the run lock %s: %s", dir, path,
 				 strerror(errno));
+	tl_status cst = check_lock_file(fd, dir, path, err);
+	if (cst != TL_OK) {
+		close(fd);
+		return cst;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
 		char buf[32] = {0};
@@ -960,6 +1009,13 @@ static tl_status run_open(run *r, int resume, tl_err *err)
 	}
 	st = open_parts(r, resume, ck, err);
 	tl_st_close(ck);
+	if (resume) { /* the run's own files, read to be written again */
+		char path[1200];
+		snprintf(path, sizeof path, "%s/last.safetensors", cfg->run_dir);
+		tl_infile_forget(path);
+		snprintf(path, sizeof path, "%s/best.safetensors", cfg->run_dir);
+		tl_infile_forget(path);
+	}
 	return st;
 }
 
@@ -1042,6 +1098,9 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 			cfg->on_final(cfg->on_final_arg, r->net);
 		st = write_report(r, res, err);
 		res->seconds = tl_now() - r->t_start;
+		if (st == TL_OK && cfg->time_limit > 0 && res->seconds > cfg->time_limit)
+			fprintf(stderr, "tltrain: warning: --time-limit %g s was not met: the run took %.1f s, %.1f s over (%s)\n",
+				cfg->time_limit, res->seconds, res->seconds - cfg->time_limit, TIME_OVER_WHY);
 	}
 	if (st == TL_EINTR)
 		res->interrupted = 1;

@@ -117,6 +117,39 @@ err_has "second run on a busy dir" "locked: in use by another tltrain run (PID $
 }
 wait $first && ok "first run completes" || bad "first run failed"
 [ -e locked/.lock ] && bad "the finished run left locked/.lock" || ok "no lock left after the run"
+# RUN/.lock is never followed or truncated when it is not a tltrain lock
+cp "$W" victim
+mkdir lk && ln -s ../victim lk/.lock
+run 2 "symlinked lock" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o lk
+err_has "symlinked lock" "lk: the run lock lk/.lock is a symbolic link" "not followed"
+cmp -s "$W" victim && ok "symlinked lock: target kept" || bad "symlinked lock: target changed"
+[ -L lk/.lock ] && ok "symlinked lock: link kept" || bad "symlinked lock: link removed"
+cp -r r1 r1l && rm -f r1l/.lock
+echo "my notes" >notes.txt && ln -s ../notes.txt r1l/.lock
+run 2 "symlinked lock on resume" -- "$TR" --resume r1l -q
+grep -qx "my notes" notes.txt && ok "resume: lock target kept" || bad "resume: lock target overwritten: $(head -c 40 notes.txt)"
+[ -L r1l/.lock ] && ok "resume: link kept" || bad "resume: link removed"
+mkdir hl && ln victim hl/.lock
+run 2 "hard-linked lock" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o hl
+err_has "hard-linked lock" "not a tltrain lock (expected a PID file, found a file with other names"
+cmp -s "$W" victim && ok "hard-linked lock: file kept" || bad "hard-linked lock: file truncated"
+mkdir nl && echo "not a pid" >nl/.lock
+run 2 "foreign lock file" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o nl
+grep -qx "not a pid" nl/.lock && ok "foreign lock kept" || bad "foreign lock overwritten"
+mkdir sl && echo 999999 >sl/.lock
+run 0 "stale lock of a killed run" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o sl
+# numbers are decimal
+run 2 "hex epochs" -- "$TR" "${SQ[@]}" -s feature -e 0x10 -o hx
+err_has "hex epochs" "got '0x10'"
+run 2 "inf rate" -- "$TR" "${SQ[@]}" -s feature -e 1 --lr inf -o hx
+# a --time-limit that cannot be met says so, and by how much
+# (a test split of 4,000 images at 64x64: its final pass alone outlasts 1 s)
+"$MK" big.tar.gz --per 8 --test 4000 || exit 1
+"$BIN/tlpack" -q -r 64 -o big.tls big.tar.gz || exit 1
+run 0 "unmeetable time limit" -- "$TR" -m squeezenet -w "$W" -d big.tls -s feature -e 3 -b 8 --time-limit 1 -q -o tl1
+err_has "unmeetable time limit" "warning: --time-limit 1 s was not met: the run took" "s over"
+grep -q "time limit: .*the run took .* s over: the limit cannot be met" tl1/report.txt && ok "report says the limit was not met" ||
+	bad "report: $(grep 'time limit' tl1/report.txt)"
 run 1 "resume with another model" -- "$TR" --resume r1 -m vgg16
 err_has "resume with another model" "is a squeezenet run, not vgg16"
 run 1 "weights of another model" -- "$TR" -m vgg16 -w "$W" -d s.tls -s feature -e 1 -o rw
@@ -126,7 +159,7 @@ err_has "weights of another model" "tensor features.2.weight: missing"
 run 0 "normalization folded" -- "$TR" -m squeezenet -w "$W" -d st.tls -s feature -e 1 -o rn
 err_has "normalization folded" "expects 'caffe' input, the shard holds 'torch': folded into conv1 exactly"
 run 1 "missing shard" -- "$TR" -m squeezenet -w "$W" -d none.tls -e 1 -o rm1
-err_has "missing shard" "none.tls: cannot open shard"
+err_has "missing shard" "none.tls: cannot open: No such file"
 cp s.tls bad.tls
 printf '\xff' | dd of=bad.tls bs=1 seek=30000 conv=notrunc status=none
 run 1 "corrupt shard" -- "$TR" -m squeezenet -w "$W" -d bad.tls -s feature -e 1 --no-cache -o rc
