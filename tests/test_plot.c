@@ -221,6 +221,7 @@ static int temporaries(const char *d)
 	return n;
 }
 
+/* Whether d/name exists. */
 static int exists_at(const char *d, const char *name)
 {
 	char p[512];
