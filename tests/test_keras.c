@@ -9,9 +9,13 @@
 
 #include "tl_test.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu/host.h"
@@ -20,6 +24,7 @@
 #include "nn/md5.h"
 #include "nn/models.h"
 #include "nn/normfold.h"
+#include "nn/sandbox.h"
 #include "nn/safetensors.h"
 #include "nn/weights_find.h"
 #include "pool.h"
@@ -281,6 +286,141 @@ static void test_bad_files(void **s)
 	expect_bad("keras-bad-missing.h5", (const char *const[]){"block5_conv2: missing", NULL});
 	expect_bad("keras-bad-nolayers.h5", (const char *const[]){"no layer_names attribute", NULL});
 	expect_bad("keras-fuzz-vlen.h5", (const char *const[]){"block5_conv2", NULL});
+}
+
+/* Issue 29: weights whose data would come from outside the file (external
+ * storage naming /etc/passwd, an external link, a soft link, a virtual
+ * dataset) or were never stored (no data written, one chunk of 64, a
+ * user-defined fill value), or 18.9 MB of zeros gzip'd into 18 KB: each
+ * refused naming file, layer, dataset, what was expected and what was
+ * found, nothing written.  Before, each was imported (the bias as the
+ * bytes of /etc/passwd, the rest as zeros or as the linked data). */
+static void test_hostile_files(void **s)
+{
+	(void)s;
+	expect_bad("keras-bad-external.h5", (const char *const[]){"block1_conv1: block1_conv1/bias:0: external storage in '/etc/passwd'", "expected the data inside this file, got 1 external file", NULL});
+	expect_bad("keras-bad-extlink.h5", (const char *const[]){"block1_conv2: block1_conv2/kernel:0 is an external link", "expected an object stored in this file, reached by hard links only", NULL});
+	expect_bad("keras-bad-softlink.h5", (const char *const[]){"block1_conv2: block1_conv2/kernel:0 is a soft link", NULL});
+	expect_bad("keras-bad-virtual.h5", (const char *const[]){"block1_conv2: block1_conv2/kernel:0: a virtual dataset", "expected data stored in this file", NULL});
+	expect_bad("keras-bad-unalloc.h5", (const char *const[]){"block1_conv2: block1_conv2/kernel:0: not allocated", "expected 36 bytes of stored values, got no data", NULL});
+	expect_bad("keras-bad-fill.h5", (const char *const[]){"block1_conv2: block1_conv2/kernel:0: a fill value", "got a user-defined fill value", NULL});
+	expect_bad("keras-bad-sparse.h5", (const char *const[]){"block5_conv3: block5_conv3/kernel:0: partly allocated", "expected all 64 chunks stored, got 1", NULL});
+	expect_bad("keras-bad-zip.h5", (const char *const[]){"block5_conv3: block5_conv3/kernel:0: declares 18874368 bytes compressed into 18472", "expected at most 64x compression", NULL});
+}
+
+/* ---- the sandbox (nn/sandbox.h) ---- */
+
+/* Children for the sandbox tests: each writes "ok" or misbehaves. */
+static int sb_ok(int fd, void *ctx)
+{
+	(void)ctx;
+	return tl_sandbox_write(fd, "ok", 2) ? 1 : 0;
+}
+
+static int sb_open(int fd, void *ctx)
+{
+	(void)ctx;
+	/* open fails (ENOENT); a socket is outside the sandbox: SIGSYS */
+	int o = open("/etc/passwd", O_RDONLY);
+	if (o >= 0)
+		tl_sandbox_write(fd, "opened", 6);
+	return socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 3;
+}
+
+static int sb_spin(int fd, void *ctx)
+{
+	(void)fd;
+	volatile uint64_t *x = ctx;
+	for (;;)
+		(*x)++;
+	return 0;
+}
+
+static int sb_garbage(int fd, void *ctx)
+{
+	(void)ctx;
+	return tl_sandbox_write(fd, "ok and more", 11) ? 1 : 0;
+}
+
+static int sb_big(int fd, void *ctx)
+{
+	(void)ctx;
+	char *p = malloc((size_t)3 << 30); /* 3 GiB: past a 1 GiB limit */
+	if (p)
+		memset(p, 1, (size_t)3 << 30);
+	return tl_sandbox_write(fd, p ? "ok" : "no", 2) ? 1 : 0;
+}
+
+/* Run child in the sandbox with limits lim, expecting 2 bytes of output;
+ * returns the final status, the output in out. */
+static tl_status sb_run(int (*child)(int, void *), tl_sandbox_limits lim, char out[3],
+			tl_err *err)
+{
+	static uint64_t counter;
+	tl_sandbox *sb;
+	memset(out, 0, 3);
+	tl_status st = tl_sandbox_start(&sb, "x.h5", "the test child", &lim, NULL, child,
+					&counter, err);
+	if (st != TL_OK)
+		return st;
+	st = tl_sandbox_read(sb, out, 2, err);
+	return tl_sandbox_finish(sb, st, err);
+}
+
+static void expect_msg(const tl_err *err, const char *want)
+{
+	if (!strstr(err->msg, want))
+		fail_msg("expected '%s' in: %s", want, err->msg);
+}
+
+/* A well-behaved child passes; one that makes a forbidden system call is
+ * killed (SIGSYS) and named so; open() inside fails without a kill; one
+ * that spins is stopped by its CPU limit (SIGXCPU) or, with a shorter
+ * wall clock, by the deadline; one that writes more than its results is
+ * refused; one that allocates past its address-space limit gets NULL. */
+static void test_sandbox(void **s)
+{
+	(void)s;
+	if (!tl_sandbox_available())
+		skip();
+	tl_err err = {{0}};
+	char out[3];
+	tl_sandbox_limits lim = {256u << 20, 5, 20};
+	assert_int_equal(sb_run(sb_ok, lim, out, &err), TL_OK);
+	assert_string_equal(out, "ok");
+	assert_int_equal(sb_run(sb_open, lim, out, &err), TL_EFORMAT);
+	expect_msg(&err, "x.h5: the test child was stopped (SIGSYS: it tried a system call outside its sandbox)");
+	assert_string_equal(out, ""); /* the open did not succeed */
+	lim.cpu_s = 1;
+	assert_int_equal(sb_run(sb_spin, lim, out, &err), TL_EFORMAT);
+	expect_msg(&err, "x.h5: the test child was stopped (SIGXCPU: it used more than 1 s of CPU)");
+	lim.cpu_s = 30, lim.wall_s = 1;
+	assert_int_equal(sb_run(sb_spin, lim, out, &err), TL_EIO);
+	expect_msg(&err, "x.h5: the test child took longer than 1 s and was stopped");
+	lim.wall_s = 20;
+	assert_int_equal(sb_run(sb_garbage, lim, out, &err), TL_EFORMAT);
+	expect_msg(&err, "x.h5: the test child wrote more than its results");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	lim.mem_bytes = 1u << 30;
+	assert_int_equal(sb_run(sb_big, lim, out, &err), TL_OK);
+	assert_string_equal(out, "no"); /* malloc failed: RLIMIT_AS held */
+#endif
+}
+
+/* A Keras file given as a FIFO (nobody writing) fails at once, naming
+ * it, instead of waiting forever. */
+static void test_fifo(void **s)
+{
+	(void)s;
+	char p[512], out[512];
+	snprintf(p, sizeof p, "%s/fifo.h5", tmpdir);
+	snprintf(out, sizeof out, "%s/fifo.safetensors", tmpdir);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	tl_err err = {{0}};
+	assert_int_equal(tl_keras_import(p, out, NULL, &err), TL_EIO);
+	expect_msg(&err, "fifo.h5: not a regular file (it is a FIFO)");
+	assert_false(exists(out));
+	unlink(p);
 }
 
 /* Inputs bench/fuzz.sh keras found, opened as the harness opens them:
@@ -784,7 +924,8 @@ static void test_fold_refused_with_padding(void **s)
 }
 
 /* Lookup: a Keras .h5 in ~/.keras/models is imported once into the user
- * data directory and found there the next time. */
+ * data directory and found there the next time, while the .h5 holds the
+ * bytes that were imported, whatever its mtime. */
 static void test_find_imports_keras_once(void **s)
 {
 	(void)s;
@@ -814,6 +955,35 @@ static void test_find_imports_keras_once(void **s)
 	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
 	assert_string_equal(w.path, want);
 	assert_int_equal(w.imported, 0); /* found in the user data directory */
+	/* the same bytes with a newer mtime: still the import's source */
+	char k[600];
+	snprintf(k, sizeof k, "%s/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", home);
+	assert_int_equal(utimes(k, NULL), 0);
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	assert_int_equal(w.imported, 0);
+	/* issue 29 item 8: other weights put in its place with an older mtime
+	 * than the import are imported again (before: the old import was
+	 * used because it was newer) */
+	char other[300];
+	fixture(other, sizeof other, "keras-k2-full.h5");
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", other, k);
+	assert_int_equal(system(cmd), 0);
+	struct timeval old[2] = {{1000000000, 0}, {1000000000, 0}}; /* 2001 */
+	assert_int_equal(utimes(k, old), 0);
+	if (tl_weights_find("vgg16", "/nonexistent", &w, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(w.path, want);
+	assert_int_equal(w.imported, 1);
+	char md5[33];
+	assert_int_equal(tl_file_md5(other, md5, NULL, &err), TL_OK);
+	assert_string_equal(w.info.md5, md5);
+	tl_st_file *st;
+	assert_int_equal(tl_st_open(&st, want, &err), TL_OK);
+	assert_string_equal(tl_st_meta(st, "source_md5"), md5);
+	assert_string_equal(tl_st_meta(st, "top"), "full");
+	tl_st_close(st);
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	assert_int_equal(w.imported, 0); /* and that import is then used */
 	/* squeezenet does not take VGG16 weights */
 	assert_int_equal(tl_weights_find("squeezenet", "/nonexistent", &w, &err), TL_OK);
 	assert_string_equal(w.path, "");
@@ -838,6 +1008,9 @@ int main(void)
 		cmocka_unit_test(test_real_full_logits),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_fuzz_inputs),
+		cmocka_unit_test(test_hostile_files),
+		cmocka_unit_test(test_sandbox),
+		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_mnv2_keras2_notop),
 		cmocka_unit_test(test_mnv2_keras2_full),

@@ -18,6 +18,13 @@ independently with numpy and PyTorch (python3-torch).
         (4, 8, 16, 32, 32), fc1 24, fc2 16, predictions 10, at 224x224 so block5_pool
         is 7x7 as in the real model.
 
+    make-keras-fixtures.py --hostile [OUT_DIR]
+        only the keras-bad-*.h5 of issue 29 (also made by the first form): one
+        weight each with external storage (/etc/passwd), an external link (to
+        this same file), a soft link, a virtual dataset, no data written, a
+        user-defined fill value, one chunk of 64 written (sparse), 18.9 MB of
+        zeros gzip'd into a few KB (zip).
+
     make-keras-fixtures.py --notop-real FILE.h5 [SEED]
         the real-shape notop file (Keras 2, root layer_names, random weights, ~59 MB)
         that tests/cli/tlweights.sh puts into a temporary ~/.keras/models.
@@ -253,6 +260,59 @@ def write_bad(out_dir):
                 del f.attrs["layer_names"]
 
 
+# hostile files (issue 29): each stores one VGG16 (widths / 64) weight in a
+# way that lets the data come from outside the file, or not be stored at all
+HOSTILE = ["external", "extlink", "softlink", "unalloc", "virtual", "sparse", "zip", "fill"]
+
+
+def write_hostile(out_dir):
+    rng = np.random.default_rng(29)
+    for kind in HOSTILE:
+        w = keras_weights(rng, 64, [])
+        path = os.path.join(out_dir, "keras-bad-%s.h5" % kind)
+        write_keras2(path, w, False)
+        with h5py.File(path, "a") as f:
+            if kind in ("sparse", "zip"):  # block5_conv3 65536 wide: 18.9 MB declared
+                g5 = f["block5_conv3"]
+                for n in ("block5_conv3/kernel:0", "block5_conv3/bias:0"):
+                    del g5[n]
+                g5.create_dataset("block5_conv3/bias:0", data=np.zeros(65536, np.float32),
+                                  chunks=(65536,), compression="gzip", compression_opts=9)
+            g = f["block1_conv2"]
+            k = "block1_conv2/kernel:0"
+            a = w["block1_conv2"][0]
+            if kind in ("extlink", "softlink", "virtual"):
+                f.create_dataset("hidden/k", data=a)
+                del g[k]
+            if kind == "external":  # the bias read from /etc/passwd
+                b = "block1_conv1/bias:0"
+                n = w["block1_conv1"][1].size
+                del f["block1_conv1"][b]
+                f["block1_conv1"].create_dataset(b, (n,), np.float32,
+                                                 external=[("/etc/passwd", 0, 4 * n)])
+            elif kind == "extlink":  # this same file, opened again through a link
+                g[k] = h5py.ExternalLink(os.path.basename(path), "/hidden/k")
+            elif kind == "softlink":
+                g[k] = h5py.SoftLink("/hidden/k")
+            elif kind == "virtual":
+                lay = h5py.VirtualLayout(shape=a.shape, dtype=np.float32)
+                lay[...] = h5py.VirtualSource(".", "/hidden/k", shape=a.shape)
+                g.create_virtual_dataset(k, lay)
+            elif kind == "unalloc":  # declared, never written: read back as zeros
+                del g[k]
+                g.create_dataset(k, a.shape, np.float32)
+            elif kind == "fill":
+                del g[k]
+                g.create_dataset(k, data=a, fillvalue=1.5)
+            elif kind == "sparse":  # one chunk of 64 written: the rest is fill
+                d = g5.create_dataset("block5_conv3/kernel:0", (3, 3, 8, 65536), np.float32,
+                                      chunks=(3, 3, 8, 1024))
+                d[:, :, :, :1024] = rng.standard_normal((3, 3, 8, 1024)).astype(np.float32)
+            elif kind == "zip":  # all zeros, gzip: 18.9 MB in a few KB
+                g5.create_dataset("block5_conv3/kernel:0", data=np.zeros((3, 3, 8, 65536), np.float32),
+                                  chunks=(3, 3, 8, 8192), compression="gzip", compression_opts=9)
+
+
 def small(out_dir):
     rng = np.random.default_rng(2024)
     w = keras_weights(rng, 16, [24, 16, 10])
@@ -264,6 +324,7 @@ def small(out_dir):
                  spelling="keras1", vlen=True)
     write_keras3(k3, w)
     write_bad(out_dir)
+    write_hostile(out_dir)
     t = torch_tensors(w)
     feats, head = torch_vgg(t, True)
     x = (rng.standard_normal((1, 3, 224, 224)) * 60).astype(np.float32)
@@ -590,13 +651,15 @@ def mnv2_features(h5, tarball, n, layer, out):
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    if torch is None and not (a and a[0] in ("--notop-real", "--mnv2-real")):
+    if torch is None and not (a and a[0] in ("--notop-real", "--mnv2-real", "--hostile")):
         sys.exit("make-keras-fixtures.py: %s needs PyTorch (Debian python3-torch, in /usr/bin/python3)"
                  % (a[0] if a else "making the fixtures"))
     if a and a[0] == "--notop-real":
         seed = int(a[2]) if len(a) > 2 else 1
         w = keras_weights(np.random.default_rng(seed), 1, [])
         write_keras2(a[1], w, False)
+    elif a and a[0] == "--hostile":
+        write_hostile(a[1] if len(a) > 1 else os.path.join(TOP, "tests", "fixtures"))
     elif a and a[0] == "--full-real":
         rng = np.random.default_rng(int(a[3]) if len(a) > 3 else 5)
         w = keras_weights(rng, 1, [4096, 4096, 1000])

@@ -211,13 +211,33 @@ static tl_status check_storage(parse *p, hid_t d, const char *layer, const char 
 	} else if (H5Pfill_value_defined(dcpl, &fv) < 0 || fv == H5D_FILL_VALUE_USER_DEFINED) {
 		st = BAD("%s: %s: %s: a fill value (expected every value stored, got a user-defined fill value for values not written)",
 			 p->path, layer, name);
+	} else if (bytes && lay == H5D_CHUNKED) {
+		/* every chunk written (libhdf5's space status calls a compressed
+		 * dataset "partly allocated": count the chunks instead) */
+		hsize_t cd[H5S_MAX_RANK], dims[H5S_MAX_RANK], have = 0, want = 1;
+		hid_t sp = H5Dget_space(d);
+		int cn = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+		int nd = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+		if (cn < 1 || cn != nd) {
+			st = BAD("%s: %s: %s: chunks of rank %d for a dataset of rank %d (expected them equal)",
+				 p->path, layer, name, cn, nd);
+		} else {
+			for (int i = 0; i < nd; i++)
+				want *= cd[i] ? (dims[i] + cd[i] - 1) / cd[i] : 0;
+			if (H5Dget_num_chunks(d, sp, &have) < 0 || have != want)
+				st = BAD("%s: %s: %s: %s (expected all %llu chunks stored, got %llu: the rest would read as fill values)",
+					 p->path, layer, name, have ? "partly allocated" : "not allocated",
+					 (unsigned long long)want, (unsigned long long)have);
+		}
+		if (sp >= 0)
+			H5Sclose(sp);
 	} else if (bytes && (H5Dget_space_status(d, &ss) < 0 ||
 			     ss != H5D_SPACE_STATUS_ALLOCATED)) {
 		st = BAD("%s: %s: %s: %s (expected %" PRIu64 " bytes of stored values, got %s)",
 			 p->path, layer, name,
 			 ss == H5D_SPACE_STATUS_PART_ALLOCATED ? "partly allocated" : "not allocated",
 			 bytes,
-			 ss == H5D_SPACE_STATUS_PART_ALLOCATED ? "some chunks never written"
+			 ss == H5D_SPACE_STATUS_PART_ALLOCATED ? "some never written"
 							       : "no data: it was never written");
 	}
 	if (st != TL_OK || !bytes)

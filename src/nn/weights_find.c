@@ -169,6 +169,8 @@ static tl_status import_once(const char *h5, tl_weights_found *out, tl_err *err)
 	snprintf(out->from, sizeof out->from, "%s", h5);
 	if (is_file(out->path) && import_current(out->path, h5))
 		return TL_OK;
+	/* import_current read the old import: it is ours to replace */
+	tl_infile_forget(out->path);
 	tl_status st = tl_keras_import(h5, out->path, &out->info, err);
 	if (st != TL_OK) {
 		out->path[0] = 0;
