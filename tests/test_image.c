@@ -1,13 +1,30 @@
 /* test_image.c - f16 conversion (and the $TL_CPU cap reaching it), resize,
- * normalization, channel order. */
+ * normalization, channel order; image files (data/imgio): 16-bit and
+ * low-bit PNG samples, colour-management chunks ignored, alpha, Adam7,
+ * declared sizes and JPEG coefficients and scans against the limits,
+ * DCT-scaled JPEG decoding, PPM trailing bytes, FIFOs.
+ *
+ * Run as `test_image decode FILE OUT.ppm [TARGET_W TARGET_H]` it decodes
+ * FILE with tl_img_load_opts, writes the pixels as a binary PPM and prints
+ * "W H SRC_W SRC_H": tests/cli/tlpredict.sh compares those bytes with
+ * PIL's. */
+#define _GNU_SOURCE /* memmem */
 #include "tl_test.h"
 
+#include <errno.h>
+#include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
 
 #include "cpu/cpu.h"
 #include "data/f16.h"
 #include "data/image.h"
+#include "data/imgio.h"
 
 static uint32_t bits(float f)
 {
@@ -272,8 +289,642 @@ static void names_parse(void **state)
 	assert_int_equal(tl_resize_init(&rz, 32, 32, 0, 5, TL_FILTER_AUTO, &err), TL_EUSAGE);
 }
 
-int main(void)
+/* ---- image files ---- */
+
+typedef struct {
+	uint8_t *p;
+	size_t n, cap;
+} membuf;
+
+static void mem_write(png_structp png, png_bytep d, size_t n)
 {
+	membuf *m = png_get_io_ptr(png);
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		m->p = realloc(m->p, m->cap);
+	}
+	memcpy(m->p + m->n, d, n);
+	m->n += n;
+}
+
+static void mem_flush(png_structp png)
+{
+	(void)png;
+}
+
+typedef struct {
+	int w, h, depth, ctype, interlace;
+	double gamma; /* > 0: a gAMA chunk (and cHRM, sRGB-less) */
+	const png_color *pal;
+	int npal;
+	const uint8_t *trns;
+	int ntrns;
+} png_spec;
+
+/* A PNG of px (packed rows of s's colour type and depth, 16-bit samples
+ * big-endian) written by libpng; *n its size. */
+static uint8_t *make_png(const png_spec *s, const uint8_t *px, size_t *n)
+{
+	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	png_infop info = png_create_info_struct(png);
+	membuf m = {0};
+	assert_false(setjmp(png_jmpbuf(png)));
+	png_set_write_fn(png, &m, mem_write, mem_flush);
+	png_set_IHDR(png, info, (png_uint_32)s->w, (png_uint_32)s->h, s->depth, s->ctype, s->interlace,
+		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+	if (s->gamma > 0) {
+		png_set_gAMA(png, info, s->gamma);
+		png_set_cHRM(png, info, 0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06);
+	}
+	if (s->pal)
+		png_set_PLTE(png, info, s->pal, s->npal);
+	if (s->trns)
+		png_set_tRNS(png, info, s->trns, s->ntrns, NULL);
+	png_write_info(png, info);
+	int ch = s->ctype == PNG_COLOR_TYPE_RGB ? 3 : s->ctype == PNG_COLOR_TYPE_RGBA ? 4
+		 : s->ctype == PNG_COLOR_TYPE_GA ? 2 : 1;
+	size_t rowbytes = ((size_t)s->w * ch * s->depth + 7) / 8;
+	int passes = png_set_interlace_handling(png);
+	for (int pass = 0; pass < passes; pass++)
+		for (int y = 0; y < s->h; y++)
+			png_write_row(png, px + (size_t)y * rowbytes);
+	png_write_end(png, NULL);
+	png_destroy_write_struct(&png, &info);
+	*n = m.n;
+	return m.p;
+}
+
+/* Decode with the default limits; assert success and the size. */
+static void decode_ok(const uint8_t *buf, size_t n, int w, int h, tl_img *img)
+{
+	tl_err err;
+	tl_status st = tl_img_decode(buf, n, "t", img, &err);
+	if (st != TL_OK)
+		fail_msg("decode failed: %s", err.msg);
+	assert_int_equal(img->w, w);
+	assert_int_equal(img->h, h);
+}
+
+/* Decode with o; assert failure with a message holding want. */
+static void decode_fails(const uint8_t *buf, size_t n, const tl_img_opts *o, const char *want)
+{
+	tl_img img;
+	tl_err err;
+	tl_status st = tl_img_decode_opts(buf, n, "t", o, &img, &err);
+	if (st == TL_OK) {
+		tl_img_free(&img);
+		fail_msg("decode succeeded, expected an error with '%s'", want);
+	}
+	if (!strstr(err.msg, want))
+		fail_msg("error '%s' lacks '%s'", err.msg, want);
+	assert_null(img.rgb);
+}
+
+/* Samples are value / 257 rounded, as the man page says (and as a PGM of
+ * the same samples gives), not decoded through a gamma curve. */
+static void png_16bit_is_value_over_257(void **state)
+{
+	(void)state;
+	/* grey: 0x8080 -> 128 (libpng's simplified API gave 186), ends, and
+	 * the rounding edges 128 -> 0, 129 -> 1, 385 -> 1, 386 -> 2 */
+	uint16_t gv[] = {0x8080, 0xFFFF, 0, 128, 129, 385, 386, 0x7F7F};
+	uint8_t want[] = {128, 255, 0, 0, 1, 1, 2, 127};
+	enum { NG = sizeof gv / sizeof gv[0] };
+	uint8_t g16[NG * 2];
+	for (int i = 0; i < NG; i++)
+		g16[2 * i] = (uint8_t)(gv[i] >> 8), g16[2 * i + 1] = (uint8_t)gv[i];
+	png_spec sg = {NG, 1, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	size_t n;
+	uint8_t *buf = make_png(&sg, g16, &n);
+	tl_img img;
+	decode_ok(buf, n, NG, 1, &img);
+	for (int c = 0; c < 3; c++)
+		for (int i = 0; i < NG; i++)
+			if (img.rgb[c * NG + i] != want[i])
+				fail_msg("grey 16-bit %#x: plane %d got %d, expected %d", gv[i], c,
+					 img.rgb[c * NG + i], want[i]);
+	tl_img_free(&img);
+	free(buf);
+	/* a PGM of the same samples decodes the same */
+	char pgm[64 + NG * 2];
+	int hn = sprintf(pgm, "P5 %d 1 65535\n", NG);
+	memcpy(pgm + hn, g16, sizeof g16);
+	decode_ok((uint8_t *)pgm, (size_t)hn + sizeof g16, NG, 1, &img);
+	assert_memory_equal(img.rgb, want, NG);
+	tl_img_free(&img);
+
+	/* RGB: 8-bit samples x 257 give back the 8-bit image exactly, and
+	 * arbitrary 16-bit samples give (v + 128) / 257 */
+	enum { W = 29, H = 7, NP = W * H };
+	uint8_t *rgb8 = random_image(H, W, 21), *x257 = malloc(NP * 6), *any = malloc(NP * 6);
+	uint32_t seed = 5;
+	for (int i = 0; i < NP * 3; i++) {
+		x257[2 * i] = x257[2 * i + 1] = rgb8[i];
+		seed = seed * 1103515245u + 12345u;
+		any[2 * i] = (uint8_t)(seed >> 24), any[2 * i + 1] = (uint8_t)(seed >> 16);
+	}
+	png_spec s16 = {W, H, 16, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&s16, x257, &n);
+	decode_ok(buf, n, W, H, &img);
+	for (int i = 0; i < NP; i++)
+		for (int c = 0; c < 3; c++)
+			assert_int_equal(img.rgb[c * NP + i], rgb8[i * 3 + c]);
+	tl_img_free(&img);
+	free(buf);
+	buf = make_png(&s16, any, &n);
+	decode_ok(buf, n, W, H, &img);
+	for (int i = 0; i < NP; i++)
+		for (int c = 0; c < 3; c++) {
+			unsigned v = (unsigned)any[2 * (i * 3 + c)] << 8 | any[2 * (i * 3 + c) + 1];
+			assert_int_equal(img.rgb[c * NP + i], (v + 128) / 257);
+		}
+	tl_img_free(&img);
+	free(buf);
+	free(rgb8), free(x257), free(any);
+}
+
+/* gAMA (and cHRM) are not applied: an 8-bit sample of 235 in a file
+ * declaring gamma 1.0 stays 235 (it became 246). */
+static void png_gamma_chunks_ignored(void **state)
+{
+	(void)state;
+	enum { W = 16, H = 16, NP = W * H };
+	uint8_t *rgb8 = random_image(H, W, 33);
+	rgb8[0] = 235;
+	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 1.0, NULL, 0, NULL, 0};
+	size_t n;
+	uint8_t *buf = make_png(&s, rgb8, &n);
+	assert_non_null(memmem(buf, n, "gAMA", 4));
+	tl_img img;
+	decode_ok(buf, n, W, H, &img);
+	assert_int_equal(img.rgb[0], 235);
+	for (int i = 0; i < NP; i++)
+		for (int c = 0; c < 3; c++)
+			assert_int_equal(img.rgb[c * NP + i], rgb8[i * 3 + c]);
+	tl_img_free(&img);
+	free(buf);
+	free(rgb8);
+}
+
+static uint8_t over_white(unsigned c, unsigned a)
+{
+	return (uint8_t)((c * a + 255 * (255 - a) + 127) / 255);
+}
+
+/* Palette (with tRNS), grey + alpha, RGBA 16-bit, 1- and 2-bit grey. */
+static void png_palette_alpha_lowbit(void **state)
+{
+	(void)state;
+	tl_img img;
+	size_t n;
+	png_color pal[4] = {{10, 20, 30}, {200, 100, 50}, {0, 255, 0}, {7, 8, 9}};
+	uint8_t trns[3] = {0, 128, 255}; /* the last entry has none: opaque */
+	uint8_t idx[4] = {0, 1, 2, 3};
+	png_spec sp = {4, 1, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, 0, pal, 4, trns, 3};
+	uint8_t *buf = make_png(&sp, idx, &n);
+	decode_ok(buf, n, 4, 1, &img);
+	uint8_t a[4] = {0, 128, 255, 255};
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(img.rgb[i], over_white(pal[i].red, a[i]));
+		assert_int_equal(img.rgb[4 + i], over_white(pal[i].green, a[i]));
+		assert_int_equal(img.rgb[8 + i], over_white(pal[i].blue, a[i]));
+	}
+	assert_int_equal(img.rgb[0], 255);                 /* transparent: white */
+	assert_int_equal(img.rgb[1], (200 * 128 + 255 * 127 + 127) / 255); /* 228 */
+	tl_img_free(&img);
+	free(buf);
+
+	uint8_t ga[6] = {100, 0, 100, 64, 100, 255};
+	png_spec sga = {3, 1, 8, PNG_COLOR_TYPE_GA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&sga, ga, &n);
+	decode_ok(buf, n, 3, 1, &img);
+	for (int c = 0; c < 3; c++) {
+		assert_int_equal(img.rgb[c * 3 + 0], 255);
+		assert_int_equal(img.rgb[c * 3 + 1], over_white(100, 64));
+		assert_int_equal(img.rgb[c * 3 + 2], 100);
+	}
+	tl_img_free(&img);
+	free(buf);
+
+	/* RGBA 16-bit holding 8-bit x 257: alpha 0x8080 is 128 */
+	uint8_t rgba[16] = {0x30, 0x30, 0x60, 0x60, 0x90, 0x90, 0x80, 0x80,
+			    0x12, 0x12, 0x34, 0x34, 0x56, 0x56, 0xFF, 0xFF};
+	png_spec s64 = {2, 1, 16, PNG_COLOR_TYPE_RGBA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&s64, rgba, &n);
+	decode_ok(buf, n, 2, 1, &img);
+	assert_int_equal(img.rgb[0], over_white(0x30, 128));
+	assert_int_equal(img.rgb[2], over_white(0x60, 128));
+	assert_int_equal(img.rgb[4], over_white(0x90, 128));
+	assert_int_equal(img.rgb[1], 0x12);
+	assert_int_equal(img.rgb[3], 0x34);
+	assert_int_equal(img.rgb[5], 0x56);
+	tl_img_free(&img);
+	free(buf);
+
+	/* 2-bit grey 0..3 -> 0, 85, 170, 255; 1-bit -> 0, 255 */
+	uint8_t g2[1] = {0x1B}; /* 00 01 10 11 */
+	png_spec s2 = {4, 1, 2, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&s2, g2, &n);
+	decode_ok(buf, n, 4, 1, &img);
+	uint8_t w2[4] = {0, 85, 170, 255};
+	assert_memory_equal(img.rgb, w2, 4);
+	assert_memory_equal(img.rgb + 8, w2, 4);
+	tl_img_free(&img);
+	free(buf);
+	uint8_t g1[1] = {0xA0}; /* 1 0 1 */
+	png_spec s1 = {3, 1, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&s1, g1, &n);
+	decode_ok(buf, n, 3, 1, &img);
+	uint8_t w1[3] = {255, 0, 255};
+	assert_memory_equal(img.rgb + 3, w1, 3);
+	tl_img_free(&img);
+	free(buf);
+}
+
+/* Adam7: every pass's pixels land where they belong, at odd sizes too
+ * (passes with no columns or rows). */
+static void png_interlaced(void **state)
+{
+	(void)state;
+	int sizes[][2] = {{37, 23}, {1, 1}, {3, 2}, {9, 1}, {1, 9}};
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		int w = sizes[k][0], h = sizes[k][1], np = w * h;
+		uint8_t *rgb8 = random_image(h, w, 40 + (uint32_t)k);
+		png_spec s = {w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7, 0, NULL, 0, NULL, 0};
+		size_t n;
+		uint8_t *buf = make_png(&s, rgb8, &n);
+		tl_img img;
+		decode_ok(buf, n, w, h, &img);
+		for (int i = 0; i < np; i++)
+			for (int c = 0; c < 3; c++)
+				if (img.rgb[c * np + i] != rgb8[i * 3 + c])
+					fail_msg("%dx%d Adam7: pixel %d channel %d: got %d, expected %d", w, h, i,
+						 c, img.rgb[c * np + i], rgb8[i * 3 + c]);
+		tl_img_free(&img);
+		free(buf);
+		free(rgb8);
+	}
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c >> 1 ^ (0xEDB88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* A real PNG whose IHDR is rewritten to declare w x h (CRC fixed): its
+ * pixel data is that of a small image, so only a decoder that allocates
+ * from the header before reading the data gets far. */
+static uint8_t *png_declaring(uint32_t w, uint32_t h, size_t *n)
+{
+	uint8_t px[8 * 8 * 3] = {0};
+	png_spec s = {8, 8, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	uint8_t *buf = make_png(&s, px, n);
+	assert_memory_equal(buf + 12, "IHDR", 4);
+	put_be32(buf + 16, w);
+	put_be32(buf + 20, h);
+	put_be32(buf + 29, crc32_of(buf + 12, 17));
+	return buf;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Declared sizes over the cap are refused from the header; the cap is
+ * what opts says. */
+static void limits_png_ppm(void **state)
+{
+	(void)state;
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	assert_int_equal(o.max_pixels, 178956970ULL);
+	size_t n;
+	double t0 = now_s();
+	uint8_t *buf = png_declaring(20000, 20000, &n); /* 400 Mpx: 2.4 GB as RGB, twice */
+	decode_fails(buf, n, &o, "t: PNG: too many pixels (expected at most 178956970, got 20000x20000 = 400000000");
+	free(buf);
+	buf = png_declaring(32768, 32769, &n);
+	decode_fails(buf, n, &o, "t: PNG: bad image size (expected 1..32768 on each side, got 32768x32769)");
+	free(buf);
+	/* within the cap the header passes and the short data fails */
+	buf = png_declaring(8, 9000, &n);
+	decode_fails(buf, n, &o, "t: PNG: damaged or truncated");
+	free(buf);
+	/* a smaller cap: 10x10 passes at 100 pixels, 11x10 does not */
+	o.max_pixels = 100;
+	uint8_t px[11 * 10 * 3] = {0};
+	png_spec s = {10, 10, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	buf = make_png(&s, px, &n);
+	tl_img img;
+	tl_err err;
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &img, &err), TL_OK);
+	tl_img_free(&img);
+	free(buf);
+	s.w = 11;
+	buf = make_png(&s, px, &n);
+	decode_fails(buf, n, &o, "t: PNG: too many pixels (expected at most 100, got 11x10 = 110");
+	free(buf);
+	const char *ppm = "P6 11 10 255\n";
+	decode_fails((const uint8_t *)ppm, strlen(ppm), &o, "t: PPM: too many pixels (expected at most 100, got 11x10");
+	tl_img_opts_init(&o);
+	/* a PPM header declaring 100 Mpx over 10 bytes: truncated, from the header */
+	const char *big = "P6 10000 10000 255\n0123456789";
+	decode_fails((const uint8_t *)big, strlen(big), &o, "t: PPM: truncated (expected 300000000 bytes of pixels, got 10)");
+	const char *plain = "P3 10000 10000 255\n1 2 3\n";
+	decode_fails((const uint8_t *)plain, strlen(plain), &o, "t: PPM: truncated (expected 300000000 samples");
+	/* none of it took long: nothing of the declared sizes was touched */
+	assert_true(now_s() - t0 < 2.0);
+}
+
+/* One JPEG of px (w x h RGB) from libjpeg: baseline, progressive
+ * (jpeg_simple_progression), or with n_scans > 0 a progressive script of
+ * one DC scan then every AC coefficient of every component alone
+ * (1 + 3 * 63 = 190 scans, a valid script). */
+static uint8_t *make_jpeg(const uint8_t *px, int w, int h, int progressive, int many_scans,
+			  unsigned long *n)
+{
+	struct jpeg_compress_struct cj;
+	struct jpeg_error_mgr je;
+	cj.err = jpeg_std_error(&je);
+	jpeg_create_compress(&cj);
+	unsigned char *buf = NULL;
+	*n = 0;
+	jpeg_mem_dest(&cj, &buf, n);
+	cj.image_width = (JDIMENSION)w, cj.image_height = (JDIMENSION)h;
+	cj.input_components = 3, cj.in_color_space = JCS_RGB;
+	jpeg_set_defaults(&cj);
+	jpeg_set_quality(&cj, 95, TRUE);
+	jpeg_scan_info script[1 + 3 * 63];
+	if (many_scans) {
+		script[0] = (jpeg_scan_info){3, {0, 1, 2, 0}, 0, 0, 0, 0};
+		for (int c = 0; c < 3; c++)
+			for (int k = 1; k < 64; k++)
+				script[1 + c * 63 + k - 1] = (jpeg_scan_info){1, {c, 0, 0, 0}, k, k, 0, 0};
+		cj.scan_info = script;
+		cj.num_scans = 1 + 3 * 63;
+	} else if (progressive) {
+		jpeg_simple_progression(&cj);
+	}
+	jpeg_start_compress(&cj, TRUE);
+	while (cj.next_scanline < cj.image_height) {
+		JSAMPROW row = (JSAMPROW)px + (size_t)cj.next_scanline * w * 3;
+		jpeg_write_scanlines(&cj, &row, 1);
+	}
+	jpeg_finish_compress(&cj);
+	jpeg_destroy_compress(&cj);
+	return buf;
+}
+
+/* Rewrites the frame header (SOF0/SOF2) of a JPEG to declare w x h. */
+static void jpeg_declare(uint8_t *b, size_t n, unsigned w, unsigned h)
+{
+	for (size_t i = 2; i + 9 < n;) {
+		assert_int_equal(b[i], 0xFF);
+		unsigned m = b[i + 1], len = (unsigned)b[i + 2] << 8 | b[i + 3];
+		if (m == 0xC0 || m == 0xC2) {
+			b[i + 5] = (uint8_t)(h >> 8), b[i + 6] = (uint8_t)h;
+			b[i + 7] = (uint8_t)(w >> 8), b[i + 8] = (uint8_t)w;
+			return;
+		}
+		i += 2 + len;
+	}
+	fail_msg("no SOF0/SOF2 marker");
+}
+
+/* Interleaved [h][w][3] from a smooth pattern (JPEG-friendly). */
+static uint8_t *smooth_image(int w, int h)
+{
+	uint8_t *px = malloc((size_t)w * h * 3);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *p = px + ((size_t)y * w + x) * 3;
+			p[0] = (uint8_t)(x * 255 / (w - 1));
+			p[1] = (uint8_t)(y * 255 / (h - 1));
+			p[2] = (uint8_t)(128 + 100 * sin(x * 0.05 + y * 0.03));
+		}
+	return px;
+}
+
+/* Progressive and baseline decode alike; a progressive JPEG declaring
+ * more coefficients than the cap is refused before libjpeg allocates
+ * them; a truncated one fails at the first sign, fast; too many scans are
+ * refused. */
+static void limits_jpeg(void **state)
+{
+	(void)state;
+	enum { W = 48, H = 40 };
+	uint8_t *px = smooth_image(W, H);
+	unsigned long nb, np, ns;
+	uint8_t *base = make_jpeg(px, W, H, 0, 0, &nb), *prog = make_jpeg(px, W, H, 1, 0, &np),
+		*many = make_jpeg(px, W, H, 1, 1, &ns);
+	tl_img a, b;
+	decode_ok(base, nb, W, H, &a);
+	decode_ok(prog, np, W, H, &b);
+	int worst = 0;
+	for (int i = 0; i < 3 * W * H; i++)
+		worst = abs(a.rgb[i] - b.rgb[i]) > worst ? abs(a.rgb[i] - b.rgb[i]) : worst;
+	assert_true(worst <= 3); /* the same quantized image, two scan orders */
+	tl_img_free(&a);
+	tl_img_free(&b);
+
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	double t0 = now_s();
+	/* 12000 x 12000 is 144 Mpx, under the cap, but its 3 x 144 M
+	 * coefficients (4:2:0: 1.5 x) would all be kept */
+	uint8_t *p2 = malloc(np);
+	memcpy(p2, prog, np);
+	jpeg_declare(p2, np, 12000, 12000);
+	decode_fails(p2, np, &o, "t: JPEG: too many coefficients to buffer (a progressive JPEG keeps all of them: expected at most 178956970, got 216000000 for 12000x12000 with 3 components");
+	jpeg_declare(p2, np, 32768, 32768);
+	decode_fails(p2, np, &o, "t: JPEG: too many pixels (expected at most 178956970, got 32768x32768");
+	/* with the cap raised the same file fails as truncated, at once */
+	o.max_pixels = TL_IMG_MAX_PIXELS_HI;
+	jpeg_declare(p2, np, 12000, 12000);
+	decode_fails(p2, np, &o, "t: JPEG: damaged or truncated (libjpeg: Corrupt JPEG data: premature end of data segment)");
+	tl_img_opts_init(&o);
+	/* baseline: no coefficient buffer; the short data stops it at once */
+	uint8_t *b2 = malloc(nb);
+	memcpy(b2, base, nb);
+	jpeg_declare(b2, nb, 12000, 12000);
+	decode_fails(b2, nb, &o, "t: JPEG: damaged or truncated (libjpeg: Corrupt JPEG data: premature end of data segment)");
+	assert_true(now_s() - t0 < 2.0);
+	/* 190 scans */
+	decode_fails(many, ns, &o, "t: JPEG: damaged or truncated (libjpeg: more than 100 scans)");
+	free(p2), free(b2), free(base), free(prog), free(many), free(px);
+}
+
+/* With a target size a JPEG is decoded at the smallest of 1/8, 1/4, 1/2
+ * that keeps twice the target on each side; the result is close to the
+ * full decode's 2x2 block means. */
+static void jpeg_dct_scaled(void **state)
+{
+	(void)state;
+	enum { W = 256, H = 128 };
+	uint8_t *px = smooth_image(W, H);
+	unsigned long n;
+	uint8_t *buf = make_jpeg(px, W, H, 0, 0, &n);
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	tl_img full, half, img;
+	tl_err err;
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &full, &err), TL_OK);
+	o.target_w = 32, o.target_h = 32; /* 1/4 gives 64x32: 32 < 64 rows; 1/2 gives 128x64 */
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &half, &err), TL_OK);
+	assert_int_equal(half.w, 128);
+	assert_int_equal(half.h, 64);
+	assert_int_equal(half.src_w, 256);
+	assert_int_equal(half.src_h, 128);
+	int worst = 0;
+	for (int c = 0; c < 3; c++)
+		for (int y = 0; y < 64; y++)
+			for (int x = 0; x < 128; x++) {
+				const uint8_t *f = full.rgb + (size_t)c * W * H + (size_t)2 * y * W + 2 * x;
+				int mean = (f[0] + f[1] + f[W] + f[W + 1] + 2) / 4;
+				int d = abs(half.rgb[(size_t)c * 128 * 64 + (size_t)y * 128 + x] - mean);
+				worst = d > worst ? d : worst;
+			}
+	if (worst > 4)
+		fail_msg("1/2-scale decode differs from the 2x2 means by %d", worst);
+	tl_img_free(&half);
+	o.target_w = 16, o.target_h = 8; /* 1/8: 32x16 keeps 2x */
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &img, &err), TL_OK);
+	assert_int_equal(img.w, 32);
+	assert_int_equal(img.h, 16);
+	tl_img_free(&img);
+	o.target_w = 200, o.target_h = 100; /* no scale keeps 400x200 */
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &img, &err), TL_OK);
+	assert_int_equal(img.w, 256);
+	assert_memory_equal(img.rgb, full.rgb, 3 * W * H);
+	tl_img_free(&img);
+	tl_img_free(&full);
+	free(buf);
+	free(px);
+}
+
+/* One image per file: whitespace may follow the raster, nothing else
+ * (netpbm's multi-image files included). */
+static void ppm_trailing_bytes(void **state)
+{
+	(void)state;
+	char b[256];
+	const uint8_t px[6] = {1, 2, 3, 4, 5, 6};
+	int hn = sprintf(b, "P6 2 1 255\n");
+	memcpy(b + hn, px, 6);
+	tl_img img;
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	memcpy(b + hn + 6, "\n \n", 3);
+	decode_ok((uint8_t *)b, (size_t)hn + 9, 2, 1, &img);
+	assert_int_equal(img.rgb[1], 4);
+	tl_img_free(&img);
+	memcpy(b + hn + 6, "junk", 4);
+	decode_fails((uint8_t *)b, (size_t)hn + 10, &o,
+		     "t: PPM: 4 bytes after the image (expected the file to end: one image per file");
+	/* two images in one file */
+	memcpy(b + hn + 6, b, (size_t)hn + 6);
+	decode_fails((uint8_t *)b, (size_t)2 * (hn + 6), &o, "t: PPM: 17 bytes after the image");
+	const char *plain = "P2 2 1 255\n10 20\n\n";
+	decode_ok((const uint8_t *)plain, strlen(plain), 2, 1, &img);
+	tl_img_free(&img);
+	plain = "P2 2 1 255\n10 20 30\n";
+	decode_fails((const uint8_t *)plain, strlen(plain), &o, "t: PPM: 4 bytes after the image");
+}
+
+/* A FIFO with no writer is refused at once (it hung in open), and so is a
+ * directory; alarm() turns a hang into a failure. */
+static void load_refuses_fifo(void **state)
+{
+	(void)state;
+	char dir[64], path[96];
+	assert_int_equal(tl_test_mkdir(dir, sizeof dir, "imgio"), 0);
+	snprintf(path, sizeof path, "%s/f.png", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	tl_img img;
+	tl_err err;
+	alarm(20);
+	assert_int_equal(tl_img_load(path, &img, &err), TL_EIO);
+	alarm(0);
+	assert_non_null(strstr(err.msg, "f.png: not a regular file (it is a FIFO)"));
+	assert_int_equal(tl_img_load(dir, &img, &err), TL_EIO);
+	assert_non_null(strstr(err.msg, "not a regular file (it is a directory)"));
+	snprintf(path, sizeof path, "%s/none.png", dir);
+	assert_int_equal(tl_img_load(path, &img, &err), TL_EIO);
+	assert_non_null(strstr(err.msg, "none.png: cannot open: No such file"));
+	assert_int_equal(tl_test_rmdir(dir), 0);
+}
+
+static void opts_from_env(void **state)
+{
+	(void)state;
+	tl_img_opts o;
+	tl_err err;
+	unsetenv("TL_MAX_PIXELS");
+	assert_int_equal(tl_img_opts_env(&o, &err), TL_OK);
+	assert_int_equal(o.max_pixels, TL_IMG_MAX_PIXELS);
+	setenv("TL_MAX_PIXELS", "1000", 1);
+	assert_int_equal(tl_img_opts_env(&o, &err), TL_OK);
+	assert_int_equal(o.max_pixels, 1000);
+	setenv("TL_MAX_PIXELS", "1073741824", 1);
+	assert_int_equal(tl_img_opts_env(&o, &err), TL_OK);
+	assert_int_equal(o.max_pixels, TL_IMG_MAX_PIXELS_HI);
+	const char *bad[] = {"0", "1073741825", "12x", "", "-5", "0x10", "99999999999999999999999"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		setenv("TL_MAX_PIXELS", bad[i], 1);
+		assert_int_equal(tl_img_opts_env(&o, &err), TL_EUSAGE);
+		assert_non_null(strstr(err.msg, "TL_MAX_PIXELS: expected a pixel count in 1..1073741824"));
+	}
+	unsetenv("TL_MAX_PIXELS");
+}
+
+/* test_image decode FILE OUT.ppm [TW TH]: see the top of this file. */
+static int decode_main(int argc, char **argv)
+{
+	tl_img_opts o;
+	tl_err err;
+	tl_img img;
+	if (tl_img_opts_env(&o, &err) != TL_OK) {
+		fprintf(stderr, "test_image: %s\n", err.msg);
+		return 2;
+	}
+	if (argc == 6)
+		o.target_w = atoi(argv[4]), o.target_h = atoi(argv[5]);
+	if (tl_img_load_opts(argv[2], &o, &img, &err) != TL_OK) {
+		fprintf(stderr, "test_image: %s\n", err.msg);
+		return 1;
+	}
+	FILE *f = fopen(argv[3], "wb");
+	size_t np = (size_t)img.w * img.h;
+	if (!f)
+		return 1;
+	fprintf(f, "P6\n%d %d\n255\n", img.w, img.h);
+	for (size_t i = 0; i < np; i++)
+		for (int c = 0; c < 3; c++)
+			fputc(img.rgb[c * np + i], f);
+	int bad = fclose(f) != 0;
+	printf("%d %d %d %d\n", img.w, img.h, img.src_w, img.src_h);
+	tl_img_free(&img);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && strcmp(argv[1], "decode") == 0)
+		return decode_main(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cpu_cap_reaches_f16), /* first: it sets TL_CPU before any detection */
 		cmocka_unit_test(f16_known_values),
@@ -285,6 +936,16 @@ int main(void)
 		cmocka_unit_test(normalize_caffe_is_bgr_minus_mean),
 		cmocka_unit_test(denormalize_roundtrip_exact),
 		cmocka_unit_test(names_parse),
+		cmocka_unit_test(png_16bit_is_value_over_257),
+		cmocka_unit_test(png_gamma_chunks_ignored),
+		cmocka_unit_test(png_palette_alpha_lowbit),
+		cmocka_unit_test(png_interlaced),
+		cmocka_unit_test(limits_png_ppm),
+		cmocka_unit_test(limits_jpeg),
+		cmocka_unit_test(jpeg_dct_scaled),
+		cmocka_unit_test(ppm_trailing_bytes),
+		cmocka_unit_test(load_refuses_fifo),
+		cmocka_unit_test(opts_from_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

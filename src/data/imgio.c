@@ -1,4 +1,5 @@
-/* imgio.c - PNG, JPEG and PPM decoding into planar RGB (see imgio.h). */
+/* imgio.c - PNG, JPEG and PPM decoding into planar RGB, with limits on
+ * what an untrusted file can make a decode allocate (see imgio.h). */
 #include "data/imgio.h"
 
 #include <errno.h>
@@ -8,68 +9,193 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
-/* Interleaved rgb [h][w][3] -> planar out->rgb. */
-static tl_status to_planar(const uint8_t *px, int w, int h, tl_img *out, const char *name,
-			   tl_err *err)
+#include "infile.h"
+
+void tl_img_opts_init(tl_img_opts *o)
 {
-	size_t plane = (size_t)w * h;
-	out->rgb = malloc(plane * 3);
-	if (!out->rgb)
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for a %dx%d image", name, w, h);
-	for (size_t i = 0; i < plane; i++)
-		for (int c = 0; c < 3; c++)
-			out->rgb[c * plane + i] = px[i * 3 + c];
-	out->w = w, out->h = h;
+	o->max_pixels = TL_IMG_MAX_PIXELS;
+	o->target_w = o->target_h = 0;
+}
+
+tl_status tl_img_opts_env(tl_img_opts *o, tl_err *err)
+{
+	tl_img_opts_init(o);
+	const char *s = getenv("TL_MAX_PIXELS");
+	if (!s)
+		return TL_OK;
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9' && v <= TL_IMG_MAX_PIXELS_HI; p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (p == s || *p || v < 1 || v > TL_IMG_MAX_PIXELS_HI)
+		return tl_seterr(err, TL_EUSAGE, "TL_MAX_PIXELS: expected a pixel count in 1..%llu, got '%s'",
+				 (unsigned long long)TL_IMG_MAX_PIXELS_HI, s);
+	o->max_pixels = v;
 	return TL_OK;
 }
 
-static tl_status check_size(const char *name, const char *fmt, long w, long h, tl_err *err)
+/* The declared size against the side limit and the pixel cap; TL_OK or
+ * TL_EFORMAT with "NAME: FMT: ..." saying which. */
+static tl_status check_size(const char *name, const char *fmt, long w, long h, const tl_img_opts *o,
+			    tl_err *err)
 {
 	if (w < 1 || h < 1 || w > TL_IMG_MAX_SIDE || h > TL_IMG_MAX_SIDE)
 		return tl_seterr(err, TL_EFORMAT, "%s: %s: bad image size (expected 1..%d on each side, got %ldx%ld)",
 				 name, fmt, TL_IMG_MAX_SIDE, w, h);
+	uint64_t px = (uint64_t)w * (uint64_t)h;
+	if (px > o->max_pixels)
+		return tl_seterr(err, TL_EFORMAT,
+				 "%s: %s: too many pixels (expected at most %llu, got %ldx%ld = %llu; TL_MAX_PIXELS raises the limit)",
+				 name, fmt, (unsigned long long)o->max_pixels, w, h, (unsigned long long)px);
 	return TL_OK;
 }
 
-/* ---- PNG (libpng's simplified API) ---- */
-
-static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, tl_img *out,
-			    tl_err *err)
+/* 3 planes of w x h bytes, or NULL with err set. */
+static uint8_t *alloc_planes(const char *name, long w, long h, tl_err *err)
 {
-	png_image im;
-	memset(&im, 0, sizeof im);
-	im.version = PNG_IMAGE_VERSION;
-	if (!png_image_begin_read_from_memory(&im, buf, n)) {
-		tl_status st = tl_seterr(err, TL_EFORMAT, "%s: PNG: %s", name, im.message);
-		png_image_free(&im);
-		return st;
+	uint8_t *p = malloc((size_t)w * (size_t)h * 3);
+	if (!p)
+		tl_seterr(err, TL_ENOMEM, "%s: out of memory for a %ldx%ld image", name, w, h);
+	return p;
+}
+
+/* One pixel into the planes at index i of plane: 8-bit r, g, b and alpha
+ * a, composited onto white when a < 255 (8-bit sample space, rounded). */
+static inline void put_px(uint8_t *rgb, size_t plane, size_t i, unsigned r, unsigned g, unsigned b,
+			  unsigned a)
+{
+	if (a != 255) {
+		r = (r * a + 255 * (255 - a) + 127) / 255;
+		g = (g * a + 255 * (255 - a) + 127) / 255;
+		b = (b * a + 255 * (255 - a) + 127) / 255;
 	}
-	tl_status st = check_size(name, "PNG", (long)im.width, (long)im.height, err);
+	rgb[i] = (uint8_t)r;
+	rgb[plane + i] = (uint8_t)g;
+	rgb[2 * plane + i] = (uint8_t)b;
+}
+
+/* ---- PNG (libpng's row API: no colour management is asked for) ---- */
+
+typedef struct {
+	const uint8_t *buf;
+	size_t n, pos;
+	char msg[160];
+} png_src;
+
+static void png_read_mem(png_structp png, png_bytep dst, size_t len)
+{
+	png_src *s = png_get_io_ptr(png);
+	if (len > s->n - s->pos)
+		png_error(png, "the file ends inside a chunk");
+	memcpy(dst, s->buf + s->pos, len);
+	s->pos += len;
+}
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+	png_src *s = png_get_error_ptr(png);
+	snprintf(s->msg, sizeof s->msg, "%s", msg);
+	png_longjmp(png, 1);
+}
+
+/* libpng's warnings are about chunks it can do without (bad CRCs of
+ * ancillary chunks, extra compressed data): the pixels are whole. */
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png;
+	(void)msg;
+}
+
+/* A sample of a row after png_set_expand: 8 bits, or 16 bits big-endian
+ * scaled to 8 as value / 257 rounded. */
+static inline unsigned png_sample(const uint8_t *p, int b16)
+{
+	return b16 ? (((unsigned)p[0] << 8 | p[1]) + 128) / 257 : p[0];
+}
+
+/* Chunks that are never read: colour management (PIL's raw decode
+ * ignores it too; applying gAMA changed 8-bit samples) and text, time,
+ * and layout chunks, the compressed ones among them (iCCP, zTXt, iTXt). */
+static const png_byte png_skipped[] = "gAMA\0cHRM\0sRGB\0iCCP\0sBIT\0bKGD\0hIST\0pCAL\0sCAL\0pHYs\0oFFs\0"
+				      "tIME\0tEXt\0zTXt\0iTXt\0sPLT\0eXIf";
+
+static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
+			    tl_img *out, tl_err *err)
+{
+	png_src s = {buf, n, 0, ""};
+	png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, png_on_error, png_on_warning);
+	png_infop info = png ? png_create_info_struct(png) : NULL;
+	if (!info) {
+		png_destroy_read_struct(&png, NULL, NULL);
+		return tl_seterr(err, TL_ENOMEM, "%s: PNG: out of memory", name);
+	}
+	uint8_t *volatile row = NULL, *volatile rgb = NULL;
+	if (setjmp(png_jmpbuf(png))) {
+		free(row);
+		free(rgb);
+		png_destroy_read_struct(&png, &info, NULL);
+		return tl_seterr(err, TL_EFORMAT, "%s: PNG: damaged or truncated (libpng: %s)", name, s.msg);
+	}
+	png_set_read_fn(png, &s, png_read_mem);
+	/* sides: our check below names the limit; libpng's own stays as a guard */
+	png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+	png_set_chunk_malloc_max(png, 8u << 20);
+	png_set_chunk_cache_max(png, 1000);
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, png_skipped,
+				    (int)(sizeof png_skipped / 5));
+	png_read_info(png, info);
+	png_uint_32 w, h;
+	int depth, ctype, interlace;
+	png_get_IHDR(png, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
+	tl_status st = check_size(name, "PNG", (long)w, (long)h, o, err);
 	if (st != TL_OK) {
-		png_image_free(&im);
+		png_destroy_read_struct(&png, &info, NULL);
 		return st;
 	}
-	im.format = PNG_FORMAT_RGB;
-	uint8_t *px = malloc(PNG_IMAGE_SIZE(im));
-	if (!px) {
-		png_image_free(&im);
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", name);
+	png_set_expand(png); /* palette -> RGB, grey 1/2/4 -> 8 bits, tRNS -> alpha */
+	int passes = png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	int ch = png_get_channels(png, info), b16 = png_get_bit_depth(png, info) == 16;
+	size_t bps = b16 ? 2 : 1, plane = (size_t)w * h;
+	row = malloc(png_get_rowbytes(png, info));
+	rgb = alloc_planes(name, (long)w, (long)h, err);
+	if (!row || !rgb) {
+		free(row);
+		free(rgb);
+		png_destroy_read_struct(&png, &info, NULL);
+		return tl_seterr(err, TL_ENOMEM, "%s: PNG: out of memory for a %ux%u image", name, w, h);
 	}
-	png_color white = {255, 255, 255};
-	if (!png_image_finish_read(&im, &white, px, 0, NULL)) {
-		st = tl_seterr(err, TL_EFORMAT, "%s: PNG: damaged or truncated (libpng: %s)", name,
-			       im.message);
-		png_image_free(&im);
-		free(px);
-		return st;
-	}
-	st = to_planar(px, (int)im.width, (int)im.height, out, name, err);
-	png_image_free(&im);
-	free(px);
-	return st;
+	/* Adam7: each call fills only this pass's pixels of the row, so each
+	 * pass's pixels are taken as they come and one row buffer serves */
+	int adam7 = interlace == PNG_INTERLACE_ADAM7;
+	for (int pass = 0; pass < passes; pass++)
+		for (png_uint_32 y = 0; y < h; y++) {
+			png_read_row(png, row, NULL);
+			if (adam7 && !PNG_ROW_IN_INTERLACE_PASS(y, pass))
+				continue;
+			png_uint_32 x0 = adam7 ? PNG_PASS_START_COL(pass) : 0;
+			png_uint_32 dx = adam7 ? 1u << PNG_PASS_COL_SHIFT(pass) : 1;
+			for (png_uint_32 x = x0; x < w; x += dx) {
+				const uint8_t *p = row + (size_t)x * ch * bps;
+				unsigned r = png_sample(p, b16), g = r, b = r, a = 255;
+				if (ch >= 3)
+					g = png_sample(p + bps, b16), b = png_sample(p + 2 * bps, b16);
+				if (ch == 2 || ch == 4)
+					a = png_sample(p + (ch - 1) * bps, b16);
+				put_px(rgb, plane, (size_t)y * w + x, r, g, b, a);
+			}
+		}
+	png_read_end(png, NULL);
+	png_destroy_read_struct(&png, &info, NULL);
+	free(row);
+	out->rgb = rgb;
+	out->w = out->src_w = (int)w;
+	out->h = out->src_h = (int)h;
+	return TL_OK;
 }
 
 /* ---- JPEG ---- */
@@ -77,8 +203,7 @@ static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, tl_i
 typedef struct {
 	struct jpeg_error_mgr pub;
 	jmp_buf jb;
-	char msg[JMSG_LENGTH_MAX];
-	int warned;
+	char msg[JMSG_LENGTH_MAX + 64];
 } jerr;
 
 static void j_error_exit(j_common_ptr c)
@@ -88,76 +213,128 @@ static void j_error_exit(j_common_ptr c)
 	longjmp(e->jb, 1);
 }
 
-/* Warnings (level -1) are corrupt or missing data: remember the first. */
+/* Warnings (level -1) are corrupt or missing data: fail at the first,
+ * before libjpeg fills the rest of a truncated image with grey. */
 static void j_emit(j_common_ptr c, int level)
 {
-	jerr *e = (jerr *)c->err;
-	if (level < 0 && !e->warned) {
-		c->err->format_message(c, e->msg);
-		e->warned = 1;
+	if (level < 0)
+		j_error_exit(c);
+}
+
+/* Called between scans: refuses a file with more than TL_IMG_MAX_SCANS. */
+static void j_progress(j_common_ptr c)
+{
+	j_decompress_ptr d = (j_decompress_ptr)c;
+	if (c->is_decompressor && d->input_scan_number > TL_IMG_MAX_SCANS) {
+		jerr *e = (jerr *)c->err;
+		snprintf(e->msg, sizeof e->msg, "more than %d scans", TL_IMG_MAX_SCANS);
+		longjmp(e->jb, 1);
 	}
 }
 
-static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, tl_img *out,
-			     tl_err *err)
+static size_t round_up(size_t v, size_t m)
+{
+	return (v + m - 1) / m * m;
+}
+
+static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
+			     tl_img *out, tl_err *err)
 {
 	struct jpeg_decompress_struct d;
+	struct jpeg_progress_mgr prog = {.progress_monitor = j_progress};
 	jerr e;
 	memset(&e, 0, sizeof e);
 	d.err = jpeg_std_error(&e.pub);
 	e.pub.error_exit = j_error_exit;
 	e.pub.emit_message = j_emit;
-	uint8_t *volatile px = NULL;
+	uint8_t *volatile row = NULL, *volatile rgb = NULL;
 	if (setjmp(e.jb)) {
 		jpeg_destroy_decompress(&d);
-		free(px);
-		return tl_seterr(err, TL_EFORMAT, "%s: JPEG: damaged (libjpeg: %s)", name, e.msg);
+		free(row);
+		free(rgb);
+		return tl_seterr(err, TL_EFORMAT, "%s: JPEG: damaged or truncated (libjpeg: %s)", name, e.msg);
 	}
 	jpeg_create_decompress(&d);
+	d.progress = &prog;
+	/* libjpeg's big arrays are the coefficients checked below; past
+	 * this it fails (no backing store) instead of allocating */
+	d.mem->max_memory_to_use = (long)(o->max_pixels * sizeof(JCOEF) + (32u << 20));
 	jpeg_mem_src(&d, buf, (unsigned long)n);
 	jpeg_read_header(&d, TRUE);
-	tl_status st = check_size(name, "JPEG", (long)d.image_width, (long)d.image_height, err);
+	long w = (long)d.image_width, h = (long)d.image_height;
+	tl_status st = check_size(name, "JPEG", w, h, o, err);
+	if (st == TL_OK && (d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK))
+		st = tl_seterr(err, TL_EFORMAT, "%s: JPEG: CMYK images are not supported (expected RGB or greyscale)",
+			       name);
+	if (st == TL_OK && (d.progressive_mode || d.comps_in_scan < d.num_components)) {
+		/* every coefficient is kept until the last scan: 8x8 blocks,
+		 * padded to whole MCUs, of every component */
+		uint64_t coefs = 0;
+		for (int c = 0; c < d.num_components; c++) {
+			const jpeg_component_info *ci = &d.comp_info[c];
+			coefs += (uint64_t)round_up(ci->width_in_blocks, (size_t)ci->h_samp_factor) *
+				 round_up(ci->height_in_blocks, (size_t)ci->v_samp_factor) * 64;
+		}
+		if (coefs > o->max_pixels)
+			st = tl_seterr(err, TL_EFORMAT,
+				       "%s: JPEG: too many coefficients to buffer (a %s JPEG keeps all of them: expected at most %llu, got %llu for %ldx%ld with %d components; TL_MAX_PIXELS raises the limit)",
+				       name, d.progressive_mode ? "progressive" : "multi-scan",
+				       (unsigned long long)o->max_pixels, (unsigned long long)coefs, w, h,
+				       d.num_components);
+	}
 	if (st != TL_OK) {
 		jpeg_destroy_decompress(&d);
 		return st;
 	}
-	if (d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK) {
-		jpeg_destroy_decompress(&d);
-		return tl_seterr(err, TL_EFORMAT, "%s: JPEG: CMYK images are not supported (expected RGB or greyscale)",
-				 name);
-	}
+	/* DCT scaling: the smallest of 1/8, 1/4, 1/2 that keeps twice the target */
+	if (o->target_w > 0 && o->target_h > 0)
+		for (unsigned s = 8; s > 1; s /= 2)
+			if ((w + (long)s - 1) / (long)s >= 2L * o->target_w &&
+			    (h + (long)s - 1) / (long)s >= 2L * o->target_h) {
+				d.scale_num = 1, d.scale_denom = s;
+				break;
+			}
 	d.out_color_space = JCS_RGB;
 	jpeg_start_decompress(&d);
-	int w = (int)d.output_width, h = (int)d.output_height;
-	px = malloc((size_t)w * h * 3);
-	if (!px) {
+	long ow = (long)d.output_width, oh = (long)d.output_height;
+	row = malloc((size_t)ow * 3);
+	rgb = alloc_planes(name, ow, oh, err);
+	if (!row || !rgb) {
 		jpeg_destroy_decompress(&d);
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", name);
+		free(row);
+		free(rgb);
+		return tl_seterr(err, TL_ENOMEM, "%s: JPEG: out of memory for a %ldx%ld image", name, ow, oh);
 	}
+	size_t plane = (size_t)ow * oh;
 	while (d.output_scanline < d.output_height) {
-		JSAMPROW row = px + (size_t)d.output_scanline * w * 3;
-		jpeg_read_scanlines(&d, &row, 1);
+		size_t y = d.output_scanline;
+		JSAMPROW r = row;
+		jpeg_read_scanlines(&d, &r, 1);
+		for (long x = 0; x < ow; x++)
+			put_px(rgb, plane, y * ow + x, row[3 * x], row[3 * x + 1], row[3 * x + 2], 255);
 	}
 	jpeg_finish_decompress(&d);
 	jpeg_destroy_decompress(&d);
-	if (e.warned) {
-		free(px);
-		return tl_seterr(err, TL_EFORMAT, "%s: JPEG: damaged or truncated (libjpeg: %s)", name,
-				 e.msg);
-	}
-	st = to_planar(px, w, h, out, name, err);
-	free(px);
-	return st;
+	free(row);
+	out->rgb = rgb;
+	out->w = (int)ow, out->h = (int)oh;
+	out->src_w = (int)w, out->src_h = (int)h;
+	return TL_OK;
 }
 
 /* ---- PPM / PGM ---- */
+
+static int pnm_space(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 /* Next header number, skipping whitespace and # comments; -1 if none. */
 static long pnm_num(const uint8_t *b, size_t n, size_t *pos)
 {
 	size_t i = *pos;
 	for (;;) {
-		while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+		while (i < n && pnm_space(b[i]))
 			i++;
 		if (i < n && b[i] == '#') {
 			while (i < n && b[i] != '\n')
@@ -179,8 +356,8 @@ static long pnm_num(const uint8_t *b, size_t n, size_t *pos)
 	return v;
 }
 
-static tl_status decode_pnm(const uint8_t *b, size_t n, const char *name, tl_img *out,
-			    tl_err *err)
+static tl_status decode_pnm(const uint8_t *b, size_t n, const char *name, const tl_img_opts *o,
+			    tl_img *out, tl_err *err)
 {
 	char kind = (char)b[1];
 	int ch = kind == '6' || kind == '3' ? 3 : 1, binary = kind == '6' || kind == '5';
@@ -189,104 +366,136 @@ static tl_status decode_pnm(const uint8_t *b, size_t n, const char *name, tl_img
 	if (w < 0 || h < 0 || maxv < 0)
 		return tl_seterr(err, TL_EFORMAT, "%s: PPM: bad or truncated header (expected width, height and maxval after P%c)",
 				 name, kind);
-	TL_TRY(check_size(name, "PPM", w, h, err));
+	TL_TRY(check_size(name, "PPM", w, h, o, err));
 	if (maxv < 1 || maxv > 65535)
 		return tl_seterr(err, TL_EFORMAT, "%s: PPM: bad maxval (expected 1..65535, got %ld)", name, maxv);
-	size_t count = (size_t)w * h * ch, bps = maxv > 255 ? 2 : 1;
-	uint8_t *px = malloc((size_t)w * h * 3);
-	if (!px)
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", name);
-	tl_status st = TL_OK;
+	size_t count = (size_t)w * h * ch, bps = maxv > 255 ? 2 : 1, plane = (size_t)w * h;
+	/* the raster must be there before anything of its size is allocated */
+	if (pos >= n || !pnm_space(b[pos]))
+		return tl_seterr(err, TL_EFORMAT, "%s: PPM: bad header (expected whitespace after maxval)", name);
 	if (binary) {
-		if (pos >= n || !(b[pos] == ' ' || b[pos] == '\t' || b[pos] == '\n' || b[pos] == '\r')) {
-			free(px);
-			return tl_seterr(err, TL_EFORMAT, "%s: PPM: bad header (expected one whitespace byte after maxval)", name);
-		}
 		pos++;
-		if (n - pos < count * bps) {
-			free(px);
+		if (n - pos < count * bps)
 			return tl_seterr(err, TL_EFORMAT, "%s: PPM: truncated (expected %zu bytes of pixels, got %zu)",
 					 name, count * bps, n - pos);
-		}
+	} else if ((n - pos) / 2 < count) {
+		/* each plain sample takes a digit and the whitespace before it */
+		return tl_seterr(err, TL_EFORMAT, "%s: PPM: truncated (expected %zu samples, at least %zu bytes, got %zu)",
+				 name, count, count * 2, n - pos);
 	}
+	uint8_t *rgb = alloc_planes(name, w, h, err);
+	if (!rgb)
+		return TL_ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		long v;
 		if (binary) {
 			v = bps == 2 ? (long)b[pos] << 8 | b[pos + 1] : b[pos];
 			pos += bps;
 		} else if ((v = pnm_num(b, n, &pos)) < 0) {
-			st = tl_seterr(err, TL_EFORMAT, "%s: PPM: truncated (expected %zu samples, got %zu)", name,
-				       count, i);
-			break;
+			free(rgb);
+			return tl_seterr(err, TL_EFORMAT, "%s: PPM: truncated or not a number (expected %zu samples, got %zu)",
+					 name, count, i);
 		}
 		if (v > maxv) {
-			st = tl_seterr(err, TL_EFORMAT, "%s: PPM: sample %zu out of range (expected 0..%ld, got %ld)",
-				       name, i, maxv, v);
-			break;
+			free(rgb);
+			return tl_seterr(err, TL_EFORMAT, "%s: PPM: sample %zu out of range (expected 0..%ld, got %ld)",
+					 name, i, maxv, v);
 		}
 		uint8_t q = (uint8_t)((v * 255 + maxv / 2) / maxv);
 		if (ch == 3)
-			px[i] = q;
+			rgb[i % 3 * plane + i / 3] = q;
 		else
-			px[i * 3] = px[i * 3 + 1] = px[i * 3 + 2] = q;
+			rgb[i] = rgb[plane + i] = rgb[2 * plane + i] = q;
 	}
-	if (st == TL_OK)
-		st = to_planar(px, (int)w, (int)h, out, name, err);
-	free(px);
+	/* one image per file: whitespace may end it, nothing else */
+	size_t end = pos;
+	while (end < n && pnm_space(b[end]))
+		end++;
+	if (end < n) {
+		free(rgb);
+		return tl_seterr(err, TL_EFORMAT,
+				 "%s: PPM: %zu bytes after the image (expected the file to end: one image per file, whitespace only after the pixels)",
+				 name, n - pos);
+	}
+	out->rgb = rgb;
+	out->w = out->src_w = (int)w;
+	out->h = out->src_h = (int)h;
+	return TL_OK;
+}
+
+tl_status tl_img_decode_opts(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
+			     tl_img *out, tl_err *err)
+{
+	memset(out, 0, sizeof *out);
+	tl_status st;
+	if (n >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0) {
+		st = decode_png(buf, n, name, o, out, err);
+		out->format = "PNG";
+	} else if (n >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) {
+		st = decode_jpeg(buf, n, name, o, out, err);
+		out->format = "JPEG";
+	} else if (n >= 2 && buf[0] == 'P' && (buf[1] == '2' || buf[1] == '3' || buf[1] == '5' || buf[1] == '6')) {
+		st = decode_pnm(buf, n, name, o, out, err);
+		out->format = "PPM";
+	} else if (n == 0) {
+		return tl_seterr(err, TL_EFORMAT, "%s: empty file (expected a PNG, JPEG or PPM image)", name);
+	} else {
+		return tl_seterr(err, TL_EFORMAT, "%s: not a PNG, JPEG or PPM image (first bytes %02x %02x %02x %02x)",
+				 name, buf[0], n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0);
+	}
 	return st;
 }
 
 tl_status tl_img_decode(const uint8_t *buf, size_t n, const char *name, tl_img *out, tl_err *err)
 {
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	return tl_img_decode_opts(buf, n, name, &o, out, err);
+}
+
+tl_status tl_img_load_opts(const char *path, const tl_img_opts *o, tl_img *out, tl_err *err)
+{
 	memset(out, 0, sizeof *out);
-	if (n >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0) {
-		out->format = "PNG";
-		return decode_png(buf, n, name, out, err);
+	struct stat sb;
+	int fd = tl_open_input(path, &sb, err);
+	if (fd < 0)
+		return TL_EIO;
+	if (sb.st_size > (off_t)1 << 31) {
+		close(fd);
+		return tl_seterr(err, TL_EFORMAT, "%s: too large for an image (expected at most 2 GiB, got %lld bytes)",
+				 path, (long long)sb.st_size);
 	}
-	if (n >= 3 && buf[0] == 0xFF && buf[1] == 0xD8 && buf[2] == 0xFF) {
-		out->format = "JPEG";
-		return decode_jpeg(buf, n, name, out, err);
+	size_t n = (size_t)sb.st_size, got = 0;
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf) {
+		close(fd);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
-	if (n >= 2 && buf[0] == 'P' && (buf[1] == '2' || buf[1] == '3' || buf[1] == '5' || buf[1] == '6')) {
-		out->format = "PPM";
-		return decode_pnm(buf, n, name, out, err);
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			tl_status st = r < 0 ? tl_seterr(err, TL_EIO, "%s: read error: %s", path, strerror(errno))
+					     : tl_seterr(err, TL_EIO, "%s: read error (expected %zu bytes, got %zu: the file shrank)",
+							 path, n, got);
+			free(buf);
+			close(fd);
+			return st;
+		}
+		got += (size_t)r;
 	}
-	if (n == 0)
-		return tl_seterr(err, TL_EFORMAT, "%s: empty file (expected a PNG, JPEG or PPM image)", name);
-	return tl_seterr(err, TL_EFORMAT, "%s: not a PNG, JPEG or PPM image (first bytes %02x %02x %02x %02x)",
-			 name, buf[0], n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0);
+	close(fd);
+	tl_status st = tl_img_decode_opts(buf, n, path, o, out, err);
+	free(buf);
+	return st;
 }
 
 tl_status tl_img_load(const char *path, tl_img *out, tl_err *err)
 {
-	memset(out, 0, sizeof *out);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat sb;
-	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		fclose(f);
-		return tl_seterr(err, TL_EIO, "%s: not a regular file", path);
-	}
-	if (sb.st_size > (off_t)1 << 31) {
-		fclose(f);
-		return tl_seterr(err, TL_EFORMAT, "%s: too large for an image (over 2 GiB)", path);
-	}
-	size_t n = (size_t)sb.st_size;
-	uint8_t *buf = malloc(n ? n : 1);
-	if (!buf) {
-		fclose(f);
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
-	}
-	size_t got = fread(buf, 1, n, f);
-	fclose(f);
-	if (got != n) {
-		free(buf);
-		return tl_seterr(err, TL_EIO, "%s: read error (expected %zu bytes, got %zu)", path, n, got);
-	}
-	tl_status st = tl_img_decode(buf, n, path, out, err);
-	free(buf);
-	return st;
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	return tl_img_load_opts(path, &o, out, err);
 }
 
 void tl_img_free(tl_img *img)

@@ -1,13 +1,27 @@
-/* imgio.h - decode image files for prediction: PNG (libpng), JPEG
- * (libjpeg-turbo) and binary or plain PPM/PGM (P6, P5, P3, P2), any size,
- * into the planar 8-bit RGB layout of a CIFAR record ([3][h][w], planes
- * R, G, B), which tl_image_convert resizes and normalizes.
+/* imgio.h - decode image files: PNG (libpng), JPEG (libjpeg-turbo) and
+ * binary or plain PPM/PGM (P6, P5, P3, P2), into the planar 8-bit RGB
+ * layout of a CIFAR record ([3][h][w], planes R, G, B), which
+ * tl_image_convert resizes and normalizes.  tlpredict reads its images
+ * here; every other reader of image files (tlpack's folder sources) is to
+ * use the same entry points and limits.
  *
  * The format is told by the file's first bytes, not its name.  Damaged
  * input is an error, never a half-grey picture: libjpeg's "premature end"
- * and corrupt-data warnings fail the decode.  Grey images become three
- * equal planes; transparent pixels are composited onto white; 16-bit
- * samples are scaled to 8 bits. */
+ * and corrupt-data warnings fail the decode at once.  Samples are taken
+ * as stored, as PIL's decoders take them: no gamma, sRGB, cHRM or ICC
+ * colour management (those PNG chunks are skipped unread), 16-bit
+ * samples become value / 257 rounded (the PPM rule), grey images become
+ * three equal planes, and transparent pixels are composited onto white
+ * in 8-bit sample space: (c * a + 255 * (255 - a) + 127) / 255.
+ *
+ * Untrusted files cannot make a decode take much more memory or time
+ * than an image of opts->max_pixels pixels needs: the size a file
+ * declares (PNG IHDR, JPEG SOF, PPM header) is checked before anything of
+ * that size is allocated; a JPEG whose coefficients are all kept
+ * (progressive or multi-scan) is refused when its coefficient count
+ * (8x8 blocks x 64, all components) exceeds the cap, libjpeg's own
+ * memory is capped accordingly, and more than TL_IMG_MAX_SCANS scans
+ * are refused. */
 #ifndef TL_IMGIO_H
 #define TL_IMGIO_H
 
@@ -17,21 +31,60 @@
 #include "tl.h"
 
 #define TL_IMG_MAX_SIDE 32768
+/* Default pixel cap: PIL's DecompressionBombError threshold
+ * (2 x Image.MAX_IMAGE_PIXELS), about 179 megapixels, 537 MB as RGB. */
+#define TL_IMG_MAX_PIXELS 178956970ULL
+/* The largest cap that can be asked for (TL_IMG_MAX_SIDE squared). */
+#define TL_IMG_MAX_PIXELS_HI 1073741824ULL
+/* Scans of a progressive JPEG (each rereads every coefficient); encoders
+ * write about 10. */
+#define TL_IMG_MAX_SCANS 100
 
 typedef struct {
-	int w, h;
-	uint8_t *rgb; /* [3][h][w], planes R, G, B */
+	uint64_t max_pixels; /* refuse a declared width x height above this */
+	/* 0, or the size the caller resizes to: a JPEG is then decoded at
+	 * 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when that keeps at
+	 * least twice the target on each side, as PIL's thumbnail() does */
+	int target_w, target_h;
+} tl_img_opts;
+
+typedef struct {
+	int w, h;         /* the decoded size (rgb's) */
+	int src_w, src_h; /* the size the file declares (w, h unless scaled) */
+	uint8_t *rgb;     /* [3][h][w], planes R, G, B */
 	const char *format; /* "PNG", "JPEG", "PPM" */
 } tl_img;
 
-/* Decode n bytes; name is used in messages ("FILE: JPEG: ...").  Fails
- * on an unknown format, a damaged or truncated file, or a side larger
- * than TL_IMG_MAX_SIDE. */
+/* Fills o with the built-in defaults: max_pixels TL_IMG_MAX_PIXELS, no
+ * target. */
+void tl_img_opts_init(tl_img_opts *o);
+
+/* tl_img_opts_init, then $TL_MAX_PIXELS when set: a decimal pixel count
+ * in 1..TL_IMG_MAX_PIXELS_HI.  Fails (TL_EUSAGE) naming the variable and
+ * its value when it is anything else. */
+tl_status tl_img_opts_env(tl_img_opts *o, tl_err *err);
+
+/* Decode n bytes with opts o; name is used in messages ("FILE: JPEG:
+ * ...").  On success out holds the pixels (tl_img_free them); on failure
+ * out holds nothing to free.  Fails (TL_EFORMAT) on an unknown format, a
+ * damaged or truncated file, a side outside 1..TL_IMG_MAX_SIDE, a
+ * declared size above o->max_pixels, a JPEG over its coefficient or scan
+ * limit, or a PPM with anything but whitespace after its raster (netpbm
+ * allows several images in one file; one file is one image here). */
+tl_status tl_img_decode_opts(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
+			     tl_img *out, tl_err *err);
+
+/* tl_img_decode_opts with tl_img_opts_init's defaults. */
 tl_status tl_img_decode(const uint8_t *buf, size_t n, const char *name, tl_img *out, tl_err *err);
 
-/* Read and decode a file. */
+/* Read a regular file (tl_open_input: a FIFO, device or directory is
+ * refused without blocking, TL_EIO) of at most 2 GiB and decode it. */
+tl_status tl_img_load_opts(const char *path, const tl_img_opts *o, tl_img *out, tl_err *err);
+
+/* tl_img_load_opts with tl_img_opts_init's defaults. */
 tl_status tl_img_load(const char *path, tl_img *out, tl_err *err);
 
+/* Frees the pixels; safe on a zeroed or already freed image. */
 void tl_img_free(tl_img *img);
 
 #endif
