@@ -95,6 +95,24 @@ err_has "truncated download" "tlweights: cut.h5: /: " "truncated (expected a com
 nothing_left "truncated download" . o2.safetensors
 run 1 "missing file" -- "$W" list none.h5
 err_has "missing file" "none.h5: cannot open"
+# issue 29 items 4, 5, 9: data from outside the file is refused by name;
+# a FIFO is refused at once instead of waited on
+H=$top_srcdir/tests/fixtures
+run 1 "external storage" -- "$W" import "$H/keras-bad-external.h5" -o o4.safetensors
+err_has "external storage" "keras-bad-external.h5: block1_conv1: block1_conv1/bias:0: external storage in '/etc/passwd'"
+nothing_left "external storage" . o4.safetensors
+run 1 "external link" -- "$W" list "$H/keras-bad-extlink.h5"
+err_has "external link" "block1_conv2/kernel:0 is an external link"
+run 1 "never written" -- "$W" check "$H/keras-bad-unalloc.h5"
+err_has "never written" "block1_conv2/kernel:0: not allocated"
+run 1 "gzip bomb" -- "$W" import "$H/keras-bad-zip.h5" -o o5.safetensors
+err_has "gzip bomb" "declares 18874368 bytes compressed into 18472 (expected at most 64x compression)"
+nothing_left "gzip bomb" . o5.safetensors
+mkfifo fifo.h5
+for c in import list check; do
+	run 1 "FIFO $c" -- timeout 20 "$W" $c fifo.h5
+	err_has "FIFO $c" "fifo.h5: not a regular file (it is a FIFO)"
+done
 run 2 "unknown command" -- "$W" convert "$K"
 run 2 "no file" -- "$W" import
 # a file without model metadata: checked against the network its tensor names belong to
@@ -173,9 +191,18 @@ head -c 128 b1.npy | grep -qF "'shape': (2, 64, 16, 16)" && ok "tleval: block1_p
 grep -q "imported" "$T/err" && bad "tleval imported again: $(cat "$T/err")" || ok "tleval: not imported again"
 run 0 "TL_WEIGHTS names the .h5" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b2.npy
 grep -q "imported" "$T/err" && bad "TL_WEIGHTS .h5 imported again: $(cat "$T/err")" || ok "TL_WEIGHTS .h5: the import is reused"
+# the import is reused while the .h5 holds the same bytes, whatever its
+# mtime, and redone when other weights replace it, even with an older
+# mtime (issue 29 item 8: decided by size and XXH3, not by mtime)
 touch "$K"
-sleep 1
-touch "$K"
-run 0 "a newer .h5 is imported again" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b3.npy
-err_has "a newer .h5 is imported again" "tleval: imported Keras weights $K"
+run 0 "a touched .h5 is not imported again" -- env TL_WEIGHTS="$K" "$BIN/tleval" --features block1_pool --limit 1 -o b3.npy
+grep -q "imported" "$T/err" && bad "touched .h5 imported again: $(cat "$T/err")" || ok "touched .h5: the import is reused"
+$PY "$GEN" --notop-real "$K" 2 || exit 1
+touch -d 2001-01-01 "$K"
+run 0 "other weights with an older mtime are imported" -- "$BIN/tleval" --features block1_pool --limit 1 -o b4.npy
+err_has "other weights with an older mtime are imported" "tleval: imported Keras weights $K"
+"$W" list "$HOME/.local/share/tlkit/vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors" >meta.txt
+grep -qF "source_md5     $(md5sum "$K" | cut -c1-32)" meta.txt && ok "the new import records the new file's md5" ||
+	bad "the import's source_md5 is not the new file's: $(grep source_ meta.txt)"
+cmp -s b3.npy b4.npy && bad "block1_pool unchanged by the new weights" || ok "block1_pool follows the new weights"
 finish
