@@ -15,10 +15,12 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tlpredict -m MODEL.safetensors [-k N] [--json] IMAGE...\n"
+		"usage: tlpredict -m MODEL.safetensors [-k N] [--json] [--max-pixels N] IMAGE...\n"
 		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors)\n"
 		"  -k, --top N          classes to show per image (default 3)\n"
 		"      --json           one JSON object per image and line\n"
+		"      --max-pixels N   refuse images declaring more pixels (default 178956970,\n"
+		"                       or $TL_MAX_PIXELS)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
 		"  -h, --help, -V, --version\n"
 		"IMAGE: PNG, JPEG or PPM/PGM of any size, resized and normalized as the model's\n"
@@ -26,17 +28,52 @@ static void usage(FILE *f)
 		"see tlpredict(1)\n");
 }
 
-static void json_str(const char *s)
+/* Length of the valid UTF-8 sequence that starts at s (2..4 bytes), or 0
+ * when there is none (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF); s[0] >= 0x80.  Stops at the first bad byte, so never
+ * reads past a terminating NUL. */
+static int utf8_len(const unsigned char *s)
 {
+	unsigned c = s[0], lo = 0x80, hi = 0xBF;
+	int n;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3, lo = c == 0xE0 ? 0xA0 : lo, hi = c == 0xED ? 0x9F : hi;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4, lo = c == 0xF0 ? 0x90 : lo, hi = c == 0xF4 ? 0x8F : hi;
+	else
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+/* Prints str as a JSON string that any JSON parser accepts, whatever
+ * bytes it holds (file names are bytes): " and backslash escaped,
+ * control characters and DEL as \u00XX, valid UTF-8 as it is, and every
+ * byte that is not part of a valid UTF-8 sequence as U+FFFD (\ufffd). */
+static void json_str(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
+	while (*s) {
+		unsigned c = *s;
+		int n = 1;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else if (c < 0x80)
+			putchar((int)c);
+		else if ((n = utf8_len(s)) > 0)
+			fwrite(s, 1, (size_t)n, stdout);
 		else
-			putchar(ch);
+			fputs("\\ufffd", stdout), n = 1;
+		s += n;
 	}
 	putchar('"');
 }
@@ -45,6 +82,7 @@ static void json_str(const char *s)
 typedef struct {
 	const char *model;
 	int top, json, threads;
+	long max_pixels; /* --max-pixels, 0 when not given */
 } predict_args;
 
 /* Parses the options into a and checks that a model and at least one
@@ -52,14 +90,15 @@ typedef struct {
  * --help/--version, 2 on a bad command line). */
 static int parse_args(int argc, char **argv, predict_args *a)
 {
-	enum { O_JSON = 256 };
+	enum { O_JSON = 256, O_MAXPX };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"top", required_argument, 0, 'k'},
 		{"json", no_argument, 0, O_JSON},       {"threads", required_argument, 0, 'j'},
+		{"max-pixels", required_argument, 0, O_MAXPX},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	a->model = NULL, a->top = 3, a->json = 0, a->threads = 0;
+	a->model = NULL, a->top = 3, a->json = 0, a->threads = 0, a->max_pixels = 0;
 	int c;
 	long v;
 	while ((c = getopt_long(argc, argv, "m:k:j:hV", lo, NULL)) != -1) {
@@ -71,6 +110,10 @@ static int parse_args(int argc, char **argv, predict_args *a)
 			a->top = (int)v;
 			break;
 		case O_JSON: a->json = 1; break;
+		case O_MAXPX:
+			if (tl_parse_long(optarg, 1, (long)TL_IMG_MAX_PIXELS_HI, &a->max_pixels))
+				return tl_cli_bad("tlpredict", "--max-pixels: expected a pixel count in 1..1073741824", optarg);
+			break;
 		case 'j':
 			if (tl_parse_long(optarg, 1, 1024, &v))
 				return tl_cli_bad("tlpredict", "-j: expected a thread count in 1..1024", optarg);
@@ -114,7 +157,8 @@ static void print_top(const predict_args *a, const char *file, const tl_img *img
 	if (a->json) {
 		printf("{\"file\":");
 		json_str(file);
-		printf(",\"format\":\"%s\",\"width\":%d,\"height\":%d,\"top\":[", img->format, img->w, img->h);
+		printf(",\"format\":\"%s\",\"width\":%d,\"height\":%d,\"top\":[", img->format, img->src_w,
+		       img->src_h);
 		for (int i = 0; i < a->top; i++) {
 			printf("%s{\"class\":", i ? "," : "");
 			json_str(in->names[order[i]]);
@@ -129,15 +173,16 @@ static void print_top(const predict_args *a, const char *file, const tl_img *img
 	}
 }
 
-/* Loads and classifies one image and prints its top classes; on failure
- * says why on stderr (and as a JSON line with --json); returns 0 or 1. */
-static int predict_one(const predict_args *a, tl_predictor *p, const char *file, float *prob,
-		       int *order)
+/* Loads (with the limits of io) and classifies one image and prints its
+ * top classes; on failure says why on stderr (and as a JSON line with
+ * --json); returns 0 or 1. */
+static int predict_one(const predict_args *a, tl_predictor *p, const tl_img_opts *io,
+		       const char *file, float *prob, int *order)
 {
 	const tl_predict_info *in = tl_predictor_info(p);
 	tl_err err;
 	tl_img img;
-	tl_status st = tl_img_load(file, &img, &err);
+	tl_status st = tl_img_load_opts(file, io, &img, &err);
 	if (st == TL_OK)
 		st = tl_predict(p, &img, prob, &err);
 	if (st != TL_OK) {
@@ -164,11 +209,21 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
+	/* the limits every image is read with: $TL_MAX_PIXELS, then
+	 * --max-pixels; a JPEG may be decoded at a reduced scale that keeps
+	 * twice the model's input size (set below) */
 	tl_err err;
-	tl_predictor *p;
-	tl_status st = tl_predictor_open(&p, a.model, a.threads, &err);
+	tl_img_opts io;
+	tl_status st = tl_img_opts_env(&io, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
+	if (a.max_pixels)
+		io.max_pixels = (uint64_t)a.max_pixels;
+	tl_predictor *p;
+	st = tl_predictor_open(&p, a.model, a.threads, &err);
+	if (st != TL_OK)
+		return tl_cli_exit("tlpredict", st, &err, NULL);
+	io.target_w = tl_predictor_info(p)->width, io.target_h = tl_predictor_info(p)->height;
 	int k = tl_predictor_info(p)->n_classes;
 	if (a.top > k)
 		a.top = k;
@@ -178,13 +233,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tlpredict: out of memory\n");
 		return 1;
 	}
-	int failed = 0;
-	for (int i = optind; i < argc; i++)
-		failed += predict_one(&a, p, argv[i], prob, order);
+	int failed = 0, wrote = 1;
+	for (int i = optind; i < argc && wrote; i++) {
+		failed += predict_one(&a, p, &io, argv[i], prob, order);
+		/* each result as it is known: a reader of a pipe need not wait */
+		wrote = fflush(stdout) == 0;
+	}
 	free(prob);
 	free(order);
 	tl_predictor_close(p);
-	if (fflush(stdout) != 0) {
+	if (!wrote || ferror(stdout)) {
 		fprintf(stderr, "tlpredict: write error on standard output\n");
 		return 1;
 	}
