@@ -20,6 +20,7 @@
 
 #include "cpu/host.h"
 #include "data/image.h"
+#include "infile.h"
 #include "nn/keras.h"
 #include "nn/md5.h"
 #include "nn/models.h"
@@ -991,6 +992,24 @@ static void test_find_imports_keras_once(void **s)
 	tl_st_close(st);
 	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
 	assert_int_equal(w.imported, 0); /* and that import is then used */
+	/* an import made before source_xxh3 existed is judged by its md5 */
+	char size[24];
+	struct stat kb;
+	assert_int_equal(stat(k, &kb), 0);
+	snprintf(size, sizeof size, "%lld", (long long)kb.st_size);
+	float one = 1;
+	tl_st_out t = {.name = "x", .dtype = TL_ST_F32, .ndim = 1, .shape = {1}, .data = &one};
+	const char *meta[] = {"source", "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+			      "keras_layout", "keras2", "source_size", size, "source_md5", md5};
+	tl_infile_forget(want); /* the lookup read it; the test replaces it */
+	assert_int_equal(tl_st_write(want, &t, 1, meta, 4, &err), TL_OK);
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	assert_int_equal(w.imported, 0);
+	meta[7] = "00000000000000000000000000000000";
+	tl_infile_forget(want); /* the lookup read it; the test replaces it */
+	assert_int_equal(tl_st_write(want, &t, 1, meta, 4, &err), TL_OK);
+	assert_int_equal(tl_weights_find("vgg16", "/nonexistent", &w, &err), TL_OK);
+	assert_int_equal(w.imported, 1);
 	/* squeezenet does not take VGG16 weights */
 	assert_int_equal(tl_weights_find("squeezenet", "/nonexistent", &w, &err), TL_OK);
 	assert_string_equal(w.path, "");
