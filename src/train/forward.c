@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "nn/models.h"
+#include "nn/safetensors.h"
 
 uint64_t tl_sweep_record(const tl_sweep *s, uint64_t i)
 {
@@ -99,6 +100,31 @@ static tl_status find_layer(const tl_net *net, const char *name, int *li, tl_err
 			 net->model, name, units, list);
 }
 
+/* A trained model (tltrain's best.safetensors) carries its head: hidden
+ * sizes, pooling and classes in its metadata.  Build that head, so its
+ * tensors load whatever --head the run had and whatever classes the
+ * shard has; a pretrained base (no head metadata) keeps cfg's. */
+static tl_status head_of(const char *weights, tl_model_cfg *cfg, tl_err *err)
+{
+	tl_st_file *f;
+	TL_TRY(tl_st_open(&f, weights, err));
+	const char *head = tl_st_meta(f, "head"), *pool = tl_st_meta(f, "pool"),
+		   *nc = tl_st_meta(f, "n_classes");
+	tl_status st = TL_OK;
+	long n = 0;
+	if (head && pool && nc && tl_st_find(f, "head.predictions.weight")) {
+		char *end;
+		n = strtol(nc, &end, 10);
+		if (*end || n < 1 || n > 1 << 20 || tl_model_parse_head(head, cfg))
+			st = tl_seterr(err, TL_EFORMAT,
+				       "%s: metadata: bad head '%s' or n_classes '%s'", weights, head, nc);
+		cfg->n_classes = (int)n;
+		cfg->flatten = strcmp(pool, "flatten") == 0;
+	}
+	tl_st_close(f);
+	return st;
+}
+
 tl_status tl_features_net(const char *model, const char *weights, const char *layer,
 			  const char *shard, const tl_shard_info *in, tl_net **net, int *li,
 			  int *norm, tl_err *err)
@@ -111,6 +137,7 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 	cfg.width = (int)in->width;
 	cfg.n_classes = (int)in->n_classes;
 	TL_TRY(tl_model_graph_of(weights, &cfg, err));
+	TL_TRY(head_of(weights, &cfg, err));
 	tl_net *nt;
 	TL_TRY(tl_model_build(&cfg, &nt, err));
 	tl_status st;

@@ -65,6 +65,13 @@ run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
 out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
 run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
+# a model trained with --head: its own head is built, so its base layers
+# and its hidden layer are features (the head's shape came from defaults)
+"$BIN/tltrain" -q -m squeezenet -w "$W" -d s32.tls -s feature -e 1 --head 24 -o rh || exit 1
+run 0 "features of a --head model" -- "$E" -q -w rh/best.safetensors -d s32.tls --features fire2 --limit 3 -o h2.npy
+head -c 128 h2.npy | grep -qF "'shape': (3, 128, 7, 7)" && ok "fire2 of a --head model" || bad "fire2 of a --head model: $(head -c 128 h2.npy | tr -c '[:print:]' .)"
+"$E" -q -m squeezenet -w "$W" -d s32.tls --features fire2 --limit 3 -o b2.npy || exit 1
+cmp -s h2.npy b2.npy && ok "--head model: frozen base features unchanged" || bad "--head model: base features differ"
 cp run/best.safetensors model.safetensors
 run 2 "predictions over the model" -- "$E" -q -w model.safetensors -d s32.tls --predictions model.safetensors
 err_has "predictions over the model" "model.safetensors: is an input of this command"
