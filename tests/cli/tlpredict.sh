@@ -161,6 +161,8 @@ mkfifo fifo.png
 run 1 "a FIFO among the images" -- timeout 20 "$PR" -m "$M" fifo.png img/000.png
 err_has "a FIFO" "fifo.png: not a regular file (it is a FIFO)" "1 of 2 images could not be classified"
 out_has "a FIFO" "img/000.png: "
+run 1 "a FIFO as the model" -- timeout 20 "$PR" -m fifo.png img/000.png
+err_has "a FIFO as the model" "fifo.png: not a regular file (it is a FIFO)"
 
 # --json: every line valid JSON (strict UTF-8) whatever bytes the names hold
 odd=$(printf 'x\377\376 q"\\\001.png')
