@@ -3,6 +3,7 @@
 #include "data/imgio.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -258,7 +259,8 @@ static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, con
 	d.progress = &prog;
 	/* libjpeg's big arrays are the coefficients checked below; past
 	 * this it fails (no backing store) instead of allocating */
-	d.mem->max_memory_to_use = (long)(o->max_pixels * sizeof(JCOEF) + (32u << 20));
+	uint64_t jmem = o->max_pixels * sizeof(JCOEF) + (32u << 20);
+	d.mem->max_memory_to_use = jmem < (uint64_t)LONG_MAX ? (long)jmem : LONG_MAX;
 	jpeg_mem_src(&d, buf, (unsigned long)n);
 	jpeg_read_header(&d, TRUE);
 	long w = (long)d.image_width, h = (long)d.image_height;
