@@ -1,41 +1,79 @@
-/* pack.c - the tlpack pipeline (see pack.h). */
+/* pack.c - the tlpack pipeline (see pack.h).  Source-agnostic: every
+ * source is reached through its tl_source descriptor (source.h). */
 #define _GNU_SOURCE
 #include "data/pack.h"
 
-#include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "afile.h"
-#include "data/cifar.h"
+#include "data/imgio.h"
+#include "data/shard.h"
+#include "data/source.h"
 #include "infile.h"
 #include "pool.h"
 #include "progress.h"
-#include "data/shard.h"
 
 #ifndef TL_PACK_BLOCK_BYTES
 #define TL_PACK_BLOCK_BYTES (8u << 20) /* converted bytes per block */
 #endif
+#ifndef TL_PACK_ARENA_BYTES
+#define TL_PACK_ARENA_BYTES (32u << 20) /* source bytes per block, beyond one record */
+#endif
 #ifndef TL_PACK_SLOTS
 #define TL_PACK_SLOTS 4 /* blocks in flight between reader and converter */
 #endif
-#define META_MAX 65536
 
-enum msg_type { MSG_SEGMENT, MSG_DATA, MSG_META, MSG_END, MSG_ERROR };
+const char *tl_fit_name(tl_fit f)
+{
+	static const char *const n[] = {"whole", "crop", "stretch", "pad"};
+	return (unsigned)f < 4 ? n[f] : "?";
+}
+
+int tl_fit_parse(const char *s, tl_fit *out)
+{
+	static const char *const n[] = {"crop", "stretch", "pad"};
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, n[i]) == 0) {
+			*out = (tl_fit)(i + 1);
+			return 0;
+		}
+	return -1;
+}
+
+enum msg_type { MSG_SEGMENT, MSG_DATA, MSG_END, MSG_ERROR };
+
+/* One record of a DATA block: its bytes and name live in the slot's arena. */
+typedef struct {
+	size_t off, size; /* data at arena + off */
+	size_t name_off;  /* NUL-terminated name at arena + name_off */
+	size_t err_off;   /* SIZE_MAX, or the source's reason it is unreadable */
+	uint8_t label[2];
+} rec_ent;
 
 typedef struct {
 	enum msg_type type;
-	tl_cifar_member m;
-	size_t n;     /* records (DATA) or text bytes (META) */
-	uint8_t *raw; /* raw records or text */
+	/* SEGMENT */
+	char member[40], split[24];
+	uint32_t order;
+	/* DATA */
+	size_t n;      /* records */
+	rec_ent *recs; /* block entries */
+	uint8_t *arena;
+	size_t used, cap;
+	tl_status st; /* ERROR */
 	tl_err err;
 } slot;
 
 /* The reader thread fills slots with messages; the converter (calling
  * thread) takes them in order.  Slots are handed over by a tl_queue. */
 typedef struct {
-	tl_cifar_src *src;
+	const tl_source *src;
+	void *state;
+	tl_source_info info;
 	slot slots[TL_PACK_SLOTS];
 	size_t block; /* records per DATA message */
 	tl_queue *q;
@@ -51,263 +89,230 @@ static slot *slot_acquire(pipe_t *p, uint64_t *t)
 	return i < 0 ? NULL : &p->slots[i];
 }
 
-static int record_size(tl_member_kind k)
+/* Copy n bytes (plus a NUL when text) into the slot's arena at *off. */
+static int arena_put(slot *s, const void *b, size_t n, int text, size_t *off)
 {
-	return k == TL_MEMBER_C100_TRAIN || k == TL_MEMBER_C100_TEST ? TL_CIFAR100_RECORD
-								     : TL_CIFAR10_RECORD;
-}
-
-static int is_data(tl_member_kind k)
-{
-	return k == TL_MEMBER_C10_TRAIN || k == TL_MEMBER_C10_TEST ||
-	       k == TL_MEMBER_C100_TRAIN || k == TL_MEMBER_C100_TEST;
-}
-
-static int is_meta(tl_member_kind k)
-{
-	return k == TL_MEMBER_C10_META || k == TL_MEMBER_C100_FINE || k == TL_MEMBER_C100_COARSE;
-}
-
-/* Produce one member's messages; returns nonzero to stop. */
-static int produce_member(pipe_t *p, const tl_cifar_member *m, const char *input)
-{
-	slot *s;
-	uint64_t t;
-	if (is_meta(m->kind)) {
-		if (!(s = slot_acquire(p, &t)))
-			return 1;
-		s->m = *m;
-		if (m->size > META_MAX) {
-			s->type = MSG_ERROR;
-			tl_seterr(&s->err, TL_EFORMAT,
-				  "%s: %s: class name list too large (expected at most %d bytes, got %llu)",
-				  input, m->path, META_MAX, (unsigned long long)m->size);
-		} else {
-			s->type = MSG_META;
-			s->n = (size_t)m->size;
-			if (tl_cifar_read(p->src, s->raw, s->n, &s->err) != TL_OK)
-				s->type = MSG_ERROR;
-		}
-		tl_queue_publish(p->q, t);
-		return s->type == MSG_ERROR;
+	size_t need = s->used + n + (size_t)text;
+	if (need > s->cap) {
+		size_t cap = s->cap ? s->cap : 1u << 16;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *a = realloc(s->arena, cap);
+		if (!a)
+			return -1;
+		s->arena = a, s->cap = cap;
 	}
-	int rec = record_size(m->kind);
-	if (m->kind == TL_MEMBER_C10_TRAIN && (m->batch < 1 || m->batch > 5)) {
-		if (!(s = slot_acquire(p, &t)))
-			return 1;
-		s->type = MSG_ERROR;
-		tl_seterr(&s->err, TL_EFORMAT,
-			  "%s: %s: unexpected training batch (expected data_batch_1.bin .. data_batch_5.bin)",
-			  input, m->path);
-		tl_queue_publish(p->q, t);
-		return 1;
-	}
-	if (m->size == 0 || m->size % (uint64_t)rec) {
-		if (!(s = slot_acquire(p, &t)))
-			return 1;
-		s->type = MSG_ERROR;
-		tl_seterr(&s->err, TL_EFORMAT,
-			  "%s: %s: size is not a whole number of records (expected a non-zero multiple of %d bytes, got %llu = %llu records + %llu bytes)",
-			  input, m->path, rec, (unsigned long long)m->size,
-			  (unsigned long long)(m->size / rec), (unsigned long long)(m->size % rec));
-		tl_queue_publish(p->q, t);
-		return 1;
-	}
-	if (!(s = slot_acquire(p, &t)))
-		return 1;
-	s->type = MSG_SEGMENT;
-	s->m = *m;
-	s->n = (size_t)(m->size / rec);
-	tl_queue_publish(p->q, t);
-	uint64_t left = m->size / rec;
-	while (left > 0) {
-		if (!(s = slot_acquire(p, &t)))
-			return 1;
-		size_t n = left < p->block ? (size_t)left : p->block;
-		s->type = MSG_DATA;
-		s->m = *m;
-		s->n = n;
-		if (tl_cifar_read(p->src, s->raw, n * (size_t)rec, &s->err) != TL_OK) {
-			s->type = MSG_ERROR;
-			tl_queue_publish(p->q, t);
-			return 1;
-		}
-		tl_queue_publish(p->q, t);
-		left -= n;
-	}
+	*off = s->used;
+	if (n)
+		memcpy(s->arena + s->used, b, n);
+	if (text)
+		s->arena[s->used + n] = 0;
+	s->used = need;
 	return 0;
 }
 
-typedef struct {
-	pipe_t *p;
-	const char *input;
-} producer_arg;
+/* Turn the slot into an error message and publish it. */
+static void publish_error(pipe_t *p, slot *s, uint64_t t, tl_status st, const tl_err *e)
+{
+	s->type = MSG_ERROR;
+	s->st = st;
+	s->err = *e;
+	tl_queue_publish(p->q, t);
+}
 
 static void *producer(void *arg)
 {
-	producer_arg *a = arg;
-	pipe_t *p = a->p;
+	pipe_t *p = arg;
+	slot *cur = NULL; /* the DATA block being filled */
+	uint64_t ct = 0, t;
 	for (;;) {
-		tl_cifar_member m;
-		int done;
+		tl_src_event ev;
 		tl_err e;
-		uint64_t t;
-		if (tl_cifar_next(p->src, &m, &done, &e) != TL_OK) {
-			slot *s = slot_acquire(p, &t);
-			if (s) {
-				s->type = MSG_ERROR;
-				s->err = e;
-				tl_queue_publish(p->q, t);
-			}
+		tl_status st = p->src->next(p->state, &ev, &e);
+		if (st != TL_OK) {
+			slot *s = cur ? cur : slot_acquire(p, &t);
+			if (s)
+				publish_error(p, s, cur ? ct : t, st, &e);
 			return NULL;
 		}
-		if (done) {
-			slot *s = slot_acquire(p, &t);
-			if (s) {
-				s->type = MSG_END;
-				tl_queue_publish(p->q, t);
+		if (ev.type == TL_SRC_RECORD) {
+			if (!cur) {
+				if (!(cur = slot_acquire(p, &ct)))
+					return NULL;
+				cur->type = MSG_DATA;
+				cur->n = cur->used = 0;
 			}
+			rec_ent *r = &cur->recs[cur->n];
+			const char *name = ev.name ? ev.name : "";
+			r->err_off = SIZE_MAX;
+			r->size = ev.size;
+			memcpy(r->label, ev.label, 2);
+			if (arena_put(cur, ev.data, ev.size, 0, &r->off) ||
+			    arena_put(cur, name, strlen(name), 1, &r->name_off) ||
+			    (ev.error && arena_put(cur, ev.error, strlen(ev.error), 1, &r->err_off))) {
+				tl_seterr(&e, TL_ENOMEM, "%s: out of memory for a block of records",
+					  name);
+				publish_error(p, cur, ct, TL_ENOMEM, &e);
+				return NULL;
+			}
+			if (++cur->n == p->block || cur->used >= TL_PACK_ARENA_BYTES) {
+				tl_queue_publish(p->q, ct);
+				cur = NULL;
+			}
+			continue;
+		}
+		if (cur) { /* a segment or the end closes the block */
+			tl_queue_publish(p->q, ct);
+			cur = NULL;
+		}
+		slot *s = slot_acquire(p, &t);
+		if (!s)
+			return NULL;
+		if (ev.type == TL_SRC_END) {
+			s->type = MSG_END;
+			tl_queue_publish(p->q, t);
 			return NULL;
 		}
-		if ((is_data(m.kind) || is_meta(m.kind)) && produce_member(p, &m, a->input))
-			return NULL;
+		s->type = MSG_SEGMENT;
+		snprintf(s->member, sizeof s->member, "%s", ev.member);
+		snprintf(s->split, sizeof s->split, "%s", ev.split);
+		s->order = ev.order;
+		tl_queue_publish(p->q, t);
 	}
 }
 
 /* ---- converter (calling thread) ---- */
 
+/* A pool thread's buffers for encoded records, grown as needed. */
+typedef struct {
+	float *f;
+	size_t nf;
+	uint8_t *crop, *small, *canvas;
+	size_t ncrop, nsmall;
+} worker;
+
 typedef struct {
 	const tl_pack_opts *o;
-	tl_resize rz;
+	int height, width; /* output size */
+	tl_dtype dtype;
+	tl_fit fit;
+	int encoded;
+	tl_resize rz; /* raw sources: src size -> output size */
 	tl_norm norm;
-	float **scratch; /* per pool thread */
+	tl_img_opts img;
+	float **scratch; /* per pool thread (raw) */
+	worker *wk;      /* per pool thread (encoded) */
 	tl_pool *pool;
 	/* current block */
-	const uint8_t *raw;
-	int rec_in, label_bytes;
+	const slot *blk;
 	uint8_t *out;
 	uint32_t rec_out;
+	tl_status *rst; /* per record of the block (encoded) */
+	tl_err *rerr;
 } conv_t;
 
 static void convert_range(void *ctx, size_t b, size_t e, int tid)
 {
 	conv_t *c = ctx;
 	for (size_t i = b; i < e; i++)
-		tl_image_convert(c->raw + i * c->rec_in + c->label_bytes, &c->rz, &c->norm,
-				 c->o->dtype, c->out + i * c->rec_out, c->scratch[tid]);
+		tl_image_convert(c->blk->arena + c->blk->recs[i].off, &c->rz, &c->norm, c->dtype,
+				 c->out + i * c->rec_out, c->scratch[tid]);
 }
 
-/* Split text into names: one per non-empty line, trimmed. */
-static tl_status parse_names(const char *input, const tl_cifar_member *m, const uint8_t *text,
-			     size_t n, char names[][TL_SHARD_NAME_MAX], uint32_t want,
-			     tl_err *err)
+static int grow(void **p, size_t *have, size_t want, size_t elem)
 {
-	uint32_t got = 0;
-	size_t i = 0;
-	while (i < n && got < want) {
-		size_t j = i;
-		while (j < n && text[j] != '\n')
-			j++;
-		size_t a = i, b = j;
-		while (a < b && isspace(text[a]))
-			a++;
-		while (b > a && isspace(text[b - 1]))
-			b--;
-		if (b > a) {
-			if (b - a >= TL_SHARD_NAME_MAX)
-				return tl_seterr(err, TL_EFORMAT,
-						 "%s: %s: class name on line %u too long (expected < %d bytes, got %zu)",
-						 input, m->path, got + 1, TL_SHARD_NAME_MAX, b - a);
-			memcpy(names[got], text + a, b - a);
-			names[got][b - a] = 0;
-			got++;
+	if (*have >= want)
+		return 0;
+	void *q = realloc(*p, want * elem);
+	if (!q)
+		return -1;
+	*p = q, *have = want;
+	return 0;
+}
+
+/* Resize src [3][sh][sw] to [3][oh][ow] as dt with norm n into dst. */
+static tl_status resize_to(conv_t *c, worker *w, const uint8_t *src, int sh, int sw, int oh,
+			   int ow, const tl_norm *n, tl_dtype dt, void *dst, tl_err *err)
+{
+	tl_resize rz;
+	TL_TRY(tl_resize_init(&rz, sh, sw, oh, ow, c->o->filter, err));
+	if (grow((void **)&w->f, &w->nf, tl_image_scratch_floats(&rz), sizeof(float))) {
+		tl_resize_free(&rz);
+		return tl_seterr(err, TL_ENOMEM, "out of memory for resize scratch");
+	}
+	tl_image_convert(src, &rz, n, dt, dst, w->f);
+	tl_resize_free(&rz);
+	return TL_OK;
+}
+
+/* Fit a decoded image into the output record dst (see tl_fit):
+ *   crop:    the centred region of the output's aspect ratio, as large as
+ *            the image allows ((sh - ch) / 2 rows above, rounded down), is
+ *            resized to the output;
+ *   stretch: the whole image is resized to the output;
+ *   pad:     the whole image is resized to fit inside the output keeping
+ *            its aspect ratio, rounded to 8 bits, and centred on black. */
+static tl_status fit_one(conv_t *c, worker *w, const tl_img *im, void *dst, tl_err *err)
+{
+	int H = c->height, W = c->width, sh = im->h, sw = im->w;
+	const uint8_t *src = im->rgb;
+	if (c->fit == TL_FIT_CROP) {
+		double s = fmax((double)H / sh, (double)W / sw);
+		int ch = (int)lround(H / s), cw = (int)lround(W / s);
+		ch = ch < 1 ? 1 : ch > sh ? sh : ch;
+		cw = cw < 1 ? 1 : cw > sw ? sw : cw;
+		int y0 = (sh - ch) / 2, x0 = (sw - cw) / 2;
+		if (ch != sh || cw != sw) {
+			if (grow((void **)&w->crop, &w->ncrop, (size_t)3 * ch * cw, 1))
+				return tl_seterr(err, TL_ENOMEM, "out of memory for a crop");
+			for (int p = 0; p < 3; p++)
+				for (int y = 0; y < ch; y++)
+					memcpy(w->crop + ((size_t)p * ch + y) * cw,
+					       im->rgb + ((size_t)p * sh + y0 + y) * sw + x0, (size_t)cw);
+			src = w->crop, sh = ch, sw = cw;
 		}
-		i = j + 1;
+	} else if (c->fit == TL_FIT_PAD) {
+		double s = fmin((double)H / sh, (double)W / sw);
+		int ih = (int)lround(sh * s), iw = (int)lround(sw * s);
+		ih = ih < 1 ? 1 : ih > H ? H : ih;
+		iw = iw < 1 ? 1 : iw > W ? W : iw;
+		if (grow((void **)&w->small, &w->nsmall, (size_t)3 * ih * iw, 1))
+			return tl_seterr(err, TL_ENOMEM, "out of memory for a resize");
+		tl_norm none;
+		tl_norm_preset(TL_NORM_NONE, &none);
+		TL_TRY(resize_to(c, w, src, sh, sw, ih, iw, &none, TL_DTYPE_U8, w->small, err));
+		memset(w->canvas, 0, (size_t)3 * H * W);
+		int y0 = (H - ih) / 2, x0 = (W - iw) / 2;
+		for (int p = 0; p < 3; p++)
+			for (int y = 0; y < ih; y++)
+				memcpy(w->canvas + ((size_t)p * H + y0 + y) * W + x0,
+				       w->small + ((size_t)p * ih + y) * iw, (size_t)iw);
+		src = w->canvas, sh = H, sw = W;
 	}
-	if (got < want)
-		return tl_seterr(err, TL_EFORMAT,
-				 "%s: %s: too few class names (expected %u, got %u)", input,
-				 m->path, want, got);
-	return TL_OK;
+	return resize_to(c, w, src, sh, sw, H, W, &c->norm, c->dtype, dst, err);
 }
 
-typedef struct {
-	int dataset; /* 0 unknown, 10, 100 */
-	unsigned seen; /* bit per data member: C10 batch 1..5 -> 1..5, test -> 6; C100 train 1, test 2 */
-	int have_fine, have_coarse, have_meta;
-} tally;
-
-static tl_status check_segment(const char *input, const tl_cifar_member *m, tally *t,
-			       tl_err *err)
+static void decode_range(void *ctx, size_t b, size_t e, int tid)
 {
-	int ds = m->kind == TL_MEMBER_C100_TRAIN || m->kind == TL_MEMBER_C100_TEST ? 100 : 10;
-	if (t->dataset && t->dataset != ds)
-		return tl_seterr(err, TL_EFORMAT,
-				 "%s: %s: CIFAR-%d member in a CIFAR-%d archive (expected one dataset)",
-				 input, m->path, ds, t->dataset);
-	t->dataset = ds;
-	unsigned bit = m->kind == TL_MEMBER_C10_TRAIN  ? 1u << m->batch
-		       : m->kind == TL_MEMBER_C10_TEST ? 1u << 6
-		       : m->kind == TL_MEMBER_C100_TRAIN ? 1u << 1
-							 : 1u << 2;
-	if (t->seen & bit)
-		return tl_seterr(err, TL_EFORMAT, "%s: %s: member appears twice (expected once)",
-				 input, m->path);
-	t->seen |= bit;
-	return TL_OK;
-}
-
-static tl_status check_complete(const char *input, const tally *t, tl_err *err)
-{
-	if (!t->dataset)
-		return tl_seterr(err, TL_EFORMAT,
-				 "%s: no CIFAR batches found (expected cifar-10-batches-bin/data_batch_1..5.bin and test_batch.bin, or cifar-100-binary/train.bin and test.bin)",
-				 input);
-	if (t->dataset == 10) {
-		for (int b = 1; b <= 5; b++)
-			if (!(t->seen & (1u << b)))
-				return tl_seterr(err, TL_EFORMAT,
-						 "%s: cifar-10-batches-bin/data_batch_%d.bin: missing (expected data_batch_1..5.bin and test_batch.bin)",
-						 input, b);
-		if (!(t->seen & (1u << 6)))
-			return tl_seterr(err, TL_EFORMAT,
-					 "%s: cifar-10-batches-bin/test_batch.bin: missing (expected data_batch_1..5.bin and test_batch.bin)",
-					 input);
-	} else {
-		if (!(t->seen & 2u))
-			return tl_seterr(err, TL_EFORMAT,
-					 "%s: cifar-100-binary/train.bin: missing (expected train.bin and test.bin)",
-					 input);
-		if (!(t->seen & 4u))
-			return tl_seterr(err, TL_EFORMAT,
-					 "%s: cifar-100-binary/test.bin: missing (expected train.bin and test.bin)",
-					 input);
-	}
-	return TL_OK;
-}
-
-/* Check every label of a block; fill lab[] with (class[, coarse]). */
-static tl_status take_labels(const char *input, const slot *s, uint64_t first,
-			     const conv_t *c, uint8_t *lab, tl_err *err)
-{
-	for (size_t i = 0; i < s->n; i++) {
-		const uint8_t *r = s->raw + i * c->rec_in;
-		if (c->label_bytes == 1) {
-			if (r[0] >= 10)
-				return tl_seterr(err, TL_EFORMAT,
-						 "%s: %s: record %llu: label out of range (expected 0..9, got %u)",
-						 input, s->m.path, (unsigned long long)(first + i), r[0]);
-			lab[i] = r[0];
-		} else {
-			if (r[0] >= 20 || r[1] >= 100)
-				return tl_seterr(err, TL_EFORMAT,
-						 "%s: %s: record %llu: label out of range (expected coarse 0..19 and fine 0..99, got %u and %u)",
-						 input, s->m.path, (unsigned long long)(first + i), r[0], r[1]);
-			lab[2 * i] = r[1];
-			lab[2 * i + 1] = r[0];
+	conv_t *c = ctx;
+	worker *w = &c->wk[tid];
+	for (size_t i = b; i < e; i++) {
+		const rec_ent *r = &c->blk->recs[i];
+		const char *name = (const char *)c->blk->arena + r->name_off;
+		tl_err *err = &c->rerr[i];
+		if (r->err_off != SIZE_MAX) {
+			c->rst[i] = tl_seterr(err, TL_EFORMAT, "%s",
+					      (const char *)c->blk->arena + r->err_off);
+			continue;
 		}
+		tl_img im;
+		c->rst[i] = tl_img_decode_opts(c->blk->arena + r->off, r->size, name, &c->img, &im,
+					       err);
+		if (c->rst[i] != TL_OK)
+			continue;
+		c->rst[i] = fit_one(c, w, &im, c->out + i * c->rec_out, err);
+		tl_img_free(&im);
 	}
-	return TL_OK;
 }
 
 /* ---- the pack run, step by step ---- */
@@ -321,20 +326,22 @@ typedef struct {
 	int reader_running;
 	tl_shard_writer *w;
 	tl_progress prog;
-	tally t;
-	uint8_t *lab;          /* labels of the current block */
-	uint64_t member_first; /* index of the block's first record in its member */
-	char fine[100][TL_SHARD_NAME_MAX], coarse[20][TL_SHARD_NAME_MAX];
+	uint8_t *lab; /* labels of the current block */
+	uint64_t *class_count;
 } packer;
 
 /* Options the pipeline cannot run with fail here, before any work: the
  * image size, and an output file that cannot be created. */
 static tl_status check_opts(const tl_pack_opts *o, tl_err *err)
 {
-	if (o->height < 1 || o->height > TL_PACK_MAX_SIZE || o->width < 1 ||
-	    o->width > TL_PACK_MAX_SIZE)
+	if (!(o->height == 0 && o->width == 0) &&
+	    (o->height < 1 || o->height > TL_PACK_MAX_SIZE || o->width < 1 ||
+	     o->width > TL_PACK_MAX_SIZE))
 		return tl_seterr(err, TL_EUSAGE, "size %dx%d out of range (expected 1..%d)",
 				 o->height, o->width, TL_PACK_MAX_SIZE);
+	if (!(o->test_fraction >= 0 && o->test_fraction < 1))
+		return tl_seterr(err, TL_EUSAGE, "--test %g out of range (expected 0 <= F < 1)",
+				 o->test_fraction);
 	if (o->output) {
 		tl_afile probe;
 		TL_TRY(tl_afile_open_file(&probe, o->output, err));
@@ -343,35 +350,76 @@ static tl_status check_opts(const tl_pack_opts *o, tl_err *err)
 	return TL_OK;
 }
 
-/* Make the resizer, thread pool, block buffers, slots and queue, and open
- * the input.  On failure k holds what was made (pack_free frees it). */
+/* Find and open the source, then settle what depends on its kind: size,
+ * dtype, fit. */
+static tl_status open_source(packer *k, tl_err *err)
+{
+	const tl_pack_opts *o = k->o;
+	conv_t *c = &k->c;
+	if (!(k->p.src = tl_source_find(o->input, err)))
+		return TL_EIO;
+	tl_source_opts so = {o->test_fraction, o->seed, o->strict};
+	TL_TRY(k->p.src->open(&k->p.state, o->input, &so, &k->p.info, err));
+	c->encoded = k->p.info.encoded;
+	if (!c->encoded && o->fit != TL_FIT_AUTO)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: --fit %s: this source's images are resized whole (expected no --fit)",
+				 o->input, tl_fit_name(o->fit));
+	c->height = o->height ? o->height : c->encoded ? TL_PACK_PHOTO_SIZE : k->p.info.src_height;
+	c->width = o->width ? o->width : c->encoded ? TL_PACK_PHOTO_SIZE : k->p.info.src_width;
+	if (c->height < 1 || c->height > TL_PACK_MAX_SIZE || c->width < 1 ||
+	    c->width > TL_PACK_MAX_SIZE)
+		return tl_seterr(err, TL_EUSAGE, "size %dx%d out of range (expected 1..%d)",
+				 c->height, c->width, TL_PACK_MAX_SIZE);
+	c->dtype = c->encoded && !o->dtype_set ? TL_PACK_PHOTO_DTYPE : o->dtype;
+	c->fit = c->encoded && o->fit == TL_FIT_AUTO ? TL_FIT_CROP : o->fit;
+	return TL_OK;
+}
+
+/* Open the input, make the resizer, thread pool, block buffers, slots and
+ * queue.  On failure k holds what was made (pack_free frees it). */
 static tl_status pack_setup(packer *k, tl_err *err)
 {
 	const tl_pack_opts *o = k->o;
 	conv_t *c = &k->c;
 	c->o = o;
+	TL_TRY(open_source(k, err));
 	tl_norm_preset(o->norm, &c->norm);
-	TL_TRY(tl_resize_init(&c->rz, 32, 32, o->height, o->width, o->filter, err));
+	if (c->encoded) {
+		TL_TRY(tl_img_opts_env(&c->img, err));
+		c->img.target_w = c->width;
+		c->img.target_h = c->height;
+	} else {
+		TL_TRY(tl_resize_init(&c->rz, k->p.info.src_height, k->p.info.src_width, c->height,
+				      c->width, o->filter, err));
+	}
 	TL_TRY(tl_pool_new(&c->pool, o->threads, err));
 	TL_TRY(tl_queue_new(&k->p.q, TL_PACK_SLOTS, err));
-	uint64_t pix = 3ull * o->height * o->width * tl_dtype_size(o->dtype);
+	uint64_t pix = 3ull * c->height * c->width * tl_dtype_size(c->dtype);
 	c->rec_out = (uint32_t)tl_align_up(pix, TL_SHARD_RECORD_ALIGN);
 	size_t block = TL_PACK_BLOCK_BYTES / c->rec_out;
 	k->p.block = block < 1 ? 1 : block > 2048 ? 2048 : block;
-	size_t raw_bytes = k->p.block * TL_CIFAR100_RECORD;
-	if (raw_bytes < META_MAX)
-		raw_bytes = META_MAX;
+	int nt = tl_pool_size(c->pool);
 	c->out = calloc(k->p.block, c->rec_out);
 	k->lab = malloc(k->p.block * 2);
-	c->scratch = calloc((size_t)tl_pool_size(c->pool), sizeof *c->scratch);
-	int ok = c->out && k->lab && c->scratch;
-	for (int i = 0; ok && i < tl_pool_size(c->pool); i++)
+	c->scratch = calloc((size_t)nt, sizeof *c->scratch);
+	c->wk = calloc((size_t)nt, sizeof *c->wk);
+	k->class_count = calloc(TL_SHARD_MAX_CLASSES, sizeof *k->class_count);
+	int ok = c->out && k->lab && c->scratch && c->wk && k->class_count;
+	if (ok && c->encoded) {
+		c->rst = calloc(k->p.block, sizeof *c->rst);
+		c->rerr = calloc(k->p.block, sizeof *c->rerr);
+		ok = c->rst && c->rerr;
+		for (int i = 0; ok && i < nt; i++)
+			ok = (c->wk[i].canvas = malloc((size_t)3 * c->height * c->width)) != NULL;
+	}
+	for (int i = 0; ok && !c->encoded && i < nt; i++)
 		ok = (c->scratch[i] = malloc(tl_image_scratch_floats(&c->rz) * sizeof(float))) != NULL;
 	for (int i = 0; ok && i < TL_PACK_SLOTS; i++)
-		ok = (k->p.slots[i].raw = malloc(raw_bytes)) != NULL;
+		ok = (k->p.slots[i].recs = calloc(k->p.block, sizeof(rec_ent))) != NULL;
 	if (!ok)
 		return tl_seterr(err, TL_ENOMEM, "out of memory for %zu-record blocks", k->p.block);
-	return tl_cifar_open(&k->p.src, o->input, err);
+	return TL_OK;
 }
 
 /* Close the queue (the reader stops at its next slot) and join the reader;
@@ -387,47 +435,45 @@ static void stop_reader(packer *k)
 
 static void pack_free(packer *k)
 {
+	conv_t *c = &k->c;
 	stop_reader(k);
 	if (k->w)
 		tl_shard_writer_abort(k->w);
-	tl_cifar_close(k->p.src);
-	for (int i = 0; i < TL_PACK_SLOTS; i++)
-		free(k->p.slots[i].raw);
-	if (k->c.scratch)
-		for (int i = 0; i < tl_pool_size(k->c.pool); i++)
-			free(k->c.scratch[i]);
-	free(k->c.scratch);
-	free(k->c.out);
+	if (k->p.src)
+		k->p.src->close(k->p.state);
+	for (int i = 0; i < TL_PACK_SLOTS; i++) {
+		free(k->p.slots[i].recs);
+		free(k->p.slots[i].arena);
+	}
+	for (int i = 0; c->pool && i < tl_pool_size(c->pool); i++) {
+		if (c->scratch)
+			free(c->scratch[i]);
+		if (c->wk) {
+			free(c->wk[i].f);
+			free(c->wk[i].crop);
+			free(c->wk[i].small);
+			free(c->wk[i].canvas);
+		}
+	}
+	free(c->scratch);
+	free(c->wk);
+	free(c->out);
+	free(c->rst);
+	free(c->rerr);
 	free(k->lab);
-	tl_pool_free(k->c.pool);
-	tl_resize_free(&k->c.rz);
+	free(k->class_count);
+	tl_pool_free(c->pool);
+	tl_resize_free(&c->rz);
 	tl_queue_free(k->p.q);
 }
 
-/* A class name list: parse it into the fine or coarse names. */
-static tl_status on_meta(packer *k, const slot *s, tl_err *err)
-{
-	const char *in = k->o->input;
-	if (s->m.kind == TL_MEMBER_C10_META) {
-		k->t.have_meta = 1;
-		return parse_names(in, &s->m, s->raw, s->n, k->fine, 10, err);
-	}
-	if (s->m.kind == TL_MEMBER_C100_FINE) {
-		k->t.have_fine = 1;
-		return parse_names(in, &s->m, s->raw, s->n, k->fine, 100, err);
-	}
-	k->t.have_coarse = 1;
-	return parse_names(in, &s->m, s->raw, s->n, k->coarse, 20, err);
-}
-
-/* The first data member decides the dataset: open the writer for it (the
- * output name defaults to cifar10.tls / cifar100.tls). */
+/* The first segment: open the writer, named after the source unless
+ * o->output says otherwise. */
 static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
 {
 	const tl_pack_opts *o = k->o;
-	const char *out = o->output ? o->output
-				    : k->t.dataset == 10 ? "cifar10.tls"
-							 : "cifar100.tls";
+	const tl_source_info *si = &k->p.info;
+	const char *out = o->output ? o->output : si->output;
 	snprintf(res->output, sizeof res->output, "%s", out);
 	tl_infile_note(o->input); /* a directory input is checked file by file */
 	TL_TRY(tl_afile_check(out, 1, err));
@@ -435,45 +481,86 @@ static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
 	tl_shard_info proto;
 	memset(&proto, 0, sizeof proto);
 	proto.channels = 3;
-	proto.height = (uint32_t)o->height;
-	proto.width = (uint32_t)o->width;
-	proto.dtype = o->dtype;
+	proto.height = (uint32_t)k->c.height;
+	proto.width = (uint32_t)k->c.width;
+	proto.dtype = k->c.dtype;
 	proto.norm = k->c.norm;
 	proto.filter = o->filter;
-	proto.src_height = proto.src_width = 32;
-	proto.n_label_fields = k->t.dataset == 10 ? 1 : 2;
+	proto.src_height = (uint32_t)si->src_height;
+	proto.src_width = (uint32_t)si->src_width;
+	proto.n_label_fields = si->n_label_fields;
 	proto.chunk_records = o->chunk_records;
 	TL_TRY(tl_shard_writer_open(&k->w, out, &proto, err));
 	TL_CHECK(tl_shard_writer_record_bytes(k->w) == k->c.rec_out);
 	return TL_OK;
 }
 
-/* A data member begins: check it belongs, then start its segment. */
 static tl_status on_segment(packer *k, const slot *s, tl_pack_result *res, tl_err *err)
 {
-	TL_TRY(check_segment(k->o->input, &s->m, &k->t, err));
-	k->c.rec_in = record_size(s->m.kind);
-	k->c.label_bytes = k->c.rec_in - TL_CIFAR_PIXELS;
 	if (!k->w)
 		TL_TRY(open_writer(k, res, err));
-	int train = s->m.kind == TL_MEMBER_C10_TRAIN || s->m.kind == TL_MEMBER_C100_TRAIN;
-	TL_TRY(tl_shard_writer_segment(k->w, s->m.base, train ? "train" : "test",
-				       (uint32_t)s->m.batch, err));
-	k->member_first = 0;
+	return tl_shard_writer_segment(k->w, s->member, s->split, s->order, err);
+}
+
+/* Encoded records of a block that failed: fatal under --strict (or when
+ * not a bad file, e.g. out of memory), else reported, counted and left
+ * out.  Returns the records kept, moved to the front of out and lab. */
+static tl_status drop_failed(packer *k, const slot *s, size_t *kept, tl_pack_result *res,
+			     tl_err *err)
+{
+	conv_t *c = &k->c;
+	size_t j = 0;
+	int lf = (int)k->p.info.n_label_fields;
+	for (size_t i = 0; i < s->n; i++) {
+		if (c->rst[i] != TL_OK) {
+			if (k->o->strict || c->rst[i] != TL_EFORMAT) {
+				*err = c->rerr[i];
+				return c->rst[i];
+			}
+			if (k->o->warn)
+				k->o->warn(k->o->warn_ctx, c->rerr[i].msg);
+			res->skipped_bad++;
+			continue;
+		}
+		if (j != i) {
+			memcpy(c->out + j * c->rec_out, c->out + i * c->rec_out, c->rec_out);
+			memcpy(k->lab + j * lf, k->lab + i * lf, (size_t)lf);
+		}
+		j++;
+	}
+	*kept = j;
 	return TL_OK;
 }
 
-/* A block of records: check labels, convert in parallel, append. */
+/* A block of records: convert in parallel, append. */
 static tl_status on_data(packer *k, const slot *s, tl_pack_result *res, tl_err *err)
 {
-	TL_TRY(take_labels(k->o->input, s, k->member_first, &k->c, k->lab, err));
-	k->c.raw = s->raw;
-	tl_pool_split(k->c.pool, s->n, convert_range, &k->c);
-	TL_TRY(tl_shard_writer_append(k->w, k->c.out, k->lab, s->n, err));
-	k->member_first += s->n;
-	res->records += s->n;
-	tl_progress_update(&k->prog, tl_cifar_consumed(k->p.src), tl_cifar_total(k->p.src),
-			   res->records, "images");
+	conv_t *c = &k->c;
+	const tl_source_info *si = &k->p.info;
+	int lf = (int)si->n_label_fields;
+	TL_CHECK(k->w != NULL); /* sources begin with a SEGMENT */
+	size_t raw = (size_t)3 * si->src_height * si->src_width;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!c->encoded && s->recs[i].size != raw)
+			return tl_seterr(err, TL_EFORMAT, "%s: %s: record of %zu bytes (expected %zu)",
+					 k->o->input, (const char *)s->arena + s->recs[i].name_off,
+					 s->recs[i].size, raw);
+		memcpy(k->lab + i * lf, s->recs[i].label, (size_t)lf);
+	}
+	c->blk = s;
+	size_t n = s->n;
+	if (c->encoded) {
+		tl_pool_split(c->pool, s->n, decode_range, c);
+		TL_TRY(drop_failed(k, s, &n, res, err));
+	} else {
+		tl_pool_split(c->pool, s->n, convert_range, c);
+	}
+	TL_TRY(tl_shard_writer_append(k->w, c->out, k->lab, n, err));
+	for (size_t i = 0; i < n; i++)
+		k->class_count[k->lab[i * lf]]++;
+	res->records += n;
+	tl_progress_update(&k->prog, k->p.src->consumed(k->p.state),
+			   k->p.src->total(k->p.state), res->records, "images");
 	return TL_OK;
 }
 
@@ -493,12 +580,9 @@ static tl_status consume(packer *k, tl_pack_result *res, tl_err *err)
 		switch (s->type) {
 		case MSG_ERROR:
 			*err = s->err;
-			return TL_EFORMAT;
+			return s->st;
 		case MSG_END:
 			return TL_OK;
-		case MSG_META:
-			st = on_meta(k, s, err);
-			break;
 		case MSG_SEGMENT:
 			st = on_segment(k, s, res, err);
 			break;
@@ -512,53 +596,40 @@ static tl_status consume(packer *k, tl_pack_result *res, tl_err *err)
 	}
 }
 
-/* Dataset name and class names into the header: from the archive's name
- * lists when it had them, else the CIFAR-10 names / class_N placeholders. */
-static void fill_names(const packer *k, tl_shard_info *in)
-{
-	const tally *t = &k->t;
-	if (t->dataset == 10) {
-		strcpy(in->dataset, "cifar10");
-		in->n_classes = 10;
-		for (int i = 0; i < 10; i++)
-			strcpy(in->class_names[i], t->have_meta ? k->fine[i] : tl_cifar10_names[i]);
-		return;
-	}
-	strcpy(in->dataset, "cifar100");
-	in->n_classes = 100;
-	in->n_coarse = 20;
-	for (int i = 0; i < 100; i++) {
-		if (t->have_fine)
-			strcpy(in->class_names[i], k->fine[i]);
-		else
-			snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "class_%d", i);
-	}
-	for (int i = 0; i < 20; i++) {
-		if (t->have_coarse)
-			strcpy(in->coarse_names[i], k->coarse[i]);
-		else
-			snprintf(in->coarse_names[i], TL_SHARD_NAME_MAX, "superclass_%d", i);
-	}
-}
-
-/* The whole archive was read: check it was complete, record names and the
- * source's size and hash, fill res, and publish the shard. */
+/* The whole source was read: let it check it was complete, record its
+ * names and identity, fill res, and publish the shard. */
 static tl_status finish_shard(packer *k, tl_pack_result *res, tl_err *err)
 {
 	const tl_pack_opts *o = k->o;
-	TL_TRY(check_complete(o->input, &k->t, err));
+	const tl_source_info *si = &k->p.info;
+	TL_TRY(k->p.src->finish(k->p.state, err));
+	if (!k->w)
+		return tl_seterr(err, TL_EFORMAT, "%s: no images found", o->input);
+	for (uint32_t i = 0; k->c.encoded && i < si->n_classes; i++)
+		if (k->class_count[i] == 0)
+			return tl_seterr(err, TL_EFORMAT,
+					 "%s: class '%s': none of its images could be read (expected at least one)",
+					 o->input, si->class_names[i]);
 	tl_shard_info *in = tl_shard_writer_info(k->w);
-	fill_names(k, in);
+	snprintf(in->dataset, sizeof in->dataset, "%s", si->dataset);
+	in->n_classes = si->n_classes;
+	in->n_coarse = si->n_coarse;
+	memcpy(in->class_names, si->class_names, sizeof in->class_names);
+	memcpy(in->coarse_names, si->coarse_names, sizeof in->coarse_names);
 	const char *base = strrchr(o->input, '/');
 	snprintf(in->source_name, sizeof in->source_name, "%s", base && base[1] ? base + 1 : o->input);
-	TL_TRY(tl_cifar_finish(k->p.src, &in->source_size, &in->source_hash, err));
+	in->source_size = si->source_size;
+	in->source_hash = si->source_hash;
 	for (uint32_t i = 0; i < in->n_splits; i++) {
 		if (strcmp(in->splits[i].name, "train") == 0)
 			res->train = in->splits[i].count;
-		else
+		else if (strcmp(in->splits[i].name, "test") == 0)
 			res->test = in->splits[i].count;
+		else
+			res->other += in->splits[i].count;
 	}
 	snprintf(res->dataset, sizeof res->dataset, "%s", in->dataset);
+	res->n_classes = si->n_classes;
 	tl_shard_writer *wf = k->w;
 	k->w = NULL; /* finish frees it, whatever happens */
 	return tl_shard_writer_finish(wf, err);
@@ -575,9 +646,8 @@ tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
 	k->o = o;
 	tl_progress_init(&k->prog, "tlpack", o->quiet);
 	tl_status st = pack_setup(k, err);
-	producer_arg pa = {&k->p, o->input};
 	if (st == TL_OK) {
-		if (pthread_create(&k->reader, NULL, producer, &pa) != 0)
+		if (pthread_create(&k->reader, NULL, producer, &k->p) != 0)
 			st = tl_seterr(err, TL_ENOMEM, "cannot start the reader thread");
 		else
 			k->reader_running = 1;
@@ -589,6 +659,14 @@ tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err)
 	}
 	if (st == TL_OK && (st = finish_shard(k, res, err)) == TL_OK)
 		res->seconds = tl_now() - t0;
+	if (k->p.src) {
+		snprintf(res->source, sizeof res->source, "%s", k->p.src->name);
+		res->height = k->c.height, res->width = k->c.width;
+		res->dtype = k->c.dtype, res->fit = k->c.fit;
+		res->skipped_hidden = k->p.info.skipped_hidden;
+		res->skipped_other = k->p.info.skipped_other;
+		res->skipped_bad += k->p.info.skipped_bad;
+	}
 	pack_free(k);
 	free(k);
 	return st;

@@ -1,10 +1,11 @@
-/* pack.h - CIFAR-10/100 binary distribution -> .tls shard.
+/* pack.h - a data source (source.h: CIFAR binary, image folder) -> .tls
+ * shard.
  *
- * A reader thread streams the source (libarchive or a directory) in
- * blocks of raw records through a small bounded queue; the calling
- * thread validates labels, resizes/normalizes/converts each block on the
- * pool and appends it to the shard writer.  Memory stays at a few blocks
- * whatever the output size. */
+ * A reader thread pulls records from the source and hands them over in
+ * blocks through a small bounded queue; the calling thread decodes
+ * (encoded sources), fits, resizes, normalizes and converts each block on
+ * the pool and appends it to the shard writer.  Memory stays at a few
+ * blocks whatever the output size. */
 #ifndef TL_PACK_H
 #define TL_PACK_H
 
@@ -14,29 +15,60 @@
 #include "data/image.h"
 #include "tl.h"
 
+/* How an image of another aspect ratio becomes height x width. */
+typedef enum {
+	TL_FIT_AUTO = 0,    /* crop for photo sources; raw sources are resized whole */
+	TL_FIT_CROP = 1,    /* scale the shorter side to the target, centre crop */
+	TL_FIT_STRETCH = 2, /* scale each axis to the target independently */
+	TL_FIT_PAD = 3      /* scale the longer side to the target, centre, pad black */
+} tl_fit;
+
+const char *tl_fit_name(tl_fit f);
+/* Parse crop/stretch/pad; return 0 on success, -1 if unknown. */
+int tl_fit_parse(const char *s, tl_fit *out);
+
 typedef struct {
 	const char *input;
-	const char *output; /* NULL: cifar10.tls or cifar100.tls in the cwd */
-	int height, width;  /* output size, 1..512 */
+	const char *output; /* NULL: named after the source (cifar10.tls, pets.tls) */
+	int height, width;  /* output size, 1..512; 0, 0: the source's default
+			     * (CIFAR 32, photos TL_PACK_PHOTO_SIZE) */
 	tl_filter filter;
-	tl_dtype dtype;
+	tl_dtype dtype;     /* used for photo sources only when dtype_set */
+	int dtype_set;      /* 0: photo sources store u8 (TL_PACK_PHOTO_DTYPE) */
 	tl_norm_kind norm;
+	tl_fit fit;
+	double test_fraction; /* > 0: hold out this fraction of each class as "test" */
+	uint64_t seed;        /* draws test_fraction's images */
+	int strict;           /* an undecodable image fails the run instead of being skipped */
 	int threads;            /* <= 0: all cores */
 	uint32_t chunk_records; /* 0: default */
 	int quiet;              /* no progress bar */
 	const volatile sig_atomic_t *cancel; /* nonzero: stop, remove output */
+	/* called (from the calling thread) with "FILE: what is wrong" for
+	 * each image skipped; may be NULL */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 } tl_pack_opts;
 
 typedef struct {
 	char output[4096];
 	char dataset[32];
-	uint64_t records, train, test;
+	char source[32];  /* the source kind: "cifar-binary", "folder" */
+	int height, width; /* the size packed */
+	tl_dtype dtype;    /* the dtype stored */
+	tl_fit fit;        /* the fit used (AUTO for raw sources) */
+	uint64_t records, train, test, other; /* other: records of splits but train/test */
+	uint32_t n_classes;
+	uint64_t skipped_bad, skipped_hidden, skipped_other;
 	double seconds;
 	unsigned stale_files;  /* temporaries of killed runs removed beside the output */
 	uint64_t stale_bytes;
 } tl_pack_result;
 
 #define TL_PACK_MAX_SIZE 512
+/* Photo sources: the pretrained networks' native input (ImageNet 224). */
+#define TL_PACK_PHOTO_SIZE 224
+#define TL_PACK_PHOTO_DTYPE TL_DTYPE_U8
 
 /* Pack o->input into a shard.  On any failure (bad input, I/O, cancel)
  * nothing is left under the output name. */

@@ -173,4 +173,36 @@ run 1 "FIFO shard" -- timeout 10 "$P" --info in.fifo
 err_has "FIFO shard" "in.fifo: not a regular file (it is a FIFO)"
 nothing_left "odd targets" . fifo.tls
 
+# ---- shards are byte-identical to those of the CIFAR-only packer ----
+# sha256 of shards written by tlpack at commit 9753817 (before the
+# source interface, src/data/source.h) from the same inputs: the sample
+# tarball, its extracted directory and mkcifar directories (no
+# timestamps in any of them).  A change here is a format change.
+golden() { # NAME INPUT SHA256 OPTIONS...
+	local name=$1 in=$2 want=$3
+	shift 3
+	run 0 "golden $name" -- "$P" -q "$@" -o golden.tls "$in"
+	local got
+	got=$(sha256sum <golden.tls | cut -c1-64)
+	[ "$got" = "$want" ] && ok "golden $name: same bytes" || bad "golden $name: sha256 $got, expected $want"
+	rm -f golden.tls
+}
+S=$top_srcdir/data/cifar-10-sample.tar.gz
+golden "sample" "$S" 8c14860f143ed6a571dda42dc3a9887d64a1b2ff7b77a48b1653d0c484eb850f
+golden "sample -r 64" "$S" 89eab08e4f25b66793d573ffbc9db95735fd29c025f2b5e574dd40cd4ca35971 -r 64
+golden "sample u8" "$S" 12cb2e9d2cbc1bbc5961f5a2cb00ac63b7ad836aab4491ee6cb54bb2deee5488 --dtype u8
+mkdir sampledir && tar -xzf "$S" -C sampledir
+golden "sample dir" sampledir 4317563dc64328036ba88c9421d03561571f2b444b54059d65b98cc048440a3f
+golden "sample dir f32" sampledir b61eee06ab2841382b4073c50055d25a949fec4418afcaf4911e64511800d65d --dtype f32
+golden "sample dir torch" sampledir cd7ca3b07faeac1d8f9b84e0d8373f891cfb8af01b183dd1e3ebc77f5ab0bcd6 --norm torch
+golden "sample dir 64 u8 tf" sampledir 5bfbe93d3e22e7d816347c9aa83c57bd34c34640357616ac7a1408d7ac524e72 -r 64 --dtype u8 --norm tf
+rm -rf sampledir
+"$MK" c100dir --c100 --dir --per 30 --test 20 || exit 1
+"$MK" c10dir --dir --per 30 --test 20 --odd-order || exit 1
+golden "c100 dir" c100dir f11db3855f90fb1fac8bb0a2215c2ceef6f3b89940bede885cb53d99d3e6da01
+golden "c100 dir 24x40 bilinear" c100dir 5d94f291bb8821a157ddfb324aa1f4c39f28bd182b910842a94046e35ffcf30a --size 24x40 --filter bilinear
+golden "c10 dir" c10dir 508909fe86cc47b41036dcf4ed5ecb215d55e8fa39aa137a04f8ad664bf28fe4
+golden "c10 dir 16 nearest chunks" c10dir 01ae406a29b7b65387e44de7f1b09d032e4c981ed20a58ce684c335b6395afa8 -r 16 --filter nearest --chunk-records 7
+rm -rf c100dir c10dir
+
 finish

@@ -1,0 +1,26 @@
+/* source.c - the list of data sources and the probe that picks one (see
+ * source.h). */
+#include "data/source.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const tl_source *const sources[] = {
+	&tl_source_cifar,
+};
+
+const tl_source *tl_source_find(const char *path, tl_err *err)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0) {
+		tl_seterr(err, TL_EIO, "%s: cannot open input: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+		if (sources[i]->probe(path, &sb))
+			return sources[i];
+	tl_seterr(err, TL_EFORMAT,
+		  "%s: no CIFAR batches found (expected cifar-10-batches-bin/data_batch_1..5.bin and test_batch.bin, or cifar-100-binary/train.bin and test.bin)",
+		  path);
+	return NULL;
+}

@@ -1,0 +1,99 @@
+/* source.h - the data-source interface tlpack packs from.
+ *
+ * In the style of libarchive's format descriptors: each source is one
+ * file in src/data/ (src_cifar.c, src_folder.c) exporting one const
+ * tl_source descriptor; pack.c walks tl_sources[], asks each to probe the
+ * input, and from then on only calls through the descriptor.  pack.c
+ * knows no source's file layout, record size, class list or rules.
+ *
+ * A source delivers a stream of events from next(), always from the
+ * packer's reader thread (one thread at a time, never concurrently):
+ *   SEGMENT  a run of records that belongs to one split begins
+ *   RECORD   one image: raw pixels or an encoded file, its labels, name
+ *   END      nothing more
+ * Event data stays valid until the next call to next().  Decoding an
+ * encoded record, fitting and resizing are the packer's job, done on its
+ * thread pool, so a source only reads bytes.  finish() runs after END:
+ * completeness checks and the final description (class names, dataset,
+ * source identity). */
+#ifndef TL_SOURCE_H
+#define TL_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "data/shard.h"
+#include "tl.h"
+
+/* Options a source may act on (those of tl_pack_opts that concern it). */
+typedef struct {
+	double test_fraction; /* > 0: hold out this fraction of each class as "test" */
+	uint64_t seed;        /* for test_fraction's draw */
+	int strict;           /* folder: a file that cannot be read is an error */
+} tl_source_opts;
+
+/* What a source says about its data.  Filled by open() as far as known
+ * then (folder: everything), completed by the first SEGMENT (CIFAR:
+ * dataset, label fields) and by finish() (CIFAR: names from the meta
+ * members; every source: source_size and source_hash). */
+typedef struct {
+	char dataset[32];        /* "cifar10", or the folder's name */
+	char output[256];        /* default output file name, e.g. "cifar10.tls" */
+	int encoded;             /* 1: records are image files (decode, fit, resize) */
+	int src_height, src_width; /* raw records' size; 0 when encoded */
+	uint32_t n_label_fields; /* 1 class; 2 fine class, coarse class */
+	uint32_t n_classes, n_coarse;
+	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	uint64_t source_size, source_hash; /* bytes and XXH3-64 of the source file (0 hash: directory) */
+	/* files skipped, counted for the summary */
+	uint64_t skipped_hidden, skipped_other, skipped_bad;
+} tl_source_info;
+
+typedef enum { TL_SRC_SEGMENT = 1, TL_SRC_RECORD, TL_SRC_END } tl_src_event_type;
+
+typedef struct {
+	tl_src_event_type type;
+	/* SEGMENT */
+	const char *member; /* segment name for the shard (<= 39 bytes kept) */
+	const char *split;  /* "train", "test", "val" */
+	uint32_t order;     /* sort key of the segment within its split */
+	uint64_t expect;    /* records the segment will hold, 0 if unknown */
+	/* RECORD */
+	const uint8_t *data; /* raw: u8 [3][src_height][src_width]; encoded: file bytes */
+	size_t size;         /* bytes at data */
+	uint8_t label[2];    /* class, coarse class (n_label_fields used) */
+	const char *name;    /* the record's file or member, for messages: "DIR/cat/x.jpg" */
+	const char *error;   /* encoded: NULL, or why the file could not be read
+			      * ("DIR/cat/x.jpg: Permission denied"); the packer
+			      * skips it or, under --strict, fails with it */
+} tl_src_event;
+
+typedef struct tl_source {
+	const char *name; /* "cifar-binary", "folder" */
+	/* 1 if this source takes path (sb: its stat).  Cheap: names and
+	 * stat only, no reading of image data. */
+	int (*probe)(const char *path, const struct stat *sb);
+	/* Open path; *state is the source's own.  info is zeroed by the
+	 * caller and lives as long as the state. */
+	tl_status (*open)(void **state, const char *path, const tl_source_opts *o,
+			  tl_source_info *info, tl_err *err);
+	tl_status (*next)(void *state, tl_src_event *ev, tl_err *err);
+	/* After END: check the source was complete, fill the rest of info. */
+	tl_status (*finish)(void *state, tl_err *err);
+	/* Progress: source bytes read so far and in all (may be estimates). */
+	uint64_t (*consumed)(void *state);
+	uint64_t (*total)(void *state);
+	void (*close)(void *state); /* NULL-safe */
+} tl_source;
+
+extern const tl_source tl_source_cifar; /* src_cifar.c */
+extern const tl_source tl_source_folder; /* src_folder.c */
+
+/* The source that takes path: the first whose probe says yes, in order
+ * CIFAR binary, image folder.  NULL with an error naming path and what
+ * inputs are understood when none does. */
+const tl_source *tl_source_find(const char *path, tl_err *err);
+
+#endif
