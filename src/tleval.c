@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"  -w, --weights FILE   trained model, or pretrained weights (safetensors, torchvision/timm\n"
 		"                       names; --features default: the lookup of tltrain(1) FILES)\n"
 		"  -d, --data SHARD     shard from tlpack (default cifar10.tls)\n"
-		"      --split NAME     test (default) or train\n"
+		"      --split NAME     test (default), train, or val: the images tltrain held out\n"
 		"      --limit N        only the first N images of the split\n"
 		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9, inception_4e/output,\n"
 		"                       block_13_expand_relu, features.14.conv.0)\n"

@@ -78,7 +78,9 @@ static void defaults_save_as_before(void **state)
 		const char *const *want = i > crop && i <= crop + N_LATE ? late_defaults[i - crop - 1]
 									 : old_defaults[j++];
 		assert_string_equal(m.key[i], want[0]);
-		assert_string_equal(m.val[i], want[1]);
+		/* the one default changed on purpose: validation is held out of
+		 * train (0.1) instead of the test split (0, now --val test) */
+		assert_string_equal(m.val[i], strcmp(want[0], "val_fraction") ? want[1] : "0.1");
 	}
 }
 
@@ -135,6 +137,12 @@ static void old_checkpoint_metadata_loads(void **state)
 	assert_true(c.seed == 42 && c.cache_mem_mb == 4096 && c.max_epochs == 20);
 	/* settings it predates: their defaults */
 	assert_true(c.label_smoothing == 0.0f && c.tta == 0 && c.keras == 0);
+	/* a run of the old default validated on the test split: its
+	 * checkpoint resumes doing so, not with today's held-out default */
+	set(&m, "val_fraction", "0");
+	if (tl_train_cfg_load(&c, get, &m, "ck", &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	assert_true(c.val_fraction == 0);
 }
 
 static void bad_metadata_says_what_and_where(void **state)

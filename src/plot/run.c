@@ -385,7 +385,8 @@ static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
 	if ((st = copy_str(&r->model, json_object_get(o, "model"), path, err)) != TL_OK ||
 	    (st = copy_str(&r->strategy, json_object_get(o, "strategy"), path, err)) != TL_OK ||
 	    (st = copy_str(&r->unit, json_object_get(o, "unfreeze_unit"), path, err)) != TL_OK ||
-	    (st = copy_str(&r->monitor, json_object_get(o, "monitor"), path, err)) != TL_OK) {
+	    (st = copy_str(&r->monitor, json_object_get(o, "monitor"), path, err)) != TL_OK ||
+	    (st = copy_str(&r->validation, json_object_get(o, "validation"), path, err)) != TL_OK) {
 		json_decref(o);
 		return st;
 	}
@@ -477,7 +478,7 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 /* The run's strings that report.json did not give become "". */
 static tl_status default_strings(tl_rundata *r, tl_err *err)
 {
-	char **f[] = {&r->model, &r->strategy, &r->unit, &r->monitor};
+	char **f[] = {&r->model, &r->strategy, &r->unit, &r->monitor, &r->validation};
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
 		if (!*f[i] && !(*f[i] = dup_n("", 0)))
 			return tl_seterr(err, TL_ENOMEM, "out of memory");
@@ -579,7 +580,7 @@ void tl_run_free(tl_rundata *r)
 		free(r->names[i]);
 	free(r->cm), free(r->names);
 	free(r->dir), free(r->label), free(r->model), free(r->strategy), free(r->unit);
-	free(r->monitor);
+	free(r->monitor), free(r->validation);
 	memset(r, 0, sizeof *r);
 }
 
@@ -605,6 +606,7 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 	json_object_set_new(o, "epochs_run", json_integer(s->epochs_run));
 	json_object_set_new(o, "best_epoch", s->best_epoch > 0 ? json_integer(s->best_epoch) : json_null());
 	json_object_set_new(o, "monitor", json_string(s->monitor ? s->monitor : "val_accuracy"));
+	json_object_set_new(o, "validation", s->validation ? json_string(s->validation) : json_null());
 	json_object_set_new(o, "best_metric", num(s->best_metric));
 	json_object_set_new(o, "stopped_early", json_boolean(s->stopped_early));
 	json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
@@ -717,8 +719,10 @@ static tl_status plot_history(const tl_rundata *r, const char *path, tl_plot_bat
 	}
 	for (int i = 0; i < r->n; i++)
 		x[i] = r->epoch[i];
-	tl_plot_series acc[2] = {{"train", x, r->acc, r->n, 0}, {"validation", x, r->val_acc, r->n, 1}};
-	tl_plot_series loss[2] = {{"train", x, r->loss, r->n, 0}, {"validation", x, r->val_loss, r->n, 1}};
+	/* --val test runs validate on the test split: say so where it shows */
+	const char *vname = strcmp(r->validation, "test") == 0 ? "test split (--val test)" : "validation";
+	tl_plot_series acc[2] = {{"train", x, r->acc, r->n, 0}, {vname, x, r->val_acc, r->n, 1}};
+	tl_plot_series loss[2] = {{"train", x, r->loss, r->n, 0}, {vname, x, r->val_loss, r->n, 1}};
 	tl_plot_panel p[2] = {
 		{"Accuracy", "epoch", "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
 		{"Loss", "epoch", "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},

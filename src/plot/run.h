@@ -19,6 +19,7 @@ typedef struct {
 	char *dir;          /* the run directory, or the history file's */
 	char *label;        /* for legends: "squeezenet feature (runs/a)" */
 	char *model, *strategy, *unit, *monitor;
+	char *validation;   /* report.json's: "heldout", "test" or "" (unknown) */
 	int best_epoch;     /* 1-based; 0 unknown */
 	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
 	/* history, sorted by epoch, one row per epoch (the last one written wins) */
@@ -52,6 +53,7 @@ typedef struct {
 	const char *input_size, *normalization, *shard;
 	int unfreeze_epoch, best_epoch, epochs_run, stopped_early, interrupted;
 	const char *monitor;
+	const char *validation; /* "heldout" (of train) or "test" (--val test); NULL unknown */
 	double best_metric;
 	int has_test; /* 0: no test evaluation (interrupted) */
 	double test_accuracy, test_loss, macro_f1, latency_ms, train_seconds;

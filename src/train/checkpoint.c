@@ -307,7 +307,8 @@ tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl
 tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_shard_info *in,
 				  const tl_run_state *s, tl_err *err)
 {
-	char classes[TL_SHARD_MAX_CLASSES * TL_SHARD_NAME_MAX] = "", hw[32], nc[16], ep[16], val[32];
+	char classes[TL_SHARD_MAX_CLASSES * TL_SHARD_NAME_MAX] = "", hw[32], nc[16], ep[16], val[32],
+	     vf[32], seed[24], sh[24];
 	for (uint32_t i = 0; i < in->n_classes; i++) {
 		strcat(classes, i ? "," : "");
 		strcat(classes, in->class_names[i]);
@@ -316,6 +317,10 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 	snprintf(nc, sizeof nc, "%u", in->n_classes);
 	snprintf(ep, sizeof ep, "%d", s->best_epoch + 1);
 	snprintf(val, sizeof val, "%.6f", s->best);
+	/* which train items were held out (tleval --split val redoes it) */
+	snprintf(vf, sizeof vf, "%.17g", c->val_fraction);
+	snprintf(seed, sizeof seed, "%" PRIu64, c->seed);
+	snprintf(sh, sizeof sh, "%016" PRIx64, s->shard_hash);
 	/* everything tleval needs to rebuild the network */
 	char head[96] = "";
 	for (int l = 0; l < net->n_layers; l++)
@@ -333,6 +338,8 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 			      /* MobileNetV2 from Keras weights runs Keras' padding and eps */
 			      "graph", c->keras ? "keras" : "standard",
 			      "epoch", ep,
+			      "validation", c->val_fraction > 0 ? "heldout" : "test",
+			      "val_fraction", vf, "seed", seed, "shard_xxh3", sh,
 			      c->monitor_loss ? "val_loss" : "val_accuracy", val,
 			      "producer", "tltrain"};
 	char path[1200];

@@ -1,6 +1,7 @@
 /* evaluate.c - trained-model evaluation (see evaluate.h). */
 #include "train/evaluate.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "data/shard.h"
 #include "nn/device.h"
 #include "train/checkpoint.h"
+#include "train/heldout.h"
 
 static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
 				 tl_model_cfg *mc, tl_err *err)
@@ -97,6 +99,58 @@ static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 	return TL_OK;
 }
 
+/* --split val of a shard without a "val" split: the images tltrain held
+ * out of the train split for this model, from its metadata (fraction,
+ * seed) and only on the shard it trained on.  *rec: their file records
+ * (free it), *n their count. */
+static tl_status heldout_items(const char *model, const tl_shard *sh, const char *shard,
+			       uint64_t **rec, uint64_t *n, tl_err *err)
+{
+	*rec = NULL;
+	tl_st_file *f;
+	TL_TRY(tl_st_open(&f, model, err));
+	const char *v = tl_st_meta(f, "validation"), *vf = tl_st_meta(f, "val_fraction"),
+		   *sd = tl_st_meta(f, "seed"), *hs = tl_st_meta(f, "shard_xxh3");
+	tl_status st = TL_OK;
+	uint64_t *perm = NULL;
+	int tr = tl_shard_split_find(sh, "train");
+	char want[24];
+	snprintf(want, sizeof want, "%016" PRIx64, sh->info.header_hash);
+	if (!v || !vf || !sd || !hs) {
+		st = tl_seterr(err, TL_EUSAGE,
+			       "%s: names no held-out validation images (a model from an older tltrain); %s has no split named 'val'",
+			       model, shard);
+	} else if (strcmp(v, "heldout") != 0) {
+		st = tl_seterr(err, TL_EUSAGE,
+			       "%s: was validated on the test split (--val test): it held nothing out; %s has no split named 'val'",
+			       model, shard);
+	} else if (strcmp(hs, want) != 0 || tr < 0) {
+		st = tl_seterr(err, TL_EUSAGE,
+			       "%s: trained on a shard with header xxh3 %s, %s has %s: the held-out images are only known on that shard",
+			       model, hs, shard, want);
+	} else {
+		uint64_t ntr = sh->info.splits[tr].count, nva;
+		char *e1, *e2;
+		double frac = strtod(vf, &e1);
+		unsigned long long seed = strtoull(sd, &e2, 10);
+		perm = malloc(sizeof(uint64_t) * (ntr ? ntr : 1));
+		if (*e1 || *e2 || !(frac > 0 && frac < 1))
+			st = tl_seterr(err, TL_EFORMAT, "%s: metadata: bad val_fraction '%s' or seed '%s'",
+				       model, vf, sd);
+		else if (!perm)
+			st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		else if ((st = tl_heldout_order(ntr, frac, seed, perm, &nva, err)) == TL_OK) {
+			for (uint64_t i = 0; i < nva; i++)
+				perm[i] = tl_shard_file_record(sh, tr, perm[ntr - nva + i]);
+			*rec = perm, perm = NULL;
+			*n = nva;
+		}
+	}
+	free(perm);
+	tl_st_close(f);
+	return st;
+}
+
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err)
 {
 	memset(res, 0, sizeof *res);
@@ -108,16 +162,23 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	tl_status st;
 	const tl_shard_info *in = &sh->info;
 	const char *split = o->split ? o->split : "test";
-	int s;
-	if ((st = tl_sweep_split(sh, o->shard, split, &s, err)) != TL_OK)
+	int s = -1;
+	uint64_t *rec = NULL, n = 0;
+	if (strcmp(split, "val") == 0 && tl_shard_split_find(sh, "val") < 0) {
+		if ((st = heldout_items(o->model_path, sh, o->shard, &rec, &n, err)) != TL_OK)
+			goto out;
+		split = "val (held out of train)";
+	} else if ((st = tl_sweep_split(sh, o->shard, split, &s, err)) != TL_OK) {
 		goto out;
+	} else {
+		n = in->splits[s].count;
+	}
 	tl_model_cfg mc;
 	if ((st = model_from_meta(o->model_path, o->shard, in, &mc, err)) != TL_OK ||
 	    (st = tl_model_build(&mc, &net, err)) != TL_OK ||
 	    (st = tl_net_load(net, o->model_path, 1, NULL, err)) != TL_OK ||
 	    (st = tl_net_check_finite(net, o->model_path, err)) != TL_OK)
 		goto out;
-	uint64_t n = in->splits[s].count;
 	if (o->limit && o->limit < n)
 		n = o->limit;
 	int batch = o->batch > 0 ? o->batch : 64;
@@ -136,7 +197,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	}
 	tl_progress prog;
 	tl_progress_init(&prog, "tleval", o->quiet);
-	tl_sweep sw = {.net = net, .sh = sh, .split = s, .to = net->n_layers, .n = n,
+	tl_sweep sw = {.net = net, .sh = sh, .rec = rec, .split = s, .to = net->n_layers, .n = n,
 		       .batch = batch, .cancel = o->cancel, .cancel_msg = "interrupted", .prog = &prog,
 		       .unit = "images", .each = eval_each};
 	float *logits = o->predictions ? malloc(sizeof(float) * (size_t)batch * in->n_classes) : NULL;
@@ -183,6 +244,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
 	tl_metrics_print(&m, names, out);
 out:
+	free(rec);
 	tl_metrics_free(&m);
 	tl_net_free(net);
 	tl_device_close(&dev);

@@ -113,7 +113,9 @@ static const setting table[] = {
 	 * but --precision given with --resume wins (tl_train_cfg_load) */
 	{"precision", "precision", 0, T_STR, F(precision), "fp32", 0, 0, precision_names, 0,
 	 "--precision: expected fp32, bf16 or auto"},
-	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0", 1e-6, 0.9, 0, parse_val,
+	/* 0 (--val test) is the range's low end for checkpoints, which
+	 * store it so; the option takes "test" for it (parse_val) */
+	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0.1", 0, 0.9, 0, parse_val,
 	 "--val: expected test or a fraction in (0, 0.9]"},
 	{"monitor", "monitor", 0, T_ENUM, F(monitor_loss), "val_accuracy", 0, 0, tl_monitor_names, 0,
 	 "--monitor: expected val_accuracy or val_loss"},

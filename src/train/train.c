@@ -32,6 +32,7 @@
 #include "nn/device.h"
 #include "train/checkpoint.h"
 #include "train/forward.h"
+#include "train/heldout.h"
 #include "train/metrics.h"
 #include "train/prefix.h"
 #include "train/schedule.h"
@@ -278,13 +279,6 @@ static tl_status setup_items(run *r, tl_err *err)
 	if (tr < 0 || te < 0)
 		return tl_seterr(err, TL_EFORMAT, "%s: needs a train and a test split", sh->path);
 	uint64_t ntr = sh->info.splits[tr].count, nte = sh->info.splits[te].count;
-	uint64_t nva = r->cfg->val_fraction > 0 ? (uint64_t)llround(r->cfg->val_fraction * (double)ntr) : 0;
-	if (r->cfg->val_fraction > 0 && (nva < 1 || nva >= ntr))
-		return tl_seterr(err, TL_EUSAGE, "--val %g leaves no training or validation images (train has %" PRIu64 ")",
-				 r->cfg->val_fraction, ntr);
-	r->n_tr = ntr - nva;
-	r->n_va = nva ? nva : nte;
-	r->n_te = nte;
 	r->tr_rec = malloc(sizeof(uint64_t) * (ntr ? ntr : 1));
 	r->te_rec = malloc(sizeof(uint64_t) * (nte ? nte : 1));
 	r->tr_lab = malloc(sizeof(int32_t) * (ntr ? ntr : 1));
@@ -292,17 +286,11 @@ static tl_status setup_items(run *r, tl_err *err)
 	if (!r->tr_rec || !r->te_rec || !r->tr_lab || !r->te_lab)
 		return tl_seterr(err, TL_ENOMEM, "out of memory for the item lists");
 	/* a seeded permutation of train; its last nva items are the validation set */
-	uint64_t *perm = r->tr_rec;
-	for (uint64_t i = 0; i < ntr; i++)
-		perm[i] = i;
-	if (nva) {
-		uint64_t s = tl_rng_key(r->cfg->seed, 0x7a1, 0, 0);
-		for (uint64_t i = ntr; i > 1; i--) {
-			uint64_t j = tl_rng_below(&s, i), t = perm[i - 1];
-			perm[i - 1] = perm[j];
-			perm[j] = t;
-		}
-	}
+	uint64_t *perm = r->tr_rec, nva;
+	TL_TRY(tl_heldout_order(ntr, r->cfg->val_fraction, r->cfg->seed, perm, &nva, err));
+	r->n_tr = ntr - nva;
+	r->n_va = nva ? nva : nte;
+	r->n_te = nte;
 	for (uint64_t i = 0; i < ntr; i++) {
 		r->tr_rec[i] = tl_shard_file_record(sh, tr, perm[i]);
 		r->tr_lab[i] = tl_shard_label(sh, r->tr_rec[i], 0);
@@ -741,8 +729,11 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s)\n", lat_ms,
 		r->dev.be->name);
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
-	fprintf(o, "test accuracy:    %.4f\ntest loss:        %.4f\nmacro F1:         %.4f\n\n",
+	fprintf(o, "test accuracy:    %.4f\ntest loss:        %.4f\nmacro F1:         %.4f\n",
 		res->test_accuracy, res->test_loss, res->macro_f1);
+	if (c->val_fraction == 0)
+		fprintf(o, "                  (--val test: the test split also chose the best epoch)\n");
+	fputc('\n', o);
 	char names[TL_SHARD_MAX_CLASSES][32];
 	for (int i = 0; i < k; i++)
 		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
@@ -769,7 +760,8 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		.stopped_early = res->stopped_early, .monitor = c->monitor_loss ? "val_loss" : "val_accuracy",
 		.best_metric = r->st.best, .has_test = 1, .test_accuracy = res->test_accuracy,
 		.test_loss = res->test_loss, .macro_f1 = res->macro_f1, .latency_ms = lat_ms,
-		.train_seconds = total, .k = k, .cm = m.cm, .names = cn};
+		.train_seconds = total, .k = k, .cm = m.cm, .names = cn,
+		.validation = c->val_fraction > 0 ? "heldout" : "test"};
 	st = tl_run_write_report(c->run_dir, &sum, err);
 	tl_metrics_free(&m);
 	if (st == TL_OK)
@@ -965,6 +957,14 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 	TL_TRY(tl_shard_open(&r->sh, cfg->shard, err));
 	r->st.shard_hash = r->sh->info.header_hash;
 	TL_TRY(setup_items(r, err));
+	if (!cfg->quiet) {
+		if (cfg->val_fraction > 0)
+			fprintf(stderr, "tltrain: validation: %" PRIu64 " images held out of the train split (--val %g, seed %" PRIu64 "; tleval --split val evaluates them); the test split's %" PRIu64 " are used once, at the end\n",
+				r->n_va, cfg->val_fraction, cfg->seed, r->n_te);
+		else
+			fprintf(stderr, "tltrain: validation: the test split (--val test): its %" PRIu64 " images also choose the best epoch, so the test accuracy is not an independent estimate\n",
+				r->n_te);
+	}
 	TL_TRY(setup_model(r, resume, err));
 	if (!(r->pred = malloc(sizeof(int32_t) * (size_t)cfg->batch)))
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
@@ -1107,8 +1107,17 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	/* pictures of the epochs done, also after an interrupt (plot/run.c) */
 	tl_err perr;
 	tl_status pst = TL_OK;
-	if ((st == TL_OK || st == TL_EINTR) && !cfg->no_plots && r->st.hist.n > 0)
+	if ((st == TL_OK || st == TL_EINTR) && !cfg->no_plots && r->st.hist.n > 0) {
 		pst = tl_run_plot_dir(cfg->run_dir, &perr);
+		/* what the plots read is the run's own, written again on --resume */
+		static const char *const own[] = {"history.csv", "history.json", "report.json",
+						  "confusion.csv"};
+		for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+			char p[1200];
+			snprintf(p, sizeof p, "%s/%s", cfg->run_dir, own[i]);
+			tl_infile_forget(p);
+		}
+	}
 	if (st == TL_OK && pst != TL_OK)
 		*err = perr, st = pst;
 	if (st != TL_OK && st != TL_EINTR)

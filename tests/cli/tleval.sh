@@ -65,6 +65,19 @@ run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
 out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
 run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
+# validation is held out of train by default; tleval --split val evaluates
+# exactly those images: its loss is the best epoch's val_loss
+grep -qF "validation (held out of train)" run/report.txt && ok "default validation held out" || bad "default validation: $(grep data: run/report.txt)"
+run 0 "evaluate the held-out part" -- "$E" -q -w run/best.safetensors -d s32.tls --split val
+best=$(sed -n 's/^epochs: .*the best \([0-9]*\) .*/\1/p' run/report.txt)
+vloss=$(awk -F, -v e="$best" '$1 == e { print $5 }' run/history.csv)
+got=$(sed -n 's/^loss: *//p' "$T/out")
+awk -v a="$got" -v b="$vloss" 'BEGIN { d = a - b; exit !(d < 1e-3 && d > -1e-3 && b != "") }' &&
+	ok "held-out loss $got = epoch $best val_loss $vloss" || bad "held-out loss $got, history says $vloss (epoch $best)"
+"$BIN/tltrain" -q -m squeezenet -w "$W" -d s32.tls -s feature -e 1 --val test -o rvt || exit 1
+run 2 "--split val of a --val test model" -- "$E" -q -w rvt/best.safetensors -d s32.tls --split val
+err_has "--split val of a --val test model" "was validated on the test split (--val test)"
+grep -qF "(--val test: the test split also chose the best epoch)" rvt/report.txt && ok "--val test labelled in the report" || bad "--val test report: $(grep -A1 'test accuracy' rvt/report.txt)"
 # a model trained with --head: its own head is built, so its base layers
 # and its hidden layer are features (the head's shape came from defaults)
 "$BIN/tltrain" -q -m squeezenet -w "$W" -d s32.tls -s feature -e 1 --head 24 -o rh || exit 1
