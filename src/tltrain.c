@@ -121,8 +121,17 @@ static void no_weights(const char *model)
 	else {
 		char where[8192];
 		tl_weights_where(model, TL_DATADIR, where, sizeof where);
-		fprintf(stderr, "tltrain: no %s weights found (looked for %s); pass -w FILE, or train with -s scratch\n",
-			model, where);
+		if (strstr(where, "has no pretrained weights"))
+			fprintf(stderr, "tltrain: %s has no pretrained weights, and -s feature and -s finetune start from them:\n"
+				"  train it with -s scratch, or pass -w FILE with the weights of an earlier %s run\n",
+				model, model);
+		else
+			fprintf(stderr,
+				"tltrain: no %s weights found (looked for %s).\n"
+				"  Pass -w FILE with torchvision or timm safetensors (torchvision names; pack with tlpack --norm torch),\n"
+				"  or a Keras .h5 elsewhere: tlweights import FILE.h5 -o FILE.safetensors (see tltrain(1) FILES).\n"
+				"  Or train without pretrained weights: -s scratch.\n",
+				model, where);
 	}
 }
 

@@ -606,8 +606,8 @@ static tl_status end_epoch(run *r, int e, double t0, int end, int *stop, tl_err 
 	if (c->patience > 0 && s->bad_epochs >= c->patience) {
 		if (c->strategy == TL_STRAT_FINETUNE && s->stage == 0)
 			s->epoch = end; /* warm-up is over early: go fine-tune */
-		else
-			*stop = 1;
+		else if (s->epoch < tl_train_epoch_count(c))
+			*stop = 1; /* not after the last epoch: that ran them all */
 	}
 	TL_TRY(tl_history_write(c->run_dir, &s->hist, err));
 	return tl_checkpoint_save(c, r->net, &r->opt, s, err);

@@ -138,6 +138,12 @@ run 2 "foreign lock file" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o nl
 grep -qx "not a pid" nl/.lock && ok "foreign lock kept" || bad "foreign lock overwritten"
 mkdir sl && echo 999999 >sl/.lock
 run 0 "stale lock of a killed run" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o sl
+# early stopping: patience running out at the last epoch is not "stopped
+# early" (--min-delta 1: no epoch after the first can improve)
+run 0 "patience out at the last epoch" -- "$TR" "${SQ[@]}" -s feature -e 2 -p 1 --min-delta 1 -q -o es2
+grep -q "^epochs: .*stopped early" es2/report.txt && bad "all epochs ran, report says stopped early" || ok "all epochs ran: not stopped early"
+run 0 "patience out before the last epoch" -- "$TR" "${SQ[@]}" -s feature -e 4 -p 1 --min-delta 1 -q -o es4
+grep -q "^epochs:           2, .*stopped early" es4/report.txt && ok "stopped early after 2 of 4" || bad "early stop: $(grep '^epochs:' es4/report.txt)"
 # numbers are decimal
 run 2 "hex epochs" -- "$TR" "${SQ[@]}" -s feature -e 0x10 -o hx
 err_has "hex epochs" "got '0x10'"
@@ -167,6 +173,11 @@ err_has "corrupt shard" "bad.tls: image chunk" "checksum mismatch"
 [ -e rc ] && bad "the failed run left rc/: $(ls -A rc | tr '\n' ' ')" || ok "no run dir left by a failed run"
 run 1 "no weights for vgg16" -- env TL_WEIGHTS=/nonexistent "$TR" -d s.tls -e 1 -o rv
 err_has "no weights for vgg16" "no VGG16 weights found" "vgg16.tv_in1k" "-s scratch"
+run 1 "no weights for baseline" -- env TL_WEIGHTS=/nonexistent "$TR" -m baseline -s feature -d s.tls -e 1 -o rv
+err_has "no weights for baseline" "baseline has no pretrained weights, and -s feature and -s finetune start from them" "-s scratch"
+mkdir -p nohome
+run 1 "no weights for mobilenetv2" -- env HOME="$T/nohome" TL_WEIGHTS=/nonexistent "$TR" -m mobilenetv2 -d s.tls -e 1 -o rv
+err_has "no weights for mobilenetv2" "no mobilenetv2 weights found" "mobilenet_v2_weights_tf_dim_ordering_tf_kernels" "tlweights import FILE.h5" "-s scratch"
 run 2 "bad unit" -- "$TR" "${SQ[@]}" -u block5 -e 1 -o ru
 err_has "bad unit" "squeezenet has no unit or layer 'block5' (units: conv1 (features.0) fire2 (features.3)" "fire9 (features.12) head all"
 run 2 "bad strategy" -- "$TR" -s transfer
