@@ -1,4 +1,5 @@
-/* tlpack - CIFAR-10/100 binary tarball -> .tls shard; inspect, verify and
+/* tlpack - a data source (CIFAR-10/100 binary tarball or folder, a folder
+ * of class subfolders of images) -> .tls shard; inspect, verify and
  * export shards.  Option parsing and messages only: src/pack.c and
  * src/shard.c do the work. */
 #define _GNU_SOURCE
@@ -22,26 +23,37 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tlpack [options] INPUT            pack a CIFAR-10/100 binary tarball or directory\n"
+		"usage: tlpack [options] INPUT            pack a CIFAR-10/100 binary tarball or directory,\n"
+		"                                         or a folder with one subfolder per class\n"
 		"       tlpack --info SHARD               print every header field\n"
 		"       tlpack --verify SHARD             check every checksum\n"
 		"       tlpack --export SPLIT/INDEX SHARD -o FILE.ppm\n"
 		"options:\n"
-		"  -o, --output FILE     output shard (default cifar10.tls or cifar100.tls)\n"
-		"  -r, --resize N        output N x N pixels (default 32, at most %d)\n"
+		"  -o, --output FILE     output shard (default named after the source:\n"
+		"                        cifar10.tls, cifar100.tls, DIR.tls)\n"
+		"  -r, --resize N        output N x N pixels (default 32 for CIFAR, %d for\n"
+		"                        photo folders; at most %d)\n"
 		"      --size HxW        output H x W pixels\n"
 		"      --filter F        auto (default: area to shrink, bilinear to enlarge),\n"
 		"                        area, bilinear, nearest\n"
-		"      --dtype T         f16 (default), f32, u8 (normalized when loaded)\n"
+		"      --fit F           photos: crop (default; shorter side to the size,\n"
+		"                        centre crop), stretch, pad (centred on black)\n"
+		"      --dtype T         f16 (CIFAR default), f32, u8 (photo default;\n"
+		"                        normalized when loaded)\n"
 		"      --norm N          caffe (default; Keras VGG16, BGR minus mean), torch,\n"
 		"                        tf, none\n"
+		"      --test F          folders without test/: hold out fraction F of each\n"
+		"                        class as the test split (0 < F < 1)\n"
+		"      --seed N          the --test draw (default 0)\n"
+		"      --strict          an unreadable or undecodable image is an error\n"
+		"                        (default: reported, skipped and counted)\n"
 		"      --chunk-records N records per checksummed chunk (default: ~1 MiB)\n"
 		"  -j, --threads N       conversion threads (default: all cores)\n"
 		"  -q, --quiet           no progress bar, no summary\n"
 		"  -h, --help            this help\n"
 		"  -V, --version         print the version\n"
 		"see tlpack(1) and tlshard(5)\n",
-		TL_PACK_MAX_SIZE);
+		TL_PACK_PHOTO_SIZE, TL_PACK_MAX_SIZE);
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -168,7 +180,8 @@ done:
 
 /* Long options without a short form; O_INFO, O_VERIFY and O_EXPORT are
  * also the modes other than packing. */
-enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK };
+enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK, O_FIT,
+       O_TEST, O_SEED, O_STRICT };
 
 /* Parses the options into o (defaults first), *mode (0: pack) and
  * *export_what; returns -1 to go on, or the exit status (0 after
@@ -183,6 +196,10 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 		{"dtype", required_argument, 0, O_DTYPE},
 		{"norm", required_argument, 0, O_NORM},
 		{"chunk-records", required_argument, 0, O_CHUNK},
+		{"fit", required_argument, 0, O_FIT},
+		{"test", required_argument, 0, O_TEST},
+		{"seed", required_argument, 0, O_SEED},
+		{"strict", no_argument, 0, O_STRICT},
 		{"threads", required_argument, 0, 'j'},
 		{"quiet", no_argument, 0, 'q'},
 		{"info", no_argument, 0, O_INFO},
@@ -193,7 +210,7 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 		{0, 0, 0, 0},
 	};
 	memset(o, 0, sizeof *o);
-	o->height = o->width = 32;
+	o->height = o->width = 0; /* the source's default */
 	o->filter = TL_FILTER_AUTO;
 	o->dtype = TL_DTYPE_F16;
 	o->norm = TL_NORM_CAFFE;
@@ -222,7 +239,29 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 		case O_DTYPE:
 			if (tl_dtype_parse(optarg, &o->dtype))
 				return die_usage("--dtype: expected f16, f32 or u8, got '%s'", optarg);
+			o->dtype_set = 1;
 			break;
+		case O_FIT:
+			if (tl_fit_parse(optarg, &o->fit))
+				return die_usage("--fit: expected crop, stretch or pad, got '%s'", optarg);
+			break;
+		case O_TEST: {
+			char *end;
+			errno = 0;
+			double f = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(f > 0 && f < 1))
+				return die_usage("--test: expected a fraction between 0 and 1 (e.g. 0.2), got '%s'", optarg);
+			o->test_fraction = f;
+			break;
+		}
+		case O_SEED: {
+			long v;
+			if (tl_parse_long(optarg, 0, 2147483647, &v))
+				return die_usage("--seed: expected a number in 0..2147483647, got '%s'", optarg);
+			o->seed = (uint64_t)v;
+			break;
+		}
+		case O_STRICT: o->strict = 1; break;
 		case O_NORM:
 			if (tl_norm_parse(optarg, &o->norm))
 				return die_usage("--norm: expected caffe, torch, tf or none, got '%s'", optarg);
@@ -250,13 +289,21 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 	return -1;
 }
 
-/* Packs the CIFAR archive input into o->output (Ctrl-C cancels, leaving
+/* A skipped image: say which and why (even with -q: data was left out). */
+static void warn_skip(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "tlpack: %s (skipped)\n", msg);
+}
+
+/* Packs the source input into o->output (Ctrl-C cancels, leaving
  * nothing), saying what it wrote unless quiet; returns the exit status. */
 static int do_pack(tl_pack_opts *o, const char *input)
 {
 	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
 	o->input = input;
 	o->cancel = cancelled;
+	o->warn = warn_skip;
 	tl_pack_result res;
 	tl_err err;
 	tl_status st = tl_pack(o, &res, &err);
@@ -269,10 +316,21 @@ static int do_pack(tl_pack_opts *o, const char *input)
 	if (!o->quiet) {
 		struct stat sb;
 		double mb = stat(res.output, &sb) == 0 ? sb.st_size / 1048576.0 : 0;
-		fprintf(stderr, "tlpack: wrote %s: %s, %llu train + %llu test images, %dx%d %s, %s normalization, %.1f MiB in %.2f s\n",
+		fprintf(stderr, "tlpack: wrote %s: %s, %llu train + %llu test images",
 			res.output, res.dataset, (unsigned long long)res.train,
-			(unsigned long long)res.test, o->height, o->width, tl_dtype_name(o->dtype),
-			tl_norm_name(o->norm), mb, res.seconds);
+			(unsigned long long)res.test);
+		if (res.other)
+			fprintf(stderr, " + %llu val", (unsigned long long)res.other);
+		if (res.fit != TL_FIT_AUTO)
+			fprintf(stderr, ", %u classes, fit %s", res.n_classes, tl_fit_name(res.fit));
+		fprintf(stderr, ", %dx%d %s, %s normalization, %.1f MiB in %.2f s\n", res.height,
+			res.width, tl_dtype_name(res.dtype), tl_norm_name(o->norm), mb, res.seconds);
+		if (res.skipped_bad || res.skipped_hidden || res.skipped_other)
+			fprintf(stderr, "tlpack: skipped %llu unreadable image%s, %llu hidden and %llu other (not .jpg/.jpeg/.png/.ppm/.pgm) file%s\n",
+				(unsigned long long)res.skipped_bad, res.skipped_bad == 1 ? "" : "s",
+				(unsigned long long)res.skipped_hidden,
+				(unsigned long long)res.skipped_other,
+				res.skipped_other == 1 ? "" : "s");
 	}
 	return 0;
 }

@@ -620,6 +620,11 @@ static tl_status finish_shard(packer *k, tl_pack_result *res, tl_err *err)
 	snprintf(in->source_name, sizeof in->source_name, "%s", base && base[1] ? base + 1 : o->input);
 	in->source_size = si->source_size;
 	in->source_hash = si->source_hash;
+	if (k->c.encoded) {
+		in->fit = (uint32_t)k->c.fit;
+		in->test_fraction = o->test_fraction;
+		in->test_seed = o->test_fraction > 0 ? o->seed : 0;
+	}
 	for (uint32_t i = 0; i < in->n_splits; i++) {
 		if (strcmp(in->splits[i].name, "train") == 0)
 			res->train = in->splits[i].count;

@@ -27,7 +27,9 @@ enum {
 	H_LABEL_HASH = 168, H_CT_OFF = 176, H_CT_HASH = 184, H_SRC_SIZE = 192,
 	H_SRC_HASH = 200, H_SPLITS = 208, H_SEGMENTS = 212, H_NAMES_OFF = 216,
 	H_NAMES_SIZE = 220, H_SRC_NAME = 224, H_DATASET = 480, H_SPLIT_TABLE = 512,
-	SPLIT_ENTRY = 32, H_SEGMENT_TABLE = 768, SEGMENT_ENTRY = 72, H_NAMES = 4096
+	SPLIT_ENTRY = 32, H_SEGMENT_TABLE = 768, SEGMENT_ENTRY = 72, H_NAMES = 4096,
+	/* version 2: after the segment table (768 + 32 * 72 = 3072) */
+	H_FIT = 3072, H_TEST_FRACTION = 3080, H_TEST_SEED = 3088
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -95,6 +97,14 @@ static void encode_header(const tl_shard_info *in, uint8_t *h)
 	memset(h, 0, in->header_size);
 	memcpy(h + H_MAGIC, TL_SHARD_MAGIC, 8);
 	put32(h + H_VERSION, in->version);
+	if (in->version >= 2) {
+		double f = in->test_fraction;
+		uint64_t fb;
+		memcpy(&fb, &f, 8);
+		put32(h + H_FIT, in->fit);
+		put64(h + H_TEST_FRACTION, fb);
+		put64(h + H_TEST_SEED, in->test_seed);
+	}
 	put32(h + H_HEADER_SIZE, in->header_size);
 	put64(h + H_FILE_SIZE, in->file_size);
 	put32(h + H_CHANNELS, in->channels);
@@ -199,9 +209,9 @@ static tl_status decode_envelope(const char *path, const uint8_t *m, uint64_t fs
 			   TL_SHARD_MAGIC, shown);
 	}
 	o->version = get32(m + H_VERSION);
-	if (o->version != TL_SHARD_VERSION)
-		return BAD("%s: header: unsupported version (expected %d, got %u)", path,
-			   TL_SHARD_VERSION, o->version);
+	if (o->version < TL_SHARD_VERSION_MIN || o->version > TL_SHARD_VERSION)
+		return BAD("%s: header: unsupported version (expected %d..%d, got %u)", path,
+			   TL_SHARD_VERSION_MIN, TL_SHARD_VERSION, o->version);
 	o->header_size = get32(m + H_HEADER_SIZE);
 	if (o->header_size < H_NAMES || o->header_size > (1u << 20) ||
 	    o->header_size % TL_SHARD_ALIGN)
@@ -432,6 +442,22 @@ static tl_status decode_names(const char *path, const uint8_t *m, tl_shard_info 
 	return TL_OK;
 }
 
+/* Version 2: the fit code and the held-out test fraction (0 or in
+ * (0, 1)) and seed; version 1 has none (all 0). */
+static tl_status decode_fit(const char *path, const uint8_t *m, tl_shard_info *o, tl_err *err)
+{
+	if (o->version < 2)
+		return TL_OK;
+	o->fit = get32(m + H_FIT);
+	uint64_t fb = get64(m + H_TEST_FRACTION);
+	memcpy(&o->test_fraction, &fb, 8);
+	o->test_seed = get64(m + H_TEST_SEED);
+	if (o->fit > 3 || !(o->test_fraction >= 0 && o->test_fraction < 1))
+		return BAD("%s: header: bad fit or test fraction (expected fit 0..3 and 0 <= fraction < 1, got %u and %g)",
+			   path, o->fit, o->test_fraction);
+	return TL_OK;
+}
+
 /* Parse and check a header against the real file size.  Every size is
  * validated before any other section is touched; the first failing check
  * names what is wrong. */
@@ -444,6 +470,7 @@ static tl_status decode_header(const char *path, const uint8_t *m, uint64_t fsiz
 	TL_TRY(decode_labels(path, m, o, err));
 	TL_TRY(decode_sections(path, m, fsize, o, err));
 	TL_TRY(decode_splits(path, m, o, err));
+	TL_TRY(decode_fit(path, m, o, err));
 	return decode_names(path, m, o, err);
 }
 
@@ -751,8 +778,19 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 		(unsigned long long)in->source_size, (unsigned long long)in->source_hash);
 	fprintf(o, "image:           %u x %u x %u (C x H x W), layout CHW, dtype %s\n",
 		in->channels, in->height, in->width, tl_dtype_name(in->dtype));
-	fprintf(o, "resized from:    %u x %u, filter %s\n", in->src_height, in->src_width,
-		tl_filter_name(in->filter));
+	if (in->src_height)
+		fprintf(o, "resized from:    %u x %u, filter %s\n", in->src_height, in->src_width,
+			tl_filter_name(in->filter));
+	else
+		fprintf(o, "resized from:    images of any size, filter %s\n",
+			tl_filter_name(in->filter));
+	if (in->fit) {
+		static const char *const fits[] = {"whole", "crop", "stretch", "pad"};
+		fprintf(o, "fit:             %s\n", fits[in->fit]);
+	}
+	if (in->test_fraction > 0)
+		fprintf(o, "held out:        %.9g of each class, seed %llu\n", in->test_fraction,
+			(unsigned long long)in->test_seed);
 	fprintf(o, "normalization:   %s: channel order %s, value = (pixel * %.9g - mean) / std\n",
 		tl_norm_name(in->norm.kind), in->norm.bgr ? "BGR" : "RGB", in->norm.scale);
 	fprintf(o, "  mean:          %.9g %.9g %.9g\n", in->norm.mean[0], in->norm.mean[1],
@@ -1054,6 +1092,8 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	if (st != TL_OK)
 		goto out;
 	in->file_size = w->f.written;
+	/* version 2 only for what version 1 cannot say */
+	in->version = in->fit || in->test_fraction > 0 || in->test_seed ? 2 : 1;
 	canonical_order(in);
 	hdr = tl_malloc(in->header_size);
 	if (!hdr) {

@@ -30,7 +30,8 @@
 #include "tl.h"
 
 #define TL_SHARD_MAGIC "TLSHARD1"
-#define TL_SHARD_VERSION 1
+#define TL_SHARD_VERSION 2     /* the newest version read and written */
+#define TL_SHARD_VERSION_MIN 1 /* the oldest version read */
 #define TL_SHARD_HEADER_SIZE 16384
 #define TL_SHARD_ALIGN 4096
 #define TL_SHARD_RECORD_ALIGN 64
@@ -82,6 +83,15 @@ typedef struct {
 	tl_shard_segment segments[TL_SHARD_MAX_SEGMENTS];
 	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
 	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	/* version 2 (version 1: all 0): how source images of another aspect
+	 * ratio were fitted (0 whole image, 1 crop, 2 stretch, 3 pad: the
+	 * values of pack.h's tl_fit) and the test split a packer drew from
+	 * the train images (fraction of each class, 0 none; the draw's seed).
+	 * The writer writes version 1 when all three are 0, so CIFAR shards
+	 * keep the bytes they had. */
+	uint32_t fit;
+	double test_fraction;
+	uint64_t test_seed;
 } tl_shard_info;
 
 /* ---- reading ---- */

@@ -7,6 +7,7 @@
 
 static const tl_source *const sources[] = {
 	&tl_source_cifar,
+	&tl_source_folder,
 };
 
 const tl_source *tl_source_find(const char *path, tl_err *err)
@@ -20,7 +21,7 @@ const tl_source *tl_source_find(const char *path, tl_err *err)
 		if (sources[i]->probe(path, &sb))
 			return sources[i];
 	tl_seterr(err, TL_EFORMAT,
-		  "%s: no CIFAR batches found (expected cifar-10-batches-bin/data_batch_1..5.bin and test_batch.bin, or cifar-100-binary/train.bin and test.bin)",
+		  "%s: not a data source (expected a CIFAR-10/100 binary archive or folder, or a folder of class subfolders)",
 		  path);
 	return NULL;
 }

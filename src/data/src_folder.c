@@ -1,0 +1,576 @@
+/* src_folder.c - a folder of class subfolders as a tl_source (see
+ * source.h), with torchvision ImageFolder's semantics:
+ *   DIR/<class>/.../<image>          one split, "train"
+ *   DIR/train/<class>/.../<image>    split folders: train (required),
+ *   DIR/val|validation/<class>/...   "val" and "test" (optional)
+ *   DIR/test/<class>/...
+ * Classes are the sorted names of train's subfolders (strcmp: byte
+ * order, as Python's sorted()); files are found recursively, following
+ * symbolic links (a link back to a folder being walked is skipped);
+ * names starting with '.' are hidden and skipped; files whose extension
+ * is not .jpg .jpeg .jpe .jfif .png .ppm .pgm .pnm (any case) are not
+ * images and skipped; both are counted.  Within a class the order is
+ * that of sorted(os.walk(class_dir)): by folder path, then file name.
+ * Records are the files' bytes: the packer decodes them (imgio). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "data/source.h"
+#include "infile.h"
+#include "rng.h"
+
+#define FOLDER_MAX_FILE (2u << 30) /* bytes of one image file (imgio's limit) */
+#define FOLDER_MAX_DEPTH 64        /* folders below a class folder */
+
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
+static const char *const split_names[N_SPLITS] = {"train", "val", "test"};
+
+typedef struct {
+	char *dir;  /* folder relative to the source root, e.g. "train/cat/sub" */
+	char *name; /* file name */
+	uint64_t size;
+	uint16_t cls;
+	uint8_t split;
+} entry;
+
+typedef struct {
+	char *root; /* the input without trailing slashes */
+	tl_source_info *info;
+	entry *e;
+	size_t n, cap;
+	/* walking */
+	dev_t anc_dev[FOLDER_MAX_DEPTH + 2];
+	ino_t anc_ino[FOLDER_MAX_DEPTH + 2];
+	int depth;
+	/* delivering: entries sorted by split, class, dir, name */
+	size_t next;
+	int cur_split; /* -1 before the first segment */
+	uint8_t *buf;
+	size_t buf_cap;
+	char *path; /* the current record's path */
+	char errmsg[sizeof(tl_err)];
+	atomic_uint_fast64_t consumed; /* read by the packer's thread for progress */
+	uint64_t total;
+} folder_state;
+
+static int is_image_name(const char *name)
+{
+	static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "ppm", "pgm", "pnm"};
+	const char *dot = strrchr(name, '.');
+	if (!dot)
+		return 0;
+	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+		if (strcasecmp(dot + 1, ext[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int folder_probe(const char *path, const struct stat *sb)
+{
+	(void)path;
+	return S_ISDIR(sb->st_mode);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The visible names in folder path, sorted; hidden ones counted. */
+static tl_status list_dir(folder_state *s, const char *path, char ***out, size_t *n,
+			  tl_err *err)
+{
+	*out = NULL, *n = 0;
+	DIR *d = opendir(path);
+	if (!d)
+		return tl_seterr(err, TL_EIO, "%s: cannot list folder: %s", path, strerror(errno));
+	struct dirent *de;
+	size_t cap = 0;
+	char **v = NULL;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.') {
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				s->info->skipped_hidden++;
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **w = realloc(v, cap * sizeof *w);
+			if (!w)
+				goto nomem;
+			v = w;
+		}
+		if (!(v[*n] = strdup(de->d_name)))
+			goto nomem;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(v, *n, sizeof *v, cmp_str);
+	*out = v;
+	return TL_OK;
+nomem:
+	closedir(d);
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+	*n = 0;
+	return tl_seterr(err, TL_ENOMEM, "%s: out of memory listing the folder", path);
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static tl_status add_entry(folder_state *s, const char *dir, const char *name, uint64_t size,
+			   int cls, int split, tl_err *err)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		entry *v = realloc(s->e, cap * sizeof *v);
+		if (!v)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory for the file list", s->root);
+		s->e = v, s->cap = cap;
+	}
+	entry *e = &s->e[s->n];
+	e->dir = strdup(dir);
+	e->name = strdup(name);
+	if (!e->dir || !e->name) {
+		free(e->dir);
+		free(e->name);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for the file list", s->root);
+	}
+	e->size = size, e->cls = (uint16_t)cls, e->split = (uint8_t)split;
+	s->n++;
+	s->total += size;
+	return TL_OK;
+}
+
+/* Walk folder rel (relative to the root) of class cls, split split:
+ * every image file below it becomes an entry.  Returns the images found
+ * in *found. */
+static tl_status walk(folder_state *s, const char *rel, int cls, int split, size_t *found,
+		      tl_err *err)
+{
+	char *full;
+	if (asprintf(&full, "%s/%s", s->root, rel) < 0)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+	struct stat sb;
+	if (stat(full, &sb) != 0) {
+		tl_status st = tl_seterr(err, TL_EIO, "%s: cannot open folder: %s", full, strerror(errno));
+		free(full);
+		return st;
+	}
+	for (int i = 0; i < s->depth; i++)
+		if (s->anc_dev[i] == sb.st_dev && s->anc_ino[i] == sb.st_ino) {
+			s->info->skipped_other++; /* a link back up: a loop */
+			free(full);
+			return TL_OK;
+		}
+	if (s->depth >= FOLDER_MAX_DEPTH + 2) {
+		tl_status st = tl_seterr(err, TL_EFORMAT, "%s: folders nested too deep (expected at most %d levels)",
+					 full, FOLDER_MAX_DEPTH);
+		free(full);
+		return st;
+	}
+	s->anc_dev[s->depth] = sb.st_dev, s->anc_ino[s->depth] = sb.st_ino;
+	s->depth++;
+	char **names;
+	size_t n;
+	tl_status st = list_dir(s, full, &names, &n, err);
+	for (size_t i = 0; st == TL_OK && i < n; i++) {
+		char *p, *r;
+		if (asprintf(&p, "%s/%s", full, names[i]) < 0) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+			break;
+		}
+		struct stat fb;
+		if (stat(p, &fb) != 0) {
+			s->info->skipped_other++; /* a dangling link */
+		} else if (S_ISDIR(fb.st_mode)) {
+			if (asprintf(&r, "%s/%s", rel, names[i]) < 0)
+				st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+			else {
+				st = walk(s, r, cls, split, found, err);
+				free(r);
+			}
+		} else if (S_ISREG(fb.st_mode) && is_image_name(names[i])) {
+			st = add_entry(s, rel, names[i], (uint64_t)fb.st_size, cls, split, err);
+			(*found)++;
+		} else {
+			s->info->skipped_other++;
+		}
+		free(p);
+	}
+	free_list(names, n);
+	s->depth--;
+	free(full);
+	return st;
+}
+
+/* Folder base (relative to the root, "" for the root itself) holds one
+ * subfolder per class.  For the train split (or a source without split
+ * folders) they define the classes; other splits' classes must be among
+ * them.  Files beside the class folders are counted as skipped. */
+static tl_status read_split(folder_state *s, const char *base, int split, tl_err *err)
+{
+	tl_source_info *in = s->info;
+	char *full;
+	if (asprintf(&full, "%s%s%s", s->root, *base ? "/" : "", base) < 0)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+	/* the root and the split folder are ancestors of every class folder:
+	 * a link back to either is a loop */
+	struct stat ab;
+	s->depth = 0;
+	if (stat(s->root, &ab) == 0)
+		s->anc_dev[s->depth] = ab.st_dev, s->anc_ino[s->depth++] = ab.st_ino;
+	if (*base && stat(full, &ab) == 0)
+		s->anc_dev[s->depth] = ab.st_dev, s->anc_ino[s->depth++] = ab.st_ino;
+	char **names;
+	size_t n;
+	tl_status st = list_dir(s, full, &names, &n, err);
+	size_t n_dirs = 0, loose = 0;
+	for (size_t i = 0; st == TL_OK && i < n; i++) {
+		char *p, *rel;
+		struct stat sb;
+		if (asprintf(&p, "%s/%s", full, names[i]) < 0) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+			break;
+		}
+		int dir = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+		if (!dir) {
+			s->info->skipped_other++;
+			loose += is_image_name(names[i]);
+			free(p);
+			continue;
+		}
+		n_dirs++;
+		int cls = -1;
+		if (split == SPLIT_TRAIN) {
+			size_t len = strlen(names[i]);
+			if (len >= TL_SHARD_NAME_MAX)
+				st = tl_seterr(err, TL_EFORMAT,
+					       "%s: class name too long (expected at most %d bytes, got %zu)",
+					       p, TL_SHARD_NAME_MAX - 1, len);
+			else if (in->n_classes == TL_SHARD_MAX_CLASSES)
+				st = tl_seterr(err, TL_EFORMAT,
+					       "%s: too many classes (expected at most %d class folders)",
+					       full, TL_SHARD_MAX_CLASSES);
+			else {
+				cls = (int)in->n_classes++;
+				memcpy(in->class_names[cls], names[i], len + 1);
+			}
+		} else {
+			for (uint32_t c = 0; c < in->n_classes && cls < 0; c++)
+				if (strcmp(in->class_names[c], names[i]) == 0)
+					cls = (int)c;
+			if (cls < 0)
+				st = tl_seterr(err, TL_EFORMAT,
+					       "%s: class folder not in train/ (expected one of train's %u classes)",
+					       p, in->n_classes);
+		}
+		size_t found = 0;
+		if (st == TL_OK && asprintf(&rel, "%s%s%s", base, *base ? "/" : "", names[i]) >= 0) {
+			st = walk(s, rel, cls, split, &found, err);
+			free(rel);
+			if (st == TL_OK && found == 0)
+				st = tl_seterr(err, TL_EFORMAT,
+					       "%s: empty class folder (expected PNG, JPEG or PPM files: .jpg, .jpeg, .png, .ppm, .pgm)",
+					       p);
+		}
+		free(p);
+	}
+	if (st == TL_OK && n_dirs == 0)
+		st = tl_seterr(err, TL_EFORMAT,
+			       "%s: no class folders (expected one subfolder per class, e.g. %s/cat/1.jpg%s)",
+			       full, full, loose ? "; images directly in it belong to no class" : "");
+	free_list(names, n);
+	free(full);
+	return st;
+}
+
+/* Sort key: split, class, folder, file name (sorted(os.walk) order). */
+static int cmp_entry(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+	if (x->split != y->split)
+		return x->split < y->split ? -1 : 1;
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	int c = strcmp(x->dir, y->dir);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* --test F: in each class of train, round(F * n) files (at least 1 when
+ * F > 0 and n >= 2, never all) move to "test", chosen by a Fisher-Yates
+ * draw keyed by (seed, class).  Entries must be sorted. */
+static void hold_out(folder_state *s, double f, uint64_t seed)
+{
+	size_t i = 0;
+	while (i < s->n && s->e[i].split == SPLIT_TRAIN) {
+		size_t j = i;
+		while (j < s->n && s->e[j].split == SPLIT_TRAIN && s->e[j].cls == s->e[i].cls)
+			j++;
+		size_t n = j - i, t = (size_t)(f * (double)n + 0.5);
+		if (t == 0 && n >= 2)
+			t = 1;
+		if (t >= n)
+			t = n - 1;
+		uint64_t r = tl_rng_key(seed, s->e[i].cls, 0x7e57, 0);
+		/* partial shuffle of indices i..j-1: the first t picked */
+		size_t *idx = malloc(n * sizeof *idx);
+		if (idx) {
+			for (size_t k = 0; k < n; k++)
+				idx[k] = i + k;
+			for (size_t k = 0; k < t; k++) {
+				size_t m = k + (size_t)tl_rng_below(&r, n - k);
+				size_t tmp = idx[k];
+				idx[k] = idx[m], idx[m] = tmp;
+				s->e[idx[k]].split = SPLIT_TEST;
+			}
+			free(idx);
+		}
+		i = j;
+	}
+}
+
+static void folder_close(void *st)
+{
+	folder_state *s = st;
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->e[i].dir);
+		free(s->e[i].name);
+	}
+	free(s->e);
+	free(s->buf);
+	free(s->path);
+	free(s->root);
+	free(s);
+}
+
+/* Dataset and output names from the folder's own name ("pets/" ->
+ * "pets", "pets.tls"; "." -> the current folder's name). */
+static void name_dataset(folder_state *s)
+{
+	char *real = realpath(s->root, NULL);
+	const char *p = real ? real : s->root;
+	const char *b = strrchr(p, '/');
+	b = b && b[1] ? b + 1 : p;
+	if (!*b || strcmp(b, "/") == 0)
+		b = "images";
+	snprintf(s->info->dataset, sizeof s->info->dataset, "%s", b);
+	snprintf(s->info->output, sizeof s->info->output, "%s.tls", s->info->dataset);
+	free(real);
+}
+
+static tl_status folder_open(void **out, const char *path, const tl_source_opts *o,
+			     tl_source_info *info, tl_err *err)
+{
+	*out = NULL;
+	folder_state *s = calloc(1, sizeof *s);
+	if (!s || !(s->root = strdup(path))) {
+		free(s);
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	}
+	size_t len = strlen(s->root);
+	while (len > 1 && s->root[len - 1] == '/')
+		s->root[--len] = 0;
+	s->info = info;
+	s->cur_split = -1;
+	info->encoded = 1;
+	info->n_label_fields = 1;
+	name_dataset(s);
+	tl_status st = TL_OK;
+	char *p;
+	struct stat sb;
+	if (asprintf(&p, "%s/train", s->root) < 0) {
+		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+		goto done;
+	}
+	int split_mode = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+	free(p);
+	if (!split_mode) {
+		st = read_split(s, "", SPLIT_TRAIN, err);
+	} else {
+		/* train first: it names the classes */
+		st = read_split(s, "train", SPLIT_TRAIN, err);
+		char **names = NULL;
+		size_t n = 0;
+		if (st == TL_OK)
+			st = list_dir(s, s->root, &names, &n, err);
+		int have_test = 0, have_val = 0;
+		for (size_t i = 0; st == TL_OK && i < n; i++) {
+			const char *nm = names[i];
+			if (asprintf(&p, "%s/%s", s->root, nm) < 0) {
+				st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+				break;
+			}
+			int dir = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+			if (!dir)
+				info->skipped_other++;
+			else if (strcmp(nm, "train") == 0)
+				;
+			else if (strcmp(nm, "test") == 0)
+				have_test = 1, st = read_split(s, nm, SPLIT_TEST, err);
+			else if (strcmp(nm, "val") == 0 || strcmp(nm, "validation") == 0) {
+				if (have_val++)
+					st = tl_seterr(err, TL_EFORMAT,
+						       "%s: both val/ and validation/ (expected one validation folder)",
+						       path);
+				else
+					st = read_split(s, nm, SPLIT_VAL, err);
+			} else
+				st = tl_seterr(err, TL_EFORMAT,
+					       "%s: unexpected folder beside train/ (expected train, val or validation, test)",
+					       p);
+			free(p);
+		}
+		free_list(names, n);
+		if (st == TL_OK && have_test && o->test_fraction > 0)
+			st = tl_seterr(err, TL_EUSAGE,
+				       "%s: --test: the source has its own test/ folder (expected no --test)",
+				       path);
+	}
+	if (st != TL_OK)
+		goto done;
+	if (s->n > 1)
+		qsort(s->e, s->n, sizeof *s->e, cmp_entry);
+	if (o->test_fraction > 0) {
+		hold_out(s, o->test_fraction, o->seed);
+		qsort(s->e, s->n, sizeof *s->e, cmp_entry);
+	}
+done:
+	if (st != TL_OK) {
+		folder_close(s);
+		return st;
+	}
+	*out = s;
+	return TL_OK;
+}
+
+/* Read the current entry's file into buf; a failure becomes the record's
+ * error (the packer skips it or fails under --strict). */
+static void read_file(folder_state *s, tl_src_event *ev)
+{
+	tl_err err;
+	struct stat sb;
+	int fd = tl_open_input(s->path, &sb, &err);
+	if (fd < 0) {
+		memcpy(s->errmsg, err.msg, sizeof s->errmsg);
+		ev->error = s->errmsg;
+		return;
+	}
+	uint64_t size = (uint64_t)sb.st_size;
+	if (size > FOLDER_MAX_FILE) {
+		snprintf(s->errmsg, sizeof s->errmsg, "%s: file too large (expected at most %u bytes, got %llu)",
+			 s->path, FOLDER_MAX_FILE, (unsigned long long)size);
+		ev->error = s->errmsg;
+		close(fd);
+		return;
+	}
+	if (size + 1 > s->buf_cap) {
+		uint8_t *b = realloc(s->buf, (size_t)size + 1);
+		if (!b) {
+			snprintf(s->errmsg, sizeof s->errmsg, "%s: out of memory for %llu bytes", s->path,
+				 (unsigned long long)size);
+			ev->error = s->errmsg;
+			close(fd);
+			return;
+		}
+		s->buf = b, s->buf_cap = (size_t)size + 1;
+	}
+	size_t got = 0;
+	while (got < size) {
+		ssize_t k = read(fd, s->buf + got, (size_t)size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			snprintf(s->errmsg, sizeof s->errmsg, "%s: %s (expected %llu bytes, got %zu)", s->path,
+				 k < 0 ? strerror(errno) : "file shrank while read",
+				 (unsigned long long)size, got);
+			ev->error = s->errmsg;
+			close(fd);
+			return;
+		}
+		got += (size_t)k;
+	}
+	close(fd);
+	atomic_fetch_add(&s->consumed, size);
+	ev->data = s->buf;
+	ev->size = (size_t)size;
+}
+
+static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)
+{
+	folder_state *s = st;
+	memset(ev, 0, sizeof *ev);
+	if (s->next == s->n) {
+		ev->type = TL_SRC_END;
+		return TL_OK;
+	}
+	const entry *e = &s->e[s->next];
+	if (e->split != s->cur_split) {
+		s->cur_split = e->split;
+		ev->type = TL_SRC_SEGMENT;
+		ev->member = split_names[e->split];
+		ev->split = split_names[e->split];
+		ev->order = 0;
+		for (size_t i = s->next; i < s->n && s->e[i].split == e->split; i++)
+			ev->expect++;
+		return TL_OK;
+	}
+	free(s->path);
+	if (asprintf(&s->path, "%s/%s/%s", s->root, e->dir, e->name) < 0) {
+		s->path = NULL;
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+	}
+	ev->type = TL_SRC_RECORD;
+	ev->name = s->path;
+	ev->label[0] = (uint8_t)e->cls;
+	read_file(s, ev);
+	s->next++;
+	return TL_OK;
+}
+
+static tl_status folder_finish(void *st, tl_err *err)
+{
+	(void)err;
+	folder_state *s = st;
+	s->info->source_size = s->total;
+	s->info->source_hash = 0;
+	return TL_OK;
+}
+
+static uint64_t folder_consumed(void *st)
+{
+	return atomic_load(&((folder_state *)st)->consumed);
+}
+
+static uint64_t folder_total(void *st)
+{
+	return ((folder_state *)st)->total;
+}
+
+const tl_source tl_source_folder = {
+	.name = "folder",
+	.probe = folder_probe,
+	.open = folder_open,
+	.next = folder_next,
+	.finish = folder_finish,
+	.consumed = folder_consumed,
+	.total = folder_total,
+	.close = folder_close,
+};

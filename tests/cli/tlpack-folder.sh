@@ -1,0 +1,120 @@
+#!/bin/bash
+# tlpack on folders of images (src/data/src_folder.c): ImageFolder
+# semantics, split folders, --test, fits checked pixel by pixel against
+# PIL + numpy (foldercheck.py), bad files skipped or fatal (--strict),
+# clear errors for empty classes and folders without classes.  The
+# folders are written by tools/mkfolder.py from real CIFAR-10 images.
+. "$(dirname "$0")/lib.sh"
+P=$BIN/tlpack
+PY=/usr/bin/python3
+MKF=$top_srcdir/tools/mkfolder.py
+CHECK=$top_srcdir/tests/cli/foldercheck.py
+S=$top_srcdir/data/cifar-10-sample.tar.gz
+cd "$T" || exit 1
+if ! "$PY" -c 'import PIL, numpy' 2>/dev/null; then
+	echo "SKIP: $PY lacks PIL or numpy"
+	exit 77
+fi
+
+# ---- pixels: every fit, shrinking, enlarging, DCT-scaled JPEGs ----
+"$PY" "$MKF" "$S" pix --per 8 --classes 4 || exit 1
+for fit in crop stretch pad; do
+	for size in "-r 32" "-r 64" "--size 40x24" "-r 16"; do
+		name="pixels $fit $size"
+		run 0 "$name" -- "$P" -q $size --fit "$fit" --dtype u8 --norm none -o pix.tls pix
+		if "$PY" "$CHECK" pix.tls pix pix.list "$fit" >check.out; then
+			ok "$name: $(tail -1 check.out)"
+		else
+			bad "$name: $(head -c 600 check.out)"
+		fi
+	done
+done
+
+# ---- defaults: named after the folder, 224x224 u8, crop; summary ----
+mkdir -p home && cp -r pix home/pets
+(cd home && "$P" pets/) 2>home.err
+[ -f home/pets.tls ] && ok "pets/ -> pets.tls" || bad "pets/ -> pets.tls missing: $(cat home.err)"
+grep -qF "wrote pets.tls: pets, 32 train + 0 test images, 4 classes, fit crop, 224x224 u8" home.err &&
+	ok "default summary" || bad "default summary: $(cat home.err)"
+run 0 "info" -- "$P" --info home/pets.tls
+out_has "info" "dataset:         pets" "3 x 224 x 224" "dtype u8" "classes:         4: airplane automobile bird cat"
+run 0 "verify" -- "$P" --verify home/pets.tls
+rm -rf home
+
+# ---- what is not an image: hidden, other files, loops, bad files ----
+"$PY" "$MKF" "$S" ex --per 6 --classes 6 --extras || exit 1
+run 0 "extras skipped" -- "$P" -r 32 -o ex.tls ex
+err_has "extras skipped" "tlpack: ex/cat/zz_truncated.jpg: JPEG: damaged or truncated" \
+	"tlpack: ex/dog/zz_empty.png: empty file" "36 train + 0 test images, 6 classes" \
+	"skipped 2 unreadable images, 2 hidden and 8 other"
+run 0 "extras pixels" -- "$P" -q -r 32 --dtype u8 --norm none -o ex.tls ex
+"$PY" "$CHECK" ex.tls ex ex.list crop >check.out && ok "extras: the images, in order" || bad "extras: $(head -c 600 check.out)"
+run 1 "strict" -- "$P" -q --strict -r 32 -o strict.tls ex
+err_has "strict" "tlpack: ex/cat/zz_truncated.jpg: JPEG: damaged or truncated"
+nothing_left "strict" . strict.tls
+# the same folder packs to the same bytes (the order is deterministic)
+"$P" -q -r 32 --dtype u8 --norm none -o ex2.tls ex 2>/dev/null
+cmp -s ex.tls ex2.tls && ok "same bytes twice" || bad "same folder, different shards"
+
+# ---- split folders ----
+"$PY" "$MKF" "$S" sp --per 6 --classes 3 --splits --extras || exit 1
+run 0 "split folders" -- "$P" -r 32 --dtype u8 --norm none -o sp.tls sp
+err_has "split folders" "12 train + 3 test images + 3 val, 3 classes"
+"$PY" "$CHECK" sp.tls sp sp.list crop >check.out && ok "split pixels and order" || bad "split: $(head -c 600 check.out)"
+run 0 "split info" -- "$P" --info sp.tls
+out_has "split info" "train          12 records" "test           3 records" "val            3 records"
+run 2 "--test with a test folder" -- "$P" -q --test 0.2 -o x.tls sp
+err_has "--test with a test folder" "has its own test/ folder"
+mv sp/val sp/validation
+run 0 "validation/ is val" -- "$P" -q -r 32 -o sp2.tls sp
+mkdir sp/extra && cp sp/train/bird/*.png sp/extra/
+run 1 "unexpected folder beside train" -- "$P" -q -r 32 -o x.tls sp
+err_has "unexpected folder beside train" "sp/extra: unexpected folder beside train/"
+rm -rf sp/extra
+mkdir -p sp/test/zebra && cp sp/train/bird/*.png sp/test/zebra/
+run 1 "test class not in train" -- "$P" -q -r 32 -o x.tls sp
+err_has "test class not in train" "sp/test/zebra: class folder not in train/"
+nothing_left "split errors" . x.tls
+
+# ---- --test: stratified, seeded ----
+"$PY" "$MKF" "$S" ho --per 10 --classes 4 || exit 1
+run 0 "--test 0.3" -- "$P" -r 32 --test 0.3 --seed 7 -o ho.tls ho
+err_has "--test 0.3" "28 train + 12 test images"
+"$P" -q -r 32 --test 0.3 --seed 7 -o ho2.tls ho
+cmp -s ho.tls ho2.tls && ok "--test: same seed, same shard" || bad "--test: same seed, different shards"
+"$P" -q -r 32 --test 0.3 --seed 8 -o ho3.tls ho
+cmp -s ho.tls ho3.tls && bad "--test: another seed, same draw" || ok "--test: another seed, another draw"
+run 0 "--test info" -- "$P" --info ho.tls
+out_has "--test info" "test           12 records" "held out:        0.3 of each class, seed 7"
+run 2 "--test out of range" -- "$P" -q --test 1.5 -o x.tls ho
+err_has "--test out of range" "--test: expected a fraction between 0 and 1"
+run 2 "--test on CIFAR" -- "$P" -q --test 0.2 -o x.tls "$S"
+err_has "--test on CIFAR" "CIFAR has its own test split"
+run 2 "--fit on CIFAR" -- "$P" -q --fit pad -o x.tls "$S"
+run 2 "bad --fit" -- "$P" -q --fit squash -o x.tls ho
+err_has "bad --fit" "--fit: expected crop, stretch or pad, got 'squash'"
+
+# ---- folders that are not data sets ----
+mkdir empty
+run 1 "empty folder" -- "$P" -q -o x.tls empty
+err_has "empty folder" "empty: no class folders (expected one subfolder per class"
+mkdir -p noclass && cp ho/bird/*.png noclass/
+run 1 "images but no classes" -- "$P" -q -o x.tls noclass
+err_has "images but no classes" "noclass: no class folders" "images directly in it belong to no class"
+mkdir -p ho/zebra
+run 1 "empty class folder" -- "$P" -q -o x.tls ho
+err_has "empty class folder" "ho/zebra: empty class folder"
+echo text >ho/zebra/readme.txt
+run 1 "class of non-images" -- "$P" -q -o x.tls ho
+err_has "class of non-images" "ho/zebra: empty class folder"
+rm -rf ho/zebra
+mkdir -p bad/a bad/b && cp ho/bird/*.png bad/a/ && : >bad/b/only.jpg
+run 1 "class with no readable image" -- "$P" -q -o x.tls bad
+err_has "class with no readable image" "class 'b': none of its images could be read"
+long=$(printf 'c%.0s' $(seq 40))
+mkdir -p "long/$long" long/short && cp ho/bird/*.png "long/$long/" && cp ho/bird/*.png long/short/
+run 1 "class name too long" -- "$P" -q -o x.tls long
+err_has "class name too long" "class name too long (expected at most 31 bytes, got 40)"
+nothing_left "folder errors" . x.tls
+
+finish
