@@ -19,6 +19,7 @@
 #include "nn/safetensors.h"
 #include "train/schedule.h"
 #include "train/train.h"
+#include "train/forward.h"
 
 static char dir[256], shard[300], weights[1024];
 
@@ -616,6 +617,31 @@ static void corrupt_chunk_is_caught(void **state)
 	assert_non_null(strstr(err.msg, "checksum mismatch"));
 }
 
+/* Latency figures: median, fastest and 90th percentile of the passes,
+ * and "busy" when the slow tenth took over 1.5x the fastest. */
+static void latency_figures_and_busy(void **state)
+{
+	(void)state;
+	double quiet[10] = {0.0031, 0.0030, 0.0032, 0.0030, 0.0033, 0.0031, 0.0030, 0.0034, 0.0031, 0.0032};
+	tl_latency l;
+	tl_latency_from(quiet, 10, &l);
+	assert_int_equal(l.reps, 10);
+	assert_close(l.min_ms, 3.0, 1e-9, 0);
+	assert_close(l.median_ms, 3.1, 1e-9, 0); /* sorted[5] */
+	assert_close(l.p90_ms, 3.4, 1e-9, 0);    /* sorted[9] */
+	assert_int_equal(l.busy, 0);
+	char text[400];
+	tl_latency_text(&l, 2, "opencl:0:0", text, sizeof text);
+	assert_string_equal(text, "3.100 ms per image (batch 1, median of 10; fastest 3.000, 90th percentile 3.400; opencl:0:0; 2 host threads)");
+	/* a machine busy for a few passes: 7.4 ms at best, 84 at worst */
+	double busy[10] = {0.0074, 0.0080, 0.084, 0.0075, 0.0079, 0.050, 0.0077, 0.0074, 0.0081, 0.0076};
+	tl_latency_from(busy, 10, &l);
+	assert_int_equal(l.busy, 1);
+	tl_latency_text(&l, 2, "cpu (avx512, 2 threads)", text, sizeof text);
+	if (!strstr(text, "; cpu (avx512, 2 threads))\n") || !strstr(text, "warning: the passes varied 11.4x: the machine was busy"))
+		fail_msg("busy: %s", text);
+}
+
 static void bad_setups_fail_cleanly(void **state)
 {
 	(void)state;
@@ -652,6 +678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(time_limit_shortens_the_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_chunk_is_caught, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_setups_fail_cleanly, setup, teardown),
+		cmocka_unit_test(latency_figures_and_busy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* forward.c - shared batch loop, normalization check, latency (see forward.h). */
 #include "train/forward.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,23 +186,59 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double tl_latency_ms(tl_net *net, int reps)
+void tl_latency_measure(tl_net *net, int reps, tl_latency *out)
 {
 	double lat[64];
-	reps = reps < 1 ? 1 : reps > 64 ? 64 : reps;
+	reps = reps < 5 ? 5 : reps > 64 ? 64 : reps;
+	*out = (tl_latency){.reps = reps, .median_ms = -1, .min_ms = -1, .p90_ms = -1};
 	int training = net->training;
 	net->training = 0;
-	for (int i = 0; i < reps; i++) {
+	for (int i = -2; i < reps; i++) { /* two warm-up passes: caches, pages */
 		double t0 = tl_now();
 		tl_net_forward(net, 1, 0, net->n_layers);
 		tl_err err;
 		if (net->be->sync(net->be, &err) != TL_OK) {
 			net->training = training;
-			return -1;
+			return;
 		}
-		lat[i] = tl_now() - t0;
+		if (i >= 0)
+			lat[i] = tl_now() - t0;
 	}
 	net->training = training;
-	qsort(lat, (size_t)reps, sizeof lat[0], cmp_d);
-	return lat[reps / 2] * 1e3;
+	tl_latency_from(lat, reps, out);
+}
+
+void tl_latency_from(double *sec, int reps, tl_latency *out)
+{
+	qsort(sec, (size_t)reps, sizeof sec[0], cmp_d);
+	out->reps = reps;
+	out->median_ms = sec[reps / 2] * 1e3;
+	out->min_ms = sec[0] * 1e3;
+	out->p90_ms = sec[reps * 9 / 10 < reps ? reps * 9 / 10 : reps - 1] * 1e3;
+	out->busy = out->p90_ms > 1.5 * out->min_ms;
+}
+
+void tl_latency_text(const tl_latency *l, int threads, const char *backend, char *buf, size_t n)
+{
+	if (l->median_ms < 0) {
+		snprintf(buf, n, "not measured (the backend failed)");
+		return;
+	}
+	char thr[32] = ""; /* the CPU backends name their threads themselves */
+	if (!strstr(backend, "thread"))
+		snprintf(thr, sizeof thr, "; %d host thread%s", threads, threads == 1 ? "" : "s");
+	int k = snprintf(buf, n,
+			 "%.3f ms per image (batch 1, median of %d; fastest %.3f, 90th percentile %.3f; %s%s)",
+			 l->median_ms, l->reps, l->min_ms, l->p90_ms, backend, thr);
+	if (l->busy && k > 0 && (size_t)k < n)
+		snprintf(buf + k, n - (size_t)k,
+			 "\n                  warning: the passes varied %.1fx: the machine was busy, so this latency is not comparable",
+			 l->p90_ms / l->min_ms);
+}
+
+double tl_latency_ms(tl_net *net, int reps)
+{
+	tl_latency l;
+	tl_latency_measure(net, reps, &l);
+	return l.median_ms;
 }

@@ -70,9 +70,28 @@ tl_status tl_features_net(const char *model, const char *weights, const char *la
 			  const char *shard, const tl_shard_info *in, tl_net **net, int *li,
 			  int *norm, tl_err *err);
 
-/* Milliseconds for one image through the whole network (batch 1): the
- * median of `reps` timed forward passes (reps <= 64), each waited for;
- * -1 when the backend fails. */
+/* Batch-1 latency: one image through the whole network, `reps` timed
+ * forward passes (each waited for) after two untimed ones. */
+typedef struct {
+	int reps;
+	double median_ms, min_ms, p90_ms; /* -1 when the backend failed */
+	int busy; /* the spread says the machine was busy: p90 > 1.5 x min */
+} tl_latency;
+
+/* Measure net's latency (reps clamped to 5..64). */
+void tl_latency_measure(tl_net *net, int reps, tl_latency *out);
+
+/* The figures of `reps` timed passes of sec seconds each (sorted in
+ * place): median, fastest, 90th percentile, and busy. */
+void tl_latency_from(double *sec, int reps, tl_latency *out);
+
+/* "3.100 ms per image (batch 1, median of 21; fastest 2.9, 90th
+ * percentile 3.4; THREADS threads, BACKEND)" into buf, and when busy a
+ * second sentence saying the figures are not to be compared. */
+void tl_latency_text(const tl_latency *l, int threads, const char *backend, char *buf,
+		     size_t n);
+
+/* The median of tl_latency_measure (-1 on failure). */
 double tl_latency_ms(tl_net *net, int reps);
 
 #endif

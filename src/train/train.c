@@ -685,8 +685,13 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	double *prf = calloc((size_t)k * 3, sizeof(double));
 	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + k, prf + 2 * k) : 0;
 	free(prf);
-	/* latency: one image through the whole network, median of 21 */
-	double lat_ms = tl_latency_ms(r->net, 21);
+	/* latency: one image through the whole network, 21 timed passes */
+	tl_latency lat;
+	tl_latency_measure(r->net, 21, &lat);
+	double lat_ms = lat.median_ms;
+	char lat_text[400];
+	tl_latency_text(&lat, r->dev.pool ? tl_pool_size(r->dev.pool) : 1, r->dev.be->name, lat_text,
+			sizeof lat_text);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	char path[1200];
@@ -726,8 +731,7 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 			fprintf(o, ", %.1f s over: the limit cannot be met (%s)", took - c->time_limit,
 				TIME_OVER_WHY);
 	}
-	fprintf(o, "\ninference:        %.3f ms per image (batch 1, median of 21, %s)\n", lat_ms,
-		r->dev.be->name);
+	fprintf(o, "\ninference:        %s\n", lat_text);
 	fprintf(o, "peak memory:      %.1f MiB resident\n\n", ru.ru_maxrss / 1024.0);
 	fprintf(o, "test accuracy:    %.4f\ntest loss:        %.4f\nmacro F1:         %.4f\n",
 		res->test_accuracy, res->test_loss, res->macro_f1);
