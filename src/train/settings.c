@@ -460,6 +460,39 @@ void tl_train_model_defaults(tl_train_cfg *c)
 	}
 }
 
+/* Append "key value" of each row of rows[n] for `name` whose setting has
+ * the given-state `want` (-1: not given on the command line). */
+static void rows_text(const tl_train_cfg *c, const model_default *rows, size_t n, const char *name,
+		      int want, char *buf, size_t size)
+{
+	for (size_t k = 0; k < n; k++) {
+		const model_default *d = &rows[k];
+		if (strcmp(d->model, name))
+			continue;
+		for (int i = 0; i < N_SETTINGS; i++) {
+			const char *key = table[i].key ? table[i].key : table[i].opt;
+			if (strcmp(key, d->key))
+				continue;
+			/* the network's unit applies while -u is not given ("") */
+			int from = want < 0 ? !c->given[i] && (strcmp(d->key, "unit") || !c->unit[0])
+					    : c->given[i] == want;
+			if (!from)
+				continue;
+			size_t len = strlen(buf);
+			snprintf(buf + len, size - len, "%s%s %s", len ? ", " : "", d->key, d->val);
+		}
+	}
+}
+
+void tl_train_defaults_text(const tl_train_cfg *c, char *model_buf, char *recipe_buf, size_t n)
+{
+	model_buf[0] = recipe_buf[0] = 0;
+	rows_text(c, model_defaults, sizeof model_defaults / sizeof model_defaults[0], c->model, -1,
+		  model_buf, n);
+	if (c->recipe[0])
+		rows_text(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, 2, recipe_buf, n);
+}
+
 void tl_train_cfg_save(const tl_train_cfg *c, void (*put)(void *arg, const char *key, const char *val),
 		       void *arg)
 {

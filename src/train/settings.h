@@ -100,6 +100,12 @@ void tl_train_defaults(tl_train_cfg *c);
  * wins over the network's.  Call after the options. */
 void tl_train_model_defaults(tl_train_cfg *c);
 
+/* What tl_train_model_defaults set, as "key value, key value": in
+ * model_buf the network's own defaults that no option overrode, in
+ * recipe_buf the recipe's (each n bytes; "" when none).  For the first
+ * lines of a fresh run and its report. */
+void tl_train_defaults_text(const tl_train_cfg *c, char *model_buf, char *recipe_buf, size_t n);
+
 /* The epochs a run starts: max_epochs rounded up (1.25 -> 2). */
 int tl_train_epoch_count(const tl_train_cfg *c);
 

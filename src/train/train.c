@@ -969,6 +969,15 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 			fprintf(stderr, "tltrain: validation: the test split (--val test): its %" PRIu64 " images also choose the best epoch, so the test accuracy is not an independent estimate\n",
 				r->n_te);
 	}
+	if (!cfg->quiet && !resume) { /* checkpoints keep the settings, not where they came from */
+		char mine[1024], rec[1024];
+		tl_train_defaults_text(cfg, mine, rec, sizeof mine);
+		if (rec[0])
+			fprintf(stderr, "tltrain: --recipe %s set: %s\n", cfg->recipe, rec);
+		if (mine[0])
+			fprintf(stderr, "tltrain: %s's own defaults (tltrain(1) MODELS says why; an option overrides each): %s\n",
+				cfg->model, mine);
+	}
 	TL_TRY(setup_model(r, resume, err));
 	if (!(r->pred = malloc(sizeof(int32_t) * (size_t)cfg->batch)))
 		return tl_seterr(err, TL_ENOMEM, "out of memory");

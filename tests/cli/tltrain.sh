@@ -138,6 +138,13 @@ run 2 "foreign lock file" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o nl
 grep -qx "not a pid" nl/.lock && ok "foreign lock kept" || bad "foreign lock overwritten"
 mkdir sl && echo 999999 >sl/.lock
 run 0 "stale lock of a killed run" -- "$TR" "${SQ[@]}" -s feature -e 1 -q -o sl
+# the first lines say which images validate and which defaults came from
+# the network's row, without those an option overrode
+run 0 "defaults named" -- "$TR" "${SQ[@]}" -s finetune -e 1 --warmup-epochs 1 -b 32 -o rdn
+err_has "defaults named" "tltrain: validation: 20 images held out of the train split (--val 0.1, seed 42" \
+	"tltrain: squeezenet's own defaults (tltrain(1) MODELS says why; an option overrides each): unit fire9, lr2 1e-4"
+run 0 "overridden defaults not named" -- "$TR" "${SQ[@]}" -s finetune -u fire8 --lr2 1e-3 -e 1 --warmup-epochs 1 -b 32 -o rdo
+grep -q "own defaults" "$T/err" && bad "overridden defaults named: $(grep 'own defaults' "$T/err")" || ok "overridden defaults not named"
 # early stopping: patience running out at the last epoch is not "stopped
 # early" (--min-delta 1: no epoch after the first can improve)
 run 0 "patience out at the last epoch" -- "$TR" "${SQ[@]}" -s feature -e 2 -p 1 --min-delta 1 -q -o es2
