@@ -1,6 +1,7 @@
 /* tlplot - pictures of training runs: accuracy and loss by epoch (train
- * vs validation, the unfreeze point and restored best epoch marked), the
- * confusion heatmap, and several runs' validation curves overlaid.
+ * vs validation, the unfreeze point and best epoch marked), the
+ * confusion heatmap, and several runs' curves overlaid with a summary
+ * table (picture and CSV) of the comparative study.
  * Option parsing only: src/plot/run.c reads runs and draws. */
 #include "config.h"
 
@@ -15,13 +16,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tlplot [-o DIR] [-f png,svg] RUN_DIR|HISTORY.csv...\n"
+		"usage: tlplot [-o DIR] [-f png,svg] [-t] RUN_DIR|HISTORY.csv...\n"
 		"  one run:       DIR/history.EXT (accuracy and loss, train vs validation)\n"
 		"                 and DIR/confusion.EXT (when the run has confusion.csv)\n"
-		"  several runs:  DIR/compare.EXT (validation curves overlaid)\n"
-		"  -o, --output DIR     where to write (default: the run's directory for one\n"
-		"                       run, the current directory for several)\n"
+		"  several runs:  DIR/compare.EXT (validation curves overlaid), DIR/summary.EXT\n"
+		"                 and DIR/summary.csv (model, strategy, params, trainable, train\n"
+		"                 time, best epoch, test accuracy, macro-F1, latency, device)\n"
+		"  -o, --output DIR     where to write, created if need be (default: the run's\n"
+		"                       directory for one run, the current directory for several)\n"
 		"  -f, --format LIST    png, svg or png,svg (default png,svg)\n"
+		"  -t, --train          several runs: overlay the training curves too\n"
 		"  -q, --quiet          do not list the files written\n"
 		"  -h, --help, -V, --version\n"
 		"see tlplot(1)\n");
@@ -31,14 +35,20 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'f'},
+		{"train", no_argument, 0, 't'},
 		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
 	};
 	const char *out = NULL, *exts[2];
-	int n_exts = 0, quiet = 0, c;
-	while ((c = getopt_long(argc, argv, "o:f:qhV", lo, NULL)) != -1) {
+	int n_exts = 0, quiet = 0, train = 0, c;
+	while ((c = getopt_long(argc, argv, "o:f:tqhV", lo, NULL)) != -1) {
 		switch (c) {
-		case 'o': out = optarg; break;
+		case 'o':
+			if (!optarg[0])
+				return tl_cli_bad("tlplot", "-o: expected a directory", optarg);
+			out = optarg;
+			break;
+		case 't': train = 1; break;
 		case 'f':
 			n_exts = 0;
 			if (!strcmp(optarg, "png") || !strcmp(optarg, "png,svg") || !strcmp(optarg, "svg,png"))
@@ -72,6 +82,9 @@ int main(int argc, char **argv)
 	for (; loaded < n && st == TL_OK; loaded++)
 		if ((st = tl_run_load(&runs[loaded], argv[optind + loaded], &err)) != TL_OK)
 			break;
+	/* -o DIR is made as mkdir -p would, once the runs have loaded */
+	if (st == TL_OK && out)
+		st = tl_run_mkdirs(out, &err);
 	if (st == TL_OK && n == 1) {
 		/* all pictures or none (plot/run.c renders them all first) */
 		const char *dir = out ? out : runs[0].dir;
@@ -86,9 +99,12 @@ int main(int argc, char **argv)
 			}
 	} else if (st == TL_OK) {
 		const char *dir = out ? out : ".";
-		st = tl_run_plot_compare(runs, n, dir, exts, n_exts, &err);
+		st = tl_run_plot_compare(runs, n, dir, exts, n_exts, train, NULL, &err);
 		for (int e = 0; st == TL_OK && !quiet && e < n_exts; e++)
-			fprintf(stderr, "tlplot: wrote %s/compare.%s (%d runs)\n", dir, exts[e], n);
+			fprintf(stderr, "tlplot: wrote %s/compare.%s (%d runs%s) and %s/summary.%s\n", dir,
+				exts[e], n, train ? ", validation and training curves" : "", dir, exts[e]);
+		if (st == TL_OK && !quiet)
+			fprintf(stderr, "tlplot: wrote %s/summary.csv (%d runs)\n", dir, n);
 	}
 	for (int i = 0; i < loaded; i++)
 		tl_run_free(&runs[i]);

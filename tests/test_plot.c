@@ -177,8 +177,11 @@ static void test_report_roundtrip(void **state)
 	fclose(f);
 	tl_run_summary s = {.model = "squeezenet", .strategy = "finetune", .unit = "fire9",
 			    .unfreeze_epoch = 2, .best_epoch = 2, .epochs_run = 2, .monitor = "val_accuracy",
-			    .best_metric = 0.35, .has_test = 1, .test_accuracy = 0.9, .k = K, .cm = cm,
-			    .names = names};
+			    .best_metric = 0.35, .has_test = 1, .test_accuracy = 0.9, .macro_f1 = 0.88,
+			    .latency_ms = 1.5, .train_seconds = 7.8, .epoch_seconds = 0.37,
+			    .prefix_cache_seconds = 7.43, .params_total = 723914, .params_trainable = 5130,
+			    .peak_memory_mib = 212.5, .model_bytes = 2900000, .device = "cpu", .k = K,
+			    .cm = cm, .names = names};
 	tl_err err;
 	assert_int_equal(tl_run_write_report(sub, &s, &err), TL_OK);
 	tl_rundata r;
@@ -187,6 +190,30 @@ static void test_report_roundtrip(void **state)
 	assert_string_equal(r.unit, "fire9");
 	assert_int_equal(r.unfreeze_epoch, 2);
 	assert_int_equal(r.best_epoch, 2);
+	assert_true(r.restored); /* tltrain's report: the best weights were restored */
+	assert_int_equal(r.epoch_shift, 0);
+	/* the comparative study's numbers come back from report.json */
+	assert_int_equal(r.params_total, 723914);
+	assert_int_equal(r.params_trainable, 5130);
+	assert_close(r.train_seconds, 7.8, 1e-9, 0);
+	assert_close(r.macro_f1, 0.88, 1e-9, 0);
+	assert_close(r.latency_ms, 1.5, 1e-9, 0);
+	assert_string_equal(r.device, "cpu");
+	snprintf(p, sizeof p, "%s/report.json", sub);
+	char *js = NULL;
+	size_t jn = 0;
+	f = fopen(p, "r");
+	assert_non_null(f);
+	assert_true(getdelim(&js, &jn, 0, f) > 0);
+	fclose(f);
+	static const char *const keys[] = {"\"epoch_seconds\": 0.37", "\"prefix_cache_seconds\": 7.43",
+					   "\"train_seconds\": 7.8", "\"peak_memory_mib\": 212.5",
+					   "\"model_bytes\": 2900000", "\"device\": \"cpu\"",
+					   "\"params_total\": 723914", "\"params_trainable\": 5130"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!strstr(js, keys[i]))
+			fail_msg("report.json lacks %s", keys[i]);
+	free(js);
 	assert_int_equal(r.k, K);
 	assert_string_equal(r.names[42], "c42");
 	assert_memory_equal(r.cm, cm, sizeof cm);
@@ -458,6 +485,125 @@ static void test_long_paths(void **state)
 	free(p);
 	free(deep);
 }
+/* Keras' CSVLogger counts epochs from 0: such a history is shifted to
+ * tltrain's 1-based epochs; one with stages or a report is not.  A best
+ * epoch is "restored" only when a tltrain report says so (issue 28 item
+ * 7). */
+static void test_keras_epochs(void **state)
+{
+	(void)state;
+	char p[256];
+	tl_rundata r;
+	tl_err err;
+	write_text("keras.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.55,1.1\n"
+				"1,0.6,1.0,0.70,0.9\n2,0.7,0.8,0.65,0.95\n");
+	snprintf(p, sizeof p, "%s/keras.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	assert_int_equal(r.epoch_shift, 1);
+	assert_int_equal(r.epoch[0], 1);
+	assert_int_equal(r.epoch[2], 3);
+	assert_int_equal(r.best_epoch, 2); /* Keras' epoch 1, the best val_accuracy */
+	assert_false(r.restored);          /* no report: nothing says weights were restored */
+	assert_non_null(strstr(r.label, "Keras epochs + 1"));
+	tl_run_free(&r);
+	/* a stage column is tltrain's (or a tool's that knows): epochs as written */
+	write_text("staged.csv", "epoch,stage,accuracy,val_accuracy\n0,0,0.5,0.55\n1,0,0.6,0.7\n");
+	snprintf(p, sizeof p, "%s/staged.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	assert_int_equal(r.epoch_shift, 0);
+	assert_int_equal(r.epoch[0], 0);
+	tl_run_free(&r);
+	/* 1-based histories are left alone, and their best is not "restored" */
+	write_text("plain.csv", "epoch,accuracy,val_accuracy\n1,0.5,0.55\n2,0.6,0.5\n");
+	snprintf(p, sizeof p, "%s/plain.csv", dir);
+	assert_int_equal(tl_run_load(&r, p, &err), TL_OK);
+	assert_int_equal(r.epoch_shift, 0);
+	assert_int_equal(r.epoch[0], 1);
+	assert_int_equal(r.best_epoch, 1);
+	assert_false(r.restored);
+	tl_run_free(&r);
+}
+
+/* Several runs: compare.EXT, summary.EXT and summary.csv, all or none;
+ * the CSV's rows carry each run's report; -o is made as mkdir -p makes
+ * it (issue 28 item 4). */
+static void test_summary(void **state)
+{
+	(void)state;
+	char a[128], b[128], out[160], p[256];
+	snprintf(a, sizeof a, "%s/sa", dir);
+	snprintf(b, sizeof b, "%s/s,b", dir); /* a comma: the CSV field is quoted */
+	assert_int_equal(mkdir(a, 0755), 0);
+	assert_int_equal(mkdir(b, 0755), 0);
+	write_text("sa/history.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,0.5,1,0.5,1\n2,0.6,0.9,0.55,0.95\n");
+	write_text("s,b/history.csv", "epoch,accuracy,loss,val_accuracy,val_loss\n1,0.4,1.2,0.45,1.1\n");
+	uint64_t cm[4] = {3, 1, 0, 4};
+	const char *names[2] = {"cat", "dog"};
+	tl_run_summary s = {.model = "squeezenet", .strategy = "feature", .best_epoch = 2,
+			    .epochs_run = 2, .has_test = 1, .test_accuracy = 0.875, .macro_f1 = 0.873,
+			    .latency_ms = 2.25, .train_seconds = 7.8, .params_total = 723914,
+			    .params_trainable = 5130, .device = "cpu", .k = 2, .cm = cm, .names = names};
+	tl_err err;
+	assert_int_equal(tl_run_write_report(a, &s, &err), TL_OK);
+	tl_rundata r[2];
+	assert_int_equal(tl_run_load(&r[0], a, &err), TL_OK);
+	assert_int_equal(tl_run_load(&r[1], b, &err), TL_OK);
+	static const char *const exts[] = {"png", "svg"};
+	snprintf(out, sizeof out, "%s/study/deep", dir);
+	assert_int_equal(tl_run_mkdirs(out, &err), TL_OK);
+	assert_int_equal(tl_run_mkdirs(out, &err), TL_OK); /* already there: fine */
+	int n = 0;
+	assert_int_equal(tl_run_plot_compare(r, 2, out, exts, 2, 1, &n, &err), TL_OK);
+	assert_int_equal(n, 5);
+	snprintf(p, sizeof p, "%s/summary.csv", out);
+	FILE *f = fopen(p, "r");
+	assert_non_null(f);
+	char line[512], want[512];
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_string_equal(line, "run,model,strategy,params,trainable,train_seconds,best_epoch,"
+				  "test_accuracy,macro_f1,latency_ms,device\n");
+	assert_non_null(fgets(line, sizeof line, f));
+	snprintf(want, sizeof want, "%s,squeezenet,feature,723914,5130,7.8,2,0.875,0.873,2.25,cpu\n", a);
+	assert_string_equal(line, want);
+	assert_non_null(fgets(line, sizeof line, f));
+	snprintf(want, sizeof want, "\"%s\",,,,,,1,,,,\n", b); /* no report: best from history */
+	assert_string_equal(line, want);
+	fclose(f);
+	int w, h;
+	long near, ink;
+	snprintf(p, sizeof p, "%s/compare.png", out);
+	png_stats(p, &w, &h, &near, 0, 0, 0, &ink);
+	assert_int_equal(w, 2000); /* four panels: the training curves too */
+	snprintf(p, sizeof p, "%s/summary.png", out);
+	png_stats(p, &w, &h, &near, 0, 0, 0, &ink);
+	assert_true(w >= 600 && h >= 46 + 3 * 22);
+	assert_true(ink > 2000);
+	assert_true(exists_at(out, "summary.svg") && exists_at(out, "compare.svg"));
+	/* text a table cannot draw is refused, nothing written */
+	const char *cells[2] = {"a", "b\xC3"}, *hdr[2] = {"x", "y"};
+	snprintf(p, sizeof p, "%s/bad.png", out);
+	assert_int_equal(tl_plot_table(p, "t", 2, hdr, 1, cells, NULL, NULL, &err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "row 1 column 2 is not valid UTF-8"));
+	assert_int_equal(access(p, F_OK), -1);
+	/* all or none: an unknown extension fails after compare.png is drawn */
+	static const char *const bad_exts[] = {"png", "gif"};
+	snprintf(out, sizeof out, "%s/study2", dir);
+	assert_int_equal(tl_run_mkdirs(out, &err), TL_OK);
+	assert_int_equal(tl_run_plot_compare(r, 2, out, bad_exts, 2, 0, &n, &err), TL_EUSAGE);
+	assert_int_equal(n, 0);
+	assert_false(exists_at(out, "compare.png") || exists_at(out, "summary.png") ||
+		     exists_at(out, "summary.csv"));
+	assert_int_equal(temporaries(out), 0);
+	tl_run_free(&r[0]);
+	tl_run_free(&r[1]);
+	/* mkdir -p through a file: the part in the way is named */
+	write_text("plainfile", "x");
+	snprintf(out, sizeof out, "%s/plainfile/sub", dir);
+	assert_int_equal(tl_run_mkdirs(out, &err), TL_EIO);
+	snprintf(want, sizeof want, "cannot create directory: %s/plainfile exists and is not a directory", dir);
+	if (!strstr(err.msg, want))
+		fail_msg("got '%s'", err.msg);
+}
 
 static void test_feature_grid(void **state)
 {
@@ -611,6 +757,8 @@ int main(void)
 		cmocka_unit_test(test_all_or_nothing),
 		cmocka_unit_test(test_history_values),
 		cmocka_unit_test(test_long_paths),
+		cmocka_unit_test(test_keras_epochs),
+		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_feature_grid),
 		cmocka_unit_test(test_imgio_png_ppm),
 		cmocka_unit_test(test_imgio_jpeg),

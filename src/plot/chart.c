@@ -101,6 +101,12 @@ static tl_status batch_add(tl_plot_batch *b, const char *path, const void *buf, 
 	return TL_OK;
 }
 
+tl_status tl_plot_batch_add(tl_plot_batch *b, const char *path, const void *buf, size_t n,
+			    tl_err *err)
+{
+	return batch_add(b, path, buf, n, err);
+}
+
 /* ---- UTF-8 ---- */
 
 /* Length (1..4) of the well-formed UTF-8 sequence at p (n > 0 bytes
@@ -1031,6 +1037,106 @@ tl_status tl_plot_confusion(const char *path, const char *title, int k, const ui
 	if (w < 420)
 		w = 420;
 	return render(path, w, h, draw_confusion, &a, batch, err);
+}
+
+/* ---- table ---- */
+
+typedef struct {
+	const char *title;
+	int n_cols, n_rows;
+	const char *const *header, *const *cells;
+	const int *right;
+	const double *col_w; /* text width of each column */
+} table_arg;
+
+#define TABLE_PAD 14.0
+#define TABLE_ROW 22.0
+#define TABLE_TOP 46.0
+
+static void draw_table(cairo_t *cr, double w, double h, const void *arg)
+{
+	const table_arg *a = arg;
+	(void)h;
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 16, 1);
+	text_at(cr, w / 2, 12, 0.5, 0, a->title ? a->title : "");
+	double x0 = 16, tw = w - 32;
+	for (int i = 0; i <= a->n_rows; i++) {
+		double y = TABLE_TOP + i * TABLE_ROW;
+		if (i > 0 && i % 2 == 0) {
+			cairo_set_source_rgb(cr, 0.93, 0.93, 0.93);
+			cairo_rectangle(cr, x0, y, tw, TABLE_ROW);
+			cairo_fill(cr);
+		}
+		cairo_set_source_rgb(cr, 0, 0, 0);
+		font(cr, 12, i == 0);
+		double x = x0;
+		for (int j = 0; j < a->n_cols; j++) {
+			const char *t = i == 0 ? a->header[j] : a->cells[(size_t)(i - 1) * a->n_cols + j];
+			int r = a->right && a->right[j];
+			if (t && t[0])
+				text_at(cr, r ? x + TABLE_PAD / 2 + a->col_w[j] : x + TABLE_PAD / 2,
+					y + TABLE_ROW / 2, r, 0.5, t);
+			x += a->col_w[j] + TABLE_PAD;
+		}
+	}
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_set_line_width(cr, 1);
+	cairo_move_to(cr, x0, TABLE_TOP + TABLE_ROW + 0.5);
+	cairo_line_to(cr, x0 + tw, TABLE_TOP + TABLE_ROW + 0.5);
+	cairo_move_to(cr, x0, TABLE_TOP + (a->n_rows + 1) * TABLE_ROW + 0.5);
+	cairo_line_to(cr, x0 + tw, TABLE_TOP + (a->n_rows + 1) * TABLE_ROW + 0.5);
+	cairo_stroke(cr);
+}
+
+tl_status tl_plot_table(const char *path, const char *title, int n_cols,
+			const char *const *header, int n_rows, const char *const *cells,
+			const int *right, tl_plot_batch *batch, tl_err *err)
+{
+	if (n_cols < 1 || n_cols > 64 || n_rows < 0 || n_rows > 10000)
+		return tl_seterr(err, TL_EUSAGE, "%s: table: bad size (expected 1..64 columns and 0..10000 rows, got %d and %d)",
+				 path, n_cols, n_rows);
+	TL_TRY(check_text(path, "the title", title, err));
+	char what[48];
+	for (int j = 0; j < n_cols; j++) {
+		snprintf(what, sizeof what, "column %d's name", j + 1);
+		TL_TRY(check_text(path, what, header[j], err));
+	}
+	for (size_t i = 0; i < (size_t)n_rows * n_cols; i++) {
+		snprintf(what, sizeof what, "row %zu column %zu", i / n_cols + 1, i % n_cols + 1);
+		TL_TRY(check_text(path, what, cells[i], err));
+	}
+	double col_w[64];
+	/* measure the text on a scratch surface */
+	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+	cairo_t *cr = cairo_create(s);
+	double width = 0;
+	for (int j = 0; j < n_cols; j++) {
+		font(cr, 12, 1);
+		col_w[j] = header[j] ? text_w(cr, header[j]) : 0;
+		font(cr, 12, 0);
+		for (int i = 0; i < n_rows; i++) {
+			const char *t = cells[(size_t)i * n_cols + j];
+			if (t)
+				col_w[j] = fmax(col_w[j], text_w(cr, t));
+		}
+		width += col_w[j] + TABLE_PAD;
+	}
+	font(cr, 16, 1);
+	double title_w = title ? text_w(cr, title) : 0;
+	cairo_status_t cs = cairo_status(cr);
+	cairo_destroy(cr);
+	cairo_surface_destroy(s);
+	if (cs != CAIRO_STATUS_SUCCESS)
+		return tl_seterr(err, TL_EIO, "%s: measuring the table failed (cairo: %s)", path,
+				 cairo_status_to_string(cs));
+	width = fmax(fmax(width, title_w) + 32, 320);
+	double height = TABLE_TOP + (n_rows + 1) * TABLE_ROW + 16;
+	if (width > 16000 || width * height > 64e6)
+		return tl_seterr(err, TL_EUSAGE, "%s: table too large (%.0fx%.0f pixels; expected at most 16000 wide and 64e6 pixels)",
+				 path, width, height);
+	table_arg a = {title, n_cols, n_rows, header, cells, right, col_w};
+	return render(path, (int)ceil(width), (int)ceil(height), draw_table, &a, batch, err);
 }
 
 /* ---- feature-map grid ---- */

@@ -39,6 +39,12 @@ tl_status tl_plot_batch_commit(tl_plot_batch *b, tl_err *err);
  * an empty or committed batch. */
 void tl_plot_batch_abort(tl_plot_batch *b);
 
+/* Add n bytes that are not a picture (a CSV written beside them) to b
+ * as an uncommitted file for path, committed or removed with the
+ * pictures; on failure nothing is added. */
+tl_status tl_plot_batch_add(tl_plot_batch *b, const char *path, const void *buf, size_t n,
+			    tl_err *err);
+
 /* 1 if the n bytes at s are well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF), else 0. */
 int tl_plot_utf8_valid(const char *s, size_t n);
@@ -113,6 +119,16 @@ tl_status tl_plot_confusion(const char *path, const char *title, int k, const ui
 tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
 			       int w, const float *maps, int c, int mh, int mw, int max_maps,
 			       tl_err *err);
+
+/* A table: the title above a header row of n_cols names and n_rows rows
+ * of cells (row-major, n_rows x n_cols; NULL or "" drawn empty), each
+ * column as wide as its longest text, right-aligned where right[j] is
+ * set (numbers; right may be NULL), rows shaded alternately.  All text
+ * must be valid UTF-8.  1 <= n_cols <= 64, 0 <= n_rows <= 10000; the
+ * picture's size follows the text.  batch as for tl_plot_lines. */
+tl_status tl_plot_table(const char *path, const char *title, int n_cols,
+			const char *const *header, int n_rows, const char *const *cells,
+			const int *right, tl_plot_batch *batch, tl_err *err);
 
 /* "Nice" axis ticks covering [lo, hi]: about `want` ticks at 1, 2, 2.5
  * or 5 times a power of ten (whole numbers when integer is set).  Writes

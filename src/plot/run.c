@@ -368,8 +368,17 @@ static tl_status copy_str(char **dst, json_t *v, const char *path, tl_err *err)
 	return TL_OK;
 }
 
+/* A JSON number's value; NaN for anything else (null, absent). */
+static double num_of(const json_t *v)
+{
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* report.json: the run's names, its best and unfreeze epochs and the
+ * comparative study's numbers; r->has_report is set. */
 static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
 {
+	r->has_report = 1;
 	json_error_t je;
 	tl_err oerr;
 	oerr.msg[0] = 0;
@@ -390,9 +399,26 @@ static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
 		json_decref(o);
 		return st;
 	}
+	if ((st = copy_str(&r->device, json_object_get(o, "device"), path, err)) != TL_OK) {
+		json_decref(o);
+		return st;
+	}
 	json_t *v = json_object_get(o, "best_epoch");
 	if (json_is_integer(v))
 		r->best_epoch = (int)json_integer_value(v);
+	/* tltrain restores the best epoch's weights at the end of every run
+	 * it reports on */
+	v = json_object_get(o, "producer");
+	r->restored = r->best_epoch > 0 && json_is_string(v) && strcmp(json_string_value(v), "tltrain") == 0;
+	json_t *t = json_object_get(o, "test");
+	r->train_seconds = num_of(json_object_get(o, "train_seconds"));
+	r->test_accuracy = num_of(json_object_get(t, "accuracy"));
+	r->macro_f1 = num_of(json_object_get(t, "macro_f1"));
+	r->latency_ms = num_of(json_object_get(t, "latency_ms"));
+	v = json_object_get(o, "params_total");
+	r->params_total = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+	v = json_object_get(o, "params_trainable");
+	r->params_trainable = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(o, "unfreeze_epoch");
 	if (json_is_integer(v))
 		r->unfreeze_epoch = (int)json_integer_value(v);
@@ -478,7 +504,7 @@ static tl_status read_confusion(tl_rundata *r, const char *path, tl_err *err)
 /* The run's strings that report.json did not give become "". */
 static tl_status default_strings(tl_rundata *r, tl_err *err)
 {
-	char **f[] = {&r->model, &r->strategy, &r->unit, &r->monitor, &r->validation};
+	char **f[] = {&r->model, &r->strategy, &r->unit, &r->monitor, &r->validation, &r->device};
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
 		if (!*f[i] && !(*f[i] = dup_n("", 0)))
 			return tl_seterr(err, TL_ENOMEM, "out of memory");
@@ -489,7 +515,11 @@ static tl_status default_strings(tl_rundata *r, tl_err *err)
  * the path; drawable text, each part cut at a character boundary. */
 static tl_status make_label(tl_rundata *r, const char *path, int is_dir, tl_err *err)
 {
-	if (!r->model[0]) {
+	if (!r->model[0] && r->epoch_shift) {
+		char *p = tl_plot_text(path, 120);
+		r->label = p ? fmt("%s (Keras epochs + 1)", p) : NULL;
+		free(p);
+	} else if (!r->model[0]) {
 		r->label = tl_plot_text(path, 150);
 	} else {
 		char *m = tl_plot_text(r->model, 32), *s = tl_plot_text(r->strategy, 32);
@@ -517,6 +547,7 @@ static tl_status read_optional(tl_rundata *r, const char *dir, const char *name,
 tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 {
 	memset(r, 0, sizeof *r);
+	r->train_seconds = r->test_accuracy = r->macro_f1 = r->latency_ms = NAN;
 	struct stat sb;
 	if (stat(path, &sb) != 0)
 		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -532,7 +563,8 @@ tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 								 : dup_n(path, (size_t)(slash - path));
 		hist = dup_n(path, strlen(path));
 	}
-	if (!r->dir || !hist) {
+	r->path = dup_n(path, strlen(path));
+	if (!r->dir || !hist || !r->path) {
 		free(hist);
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 		goto fail;
@@ -547,6 +579,16 @@ tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 		goto fail;
 	if ((st = default_strings(r, err)) != TL_OK || (st = sort_dedupe(r, err)) != TL_OK)
 		goto fail;
+	/* Keras' CSVLogger counts epochs from 0, tltrain from 1 (and writes
+	 * stages and a report): a 0 first with neither is Keras' */
+	int staged = 0;
+	for (int i = 0; i < r->n; i++)
+		staged |= r->stage[i] >= 0;
+	if (r->n && r->epoch[0] == 0 && !staged && !r->has_report) {
+		for (int i = 0; i < r->n; i++)
+			r->epoch[i]++;
+		r->epoch_shift = 1;
+	}
 	/* the unfreeze point from the stages when the report does not say */
 	if (!r->unfreeze_epoch)
 		for (int i = 1; i < r->n; i++)
@@ -579,8 +621,8 @@ void tl_run_free(tl_rundata *r)
 	for (int i = 0; r->names && i < r->k; i++)
 		free(r->names[i]);
 	free(r->cm), free(r->names);
-	free(r->dir), free(r->label), free(r->model), free(r->strategy), free(r->unit);
-	free(r->monitor), free(r->validation);
+	free(r->dir), free(r->path), free(r->label), free(r->model), free(r->strategy), free(r->unit);
+	free(r->monitor), free(r->validation), free(r->device);
 	memset(r, 0, sizeof *r);
 }
 
@@ -589,6 +631,13 @@ void tl_run_free(tl_rundata *r)
 static json_t *num(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A positive count as a JSON integer; 0 (unknown) or one past INT64_MAX
+ * as null. */
+static json_t *count_or_null(uint64_t v)
+{
+	return v && v <= INT64_MAX ? json_integer((json_int_t)v) : json_null();
 }
 
 tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *err)
@@ -611,6 +660,14 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 	json_object_set_new(o, "stopped_early", json_boolean(s->stopped_early));
 	json_object_set_new(o, "interrupted", json_boolean(s->interrupted));
 	json_object_set_new(o, "train_seconds", num(s->train_seconds));
+	json_object_set_new(o, "epoch_seconds", num(s->epoch_seconds));
+	json_object_set_new(o, "prefix_cache_seconds", num(s->prefix_cache_seconds));
+	json_object_set_new(o, "wall_seconds", s->wall_seconds > 0 ? num(s->wall_seconds) : json_null());
+	json_object_set_new(o, "params_total", count_or_null(s->params_total));
+	json_object_set_new(o, "params_trainable", s->params_total ? json_integer((json_int_t)s->params_trainable) : json_null());
+	json_object_set_new(o, "peak_memory_mib", s->peak_memory_mib > 0 ? num(s->peak_memory_mib) : json_null());
+	json_object_set_new(o, "model_bytes", count_or_null(s->model_bytes));
+	json_object_set_new(o, "device", s->device ? json_string(s->device) : json_null());
 	if (s->has_test) {
 		json_t *t = json_object();
 		uint64_t n = 0;
@@ -698,7 +755,42 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 	return st;
 }
 
+tl_status tl_run_mkdirs(const char *path, tl_err *err)
+{
+	char *p = dup_n(path, strlen(path));
+	if (!p)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
+	tl_status st = TL_OK;
+	size_t n = strlen(p);
+	/* each prefix that ends a component, then the whole path */
+	for (size_t i = 1; i <= n && st == TL_OK; i++) {
+		if (i < n && (p[i] != '/' || p[i - 1] == '/'))
+			continue;
+		char keep = p[i];
+		p[i] = 0;
+		struct stat sb;
+		if (mkdir(p, 0777) != 0) {
+			int e = errno;
+			if (stat(p, &sb) != 0)
+				st = tl_seterr(err, TL_EIO, "%s: cannot create directory %s: %s", path, p,
+					       strerror(e));
+			else if (!S_ISDIR(sb.st_mode))
+				st = tl_seterr(err, TL_EIO, "%s: cannot create directory: %s exists and is not a directory",
+					       path, p);
+		}
+		p[i] = keep;
+	}
+	free(p);
+	return st;
+}
+
 /* ---- pictures ---- */
+
+/* The x axis title: says when Keras' 0-based epochs were shifted. */
+static const char *epoch_label(const tl_rundata *r)
+{
+	return r->epoch_shift ? "epoch (Keras CSVLogger's 0-based epoch + 1)" : "epoch";
+}
 
 /* The history picture (see tl_run_plot) at path, into batch (NULL: at
  * once). */
@@ -723,9 +815,10 @@ static tl_status plot_history(const tl_rundata *r, const char *path, tl_plot_bat
 	const char *vname = strcmp(r->validation, "test") == 0 ? "test split (--val test)" : "validation";
 	tl_plot_series acc[2] = {{"train", x, r->acc, r->n, 0}, {vname, x, r->val_acc, r->n, 1}};
 	tl_plot_series loss[2] = {{"train", x, r->loss, r->n, 0}, {vname, x, r->val_loss, r->n, 1}};
+	const char *xl = epoch_label(r);
 	tl_plot_panel p[2] = {
-		{"Accuracy", "epoch", "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
-		{"Loss", "epoch", "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
+		{"Accuracy", xl, "accuracy (fraction correct)", acc, 2, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
+		{"Loss", xl, "loss (cross-entropy, nats)", loss, 2, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
 	};
 	char best[64];
 	if (r->unfreeze_epoch > 0)
@@ -737,7 +830,8 @@ static tl_status plot_history(const tl_rundata *r, const char *path, tl_plot_bat
 	if (r->best_epoch > 0)
 		for (int i = 0; i < r->n; i++)
 			if (r->epoch[i] == r->best_epoch) {
-				snprintf(best, sizeof best, "best: epoch %d (restored)", r->best_epoch);
+				snprintf(best, sizeof best, "best: epoch %d%s", r->best_epoch,
+					 r->restored ? " (restored)" : "");
 				int on_loss = strcmp(r->monitor, "val_loss") == 0;
 				tl_plot_panel *q = &p[on_loss];
 				q->mark_label = best;
@@ -783,11 +877,12 @@ tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *e
 	return plot_confusion(r, path, NULL, err);
 }
 
-/* The comparison picture at path, into batch. */
-static tl_status plot_compare(const tl_rundata *runs, int n, const char *path,
+/* The comparison picture at path, into batch: validation accuracy and
+ * loss, and with train_curves the training ones too. */
+static tl_status plot_compare(const tl_rundata *runs, int n, int train_curves, const char *path,
 			      tl_plot_batch *batch, tl_err *err)
 {
-	tl_plot_series *s = calloc((size_t)n * 2, sizeof *s);
+	tl_plot_series *s = calloc((size_t)n * 4, sizeof *s);
 	double **x = calloc((size_t)n, sizeof *x);
 	tl_status st = TL_OK;
 	if (!s || !x) {
@@ -803,14 +898,20 @@ static tl_status plot_compare(const tl_rundata *runs, int n, const char *path,
 			x[i][j] = runs[i].epoch[j];
 		s[i] = (tl_plot_series){runs[i].label, x[i], runs[i].val_acc, runs[i].n, i};
 		s[n + i] = (tl_plot_series){runs[i].label, x[i], runs[i].val_loss, runs[i].n, i};
+		s[2 * n + i] = (tl_plot_series){runs[i].label, x[i], runs[i].acc, runs[i].n, i};
+		s[3 * n + i] = (tl_plot_series){runs[i].label, x[i], runs[i].loss, runs[i].n, i};
 	}
-	tl_plot_panel p[2] = {
+	tl_plot_panel p[4] = {
 		{"Validation accuracy", "epoch", "accuracy (fraction correct)", s, n, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
 		{"Validation loss", "epoch", "loss (cross-entropy, nats)", s + n, n, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
+		{"Training accuracy", "epoch", "accuracy (fraction correct)", s + 2 * n, n, 1, 0, 1, 0, {0}, {0}, NULL, 0, 0},
+		{"Training loss", "epoch", "loss (cross-entropy, nats)", s + 3 * n, n, 1, 0, NAN, 0, {0}, {0}, NULL, 0, 0},
 	};
-	char title[64];
-	snprintf(title, sizeof title, "%d runs compared", n);
-	st = tl_plot_lines(path, title, p, 2, 1100, 460 + (n > 4 ? (n - 4) * 17 : 0), batch, err);
+	char title[96];
+	snprintf(title, sizeof title, "%d runs compared%s", n,
+		 train_curves ? ": validation and training curves" : "");
+	st = tl_plot_lines(path, title, p, train_curves ? 4 : 2, train_curves ? 2000 : 1100,
+			   460 + (n > 4 ? (n - 4) * 17 : 0), batch, err);
 out:
 	for (int i = 0; x && i < n; i++)
 		free(x[i]);
@@ -819,11 +920,122 @@ out:
 	return st;
 }
 
+/* ---- the comparative study's table ---- */
+
+enum { SUM_COLS = 11 };
+static const char *const sum_csv_header[SUM_COLS] = {
+	"run", "model", "strategy", "params", "trainable", "train_seconds", "best_epoch",
+	"test_accuracy", "macro_f1", "latency_ms", "device"};
+static const char *const sum_pic_header[SUM_COLS] = {
+	"run", "model", "strategy", "params", "trainable", "train s (all)", "best epoch",
+	"test accuracy", "macro-F1", "latency ms", "device"};
+static const int sum_right[SUM_COLS] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0};
+
+/* Cell j of run r's row as text: for the CSV (csv set: full precision,
+ * "" unknown) or the picture (rounded, "-" unknown).  A new string (the
+ * run's directory as drawable text in the picture); NULL out of memory. */
+static char *sum_cell(const tl_rundata *r, int j, int csv)
+{
+	const char *none = csv ? "" : "-";
+	double v = j == 5 ? r->train_seconds : j == 7 ? r->test_accuracy : j == 8 ? r->macro_f1
+		 : j == 9 ? r->latency_ms : NAN;
+	switch (j) {
+	case 0: return csv ? dup_n(r->path, strlen(r->path)) : tl_plot_text(r->path, 60);
+	case 1: return tl_plot_text(r->model[0] ? r->model : none, 40);
+	case 2: return tl_plot_text(r->strategy[0] ? r->strategy : none, 40);
+	case 3: case 4: {
+		uint64_t c = j == 3 ? r->params_total : r->params_trainable;
+		return r->params_total ? fmt("%llu", (unsigned long long)c) : dup_n(none, strlen(none));
+	}
+	case 6: return r->best_epoch > 0 ? fmt("%d", r->best_epoch) : dup_n(none, strlen(none));
+	case 10: return tl_plot_text(r->device[0] ? r->device : none, 40);
+	default:
+		if (!isfinite(v))
+			return dup_n(none, strlen(none));
+		if (csv)
+			return fmt("%.9g", v);
+		return fmt(j == 5 ? "%.1f" : j == 9 ? "%.2f" : "%.4f", v);
+	}
+}
+
+/* One CSV field, quoted (RFC 4180) when it holds a comma, quote or line
+ * break. */
+static void csv_field(FILE *f, const char *s, int last)
+{
+	if (strpbrk(s, ",\"\r\n")) {
+		fputc('"', f);
+		for (; *s; s++) {
+			if (*s == '"')
+				fputc('"', f);
+			fputc(*s, f);
+		}
+		fputc('"', f);
+	} else {
+		fputs(s, f);
+	}
+	fputc(last ? '\n' : ',', f);
+}
+
+/* The summary of n runs: as CSV into batch at csv_path (when not NULL)
+ * and as a table picture at each of pic_paths[0..n_pics). */
+static tl_status plot_summary(const tl_rundata *runs, int n, const char *csv_path,
+			      char *const *pic_paths, int n_pics, tl_plot_batch *batch, tl_err *err)
+{
+	char **cells = calloc((size_t)n * SUM_COLS, sizeof *cells);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = NULL;
+	tl_status st = TL_OK;
+	if (!cells || !(m = open_memstream(&buf, &len))) {
+		st = tl_seterr(err, TL_ENOMEM, "summary: out of memory");
+		goto out;
+	}
+	for (int j = 0; j < SUM_COLS; j++)
+		csv_field(m, sum_csv_header[j], j == SUM_COLS - 1);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < SUM_COLS; j++) {
+			char *c = sum_cell(&runs[i], j, 1);
+			if (!c) {
+				st = tl_seterr(err, TL_ENOMEM, "summary: out of memory");
+				goto out;
+			}
+			csv_field(m, c, j == SUM_COLS - 1);
+			free(c);
+			if (!(cells[(size_t)i * SUM_COLS + j] = sum_cell(&runs[i], j, 0))) {
+				st = tl_seterr(err, TL_ENOMEM, "summary: out of memory");
+				goto out;
+			}
+		}
+	if (fclose(m) != 0) {
+		m = NULL;
+		st = tl_seterr(err, TL_ENOMEM, "summary: out of memory");
+		goto out;
+	}
+	m = NULL;
+	if (csv_path && (st = tl_plot_batch_add(batch, csv_path, buf, len, err)) != TL_OK)
+		goto out;
+	char title[64];
+	snprintf(title, sizeof title, "%d runs: the comparative study", n);
+	for (int e = 0; e < n_pics && st == TL_OK; e++)
+		st = tl_plot_table(pic_paths[e], title, SUM_COLS, sum_pic_header, n,
+				   (const char *const *)cells, sum_right, batch, err);
+out:
+	if (m)
+		fclose(m);
+	free(buf);
+	for (size_t i = 0; cells && i < (size_t)n * SUM_COLS; i++)
+		free(cells[i]);
+	free(cells);
+	return st;
+}
+
 /* Render DIR/NAME.EXT for each ext (and, when r has a confusion matrix
- * and name is "history", DIR/confusion.EXT) into a batch, then commit
- * them all or none; runs/n: the runs of a comparison (name "compare"). */
+ * and name is "history", DIR/confusion.EXT; for "compare", DIR/summary.EXT
+ * and DIR/summary.csv) into a batch, then commit them all or none;
+ * runs/n: the runs of a comparison (name "compare"). */
 static tl_status plot_set(const tl_rundata *runs, int n, const char *name, const char *out_dir,
-			  const char *const *exts, int n_exts, int *n_written, tl_err *err)
+			  const char *const *exts, int n_exts, int train_curves, int *n_written,
+			  tl_err *err)
 {
 	tl_plot_batch b = TL_PLOT_BATCH_INIT;
 	tl_status st = TL_OK;
@@ -834,18 +1046,36 @@ static tl_status plot_set(const tl_rundata *runs, int n, const char *name, const
 			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
 			break;
 		}
-		st = compare ? plot_compare(runs, n, path, &b, err) : plot_history(runs, path, &b, err);
+		st = compare ? plot_compare(runs, n, train_curves, path, &b, err)
+			     : plot_history(runs, path, &b, err);
 		free(path);
 		if (st != TL_OK)
 			break;
 		count++;
-		if (compare || !runs->k)
+		if (compare) {
+			if (!(path = fmt("%s/summary.%s", out_dir, exts[e]))) {
+				st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
+				break;
+			}
+			st = plot_summary(runs, n, NULL, &path, 1, &b, err);
+			free(path);
+			count += st == TL_OK;
+			continue;
+		}
+		if (!runs->k)
 			continue;
 		if (!(path = fmt("%s/confusion.%s", out_dir, exts[e]))) {
 			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
 			break;
 		}
 		st = plot_confusion(runs, path, &b, err);
+		free(path);
+		count += st == TL_OK;
+	}
+	if (st == TL_OK && compare) {
+		char *path = fmt("%s/summary.csv", out_dir);
+		st = path ? plot_summary(runs, n, path, NULL, 0, &b, err)
+			  : tl_seterr(err, TL_ENOMEM, "%s: out of memory", out_dir);
 		free(path);
 		count += st == TL_OK;
 	}
@@ -859,15 +1089,16 @@ static tl_status plot_set(const tl_rundata *runs, int n, const char *name, const
 }
 
 tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *out_dir,
-			      const char *const *exts, int n_exts, tl_err *err)
+			      const char *const *exts, int n_exts, int train_curves,
+			      int *n_written, tl_err *err)
 {
-	return plot_set(runs, n, "compare", out_dir, exts, n_exts, NULL, err);
+	return plot_set(runs, n, "compare", out_dir, exts, n_exts, train_curves, n_written, err);
 }
 
 tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *const *exts,
 		      int n_exts, int *n_written, tl_err *err)
 {
-	return plot_set(r, 1, "history", out_dir, exts, n_exts, n_written, err);
+	return plot_set(r, 1, "history", out_dir, exts, n_exts, 0, n_written, err);
 }
 
 tl_status tl_run_plot_dir(const char *dir, tl_err *err)

@@ -17,10 +17,20 @@
  * with an ellipsis at a character boundary). */
 typedef struct {
 	char *dir;          /* the run directory, or the history file's */
+	char *path;         /* the run directory or history file as given */
 	char *label;        /* for legends: "squeezenet feature (runs/a)" */
 	char *model, *strategy, *unit, *monitor;
 	char *validation;   /* report.json's: "heldout", "test" or "" (unknown) */
 	int best_epoch;     /* 1-based; 0 unknown */
+	int restored;       /* a tltrain report says the best epoch's weights were
+			     * restored (a plain CSV or an interrupted run: 0) */
+	int epoch_shift;    /* 1 when a Keras CSVLogger history (first epoch 0, no
+			     * stage, no report) was shifted to 1-based epochs */
+	/* from report.json (the comparative study); NaN or 0 when unknown */
+	double train_seconds, test_accuracy, macro_f1, latency_ms;
+	uint64_t params_total, params_trainable;
+	char *device;       /* "" when unknown */
+	int has_report;     /* report.json was read */
 	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
 	/* history, sorted by epoch, one row per epoch (the last one written wins) */
 	int n;
@@ -36,7 +46,10 @@ typedef struct {
  * report.json and confusion.csv used when present) or from a history CSV
  * file with Keras CSVLogger columns (epoch, accuracy, loss, val_accuracy,
  * val_loss, lr; an optional stage column; any order, unknown columns
- * ignored, missing ones NaN).  Every file is opened with tl_open_input: a
+ * ignored, missing ones NaN).  Epochs are 1-based as tltrain writes them;
+ * a history whose first epoch is 0 with no stage column, no stages in
+ * history.json and no report.json is Keras CSVLogger's 0-based count and
+ * is shifted by one (epoch_shift = 1).  Every file is opened with tl_open_input: a
  * FIFO, device or directory where a file belongs is an error, never a
  * wait.  Refused (TL_EFORMAT, naming the file, line and column): a
  * history with no epochs, an accuracy outside 0..1, an infinite loss
@@ -56,7 +69,17 @@ typedef struct {
 	const char *validation; /* "heldout" (of train) or "test" (--val test); NULL unknown */
 	double best_metric;
 	int has_test; /* 0: no test evaluation (interrupted) */
-	double test_accuracy, test_loss, macro_f1, latency_ms, train_seconds;
+	double test_accuracy, test_loss, macro_f1, latency_ms;
+	/* time: train_seconds is everything training took (epochs plus the
+	 * prefix-cache pass); epoch_seconds the epochs alone; wall_seconds
+	 * the run from start to report (loading, evaluation) */
+	double train_seconds, epoch_seconds, prefix_cache_seconds, wall_seconds;
+	/* the comparative study's columns: 0 or NULL when unknown (null in
+	 * report.json) */
+	uint64_t params_total, params_trainable; /* trainable: in the last stage */
+	double peak_memory_mib;  /* resident set high-water mark */
+	uint64_t model_bytes;    /* best.safetensors' size in bytes */
+	const char *device;      /* the backend that trained ("cpu", "opencl:0:0") */
 	int k;
 	const uint64_t *cm;        /* [true][predicted], k x k */
 	const char *const *names;  /* k class names */
@@ -82,11 +105,24 @@ tl_status tl_run_plot(const tl_rundata *r, const char *out_dir, const char *cons
 tl_status tl_run_plot_history(const tl_rundata *r, const char *path, tl_err *err);
 /* The run's confusion heatmap at path; TL_EUSAGE if it has none. */
 tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *err);
-/* out_dir/compare.EXT for each EXT in exts, all or none as tl_run_plot:
- * validation accuracy and loss of n runs overlaid, one style per run,
- * the legend naming model, strategy and directory. */
+/* The comparative study of n runs in out_dir, all or none as
+ * tl_run_plot: compare.EXT (validation accuracy and loss overlaid, one
+ * style per run, the legend naming model, strategy and directory; with
+ * train_curves also the training accuracy and loss, four panels) and
+ * summary.EXT (a table) for each EXT in exts, and summary.csv: one row
+ * per run, in the order given, with the columns run, model, strategy,
+ * params, trainable, train_seconds (epochs and prefix cache), best_epoch,
+ * test_accuracy, macro_f1, latency_ms, device from report.json (empty
+ * when unknown: a lone CSV, an interrupted run, an older tltrain).
+ * n_written (may be NULL) gets the file count (0 on failure). */
 tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *out_dir,
-			      const char *const *exts, int n_exts, tl_err *err);
+			      const char *const *exts, int n_exts, int train_curves,
+			      int *n_written, tl_err *err);
+
+/* Create the directory path and its missing parents (mkdir -p); an
+ * existing directory is fine.  Fails (TL_EIO) naming the part that is
+ * not a directory or cannot be made, and why. */
+tl_status tl_run_mkdirs(const char *path, tl_err *err);
 
 /* Load RUN_DIR and draw its pictures into it (PNG and SVG): the call
  * tltrain makes at the end of a run or after an interrupt. */

@@ -722,7 +722,8 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		total += r->st.hist.rows[i].seconds;
 	fprintf(o, "training time:    %.1f s in epochs", total);
 	if (r->pc.seconds > 0)
-		fprintf(o, " + %.1f s building the prefix cache", r->pc.seconds);
+		fprintf(o, " + %.1f s building the prefix cache = %.1f s", r->pc.seconds,
+			total + r->pc.seconds);
 	if (c->time_limit > 0) {
 		double took = tl_now() - r->t_start;
 		fprintf(o, "\ntime limit:       %g s: %.4g epochs fit of the %g asked; the run took %.1f s",
@@ -756,6 +757,13 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		unfreeze = r->st.hist.rows[i].stage > 0 ? r->st.hist.rows[i].epoch : unfreeze;
 	char hw[32];
 	snprintf(hw, sizeof hw, "%ux%u", in->height, in->width);
+	/* the comparative study's columns: the model file's size and all the
+	 * time training took, the prefix-cache pass included */
+	char best_path[1200];
+	struct stat best_sb;
+	snprintf(best_path, sizeof best_path, "%s/best.safetensors", c->run_dir);
+	uint64_t best_bytes = stat(best_path, &best_sb) == 0 ? (uint64_t)best_sb.st_size : 0;
+	double prefix_s = r->pc.seconds > 0 ? r->pc.seconds : 0;
 	tl_run_summary sum = {
 		.model = c->model, .strategy = tl_enum_name(tl_strategy_names, (int)c->strategy),
 		.unit = c->strategy == TL_STRAT_FINETUNE ? stage_unit(c, 1) : NULL, .input_size = hw,
@@ -764,7 +772,11 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		.stopped_early = res->stopped_early, .monitor = c->monitor_loss ? "val_loss" : "val_accuracy",
 		.best_metric = r->st.best, .has_test = 1, .test_accuracy = res->test_accuracy,
 		.test_loss = res->test_loss, .macro_f1 = res->macro_f1, .latency_ms = lat_ms,
-		.train_seconds = total, .k = k, .cm = m.cm, .names = cn,
+		.train_seconds = total + prefix_s, .epoch_seconds = total, .prefix_cache_seconds = prefix_s,
+		.wall_seconds = tl_now() - r->t_start,
+		.params_total = tl_net_count_params(r->net, 0), .params_trainable = tl_net_count_params(r->net, 1),
+		.peak_memory_mib = ru.ru_maxrss / 1024.0, .model_bytes = best_bytes, .device = r->dev.be->name,
+		.k = k, .cm = m.cm, .names = cn,
 		.validation = c->val_fraction > 0 ? "heldout" : "test"};
 	st = tl_run_write_report(c->run_dir, &sum, err);
 	tl_metrics_free(&m);

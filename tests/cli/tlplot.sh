@@ -91,6 +91,42 @@ PY
 run 0 "--no-plots" -- "$BIN/tltrain" "${SQ[@]}" -s feature -e 1 -o np --no-plots
 [ -s np/report.json ] && [ ! -e np/history.png ] && [ ! -e np/confusion.svg ] &&
 	ok "--no-plots: report.json, no pictures" || bad "--no-plots: $(ls np)"
+# issue 28 item 4: report.json carries the comparative study's numbers,
+# train_seconds with the prefix-cache pass (feature extraction's real cost)
+python3 - <<'PY' && ok "report.json: params, memory, size, device, all the time" || bad "report.json lacks the study's fields"
+import json, os
+for d, strategy in (("ft", "finetune"), ("np", "feature")):
+    r = json.load(open(d + "/report.json"))
+    assert r["params_total"] > r["params_trainable"] > 0, (d, r)
+    assert r["model_bytes"] == os.path.getsize(d + "/best.safetensors"), (d, r)
+    assert r["device"].startswith("cpu") and r["peak_memory_mib"] > 1, (d, r)
+    assert abs(r["train_seconds"] - r["epoch_seconds"] - r["prefix_cache_seconds"]) < 1e-6, (d, r)
+    assert r["wall_seconds"] >= r["train_seconds"], (d, r)
+    if strategy == "feature":
+        assert r["prefix_cache_seconds"] > 0 and r["train_seconds"] > r["epoch_seconds"], (d, r)
+PY
+grep -q "building the prefix cache = " np/report.txt && ok "report.txt: the time in all" || bad "report.txt: $(grep 'training time' np/report.txt)"
+# several runs: the summary table as CSV and picture, -o made as mkdir -p
+run 0 "comparative study" -- "$P" -o study/new/dir ft np
+png study/new/dir/compare.png 1100 460
+png study/new/dir/summary.png
+svg study/new/dir/summary.svg
+err_has "comparative study" "study/new/dir/summary.csv (2 runs)"
+python3 - <<'PY' && ok "summary.csv: one row per run, from report.json" || bad "summary.csv: $(cat study/new/dir/summary.csv)"
+import csv, json
+rows = list(csv.DictReader(open("study/new/dir/summary.csv")))
+assert [r["run"] for r in rows] == ["ft", "np"], rows
+for row in rows:
+    rep = json.load(open(row["run"] + "/report.json"))
+    assert row["model"] == "squeezenet" and row["strategy"] == rep["strategy"], row
+    assert int(row["params"]) == rep["params_total"] and int(row["trainable"]) == rep["params_trainable"], row
+    assert abs(float(row["train_seconds"]) - rep["train_seconds"]) < 1e-6 and int(row["best_epoch"]) == rep["best_epoch"], row
+    assert abs(float(row["test_accuracy"]) - rep["test"]["accuracy"]) < 1e-9, row
+    assert abs(float(row["macro_f1"]) - rep["test"]["macro_f1"]) < 1e-9, row
+    assert float(row["latency_ms"]) > 0 and row["device"] == rep["device"], row
+PY
+run 0 "training curves on request" -- "$P" -q -t -f png -o study ft np
+png study/compare.png 2000 460
 # interrupted: the epochs done are drawn; resumed: the whole run is
 "$BIN/tltrain" "${SQ[@]}" -s finetune -u fire9 -e 400 -p 0 --warmup-epochs 1 -o sig >sig.out 2>sig.err &
 pid=$!
@@ -198,6 +234,16 @@ for member in history.csv history.json report.json confusion.csv; do
 	err_has "FIFO as $member" "ff/$member: not a regular file (it is a FIFO)"
 	nothing_left "FIFO as $member" ff ff/history.png
 done
+
+# -o that cannot be made: a clear error, nothing written
+run 1 "-o through a file" -- "$P" -o nan/history.csv/out lone nan
+err_has "-o through a file" "nan/history.csv/out: cannot create directory: nan/history.csv exists and is not a directory"
+# issue 28 item 7: Keras' CSVLogger counts epochs from 0
+printf 'epoch,accuracy,loss,val_accuracy,val_loss\n0,0.5,1.2,0.55,1.1\n1,0.6,1.0,0.70,0.9\n2,0.7,0.8,0.65,0.95\n' >keras.csv
+run 0 "Keras CSVLogger history" -- "$P" -q -f png -o kk keras.csv lone
+grep -q '^keras.csv,,,,,,2,' kk/summary.csv && ok "Keras epoch 1 is the best epoch 2" || bad "Keras epochs: $(cat kk/summary.csv)"
+run 0 "Keras history alone" -- "$P" -q -f png -o kk keras.csv
+png kk/history.png 1000 420
 
 run 2 "no arguments" -- "$P"
 run 2 "bad format" -- "$P" -f gif one
