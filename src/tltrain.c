@@ -94,8 +94,8 @@ static int find_weights(const char *model, char *out, size_t n)
 		exit(1);
 	}
 	if (w.imported)
-		fprintf(stderr, "tltrain: imported Keras weights %s (%s layout, md5 %s) into %s\n",
-			w.from, w.info.layout, w.info.md5, w.path);
+		fprintf(stderr, "tltrain: imported Keras weights %s (%s layout, md5 %s%s%s) into %s\n",
+			w.from, w.info.layout, w.info.md5, w.info.note[0] ? "; " : "", w.info.note, w.path);
 	size_t len = strlen(w.path);
 	if (len >= n) {
 		fprintf(stderr, "tltrain: %s: path too long (expected under %zu bytes)\n", w.path, n);

@@ -83,6 +83,8 @@ static int cmd_import(const char *in, const char *out, int quiet)
 			in, mnv2 ? "MobileNetV2," : "VGG16,", info.layout, top, info.md5, out,
 			info.n_tensors, info.n_params, info.norm,
 			mnv2 ? ", Keras graph (BatchNorm eps 0.001, stride-2 padding 0/1)" : "");
+	if (!quiet && info.official == 0)
+		fprintf(stderr, "tlweights: note: %s: %s\n", in, info.note);
 	return 0;
 }
 

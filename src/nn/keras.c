@@ -563,6 +563,20 @@ static tl_status import_write(const tl_h5_file *f, const char *h5, const tl_kx_p
 	return st;
 }
 
+const char *tl_keras_official_md5(const char *base)
+{
+	/* keras/applications/vgg16.py's file_hash values; MobileNetV2's
+	 * downloads are not checked by Keras, so none is known */
+	static const char *const known[][2] = {
+		{"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc"},
+		{"vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b"},
+	};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (!strcmp(base, known[i][0]))
+			return known[i][1];
+	return NULL;
+}
+
 tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, tl_err *err)
 {
 	tl_keras_info dummy;
@@ -581,6 +595,14 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 		snprintf(info->xxh3, sizeof info->xxh3, "%s", tl_h5_xxh3(f));
 		info->size = tl_h5_size(f);
 		const char *base = strrchr(h5, '/') ? strrchr(h5, '/') + 1 : h5;
+		const char *pub = tl_keras_official_md5(base);
+		info->official = !pub ? -1 : !strcmp(pub, info->md5);
+		snprintf(info->official_md5, sizeof info->official_md5, "%s", pub ? pub : "");
+		if (info->official == 0)
+			snprintf(info->note, sizeof info->note,
+				 "not the published %s (md5 %s): fine-tuned or another version, imported as it is",
+				 base, pub);
+		const char *offi = info->official < 0 ? "unknown" : info->official ? "yes" : "no";
 		char sz[24];
 		snprintf(sz, sizeof sz, "%" PRIu64, info->size);
 		snprintf(info->layout, sizeof info->layout, "%s", tl_h5_layout(f));
@@ -597,6 +619,7 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 				"padding", "Keras: stride-2 convolutions pad 0 before and 1 after on even sizes, 1 and 1 on odd",
 				"source", base, "source_md5", info->md5, "source_xxh3", info->xxh3,
 				"source_size", sz, "keras_layout", tl_h5_layout(f), "top", top,
+				"source_official", offi,
 				"note", plan->full ? "classifier.1 is Keras' Logits layer: a dense layer over the global average pool, whose softmax gives the 1000 ImageNet classes (torchvision's classifier.0 is a dropout)"
 						   : "no top: features.0 .. features.18 only"};
 			st = import_write(f, h5, plan, out, meta, sizeof meta / sizeof meta[0] / 2,
@@ -607,7 +630,8 @@ tl_status tl_keras_import(const char *h5, const char *out, tl_keras_info *info, 
 					      "caffe: BGR, 0..255 minus mean (103.939, 116.779, 123.68)",
 					      "source", base, "source_md5", info->md5,
 					      "source_xxh3", info->xxh3, "source_size", sz,
-					      "keras_layout", tl_h5_layout(f), "top", top};
+					      "keras_layout", tl_h5_layout(f), "top", top,
+					      "source_official", offi};
 			st = import_write(f, h5, plan, out, meta, sizeof meta / sizeof meta[0] / 2,
 					  info, err);
 		}

@@ -81,7 +81,18 @@ typedef struct {
 	char norm[8];      /* the input normalization the weights expect: caffe, tf */
 	int full, n_tensors;
 	uint64_t n_params;
+	/* 1: the file has the md5 Keras publishes for its name; 0: it has the
+	 * name of a published file but other bytes (fine-tuned, another
+	 * version, damaged in a way the reader did not see); -1: no md5 is
+	 * published for the name */
+	int official;
+	char official_md5[33]; /* the published one, when official >= 0 */
+	char note[200];        /* official == 0: what to say about it */
 } tl_keras_info;
+
+/* The md5 Keras publishes (keras.applications' file_hash) for the file
+ * named base, or NULL when it publishes none for that name. */
+const char *tl_keras_official_md5(const char *base);
 
 /* Import a Keras VGG16 or MobileNetV2 .h5 (tl_keras_plan) into
  * safetensors at out (atomic; nothing is left at out on failure):

@@ -31,8 +31,10 @@ run 0 "check h5" -- "$W" check "$K" -m vgg16
 out_has "check h5" "ok for vgg16: 26 tensors, 14714688 parameters"
 run 0 "import" -- "$W" import "$K" -o v.safetensors
 err_has "import" "(VGG16, keras2 layout, notop, md5 $md5) -> v.safetensors: 26 tensors, 14714688 parameters"
+# these weights are random, under the published file's name: said and recorded
+err_has "import: not the published file" "note: $K: not the published vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (md5 6d6bbae143d832006294945121d1f1fc): fine-tuned or another version, imported as it is"
 run 0 "list safetensors" -- "$W" list v.safetensors
-out_has "list safetensors" "normalization: caffe" "source_md5     $md5" "verified" \
+out_has "list safetensors" "normalization: caffe" "source_md5     $md5" "source_official no" "verified" \
 	"features.28.weight           F32   (512, 512, 3, 3)"
 run 0 "check safetensors" -- "$W" check v.safetensors
 out_has "check safetensors" "ok for vgg16: 26 tensors, 14714688 parameters"
@@ -60,6 +62,7 @@ run 1 "MobileNetV2 h5 is not VGG16" -- "$W" check "$MN" -m vgg16
 err_has "MobileNetV2 h5 is not VGG16" "a Keras MobileNetV2 file, not vgg16"
 run 0 "import MobileNetV2" -- "$W" import "$MN" -o mn.safetensors
 err_has "import MobileNetV2" "(MobileNetV2, keras2 layout, notop, md5 $mmd5) -> mn.safetensors: 260 tensors, 2257984 parameters" "tf normalization"
+grep -q "note:" "$T/err" && bad "MobileNetV2 (no published md5): a note" || ok "MobileNetV2 (no published md5): no note"
 run 0 "list MobileNetV2 safetensors" -- "$W" list mn.safetensors
 out_has "list MobileNetV2 safetensors" "normalization: tf" "model          mobilenetv2" \
 	"graph          keras" "bn_epsilon     0.001" "source_md5     $mmd5" "verified" \
