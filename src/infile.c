@@ -4,70 +4,116 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* The inputs read so far: a small list, searched linearly (a program reads
- * a handful of files; the list holds each once). */
+/* The inputs read so far, one slot per file (device and inode), in an
+ * open-addressing hash table: a folder source opens every one of 100,000
+ * images through here, so a lookup must not walk them all. */
 typedef struct {
 	dev_t dev;
 	ino_t ino;
 	struct timespec mtime;
-	char *path;
+	char *path; /* NULL: empty slot; &tomb: a forgotten one */
 } seen_input;
+
+static char tomb;
 
 static struct {
 	pthread_mutex_t lock;
 	seen_input *v;
-	size_t n, cap;
-	int off; /* tl_infile_remember(0) */
+	size_t cap, used; /* used: slots not empty (tombstones included) */
+	int off;          /* tl_infile_remember(0) */
 } inputs = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static int same_input(const seen_input *s, const struct stat *sb)
+static size_t slot_of(dev_t dev, ino_t ino, size_t cap)
 {
-	/* the modification time tells a recycled inode (input deleted, a new
-	 * file made) from the input; links and renames keep it */
-	return s->dev == sb->st_dev && s->ino == sb->st_ino &&
-	       s->mtime.tv_sec == sb->st_mtim.tv_sec && s->mtime.tv_nsec == sb->st_mtim.tv_nsec;
+	uint64_t h = (uint64_t)ino ^ ((uint64_t)dev * 0x9e3779b97f4a7c15ull);
+	h ^= h >> 31, h *= 0xbf58476d1ce4e5b9ull, h ^= h >> 29; /* splitmix's finish */
+	return (size_t)h & (cap - 1);
 }
 
-/* Remember an opened input; out of memory only loses the protection. */
+/* The slot holding sb's file, or NULL (lock held). */
+static seen_input *find(const struct stat *sb)
+{
+	if (!inputs.cap)
+		return NULL;
+	for (size_t i = slot_of(sb->st_dev, sb->st_ino, inputs.cap);; i = (i + 1) & (inputs.cap - 1)) {
+		seen_input *s = &inputs.v[i];
+		if (!s->path)
+			return NULL;
+		if (s->path != &tomb && s->dev == sb->st_dev && s->ino == sb->st_ino)
+			return s;
+	}
+}
+
+/* Double the table (or make it), dropping tombstones; 0 on success. */
+static int grow(void)
+{
+	size_t cap = inputs.cap ? 2 * inputs.cap : 64, used = 0;
+	seen_input *v = calloc(cap, sizeof *v);
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < inputs.cap; i++) {
+		seen_input *s = &inputs.v[i];
+		if (!s->path || s->path == &tomb)
+			continue;
+		size_t j = slot_of(s->dev, s->ino, cap);
+		while (v[j].path)
+			j = (j + 1) & (cap - 1);
+		v[j] = *s;
+		used++;
+	}
+	free(inputs.v);
+	inputs.v = v;
+	inputs.cap = cap;
+	inputs.used = used;
+	return 0;
+}
+
+/* Remember an opened input (its latest version: a file read again after
+ * a change is that file now); out of memory only loses the protection. */
 static void remember(const char *path, const struct stat *sb)
 {
 	pthread_mutex_lock(&inputs.lock);
 	if (inputs.off)
 		goto out;
-	for (size_t i = 0; i < inputs.n; i++)
-		if (same_input(&inputs.v[i], sb))
-			goto out;
-	if (inputs.n == inputs.cap) {
-		size_t cap = inputs.cap ? 2 * inputs.cap : 16;
-		seen_input *v = realloc(inputs.v, cap * sizeof *v);
-		if (!v)
-			goto out;
-		inputs.v = v;
-		inputs.cap = cap;
-	}
 	char *p = strdup(path);
 	if (!p)
 		goto out;
-	inputs.v[inputs.n++] = (seen_input){sb->st_dev, sb->st_ino, sb->st_mtim, p};
+	seen_input *s = find(sb);
+	if (s) {
+		free(s->path);
+	} else {
+		if ((inputs.used + 1) * 4 > inputs.cap * 3 && grow() != 0) {
+			free(p);
+			goto out;
+		}
+		size_t i = slot_of(sb->st_dev, sb->st_ino, inputs.cap);
+		while (inputs.v[i].path && inputs.v[i].path != &tomb)
+			i = (i + 1) & (inputs.cap - 1);
+		s = &inputs.v[i];
+		if (!s->path)
+			inputs.used++;
+	}
+	*s = (seen_input){sb->st_dev, sb->st_ino, sb->st_mtim, p};
 out:
 	pthread_mutex_unlock(&inputs.lock);
 }
 
 int tl_infile_was_read(const struct stat *sb, char *path, size_t n)
 {
-	int r = 0;
 	pthread_mutex_lock(&inputs.lock);
-	for (size_t i = 0; i < inputs.n && !r; i++)
-		if (same_input(&inputs.v[i], sb)) {
-			snprintf(path, n, "%s", inputs.v[i].path);
-			r = 1;
-		}
+	const seen_input *s = find(sb);
+	/* the modification time tells a recycled inode (input deleted, a new
+	 * file made) from the input; links and renames keep it */
+	int r = s && s->mtime.tv_sec == sb->st_mtim.tv_sec && s->mtime.tv_nsec == sb->st_mtim.tv_nsec;
+	if (r)
+		snprintf(path, n, "%s", s->path);
 	pthread_mutex_unlock(&inputs.lock);
 	return r;
 }
@@ -85,12 +131,11 @@ void tl_infile_forget(const char *path)
 	if (stat(path, &sb) != 0)
 		return;
 	pthread_mutex_lock(&inputs.lock);
-	for (size_t i = 0; i < inputs.n; i++)
-		if (same_input(&inputs.v[i], &sb)) {
-			free(inputs.v[i].path);
-			inputs.v[i] = inputs.v[--inputs.n];
-			break;
-		}
+	seen_input *s = find(&sb);
+	if (s) {
+		free(s->path);
+		s->path = &tomb;
+	}
 	pthread_mutex_unlock(&inputs.lock);
 }
 
@@ -98,11 +143,12 @@ void tl_infile_remember(int on)
 {
 	pthread_mutex_lock(&inputs.lock);
 	inputs.off = !on;
-	for (size_t i = 0; i < inputs.n; i++)
-		free(inputs.v[i].path);
+	for (size_t i = 0; i < inputs.cap; i++)
+		if (inputs.v[i].path != &tomb)
+			free(inputs.v[i].path);
 	free(inputs.v);
 	inputs.v = NULL;
-	inputs.n = inputs.cap = 0;
+	inputs.cap = inputs.used = 0;
 	pthread_mutex_unlock(&inputs.lock);
 }
 

@@ -244,6 +244,43 @@ static void inputs_are_never_outputs(void **state)
 	expect_text(path, "x");
 }
 
+/* Thousands of inputs (a folder source): each is remembered through the
+ * table's growth, forgetting one leaves the others, and a forgotten one
+ * read again is remembered again. */
+static void many_inputs_remembered(void **state)
+{
+	(void)state;
+	enum { N = 3000 };
+	char p[400], got[400];
+	struct stat sb;
+	tl_err err;
+	for (int i = 0; i < N; i++) {
+		snprintf(p, sizeof p, "%s/in%d", dir, i);
+		put(p, "x");
+		int fd = tl_open_input(p, NULL, &err);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	for (int i = 0; i < N; i += 2) {
+		snprintf(p, sizeof p, "%s/in%d", dir, i);
+		tl_infile_forget(p);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(p, sizeof p, "%s/in%d", dir, i);
+		assert_int_equal(stat(p, &sb), 0);
+		int was = tl_infile_was_read(&sb, got, sizeof got);
+		if (was != (i % 2) || (was && strcmp(got, p)))
+			fail_msg("%s: remembered %d (%s)", p, was, was ? got : "");
+	}
+	snprintf(p, sizeof p, "%s/in0", dir);
+	int fd = tl_open_input(p, NULL, &err);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(tl_infile_was_read(&sb, got, sizeof got), 1);
+	assert_int_equal(tl_afile_open(&(tl_afile){0}, p, &err), TL_EUSAGE);
+}
+
 /* Inputs: a FIFO nobody writes, a device, a directory are refused at
  * once, naming what they are. */
 static void odd_inputs_refused_without_blocking(void **state)
@@ -309,6 +346,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stdout_is_written_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(fifo_output_written_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(inputs_are_never_outputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_inputs_remembered, setup, teardown),
 		cmocka_unit_test_setup_teardown(odd_inputs_refused_without_blocking, setup, teardown),
 		cmocka_unit_test_setup_teardown(numbers_are_decimal, setup, teardown),
 	};
