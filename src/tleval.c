@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "afile.h"
 #include "infile.h"
@@ -40,6 +41,8 @@ static void usage(FILE *f)
 		"      --image N        the image of the split --grid shows (default 0)\n"
 		"      --predictions F  evaluating: CSV of index,label,predicted,probability per image\n"
 		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
+		"                       (JSON when FILE ends in .json)\n"
+		"      --json           evaluating: the report as JSON (to -o, or to stdout)\n"
 		"  -b, --batch N        images per forward pass (default 32)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
 		"      --device D       auto (default), cpu, cpu-reference, opencl[:P[:D]]\n"
@@ -60,19 +63,21 @@ typedef struct {
 	const char *grid, *pred_path; /* --grid, --predictions */
 	uint64_t image;               /* --image */
 	int model_given;              /* -m */
+	int json;                     /* --json */
 } eval_args;
 
 /* Parses the options into a (defaults first); returns -1 to go on, or
  * the exit status (0 after --help/--version, 2 on a bad option). */
 static int parse_args(int argc, char **argv, eval_args *a)
 {
-	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE, O_PRECISION };
+	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE, O_PRECISION,
+	       O_JSON };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
 		{"limit", required_argument, 0, O_LIMIT}, {"features", required_argument, 0, O_FEATURES},
 		{"grid", required_argument, 0, O_GRID}, {"image", required_argument, 0, O_IMAGE},
-		{"predictions", required_argument, 0, O_PRED},
+		{"predictions", required_argument, 0, O_PRED}, {"json", no_argument, 0, O_JSON},
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
 		{"device", required_argument, 0, O_DEVICE},
@@ -112,6 +117,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
 			a->image = (uint64_t)v;
 			break;
 		case O_PRED: a->pred_path = optarg; break;
+		case O_JSON: a->json = 1; break;
 		case 'o': o->output = optarg; break;
 		case 'b':
 			if (tl_parse_long(optarg, 1, 4096, &v))
@@ -183,9 +189,11 @@ static int check_args(eval_args *a)
 	}
 	if (file_model[0])
 		o->model = file_model;
-	if ((a->grid && !o->layer) || (a->pred_path && o->layer)) {
+	if ((a->grid && !o->layer) || (a->pred_path && o->layer) || (a->json && o->layer)) {
 		fprintf(stderr, "tleval: %s\nTry 'tleval --help'.\n",
-			a->grid ? "--grid needs --features LAYER" : "--predictions is for evaluating a trained model, not --features");
+			a->grid ? "--grid needs --features LAYER"
+			: a->json ? "--json is for evaluating a trained model, not --features"
+				  : "--predictions is for evaluating a trained model, not --features");
 		return 2;
 	}
 	if (o->layer && !o->output && !a->grid) {
@@ -216,26 +224,39 @@ static int run_evaluate(const eval_args *a, const volatile sig_atomic_t *cancell
 			   .limit = o->limit, .batch = o->batch, .threads = o->threads, .device = o->device,
 			   .precision = o->precision,
 			   .quiet = o->quiet, .cancel = cancelled};
-	char *buf = NULL, *pbuf = NULL;
-	size_t len = 0, plen = 0;
+	/* JSON by --json or an -o name ending in .json: to -o (stdout still
+	 * gets the text), or to stdout when there is no -o */
+	size_t ol = o->output ? strlen(o->output) : 0;
+	int json = a->json || (ol > 5 && strcasecmp(o->output + ol - 5, ".json") == 0);
+	char *buf = NULL, *pbuf = NULL, *jbuf = NULL;
+	size_t len = 0, plen = 0, jlen = 0;
 	FILE *mem = open_memstream(&buf, &len);
-	if (a->pred_path && !(eo.predictions = open_memstream(&pbuf, &plen)) && mem)
-		fclose(mem), mem = NULL, free(buf), buf = NULL;
+	int oom = !mem;
+	if (a->pred_path && !(eo.predictions = open_memstream(&pbuf, &plen)))
+		oom = 1;
+	if (json && !(eo.json = open_memstream(&jbuf, &jlen)))
+		oom = 1;
 	tl_eval_result er;
 	tl_err err;
-	tl_status st = mem ? tl_evaluate(&eo, mem, &er, &err)
-			   : tl_seterr(&err, TL_ENOMEM, "out of memory");
+	tl_status st = !oom ? tl_evaluate(&eo, mem, &er, &err)
+			    : tl_seterr(&err, TL_ENOMEM, "out of memory");
 	if (mem)
 		fclose(mem);
 	if (eo.predictions)
 		fclose(eo.predictions);
+	if (eo.json)
+		fclose(eo.json);
 	if (st == TL_OK && a->pred_path)
 		st = tl_write_file_atomic(a->pred_path, pbuf, plen, &err);
 	free(pbuf);
 	if (st == TL_OK && o->output)
-		st = tl_write_file_atomic(o->output, buf, len, &err);
-	if (st == TL_OK && (!o->output || !o->quiet))
+		st = json ? tl_write_file_atomic(o->output, jbuf, jlen, &err)
+			  : tl_write_file_atomic(o->output, buf, len, &err);
+	if (st == TL_OK && json && !o->output)
+		fwrite(jbuf, 1, jlen, stdout);
+	else if (st == TL_OK && (!o->output || !o->quiet))
 		fwrite(buf, 1, len, stdout);
+	free(jbuf);
 	free(buf);
 	return tl_cli_exit("tleval", st, &err, cancelled);
 }

@@ -5,7 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 
+#include "plot/chart.h"
 #include "train/forward.h"
 #include "train/metrics.h"
 #include "nn/models.h"
@@ -151,6 +153,68 @@ static tl_status heldout_items(const char *model, const tl_shard *sh, const char
 	return st;
 }
 
+/* A JSON string of text that may not be UTF-8 (a class name): drawable
+ * text (plot/chart.h) when it is not; NULL out of memory. */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (!j) {
+		char *t = tl_plot_text(s, strlen(s));
+		j = t ? json_string(t) : NULL;
+		free(t);
+	}
+	return j;
+}
+
+/* The report as one JSON object (see tl_evaluate) to f; prf: per-class
+ * precision, recall and F1, k each. */
+static tl_status write_json(const tl_eval_opts *o, const char *network, const char *split,
+			    const tl_eval_result *res, const tl_metrics *m, const double *prf,
+			    int batch, const char *device, const tl_shard_info *in, FILE *f,
+			    tl_err *err)
+{
+	int k = (int)in->n_classes;
+	json_t *j = json_object(), *classes = json_array(), *pc = json_array(), *cm = json_array();
+	json_object_set_new(j, "producer", json_string("tleval"));
+	json_object_set_new(j, "model", jstr(o->model_path));
+	json_object_set_new(j, "network", jstr(network));
+	json_object_set_new(j, "shard", jstr(o->shard));
+	json_object_set_new(j, "split", jstr(split));
+	json_object_set_new(j, "n", json_integer((json_int_t)res->n));
+	json_object_set_new(j, "accuracy", json_real(res->accuracy));
+	json_object_set_new(j, "loss", json_real(res->loss));
+	json_object_set_new(j, "macro_f1", json_real(res->macro_f1));
+	json_object_set_new(j, "latency_ms", json_real(res->latency_ms));
+	json_object_set_new(j, "images_per_s", json_real(res->images_per_s));
+	json_object_set_new(j, "batch", json_integer(batch));
+	json_object_set_new(j, "device", jstr(device));
+	for (int c = 0; c < k; c++) {
+		uint64_t support = 0;
+		json_t *row = json_array(), *e = json_object();
+		for (int p = 0; p < k; p++) {
+			support += m->cm[(size_t)c * k + p];
+			json_array_append_new(row, json_integer((json_int_t)m->cm[(size_t)c * k + p]));
+		}
+		json_array_append_new(cm, row);
+		json_array_append_new(classes, jstr(in->class_names[c]));
+		json_object_set_new(e, "class", jstr(in->class_names[c]));
+		json_object_set_new(e, "precision", json_real(prf[c]));
+		json_object_set_new(e, "recall", json_real(prf[k + c]));
+		json_object_set_new(e, "f1", json_real(prf[2 * k + c]));
+		json_object_set_new(e, "support", json_integer((json_int_t)support));
+		json_array_append_new(pc, e);
+	}
+	json_object_set_new(j, "classes", classes);
+	json_object_set_new(j, "per_class", pc);
+	json_object_set_new(j, "confusion", cm);
+	int bad = json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9)) != 0;
+	json_decref(j);
+	if (bad || fputc('\n', f) == EOF)
+		return tl_seterr(err, TL_ENOMEM, "%s: writing the JSON report failed (out of memory)",
+				 o->model_path);
+	return TL_OK;
+}
+
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err)
 {
 	memset(res, 0, sizeof *res);
@@ -228,10 +292,18 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		goto out;
 	}
 	double *prf = calloc((size_t)in->n_classes * 3, sizeof(double));
-	res->macro_f1 = prf ? tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes) : 0;
-	free(prf);
+	if (!prf) {
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		goto out;
+	}
+	res->macro_f1 = tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes);
 	res->latency_ms = tl_latency_ms(net, 21);
 	res->images_per_s = compute > 0 ? n / compute : 0;
+	if (o->json)
+		st = write_json(o, net->model, split, res, &m, prf, batch, dev.be->name, in, o->json, err);
+	free(prf);
+	if (st != TL_OK || !out)
+		goto out;
 	fprintf(out, "model:       %s (%s, %ux%u)\nshard:       %s, split %s, %llu images\n",
 		o->model_path, net->model, in->height, in->width, o->shard, split,
 		(unsigned long long)n);

@@ -21,6 +21,7 @@ typedef struct {
 	const volatile sig_atomic_t *cancel;
 	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image
 				 * (argmax, lowest on ties; its softmax probability) */
+	FILE *json;             /* NULL, or the report as one JSON object (see tl_evaluate) */
 } tl_eval_opts;
 
 typedef struct {
@@ -32,7 +33,11 @@ typedef struct {
 
 /* Rebuilds the network from the file's metadata (model, head, pool),
  * checks its classes and normalization against the shard, and writes the
- * report to out. */
+ * report to out (text; may be NULL) and to o->json (when set) as one
+ * JSON object: producer "tleval", model (the file), network, shard,
+ * split, n, accuracy, loss, macro_f1, latency_ms (batch 1),
+ * images_per_s, batch, device, classes, per_class [{class, precision,
+ * recall, f1, support}] and confusion [true][predicted]. */
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err);
 
 #endif

@@ -65,6 +65,34 @@ run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
 out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
 run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
+# issue 28 item 7: -o NAME.json (or --json) writes the report as JSON
+run 0 "evaluate to .json" -- "$E" -w run/best.safetensors -d s32.tls -o ev.json
+out_has "evaluate to .json: the text still on stdout" "accuracy:    $want"
+N=$(sed -n 's/^shard: .*, \([0-9]*\) images$/\1/p' "$T/out") WANT=$want python3 - <<'PY' && ok "ev.json: the report's numbers" || bad "ev.json: $(head -c 400 ev.json)"
+import json, os
+r = json.load(open("ev.json"))
+assert r["producer"] == "tleval" and r["model"] == "run/best.safetensors" and r["network"] == "squeezenet", r
+assert r["shard"] == "s32.tls" and r["split"] == "test" and r["n"] == int(os.environ["N"]) > 0, r
+assert abs(r["accuracy"] - float(os.environ["WANT"])) < 5e-5, r["accuracy"]
+cm = r["confusion"]
+k = len(r["classes"])
+assert k == 10 and len(cm) == k and all(len(row) == k for row in cm), cm
+assert sum(map(sum, cm)) == r["n"] and abs(sum(cm[i][i] for i in range(k)) / r["n"] - r["accuracy"]) < 1e-9
+pc = r["per_class"]
+assert [p["class"] for p in pc] == r["classes"] and [p["support"] for p in pc] == [sum(row) for row in cm]
+for i, p in enumerate(pc):
+    col = sum(row[i] for row in cm)
+    assert abs(p["precision"] - (cm[i][i] / col if col else 0)) < 1e-9, p
+    assert abs(p["recall"] - (cm[i][i] / p["support"] if p["support"] else 0)) < 1e-9, p
+assert abs(r["macro_f1"] - sum(p["f1"] for p in pc) / k) < 1e-9
+assert r["latency_ms"] > 0 and r["images_per_s"] > 0 and r["batch"] > 0 and r["device"].startswith("cpu"), r
+assert r["loss"] > 0
+PY
+run 0 "--json to stdout" -- "$E" -q --json -w run/best.safetensors -d s32.tls --split val
+python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); assert r["split"].startswith("val") and r["n"] > 0, r' "$T/out" &&
+	ok "--json: JSON on stdout" || bad "--json stdout: $(head -c 300 "$T/out")"
+run 2 "--json with --features" -- "$E" -q -m squeezenet -w "$W" -d s32.tls --features fire2 --json -o x.npy
+err_has "--json with --features" "--json is for evaluating a trained model"
 # validation is held out of train by default; tleval --split val evaluates
 # exactly those images: its loss is the best epoch's val_loss
 grep -qF "validation (held out of train)" run/report.txt && ok "default validation held out" || bad "default validation: $(grep data: run/report.txt)"
