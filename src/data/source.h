@@ -65,6 +65,10 @@ typedef struct {
 	size_t size;         /* bytes at data */
 	uint8_t label[2];    /* class, coarse class (n_label_fields used) */
 	const char *name;    /* the record's file or member, for messages: "DIR/cat/x.jpg" */
+	const char *rel;     /* its name kept in the shard: the path relative to
+			      * the source's root ("cat/x.jpg", "train/cat/x.jpg"),
+			      * the same for a folder and an archive of it; NULL:
+			      * none (raw sources name records by member + index) */
 	const char *error;   /* encoded: NULL, or why the file could not be read
 			      * ("DIR/cat/x.jpg: Permission denied"); the packer
 			      * skips it or, under --strict, fails with it */
@@ -90,10 +94,42 @@ typedef struct tl_source {
 
 extern const tl_source tl_source_cifar; /* src_cifar.c */
 extern const tl_source tl_source_folder; /* src_folder.c */
+extern const tl_source tl_source_archive; /* src_archive.c */
 
 /* The source that takes path: the first whose probe says yes, in order
- * CIFAR binary, image folder.  NULL with an error naming path and what
+ * archive of image folders, CIFAR binary, image folder.  NULL with an error naming path and what
  * inputs are understood when none does. */
 const tl_source *tl_source_find(const char *path, tl_err *err);
+
+/* ---- shared by the image-folder sources (src_folder.c, src_archive.c) ---- */
+
+enum { TL_SRC_TRAIN, TL_SRC_VAL, TL_SRC_TEST, TL_SRC_N_SPLITS };
+extern const char *const tl_src_split_names[TL_SRC_N_SPLITS]; /* "train", "val", "test" */
+
+/* One image file of a class-folder tree. */
+typedef struct {
+	char *dir;  /* folder relative to the root, e.g. "train/cat/sub" */
+	char *name; /* file name */
+	uint64_t size;
+	uint64_t ord;  /* archive: the member's position in the archive */
+	uint8_t *data; /* archive: its bytes while buffered, else NULL */
+	uint16_t cls;
+	uint8_t split;
+} tl_src_entry;
+
+/* 1 if name has an image extension: .jpg .jpeg .jpe .jfif .png .ppm .pgm
+ * .pnm, any case. */
+int tl_src_is_image_name(const char *name);
+
+/* qsort comparator: split, class, folder, file name (strcmp: the order of
+ * Python's sorted(os.walk(...))). */
+int tl_src_entry_cmp(const void *a, const void *b);
+
+/* --test F on entries sorted by tl_src_entry_cmp: in each class of the
+ * train split, round(F * n) entries (at least 1 when F > 0 and n >= 2,
+ * never all) move to the test split, chosen by a Fisher-Yates draw keyed
+ * by (seed, class).  Re-sort afterwards.  Out of memory: nothing moves
+ * and -1 is returned, else 0. */
+int tl_src_hold_out(tl_src_entry *e, size_t n, double f, uint64_t seed);
 
 #endif

@@ -25,26 +25,14 @@
 
 #include "data/source.h"
 #include "infile.h"
-#include "rng.h"
 
 #define FOLDER_MAX_FILE (2u << 30) /* bytes of one image file (imgio's limit) */
 #define FOLDER_MAX_DEPTH 64        /* folders below a class folder */
 
-enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, N_SPLITS };
-static const char *const split_names[N_SPLITS] = {"train", "val", "test"};
-
-typedef struct {
-	char *dir;  /* folder relative to the source root, e.g. "train/cat/sub" */
-	char *name; /* file name */
-	uint64_t size;
-	uint16_t cls;
-	uint8_t split;
-} entry;
-
 typedef struct {
 	char *root; /* the input without trailing slashes */
 	tl_source_info *info;
-	entry *e;
+	tl_src_entry *e;
 	size_t n, cap;
 	/* walking */
 	dev_t anc_dev[FOLDER_MAX_DEPTH + 2];
@@ -56,22 +44,11 @@ typedef struct {
 	uint8_t *buf;
 	size_t buf_cap;
 	char *path; /* the current record's path */
+	char *rel;  /* and relative to the root */
 	char errmsg[sizeof(tl_err)];
 	atomic_uint_fast64_t consumed; /* read by the packer's thread for progress */
 	uint64_t total;
 } folder_state;
-
-static int is_image_name(const char *name)
-{
-	static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "ppm", "pgm", "pnm"};
-	const char *dot = strrchr(name, '.');
-	if (!dot)
-		return 0;
-	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-		if (strcasecmp(dot + 1, ext[i]) == 0)
-			return 1;
-	return 0;
-}
 
 static int folder_probe(const char *path, const struct stat *sb)
 {
@@ -138,12 +115,12 @@ static tl_status add_entry(folder_state *s, const char *dir, const char *name, u
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 1024;
-		entry *v = realloc(s->e, cap * sizeof *v);
+		tl_src_entry *v = realloc(s->e, cap * sizeof *v);
 		if (!v)
 			return tl_seterr(err, TL_ENOMEM, "%s: out of memory for the file list", s->root);
 		s->e = v, s->cap = cap;
 	}
-	entry *e = &s->e[s->n];
+	tl_src_entry *e = &s->e[s->n];
 	e->dir = strdup(dir);
 	e->name = strdup(name);
 	if (!e->dir || !e->name) {
@@ -151,6 +128,7 @@ static tl_status add_entry(folder_state *s, const char *dir, const char *name, u
 		free(e->name);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for the file list", s->root);
 	}
+	e->ord = 0, e->data = NULL;
 	e->size = size, e->cls = (uint16_t)cls, e->split = (uint8_t)split;
 	s->n++;
 	s->total += size;
@@ -205,7 +183,7 @@ static tl_status walk(folder_state *s, const char *rel, int cls, int split, size
 				st = walk(s, r, cls, split, found, err);
 				free(r);
 			}
-		} else if (S_ISREG(fb.st_mode) && is_image_name(names[i])) {
+		} else if (S_ISREG(fb.st_mode) && tl_src_is_image_name(names[i])) {
 			st = add_entry(s, rel, names[i], (uint64_t)fb.st_size, cls, split, err);
 			(*found)++;
 		} else {
@@ -251,13 +229,13 @@ static tl_status read_split(folder_state *s, const char *base, int split, tl_err
 		int dir = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 		if (!dir) {
 			s->info->skipped_other++;
-			loose += is_image_name(names[i]);
+			loose += tl_src_is_image_name(names[i]);
 			free(p);
 			continue;
 		}
 		n_dirs++;
 		int cls = -1;
-		if (split == SPLIT_TRAIN) {
+		if (split == TL_SRC_TRAIN) {
 			size_t len = strlen(names[i]);
 			if (len >= TL_SHARD_NAME_MAX)
 				st = tl_seterr(err, TL_EFORMAT,
@@ -300,51 +278,6 @@ static tl_status read_split(folder_state *s, const char *base, int split, tl_err
 	return st;
 }
 
-/* Sort key: split, class, folder, file name (sorted(os.walk) order). */
-static int cmp_entry(const void *a, const void *b)
-{
-	const entry *x = a, *y = b;
-	if (x->split != y->split)
-		return x->split < y->split ? -1 : 1;
-	if (x->cls != y->cls)
-		return x->cls < y->cls ? -1 : 1;
-	int c = strcmp(x->dir, y->dir);
-	return c ? c : strcmp(x->name, y->name);
-}
-
-/* --test F: in each class of train, round(F * n) files (at least 1 when
- * F > 0 and n >= 2, never all) move to "test", chosen by a Fisher-Yates
- * draw keyed by (seed, class).  Entries must be sorted. */
-static void hold_out(folder_state *s, double f, uint64_t seed)
-{
-	size_t i = 0;
-	while (i < s->n && s->e[i].split == SPLIT_TRAIN) {
-		size_t j = i;
-		while (j < s->n && s->e[j].split == SPLIT_TRAIN && s->e[j].cls == s->e[i].cls)
-			j++;
-		size_t n = j - i, t = (size_t)(f * (double)n + 0.5);
-		if (t == 0 && n >= 2)
-			t = 1;
-		if (t >= n)
-			t = n - 1;
-		uint64_t r = tl_rng_key(seed, s->e[i].cls, 0x7e57, 0);
-		/* partial shuffle of indices i..j-1: the first t picked */
-		size_t *idx = malloc(n * sizeof *idx);
-		if (idx) {
-			for (size_t k = 0; k < n; k++)
-				idx[k] = i + k;
-			for (size_t k = 0; k < t; k++) {
-				size_t m = k + (size_t)tl_rng_below(&r, n - k);
-				size_t tmp = idx[k];
-				idx[k] = idx[m], idx[m] = tmp;
-				s->e[idx[k]].split = SPLIT_TEST;
-			}
-			free(idx);
-		}
-		i = j;
-	}
-}
-
 static void folder_close(void *st)
 {
 	folder_state *s = st;
@@ -357,6 +290,7 @@ static void folder_close(void *st)
 	free(s->e);
 	free(s->buf);
 	free(s->path);
+	free(s->rel);
 	free(s->root);
 	free(s);
 }
@@ -403,10 +337,10 @@ static tl_status folder_open(void **out, const char *path, const tl_source_opts 
 	int split_mode = stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 	free(p);
 	if (!split_mode) {
-		st = read_split(s, "", SPLIT_TRAIN, err);
+		st = read_split(s, "", TL_SRC_TRAIN, err);
 	} else {
 		/* train first: it names the classes */
-		st = read_split(s, "train", SPLIT_TRAIN, err);
+		st = read_split(s, "train", TL_SRC_TRAIN, err);
 		char **names = NULL;
 		size_t n = 0;
 		if (st == TL_OK)
@@ -424,14 +358,14 @@ static tl_status folder_open(void **out, const char *path, const tl_source_opts 
 			else if (strcmp(nm, "train") == 0)
 				;
 			else if (strcmp(nm, "test") == 0)
-				have_test = 1, st = read_split(s, nm, SPLIT_TEST, err);
+				have_test = 1, st = read_split(s, nm, TL_SRC_TEST, err);
 			else if (strcmp(nm, "val") == 0 || strcmp(nm, "validation") == 0) {
 				if (have_val++)
 					st = tl_seterr(err, TL_EFORMAT,
 						       "%s: both val/ and validation/ (expected one validation folder)",
 						       path);
 				else
-					st = read_split(s, nm, SPLIT_VAL, err);
+					st = read_split(s, nm, TL_SRC_VAL, err);
 			} else
 				st = tl_seterr(err, TL_EFORMAT,
 					       "%s: unexpected folder beside train/ (expected train, val or validation, test)",
@@ -447,10 +381,13 @@ static tl_status folder_open(void **out, const char *path, const tl_source_opts 
 	if (st != TL_OK)
 		goto done;
 	if (s->n > 1)
-		qsort(s->e, s->n, sizeof *s->e, cmp_entry);
+		qsort(s->e, s->n, sizeof *s->e, tl_src_entry_cmp);
 	if (o->test_fraction > 0) {
-		hold_out(s, o->test_fraction, o->seed);
-		qsort(s->e, s->n, sizeof *s->e, cmp_entry);
+		if (tl_src_hold_out(s->e, s->n, o->test_fraction, o->seed)) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory for --test", path);
+			goto done;
+		}
+		qsort(s->e, s->n, sizeof *s->e, tl_src_entry_cmp);
 	}
 done:
 	if (st != TL_OK) {
@@ -521,12 +458,12 @@ static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)
 		ev->type = TL_SRC_END;
 		return TL_OK;
 	}
-	const entry *e = &s->e[s->next];
+	const tl_src_entry *e = &s->e[s->next];
 	if (e->split != s->cur_split) {
 		s->cur_split = e->split;
 		ev->type = TL_SRC_SEGMENT;
-		ev->member = split_names[e->split];
-		ev->split = split_names[e->split];
+		ev->member = tl_src_split_names[e->split];
+		ev->split = tl_src_split_names[e->split];
 		ev->order = 0;
 		for (size_t i = s->next; i < s->n && s->e[i].split == e->split; i++)
 			ev->expect++;
@@ -537,8 +474,14 @@ static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)
 		s->path = NULL;
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
 	}
+	free(s->rel);
+	if (asprintf(&s->rel, "%s/%s", e->dir, e->name) < 0) {
+		s->rel = NULL;
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->root);
+	}
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->path;
+	ev->rel = s->rel;
 	ev->label[0] = (uint8_t)e->cls;
 	read_file(s, ev);
 	s->next++;

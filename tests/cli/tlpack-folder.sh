@@ -117,4 +117,102 @@ run 1 "class name too long" -- "$P" -q -o x.tls long
 err_has "class name too long" "class name too long (expected at most 31 bytes, got 40)"
 nothing_left "folder errors" . x.tls
 
+# ---- archives of such a tree (src/data/src_archive.c): tar, tar.gz, zip ----
+# the same records, labels and order as the extracted folder: everything
+# after the header is the same bytes, and --info differs only in the
+# file, header checksum and source lines
+"$PY" "$MKF" "$S" ar --per 7 --classes 3 --extras || exit 1
+rm -f ar/*/loop* ar/*/*/loop* # a link is not a file in an archive
+"$PY" - <<'PYEOF' || exit 1
+import os, random, tarfile, zipfile
+files = []
+for d, dirs, fs in os.walk("ar"):
+    dirs.sort()
+    files += [os.path.join(d, f) for f in sorted(fs)]
+with tarfile.open("ar.tgz", "w:gz") as t:  # a top folder, as flower_photos.tgz
+    for f in files:
+        t.add(f)
+with zipfile.ZipFile("ar.zip", "w", zipfile.ZIP_DEFLATED) as z:  # no top folder
+    for f in files:
+        z.write(f, os.path.relpath(f, "ar"))
+random.Random(5).shuffle(files)  # members in no particular order
+with tarfile.open("ar.tar", "w") as t:
+    for f in files:
+        t.add(f, "./" + f)
+PYEOF
+tail_sum() { tail -c +16385 "$1" | sha256sum | cut -c1-64; }
+info_body() { "$P" --info "$1" | grep -v -e '^file:' -e '^format:' -e '^source:'; }
+"$P" -q -r 32 --dtype u8 --norm none -o ar-dir.tls ar 2>/dev/null
+want=$(tail_sum ar-dir.tls)
+info_body ar-dir.tls >info-dir.txt
+for a in ar.tgz ar.zip ar.tar; do
+	run 0 "archive $a" -- "$P" -r 32 --dtype u8 --norm none -o "ar-$a.tls" "$a"
+	err_has "archive $a" "21 train + 0 test images, 3 classes" \
+		"$a: " "bird/zz_truncated.jpg: JPEG: damaged or truncated" "skipped 2 unreadable images, 2 hidden"
+	[ "$(tail_sum "ar-$a.tls")" = "$want" ] && ok "$a: same records as the folder" ||
+		bad "$a: records differ from the folder's"
+	info_body "ar-$a.tls" | cmp -s - info-dir.txt && ok "$a: same --info as the folder" ||
+		bad "$a: --info differs: $(info_body "ar-$a.tls" | diff - info-dir.txt | head -5)"
+	run 0 "verify $a" -- "$P" --verify "ar-$a.tls"
+done
+out_has "verify ar.tar" "ok"
+run 0 "archive source id" -- "$P" --info ar-ar.tgz.tls
+out_has "archive source id" "source:          ar.tgz ($(wc -c <ar.tgz) bytes, xxh3"
+# members out of order, under any buffer: 0 bytes (a pass per record out
+# of order), 20 kB, the default
+for b in 0 20000; do
+	TL_ARCHIVE_BUFFER=$b "$P" -q -r 32 --dtype u8 --norm none -o shuf$b.tls ar.tar 2>/dev/null
+	[ "$(tail_sum shuf$b.tls)" = "$want" ] && ok "shuffled tar, TL_ARCHIVE_BUFFER=$b: same records" ||
+		bad "shuffled tar, TL_ARCHIVE_BUFFER=$b: records differ"
+done
+# default name: after the archive, extension dropped
+mkdir -p home && cp ar.tgz home/flowers.tgz
+(cd home && "$P" -q -r 16 flowers.tgz) 2>/dev/null
+[ -f home/flowers.tls ] && ok "flowers.tgz -> flowers.tls" || bad "flowers.tgz -> flowers.tls missing"
+# split folders and --test through an archive
+rm -rf sp/test/zebra
+tar czf sp.tar.gz sp
+"$P" -q -r 32 --dtype u8 --norm none -o sp-dir.tls sp 2>/dev/null
+run 0 "split archive" -- "$P" -r 32 --dtype u8 --norm none -o sp-ar.tls sp.tar.gz
+err_has "split archive" "12 train + 3 test images + 3 val, 3 classes"
+[ "$(tail_sum sp-ar.tls)" = "$(tail_sum sp-dir.tls)" ] && ok "split archive: same records" || bad "split archive: records differ"
+tar czf ho.tgz ho
+"$P" -q -r 32 --test 0.3 --seed 7 -o ho-ar.tls ho.tgz 2>/dev/null
+[ "$(tail_sum ho-ar.tls)" = "$(tail_sum ho.tls)" ] && ok "--test on an archive: the folder's draw" ||
+	bad "--test on an archive: another draw"
+# the CIFAR tarball still goes to the CIFAR source
+run 0 "CIFAR tarball" -- "$P" -o c.tls "$S"
+err_has "CIFAR tarball" "wrote c.tls: cifar10"
+# hostile archives: a member declaring 300 MiB (never read), the same path
+# twice, a truncated gzip, an archive of no images
+"$PY" - <<'PYEOF' || exit 1
+import io, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.left = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
+with tarfile.open("bomb.tar.gz", "w:gz", compresslevel=1) as t:
+    for name in ["bomb/a/1.png", "bomb/b/1.png"]:
+        t.add("ar/bird/" + sorted(__import__("os").listdir("ar/bird"))[0], name)
+    i = tarfile.TarInfo("bomb/a/zz_big.jpg"); i.size = 300 << 20
+    t.addfile(i, Zeros(i.size))
+with tarfile.open("twice.tar", "w") as t:
+    for name in ["tw/a/1.png", "tw/b/1.png", "tw/a/1.png"]:
+        t.add("ar/bird/" + sorted(__import__("os").listdir("ar/bird"))[0], name)
+with tarfile.open("text.tar", "w") as t:
+    t.add("ar/README", "docs/README")
+PYEOF
+run 0 "member of 300 MiB" -- "$P" -r 16 -o bomb.tls bomb.tar.gz
+err_has "member of 300 MiB" "bomb.tar.gz: bomb/a/zz_big.jpg: member too large (expected at most 268435456 bytes, got 314572800)" \
+	"2 train + 0 test images, 2 classes"
+run 1 "same member twice" -- "$P" -q -r 16 -o x.tls twice.tar
+err_has "same member twice" "twice.tar: tw/a/1.png: member appears twice"
+head -c $(($(wc -c <ar.tgz) / 2)) ar.tgz >cut.tgz
+run 1 "truncated tar.gz" -- "$P" -q -r 16 -o x.tls cut.tgz
+err_has "truncated tar.gz" "cut.tgz"
+run 1 "archive of no images" -- "$P" -q -r 16 -o x.tls text.tar
+err_has "archive of no images" "text.tar"
+nothing_left "archive errors" . x.tls
+
 finish
