@@ -3,10 +3,18 @@
 #include "data/source.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "rng.h"
+
+/* An archive goes to the archive source only when its first members are
+ * images in folders; a CIFAR tarball (or anything else) falls through to
+ * the CIFAR source, which says what it expected. */
 extern const tl_source tl_source_pycifar; /* src_pycifar.c (not yet in source.h) */
 static const tl_source *const sources[] = {
+	&tl_source_archive,
 	&tl_source_pycifar, /* before cifar-binary, whose probe takes any file */
 	&tl_source_cifar,
 	&tl_source_folder,
@@ -23,7 +31,63 @@ const tl_source *tl_source_find(const char *path, tl_err *err)
 		if (sources[i]->probe(path, &sb))
 			return sources[i];
 	tl_seterr(err, TL_EFORMAT,
-		  "%s: not a data source (expected a CIFAR-10/100 binary archive or folder, or a folder of class subfolders)",
+		  "%s: not a data source (expected a CIFAR-10/100 binary archive or folder, a folder of class subfolders, or a .tar, .tar.gz, .tgz or .zip of one)",
 		  path);
 	return NULL;
+}
+
+const char *const tl_src_split_names[TL_SRC_N_SPLITS] = {"train", "val", "test"};
+
+int tl_src_is_image_name(const char *name)
+{
+	static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "ppm", "pgm", "pnm"};
+	const char *dot = strrchr(name, '.');
+	if (!dot)
+		return 0;
+	for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+		if (strcasecmp(dot + 1, ext[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int tl_src_entry_cmp(const void *a, const void *b)
+{
+	const tl_src_entry *x = a, *y = b;
+	if (x->split != y->split)
+		return x->split < y->split ? -1 : 1;
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	int c = strcmp(x->dir, y->dir);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+int tl_src_hold_out(tl_src_entry *e, size_t n_all, double f, uint64_t seed)
+{
+	size_t *idx = malloc((n_all ? n_all : 1) * sizeof *idx);
+	if (!idx)
+		return -1;
+	size_t i = 0;
+	while (i < n_all && e[i].split == TL_SRC_TRAIN) {
+		size_t j = i;
+		while (j < n_all && e[j].split == TL_SRC_TRAIN && e[j].cls == e[i].cls)
+			j++;
+		size_t n = j - i, t = (size_t)(f * (double)n + 0.5);
+		if (t == 0 && n >= 2)
+			t = 1;
+		if (t >= n)
+			t = n - 1;
+		uint64_t r = tl_rng_key(seed, e[i].cls, 0x7e57, 0);
+		/* partial shuffle of indices i..j-1: the first t picked */
+		for (size_t k = 0; k < n; k++)
+			idx[k] = i + k;
+		for (size_t k = 0; k < t; k++) {
+			size_t m = k + (size_t)tl_rng_below(&r, n - k);
+			size_t tmp = idx[k];
+			idx[k] = idx[m], idx[m] = tmp;
+			e[idx[k]].split = TL_SRC_TEST;
+		}
+		i = j;
+	}
+	free(idx);
+	return 0;
 }
