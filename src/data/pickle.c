@@ -129,8 +129,11 @@ static void *alloc(rd *r, size_t n, tl_status *st)
 	n = (n + 15) & ~(size_t)15;
 	block *b = r->pk->blocks;
 	if (!b || b->size - b->used < n) {
+		size_t room = r->lim.max_bytes - r->pk->bytes; /* bytes <= max_bytes */
 		size_t size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
-		if (n > r->lim.max_bytes || r->pk->bytes > r->lim.max_bytes - size) {
+		if (size > room)
+			size = n; /* near the limit: a block just for this */
+		if (n > room) {
 			*st = fail(r, "the data needs more than %zu bytes of memory (expected at most that; a limit of this reader)",
 				   r->lim.max_bytes);
 			return NULL;
