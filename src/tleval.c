@@ -37,8 +37,12 @@ static void usage(FILE *f)
 		"      --limit N        only the first N images of the split\n"
 		"      --features LAYER write LAYER's activations (e.g. block4_pool, fire9, inception_4e/output,\n"
 		"                       block_13_expand_relu, features.14.conv.0)\n"
-		"      --grid FILE.png  with --features: one image and LAYER's maps as a picture (.png/.svg)\n"
+		"      --grid FILE.png  with --features: one image and LAYER's maps as a picture (.png/.svg);\n"
+		"                       -w A -w B: both files' maps, before and after, on one scale\n"
 		"      --image N        the image of the split --grid shows (default 0)\n"
+		"      --channels LIST  the channels --grid draws, e.g. 0-15,32 (default the first 64)\n"
+		"      --grid-scale S   each (each map stretched on its own; default for one file) or\n"
+		"                       shared (one scale for all maps; default for two)\n"
 		"      --predictions F  evaluating: CSV of index,label,predicted,probability per image\n"
 		"  -o, --output FILE    the .npy to write: float32 (N, C, H, W); or the report\n"
 		"                       (JSON when FILE ends in .json)\n"
@@ -64,6 +68,8 @@ typedef struct {
 	uint64_t image;               /* --image */
 	int model_given;              /* -m */
 	int json;                     /* --json */
+	const char *after;            /* a second -w (--grid: before and after) */
+	tl_grid_opts g;               /* --channels, --grid-scale */
 } eval_args;
 
 /* Parses the options into a (defaults first); returns -1 to go on, or
@@ -71,13 +77,15 @@ typedef struct {
 static int parse_args(int argc, char **argv, eval_args *a)
 {
 	enum { O_SPLIT = 256, O_LIMIT, O_FEATURES, O_GRID, O_IMAGE, O_PRED, O_DEVICE, O_PRECISION,
-	       O_JSON };
+	       O_JSON, O_CHANNELS, O_GRID_SCALE };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"weights", required_argument, 0, 'w'},
 		{"data", required_argument, 0, 'd'},    {"split", required_argument, 0, O_SPLIT},
 		{"limit", required_argument, 0, O_LIMIT}, {"features", required_argument, 0, O_FEATURES},
 		{"grid", required_argument, 0, O_GRID}, {"image", required_argument, 0, O_IMAGE},
 		{"predictions", required_argument, 0, O_PRED}, {"json", no_argument, 0, O_JSON},
+		{"channels", required_argument, 0, O_CHANNELS},
+		{"grid-scale", required_argument, 0, O_GRID_SCALE},
 		{"output", required_argument, 0, 'o'},  {"batch", required_argument, 0, 'b'},
 		{"threads", required_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'},
 		{"device", required_argument, 0, O_DEVICE},
@@ -101,7 +109,29 @@ static int parse_args(int argc, char **argv, eval_args *a)
 			o->model = optarg;
 			a->model_given = 1;
 			break;
-		case 'w': o->weights = optarg; break;
+		case 'w':
+			if (o->weights && a->after) {
+				fprintf(stderr, "tleval: -w: at most two weights files (before and after, with --grid)\nTry 'tleval --help'.\n");
+				return 2;
+			}
+			*(o->weights ? &a->after : &o->weights) = optarg;
+			break;
+		case O_CHANNELS: {
+			tl_err cerr;
+			int *ch, n;
+			if (tl_grid_parse_channels(optarg, &ch, &n, &cerr) != TL_OK) {
+				fprintf(stderr, "tleval: %s\nTry 'tleval --help'.\n", cerr.msg);
+				return 2;
+			}
+			free((void *)a->g.channels);
+			a->g.channels = ch, a->g.n_channels = n;
+			break;
+		}
+		case O_GRID_SCALE:
+			if (strcmp(optarg, "each") && strcmp(optarg, "shared"))
+				return bad("--grid-scale: expected each or shared", optarg);
+			a->g.scale = optarg[0] == 'e' ? TL_GRID_SCALE_EACH : TL_GRID_SCALE_SHARED;
+			break;
 		case 'd': o->shard = optarg; break;
 		case O_SPLIT: o->split = optarg; break;
 		case O_LIMIT:
@@ -182,6 +212,29 @@ static int check_args(eval_args *a)
 			snprintf(file_model, sizeof file_model, "%s", m);
 		tl_st_close(f);
 	}
+	if (a->after && (!a->grid || !o->layer)) {
+		fprintf(stderr, "tleval: a second -w is for --features LAYER --grid (before and after)\nTry 'tleval --help'.\n");
+		return 2;
+	}
+	if ((a->g.channels || a->g.scale) && !a->grid) {
+		fprintf(stderr, "tleval: %s needs --grid\nTry 'tleval --help'.\n",
+			a->g.channels ? "--channels" : "--grid-scale");
+		return 2;
+	}
+	/* both files of a pair must be the same network */
+	if (a->after && tl_st_open(&f, a->after, &ferr) == TL_OK) {
+		const char *m = tl_st_meta(f, "model");
+		const char *first = file_model[0] ? file_model : a->model_given ? o->model : NULL;
+		if (m && tl_model_known(m) && first && strcmp(m, first) != 0) {
+			fprintf(stderr, "tleval: -w %s is a %s model, -w %s a %s one (expected the same network before and after)\n",
+				o->weights, first, a->after, m);
+			tl_st_close(f);
+			return 2;
+		}
+		if (m && tl_model_known(m) && !file_model[0] && !a->model_given)
+			snprintf(file_model, sizeof file_model, "%s", m);
+		tl_st_close(f);
+	}
 	if (file_model[0] && a->model_given && strcmp(file_model, o->model) != 0) {
 		fprintf(stderr, "tleval: -m %s: %s is a %s model (leave out -m, or give its weights)\n",
 			o->model, o->weights, file_model);
@@ -203,6 +256,8 @@ static int check_args(eval_args *a)
 	/* an output that would replace an input or a device fails now,
 	 * before the work, by the rule every output follows (afile.h) */
 	tl_infile_note(o->weights);
+	if (a->after)
+		tl_infile_note(a->after);
 	tl_infile_note(o->shard);
 	const char *outs[] = {o->output, a->grid, a->pred_path};
 	for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
@@ -267,11 +322,21 @@ static int run_features(const eval_args *a, const volatile sig_atomic_t *cancell
 {
 	const tl_features_opts *o = &a->o;
 	tl_features_result r;
+	tl_grid_result gr;
 	tl_err err;
 	tl_status st = TL_OK;
-	if (a->grid && (st = tl_features_grid(o, a->image, a->grid, 0, &r, &err)) == TL_OK && !o->quiet)
-		fprintf(stderr, "tleval: wrote %s: %s image %llu and %s's %d maps of %dx%d\n", a->grid,
-			o->split, (unsigned long long)a->image, o->layer, r.c, r.h, r.w);
+	tl_grid_opts g = a->g;
+	g.after = a->after;
+	if (a->grid && (st = tl_features_grid(o, &g, a->image, a->grid, &gr, &err)) == TL_OK && !o->quiet) {
+		fprintf(stderr, "tleval: wrote %s: %s image %llu and %d of %s's %d maps of %dx%d%s", a->grid,
+			o->split, (unsigned long long)a->image, gr.n_maps, o->layer, gr.c, gr.h, gr.w,
+			a->after ? " for each weights file" : "");
+		if (gr.shared)
+			fprintf(stderr, ", one scale for all: %.6g (black) .. %.6g (white)\n", gr.lo, gr.hi);
+		else
+			fprintf(stderr, ", each map stretched on its own\n");
+	}
+	free((void *)a->g.channels);
 	if (st != TL_OK || !o->output)
 		return tl_cli_exit("tleval", st, &err, cancelled);
 	st = tl_features(o, &r, &err);

@@ -18,6 +18,7 @@
 #include "data/imgio.h"
 #include "plot/chart.h"
 #include "plot/run.h"
+#include "train/grid.h"
 
 static char dir[64];
 
@@ -630,6 +631,94 @@ static void test_feature_grid(void **state)
 	assert_int_equal(tl_plot_feature_grid(p, "x", NULL, 0, 0, maps, 0, H, W, 16, &err), TL_EUSAGE);
 }
 
+/* Pixels within 40 of black in rows [y0, y1) of a PNG. */
+static long dark_rows(const char *path, int y0, int y1)
+{
+	cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+	assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+	int w = cairo_image_surface_get_width(s), stride = cairo_image_surface_get_stride(s);
+	unsigned char *d = cairo_image_surface_get_data(s);
+	long n = 0;
+	for (int y = y0; y < y1 && y < cairo_image_surface_get_height(s); y++)
+		for (int x = 0; x < w; x++) {
+			uint32_t q = ((uint32_t *)(d + (size_t)y * stride))[x];
+			n += (q >> 16 & 255) < 40 && (q >> 8 & 255) < 40 && (q & 255) < 40;
+		}
+	cairo_surface_destroy(s);
+	return n;
+}
+
+/* Before and after in one picture: on one shared scale a layer whose
+ * maps grew fourfold shows it (the "before" maps go dark); stretched each
+ * on its own the two look alike (issue 28 item 3). */
+static void test_feature_grid_pair(void **state)
+{
+	(void)state;
+	enum { N = 4, H = 6, W = 6 };
+	static float before[N * H * W], after[N * H * W];
+	for (int i = 0; i < N * H * W; i++) {
+		before[i] = 1 + (float)(i % (H * W)) / (H * W); /* 1..1.97 */
+		after[i] = 4 * before[i];                         /* 4..7.9 */
+	}
+	tl_plot_mapset sets[2] = {{"before: a.safetensors", before}, {"after: b.safetensors", after}};
+	int numbers[N] = {3, 7, 100, 101};
+	tl_plot_grid g = {"pair", NULL, 0, 0, N, 128, H, W, numbers, sets, 2, 1};
+	char p[256];
+	snprintf(p, sizeof p, "%s/pair.png", dir);
+	tl_err err;
+	double lo, hi;
+	assert_int_equal(tl_plot_feature_grids(p, &g, &lo, &hi, &err), TL_OK);
+	assert_close(lo, 1, 1e-6, 0);
+	assert_close(hi, 4 * (1 + 35.0 / 36), 1e-5, 0);
+	int w, h;
+	long near, ink;
+	png_stats(p, &w, &h, &near, 0, 0, 0, &ink);
+	/* the sets one under the other: the upper half holds "before" */
+	long top = dark_rows(p, 58, h / 2), bottom = dark_rows(p, h / 2, h);
+	if (!(top > 10000 && bottom < 3000))
+		fail_msg("shared scale: %ld dark pixels before, %ld after (expected before dark)", top, bottom);
+	g.shared = 0;
+	assert_int_equal(tl_plot_feature_grids(p, &g, &lo, &hi, &err), TL_OK);
+	assert_true(lo == 0 && hi == 0);
+	top = dark_rows(p, 58, h / 2), bottom = dark_rows(p, h / 2, h);
+	if (!(bottom > 3000 && labs(top - bottom) < 3000))
+		fail_msg("each map stretched: %ld dark pixels before, %ld after (expected alike)", top, bottom);
+	/* one set, shared: its own range */
+	g.n_sets = 1, g.shared = 1;
+	assert_int_equal(tl_plot_feature_grids(p, &g, &lo, &hi, &err), TL_OK);
+	assert_close(hi, 1 + 35.0 / 36, 1e-5, 0);
+	g.n_sets = 5;
+	assert_int_equal(tl_plot_feature_grids(p, &g, &lo, &hi, &err), TL_EUSAGE);
+	g.n_sets = 2, g.c_total = 3; /* more maps than channels */
+	assert_int_equal(tl_plot_feature_grids(p, &g, &lo, &hi, &err), TL_EUSAGE);
+}
+
+/* --channels lists: numbers and ranges in the order given; bad ones
+ * refused naming the list. */
+static void test_grid_channels(void **state)
+{
+	(void)state;
+	int *ch, n;
+	tl_err err;
+	assert_int_equal(tl_grid_parse_channels("0-3,10,7", &ch, &n, &err), TL_OK);
+	assert_int_equal(n, 6);
+	int want[6] = {0, 1, 2, 3, 10, 7};
+	assert_memory_equal(ch, want, sizeof want);
+	free(ch);
+	assert_int_equal(tl_grid_parse_channels("511", &ch, &n, &err), TL_OK);
+	assert_true(n == 1 && ch[0] == 511);
+	free(ch);
+	static const char *const bad[] = {"", "a", "5-2", "1,,2", "1,", "-3", "1-", "3 ", "70000", "0-1x"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (tl_grid_parse_channels(bad[i], &ch, &n, &err) != TL_EUSAGE)
+			fail_msg("'%s' accepted", bad[i]);
+		assert_null(ch);
+		assert_non_null(strstr(err.msg, "--channels"));
+	}
+	assert_int_equal(tl_grid_parse_channels("0-5000", &ch, &n, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "too many channels (expected at most 4096"));
+}
+
 /* ---- image decoding ---- */
 
 static uint8_t px_at(int x, int y, int c)
@@ -760,6 +849,8 @@ int main(void)
 		cmocka_unit_test(test_keras_epochs),
 		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_feature_grid),
+		cmocka_unit_test(test_feature_grid_pair),
+		cmocka_unit_test(test_grid_channels),
 		cmocka_unit_test(test_imgio_png_ppm),
 		cmocka_unit_test(test_imgio_jpeg),
 	};

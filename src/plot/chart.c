@@ -1142,21 +1142,24 @@ tl_status tl_plot_table(const char *path, const char *title, int n_cols,
 /* ---- feature-map grid ---- */
 
 typedef struct {
-	const char *title;
-	const uint8_t *rgb;
-	int h, w;
-	const float *maps;
-	int c, mh, mw, n, cols, scale, in_scale;
-	double cell_w, cell_h, grid_x, grid_y;
+	const tl_plot_grid *g;
+	int cols, scale, in_scale;
+	double lo, hi; /* the shared scale (g->shared) */
+	double cell_w, cell_h, grid_x, grid_y, set_h;
 } grid_arg;
 
-/* A grey image surface of one map, min..max stretched to 0..255. */
-static cairo_surface_t *map_surface(const float *m, int h, int w)
+/* The finite range of n values (lo > hi when there is none). */
+static void finite_minmax(const float *m, size_t n, double *lo, double *hi)
 {
-	float lo = INFINITY, hi = -INFINITY;
-	for (int i = 0; i < h * w; i++)
+	for (size_t i = 0; i < n; i++)
 		if (isfinite(m[i]))
-			lo = fminf(lo, m[i]), hi = fmaxf(hi, m[i]);
+			*lo = fmin(*lo, m[i]), *hi = fmax(*hi, m[i]);
+}
+
+/* A grey image surface of one map, lo..hi stretched to 0..255 (values
+ * outside clamped, non-finite black; lo >= hi: mid grey). */
+static cairo_surface_t *map_surface(const float *m, int h, int w, double lo, double hi)
+{
 	cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
 	if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS)
 		return s;
@@ -1165,8 +1168,8 @@ static cairo_surface_t *map_surface(const float *m, int h, int w)
 	int stride = cairo_image_surface_get_stride(s);
 	for (int y = 0; y < h; y++)
 		for (int x = 0; x < w; x++) {
-			float v = m[(size_t)y * w + x];
-			int g = !isfinite(v) ? 0 : hi > lo ? (int)lrintf((v - lo) / (hi - lo) * 255) : 128;
+			double v = m[(size_t)y * w + x];
+			int g = !isfinite(v) ? 0 : hi > lo ? (int)lrint(fmin(fmax((v - lo) / (hi - lo), 0), 1) * 255) : 128;
 			((uint32_t *)(d + (size_t)y * stride))[x] = (uint32_t)(g << 16 | g << 8 | g);
 		}
 	cairo_surface_mark_dirty(s);
@@ -1184,27 +1187,44 @@ static void paint_scaled(cairo_t *cr, cairo_surface_t *s, double x, double y, do
 	cairo_restore(cr);
 }
 
+/* The caption under the title: how many maps and which scale. */
+static void grid_caption(const grid_arg *a, char *buf, size_t n)
+{
+	const tl_plot_grid *g = a->g;
+	int k = snprintf(buf, n, "%d of %d channels, %dx%d each; ", g->n, g->c_total, g->mh, g->mw);
+	if (k < 0 || (size_t)k >= n)
+		return;
+	if (!g->shared)
+		snprintf(buf + k, n - k, "each map stretched min..max on its own");
+	else if (a->hi > a->lo)
+		snprintf(buf + k, n - k, "one scale for all maps%s: %.4g (black) .. %.4g (white)",
+			 g->n_sets > 1 ? " of both" : "", a->lo, a->hi);
+	else
+		snprintf(buf + k, n - k, "one scale for all maps: all equal (%.4g), mid grey", a->lo);
+}
+
 static void draw_grid(cairo_t *cr, double w, double h, const void *arg)
 {
 	const grid_arg *a = arg;
-	char buf[64];
+	const tl_plot_grid *g = a->g;
+	(void)h;
+	char buf[200];
 	cairo_set_source_rgb(cr, 0, 0, 0);
 	font(cr, 16, 1);
-	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "feature maps");
+	text_at(cr, w / 2, 10, 0.5, 0, g->title ? g->title : "feature maps");
 	font(cr, 11, 0);
 	cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-	snprintf(buf, sizeof buf, "%d of %d channels, %dx%d each, each stretched min..max", a->n, a->c,
-		 a->mh, a->mw);
+	grid_caption(a, buf, sizeof buf);
 	text_at(cr, w / 2, 32, 0.5, 0, buf);
-	if (a->rgb) {
-		cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, a->w, a->h);
+	if (g->rgb) {
+		cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, g->w, g->h);
 		if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) {
 			cairo_surface_flush(s);
 			unsigned char *d = cairo_image_surface_get_data(s);
 			int stride = cairo_image_surface_get_stride(s);
-			for (int y = 0; y < a->h; y++)
-				for (int x = 0; x < a->w; x++) {
-					const uint8_t *p = a->rgb + ((size_t)y * a->w + x) * 3;
+			for (int y = 0; y < g->h; y++)
+				for (int x = 0; x < g->w; x++) {
+					const uint8_t *p = g->rgb + ((size_t)y * g->w + x) * 3;
 					((uint32_t *)(d + (size_t)y * stride))[x] =
 						(uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
 				}
@@ -1214,60 +1234,121 @@ static void draw_grid(cairo_t *cr, double w, double h, const void *arg)
 		cairo_surface_destroy(s);
 		cairo_set_source_rgb(cr, 0, 0, 0);
 		font(cr, 11, 1);
-		snprintf(buf, sizeof buf, "input (%dx%d)", a->w, a->h);
+		snprintf(buf, sizeof buf, "input (%dx%d)", g->w, g->h);
 		text_at(cr, 14, a->grid_y + 2, 0, 0, buf);
 	}
-	for (int i = 0; i < a->n; i++) {
-		double x = a->grid_x + (i % a->cols) * a->cell_w, y = a->grid_y + (i / a->cols) * a->cell_h;
-		cairo_surface_t *s = map_surface(a->maps + (size_t)i * a->mh * a->mw, a->mh, a->mw);
-		if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS)
-			paint_scaled(cr, s, x, y + 14, a->scale);
-		cairo_surface_destroy(s);
-		cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
-		cairo_set_line_width(cr, 1);
-		cairo_rectangle(cr, x - 0.5, y + 13.5, a->mw * a->scale + 1, a->mh * a->scale + 1);
-		cairo_stroke(cr);
-		cairo_set_source_rgb(cr, 0, 0, 0);
-		font(cr, 10, 0);
-		snprintf(buf, sizeof buf, "%d", i);
-		text_at(cr, x, y + 1, 0, 0, buf);
+	size_t plane = (size_t)g->mh * g->mw;
+	for (int t = 0; t < g->n_sets; t++) {
+		double y0 = a->grid_y + t * a->set_h;
+		if (g->n_sets > 1 || g->sets[t].label) {
+			cairo_set_source_rgb(cr, 0, 0, 0);
+			font(cr, 12, 1);
+			text_at(cr, a->grid_x, y0 + 2, 0, 0, g->sets[t].label ? g->sets[t].label : "");
+			y0 += 20;
+		}
+		for (int i = 0; i < g->n; i++) {
+			double x = a->grid_x + (i % a->cols) * a->cell_w, y = y0 + (i / a->cols) * a->cell_h;
+			const float *m = g->sets[t].maps + (size_t)i * plane;
+			double lo = a->lo, hi = a->hi;
+			if (!g->shared) {
+				lo = INFINITY, hi = -INFINITY;
+				finite_minmax(m, plane, &lo, &hi);
+			}
+			cairo_surface_t *s = map_surface(m, g->mh, g->mw, lo, hi);
+			if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS)
+				paint_scaled(cr, s, x, y + 14, a->scale);
+			cairo_surface_destroy(s);
+			cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+			cairo_set_line_width(cr, 1);
+			cairo_rectangle(cr, x - 0.5, y + 13.5, g->mw * a->scale + 1, g->mh * a->scale + 1);
+			cairo_stroke(cr);
+			cairo_set_source_rgb(cr, 0, 0, 0);
+			font(cr, 10, 0);
+			snprintf(buf, sizeof buf, "%d", g->numbers ? g->numbers[i] : i);
+			text_at(cr, x, y + 1, 0, 0, buf);
+		}
 	}
+}
+
+tl_status tl_plot_feature_grids(const char *path, const tl_plot_grid *g, double *lo, double *hi,
+				tl_err *err)
+{
+	if (g->n < 1 || g->mh < 1 || g->mw < 1 || g->mh > 4096 || g->mw > 4096 || g->c_total < g->n)
+		return tl_seterr(err, TL_EUSAGE, "%s: feature maps: bad shape (expected 1 <= N <= C, H, W >= 1, got N %d, C %d, H %d, W %d)",
+				 path, g->n, g->c_total, g->mh, g->mw);
+	if (g->n_sets < 1 || g->n_sets > 4)
+		return tl_seterr(err, TL_EUSAGE, "%s: feature maps: bad number of sets (expected 1..4, got %d)",
+				 path, g->n_sets);
+	TL_TRY(check_text(path, "the title", g->title, err));
+	for (int t = 0; t < g->n_sets; t++)
+		TL_TRY(check_text(path, "a set's label", g->sets[t].label, err));
+	grid_arg a = {g, 0, 1, 1, INFINITY, -INFINITY, 0, 0, 0, 0, 0};
+	size_t plane = (size_t)g->mh * g->mw;
+	if (g->shared)
+		for (int t = 0; t < g->n_sets; t++)
+			finite_minmax(g->sets[t].maps, plane * g->n, &a.lo, &a.hi);
+	if (!(a.lo <= a.hi))
+		a.lo = a.hi = 0; /* nothing finite */
+	a.cols = (int)ceil(sqrt(g->n * 1.5));
+	if (a.cols > g->n)
+		a.cols = g->n;
+	if (a.cols < 1)
+		a.cols = 1;
+	int big = g->mh > g->mw ? g->mh : g->mw;
+	a.scale = big >= 72 ? 1 : 72 / big;
+	a.cell_w = fmax(g->mw * a.scale + 8, 30);
+	a.cell_h = g->mh * a.scale + 14 + 8;
+	int rows = (g->n + a.cols - 1) / a.cols;
+	a.grid_y = 58;
+	a.set_h = rows * a.cell_h + (g->n_sets > 1 || g->sets[0].label ? 20 + 10 : 0);
+	int in_side = 0, in_h = 0;
+	const uint8_t *rgb = g->rgb;
+	if (rgb && g->h > 0 && g->w > 0) {
+		int ib = g->h > g->w ? g->h : g->w;
+		a.in_scale = ib >= 160 ? 1 : 160 / ib;
+		in_side = g->w * a.in_scale;
+		in_h = g->h * a.in_scale + 20;
+	}
+	tl_plot_grid gg = *g;
+	if (!in_side)
+		gg.rgb = NULL;
+	a.g = &gg;
+	a.grid_x = in_side ? 14 + in_side + 28 : 14;
+	/* labels can be long: the picture is as wide as the widest */
+	double label_w = 0;
+	cairo_surface_t *ms = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+	cairo_t *mcr = cairo_create(ms);
+	font(mcr, 12, 1);
+	for (int t = 0; t < g->n_sets; t++)
+		if (g->sets[t].label)
+			label_w = fmax(label_w, text_w(mcr, g->sets[t].label));
+	font(mcr, 16, 1);
+	label_w = fmax(label_w, (g->title ? text_w(mcr, g->title) : 0) - a.grid_x + 14);
+	cairo_destroy(mcr);
+	cairo_surface_destroy(ms);
+	int width = (int)(a.grid_x + fmax(a.cols * a.cell_w, label_w) + 10);
+	int height = (int)(a.grid_y + fmax(g->n_sets * a.set_h, in_h) + 12);
+	if (width < 480)
+		width = 480;
+	if ((double)width * height > 64e6 || width > 30000 || height > 30000)
+		return tl_seterr(err, TL_EUSAGE, "%s: feature-map grid too large (%dx%d pixels; show fewer maps)",
+				 path, width, height);
+	if (lo)
+		*lo = a.lo;
+	if (hi)
+		*hi = a.hi;
+	return render(path, width, height, draw_grid, &a, NULL, err);
 }
 
 tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
 			       int w, const float *maps, int c, int mh, int mw, int max_maps,
 			       tl_err *err)
 {
-	if (c < 1 || mh < 1 || mw < 1 || mh > 4096 || mw > 4096)
+	if (c < 1)
 		return tl_seterr(err, TL_EUSAGE, "%s: feature maps: bad shape (expected C, H, W >= 1, got %d, %d, %d)",
 				 path, c, mh, mw);
-	TL_TRY(check_text(path, "the title", title, err));
-	grid_arg a = {title, rgb, h, w, maps, c, mh, mw, 0, 0, 1, 1, 0, 0, 0, 0};
-	a.n = max_maps > 0 && max_maps < c ? max_maps : c;
-	a.cols = (int)ceil(sqrt(a.n * 1.5));
-	if (a.cols > a.n)
-		a.cols = a.n;
-	int big = mh > mw ? mh : mw;
-	a.scale = big >= 72 ? 1 : 72 / big;
-	a.cell_w = fmax(mw * a.scale + 8, 30);
-	a.cell_h = mh * a.scale + 14 + 8;
-	int rows = (a.n + a.cols - 1) / a.cols;
-	a.grid_y = 58;
-	int in_side = 0;
-	if (rgb && h > 0 && w > 0) {
-		int ib = h > w ? h : w;
-		a.in_scale = ib >= 160 ? 1 : 160 / ib;
-		in_side = w * a.in_scale;
-	} else {
-		a.rgb = NULL;
-	}
-	a.grid_x = in_side ? 14 + in_side + 28 : 14;
-	int width = (int)(a.grid_x + a.cols * a.cell_w + 10);
-	int height = (int)(a.grid_y + fmax(rows * a.cell_h, in_side ? h * a.in_scale + 20 : 0) + 12);
-	if (width < 480)
-		width = 480;
-	if ((double)width * height > 64e6)
-		return tl_seterr(err, TL_EUSAGE, "%s: feature-map grid too large (%dx%d pixels; show fewer maps)",
-				 path, width, height);
-	return render(path, width, height, draw_grid, &a, NULL, err);
+	tl_plot_mapset set = {NULL, maps};
+	tl_plot_grid g = {title, rgb, h, w, max_maps > 0 && max_maps < c ? max_maps : c, c, mh, mw,
+			  NULL, &set, 1, 0};
+	return tl_plot_feature_grids(path, &g, NULL, NULL, err);
 }

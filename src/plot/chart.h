@@ -111,11 +111,43 @@ tl_status tl_plot_lines(const char *path, const char *title, const tl_plot_panel
 tl_status tl_plot_confusion(const char *path, const char *title, int k, const uint64_t *counts,
 			    const char *const *names, tl_plot_batch *batch, tl_err *err);
 
+/* One set of feature maps of a grid: n maps [n][mh][mw] (tl_plot_grid)
+ * and the label drawn above them (which weights; NULL for none). */
+typedef struct {
+	const char *label;
+	const float *maps;
+} tl_plot_mapset;
+
+/* Feature maps of one image, from one or more weights files. */
+typedef struct {
+	const char *title;
+	const uint8_t *rgb; /* the input, rgb8 [h][w][3]; NULL for none */
+	int h, w;
+	int n, c_total;     /* maps per set, of the layer's c_total channels */
+	int mh, mw;
+	const int *numbers; /* each map's channel number; NULL: 0..n-1 */
+	const tl_plot_mapset *sets;
+	int n_sets;         /* 1..4, drawn one under the other */
+	int shared;         /* one scale, min..max over every map of every set,
+			     * so changes of magnitude show; 0: each map
+			     * stretched on its own */
+} tl_plot_grid;
+
+/* Draw g at path (atomically): the title, a caption saying how many
+ * channels and which scale (shared: its values at black and white), the
+ * input on the left and each set's maps labelled with their channel
+ * numbers (black..white; a constant map mid grey, non-finite values
+ * black).  *lo and *hi (may be NULL) get the shared scale (0, 0 when not
+ * shared or nothing is finite).  Text must be valid UTF-8.  Refused
+ * (TL_EUSAGE): bad sizes, more than 64e6 pixels. */
+tl_status tl_plot_feature_grids(const char *path, const tl_plot_grid *g, double *lo, double *hi,
+				tl_err *err);
+
 /* Feature maps of one image: the input (rgb8 [h][w][3], may be NULL) and
  * up to max_maps of the c maps (float [c][mh][mw]), each contrast-
  * stretched on its own (min..max to black..white; a constant map is mid
  * grey), labelled with its channel number.  Written at once (atomically);
- * title must be valid UTF-8. */
+ * title must be valid UTF-8.  One set of tl_plot_feature_grids. */
 tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
 			       int w, const float *maps, int c, int mh, int mw, int max_maps,
 			       tl_err *err);

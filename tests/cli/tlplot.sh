@@ -155,7 +155,30 @@ svg g.svg
 run 2 "grid image out of range" -- "$BIN/tleval" -m squeezenet -w "$W" -d s.tls --features fire2 --grid x.png --image 999
 err_has "grid image out of range" "--image out of range (expected 0..39, got 999)"
 run 2 "--grid without --features" -- "$BIN/tleval" -w "$W" -d s.tls --grid x.png
-nothing_left "bad grids" . x.png
+# issue 28 item 3: before and after fine-tuning in one picture, on one
+# scale; the channels picked; the weights named
+run 0 "one grid, its channels" -- "$BIN/tleval" -w ft/best.safetensors -d s.tls --features fire9 --grid one.png --channels 0-3,500-511
+png one.png
+err_has "one grid, its channels" "16 of fire9's 512 maps" "each map stretched on its own"
+run 0 "before and after" -- "$BIN/tleval" -m squeezenet -w "$W" -w ft/best.safetensors -d s.tls --features fire9 --grid pair.png --channels 0-3,500-511
+png pair.png
+err_has "before and after" "16 of fire9's 512 maps of 1x1 for each weights file, one scale for all: "
+h1=$($CHK png one.png | cut -d' ' -f2)
+h2=$($CHK png pair.png | cut -d' ' -f2)
+[ "${h2:-0}" -gt $((${h1:-0} + 100)) ] && ok "the pair is two grids high (${h1}px, ${h2}px)" || bad "pair ${h2}px high, one grid ${h1}px"
+run 0 "one grid on a shared scale" -- "$BIN/tleval" -w ft/best.safetensors -d s.tls --features fire9 --grid shared.svg --grid-scale shared
+svg shared.svg
+err_has "one grid on a shared scale" "64 of fire9's 512 maps" "one scale for all: "
+run 2 "a channel past the layer's" -- "$BIN/tleval" -w ft/best.safetensors -d s.tls --features fire9 --grid x.png --channels 510-512
+err_has "a channel past the layer's" "--channels: channel 512 out of range (fire9 has 512: expected 0..511)"
+run 2 "bad --channels" -- "$BIN/tleval" -w ft/best.safetensors -d s.tls --features fire9 --grid x.png --channels 4-2
+err_has "bad --channels" "--channels: expected channel numbers and ranges"
+run 2 "--channels without --grid" -- "$BIN/tleval" -w ft/best.safetensors -d s.tls --features fire9 -o x.npy --channels 1
+run 2 "a second -w without --grid" -- "$BIN/tleval" -w "$W" -w ft/best.safetensors -d s.tls
+err_has "a second -w without --grid" "a second -w is for --features LAYER --grid"
+run 2 "three -w" -- "$BIN/tleval" -w "$W" -w "$W" -w "$W" -d s.tls --features fire9 --grid x.png
+run 2 "--grid-scale bad" -- "$BIN/tleval" -w "$W" -d s.tls --features fire9 --grid x.png --grid-scale log
+nothing_left "bad grids" . x.png x.npy
 
 # bad input: exit 1 naming the file and line, nothing left behind
 mkdir broken
