@@ -262,6 +262,116 @@ static tl_status open_edited(const uint8_t *orig, size_t n, size_t off, uint64_t
 	return open_verify(err);
 }
 
+/* A shard whose records carry source names (version 2): n records of
+ * 3x5x7 u8 in one train segment, label r % 3, names[r]. */
+static void write_named(const char *const *names, size_t n)
+{
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 5, proto.width = 7;
+	proto.dtype = TL_DTYPE_U8;
+	tl_norm_preset(TL_NORM_NONE, &proto.norm);
+	proto.n_label_fields = 1;
+	tl_shard_writer *w;
+	tl_err err;
+	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+	uint32_t rb = tl_shard_writer_record_bytes(w);
+	assert_int_equal(tl_shard_writer_segment(w, "train", "train", 0, &err), TL_OK);
+	uint8_t *rec = calloc(n, rb), lab[8];
+	for (size_t r = 0; r < n; r++)
+		lab[r] = (uint8_t)(r % 3);
+	/* in two appends: names continue across them */
+	assert_int_equal(tl_shard_writer_append_named(w, rec, lab, names, 2, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append_named(w, rec, lab + 2, names + 2, n - 2, &err), TL_OK);
+	free(rec);
+	tl_shard_info *in = tl_shard_writer_info(w);
+	in->n_classes = 3;
+	for (int i = 0; i < 3; i++)
+		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "k%d", i);
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+}
+
+/* Record names: written, read back, checksummed, their offsets checked;
+ * a shard without names (version 1) has none; class counts per split. */
+static void record_names(void **state)
+{
+	(void)state;
+	const char *names[] = {"cat/1.jpg", "", "dog/sub/\xc3\xa9t\xc3\xa9.png", "dog/2.png", NULL};
+	write_named(names, 5);
+	tl_shard *sh;
+	tl_err err;
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	assert_int_equal(sh->info.version, 2);
+	assert_int_equal(sh->info.rname_offset % 4096, 0);
+	assert_int_equal(sh->info.rname_size, 8 * 6 + 10 + 1 + 18 + 10 + 1);
+	assert_string_equal(tl_shard_record_name(sh, 0), "cat/1.jpg");
+	assert_string_equal(tl_shard_record_name(sh, 1), "");
+	assert_string_equal(tl_shard_record_name(sh, 2), "dog/sub/\xc3\xa9t\xc3\xa9.png");
+	assert_string_equal(tl_shard_record_name(sh, 3), "dog/2.png");
+	assert_string_equal(tl_shard_record_name(sh, 4), ""); /* NULL given: "" */
+	assert_null(tl_shard_record_name(sh, 5));
+	uint64_t cnt[3];
+	tl_shard_class_counts(sh, 0, cnt);
+	assert_int_equal(cnt[0], 2), assert_int_equal(cnt[1], 2), assert_int_equal(cnt[2], 1);
+	size_t no = sh->info.rname_offset, ct = sh->info.chunk_table_offset;
+	tl_shard_close(sh);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	/* every byte of the section (its padding too) is checksummed */
+	for (size_t at = no; at < ct; at += at < no + 200 ? 1 : 509) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		b[at] ^= 0x01;
+		spit(b, n);
+		free(b);
+		if (open_verify(&err) != TL_ECHECKSUM)
+			fail_msg("flipped record-name byte at %zu not detected", at);
+		assert_non_null(strstr(err.msg, "record names: checksum mismatch"));
+	}
+	/* offsets that are wrong under a right checksum: refused by the checks */
+	const struct {
+		size_t at;
+		uint64_t v;
+		const char *msg;
+	} bad[] = {
+		{0, 40, "first name at 40 (expected 48)"},
+		{16, 48, "name of record 1"},            /* record 1 ends where it starts: no NUL */
+		{16, 12, "name of record 1"},            /* backwards */
+		{24, 1 << 20, "name of record 2"},       /* past the section */
+		{24, 60, "name of record 2"},            /* not ending in NUL */
+		{40, 70, "name of record 4"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		put_at(b, no + bad[i].at, bad[i].v, 8);
+		put_at(b, 3112, XXH3_64bits(b + no, ct - no), 8);
+		rehash(b);
+		spit(b, n);
+		free(b);
+		if (open_verify(&err) != TL_EFORMAT)
+			fail_msg("bad offset %zu = %llu accepted", bad[i].at, (unsigned long long)bad[i].v);
+		if (!strstr(err.msg, bad[i].msg))
+			fail_msg("bad offset %zu: '%s' lacks '%s'", bad[i].at, err.msg, bad[i].msg);
+	}
+	/* the section's place and size in the header */
+	assert_int_equal(open_edited(orig, n, 3096, ct, 8, &err), TL_EFORMAT);  /* over the chunk table */
+	assert_int_equal(open_edited(orig, n, 3096, no + 8, 8, &err), TL_EFORMAT); /* unaligned */
+	assert_int_equal(open_edited(orig, n, 3104, 20, 8, &err), TL_EFORMAT);  /* too small */
+	assert_non_null(strstr(err.msg, "record-name section"));
+	assert_int_equal(open_edited(orig, n, 3104, 0, 8, &err), TL_EFORMAT);   /* 0 bytes at an offset */
+	assert_int_equal(open_edited(orig, n, 3104, 90, 8, &err), TL_EFORMAT);  /* 2 bytes of no name */
+	assert_non_null(strstr(err.msg, "names end at 88 (expected the section's end, 90)"));
+	free(orig);
+	/* no names given: version 1, no section, names NULL */
+	write_fixture(16);
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	assert_int_equal(sh->info.version, 1);
+	assert_int_equal(sh->info.rname_size, 0);
+	assert_null(tl_shard_record_name(sh, 0));
+	tl_shard_close(sh);
+}
+
 /* Header fields that point outside the file, with a correct header
  * checksum, are refused by the bounds checks (no out-of-bounds read;
  * ASan would catch one). */
@@ -525,6 +635,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(record_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(flipped_byte_anywhere_is_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_shard_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_offsets_with_valid_checksum, setup, teardown),

@@ -51,6 +51,7 @@ typedef struct {
 	size_t off, size; /* data at arena + off */
 	size_t name_off;  /* NUL-terminated name at arena + name_off */
 	size_t err_off;   /* SIZE_MAX, or the source's reason it is unreadable */
+	size_t rel_off;   /* SIZE_MAX, or the name kept in the shard (source.h: rel) */
 	uint8_t label[2];
 } rec_ent;
 
@@ -144,12 +145,13 @@ static void *producer(void *arg)
 			}
 			rec_ent *r = &cur->recs[cur->n];
 			const char *name = ev.name ? ev.name : "";
-			r->err_off = SIZE_MAX;
+			r->err_off = r->rel_off = SIZE_MAX;
 			r->size = ev.size;
 			memcpy(r->label, ev.label, 2);
 			if (arena_put(cur, ev.data, ev.size, 0, &r->off) ||
 			    arena_put(cur, name, strlen(name), 1, &r->name_off) ||
-			    (ev.error && arena_put(cur, ev.error, strlen(ev.error), 1, &r->err_off))) {
+			    (ev.error && arena_put(cur, ev.error, strlen(ev.error), 1, &r->err_off)) ||
+			    (ev.rel && arena_put(cur, ev.rel, strlen(ev.rel), 1, &r->rel_off))) {
 				tl_seterr(&e, TL_ENOMEM, "%s: out of memory for a block of records",
 					  name);
 				publish_error(p, cur, ct, TL_ENOMEM, &e);
@@ -327,6 +329,8 @@ typedef struct {
 	tl_shard_writer *w;
 	tl_progress prog;
 	uint8_t *lab; /* labels of the current block */
+	const char **names; /* and names (into the slot's arena) */
+	int any_names;      /* the source names its records */
 	uint64_t *class_count;
 } packer;
 
@@ -402,10 +406,11 @@ static tl_status pack_setup(packer *k, tl_err *err)
 	int nt = tl_pool_size(c->pool);
 	c->out = calloc(k->p.block, c->rec_out);
 	k->lab = malloc(k->p.block * 2);
+	k->names = calloc(k->p.block, sizeof *k->names);
 	c->scratch = calloc((size_t)nt, sizeof *c->scratch);
 	c->wk = calloc((size_t)nt, sizeof *c->wk);
 	k->class_count = calloc(TL_SHARD_MAX_CLASSES, sizeof *k->class_count);
-	int ok = c->out && k->lab && c->scratch && c->wk && k->class_count;
+	int ok = c->out && k->lab && k->names && c->scratch && c->wk && k->class_count;
 	if (ok && c->encoded) {
 		c->rst = calloc(k->p.block, sizeof *c->rst);
 		c->rerr = calloc(k->p.block, sizeof *c->rerr);
@@ -461,6 +466,7 @@ static void pack_free(packer *k)
 	free(c->rst);
 	free(c->rerr);
 	free(k->lab);
+	free(k->names);
 	free(k->class_count);
 	tl_pool_free(c->pool);
 	tl_resize_free(&c->rz);
@@ -525,6 +531,7 @@ static tl_status drop_failed(packer *k, const slot *s, size_t *kept, tl_pack_res
 		if (j != i) {
 			memcpy(c->out + j * c->rec_out, c->out + i * c->rec_out, c->rec_out);
 			memcpy(k->lab + j * lf, k->lab + i * lf, (size_t)lf);
+			k->names[j] = k->names[i];
 		}
 		j++;
 	}
@@ -546,6 +553,9 @@ static tl_status on_data(packer *k, const slot *s, tl_pack_result *res, tl_err *
 					 k->o->input, (const char *)s->arena + s->recs[i].name_off,
 					 s->recs[i].size, raw);
 		memcpy(k->lab + i * lf, s->recs[i].label, (size_t)lf);
+		size_t ro = s->recs[i].rel_off;
+		k->names[i] = ro == SIZE_MAX ? NULL : (const char *)s->arena + ro;
+		k->any_names |= ro != SIZE_MAX;
 	}
 	c->blk = s;
 	size_t n = s->n;
@@ -555,7 +565,8 @@ static tl_status on_data(packer *k, const slot *s, tl_pack_result *res, tl_err *
 	} else {
 		tl_pool_split(c->pool, s->n, convert_range, c);
 	}
-	TL_TRY(tl_shard_writer_append(k->w, c->out, k->lab, n, err));
+	TL_TRY(tl_shard_writer_append_named(k->w, c->out, k->lab, k->any_names ? k->names : NULL, n,
+					    err));
 	for (size_t i = 0; i < n; i++)
 		k->class_count[k->lab[i * lf]]++;
 	res->records += n;

@@ -29,7 +29,8 @@ enum {
 	H_NAMES_SIZE = 220, H_SRC_NAME = 224, H_DATASET = 480, H_SPLIT_TABLE = 512,
 	SPLIT_ENTRY = 32, H_SEGMENT_TABLE = 768, SEGMENT_ENTRY = 72, H_NAMES = 4096,
 	/* version 2: after the segment table (768 + 32 * 72 = 3072) */
-	H_FIT = 3072, H_TEST_FRACTION = 3080, H_TEST_SEED = 3088
+	H_FIT = 3072, H_TEST_FRACTION = 3080, H_TEST_SEED = 3088,
+	H_RNAME_OFF = 3096, H_RNAME_SIZE = 3104, H_RNAME_HASH = 3112
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -102,6 +103,9 @@ static void encode_header(const tl_shard_info *in, uint8_t *h)
 		uint64_t fb;
 		memcpy(&fb, &f, 8);
 		put32(h + H_FIT, in->fit);
+		put64(h + H_RNAME_OFF, in->rname_offset);
+		put64(h + H_RNAME_SIZE, in->rname_size);
+		put64(h + H_RNAME_HASH, in->rname_hash);
 		put64(h + H_TEST_FRACTION, fb);
 		put64(h + H_TEST_SEED, in->test_seed);
 	}
@@ -305,6 +309,11 @@ static tl_status decode_sections(const char *path, const uint8_t *m, uint64_t fs
 	o->chunk_table_hash = get64(m + H_CT_HASH);
 	o->source_size = get64(m + H_SRC_SIZE);
 	o->source_hash = get64(m + H_SRC_HASH);
+	if (o->version >= 2) {
+		o->rname_offset = get64(m + H_RNAME_OFF);
+		o->rname_size = get64(m + H_RNAME_SIZE);
+		o->rname_hash = get64(m + H_RNAME_HASH);
+	}
 
 	uint64_t pix = (uint64_t)o->channels * o->height * o->width * tl_dtype_size(o->dtype);
 	if (o->record_bytes < pix || o->record_bytes % TL_SHARD_RECORD_ALIGN)
@@ -324,13 +333,25 @@ static tl_status decode_sections(const char *path, const uint8_t *m, uint64_t fs
 			   path, (unsigned long long)o->image_offset,
 			   (unsigned long long)o->image_size, (unsigned long long)o->n_records,
 			   o->record_bytes, (unsigned long long)o->label_offset);
+	uint64_t after_labels = o->rname_size ? o->rname_offset : o->chunk_table_offset;
 	if (tl_mul_ovf(o->n_records, o->n_label_fields, &lsz) || lsz != o->label_size ||
 	    o->label_offset % TL_SHARD_ALIGN || tl_add_ovf(o->label_offset, lsz, &lend) ||
-	    lend > o->chunk_table_offset)
-		return BAD("%s: header: label section [%llu, +%llu) does not fit before the chunk table at %llu",
+	    lend > after_labels)
+		return BAD("%s: header: label section [%llu, +%llu) does not fit before the next section at %llu",
 			   path, (unsigned long long)o->label_offset,
-			   (unsigned long long)o->label_size,
-			   (unsigned long long)o->chunk_table_offset);
+			   (unsigned long long)o->label_size, (unsigned long long)after_labels);
+	uint64_t rmin, rend;
+	if (o->rname_size &&
+	    (tl_add_ovf(o->n_records, 1, &rmin) || tl_mul_ovf(rmin, 8, &rmin) ||
+	     o->rname_size < rmin + o->n_records || o->rname_offset % TL_SHARD_ALIGN ||
+	     tl_add_ovf(o->rname_offset, o->rname_size, &rend) || rend > o->chunk_table_offset))
+		return BAD("%s: header: record-name section [%llu, +%llu) does not fit before the chunk table at %llu (expected at least %llu bytes)",
+			   path, (unsigned long long)o->rname_offset,
+			   (unsigned long long)o->rname_size, (unsigned long long)o->chunk_table_offset,
+			   (unsigned long long)(8 * (o->n_records + 1) + o->n_records));
+	if (!o->rname_size && o->rname_offset)
+		return BAD("%s: header: record-name section at %llu of 0 bytes (expected offset 0)",
+			   path, (unsigned long long)o->rname_offset);
 	if (tl_mul_ovf(o->n_chunks, 8, &ctsz) || o->chunk_table_offset % TL_SHARD_ALIGN ||
 	    tl_add_ovf(o->chunk_table_offset, ctsz, &ctend) || ctend != fsize)
 		return BAD("%s: header: chunk table [%llu, +%llu) does not end the file (file has %llu bytes)",
@@ -578,8 +599,8 @@ static tl_status open_checks(tl_shard *sh, tl_err *err)
 {
 	TL_TRY(decode_header(sh->path, sh->map, sh->size, &sh->info, err));
 	const tl_shard_info *in = &sh->info;
-	uint64_t h = XXH3_64bits(sh->map + in->label_offset,
-				 in->chunk_table_offset - in->label_offset);
+	uint64_t lend = in->rname_size ? in->rname_offset : in->chunk_table_offset;
+	uint64_t h = XXH3_64bits(sh->map + in->label_offset, lend - in->label_offset);
 	if (h != in->label_hash) {
 		return tl_seterr(err, TL_ECHECKSUM,
 				 "%s: labels: checksum mismatch (expected %016llx, got %016llx)",
@@ -591,6 +612,34 @@ static tl_status open_checks(tl_shard *sh, tl_err *err)
 				 "%s: chunk table: checksum mismatch (expected %016llx, got %016llx)",
 				 sh->path, (unsigned long long)in->chunk_table_hash,
 				 (unsigned long long)h);
+	}
+	if (in->rname_size) {
+		const uint8_t *sec = sh->map + in->rname_offset;
+		h = XXH3_64bits(sec, in->chunk_table_offset - in->rname_offset);
+		if (h != in->rname_hash)
+			return tl_seterr(err, TL_ECHECKSUM,
+					 "%s: record names: checksum mismatch (expected %016llx, got %016llx)",
+					 sh->path, (unsigned long long)in->rname_hash,
+					 (unsigned long long)h);
+		/* offsets: the first right after the table, each name at least
+		 * its NUL, the last ending the section, every name ending in NUL */
+		uint64_t prev = get64(sec);
+		if (prev != 8 * (in->n_records + 1))
+			return BAD("%s: record names: first name at %llu (expected %llu)", sh->path,
+				   (unsigned long long)prev,
+				   (unsigned long long)(8 * (in->n_records + 1)));
+		for (uint64_t r = 0; r < in->n_records; r++) {
+			uint64_t e = get64(sec + 8 * (r + 1));
+			if (e <= prev || e > in->rname_size || sec[e - 1] != 0)
+				return BAD("%s: record names: name of record %llu at [%llu, %llu) is not a NUL-terminated string inside the section (%llu bytes)",
+					   sh->path, (unsigned long long)r, (unsigned long long)prev,
+					   (unsigned long long)e, (unsigned long long)in->rname_size);
+			prev = e;
+		}
+		if (prev != in->rname_size)
+			return BAD("%s: record names: names end at %llu (expected the section's end, %llu)",
+				   sh->path, (unsigned long long)prev,
+				   (unsigned long long)in->rname_size);
 	}
 	for (uint64_t r = 0; r < in->n_records; r++)
 		for (uint32_t f = 0; f < in->n_label_fields; f++) {
@@ -692,6 +741,28 @@ uint64_t tl_shard_file_record(const tl_shard *sh, int s, uint64_t i)
 	}
 	TL_CHECK(!"record index outside its split");
 	return 0;
+}
+
+const char *tl_shard_record_name(const tl_shard *sh, uint64_t r)
+{
+	const tl_shard_info *in = &sh->info;
+	if (!in->rname_size || r >= in->n_records)
+		return NULL;
+	const uint8_t *sec = sh->map + in->rname_offset;
+	return (const char *)sec + get64(sec + 8 * r);
+}
+
+void tl_shard_class_counts(const tl_shard *sh, int s, uint64_t *counts)
+{
+	const tl_shard_info *in = &sh->info;
+	memset(counts, 0, in->n_classes * sizeof *counts);
+	for (uint32_t k = 0; k < in->n_segments; k++) {
+		const tl_shard_segment *g = &in->segments[k];
+		if ((int)g->split != s)
+			continue;
+		for (uint64_t r = g->first; r < g->first + g->count; r++)
+			counts[tl_shard_label(sh, r, 0)]++;
+	}
 }
 
 /* Byte range [*b, *e) of chunk c: the last chunk runs to label_offset so
@@ -808,6 +879,13 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 		(unsigned long long)in->label_offset, (unsigned long long)in->label_size,
 		(unsigned long long)in->label_hash, (unsigned long long)in->chunk_table_offset,
 		(unsigned long long)in->chunk_table_hash);
+	if (in->rname_size)
+		fprintf(o, "record names:    @%llu (%llu bytes, xxh3 %016llx), first %s\n",
+			(unsigned long long)in->rname_offset, (unsigned long long)in->rname_size,
+			(unsigned long long)in->rname_hash,
+			in->n_records ? tl_shard_record_name(sh, 0) : "-");
+	else
+		fprintf(o, "record names:    none (records are named by segment and index)\n");
 	fprintf(o, "splits:          %u\n", in->n_splits);
 	for (uint32_t i = 0; i < in->n_splits; i++)
 		fprintf(o, "  %-14s %llu records\n", in->splits[i].name,
@@ -833,6 +911,34 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 			fprintf(o, " %s", in->coarse_names[i]);
 		fprintf(o, "\n");
 	}
+	/* records per class and split, so that imbalance shows */
+	uint64_t *cnt = calloc((size_t)in->n_splits * in->n_classes + 1, sizeof *cnt);
+	if (!cnt)
+		return;
+	for (uint32_t s = 0; s < in->n_splits; s++)
+		tl_shard_class_counts(sh, (int)s, cnt + (size_t)s * in->n_classes);
+	fprintf(o, "class counts:   ");
+	for (uint32_t s = 0; s < in->n_splits; s++)
+		fprintf(o, " %9s", in->splits[s].name);
+	fprintf(o, "\n");
+	for (uint32_t c = 0; c < in->n_classes; c++) {
+		fprintf(o, "  %-14s", in->class_names[c]);
+		for (uint32_t s = 0; s < in->n_splits; s++)
+			fprintf(o, " %9llu", (unsigned long long)cnt[(size_t)s * in->n_classes + c]);
+		fprintf(o, "\n");
+	}
+	for (uint32_t s = 0; s < in->n_splits; s++) {
+		const uint64_t *v = cnt + (size_t)s * in->n_classes;
+		uint32_t lo = 0, hi = 0;
+		for (uint32_t c = 1; c < in->n_classes; c++) {
+			lo = v[c] < v[lo] ? c : lo;
+			hi = v[c] > v[hi] ? c : hi;
+		}
+		fprintf(o, "  %-14s smallest class %s (%llu), largest %s (%llu)%s\n", in->splits[s].name,
+			in->class_names[lo], (unsigned long long)v[lo], in->class_names[hi],
+			(unsigned long long)v[hi], v[hi] > 2 * v[lo] ? ": imbalanced (over 2:1)" : "");
+	}
+	free(cnt);
 }
 
 /* ---- writer ---- */
@@ -847,6 +953,13 @@ struct tl_shard_writer {
 	XXH3_state_t *xs;
 	uint32_t in_chunk; /* records hashed into the open chunk */
 	int open_segment;  /* index of the current segment, -1 before the first */
+	/* record names: start of each record's name in name_buf (every record
+	 * has one, "" when none was given); written only if any_names */
+	uint64_t *name_start;
+	size_t name_start_cap;
+	char *name_buf;
+	size_t name_used, name_cap;
+	int any_names;
 };
 
 tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
@@ -953,11 +1066,56 @@ static tl_status push_chunk_hash(tl_shard_writer *w, tl_err *err)
 	return TL_OK;
 }
 
+/* Keep n records' names (names NULL: all ""). */
+static tl_status keep_names(tl_shard_writer *w, const char *const *names, size_t n, tl_err *err)
+{
+	uint64_t have = w->info.n_records;
+	if (have + n > w->name_start_cap) {
+		size_t cap = w->name_start_cap ? w->name_start_cap : 4096;
+		while (cap < have + n)
+			cap *= 2;
+		uint64_t *p = tl_realloc(w->name_start, cap * sizeof *p);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory for record names", w->f.path);
+		w->name_start = p, w->name_start_cap = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = names && names[i] ? names[i] : "";
+		size_t len = strlen(nm);
+		if (len > TL_SHARD_RECORD_NAME_MAX)
+			return tl_seterr(err, TL_EFORMAT, "%s: record name %.60s...: too long (expected at most %d bytes, got %zu)",
+					 w->f.path, nm, TL_SHARD_RECORD_NAME_MAX, len);
+		if (w->name_used + len + 1 > w->name_cap) {
+			size_t cap = w->name_cap ? w->name_cap : 65536;
+			while (cap < w->name_used + len + 1)
+				cap *= 2;
+			char *p = tl_realloc(w->name_buf, cap);
+			if (!p)
+				return tl_seterr(err, TL_ENOMEM, "%s: out of memory for record names", w->f.path);
+			w->name_buf = p, w->name_cap = cap;
+		}
+		w->name_start[have + i] = w->name_used;
+		memcpy(w->name_buf + w->name_used, nm, len + 1);
+		w->name_used += len + 1;
+	}
+	if (names)
+		w->any_names = 1;
+	return TL_OK;
+}
+
 tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
 				 const uint8_t *labels, size_t n, tl_err *err)
 {
+	return tl_shard_writer_append_named(w, records, labels, NULL, n, err);
+}
+
+tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
+				       const uint8_t *labels, const char *const *names, size_t n,
+				       tl_err *err)
+{
 	tl_shard_info *in = &w->info;
 	TL_CHECK(w->open_segment >= 0);
+	TL_TRY(keep_names(w, names, n, err));
 	size_t lf = in->n_label_fields;
 	uint64_t need = (in->n_records + n) * lf;
 	if (need > w->labels_cap) {
@@ -1065,8 +1223,16 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	if ((st = tl_afile_pad_to(&w->f, in->label_offset, err)) != TL_OK)
 		goto out;
 	in->label_size = in->n_records * in->n_label_fields;
-	in->chunk_table_offset = tl_align_up(in->label_offset + in->label_size, TL_SHARD_ALIGN);
-	size_t lspan = (size_t)(in->chunk_table_offset - in->label_offset);
+	uint64_t lab_end = tl_align_up(in->label_offset + in->label_size, TL_SHARD_ALIGN);
+	in->rname_offset = in->rname_size = in->rname_hash = 0;
+	if (w->any_names) {
+		in->rname_offset = lab_end;
+		in->rname_size = 8 * (in->n_records + 1) + w->name_used;
+		in->chunk_table_offset = tl_align_up(in->rname_offset + in->rname_size, TL_SHARD_ALIGN);
+	} else {
+		in->chunk_table_offset = lab_end;
+	}
+	size_t lspan = (size_t)(lab_end - in->label_offset);
 	uint8_t *lab = tl_calloc(1, lspan ? lspan : 1);
 	if (!lab) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
@@ -1079,6 +1245,24 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	free(lab);
 	if (st != TL_OK)
 		goto out;
+	if (w->any_names) {
+		size_t nspan = (size_t)(in->chunk_table_offset - in->rname_offset);
+		uint64_t tab = 8 * (in->n_records + 1);
+		uint8_t *sec = tl_calloc(1, nspan);
+		if (!sec) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+			goto out;
+		}
+		for (uint64_t r = 0; r < in->n_records; r++)
+			put64(sec + 8 * r, tab + w->name_start[r]);
+		put64(sec + 8 * in->n_records, tab + w->name_used);
+		memcpy(sec + tab, w->name_buf, w->name_used);
+		in->rname_hash = XXH3_64bits(sec, nspan);
+		st = tl_afile_write(&w->f, sec, nspan, err);
+		free(sec);
+		if (st != TL_OK)
+			goto out;
+	}
 	uint8_t *ct = tl_calloc(in->n_chunks ? in->n_chunks : 1, 8);
 	if (!ct) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
@@ -1093,7 +1277,7 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 		goto out;
 	in->file_size = w->f.written;
 	/* version 2 only for what version 1 cannot say */
-	in->version = in->fit || in->test_fraction > 0 || in->test_seed ? 2 : 1;
+	in->version = in->fit || in->test_fraction > 0 || in->test_seed || w->any_names ? 2 : 1;
 	canonical_order(in);
 	hdr = tl_malloc(in->header_size);
 	if (!hdr) {
@@ -1119,5 +1303,7 @@ void tl_shard_writer_abort(tl_shard_writer *w)
 		XXH3_freeState(w->xs);
 	free(w->labels);
 	free(w->chunk_hash);
+	free(w->name_start);
+	free(w->name_buf);
 	free(w);
 }

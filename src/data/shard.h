@@ -14,7 +14,10 @@
  *   [image_offset, label_offset) records, record_bytes apart, in chunks of
  *                                chunk_records; each chunk has an XXH3 (the
  *                                last chunk runs to label_offset)
- *   [label_offset, chunk_table)  n_label_fields bytes per record; one XXH3
+ *   [label_offset, ...)          n_label_fields bytes per record; one XXH3
+ *   [rname_offset, chunk_table)  version 2, optional: each record's source
+ *                                name (n_records + 1 u64 offsets, then
+ *                                NUL-terminated names); one XXH3
  *   [chunk_table, file_size)     n_chunks u64 chunk hashes; one XXH3
  * Records are stored in the order the source delivered them; a split is
  * a list of segments (one per source member) in logical order. */
@@ -92,6 +95,10 @@ typedef struct {
 	uint32_t fit;
 	double test_fraction;
 	uint64_t test_seed;
+	/* version 2: the record-name section (size 0: none; version 1 and
+	 * raw sources such as CIFAR, whose records are named by their
+	 * segment's member and index) */
+	uint64_t rname_offset, rname_size, rname_hash;
 } tl_shard_info;
 
 /* ---- reading ---- */
@@ -132,6 +139,17 @@ static inline uint8_t tl_shard_label(const tl_shard *sh, uint64_t r, int f)
 	return sh->map[sh->info.label_offset + r * sh->info.n_label_fields + f];
 }
 
+/* The source name of file record r ("cat/x.jpg": its path relative to
+ * the folder or archive it was packed from), NUL-terminated, in the
+ * mapping; NULL when the shard keeps no names (version 1, CIFAR) or r is
+ * out of range.  The section's checksum and offsets were checked by
+ * tl_shard_open. */
+const char *tl_shard_record_name(const tl_shard *sh, uint64_t r);
+
+/* Records of class c (label field 0) in split s, for every class at once:
+ * counts[c] for c < n_classes (counts has n_classes entries). */
+void tl_shard_class_counts(const tl_shard *sh, int s, uint64_t *counts);
+
 /* Check one image chunk's checksum (cached once it matched). */
 tl_status tl_shard_check_chunk(tl_shard *sh, uint64_t chunk, tl_err *err);
 
@@ -171,6 +189,15 @@ tl_status tl_shard_writer_segment(tl_shard_writer *w, const char *member, const 
  * (n_label_fields bytes each). */
 tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
 				 const uint8_t *labels, size_t n, tl_err *err);
+
+/* tl_shard_writer_append with each record's source name (names[i], at
+ * most TL_SHARD_RECORD_NAME_MAX bytes; NULL or names NULL: "").  Once any
+ * record has a name, the shard keeps a name for every record (version
+ * 2).  Names are held in memory until finish. */
+#define TL_SHARD_RECORD_NAME_MAX 4096
+tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
+				       const uint8_t *labels, const char *const *names, size_t n,
+				       tl_err *err);
 
 /* Write labels, chunk table and header, fsync and rename into place.
  * Frees w whatever happens; on failure no file exists under path. */

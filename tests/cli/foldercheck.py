@@ -87,6 +87,14 @@ def main():
     rb = struct.unpack_from("<I", raw, 120)[0]
     img_off = struct.unpack_from("<Q", raw, 136)[0]
     lab_off = struct.unpack_from("<Q", raw, 152)[0]
+    version = struct.unpack_from("<I", raw, 8)[0]
+    # version 2: the record-name section (offset, size) at 3096, 3104
+    nm_off, nm_size = struct.unpack_from("<QQ", raw, 3096) if version >= 2 else (0, 0)
+
+    def name(r):
+        a, b = struct.unpack_from("<QQ", raw, nm_off + 8 * r)
+        return raw[nm_off + a:nm_off + b - 1].decode()
+
     if dtype != 0 or norm != 0:
         sys.exit("foldercheck: expected a u8 shard with --norm none")
     files = [l.rstrip("\n").split("\t") for l in open(listing) if l.strip()]
@@ -99,10 +107,11 @@ def main():
         want = reference(root + "/" + rel, fit, H, W)
         d = np.abs(got.astype(np.float64) - want).max()
         worst = max(worst, d)
-        if d > 1.0 or raw[lab_off + r] != int(label):
+        got_name = name(r) if nm_size else None
+        if d > 1.0 or raw[lab_off + r] != int(label) or got_name != rel:
             bad += 1
-            print("FAIL: record %d (%s): max difference %.3f, label %d (expected %s)"
-                  % (r, rel, d, raw[lab_off + r], label))
+            print("FAIL: record %d (%s): max difference %.3f, label %d (expected %s), name %r"
+                  % (r, rel, d, raw[lab_off + r], label, got_name))
     print("%d records, largest difference %.3f" % (n, worst))
     return 1 if bad else 0
 

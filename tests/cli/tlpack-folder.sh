@@ -62,7 +62,10 @@ run 0 "split folders" -- "$P" -r 32 --dtype u8 --norm none -o sp.tls sp
 err_has "split folders" "12 train + 3 test images + 3 val, 3 classes"
 "$PY" "$CHECK" sp.tls sp sp.list crop >check.out && ok "split pixels and order" || bad "split: $(head -c 600 check.out)"
 run 0 "split info" -- "$P" --info sp.tls
-out_has "split info" "train          12 records" "test           3 records" "val            3 records"
+out_has "split info" "train          12 records" "test           3 records" "val            3 records" \
+	"record names:    @" "first train/airplane/airplane_001.png" \
+	"class counts:        train      test       val" "  airplane               4         1         1" \
+	"  train          smallest class airplane (4), largest airplane (4)"
 run 2 "--test with a test folder" -- "$P" -q --test 0.2 -o x.tls sp
 err_has "--test with a test folder" "has its own test/ folder"
 mv sp/val sp/validation
