@@ -130,7 +130,12 @@ static void *alloc(rd *r, size_t n, tl_status *st)
 	block *b = r->pk->blocks;
 	if (!b || b->size - b->used < n) {
 		size_t room = r->lim.max_bytes - r->pk->bytes; /* bytes <= max_bytes */
-		size_t size = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
+		/* blocks grow with the tree: 16 KiB first, then as much as
+		 * is held already, up to ARENA_BLOCK */
+		size_t grow_to = r->pk->bytes < ARENA_BLOCK ? r->pk->bytes : ARENA_BLOCK;
+		if (grow_to < ((size_t)16 << 10))
+			grow_to = (size_t)16 << 10;
+		size_t size = n > grow_to / 4 ? n : grow_to;
 		if (size > room)
 			size = n; /* near the limit: a block just for this */
 		if (n > room) {
@@ -146,7 +151,7 @@ static void *alloc(rd *r, size_t n, tl_status *st)
 		nb->size = size;
 		nb->used = 0;
 		r->pk->bytes += size;
-		if (size == ARENA_BLOCK || !b) {
+		if (size == grow_to || !b) {
 			nb->next = b;
 			r->pk->blocks = nb;
 		} else { /* a big one-off block: keep filling the current one */
