@@ -53,7 +53,8 @@ bad:
 }
 
 /* The label of a weights file's set: its path and what its metadata says
- * (tltrain's run: network, best epoch and metric); drawable text. */
+ * (tltrain's run: network, best epoch and metric); drawable text (a new
+ * string; NULL out of memory). */
 static char *weights_label(const char *path)
 {
 	char *p = tl_plot_text(path, 90), *out = NULL;
@@ -76,8 +77,12 @@ static char *weights_label(const char *path)
 		tl_st_close(f);
 	}
 	size_t n = strlen(p) + strlen(what) + 4;
-	if ((out = malloc(n)))
-		snprintf(out, n, "%s: %s", p, what);
+	char *raw = malloc(n);
+	if (raw) {
+		snprintf(raw, n, "%s: %s", p, what);
+		out = tl_plot_text(raw, n); /* the metadata's values are the file's bytes */
+	}
+	free(raw);
 	free(p);
 	return out;
 }
