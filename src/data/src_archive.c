@@ -111,7 +111,10 @@ static int archive_probe(const char *path, const struct stat *sb)
 				const char *b = p ? strrchr(p, '/') : NULL;
 				b = b ? b + 1 : p ? p : "";
 				int batch;
-				if (tl_cifar_classify(b, &batch) != TL_MEMBER_OTHER)
+				/* CIFAR binary or python members: not ours */
+				if (tl_cifar_classify(b, &batch) != TL_MEMBER_OTHER ||
+				    strncmp(b, "data_batch_", 11) == 0 || strcmp(b, "test_batch") == 0 ||
+				    strcmp(b, "batches.meta") == 0 || strcmp(b, "meta") == 0)
 					break;
 				if (b[0] != '.' && tl_src_is_image_name(b)) {
 					yes = 1;
