@@ -33,9 +33,9 @@ h5=$(pkg-config --cflags --libs hdf5 2>/dev/null || pkg-config --cflags --libs h
 status=0
 for n in $names; do
 	case $n in
-	cifar) srcs="$top/src/data/cifar.c" ;;
-	shard) srcs="$top/src/data/shard.c" ;;
-	safetensors) srcs="$top/src/nn/safetensors.c" ;;
+	cifar) srcs="$top/src/data/cifar.c $top/src/infile.c" ;;
+	shard) srcs="$top/src/data/shard.c $top/src/infile.c" ;;
+	safetensors) srcs="$top/src/nn/safetensors.c $top/src/infile.c" ;;
 	# keras: the parse the sandboxed child runs (h5parse.c) over a memory
 	# image, the parent's validation (h5file.c) and the mappings
 	keras) srcs="$top/src/nn/keras.c $top/src/nn/h5parse.c $top/src/nn/h5file.c
