@@ -724,6 +724,9 @@ static void test_globals(void **state)
 	REFUSED("\x80\x02" "cnumpy\ndtype\nU\x02O8K\x00K\x01\x87R.", NULL, "numpy.dtype: type 'O8' not supported");
 	/* BUILD on what takes no state; a pending array used before BUILD */
 	REFUSED("\x80\x02" "]}b.", NULL, "BUILD on a list with a dict (refused");
+	REFUSED("\x80\x02" "}}b.", NULL, "BUILD on a dict with a dict (refused"); /* not an OrderedDict */
+	REFUSED("\x80\x02" "ccollections\nOrderedDict\n)R}b}b.", NULL, "BUILD on a dict with a dict (refused"); /* twice */
+	REFUSED("\x80\x02" "ccollections\nOrderedDict\n)Rq\x00" "h\x00" "b.", NULL, "BUILD on a dict with a dict"); /* itself */
 	REFUSED("\x80\x02" "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01" "b\x87R.", NULL,
 		"a numpy array used before its BUILD");
 	/* persistent ids other than torch storages */

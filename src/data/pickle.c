@@ -752,6 +752,7 @@ static tl_status reduce(rd *r, const tl_pk_value *g, const tl_pk_value *args, tl
 			return fail(r, "collections.OrderedDict: arguments are not () (refused)");
 		if (!(v = new_value(r, TL_PK_DICT, &st)))
 			return st;
+		v->odict = 1;
 		*out = v;
 		return TL_OK;
 	case G_REBUILD_TENSOR: {
@@ -829,9 +830,14 @@ static tl_status build(rd *r, tl_pk_value *t, const tl_pk_value *state)
 		t->pending = 0;
 		return TL_OK;
 	}
-	if (t->type == TL_PK_DICT && !t->sealed && (state->type == TL_PK_DICT || state->type == TL_PK_NONE)) {
-		if (state->type == TL_PK_DICT)
+	if (t->type == TL_PK_DICT && t->odict && !t->sealed && !t->u.c.attrs &&
+	    (state->type == TL_PK_DICT || state->type == TL_PK_NONE)) {
+		if (state->type == TL_PK_DICT) {
+			if (state == t)
+				return fail(r, "BUILD of an OrderedDict with itself (expected no cycles)");
+			TL_TRY(nest(r, t, state));
 			t->u.c.attrs = state;
+		}
 		return TL_OK;
 	}
 	return fail(r, "BUILD on a %s with a %s (refused: only numpy arrays, dtypes and OrderedDicts take a state)",

@@ -93,6 +93,7 @@ struct tl_pk_value {
 	tl_pk_type type;
 	uint8_t sealed;  /* reader's: list/dict inside another value */
 	uint8_t pending; /* reader's: awaits BUILD */
+	uint8_t odict;   /* reader's: a dict made by collections.OrderedDict() */
 	uint16_t depth;  /* nesting below this value */
 	union {
 		int b;                   /* BOOL */
