@@ -22,9 +22,12 @@
  * naming the opcode or global.
  *
  * Bounded (tl_pk_limits; 0 fields take the defaults below): bytes the
- * tree may allocate, memo index, nesting depth (marks and containers),
- * stack entries and items per container.  Every length is checked
- * against the input left.  The tree has no cycles (a list or dict can
+ * tree may allocate (values, item arrays, bytes decoded from
+ * _codecs.encode; the input itself is not copied), memo index, nesting
+ * depth (marks and containers), stack entries and items per container;
+ * the stack and memo arrays, outside the tree, take at most 8 bytes per
+ * allowed entry (8 MiB each by default).  Every length is checked against
+ * the input left; a limit crossed is an error, never a truncation.  The tree has no cycles (a list or dict can
  * only be changed before it is put into another container, and never
  * into itself) but may share nodes (the memo): walk it, don't copy it
  * recursively without a budget.  A dict may hold a key twice (as a
