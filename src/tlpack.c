@@ -16,6 +16,7 @@
 #include "afile.h"
 #include "cli.h"
 #include "data/image.h"
+#include "data/imgenc.h"
 #include "data/pack.h"
 #include "progress.h"
 #include "data/shard.h"
@@ -27,7 +28,7 @@ static void usage(FILE *f)
 		"                                         or a folder with one subfolder per class\n"
 		"       tlpack --info SHARD               print every header field\n"
 		"       tlpack --verify SHARD             check every checksum\n"
-		"       tlpack --export SPLIT/INDEX SHARD -o FILE.ppm\n"
+		"       tlpack --export SPLIT/INDEX SHARD -o FILE.png|FILE.ppm\n"
 		"options:\n"
 		"  -o, --output FILE     output shard (default named after the source:\n"
 		"                        cifar10.tls, cifar100.tls, DIR.tls)\n"
@@ -119,7 +120,9 @@ static int do_verify(const char *path, int quiet)
 	return 0;
 }
 
-static int do_export(const char *what, const char *path, const char *out)
+/* --export SPLIT/INDEX: one record as a picture, PNG when out ends in
+ * .png, else binary PPM; says which record and label it was. */
+static int do_export(const char *what, const char *path, const char *out, int quiet)
 {
 	char split[32];
 	const char *slash = strchr(what, '/');
@@ -130,7 +133,7 @@ static int do_export(const char *what, const char *path, const char *out)
 	memcpy(split, what, (size_t)(slash - what));
 	split[slash - what] = 0;
 	if (!out)
-		return die_usage("--export needs -o FILE.ppm%s", "");
+		return die_usage("--export needs -o FILE.png or FILE.ppm%s", "");
 	tl_shard *sh;
 	tl_err err;
 	if (tl_shard_open(&sh, path, &err) != TL_OK) {
@@ -168,10 +171,26 @@ static int do_export(const char *what, const char *path, const char *out)
 	}
 	memcpy(buf, head, (size_t)hn);
 	tl_image_to_rgb8(rec, in->dtype, &in->norm, (int)in->height, (int)in->width, buf + hn);
-	tl_status st = tl_write_file_atomic(out, buf, (size_t)hn + plane * 3, &err);
-	if (st != TL_OK)
+	int png = tl_png_suffix(out);
+	uint8_t *enc = NULL;
+	size_t n = 0;
+	tl_status st = png ? tl_png_encode(buf + hn, (int)in->height, (int)in->width, &enc, &n, &err)
+			   : TL_OK;
+	if (st == TL_OK)
+		st = png ? tl_write_file_atomic(out, enc, n, &err)
+			 : tl_write_file_atomic(out, buf, (size_t)hn + plane * 3, &err);
+	if (st != TL_OK) {
 		fprintf(stderr, "tlpack: %s\n", err.msg);
+	} else if (!quiet) {
+		int32_t label = tl_shard_label(sh, r, 0);
+		const char *name = tl_shard_record_name(sh, r);
+		fprintf(stderr, "tlpack: wrote %s (%s, %ux%u): %s/%d, label %d (%s)%s%s\n", out,
+			png ? "PNG" : "PPM", in->width, in->height, split, idx, label,
+			label >= 0 && (uint32_t)label < in->n_classes ? in->class_names[label] : "?",
+			name ? ", from " : "", name ? name : "");
+	}
 	rc = st == TL_OK ? 0 : st == TL_EUSAGE ? 2 : 1;
+	free(enc);
 	free(buf);
 done:
 	tl_shard_close(sh);
@@ -349,6 +368,6 @@ int main(int argc, char **argv)
 	if (mode == O_VERIFY)
 		return do_verify(arg, o.quiet);
 	if (mode == O_EXPORT)
-		return do_export(export_what, arg, o.output);
+		return do_export(export_what, arg, o.output, o.quiet);
 	return do_pack(&o, arg);
 }

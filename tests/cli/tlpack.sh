@@ -46,7 +46,19 @@ for dt in f16 f32 u8; do
 	run 0 "export $dt" -- "$P" --export test/7 "e_$dt.tls" -o "t7_$dt.ppm"
 	if cmp -s "t7_$dt.ppm" expect.ppm; then ok "export $dt exact"; else bad "export $dt differs"; fi
 done
-rm -f e_*.tls t7_*.ppm expect.ppm
+# a .png name gets a PNG of the same pixels, and the message names the record
+run 0 "export as PNG" -- "$P" --export test/7 e_u8.tls -o t7.png
+label=$(sed -n 's/.*, label \([0-9]*\) (.*/\1/p' "$T/err")
+err_has "export as PNG" "wrote t7.png (PNG, " ": test/7, label $label ("
+if /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
+	/usr/bin/python3 -c '
+import sys
+from PIL import Image
+a, b = Image.open("t7.png"), Image.open("expect.ppm")
+sys.exit(not (a.format == "PNG" and a.mode == "RGB" and a.tobytes() == b.tobytes()))' &&
+		ok "PNG export exact" || bad "PNG export: $(file t7.png)"
+fi
+rm -f e_*.tls t7_*.ppm t7.png expect.ppm
 run 1 "export index out of range" -- "$P" --export test/20 good.tls -o x.ppm
 err_has "export index out of range" "good.tls: split test: index out of range (expected 0..19, got 20)"
 run 1 "export unknown split" -- "$P" --export val/0 good.tls -o x.ppm
