@@ -12,7 +12,6 @@
 /* An archive goes to the archive source only when its first members are
  * images in folders; a CIFAR tarball (or anything else) falls through to
  * the CIFAR source, which says what it expected. */
-extern const tl_source tl_source_pycifar; /* src_pycifar.c (not yet in source.h) */
 static const tl_source *const sources[] = {
 	&tl_source_archive,
 	&tl_source_pycifar, /* before cifar-binary, whose probe takes any file */
@@ -31,7 +30,7 @@ const tl_source *tl_source_find(const char *path, tl_err *err)
 		if (sources[i]->probe(path, &sb))
 			return sources[i];
 	tl_seterr(err, TL_EFORMAT,
-		  "%s: not a data source (expected a CIFAR-10/100 binary archive or folder, a folder of class subfolders, or a .tar, .tar.gz, .tgz or .zip of one)",
+		  "%s: not a data source (expected a CIFAR-10/100 binary or python archive or folder, a folder of class subfolders, or a .tar, .tar.gz, .tgz or .zip of one)",
 		  path);
 	return NULL;
 }

@@ -95,6 +95,7 @@ typedef struct tl_source {
 extern const tl_source tl_source_cifar; /* src_cifar.c */
 extern const tl_source tl_source_folder; /* src_folder.c */
 extern const tl_source tl_source_archive; /* src_archive.c */
+extern const tl_source tl_source_pycifar; /* src_pycifar.c: the CIFAR python version */
 
 /* The source that takes path: the first whose probe says yes, in order
  * archive of image folders, CIFAR binary, image folder.  NULL with an error naming path and what
