@@ -541,7 +541,8 @@ static void test_summary(void **state)
 	uint64_t cm[4] = {3, 1, 0, 4};
 	const char *names[2] = {"cat", "dog"};
 	tl_run_summary s = {.model = "squeezenet", .strategy = "feature", .best_epoch = 2,
-			    .epochs_run = 2, .has_test = 1, .test_accuracy = 0.875, .macro_f1 = 0.873,
+			    .epochs_run = 2, .has_test = 1, .test_accuracy = 0.875, .test_loss = 0.3125,
+			    .model_bytes = 2906208, .macro_f1 = 0.873,
 			    .latency_ms = 2.25, .train_seconds = 7.8, .params_total = 723914,
 			    .params_trainable = 5130, .device = "cpu", .k = 2, .cm = cm, .names = names};
 	tl_err err;
@@ -562,12 +563,12 @@ static void test_summary(void **state)
 	char line[512], want[512];
 	assert_non_null(fgets(line, sizeof line, f));
 	assert_string_equal(line, "run,model,strategy,params,trainable,train_seconds,best_epoch,"
-				  "test_accuracy,macro_f1,latency_ms,device\n");
+				  "test_accuracy,macro_f1,latency_ms,device,test_loss,model_bytes\n");
 	assert_non_null(fgets(line, sizeof line, f));
-	snprintf(want, sizeof want, "%s,squeezenet,feature,723914,5130,7.8,2,0.875,0.873,2.25,cpu\n", a);
+	snprintf(want, sizeof want, "%s,squeezenet,feature,723914,5130,7.8,2,0.875,0.873,2.25,cpu,0.3125,2906208\n", a);
 	assert_string_equal(line, want);
 	assert_non_null(fgets(line, sizeof line, f));
-	snprintf(want, sizeof want, "\"%s\",,,,,,1,,,,\n", b); /* no report: best from history */
+	snprintf(want, sizeof want, "\"%s\",,,,,,1,,,,,,\n", b); /* no report: best from history */
 	assert_string_equal(line, want);
 	fclose(f);
 	int w, h;

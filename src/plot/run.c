@@ -415,6 +415,9 @@ static tl_status read_report(tl_rundata *r, const char *path, tl_err *err)
 	r->test_accuracy = num_of(json_object_get(t, "accuracy"));
 	r->macro_f1 = num_of(json_object_get(t, "macro_f1"));
 	r->latency_ms = num_of(json_object_get(t, "latency_ms"));
+	r->test_loss = num_of(json_object_get(t, "loss"));
+	v = json_object_get(o, "model_bytes");
+	r->model_bytes = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(o, "params_total");
 	r->params_total = json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 	v = json_object_get(o, "params_trainable");
@@ -547,7 +550,7 @@ static tl_status read_optional(tl_rundata *r, const char *dir, const char *name,
 tl_status tl_run_load(tl_rundata *r, const char *path, tl_err *err)
 {
 	memset(r, 0, sizeof *r);
-	r->train_seconds = r->test_accuracy = r->macro_f1 = r->latency_ms = NAN;
+	r->train_seconds = r->test_accuracy = r->macro_f1 = r->latency_ms = r->test_loss = NAN;
 	struct stat sb;
 	if (stat(path, &sb) != 0)
 		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -922,14 +925,16 @@ out:
 
 /* ---- the comparative study's table ---- */
 
-enum { SUM_COLS = 11 };
+/* the study's columns: test loss and the model file's size came last, so
+ * earlier readers of summary.csv find their columns where they were */
+enum { SUM_COLS = 13 };
 static const char *const sum_csv_header[SUM_COLS] = {
 	"run", "model", "strategy", "params", "trainable", "train_seconds", "best_epoch",
-	"test_accuracy", "macro_f1", "latency_ms", "device"};
+	"test_accuracy", "macro_f1", "latency_ms", "device", "test_loss", "model_bytes"};
 static const char *const sum_pic_header[SUM_COLS] = {
 	"run", "model", "strategy", "params", "trainable", "train s (all)", "best epoch",
-	"test accuracy", "macro-F1", "latency ms", "device"};
-static const int sum_right[SUM_COLS] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0};
+	"test accuracy", "macro-F1", "latency ms", "device", "test loss", "model MB"};
+static const int sum_right[SUM_COLS] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
 
 /* Cell j of run r's row as text: for the CSV (csv set: full precision,
  * "" unknown) or the picture (rounded, "-" unknown).  A new string (the
@@ -938,7 +943,7 @@ static char *sum_cell(const tl_rundata *r, int j, int csv)
 {
 	const char *none = csv ? "" : "-";
 	double v = j == 5 ? r->train_seconds : j == 7 ? r->test_accuracy : j == 8 ? r->macro_f1
-		 : j == 9 ? r->latency_ms : NAN;
+		 : j == 9 ? r->latency_ms : j == 11 ? r->test_loss : NAN;
 	switch (j) {
 	case 0: return csv ? dup_n(r->path, strlen(r->path)) : tl_plot_text(r->path, 60);
 	case 1: return tl_plot_text(r->model[0] ? r->model : none, 40);
@@ -949,6 +954,11 @@ static char *sum_cell(const tl_rundata *r, int j, int csv)
 	}
 	case 6: return r->best_epoch > 0 ? fmt("%d", r->best_epoch) : dup_n(none, strlen(none));
 	case 10: return tl_plot_text(r->device[0] ? r->device : none, 40);
+	case 12:
+		if (!r->model_bytes)
+			return dup_n(none, strlen(none));
+		return csv ? fmt("%llu", (unsigned long long)r->model_bytes)
+			   : fmt("%.1f", (double)r->model_bytes / (1 << 20));
 	default:
 		if (!isfinite(v))
 			return dup_n(none, strlen(none));

@@ -27,8 +27,8 @@ typedef struct {
 	int epoch_shift;    /* 1 when a Keras CSVLogger history (first epoch 0, no
 			     * stage, no report) was shifted to 1-based epochs */
 	/* from report.json (the comparative study); NaN or 0 when unknown */
-	double train_seconds, test_accuracy, macro_f1, latency_ms;
-	uint64_t params_total, params_trainable;
+	double train_seconds, test_accuracy, macro_f1, latency_ms, test_loss;
+	uint64_t params_total, params_trainable, model_bytes;
 	char *device;       /* "" when unknown */
 	int has_report;     /* report.json was read */
 	int unfreeze_epoch; /* first epoch of the fine-tuning stage (1-based); 0 none */
@@ -112,7 +112,8 @@ tl_status tl_run_plot_confusion(const tl_rundata *r, const char *path, tl_err *e
  * summary.EXT (a table) for each EXT in exts, and summary.csv: one row
  * per run, in the order given, with the columns run, model, strategy,
  * params, trainable, train_seconds (epochs and prefix cache), best_epoch,
- * test_accuracy, macro_f1, latency_ms, device from report.json (empty
+ * test_accuracy, macro_f1, latency_ms, device, test_loss, model_bytes
+ * (best.safetensors' size) from report.json (empty
  * when unknown: a lone CSV, an interrupted run, an older tltrain).
  * n_written (may be NULL) gets the file count (0 on failure). */
 tl_status tl_run_plot_compare(const tl_rundata *runs, int n, const char *out_dir,

@@ -156,12 +156,12 @@ done
 png "compare" study/summary.png study/compare.png
 [ -s w/study/summary.svg ] && [ -s w/study/compare.svg ] && ok "compare: SVGs too" || bad "compare: no SVGs"
 json "compare: summary.csv: the four runs, their reports' figures" \
-	'open("study/summary.csv").readline().strip() == "run,model,strategy,params,trainable,train_seconds,best_epoch,test_accuracy,macro_f1,latency_ms,device"' \
+	'open("study/summary.csv").readline().strip() == "run,model,strategy,params,trainable,train_seconds,best_epoch,test_accuracy,macro_f1,latency_ms,device,test_loss,model_bytes"' \
 	'[(r["run"], r["model"], r["strategy"]) for r in C("study/summary.csv")] == [("vgg-feature", "vgg16", "feature"), ("vgg-ft", "vgg16", "finetune"), ("alex-feature", "alexnet", "feature"), ("alex-ft", "alexnet", "finetune")]' \
 	'all(abs(float(r["test_accuracy"]) - R(r["run"] + "/report.json")["test"]["accuracy"]) < 1e-6 for r in C("study/summary.csv"))' \
 	'all(int(r["params"]) == R(r["run"] + "/report.json")["params_total"] and int(r["trainable"]) == R(r["run"] + "/report.json")["params_trainable"] for r in C("study/summary.csv"))' \
 	'all(float(r["train_seconds"]) > 0 and float(r["latency_ms"]) > 0 and r["device"] for r in C("study/summary.csv"))' \
-	'all(R(r + "/report.json")["model_bytes"] > 0 and R(r + "/report.json")["test"]["loss"] > 0 for r in ("vgg-feature", "vgg-ft", "alex-feature", "alex-ft"))' \
+	'all(int(r["model_bytes"]) == R(r["run"] + "/report.json")["model_bytes"] > 0 and abs(float(r["test_loss"]) - R(r["run"] + "/report.json")["test"]["loss"]) < 1e-6 for r in C("study/summary.csv"))' \
 	'R("alex-feature/report.json")["params_total"] < R("vgg-feature/report.json")["params_total"]'
 
 # ---- 3. the report
