@@ -460,22 +460,46 @@ void tl_train_model_defaults(tl_train_cfg *c)
 	}
 }
 
-/* Append "key value" of each row of rows[n] for `name` whose setting has
- * the given-state `want` (-1: not given on the command line). */
+/* Whether setting s holds text v in c (compared as stored, so 1e-4 and
+ * 0.0001 agree). */
+static int holds(const setting *s, const tl_train_cfg *c, const char *v)
+{
+	tl_train_cfg t = *c;
+	if (store(s, &t, v, 0, 0) != 0)
+		return 0;
+	size_t n = s->type == T_STR ? s->size
+		 : s->type == T_FLOAT ? sizeof(float)
+		 : s->type == T_DOUBLE ? sizeof(double)
+		 : s->type == T_LONG ? sizeof(long)
+		 : s->type == T_U64 ? sizeof(uint64_t)
+				    : sizeof(int);
+	if (s->type == T_STR)
+		return strcmp((const char *)c + s->off, (const char *)&t + s->off) == 0;
+	return memcmp((const char *)c + s->off, (const char *)&t + s->off, n) == 0;
+}
+
+/* Append "key value" of each row of rows[n] for `name` whose value the
+ * setting holds now: by value, not by which options were given, so that
+ * a resumed run (its checkpoint keeps values, not their origin) says the
+ * same as the fresh one.  The network's unit row holds while -u is "". */
 static void rows_text(const tl_train_cfg *c, const model_default *rows, size_t n, const char *name,
-		      int want, char *buf, size_t size)
+		      char *buf, size_t size)
 {
 	for (size_t k = 0; k < n; k++) {
 		const model_default *d = &rows[k];
 		if (strcmp(d->model, name))
 			continue;
+		int recipe_has = 0; /* a network row the recipe also sets: said once, as the recipe's */
+		for (size_t j = 0; rows == model_defaults && c->recipe[0] && j < sizeof recipes / sizeof recipes[0]; j++)
+			recipe_has |= !strcmp(recipes[j].model, c->recipe) && !strcmp(recipes[j].key, d->key);
+		if (recipe_has)
+			continue;
 		for (int i = 0; i < N_SETTINGS; i++) {
 			const char *key = table[i].key ? table[i].key : table[i].opt;
 			if (strcmp(key, d->key))
 				continue;
-			/* the network's unit applies while -u is not given ("") */
-			int from = want < 0 ? !c->given[i] && (strcmp(d->key, "unit") || !c->unit[0])
-					    : c->given[i] == want;
+			int from = !strcmp(d->key, "unit") ? !c->unit[0] || !strcmp(c->unit, d->val)
+							   : holds(&table[i], c, d->val);
 			if (!from)
 				continue;
 			size_t len = strlen(buf);
@@ -487,10 +511,10 @@ static void rows_text(const tl_train_cfg *c, const model_default *rows, size_t n
 void tl_train_defaults_text(const tl_train_cfg *c, char *model_buf, char *recipe_buf, size_t n)
 {
 	model_buf[0] = recipe_buf[0] = 0;
-	rows_text(c, model_defaults, sizeof model_defaults / sizeof model_defaults[0], c->model, -1,
-		  model_buf, n);
 	if (c->recipe[0])
-		rows_text(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, 2, recipe_buf, n);
+		rows_text(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, recipe_buf, n);
+	rows_text(c, model_defaults, sizeof model_defaults / sizeof model_defaults[0], c->model,
+		  model_buf, n);
 }
 
 void tl_train_cfg_save(const tl_train_cfg *c, void (*put)(void *arg, const char *key, const char *val),

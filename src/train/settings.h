@@ -101,9 +101,10 @@ void tl_train_defaults(tl_train_cfg *c);
 void tl_train_model_defaults(tl_train_cfg *c);
 
 /* What tl_train_model_defaults set, as "key value, key value": in
- * model_buf the network's own defaults that no option overrode, in
- * recipe_buf the recipe's (each n bytes; "" when none).  For the first
- * lines of a fresh run and its report. */
+ * model_buf the network's own defaults the settings still hold, in
+ * recipe_buf the recipe's (each n bytes; "" when none; a resumed run
+ * knows no recipe).  By value: an option giving a default's own value
+ * counts as the default.  For the first lines of a run and its report. */
 void tl_train_defaults_text(const tl_train_cfg *c, char *model_buf, char *recipe_buf, size_t n);
 
 /* The epochs a run starts: max_epochs rounded up (1.25 -> 2). */

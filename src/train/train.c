@@ -652,12 +652,12 @@ static void report_setting(void *arg, const char *key, const char *val)
 	fprintf(arg, "%-18s %s\n", key, val[0] ? val : "-");
 }
 
-/* Test-set metrics, latency and everything else into report.txt. */
 /* Why a --time-limit run can end late: what it cannot cut. */
 #define TIME_OVER_WHY                                                                        \
 	"start-up, the earlier stages, the batches timed before the first plan, the validations " \
 	"and the final test are not shortened"
 
+/* Test-set metrics, latency and everything else into report.txt. */
 static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 {
 	tl_train_cfg *c = r->cfg;
@@ -714,6 +714,14 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		r->n_te);
 	fprintf(o, "parameters:       %zu total, %zu trainable in the last stage\n",
 		tl_net_count_params(r->net, 0), tl_net_count_params(r->net, 1));
+	{ /* where the settings not given came from (tltrain(1) MODELS says why) */
+		char mine[1024], rec[1024];
+		tl_train_defaults_text(c, mine, rec, sizeof mine);
+		if (rec[0])
+			fprintf(o, "recipe:           --recipe %s set %s\n", c->recipe, rec);
+		if (mine[0])
+			fprintf(o, "defaults:         %s's own: %s\n", c->model, mine);
+	}
 	fprintf(o, "epochs:           %d, the best %d (%s %.4f)%s\n", r->st.hist.n, r->st.best_epoch + 1,
 		c->monitor_loss ? "val_loss" : "val_accuracy", r->st.best,
 		res->stopped_early ? ", stopped early" : "");

@@ -145,6 +145,12 @@ err_has "defaults named" "tltrain: validation: 20 images held out of the train s
 	"tltrain: squeezenet's own defaults (tltrain(1) MODELS says why; an option overrides each): unit fire9, lr2 1e-4"
 run 0 "overridden defaults not named" -- "$TR" "${SQ[@]}" -s finetune -u fire8 --lr2 1e-3 -e 1 --warmup-epochs 1 -b 32 -o rdo
 grep -q "own defaults" "$T/err" && bad "overridden defaults named: $(grep 'own defaults' "$T/err")" || ok "overridden defaults not named"
+grep -qx "defaults:         squeezenet's own: unit fire9, lr2 1e-4" rdn/report.txt && ok "report names the defaults" ||
+	bad "report defaults: $(grep '^defaults' rdn/report.txt)"
+grep -q "^defaults:" rdo/report.txt && bad "report names overridden defaults: $(grep '^defaults' rdo/report.txt)" || ok "report: overridden defaults not named"
+run 0 "resumed run names the same defaults" -- "$TR" --resume rdn -e 2 -q
+grep -qx "defaults:         squeezenet's own: unit fire9, lr2 1e-4" rdn/report.txt && ok "resumed report names the defaults" ||
+	bad "resumed report defaults: $(grep '^defaults' rdn/report.txt)"
 # early stopping: patience running out at the last epoch is not "stopped
 # early" (--min-delta 1: no epoch after the first can improve)
 run 0 "patience out at the last epoch" -- "$TR" "${SQ[@]}" -s feature -e 2 -p 1 --min-delta 1 -q -o es2
