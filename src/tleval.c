@@ -336,7 +336,6 @@ static int run_features(const eval_args *a, const volatile sig_atomic_t *cancell
 		else
 			fprintf(stderr, ", each map stretched on its own\n");
 	}
-	free((void *)a->g.channels);
 	if (st != TL_OK || !o->output)
 		return tl_cli_exit("tleval", st, &err, cancelled);
 	st = tl_features(o, &r, &err);
@@ -357,9 +356,11 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc < 0)
 		rc = check_args(&a);
-	if (rc >= 0)
-		return rc;
-	const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
-	a.o.cancel = cancelled;
-	return a.o.layer ? run_features(&a, cancelled) : run_evaluate(&a, cancelled);
+	if (rc < 0) {
+		const volatile sig_atomic_t *cancelled = tl_cli_catch_signals();
+		a.o.cancel = cancelled;
+		rc = a.o.layer ? run_features(&a, cancelled) : run_evaluate(&a, cancelled);
+	}
+	free((void *)a.g.channels); /* --channels, also after a usage error */
+	return rc;
 }
