@@ -75,6 +75,18 @@ static tl_status classify(const char *path, enum target *kind, int *out_fd, tl_e
 			 path, tl_file_kind(st.st_mode));
 }
 
+/* classify, refusing a stream where the output must be seekable. */
+static tl_status check_target(const char *path, int seekable, enum target *kind, int *fd,
+			      tl_err *err)
+{
+	TL_TRY(classify(path, kind, fd, err));
+	if (*kind == T_STREAM && seekable)
+		return tl_seterr(err, TL_EUSAGE,
+				 "%s: is a stream; this output is written out of order and needs a regular file (choose a file name)",
+				 path);
+	return TL_OK;
+}
+
 static tl_status open_stream(tl_afile *f, const char *path, int fd, tl_err *err)
 {
 	f->stream = 1;
@@ -97,8 +109,7 @@ static tl_status afile_open(tl_afile *f, const char *path, int seekable, tl_err 
 	f->fd = -1;
 	enum target kind;
 	int fd;
-	TL_TRY(tl_afile_check(path, seekable, err));
-	TL_TRY(classify(path, &kind, &fd, err));
+	TL_TRY(check_target(path, seekable, &kind, &fd, err));
 	if (kind == T_STREAM)
 		return open_stream(f, path, fd, err);
 	char *dir = dir_of(path), *copy = strdup(path);
@@ -143,12 +154,7 @@ tl_status tl_afile_check(const char *path, int seekable, tl_err *err)
 {
 	enum target kind;
 	int fd;
-	TL_TRY(classify(path, &kind, &fd, err));
-	if (kind == T_STREAM && seekable)
-		return tl_seterr(err, TL_EUSAGE,
-				 "%s: is a stream; this output is written out of order and needs a regular file (choose a file name)",
-				 path);
-	return TL_OK;
+	return check_target(path, seekable, &kind, &fd, err);
 }
 
 tl_status tl_afile_open(tl_afile *f, const char *path, tl_err *err)
