@@ -1010,6 +1010,19 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 	return TL_OK;
 }
 
+/* The run's own files are inputs it reads (--resume, the plots) only to
+ * write them again: not inputs an output may never replace (infile.h). */
+static void forget_own_files(const char *dir)
+{
+	static const char *const own[] = {"last.safetensors", "best.safetensors", "history.csv",
+					  "history.json", "report.json", "confusion.csv"};
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+		char p[1200];
+		snprintf(p, sizeof p, "%s/%s", dir, own[i]);
+		tl_infile_forget(p);
+	}
+}
+
 static tl_status run_open(run *r, int resume, tl_err *err)
 {
 	tl_st_file *ck = NULL;
@@ -1042,13 +1055,8 @@ static tl_status run_open(run *r, int resume, tl_err *err)
 	}
 	st = open_parts(r, resume, ck, err);
 	tl_st_close(ck);
-	if (resume) { /* the run's own files, read to be written again */
-		char path[1200];
-		snprintf(path, sizeof path, "%s/last.safetensors", cfg->run_dir);
-		tl_infile_forget(path);
-		snprintf(path, sizeof path, "%s/best.safetensors", cfg->run_dir);
-		tl_infile_forget(path);
-	}
+	if (resume)
+		forget_own_files(cfg->run_dir);
 	return st;
 }
 
@@ -1142,14 +1150,7 @@ tl_status tl_train(tl_train_cfg *cfg, int resume, tl_train_result *res, tl_err *
 	tl_status pst = TL_OK;
 	if ((st == TL_OK || st == TL_EINTR) && !cfg->no_plots && r->st.hist.n > 0) {
 		pst = tl_run_plot_dir(cfg->run_dir, &perr);
-		/* what the plots read is the run's own, written again on --resume */
-		static const char *const own[] = {"history.csv", "history.json", "report.json",
-						  "confusion.csv"};
-		for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
-			char p[1200];
-			snprintf(p, sizeof p, "%s/%s", cfg->run_dir, own[i]);
-			tl_infile_forget(p);
-		}
+		forget_own_files(cfg->run_dir); /* the plots read them */
 	}
 	if (st == TL_OK && pst != TL_OK)
 		*err = perr, st = pst;
