@@ -121,7 +121,7 @@ static void no_weights(const char *model)
 	else {
 		char where[8192];
 		tl_weights_where(model, TL_DATADIR, where, sizeof where);
-		if (strstr(where, "has no pretrained weights"))
+		if (!tl_weights_exist_for(model))
 			fprintf(stderr, "tltrain: %s has no pretrained weights, and -s feature and -s finetune start from them:\n"
 				"  train it with -s scratch, or pass -w FILE with the weights of an earlier %s run\n",
 				model, model);

@@ -257,6 +257,11 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 	return TL_OK;
 }
 
+int tl_weights_exist_for(const char *model)
+{
+	return tables[table_of(model)].names[0] != NULL;
+}
+
 void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n)
 {
 	char user[4000];

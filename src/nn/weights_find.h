@@ -39,6 +39,10 @@ int tl_user_data_dir(char *buf, size_t n);
 tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_found *out,
 			  tl_err *err);
 
+/* 1 when pretrained weights of model are looked for at all (the baseline
+ * has none: it is trained with -s scratch). */
+int tl_weights_exist_for(const char *model);
+
 /* One line listing the places searched, for "not found" messages. */
 void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n);
 
