@@ -3,40 +3,10 @@
 
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-typedef struct {
-	uint8_t *p;
-	size_t n, cap;
-	int oom;
-} membuf;
-
-static void mem_write(png_structp png, png_bytep data, png_size_t len)
-{
-	membuf *m = png_get_io_ptr(png);
-	if (m->oom)
-		return;
-	if (m->n + len > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
-		while (cap < m->n + len)
-			cap *= 2;
-		uint8_t *q = realloc(m->p, cap);
-		if (!q) {
-			m->oom = 1;
-			return;
-		}
-		m->p = q, m->cap = cap;
-	}
-	memcpy(m->p + m->n, data, len);
-	m->n += len;
-}
-
-static void mem_flush(png_structp png)
-{
-	(void)png;
-}
 
 tl_status tl_png_encode(const uint8_t *rgb, int h, int w, uint8_t **out, size_t *n, tl_err *err)
 {
@@ -44,19 +14,25 @@ tl_status tl_png_encode(const uint8_t *rgb, int h, int w, uint8_t **out, size_t 
 	*n = 0;
 	if (h < 1 || w < 1 || h > 1 << 16 || w > 1 << 16)
 		return tl_seterr(err, TL_EUSAGE, "PNG: size %dx%d out of range", h, w);
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len); /* grows as libpng writes */
+	png_structp png = m ? png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL) : NULL;
 	png_infop info = png ? png_create_info_struct(png) : NULL;
-	membuf m = {0};
 	if (!png || !info) {
 		png_destroy_write_struct(&png, &info);
+		if (m)
+			fclose(m);
+		free(buf);
 		return tl_seterr(err, TL_ENOMEM, "PNG: out of memory");
 	}
 	if (setjmp(png_jmpbuf(png))) {
 		png_destroy_write_struct(&png, &info);
-		free(m.p);
+		fclose(m);
+		free(buf);
 		return tl_seterr(err, TL_ENOMEM, "PNG: libpng could not encode the image");
 	}
-	png_set_write_fn(png, &m, mem_write, mem_flush);
+	png_init_io(png, m);
 	png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
 		     PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
 	png_write_info(png, info);
@@ -64,12 +40,12 @@ tl_status tl_png_encode(const uint8_t *rgb, int h, int w, uint8_t **out, size_t 
 		png_write_row(png, (png_const_bytep)(rgb + (size_t)y * w * 3));
 	png_write_end(png, NULL);
 	png_destroy_write_struct(&png, &info);
-	if (m.oom) {
-		free(m.p);
+	if (ferror(m) | fclose(m)) {
+		free(buf);
 		return tl_seterr(err, TL_ENOMEM, "PNG: out of memory");
 	}
-	*out = m.p;
-	*n = m.n;
+	*out = (uint8_t *)buf;
+	*n = len;
 	return TL_OK;
 }
 
