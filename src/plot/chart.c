@@ -1352,3 +1352,144 @@ tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_
 			  NULL, &set, 1, 0};
 	return tl_plot_feature_grids(path, &g, NULL, NULL, err);
 }
+
+/* ---- captioned pictures (top losses) ---- */
+
+#define TILE_SIDE 160 /* about this many px on a picture's longer side */
+#define TILE_LINE 14  /* px per caption line */
+
+typedef struct {
+	const char *title, *caption;
+	const tl_plot_tile *t;
+	int n, cols, lines;
+	double cell_w, cell_h, grid_y;
+} tiles_arg;
+
+/* A picture's scale: a whole factor up to TILE_SIDE, or down to it. */
+static double tile_scale(const tl_plot_tile *t)
+{
+	int big = t->h > t->w ? t->h : t->w;
+	return big <= TILE_SIDE ? (double)(TILE_SIDE / big) : (double)TILE_SIDE / big;
+}
+
+/* s cut to at most max_w wide (in the current font) into buf (n bytes):
+ * whole if it fits, else with an ellipsis at its start (keep_end) or its
+ * end, at a character boundary. */
+static void fit_text(cairo_t *cr, const char *s, double max_w, int keep_end, char *buf, size_t n)
+{
+	size_t len = strlen(s);
+	snprintf(buf, n, "%s", s);
+	if (text_w(cr, buf) <= max_w || len + 4 > n)
+		return;
+	/* the most characters that fit, found by dropping one at a time */
+	size_t chars = 0;
+	for (size_t i = 0; i < len; i++)
+		chars += ((unsigned char)s[i] & 0xc0) != 0x80;
+	for (size_t keep = chars; keep > 0; keep--) {
+		if (keep_end) {
+			size_t skip = chars - keep, i = 0;
+			for (size_t c = 0; i < len; i++)
+				if (((unsigned char)s[i] & 0xc0) != 0x80 && c++ == skip)
+					break;
+			snprintf(buf, n, "\u2026%s", s + i);
+		} else {
+			tl_plot_utf8_clip(buf, n, s, keep);
+		}
+		if (text_w(cr, buf) <= max_w)
+			return;
+	}
+	snprintf(buf, n, "\u2026");
+}
+
+static void draw_tiles(cairo_t *cr, double w, double h, const void *arg)
+{
+	const tiles_arg *a = arg;
+	(void)h;
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	font(cr, 16, 1);
+	text_at(cr, w / 2, 10, 0.5, 0, a->title ? a->title : "");
+	if (a->caption) {
+		font(cr, 11, 0);
+		cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+		text_at(cr, w / 2, 32, 0.5, 0, a->caption);
+	}
+	for (int i = 0; i < a->n; i++) {
+		const tl_plot_tile *t = &a->t[i];
+		double x = 10 + (i % a->cols) * a->cell_w, y = a->grid_y + (i / a->cols) * a->cell_h;
+		double sc = tile_scale(t);
+		cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, t->w, t->h);
+		if (cairo_surface_status(s) == CAIRO_STATUS_SUCCESS) {
+			cairo_surface_flush(s);
+			unsigned char *d = cairo_image_surface_get_data(s);
+			int stride = cairo_image_surface_get_stride(s);
+			for (int yy = 0; yy < t->h; yy++)
+				for (int xx = 0; xx < t->w; xx++) {
+					const uint8_t *p = t->rgb + ((size_t)yy * t->w + xx) * 3;
+					((uint32_t *)(d + (size_t)yy * stride))[xx] =
+						(uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+				}
+			cairo_surface_mark_dirty(s);
+			double ox = x + (a->cell_w - 10 - t->w * sc) / 2;
+			cairo_save(cr);
+			cairo_translate(cr, ox, y);
+			cairo_scale(cr, sc, sc);
+			cairo_set_source_surface(cr, s, 0, 0);
+			cairo_pattern_set_filter(cairo_get_source(cr),
+						 sc >= 1 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+			cairo_paint(cr);
+			cairo_restore(cr);
+		}
+		cairo_surface_destroy(s);
+		double ty = y + TILE_SIDE + 4;
+		for (int l = 0; l < 4; l++) {
+			if (!t->lines[l])
+				continue;
+			char buf[1024];
+			font(cr, 10, l == 0);
+			cairo_set_source_rgb(cr, l == 0 ? 0 : 0.15, l == 0 ? 0 : 0.15, l == 0 ? 0 : 0.15);
+			fit_text(cr, t->lines[l], a->cell_w - 14, l == 0, buf, sizeof buf);
+			text_at(cr, x + (a->cell_w - 10) / 2, ty, 0.5, 0, buf);
+			ty += TILE_LINE;
+		}
+	}
+}
+
+tl_status tl_plot_tiles(const char *path, const char *title, const char *caption,
+			const tl_plot_tile *tiles, int n, tl_plot_batch *batch, tl_err *err)
+{
+	if (n < 0 || n > 256)
+		return tl_seterr(err, TL_EUSAGE, "%s: pictures: bad count (expected 0..256, got %d)", path, n);
+	TL_TRY(check_text(path, "the title", title, err));
+	TL_TRY(check_text(path, "the caption", caption, err));
+	tiles_arg a = {title, caption, tiles, n, 1, 0, TILE_SIDE + 24, 0, caption ? 56 : 40};
+	for (int i = 0; i < n; i++) {
+		const tl_plot_tile *t = &tiles[i];
+		if (!t->rgb || t->h < 1 || t->w < 1 || t->h > 4096 || t->w > 4096)
+			return tl_seterr(err, TL_EUSAGE, "%s: picture %d: bad size (expected 1..4096 on each side, got %dx%d)",
+					 path, i, t->w, t->h);
+		int lines = 0;
+		for (int l = 0; l < 4; l++) {
+			TL_TRY(check_text(path, "a caption line", t->lines[l], err));
+			lines += t->lines[l] != NULL;
+		}
+		if (lines > a.lines)
+			a.lines = lines;
+	}
+	a.cols = n ? (int)ceil(sqrt((double)n)) : 1;
+	int rows = n ? (n + a.cols - 1) / a.cols : 0;
+	a.cell_h = TILE_SIDE + 4 + a.lines * TILE_LINE + 14;
+	/* the picture is as wide as its title and caption need */
+	cairo_surface_t *ms = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+	cairo_t *mcr = cairo_create(ms);
+	font(mcr, 16, 1);
+	double need = title ? text_w(mcr, title) : 0;
+	font(mcr, 11, 0);
+	need = fmax(need, caption ? text_w(mcr, caption) : 0);
+	cairo_destroy(mcr);
+	cairo_surface_destroy(ms);
+	int width = (int)fmax(20 + a.cols * a.cell_w, need + 40);
+	int height = (int)(a.grid_y + rows * a.cell_h + 10);
+	if (width < 360)
+		width = 360;
+	return render(path, width, height, draw_tiles, &a, batch, err);
+}

@@ -1,6 +1,6 @@
 /* chart.h - the pictures tlkit draws, with cairo: line charts (training
- * curves, several runs overlaid), a confusion-matrix heatmap and a grid of
- * feature maps.  A leaf over plain arrays: it knows nothing of runs,
+ * curves, several runs overlaid), a confusion-matrix heatmap, a grid of
+ * feature maps and a grid of captioned pictures (top losses).  A leaf over plain arrays: it knows nothing of runs,
  * shards or networks (plot/run.h reads run directories into arrays).
  *
  * Every picture is written as PNG or SVG (chosen by the file name's
@@ -151,6 +151,26 @@ tl_status tl_plot_feature_grids(const char *path, const tl_plot_grid *g, double 
 tl_status tl_plot_feature_grid(const char *path, const char *title, const uint8_t *rgb, int h,
 			       int w, const float *maps, int c, int mh, int mw, int max_maps,
 			       tl_err *err);
+
+/* One picture of tl_plot_tiles: rgb8 [h][w][3] and its caption lines
+ * (NULL: none). */
+typedef struct {
+	const uint8_t *rgb;
+	int h, w;
+	const char *lines[4];
+} tl_plot_tile;
+
+/* Pictures in a grid of about square shape (fastai's plot_top_losses),
+ * the title and a caption line (may be NULL) above.  Each picture is
+ * scaled to about 160 px on its longer side (a small one by a whole
+ * factor, its pixels kept sharp) with its lines below it, the first in
+ * bold; a line too wide for the tile is cut with an ellipsis, the first
+ * at its start (a path's end tells most), the others at their end.  n 0
+ * draws the title and caption alone.  Text must be valid UTF-8.
+ * Refused (TL_EUSAGE): n outside 0..256, a picture's side outside
+ * 1..4096.  batch as for tl_plot_lines. */
+tl_status tl_plot_tiles(const char *path, const char *title, const char *caption,
+			const tl_plot_tile *tiles, int n, tl_plot_batch *batch, tl_err *err);
 
 /* A table: the title above a header row of n_cols names and n_rows rows
  * of cells (row-major, n_rows x n_cols; NULL or "" drawn empty), each

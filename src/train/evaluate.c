@@ -17,6 +17,7 @@
 #include "nn/device.h"
 #include "train/checkpoint.h"
 #include "train/heldout.h"
+#include "train/predcsv.h"
 
 static tl_status model_from_meta(const char *path, const char *shard, const tl_shard_info *in,
 				 tl_model_cfg *mc, tl_err *err)
@@ -73,7 +74,7 @@ typedef struct {
 	tl_sweep *sw;
 	tl_metrics *m;
 	int32_t *labels, *pred;
-	FILE *pred_csv; /* --predictions: per image index,label,predicted,probability */
+	FILE *pred_csv; /* --predictions: a row per image (predcsv.h) */
 	float *logits;  /* host copy of a batch's logits (pred_csv only) */
 } eval_batch;
 
@@ -90,14 +91,9 @@ static tl_status eval_each(void *arg, uint64_t b0, int nb, tl_err *err)
 		return TL_OK;
 	int k = (int)e->sw->sh->info.n_classes;
 	TL_TRY(tl_net_get(net, net->n_tensors - 1, e->logits, nb, err));
-	for (int i = 0; i < nb; i++) {
-		const float *z = e->logits + (size_t)i * k;
-		int best = e->pred[i];
-		double sum = 0;
-		for (int j = 0; j < k; j++)
-			sum += exp((double)z[j] - z[best]);
-		fprintf(e->pred_csv, "%llu,%d,%d,%.6f\n", (unsigned long long)(b0 + i), e->labels[i], best, 1 / sum);
-	}
+	for (int i = 0; i < nb; i++)
+		tl_predcsv_row(e->pred_csv, e->sw->sh, tl_sweep_record(e->sw, b0 + i),
+			       e->logits + (size_t)i * k, e->pred[i]);
 	return TL_OK;
 }
 
@@ -272,7 +268,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 	}
 	eval_batch eb = {&sw, &m, labels, labels + batch, o->predictions, logits};
 	if (o->predictions)
-		fputs("index,label,predicted,probability\n", o->predictions);
+		tl_predcsv_header(o->predictions);
 	sw.arg = &eb;
 	st = tl_sweep_run(&sw, err);
 	tl_progress_end(&prog);

@@ -19,8 +19,8 @@ typedef struct {
 	const char *precision;  /* tl_device_set_precision; NULL: fp32 */
 	int batch, threads, quiet;
 	const volatile sig_atomic_t *cancel;
-	FILE *predictions;      /* NULL, or CSV "index,label,predicted,probability" per image
-				 * (argmax, lowest on ties; its softmax probability) */
+	FILE *predictions;      /* NULL, or the predictions CSV (train/predcsv.h): a row
+				 * per image, predicted class the argmax (lowest on ties) */
 	FILE *json;             /* NULL, or the report as one JSON object (see tl_evaluate) */
 } tl_eval_opts;
 
