@@ -1,8 +1,11 @@
 /* predcsv.c - per-image predictions CSV: write, read back strictly,
  * draw the top losses (see predcsv.h). */
+#define _GNU_SOURCE /* asprintf */
 #include "train/predcsv.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -300,6 +303,58 @@ out:
 }
 
 /* ---- top losses ---- */
+
+tl_status tl_predcsv_locate(const char *path, const char *shard, char **dir, char **csv,
+			    char **shard_out, tl_err *err)
+{
+	*dir = *csv = *shard_out = NULL;
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return tl_seterr(err, TL_EIO, "%s: cannot open: %s", path, strerror(errno));
+	int is_dir = S_ISDIR(sb.st_mode);
+	const char *slash = strrchr(path, '/');
+	int ok = is_dir ? asprintf(dir, "%s", path) >= 0 && asprintf(csv, "%s/predictions.csv", path) >= 0
+			: asprintf(dir, "%.*s", !slash ? 1 : slash == path ? 1 : (int)(slash - path),
+				   !slash ? "." : path) >= 0 &&
+				  asprintf(csv, "%s", path) >= 0;
+	if (!ok) {
+		free(*dir), free(*csv);
+		*dir = *csv = NULL;
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	}
+	if (shard) {
+		if (!(*shard_out = strdup(shard)))
+			goto oom;
+		return TL_OK;
+	}
+	/* the run's own shard, as tltrain recorded it in report.json */
+	char *rp;
+	if (asprintf(&rp, "%s/report.json", *dir) < 0)
+		goto oom;
+	tl_err ierr;
+	FILE *f = tl_fopen_input(rp, &ierr);
+	json_t *j = f ? json_loadf(f, 0, NULL) : NULL;
+	if (f)
+		fclose(f);
+	const char *s = json_string_value(json_object_get(j, "shard"));
+	tl_status st = TL_OK;
+	if (!s || !s[0])
+		st = tl_seterr(err, TL_EUSAGE, "%s: no shard to take the pictures from (expected -d SHARD, or a run's report.json naming its shard beside the CSV: %s)",
+			       *csv, !f ? ierr.msg : j ? "it names none" : "it is not valid JSON");
+	else if (!(*shard_out = strdup(s)))
+		st = tl_seterr(err, TL_ENOMEM, "out of memory");
+	json_decref(j);
+	free(rp);
+	if (st != TL_OK) {
+		free(*dir), free(*csv);
+		*dir = *csv = NULL;
+	}
+	return st;
+oom:
+	free(*dir), free(*csv);
+	*dir = *csv = NULL;
+	return tl_seterr(err, TL_ENOMEM, "out of memory");
+}
 
 /* Highest loss first; equal losses in file order. */
 static int cmp_loss(const void *a, const void *b)

@@ -61,6 +61,16 @@ typedef struct {
 tl_status tl_predcsv_read(const char *path, const tl_shard *sh, const char *shard,
 			  tl_predcsv_entry **out, uint64_t *n, tl_err *err);
 
+/* The inputs of tlplot --top-losses PATH [-d SHARD]: PATH is a run
+ * directory (its predictions.csv) or a predictions CSV; *dir gets the
+ * CSV's directory, *csv its path, *shard_out shard when given, else the
+ * shard named by the report.json beside the CSV (tltrain's run), as
+ * tltrain was given it.  All three allocated (free them).  Fails naming
+ * PATH when it cannot be looked at, or when no shard is given and no
+ * report.json names one ("give -d SHARD"). */
+tl_status tl_predcsv_locate(const char *path, const char *shard, char **dir, char **csv,
+			    char **shard_out, tl_err *err);
+
 /* What tl_predcsv_plot drew. */
 typedef struct {
 	uint64_t rows, wrong; /* images in the CSV, misclassified ones */
