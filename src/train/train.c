@@ -34,6 +34,7 @@
 #include "train/forward.h"
 #include "train/heldout.h"
 #include "train/metrics.h"
+#include "train/predcsv.h"
 #include "train/prefix.h"
 #include "train/schedule.h"
 
@@ -230,10 +231,16 @@ static tl_status tta_logits(run *r, const float *x, int nb, tl_err *err)
 	return TL_OK;
 }
 
-/* Loss and metrics over a set of items with the current weights. */
+/* Loss and metrics over a set of items with the current weights; with
+ * pred, also a predictions CSV row per item (train/predcsv.h). */
 static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint64_t n,
-			  const float *cache, tl_metrics *m, tl_err *err)
+			  const float *cache, tl_metrics *m, FILE *pred, tl_err *err)
 {
+	int out = r->net->layers[r->net->n_layers - 1].out, k = tl_net_out_size(r->net, out);
+	float *logits = pred ? malloc(sizeof(float) * (size_t)r->cfg->batch * k) : NULL;
+	if (pred && !logits)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	uint64_t done = 0;
 	tl_loader *l;
 	int saved = r->pc.layer;
 	if (r->cfg->tta)
@@ -243,6 +250,7 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 	tl_status st = make_loader(r, &l, rec, lab, n, cache, 0, err);
 	if (st != TL_OK) {
 		r->pc.layer = saved;
+		free(logits);
 		return st;
 	}
 	r->net->training = 0;
@@ -262,10 +270,17 @@ static tl_status evaluate(run *r, const uint64_t *rec, const int32_t *lab, uint6
 		if ((st = tl_net_loss(r->net, nb, y, 0, &loss, r->pred, err)) != TL_OK)
 			break;
 		tl_metrics_add_pred(m, r->pred, y, nb, loss);
+		/* unshuffled, the batches come in the items' order */
+		if (pred && (st = tl_net_get(r->net, out, logits, nb, err)) != TL_OK)
+			break;
+		for (int i = 0; pred && i < nb; i++)
+			tl_predcsv_row(pred, r->sh, rec[done + (uint64_t)i], logits + (size_t)i * k, r->pred[i]);
+		done += (uint64_t)nb;
 	}
 	r->net->label_smoothing = smoothing;
 	tl_loader_free(l);
 	r->pc.layer = saved;
+	free(logits);
 	return st;
 }
 
@@ -549,7 +564,7 @@ static tl_status epoch_row(run *r, int e, double t0, tl_hist_row *h, tl_metrics 
 	double train_s = tl_now() - t0;
 	if (tl_metrics_init(m, (int)r->sh->info.n_classes))
 		return tl_seterr(err, TL_ENOMEM, "out of memory");
-	tl_status st = evaluate(r, r->va_rec, r->va_lab, r->n_va, r->pc.layer ? r->pc.va : NULL, m, err);
+	tl_status st = evaluate(r, r->va_rec, r->va_lab, r->n_va, r->pc.layer ? r->pc.va : NULL, m, NULL, err);
 	double sec = tl_now() - t0;
 	if (r->n_va) /* --time-limit's evaluation speed */
 		r->eval_spi = (sec - train_s) / ((double)r->n_va * (r->cfg->tta ? 2 : 1));
@@ -669,14 +684,34 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	/* the cache stays valid for the best weights: frozen layers never change */
 	const float *cache = c->val_fraction == 0 && r->pc.layer ? r->pc.va : NULL;
 	tl_status st = TL_OK;
+	/* RUN/predictions.csv: a row per test image, from the same pass (a
+	 * copy of each batch's logits), for tlplot --top-losses */
+	char *pbuf = NULL;
+	size_t plen = 0;
+	FILE *pf = open_memstream(&pbuf, &plen);
+	if (!pf) {
+		tl_metrics_free(&m);
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	}
+	tl_predcsv_header(pf);
 	if (r->best_val.cm) { /* validated on the test split with these very weights */
 		memcpy(m.cm, r->best_val.cm, sizeof(uint64_t) * (size_t)k * k);
 		m.loss_sum = r->best_val.loss_sum;
 		m.n = r->best_val.n;
+		/* the per-image rows were not kept: one more pass (over the
+		 * prefix cache when there is one) */
+		tl_metrics again;
+		if (tl_metrics_init(&again, k))
+			st = tl_seterr(err, TL_ENOMEM, "out of memory");
+		else
+			st = evaluate(r, r->te_rec, r->te_lab, r->n_te, cache, &again, pf, err);
+		tl_metrics_free(&again);
 	} else {
-		st = evaluate(r, r->te_rec, r->te_lab, r->n_te, cache, &m, err);
+		st = evaluate(r, r->te_rec, r->te_lab, r->n_te, cache, &m, pf, err);
 	}
+	fclose(pf);
 	if (st != TL_OK) {
+		free(pbuf);
 		tl_metrics_free(&m);
 		return st;
 	}
@@ -788,6 +823,11 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 		.validation = c->val_fraction > 0 ? "heldout" : "test"};
 	st = tl_run_write_report(c->run_dir, &sum, err);
 	tl_metrics_free(&m);
+	if (st == TL_OK) {
+		snprintf(best_path, sizeof best_path, "%s/predictions.csv", c->run_dir);
+		st = tl_write_file_atomic(best_path, pbuf, plen, err);
+	}
+	free(pbuf);
 	if (st == TL_OK)
 		st = tl_write_file_atomic(path, buf, len, err);
 	if (st == TL_OK && !c->quiet)
@@ -1015,7 +1055,8 @@ static tl_status open_parts(run *r, int resume, const tl_st_file *ck, tl_err *er
 static void forget_own_files(const char *dir)
 {
 	static const char *const own[] = {"last.safetensors", "best.safetensors", "history.csv",
-					  "history.json", "report.json", "confusion.csv"};
+					  "history.json", "report.json", "confusion.csv",
+					  "predictions.csv"};
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
 		char p[1200];
 		snprintf(p, sizeof p, "%s/%s", dir, own[i]);
