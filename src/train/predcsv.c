@@ -407,6 +407,9 @@ tl_status tl_predcsv_plot(const char *csv, const char *shard, int top, const cha
 		char lab[3 * TL_SHARD_NAME_MAX + 4], pred[3 * TL_SHARD_NAME_MAX + 4];
 		tl_plot_utf8_clip(l, LINE, tl_predcsv_record_name(sh, e[i].record, name, sizeof name),
 				  (size_t)-1);
+		for (char *q = l; *q; q++) /* a line break in a file name: one line */
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				*q = '?';
 		tl_plot_utf8_clip(lab, sizeof lab, class_name(sh, e[i].label), 64);
 		tl_plot_utf8_clip(pred, sizeof pred, class_name(sh, e[i].pred), 64);
 		snprintf(l + LINE, LINE, "true: %s", lab);
