@@ -172,4 +172,78 @@ nothing_left "squeezenet weights for vgg16 block1_conv1" . b1.npy
 mkdir -p wdir
 run 1 "weights is a directory" -- "$E" -w wdir -d s32.tls
 err_has "weights is a directory" "wdir: not a regular file (it is a directory)"
+# issue 22: --predictions and tltrain's RUN/predictions.csv, checked
+# against the logits (--features predictions, read here without numpy),
+# the tarball's own labels and the report's numbers
+run 0 "predictions" -- "$E" -w run/best.safetensors -d s32.tls --predictions pr.csv
+"$E" -q -w run/best.safetensors -d s32.tls --features predictions -o lg.npy || exit 1
+REP="$T/out" python3 - <<'PY' && ok "predictions: every column against the logits and the source" || bad "predictions: $(head -4 pr.csv)"
+import csv, gzip, io, math, os, re, struct, tarfile
+rows = list(csv.reader(open("pr.csv", newline="", encoding="utf-8")))
+assert rows[0] == ["name", "label", "predicted", "probability", "label_probability", "loss", "split", "index"], rows[0]
+rows = rows[1:]
+raw = open("lg.npy", "rb").read()
+n, k = map(int, re.search(rb"'shape': \((\d+), (\d+), 1, 1\)", raw[:128]).groups())
+z = struct.unpack("<%df" % (n * k), raw[128:128 + 4 * n * k])
+tar = tarfile.open("in.tar.gz")
+names = tar.extractfile("cifar-10-batches-bin/batches.meta.txt").read().decode().split()
+test = tar.extractfile("cifar-10-batches-bin/test_batch.bin").read()
+assert len(rows) == n == len(test) // 3073 and k == len(names) == 10, (len(rows), n, k)
+tol = lambda a, b: abs(a - b) <= 2e-5 + 2e-5 * abs(b)
+loss_sum = right = 0
+for i, r in enumerate(rows):
+    name, lab, pred, p, pl, loss, split, idx = r
+    zi = z[i * k:(i + 1) * k]
+    m = max(zi)
+    lse = m + math.log(sum(math.exp(v - m) for v in zi))
+    y = test[i * 3073]
+    best = zi.index(m)
+    assert (name, split, idx) == ("test_batch.bin:%d" % i, "test", str(i)), r
+    assert lab == names[y] and pred == names[best], (r, y, best)
+    assert tol(float(p), math.exp(zi[best] - lse)) and tol(float(pl), math.exp(zi[y] - lse)), (r, zi)
+    assert tol(float(loss), lse - zi[y]) and tol(float(loss), -math.log(float(pl))), r
+    assert float(pl) <= float(p) <= 1 and (lab != pred or pl == p), r
+    loss_sum += float(loss)
+    right += lab == pred
+rep = open(os.environ["REP"]).read()
+acc = float(re.search(r"accuracy: +([0-9.]+)", rep).group(1))
+rloss = float(re.search(r"\nloss: +([0-9.]+)", rep).group(1))
+assert abs(right / n - acc) <= 5e-5 and abs(loss_sum / n - rloss) <= 5e-5 + 1e-5 * rloss, (right / n, acc, loss_sum / n, rloss)
+PY
+python3 - <<'PY' && ok "tltrain's run/predictions.csv = tleval's" || bad "run/predictions.csv: $(head -3 run/predictions.csv)"
+import csv
+a = list(csv.reader(open("run/predictions.csv", newline="")))
+b = list(csv.reader(open("pr.csv", newline="")))
+assert len(a) == len(b) > 1 and a[0] == b[0]
+for x, y in zip(a[1:], b[1:]):
+    assert x[:3] == y[:3] and x[6:] == y[6:], (x, y)
+    assert all(abs(float(p) - float(q)) <= 1e-5 + 1e-4 * abs(float(q)) for p, q in zip(x[3:6], y[3:6])), (x, y)
+PY
+run 0 "held-out predictions" -- "$E" -q -w run/best.safetensors -d s32.tls --split val --predictions pv.csv
+python3 - <<'PY' && ok "held-out predictions name train records" || bad "held-out predictions: $(head -3 pv.csv)"
+import csv
+rows = list(csv.reader(open("pv.csv", newline="")))[1:]
+assert rows and all(r[6] == "train" and 0 <= int(r[7]) < 20 for r in rows), rows
+assert len({r[7] for r in rows}) == len(rows)
+for r in rows:  # records 0..19 of the train split: 4 per data_batch_N.bin
+    i = int(r[7])
+    assert r[0] == "data_batch_%d.bin:%d" % (i // 4 + 1, i % 4), r
+PY
+# a folder's file names, with a comma, quotes, UTF-8 and a line break,
+# come back exactly through a CSV reader
+for c in 0 1 2 3 4 5 6 7 8 9; do
+	mkdir -p "ph/k$c"
+	"$BIN/tlpack" -q --export "train/$((c * 2))" -o "ph/k$c/img$c.png" s32.tls || exit 1
+done
+"$BIN/tlpack" -q --export test/0 -o 'ph/k3/a,"b" é.png' s32.tls || exit 1
+"$BIN/tlpack" -q --export test/1 -o $'ph/k5/line\nbreak.png' s32.tls || exit 1
+"$BIN/tlpack" -q -r 32 -o ph.tls ph || exit 1
+run 0 "predictions of a folder" -- "$E" -q -w run/best.safetensors -d ph.tls --split train --predictions ph.csv
+python3 - <<'PY' && ok "folder names quoted and read back" || bad "folder predictions: $(cat ph.csv)"
+import csv, os
+rows = list(csv.reader(open("ph.csv", newline="", encoding="utf-8")))[1:]
+want = sorted(os.path.join(c, f) for c in os.listdir("ph") for f in os.listdir(os.path.join("ph", c)))
+assert sorted(r[0] for r in rows) == want and 'k3/a,"b" é.png' in want and "k5/line\nbreak.png" in want, rows
+assert all(r[1] == r[0].split("/")[0] for r in rows), rows
+PY
 finish
