@@ -274,4 +274,67 @@ err_has "bad format" "-f: expected png, svg or png,svg, got 'gif'"
 run 0 "help" -- "$P" --help
 out_has "help" "RUN_DIR" "--format"
 
+# issue 22: --top-losses, fastai's plot_top_losses, from a run's own
+# predictions.csv (its shard named by report.json) or a CSV and -d
+run 0 "top losses of a run" -- "$P" --top-losses ft
+png ft/top_losses.png
+svg ft/top_losses.svg
+wrong=$(python3 -c 'import csv,sys; print(sum(r[1] != r[2] for r in list(csv.reader(open("ft/predictions.csv")))[1:]))')
+shown=$((wrong < 16 ? wrong : 16))
+err_has "top losses of a run" "wrote ft/top_losses.png: $shown of the $wrong misclassified images of" "(ft/predictions.csv, shard s.tls)"
+run 0 "top 4, CSV and -d" -- "$P" -q -n 4 -f png --top-losses -d s.tls -o tl4 ft/predictions.csv
+png tl4/top_losses.png
+[ ! -e tl4/top_losses.svg ] && ok "-f png: no SVG" || bad "-f png wrote an SVG"
+# the first picture is the highest-loss misclassified image, drawn 5x
+# with its own pixels (the shard's record de-normalized, as tlpack --export)
+idx=$(python3 -c '
+import csv
+rows = [r for r in list(csv.reader(open("ft/predictions.csv")))[1:] if r[1] != r[2]]
+print(sorted(rows, key=lambda r: -float(r[5]))[0][7])')
+"$BIN/tlpack" -q --export "test/$idx" -o top.ppm s.tls || exit 1
+if /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
+	/usr/bin/python3 - <<'PY' && ok "top loss picture: test/$idx's pixels" || bad "top loss picture: other pixels than test/$idx"
+from PIL import Image
+ref = Image.open("top.ppm").convert("RGB")
+pic = Image.open("tl4/top_losses.png").convert("RGB")
+for y in range(32):
+    for x in range(32):
+        assert pic.getpixel((17 + 5 * x + 2, 56 + 5 * y + 2)) == ref.getpixel((x, y)), (x, y)
+PY
+else
+	echo "ok - top loss pixels not compared (no PIL in /usr/bin/python3)"
+fi
+run 2 "-n without --top-losses" -- "$P" -n 4 ft
+err_has "-n without --top-losses" "-n is for --top-losses"
+run 2 "-n 0" -- "$P" --top-losses -n 0 ft
+run 2 "--top-losses of two runs" -- "$P" --top-losses ft np
+cp ft/predictions.csv lone.csv
+run 2 "a CSV without -d" -- "$P" --top-losses lone.csv
+err_has "a CSV without -d" "lone.csv: no shard to take the pictures from (expected -d SHARD"
+# bad predictions: each refused naming the file, line and field; no picture
+bad_csv() { # NAME SED-SCRIPT MESSAGE...
+	local name=$1 script=$2
+	shift 2
+	mkdir -p "bp/$name"
+	sed "$script" ft/predictions.csv >"bp/$name/p.csv"
+	run 1 "predictions: $name" -- "$P" --top-losses -d s.tls "bp/$name/p.csv"
+	err_has "predictions: $name" "$@"
+	nothing_left "predictions: $name" "bp/$name" "bp/$name/top_losses.png" "bp/$name/top_losses.svg"
+}
+bad_csv old-header '1s/.*/index,label,predicted,probability/;2,$s/.*/0,8,9,0.537810/' "p.csv: line 1: header: expected name,label,predicted,probability,label_probability,loss,split,index"
+bad_csv split '2s/,test,\([0-9]*\)$/,val,\1/' "p.csv: line 2: split: s.tls has no split 'val'"
+bad_csv index '2s/,test,0$/,test,99999/' "p.csv: line 2: index: s.tls split test has"
+bad_csv index-text '2s/,test,0$/,test,0x1/' "p.csv: line 2: index: expected a record number, got '0x1'"
+bad_csv name '2s/^test_batch.bin:0,/other.jpg,/' "p.csv: line 2: name: test/0 of s.tls is 'test_batch.bin:0', got 'other.jpg'"
+bad_csv twice '3s/,test,1$/,test,0/' "p.csv: line 3: test/0 appears twice"
+bad_csv label '2s/^\([^,]*\),[^,]*,/\1,nosuch,/' "p.csv: line 2: label: test/0 of s.tls is of class"
+bad_csv predicted '2s/^\([^,]*\),\([^,]*\),[^,]*,/\1,\2,nosuch,/' "p.csv: line 2: predicted: s.tls has no class 'nosuch'"
+bad_csv probability '2s/^\(\([^,]*,\)\{3\}\)[^,]*,/\11.5,/' "p.csv: line 2: probability: expected a number in 0..1, got '1.5'"
+bad_csv loss '2s/^\(\([^,]*,\)\{5\}\)[^,]*,/\1nan,/' "p.csv: line 2: loss: expected a number in 0..inf (finite), got 'nan'"
+bad_csv ragged '3s/$/,extra/' "p.csv: line 3"
+bad_csv quote '2s/^/"/' "p.csv: line 2"
+bad_csv empty '2,$d' "p.csv: no predictions"
+mkdir -p bp/missing
+run 1 "no predictions.csv in the run" -- "$P" --top-losses -d s.tls bp/missing
+err_has "no predictions.csv in the run" "bp/missing/predictions.csv: cannot open"
 finish
