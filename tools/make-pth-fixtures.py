@@ -8,10 +8,11 @@
                     float32/16, bfloat16, float64, int64, uint8, tensors
                     sharing one storage, non-contiguous views.  The three
                     committed files in tests/fixtures come from here.
-  squeezenet FILE [legacy] [wrap]
-                    (torch, torchvision) torchvision squeezenet1_1 with
-                    random weights, torch.save'd to FILE (legacy format;
-                    wrapped as {'model': ...} with 'module.' prefixes).
+  torchvision NET FILE [legacy] [wrap]
+                    (torch, torchvision) torchvision NET (squeezenet1_1,
+                    mobilenet_v2...) with random weights, torch.save'd to
+                    FILE (legacy format; wrapped as {'model': ...} with
+                    'module.' prefixes).
   compare PTH ST    (torch) every tensor of PTH's state dict (found as
                     tlweights finds it) equals ST's bit for bit (float64
                     rounded to float32), same names; exit 1 otherwise.
@@ -114,11 +115,11 @@ def small(d):
              [(k,) + tuple(torch_bytes(v)) for k, v in sd.items()])
 
 
-def squeezenet(path, legacy, wrap):
+def tv(net, path, legacy, wrap):
     import torch
     import torchvision
     torch.manual_seed(11)
-    sd = torchvision.models.squeezenet1_1().state_dict()
+    sd = getattr(torchvision.models, net)().state_dict()
     obj = {"model": OrderedDict(("module." + k, v) for k, v in sd.items()), "epoch": 1} if wrap else sd
     torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
 
@@ -240,8 +241,8 @@ def hostile(d, mark):
 def main(a):
     if len(a) == 2 and a[0] == "small":
         return small(a[1])
-    if len(a) >= 2 and a[0] == "squeezenet":
-        return squeezenet(a[1], "legacy" in a[2:], "wrap" in a[2:])
+    if len(a) >= 3 and a[0] == "torchvision":
+        return tv(a[1], a[2], "legacy" in a[3:], "wrap" in a[3:])
     if len(a) == 3 and a[0] == "compare":
         return compare(a[1], a[2])
     if len(a) == 3 and a[0] == "hostile":
