@@ -6,14 +6,14 @@
 # $FUZZ_DIR (default /tmp/tl-fuzz), never into the repository; a crash,
 # leak or timeout leaves its input there (crash-*, leak-*, timeout-*) and
 # makes the script exit 1.  Prints executions and coverage per harness.
-#   NAME: cifar, shard, safetensors, keras, image, pickle, csv (default: all seven; keras needs
+#   NAME: cifar, shard, safetensors, keras, image, pickle, csv, pth (default: all eight; keras needs
 #   libhdf5-dev, and runs the parse the sandboxed child runs, in-process,
 #   seeded from tests/fixtures/keras-*.h5, with libhdf5's own findings
 #   suppressed by tests/fuzz/keras-{lsan,asan}.supp)
 set -eu
 secs=${1:-60}
 shift || true
-names=${*:-"cifar shard safetensors keras image pickle csv"}
+names=${*:-"cifar shard safetensors keras image pickle csv pth"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_DIR:-/tmp/tl-fuzz}
 CC=${CC:-clang}
@@ -47,7 +47,10 @@ for n in $names; do
 	pickle) srcs="$top/src/data/pickle.c $top/src/infile.c" ;;
 	# csv: the strict CSV reader of tlpack --labels (data/csv.c)
 	csv) srcs="$top/src/data/csv.c $top/src/infile.c" ;;
-	*) echo "fuzz.sh: unknown harness $n (expected cifar, shard, safetensors, keras, image, pickle, csv)" >&2; exit 2 ;;
+	# pth: torch.save files, zip (libarchive) or legacy, into tensors (nn/pth.c)
+	pth) srcs="$top/src/nn/pth.c $top/src/data/pickle.c $top/src/nn/safetensors.c
+	           $top/src/infile.c" ;;
+	*) echo "fuzz.sh: unknown harness $n (expected cifar, shard, safetensors, keras, image, pickle, csv, pth)" >&2; exit 2 ;;
 	esac
 	bin=$out/fuzz_$n
 	# shellcheck disable=SC2086

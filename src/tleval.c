@@ -192,7 +192,10 @@ static int check_args(eval_args *a)
 		fprintf(stderr, "tleval: %s\n", ferr.msg);
 		return 1;
 	}
-	if (found.imported && !o->quiet)
+	if (found.imported && found.pth && !o->quiet)
+		fprintf(stderr, "tleval: imported PyTorch weights %s (%s format, xxh3 %s) into %s\n",
+			found.from, found.pth_info.format, found.pth_info.xxh3, found.path);
+	else if (found.imported && !o->quiet)
 		fprintf(stderr, "tleval: imported Keras weights %s (%s layout, md5 %s) into %s\n",
 			found.from, found.info.layout, found.info.md5, found.path);
 	if (!o->weights && found.path[0])

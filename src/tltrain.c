@@ -93,7 +93,10 @@ static int find_weights(const char *model, char *out, size_t n)
 		fprintf(stderr, "tltrain: %s\n", err.msg);
 		exit(1);
 	}
-	if (w.imported)
+	if (w.imported && w.pth)
+		fprintf(stderr, "tltrain: imported PyTorch weights %s (%s format, xxh3 %s) into %s\n",
+			w.from, w.pth_info.format, w.pth_info.xxh3, w.path);
+	else if (w.imported)
 		fprintf(stderr, "tltrain: imported Keras weights %s (%s layout, md5 %s%s%s) into %s\n",
 			w.from, w.info.layout, w.info.md5, w.info.note[0] ? "; " : "", w.info.note, w.path);
 	size_t len = strlen(w.path);

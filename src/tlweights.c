@@ -14,12 +14,14 @@
 #include "infile.h"
 #include "nn/keras.h"
 #include "nn/models.h"
+#include "nn/pth.h"
 #include "nn/safetensors.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tlweights import FILE.h5 [-o OUT.safetensors]   Keras VGG16 or MobileNetV2 -> safetensors\n"
+		"       tlweights import FILE.pth [-o OUT.safetensors]  PyTorch state dict (torch.save) -> safetensors\n"
 		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
 		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
 		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
@@ -85,6 +87,49 @@ static int cmd_import(const char *in, const char *out, int quiet)
 			mnv2 ? ", Keras graph (BatchNorm eps 0.001, stride-2 padding 0/1)" : "");
 	if (!quiet && info.official == 0)
 		fprintf(stderr, "tlweights: note: %s: %s\n", in, info.note);
+	return 0;
+}
+
+/* Whether path is to be read as a torch.save file: it starts as one
+ * (tl_pth_sniff), or is named *.pth or *.pt. */
+static int is_pth(const char *path)
+{
+	unsigned char sig[16] = {0};
+	ssize_t n = 0;
+	int fd = tl_open_input(path, NULL, NULL);
+	if (fd >= 0) {
+		n = read(fd, sig, sizeof sig);
+		close(fd);
+	}
+	if (n > 0 && tl_pth_sniff(sig, (size_t)n))
+		return 1;
+	size_t l = strlen(path);
+	return (l > 4 && !strcmp(path + l - 4, ".pth")) || (l > 3 && !strcmp(path + l - 3, ".pt"));
+}
+
+static int cmd_import_pth(const char *in, const char *out, int quiet)
+{
+	char def[4096];
+	if (!out) {
+		const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
+		const char *dot = strrchr(base, '.');
+		int len = (int)(dot && dot != base ? dot - base : (ptrdiff_t)strlen(base));
+		snprintf(def, sizeof def, "%.*s.safetensors", len, base);
+		out = def;
+	}
+	tl_pth_info info;
+	tl_err err;
+	tl_status st = tl_pth_import(in, out, &info, &err);
+	if (st != TL_OK)
+		return fail(&err, st);
+	if (!quiet)
+		fprintf(stderr,
+			"tlweights: %s (PyTorch %s format, xxh3 %s%s%s%s%s%s%s) -> %s: %d tensors, %" PRIu64 " parameters%s%s, torch normalization%s\n",
+			in, info.format, info.xxh3, info.dict_key[0] ? ", state dict under '" : "",
+			info.dict_key, info.dict_key[0] ? "'" : "", info.prefix[0] ? ", prefix '" : "",
+			info.prefix, info.prefix[0] ? "' dropped" : "",
+			out, info.n_tensors, info.n_params, info.model[0] ? ", torchvision " : "", info.model,
+			info.converted ? ", float64 rounded to float32" : "");
 	return 0;
 }
 
@@ -547,8 +592,10 @@ int main(int argc, char **argv)
 	}
 	const char *file = argv[optind + 1];
 	if (!strcmp(cmd, "import")) {
+		if (is_pth(file))
+			return cmd_import_pth(file, out, quiet);
 		if (!is_h5(file))
-			return bad("import: expected a Keras .h5 file", file);
+			return bad("import: expected a Keras .h5 or a PyTorch .pth file", file);
 		return cmd_import(file, out, quiet);
 	}
 	if (out)

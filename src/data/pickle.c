@@ -20,12 +20,13 @@ struct tl_pickle {
 	block *blocks;
 	size_t bytes;
 	const tl_pk_value *root;
+	const tl_pk_value *storages; /* every BINPERSID's, newest first */
 };
 
 /* whitelisted globals */
 enum {
 	G_RECONSTRUCT, G_NDARRAY, G_DTYPE, G_FROMBUFFER, G_CODECS_ENCODE, G_BYTES, G_ODICT,
-	G_REBUILD_TENSOR, G_REBUILD_PARAMETER, G_STORAGE
+	G_REBUILD_TENSOR, G_REBUILD_TENSOR_V1, G_REBUILD_PARAMETER, G_STORAGE
 };
 
 static const struct {
@@ -44,6 +45,7 @@ static const struct {
 	{"builtins", "bytes", G_BYTES, 0},
 	{"collections", "OrderedDict", G_ODICT, 0},
 	{"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR, 0},
+	{"torch._utils", "_rebuild_tensor", G_REBUILD_TENSOR_V1, 0}, /* torch 0.3 */
 	{"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, 0},
 	{"torch", "FloatStorage", G_STORAGE, TL_PK_F32},
 	{"torch", "DoubleStorage", G_STORAGE, TL_PK_F64},
@@ -755,13 +757,17 @@ static tl_status reduce(rd *r, const tl_pk_value *g, const tl_pk_value *args, tl
 		v->odict = 1;
 		*out = v;
 		return TL_OK;
-	case G_REBUILD_TENSOR: {
-		if ((n != 6 && n != 7) || a[0]->type != TL_PK_STORAGE || a[1]->type != TL_PK_INT ||
-		    a[1]->u.i < 0 || a[2]->type != TL_PK_TUPLE || a[3]->type != TL_PK_TUPLE ||
-		    !is_int(a[4]) || a[5]->type != TL_PK_DICT)
-			return fail(r, "%s.%s: arguments are not (storage, offset, size, stride, requires_grad, hooks) (refused)",
-				    mod, nm);
-		if (a[5]->u.c.n)
+	case G_REBUILD_TENSOR:
+	case G_REBUILD_TENSOR_V1: {
+		/* v2: (storage, offset, size, stride, requires_grad, hooks[,
+		 * metadata]); torch 0.3's v1: (storage, offset, size, stride) */
+		int v1 = id == G_REBUILD_TENSOR_V1;
+		if ((v1 ? n != 4 : n != 6 && n != 7) || a[0]->type != TL_PK_STORAGE ||
+		    a[1]->type != TL_PK_INT || a[1]->u.i < 0 || a[2]->type != TL_PK_TUPLE ||
+		    a[3]->type != TL_PK_TUPLE || (!v1 && (!is_int(a[4]) || a[5]->type != TL_PK_DICT)))
+			return fail(r, "%s.%s: arguments are not (storage, offset, size, stride%s) (refused)",
+				    mod, nm, v1 ? "" : ", requires_grad, hooks");
+		if (!v1 && a[5]->u.c.n)
 			return fail(r, "%s.%s: backward hooks refused (expected none)", mod, nm);
 		TL_TRY(new_array(r, TL_PK_TENSOR, &v));
 		tl_pk_array *x = v->u.a;
@@ -773,7 +779,7 @@ static tl_status reduce(rd *r, const tl_pk_value *g, const tl_pk_value *args, tl
 		x->storage = a[0];
 		x->dtype = a[0]->u.st.dtype;
 		x->offset = a[1]->u.i;
-		x->requires_grad = (int)int_of(a[4]);
+		x->requires_grad = v1 ? 0 : (int)int_of(a[4]);
 		TL_TRY(check_view(r, x, a[0]->u.st.numel));
 		*out = v;
 		return TL_OK;
@@ -844,14 +850,19 @@ static tl_status build(rd *r, tl_pk_value *t, const tl_pk_value *state)
 		    tl_pk_type_name(t->type), tl_pk_type_name(state->type));
 }
 
-/* BINPERSID ('storage', TYPE, KEY, LOCATION, NUMEL): a torch storage. */
+/* BINPERSID ('storage', TYPE, KEY, LOCATION, NUMEL): a torch storage;
+ * the legacy format (torch.save before 1.6) adds a sixth, VIEW_METADATA,
+ * None since storage views went away (a view is refused). */
 static tl_status persid(rd *r, const tl_pk_value *pid, tl_pk_value **out)
 {
 	tl_pk_value *const *a = pid->type == TL_PK_TUPLE ? pid->u.c.items : NULL;
-	if (!a || pid->u.c.n != 5 || !tl_pk_text_is(a[0], "storage") || a[1]->type != TL_PK_GLOBAL ||
-	    globals[a[1]->u.g.id].id != G_STORAGE || !is_text(a[2]) || !is_text(a[3]) ||
-	    a[4]->type != TL_PK_INT || a[4]->u.i < 0)
+	if (!a || (pid->u.c.n != 5 && pid->u.c.n != 6) || !tl_pk_text_is(a[0], "storage") ||
+	    a[1]->type != TL_PK_GLOBAL || globals[a[1]->u.g.id].id != G_STORAGE || !is_text(a[2]) ||
+	    !is_text(a[3]) || a[4]->type != TL_PK_INT || a[4]->u.i < 0)
 		return fail(r, "persistent id is not ('storage', torch.*Storage, key, location, numel) (refused)");
+	if (pid->u.c.n == 6 && a[5]->type != TL_PK_NONE)
+		return fail(r, "persistent id has a storage view (%s) (refused: expected None, as torch 0.4 and later write)",
+			    tl_pk_type_name(a[5]->type));
 	tl_status st = TL_OK;
 	tl_pk_value *v = new_value(r, TL_PK_STORAGE, &st);
 	if (!v)
@@ -862,6 +873,8 @@ static tl_status persid(rd *r, const tl_pk_value *pid, tl_pk_value **out)
 	v->u.st.location = a[3]->u.s.p;
 	v->u.st.location_len = a[3]->u.s.n;
 	v->u.st.numel = a[4]->u.i;
+	v->u.st.next = r->pk->storages;
+	r->pk->storages = v;
 	*out = v;
 	return TL_OK;
 }
@@ -1076,6 +1089,12 @@ static tl_status step(rd *r, int *stop)
 tl_status tl_pickle_load(tl_pickle **out, const uint8_t *buf, size_t n, const tl_pk_limits *lim,
 			 const char *what, tl_err *err)
 {
+	return tl_pickle_load_prefix(out, buf, n, lim, NULL, what, err);
+}
+
+tl_status tl_pickle_load_prefix(tl_pickle **out, const uint8_t *buf, size_t n,
+				const tl_pk_limits *lim, size_t *used, const char *what, tl_err *err)
+{
 	*out = NULL;
 	rd r = {.buf = buf, .n = n, .what = what, .err = err};
 	if (lim)
@@ -1112,7 +1131,9 @@ tl_status tl_pickle_load(tl_pickle **out, const uint8_t *buf, size_t n, const tl
 		if ((st = step(&r, &stop)) != TL_OK)
 			goto done;
 	}
-	if (r.pos != r.n) {
+	if (used)
+		*used = r.pos;
+	else if (r.pos != r.n) {
 		r.at = r.pos;
 		st = fail(&r, "%zu bytes after STOP (expected the pickle to end there)", r.n - r.pos);
 	}
@@ -1131,6 +1152,11 @@ done:
 const tl_pk_value *tl_pickle_root(const tl_pickle *pk)
 {
 	return pk->root;
+}
+
+const tl_pk_value *tl_pickle_storages(const tl_pickle *pk)
+{
+	return pk->storages;
 }
 
 size_t tl_pickle_bytes(const tl_pickle *pk)

@@ -13,8 +13,10 @@
  *   _codecs.encode(str, 'latin1'), builtins.bytes()   (bytes from Python 3, protocol 2)
  *   collections.OrderedDict() [+ BUILD with a dict of attributes]
  *   torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter,
+ *   torch._utils._rebuild_tensor (torch 0.3's, without requires_grad),
  *   torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,Bool}Storage
- *     (only inside a BINPERSID ('storage', TYPE, KEY, LOCATION, NUMEL))
+ *     (only inside a BINPERSID ('storage', TYPE, KEY, LOCATION, NUMEL), or
+ *     the legacy format's (..., NUMEL, None))
  *   (numpy._core.* spells the same numpy globals.)
  * Any other global, any other opcode (INST, OBJ, NEWOBJ, EXT*, PERSID,
  * out-of-band buffers, protocol 0/1 text opcodes...) and a REDUCE or
@@ -126,6 +128,7 @@ struct tl_pk_value {
 			const uint8_t *key, *location;
 			size_t key_len, location_len;
 			int64_t numel;
+			const tl_pk_value *next; /* tl_pickle_storages' list */
 		} st;                    /* STORAGE */
 	} u;
 };
@@ -143,8 +146,18 @@ typedef struct tl_pickle tl_pickle;
 tl_status tl_pickle_load(tl_pickle **out, const uint8_t *buf, size_t n, const tl_pk_limits *lim,
 			 const char *what, tl_err *err);
 
+/* tl_pickle_load for the first of several pickles in buf (torch's
+ * legacy format writes five in a row): bytes after STOP are left alone
+ * and *used gets the length of the pickle read (NULL: as tl_pickle_load). */
+tl_status tl_pickle_load_prefix(tl_pickle **out, const uint8_t *buf, size_t n,
+				const tl_pk_limits *lim, size_t *used, const char *what, tl_err *err);
+
 /* The value STOP returned. */
 const tl_pk_value *tl_pickle_root(const tl_pickle *pk);
+
+/* Every storage a BINPERSID made, newest first, linked by u.st.next
+ * (NULL when none): a torch file's storages, also those no tensor uses. */
+const tl_pk_value *tl_pickle_storages(const tl_pickle *pk);
 
 /* Bytes the tree allocated (for tests of the limits). */
 size_t tl_pickle_bytes(const tl_pickle *pk);

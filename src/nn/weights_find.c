@@ -12,6 +12,7 @@
 
 #include "infile.h"
 #include "nn/md5.h"
+#include "nn/pth_find.h"
 #include "nn/safetensors.h"
 
 static int is_file(const char *p)
@@ -253,8 +254,7 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 		if (search_dir(kdir, tables[m].keras, h5, sizeof h5))
 			return import_once(h5, out, err);
 	}
-	out->path[0] = 0;
-	return TL_OK;
+	return tl_pth_find(model, out, err);
 }
 
 int tl_weights_exist_for(const char *model)
@@ -275,6 +275,8 @@ void tl_weights_where(const char *model, const char *datadir, char *buf, size_t 
 	char keras[200] = "";
 	if (tables[m].keras[0])
 		snprintf(keras, sizeof keras, ", and Keras' %s in ~/.keras/models", tables[m].keras[0]);
-	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s", tables[m].names[0], user, datadir,
-		 keras);
+	char torch[300];
+	tl_pth_where(model, torch, sizeof torch);
+	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s%s", tables[m].names[0], user, datadir,
+		 keras, torch);
 }

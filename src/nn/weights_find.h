@@ -5,7 +5,8 @@
  * directory and ./data, the user data directory
  * ${XDG_DATA_HOME:-~/.local/share}/tlkit, the installed $(datadir)/tlkit,
  * then (VGG16 and MobileNetV2, the networks Keras ships) the Keras cache
- * ~/.keras/models.  File names per model in weights_find.c (googlenet:
+ * ~/.keras/models, then torchvision's .pth files in the torch hub cache
+ * (nn/pth_find.h).  File names per model in weights_find.c (googlenet:
  * googlenet-imagenet.safetensors, as in ../shared/data).  A Keras .h5 found
  * is imported once into the user data directory, under its own name with
  * .safetensors, where the next lookup finds it (a $TL_WEIGHTS .h5 too).
@@ -19,6 +20,7 @@
 #include <stddef.h>
 
 #include "nn/keras.h"
+#include "nn/pth.h"
 #include "tl.h"
 
 typedef struct {
@@ -26,6 +28,8 @@ typedef struct {
 	int imported;        /* 1: imported from `from` just now */
 	char from[4096];     /* the Keras .h5 it came from */
 	tl_keras_info info;  /* of the import */
+	int pth;             /* 1: `from` is a PyTorch .pth (nn/pth_find.h), pth_info its import's */
+	tl_pth_info pth_info;
 } tl_weights_found;
 
 /* The user data directory: ${XDG_DATA_HOME:-$HOME/.local/share}/tlkit
