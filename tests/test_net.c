@@ -978,11 +978,14 @@ int main(void)
 		{"baseline-32.safetensors", "cpu-reference", 1, NULL},
 		{"baseline-32.safetensors", "cpu", 2, NULL},
 		{"baseline-32.safetensors", "opencl", 1, NULL},
+		{"googlenet-32-div16.safetensors", "cpu-reference", 1, NULL},
+		{"googlenet-32-div16.safetensors", "cpu", 2, NULL},
+		{"googlenet-32-div16.safetensors", "opencl", 1, NULL},
 		{"vgg16-div16.safetensors", "cpu", 2, "bf16"},
 		{"googlenet-div16.safetensors", "cpu", 2, "bf16"},
 		{"alexnet-div16.safetensors", "cpu", 1, "bf16"},
 	};
-	_Static_assert(sizeof cases / sizeof cases[0] == 29, "one against_torch entry per case");
+	_Static_assert(sizeof cases / sizeof cases[0] == 32, "one against_torch entry per case");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[0]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[1]),
@@ -1013,6 +1016,9 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[26]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[27]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[28]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[29]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[30]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[31]),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "vgg16-div16.safetensors"),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "googlenet-div16.safetensors"),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "alexnet-div16.safetensors"),
