@@ -20,6 +20,7 @@
 #include "train/grid.h"
 #include "data/image.h"
 #include "nn/models.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 #include "nn/weights_find.h"
 
@@ -104,9 +105,12 @@ static int parse_args(int argc, char **argv, eval_args *a)
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (!tl_model_known(optarg))
-				return bad("-m: expected " TL_MODEL_LIST, optarg);
-			o->model = optarg;
+			if (!tl_model_known(optarg)) {
+				char what[300];
+				snprintf(what, sizeof what, "-m: expected %s", tl_model_list());
+				return bad(what, optarg);
+			}
+			o->model = tl_model_find(optarg)->name; /* an alias: the name files record */
 			a->model_given = 1;
 			break;
 		case 'w':

@@ -15,6 +15,7 @@
 #include "nn/keras.h"
 #include "nn/models.h"
 #include "nn/pth.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 
 static void usage(FILE *f)
@@ -25,10 +26,11 @@ static void usage(FILE *f)
 		"       tlweights list FILE                            names, shapes, dtypes, normalization, checksum\n"
 		"       tlweights check FILE [-m MODEL]                missing, extra, mis-shaped tensors\n"
 		"  -o, --output FILE    import: where to write (default: FILE with .safetensors, here)\n"
-		"  -m, --model M        check: " TL_MODEL_LIST " (default: the file's model)\n"
+		"  -m, --model M        check: %s (default: the file's model)\n"
 		"  -q, --quiet          import: no summary line\n"
 		"  -h, --help, -V, --version\n"
-		"see tlweights(1)\n");
+		"see tlweights(1)\n",
+		tl_model_list());
 }
 
 static int bad(const char *what, const char *arg)
@@ -240,19 +242,34 @@ static int known_model(const char *m)
 	return m && tl_model_known(m);
 }
 
-/* The network a safetensors file without "model" metadata is for, by a
- * tensor only that network has; vgg16 when none matches. */
+/* Whether f holds the tensors of guess (tl_model_info.guess). */
+static int guess_matches(const tl_st_file *f, const char *guess)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", guess);
+	char *save;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int absent = t[0] == '!';
+		char *k = strstr(t, ":k=");
+		if (k)
+			*k = 0;
+		const tl_st_tensor *x = tl_st_find(f, t + absent);
+		if (absent ? x != NULL : x == NULL)
+			return 0;
+		if (k && (x->ndim != 4 || x->shape[2] != atoi(k + 3)))
+			return 0;
+	}
+	return 1;
+}
+
+/* The network a safetensors file without "model" metadata is for, by the
+ * tensors the registry says only that network has; vgg16 when none
+ * matches. */
 static const char *guess_model(const tl_st_file *f)
 {
-	const tl_st_tensor *t;
-	if (tl_st_find(f, "conv1/7x7_s2.weight"))
-		return "googlenet";
-	if (tl_st_find(f, "features.1.conv.0.0.weight"))
-		return "mobilenetv2";
-	if (tl_st_find(f, "features.3.squeeze.weight"))
-		return "squeezenet";
-	if ((t = tl_st_find(f, "features.0.weight")) && t->ndim == 4 && t->shape[2] == 11)
-		return "alexnet";
+	for (int i = 0; i < tl_model_count(); i++)
+		if (tl_model_at(i)->guess && guess_matches(f, tl_model_at(i)->guess))
+			return tl_model_at(i)->name;
 	return "vgg16";
 }
 
@@ -283,7 +300,7 @@ static int check_load(const char *path, const char **model, have_t **have, size_
 			return fail(&err, st);
 		}
 		if (!*model)
-			*model = !strcmp(plan->model, "vgg16") ? "vgg16" : "mobilenetv2";
+			*model = tl_model_find(plan->model)->name;
 		if (strcmp(*model, plan->model)) {
 			fprintf(stderr, "tlweights: %s: a Keras %s file, not %s\n", path,
 				!strcmp(plan->model, "vgg16") ? "VGG16" : "MobileNetV2", *model);
@@ -324,23 +341,88 @@ static int check_load(const char *path, const char **model, have_t **have, size_
 	return -1;
 }
 
-/* Lists into want (room for TL_KX_MAX_TENSORS) what the model's base
- * needs at full width (the head is new); returns the count, or -1 after
- * printing why the model could not be built. */
-static int check_want_base(const char *model, want_t *want)
+/* The first and last 4-d weights' output channels among the net's base
+ * parameters (-1 if none), and the input size of its first dense layer
+ * (the base's output, flattened or pooled). */
+static void base_edges(const tl_net *net, int64_t *first, int64_t *last, int64_t *head_in)
+{
+	*first = *last = -1, *head_in = 0;
+	for (int i = 0; i < net->n_params; i++)
+		if (!tl_net_param_in_head(net, i) && net->params[i].ndim == 4) {
+			if (*first < 0)
+				*first = net->params[i].shape[0];
+			*last = net->params[i].shape[0];
+		}
+	for (int l = 0; l < net->n_layers; l++)
+		if (net->layers[l].kind == TL_L_DENSE) { /* after the flatten or pool */
+			tl_shape3 s = net->tshape[net->layers[l].in[0]];
+			*head_in = (int64_t)s.c * s.h * s.w;
+			break;
+		}
+}
+
+/* Builds model at 224x224 with widths / div (its default head) into
+ * *net; prints why not and returns -1 on failure. */
+static int check_build(const char *model, int div, tl_net **net)
 {
 	tl_model_cfg mc;
 	tl_model_defaults(&mc, model);
 	mc.height = mc.width = 224;
-	tl_net *net;
+	mc.width_div = div;
 	tl_err err;
-	if (tl_model_build(&mc, &net, &err) != TL_OK) {
+	if (tl_model_build(&mc, net, &err) != TL_OK) {
 		fprintf(stderr, "tlweights: %s\n", err.msg);
 		return -1;
 	}
+	return 0;
+}
+
+/* The output channels of the file's 4-d tensor name, or -1. */
+static int64_t have_out(const have_t *have, size_t nh, const char *name)
+{
+	for (size_t i = 0; i < nh; i++)
+		if (!strcmp(have[i].name, name) && have[i].ndim == 4)
+			return have[i].shape[0];
+	return -1;
+}
+
+/* Lists into want (room for TL_KX_MAX_TENSORS) what the model's base
+ * needs, from the built net: at full width, or (a test model's file) at
+ * the smallest width divisor div that gives the file's first and last
+ * convolutions their output channels (*div, 1 when none fits); then the
+ * network's ImageNet classifier when the file has one (*classifier).
+ * Returns the count, or -1 after printing why the model could not be
+ * built. */
+static int check_want(const char *model, const have_t *have, size_t nh, want_t *want, int *div,
+		      int *classifier)
+{
+	const tl_model_info *mi = tl_model_find(model);
+	tl_net *net;
+	*div = 1;
+	if (check_build(model, 1, &net))
+		return -1;
+	int64_t first, last, head_in;
+	base_edges(net, &first, &last, &head_in);
+	const char *fname = NULL, *lname = NULL; /* the first and last 4-d base weights */
+	for (int i = 0; i < net->n_params; i++)
+		if (!tl_net_param_in_head(net, i) && net->params[i].ndim == 4) {
+			fname = fname ? fname : net->params[i].name;
+			lname = net->params[i].name;
+		}
+	int64_t hf = fname ? have_out(have, nh, fname) : -1, hl = lname ? have_out(have, nh, lname) : -1;
+	if (hf > 0 && hl > 0 && (hf != first || hl != last))
+		for (int d = 2; d <= first || d <= last; d++)
+			if (tl_wdiv((int)first, d) == hf && tl_wdiv((int)last, d) == hl) {
+				tl_net_free(net);
+				*div = d;
+				if (check_build(model, d, &net))
+					return -1;
+				base_edges(net, &first, &last, &head_in);
+				break;
+			}
 	int nw = 0;
 	for (int i = 0; i < net->n_params && nw < TL_KX_MAX_TENSORS - 8; i++) {
-		if (!strncmp(net->params[i].name, "head.", 5))
+		if (!strncmp(net->params[i].name, "head.", 5)) /* tlkit's new head */
 			continue;
 		snprintf(want[nw].name, sizeof want[nw].name, "%s", net->params[i].name);
 		want[nw].ndim = net->params[i].ndim;
@@ -348,110 +430,31 @@ static int check_want_base(const char *model, want_t *want)
 		nw++;
 	}
 	tl_net_free(net);
+	/* the ImageNet classifier: any number of classes (its last layer's,
+	 * else 1000); its input is the base's output */
+	*classifier = 0;
+	for (const tl_model_fc *fc = mi->classifier; fc->name; fc++)
+		for (size_t i = 0; i < nh; i++)
+			*classifier |= !strncmp(have[i].name, fc->name, strlen(fc->name)) &&
+				       have[i].name[strlen(fc->name)] == '.';
+	for (const tl_model_fc *fc = mi->classifier; *classifier && fc->name; fc++) {
+		char wn[64], bn[64];
+		snprintf(wn, sizeof wn, "%s.weight", fc->name);
+		snprintf(bn, sizeof bn, "%s.bias", fc->name);
+		int64_t out = fc->out;
+		for (size_t i = 0; out < 0 && i < nh; i++)
+			if (!strcmp(have[i].name, wn) && have[i].ndim == 2)
+				out = have[i].shape[0];
+		if (out < 0)
+			out = 1000;
+		want_t *w = &want[nw++];
+		snprintf(w->name, sizeof w->name, "%s", wn);
+		w->ndim = 2, w->shape[0] = out, w->shape[1] = fc->in ? fc->in : head_in;
+		w = &want[nw++];
+		snprintf(w->name, sizeof w->name, "%s", bn);
+		w->ndim = 1, w->shape[0] = out;
+	}
 	return nw;
-}
-
-/* Appends torchvision VGG16's classifier (layers 0, 3, 6; the last with
- * as many classes as the file's classifier.6.weight, else 1000) to want
- * at *nw. */
-static void check_want_classifier(const have_t *have, size_t nh, want_t *want, int *nw)
-{
-	static const int64_t cw[3][2] = {{4096, 25088}, {4096, 4096}, {-1, 4096}};
-	static const int idx[3] = {0, 3, 6};
-	for (int k = 0; k < 3; k++) {
-		int64_t out = cw[k][0];
-		if (out < 0) /* any number of classes */
-			for (size_t i = 0; i < nh; i++)
-				if (!strcmp(have[i].name, "classifier.6.weight") && have[i].ndim == 2)
-					out = have[i].shape[0];
-		snprintf(want[*nw].name, sizeof want[*nw].name, "classifier.%d.weight", idx[k]);
-		want[*nw].ndim = 2, want[*nw].shape[0] = out < 0 ? 1000 : out,
-		want[*nw].shape[1] = cw[k][1];
-		(*nw)++;
-		snprintf(want[*nw].name, sizeof want[*nw].name, "classifier.%d.bias", idx[k]);
-		want[*nw].ndim = 1, want[*nw].shape[0] = out < 0 ? 1000 : out;
-		(*nw)++;
-	}
-}
-
-/* Appends one wanted tensor to want at *nw. */
-static void want_add(want_t *want, int *nw, const char *name, int ndim, int64_t a, int64_t b,
-		     int64_t c, int64_t d)
-{
-	want_t *w = &want[(*nw)++];
-	snprintf(w->name, sizeof w->name, "%s", name);
-	w->ndim = ndim, w->shape[0] = a, w->shape[1] = b, w->shape[2] = c, w->shape[3] = d;
-}
-
-/* Appends a torchvision BatchNorm2d's four tensors of c channels. */
-static void want_bn(want_t *want, int *nw, const char *prefix, int64_t c)
-{
-	static const char *const k[4] = {"weight", "bias", "running_mean", "running_var"};
-	for (int i = 0; i < 4; i++) {
-		char n[64];
-		snprintf(n, sizeof n, "%s.%s", prefix, k[i]);
-		want_add(want, nw, n, 1, c, 0, 0, 0);
-	}
-}
-
-/* Lists into want (room for TL_KX_MAX_TENSORS) torchvision mobilenet_v2's
- * features.* with every channel count c as max(1, c / div) (tlkit's
- * width_div; 1 = the real network); returns the count. */
-static int check_want_mnv2(int div, want_t *want)
-{
-	static const int set[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-				      {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-#define W(c) ((int64_t)((c) / div > 0 ? (c) / div : 1))
-	int nw = 0, f = 1;
-	int64_t in = W(32);
-	char n[64];
-	want_add(want, &nw, "features.0.0.weight", 4, in, 3, 3, 3);
-	want_bn(want, &nw, "features.0.1", in);
-	for (int s = 0; s < 7; s++)
-		for (int r = 0; r < set[s][2]; r++, f++) {
-			int64_t hid = in * set[s][0], out = W(set[s][1]);
-			const char *dw = "conv.1.0", *dwbn = "conv.1.1", *pj = "conv.2", *pjbn = "conv.3";
-			if (set[s][0] == 1) {
-				dw = "conv.0.0", dwbn = "conv.0.1", pj = "conv.1", pjbn = "conv.2";
-			} else {
-				snprintf(n, sizeof n, "features.%d.conv.0.0.weight", f);
-				want_add(want, &nw, n, 4, hid, in, 1, 1);
-				snprintf(n, sizeof n, "features.%d.conv.0.1", f);
-				want_bn(want, &nw, n, hid);
-			}
-			snprintf(n, sizeof n, "features.%d.%s.weight", f, dw);
-			want_add(want, &nw, n, 4, hid, 1, 3, 3);
-			snprintf(n, sizeof n, "features.%d.%s", f, dwbn);
-			want_bn(want, &nw, n, hid);
-			snprintf(n, sizeof n, "features.%d.%s.weight", f, pj);
-			want_add(want, &nw, n, 4, out, hid, 1, 1);
-			snprintf(n, sizeof n, "features.%d.%s", f, pjbn);
-			want_bn(want, &nw, n, out);
-			in = out;
-		}
-	want_add(want, &nw, "features.18.0.weight", 4, W(1280), in, 1, 1);
-	want_bn(want, &nw, "features.18.1", W(1280));
-#undef W
-	return nw;
-}
-
-/* The width divisor of a MobileNetV2 file: the smallest div for which
- * features.0 has max(1, 32 / div) and features.18 max(1, 1280 / div)
- * outputs (1 when none fits: the file is then compared with the real
- * network). */
-static int mnv2_div(const have_t *have, size_t nh)
-{
-	int64_t c0 = -1, cl = -1;
-	for (size_t i = 0; i < nh; i++) {
-		if (!strcmp(have[i].name, "features.0.0.weight") && have[i].ndim == 4)
-			c0 = have[i].shape[0];
-		if (!strcmp(have[i].name, "features.18.0.weight") && have[i].ndim == 4)
-			cl = have[i].shape[0];
-	}
-	for (int div = 1; div <= 1280; div++)
-		if ((32 / div > 0 ? 32 / div : 1) == c0 && (1280 / div > 0 ? 1280 / div : 1) == cl)
-			return div;
-	return 1;
 }
 
 /* Prints each wanted tensor the file lacks or holds mis-shaped, marking
@@ -518,26 +521,12 @@ static int cmd_check(const char *path, const char *model)
 	if (rc >= 0)
 		return rc;
 	want_t *want = calloc(TL_KX_MAX_TENSORS, sizeof *want);
-	int mnv2 = !strcmp(model, "mobilenetv2"), div = mnv2 ? mnv2_div(have, nh) : 1;
-	int nw = !want ? -1 : mnv2 ? check_want_mnv2(div, want) : check_want_base(model, want);
+	int div = 1, classifier = 0, missing = 0, shaped = 0, extra = 0;
+	int nw = want ? check_want(model, have, nh, want, &div, &classifier) : -1;
 	if (nw < 0) {
 		free(want);
 		free(have);
 		return 2;
-	}
-	int missing = 0, shaped = 0, extra = 0, classifier = 0;
-	for (size_t i = 0; i < nh; i++)
-		classifier |= !strncmp(have[i].name, "classifier.", 11);
-	if (classifier && !strcmp(model, "vgg16")) /* torchvision's classifier: 0, 3, 6 */
-		check_want_classifier(have, nh, want, &nw);
-	if (classifier && mnv2) { /* torchvision's classifier.1, any number of classes */
-		int64_t k = 1000;
-		for (size_t i = 0; i < nh; i++)
-			if (!strcmp(have[i].name, "classifier.1.weight") && have[i].ndim == 2)
-				k = have[i].shape[0];
-		int64_t last = 1280 / div > 0 ? 1280 / div : 1;
-		want_add(want, &nw, "classifier.1.weight", 2, k, last, 0, 0);
-		want_add(want, &nw, "classifier.1.bias", 1, k, 0, 0, 0);
 	}
 	uint64_t params = check_match(want, nw, have, nh, &missing, &shaped);
 	extra = check_extra(have, nh);
@@ -570,9 +559,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'm':
-			if (!known_model(optarg))
-				return bad("-m: expected " TL_MODEL_LIST, optarg);
-			model = optarg;
+			if (!known_model(optarg)) {
+				char what[300];
+				snprintf(what, sizeof what, "-m: expected %s", tl_model_list());
+				return bad(what, optarg);
+			}
+			model = tl_model_find(optarg)->name; /* an alias: the name */
 			break;
 		case 'q': quiet = 1; break;
 		case 'h': usage(stdout); return 0;

@@ -27,6 +27,7 @@
 #include "nn/device.h"
 #include "nn/models.h"
 #include "nn/optim.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 
 static const char *srcdir(void)
@@ -906,6 +907,48 @@ static void wrong_weights_name_the_tensor(void **state)
 	assert_int_equal(tl_model_build(&cfg, &net, &err), TL_EUSAGE);
 }
 
+/* Every registry row: its smallest input builds and one pixel less is
+ * refused with the row's size in the message; aliases name the row and
+ * defaults record the canonical name. */
+static void registry_rows_hold(void **state)
+{
+	(void)state;
+	assert_true(tl_model_count() >= 6);
+	for (int i = 0; i < tl_model_count(); i++) {
+		const tl_model_info *m = tl_model_at(i);
+		tl_model_cfg cfg;
+		tl_net *net;
+		tl_err err;
+		tl_model_defaults(&cfg, m->name);
+		assert_string_equal(cfg.model, m->name);
+		assert_ptr_equal(tl_model_find(m->name), m);
+		cfg.width_div = 16;
+		cfg.height = cfg.width = m->min_input;
+		if (tl_model_build(&cfg, &net, &err) != TL_OK)
+			fail_msg("%s at %d: %s", m->name, m->min_input, err.msg);
+		tl_net_free(net);
+		assert_non_null(tl_model_default(m->name, m->weights[0] ? "unit" : "strategy"));
+		if (m->min_input == 1)
+			continue;
+		cfg.height = cfg.width = m->min_input - 1;
+		assert_int_equal(tl_model_build(&cfg, &net, &err), TL_EUSAGE);
+		char want[96];
+		snprintf(want, sizeof want, "the smallest square input it takes is %dx%d", m->min_input,
+			 m->min_input);
+		if (!strstr(err.msg, want))
+			fail_msg("%s: '%s' lacks '%s'", m->name, err.msg, want);
+	}
+	assert_ptr_equal(tl_model_find("mobilenet_v2"), tl_model_find("mobilenetv2"));
+	assert_ptr_equal(tl_model_find("squeezenet1_1"), tl_model_find("squeezenet"));
+	assert_null(tl_model_find("mobilenet"));
+	assert_null(tl_model_find("mobilenetv2,"));
+	tl_model_cfg cfg;
+	tl_model_defaults(&cfg, "mobilenet_v2");
+	assert_string_equal(cfg.model, "mobilenetv2");
+	assert_true(cfg.dropout == 0.2f && !cfg.flatten);
+	assert_string_equal(tl_model_list(), "vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline");
+}
+
 int main(void)
 {
 	static const net_case cases[] = {
@@ -935,11 +978,14 @@ int main(void)
 		{"baseline-32.safetensors", "cpu-reference", 1, NULL},
 		{"baseline-32.safetensors", "cpu", 2, NULL},
 		{"baseline-32.safetensors", "opencl", 1, NULL},
+		{"googlenet-32-div16.safetensors", "cpu-reference", 1, NULL},
+		{"googlenet-32-div16.safetensors", "cpu", 2, NULL},
+		{"googlenet-32-div16.safetensors", "opencl", 1, NULL},
 		{"vgg16-div16.safetensors", "cpu", 2, "bf16"},
 		{"googlenet-div16.safetensors", "cpu", 2, "bf16"},
 		{"alexnet-div16.safetensors", "cpu", 1, "bf16"},
 	};
-	_Static_assert(sizeof cases / sizeof cases[0] == 29, "one against_torch entry per case");
+	_Static_assert(sizeof cases / sizeof cases[0] == 32, "one against_torch entry per case");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[0]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[1]),
@@ -970,6 +1016,9 @@ int main(void)
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[26]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[27]),
 		cmocka_unit_test_prestate(against_torch, (void *)&cases[28]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[29]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[30]),
+		cmocka_unit_test_prestate(against_torch, (void *)&cases[31]),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "vgg16-div16.safetensors"),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "googlenet-div16.safetensors"),
 		cmocka_unit_test_prestate(bf16_is_the_rounded_operands_product, "alexnet-div16.safetensors"),
@@ -984,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(wrong_weights_name_the_tensor),
 		cmocka_unit_test(device_memory_is_checked),
 		cmocka_unit_test(nonfinite_weights_are_named),
+		cmocka_unit_test(registry_rows_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,6 +259,9 @@ static void options_parse_strictly(void **state)
 	assert_int_equal(opt(&c, "model", "resnet", &what), 1);
 	assert_string_equal(c.model, "vgg16");
 	assert_string_equal(what, "-m: expected vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline");
+	assert_int_equal(opt(&c, "model", "mobilenet_v2", &what), 0); /* torchvision's spelling */
+	assert_string_equal(c.model, "mobilenetv2"); /* what checkpoints record */
+	assert_int_equal(opt(&c, "model", "vgg16", &what), 0);
 	assert_int_equal(opt(&c, "crop", "6", &what), 0);
 	assert_int_equal(c.crop_pad, 6);
 	assert_int_equal(opt(&c, "crop", "65", &what), 1);

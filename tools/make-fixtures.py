@@ -27,6 +27,8 @@ classes below; tensor names exactly tlkit's), no dropout, each under
                                 0.75/1, ceil-mode pools), widths / 16, 64x64
                                 Caffe-style input (0..255 minus BGR mean),
                                 batch 2, head gap -> predictions 10.
+  googlenet-32-div16.safetensors  the same at 32x32 (the last pools' windows
+                                run past the edge of 2x2 maps)
   alexnet-div16.safetensors     torchvision AlexNet, widths / 16, 64x64
   alexnet-160-div16.safetensors  the same at 160x160 (uneven adaptive-pool windows)
                                 (features end at 1x1; the adaptive average
@@ -617,6 +619,14 @@ def googlenet_fixture():
     return run_fn(net, x, torch.tensor([2, 7]), logit_std=2.0), meta("googlenet", 16, 64, "gap", "none")
 
 
+def googlenet32_fixture():
+    # 32x32, as Caffe and PyTorch take it: the ceil-mode pools meet maps
+    # smaller than their window (pool4/3x3_s2 on 2x2 gives 1x1)
+    net = GoogLeNet(16, [], 10)
+    x = torch.rand(2, 3, 32, 32) * 255 - torch.tensor([104.0, 117.0, 123.0]).view(1, 3, 1, 1)
+    return run_fn(net, x, torch.tensor([4, 1]), logit_std=2.0), meta("googlenet", 16, 32, "gap", "none")
+
+
 def alexnet_fixture():
     net = AlexNet(16, [16], 10)
     x = torch.randn(2, 3, 64, 64)
@@ -659,6 +669,7 @@ FIXTURES = {
     "mobilenetv2-div16": (1003, mobilenetv2_fixture(False)),
     "mobilenetv2-keras-div16": (1004, mobilenetv2_fixture(True)),
     "baseline-32": (1005, baseline_fixture),
+    "googlenet-32-div16": (1007, googlenet32_fixture),
 }
 OLD = ["vgg16-div16", "squeezenet-64"]
 

@@ -6,43 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/builders.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 
 void tl_model_defaults(tl_model_cfg *cfg, const char *model)
 {
+	const tl_model_info *m = model ? tl_model_find(model) : NULL;
 	memset(cfg, 0, sizeof *cfg);
-	cfg->model = model;
+	cfg->model = m ? m->name : model; /* an unknown name: tl_model_build says so */
 	cfg->width_div = 1;
 	cfg->n_classes = 10;
-	if (model && strcmp(model, "squeezenet") == 0) {
-		cfg->height = cfg->width = 64;
-		cfg->flatten = 0;
-		cfg->n_hidden = 0;
-		cfg->dropout = 0.5f;
-	} else if (model && (strcmp(model, "googlenet") == 0 || strcmp(model, "mobilenetv2") == 0)) {
-		cfg->height = cfg->width = 64;
-		cfg->flatten = 0;
-		cfg->n_hidden = 0;
-		cfg->dropout = strcmp(model, "googlenet") == 0 ? 0.4f : 0.2f; /* BVLC, torchvision */
-	} else if (model && strcmp(model, "alexnet") == 0) {
-		cfg->height = cfg->width = 64;
-		cfg->flatten = 1;
-		cfg->hidden[0] = cfg->hidden[1] = 4096;
-		cfg->n_hidden = 2;
-		cfg->dropout = 0.5f;
-	} else if (model && strcmp(model, "baseline") == 0) {
-		cfg->height = cfg->width = 32;
-		cfg->flatten = 1;
-		cfg->hidden[0] = 128;
-		cfg->n_hidden = 1;
-		cfg->dropout = 0.0f;
-	} else {
-		cfg->height = cfg->width = 32;
-		cfg->flatten = 1;
-		cfg->hidden[0] = 256;
-		cfg->n_hidden = 1;
-		cfg->dropout = 0.5f;
-	}
+	if (!m)
+		m = tl_model_at(0);
+	cfg->height = cfg->width = m->size;
+	cfg->flatten = m->flatten;
+	cfg->n_hidden = m->n_hidden;
+	for (int i = 0; i < m->n_hidden; i++)
+		cfg->hidden[i] = m->hidden[i];
+	cfg->dropout = m->dropout;
 }
 
 int tl_model_parse_head(const char *s, tl_model_cfg *cfg)
@@ -66,23 +48,14 @@ int tl_model_parse_head(const char *s, tl_model_cfg *cfg)
 	return 0;
 }
 
-/* The end of the error a graph too deep for its input gives (tl_model_build
- * adds the size that would do). */
-#define TOO_SMALL "is too small for the network"
 #define CHECK_T(t)                                                                            \
 	do {                                                                                  \
 		if ((t) < 0) {                                                                \
 			tl_net_free(net);                                                     \
-			return tl_seterr(err, TL_EUSAGE, "%s: input %dx%d " TOO_SMALL,        \
+			return tl_seterr(err, TL_EUSAGE, "%s: input %dx%d " TL_TOO_SMALL,        \
 					 cfg->model, cfg->height, cfg->width);                \
 		}                                                                             \
 	} while (0)
-
-static int wdiv(int w, int div)
-{
-	int v = w / div;
-	return v < 1 ? 1 : v;
-}
 
 /* AlexNet's own classifier (torchvision: dropout, classifier.1 4096 ReLU,
  * dropout, classifier.4 4096 ReLU), so its weights load; then predictions. */
@@ -102,33 +75,21 @@ static int alexnet_classifier(tl_net *net, const tl_model_cfg *cfg, int t)
 	return t;
 }
 
-/* The head: flatten or gap, hidden dense+relu+dropout layers, classifier.
- * GoogLeNet and MobileNetV2 with no hidden layer keep their dropout before
- * the classifier, as their ImageNet heads have it. */
-static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err *err)
+tl_status tl_model_finish(tl_net *net, const tl_model_cfg *cfg, const tl_head_names *hn, int t,
+			  tl_net **out, tl_err *err)
 {
-	int own = strcmp(cfg->model, "vgg16") && strcmp(cfg->model, "squeezenet");
-	int gnet = strcmp(cfg->model, "googlenet") == 0, mnv2 = strcmp(cfg->model, "mobilenetv2") == 0;
 	if (cfg->flatten) {
 		t = tl_net_flatten(net, "flatten", "head", t);
 	} else {
 		t = tl_net_gap(net, "global_average_pooling", "head", t);
-		/* Keras' layer name; Caffe's 7x7 average pool (global at 224x224) */
-		tl_net_alias(net, t, gnet ? "global_average_pooling2d,pool5/7x7_s1,avgpool"
-					  : "global_average_pooling2d");
+		tl_net_alias(net, t, "global_average_pooling2d"); /* Keras' layer name */
+		if (hn->gap)
+			tl_net_alias(net, t, hn->gap);
 	}
-	if (strcmp(cfg->model, "alexnet") == 0 && cfg->flatten && cfg->n_hidden == 2 &&
-	    cfg->hidden[0] == 4096 && cfg->hidden[1] == 4096) {
-		t = alexnet_classifier(net, cfg, t);
-		t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
-				 "head.predictions.weight", "head.predictions.bias");
-		tl_net_alias(net, t, "classifier.6");
-		return tl_net_finalize(net, err);
-	}
-	if (own && cfg->n_hidden == 0 && cfg->dropout > 0) {
+	if (hn->dropout_first && cfg->n_hidden == 0 && cfg->dropout > 0) {
 		t = tl_net_dropout(net, "dropout", "head", t, cfg->dropout);
-		if (gnet || mnv2)
-			tl_net_alias(net, t, gnet ? "pool5/drop_7x7_s1" : "classifier.0");
+		if (hn->dropout)
+			tl_net_alias(net, t, hn->dropout);
 	}
 	for (int i = 0; i < cfg->n_hidden; i++) {
 		char name[32], wn[48], bn[48];
@@ -142,12 +103,18 @@ static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err 
 	}
 	t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0, "head.predictions.weight",
 			 "head.predictions.bias");
-	if (cfg->n_hidden == 0 && (gnet || mnv2)) /* the ImageNet head's place */
-		tl_net_alias(net, t, gnet ? "loss3/classifier,fc" : "classifier.1");
-	return tl_net_finalize(net, err);
+	if (cfg->n_hidden == 0 && hn->classifier) /* the ImageNet head's place */
+		tl_net_alias(net, t, hn->classifier);
+	tl_status st = tl_net_finalize(net, err);
+	if (st != TL_OK) {
+		tl_net_free(net);
+		return st;
+	}
+	*out = net;
+	return TL_OK;
 }
 
-static tl_status build_vgg16(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_vgg16(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	static const int widths[5] = {64, 128, 256, 512, 512}, convs[5] = {2, 2, 3, 3, 3};
 	tl_net *net = tl_net_new("vgg16", 3, cfg->height, cfg->width);
@@ -160,7 +127,7 @@ static tl_status build_vgg16(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 			snprintf(name, sizeof name, "block%d_conv%d", b + 1, c + 1);
 			snprintf(wn, sizeof wn, "features.%d.weight", idx);
 			snprintf(bn, sizeof bn, "features.%d.bias", idx);
-			t = tl_net_conv(net, name, unit, t, wdiv(widths[b], cfg->width_div), 3, 1, 1, 1,
+			t = tl_net_conv(net, name, unit, t, tl_wdiv(widths[b], cfg->width_div), 3, 1, 1, 1,
 					wn, bn);
 			CHECK_T(t);
 			snprintf(name, sizeof name, "features.%d,features.%d", idx, idx + 1);
@@ -175,16 +142,11 @@ static tl_status build_vgg16(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 		tl_net_alias(net, t, name);
 		idx++;
 	}
-	tl_status st = build_head(net, cfg, t, err);
-	if (st != TL_OK) {
-		tl_net_free(net);
-		return st;
-	}
-	*out = net;
-	return TL_OK;
+	static const tl_head_names hn = {0};
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
-static tl_status build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	/* torchvision squeezenet1_1 features: index, squeeze, expand (each branch) */
 	static const struct {
@@ -193,7 +155,7 @@ static tl_status build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err 
 		      {9, 48, 192, 1}, {10, 48, 192, 0}, {11, 64, 256, 0}, {12, 64, 256, 0}};
 	int d = cfg->width_div;
 	tl_net *net = tl_net_new("squeezenet", 3, cfg->height, cfg->width);
-	int t = tl_net_conv(net, "conv1", "conv1", 0, wdiv(64, d), 3, 2, 0, 1, "features.0.weight",
+	int t = tl_net_conv(net, "conv1", "conv1", 0, tl_wdiv(64, d), 3, 2, 0, 1, "features.0.weight",
 			    "features.0.bias");
 	CHECK_T(t);
 	tl_net_alias(net, t, "features.0,features.1");
@@ -214,15 +176,15 @@ static tl_status build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err 
 		snprintf(name, sizeof name, "fire%d_squeeze1x1", f + 2);
 		snprintf(wn, sizeof wn, "features.%d.squeeze.weight", fires[f].idx);
 		snprintf(bn, sizeof bn, "features.%d.squeeze.bias", fires[f].idx);
-		int s = tl_net_conv(net, name, unit, t, wdiv(fires[f].sq, d), 1, 1, 0, 1, wn, bn);
+		int s = tl_net_conv(net, name, unit, t, tl_wdiv(fires[f].sq, d), 1, 1, 0, 1, wn, bn);
 		snprintf(name, sizeof name, "fire%d_expand1x1", f + 2);
 		snprintf(wn, sizeof wn, "features.%d.expand1x1.weight", fires[f].idx);
 		snprintf(bn, sizeof bn, "features.%d.expand1x1.bias", fires[f].idx);
-		int e1 = tl_net_conv(net, name, unit, s, wdiv(fires[f].ex, d), 1, 1, 0, 1, wn, bn);
+		int e1 = tl_net_conv(net, name, unit, s, tl_wdiv(fires[f].ex, d), 1, 1, 0, 1, wn, bn);
 		snprintf(name, sizeof name, "fire%d_expand3x3", f + 2);
 		snprintf(wn, sizeof wn, "features.%d.expand3x3.weight", fires[f].idx);
 		snprintf(bn, sizeof bn, "features.%d.expand3x3.bias", fires[f].idx);
-		int e3 = tl_net_conv(net, name, unit, s, wdiv(fires[f].ex, d), 3, 1, 1, 1, wn, bn);
+		int e3 = tl_net_conv(net, name, unit, s, tl_wdiv(fires[f].ex, d), 3, 1, 1, 1, wn, bn);
 		snprintf(name, sizeof name, "fire%d", f + 2);
 		t = tl_net_concat(net, name, unit, e1, e3);
 		CHECK_T(t);
@@ -230,25 +192,8 @@ static tl_status build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err 
 		tl_net_alias(net, t, name);
 		tl_net_unit_alias(net, unit, name);
 	}
-	tl_status st = build_head(net, cfg, t, err);
-	if (st != TL_OK) {
-		tl_net_free(net);
-		return st;
-	}
-	*out = net;
-	return TL_OK;
-}
-
-/* The network's end: the head, or the error that drops the graph. */
-static tl_status finish(tl_net *net, const tl_model_cfg *cfg, int t, tl_net **out, tl_err *err)
-{
-	tl_status st = build_head(net, cfg, t, err);
-	if (st != TL_OK) {
-		tl_net_free(net);
-		return st;
-	}
-	*out = net;
-	return TL_OK;
+	static const tl_head_names hn = {0};
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
 /* A Caffe conv + in-place ReLU named after its layer: NAME.weight/.bias. */
@@ -280,13 +225,13 @@ static int inception(tl_net *net, const char *unit, int in, const int *wd, int d
 	for (int i = 0; i < 8; i++)
 		snprintf(nm[i], sizeof nm[i], "%s/%s", unit, part[i]);
 	int b[4];
-	b[0] = caffe_conv(net, nm[0], unit, in, wdiv(wd[0], div), 1, 1, 0);
-	int r = caffe_conv(net, nm[1], unit, in, wdiv(wd[1], div), 1, 1, 0);
-	b[1] = caffe_conv(net, nm[2], unit, r, wdiv(wd[2], div), 3, 1, 1);
-	r = caffe_conv(net, nm[3], unit, in, wdiv(wd[3], div), 1, 1, 0);
-	b[2] = caffe_conv(net, nm[4], unit, r, wdiv(wd[4], div), 5, 1, 2);
+	b[0] = caffe_conv(net, nm[0], unit, in, tl_wdiv(wd[0], div), 1, 1, 0);
+	int r = caffe_conv(net, nm[1], unit, in, tl_wdiv(wd[1], div), 1, 1, 0);
+	b[1] = caffe_conv(net, nm[2], unit, r, tl_wdiv(wd[2], div), 3, 1, 1);
+	r = caffe_conv(net, nm[3], unit, in, tl_wdiv(wd[3], div), 1, 1, 0);
+	b[2] = caffe_conv(net, nm[4], unit, r, tl_wdiv(wd[4], div), 5, 1, 2);
 	int p = tl_net_maxpool_pad(net, nm[5], unit, in, 3, 1, 1, 1);
-	b[3] = caffe_conv(net, nm[6], unit, p, wdiv(wd[5], div), 1, 1, 0);
+	b[3] = caffe_conv(net, nm[6], unit, p, tl_wdiv(wd[5], div), 1, 1, 0);
 	return tl_net_concat_n(net, nm[7], unit, b, 4);
 }
 
@@ -296,7 +241,7 @@ static void torch_name(const char *caffe, char *out, size_t size)
 	snprintf(out, size, "inception%s", caffe + strlen("inception_"));
 }
 
-static tl_status build_googlenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_googlenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	/* 1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj (the BVLC deploy graph) */
 	static const struct {
@@ -313,16 +258,16 @@ static tl_status build_googlenet(const tl_model_cfg *cfg, tl_net **out, tl_err *
 		     {"inception_5b", 0, {384, 192, 384, 48, 128, 128}}};
 	int d = cfg->width_div;
 	tl_net *net = tl_net_new("googlenet", 3, cfg->height, cfg->width);
-	int t = caffe_conv(net, "conv1/7x7_s2", "conv1", 0, wdiv(64, d), 7, 2, 3);
+	int t = caffe_conv(net, "conv1/7x7_s2", "conv1", 0, tl_wdiv(64, d), 7, 2, 3);
 	CHECK_T(t);
 	tl_net_alias(net, t, "conv1");
 	t = tl_net_maxpool(net, "pool1/3x3_s2", "conv1", t, 3, 2, 1);
 	CHECK_T(t);
 	tl_net_alias(net, t, "maxpool1");
 	t = tl_net_lrn(net, "pool1/norm1", "conv1", t, 5, 1e-4f, 0.75f, 1.0f);
-	t = caffe_conv(net, "conv2/3x3_reduce", "conv2", t, wdiv(64, d), 1, 1, 0);
+	t = caffe_conv(net, "conv2/3x3_reduce", "conv2", t, tl_wdiv(64, d), 1, 1, 0);
 	tl_net_alias(net, t, "conv2");
-	t = caffe_conv(net, "conv2/3x3", "conv2", t, wdiv(192, d), 3, 1, 1);
+	t = caffe_conv(net, "conv2/3x3", "conv2", t, tl_wdiv(192, d), 3, 1, 1);
 	tl_net_alias(net, t, "conv3");
 	t = tl_net_lrn(net, "conv2/norm2", "conv2", t, 5, 1e-4f, 0.75f, 1.0f);
 	t = tl_net_maxpool(net, "pool2/3x3_s2", "conv2", t, 3, 2, 1);
@@ -343,10 +288,12 @@ static tl_status build_googlenet(const tl_model_cfg *cfg, tl_net **out, tl_err *
 		tl_net_alias(net, t, tn);
 		tl_net_unit_alias(net, mods[m].name, tn);
 	}
-	return finish(net, cfg, t, out, err);
+	static const tl_head_names hn = {"pool5/7x7_s1,avgpool", "pool5/drop_7x7_s1",
+					 "loss3/classifier,fc", 1};
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
-static tl_status build_alexnet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_alexnet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	/* torchvision alexnet().features: index, width, kernel, stride, pad, pool after */
 	static const struct {
@@ -360,7 +307,7 @@ static tl_status build_alexnet(const tl_model_cfg *cfg, tl_net **out, tl_err *er
 		snprintf(name, sizeof name, "conv%d", i + 1);
 		snprintf(wn, sizeof wn, "features.%d.weight", convs[i].idx);
 		snprintf(bn, sizeof bn, "features.%d.bias", convs[i].idx);
-		t = tl_net_conv(net, name, name, t, wdiv(convs[i].w, cfg->width_div), convs[i].k,
+		t = tl_net_conv(net, name, name, t, tl_wdiv(convs[i].w, cfg->width_div), convs[i].k,
 				convs[i].s, convs[i].p, 1, wn, bn);
 		CHECK_T(t);
 		snprintf(alias, sizeof alias, "features.%d,features.%d", convs[i].idx, convs[i].idx + 1);
@@ -378,7 +325,22 @@ static tl_status build_alexnet(const tl_model_cfg *cfg, tl_net **out, tl_err *er
 	}
 	(void)pools;
 	t = tl_net_avgpool(net, "avgpool", "conv5", t, 6, 6);
-	return finish(net, cfg, t, out, err);
+	static const tl_head_names hn = {NULL, NULL, NULL, 1};
+	if (cfg->flatten && cfg->n_hidden == 2 && cfg->hidden[0] == 4096 && cfg->hidden[1] == 4096) {
+		t = tl_net_flatten(net, "flatten", "head", t);
+		t = alexnet_classifier(net, cfg, t);
+		t = tl_net_dense(net, "predictions", "head", t, cfg->n_classes, 0,
+				 "head.predictions.weight", "head.predictions.bias");
+		tl_net_alias(net, t, "classifier.6");
+		tl_status st = tl_net_finalize(net, err);
+		if (st != TL_OK) {
+			tl_net_free(net);
+			return st;
+		}
+		*out = net;
+		return TL_OK;
+	}
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
 /* MobileNetV2's conv + batch norm (+ ReLU6) pair, torchvision names
@@ -477,7 +439,7 @@ static int mnv2_block(const mnv2 *m, int idx, const char *kname, int in, int t_e
 	return x;
 }
 
-static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	static const int setting[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
 					  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
@@ -496,7 +458,7 @@ static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err
 	tl_net *net = tl_net_new("mobilenetv2", 3, cfg->height, cfg->width);
 	mnv2 m = {net, cfg, "features.0", cfg->keras ? 1e-3f : 1e-5f, cfg->keras ? 1e-3f : 0.1f};
 	mnv2_pad(&m, 0, 3, 2, &pb, &pa);
-	int t = tl_net_conv_pad(net, "Conv1", m.unit, 0, wdiv(32, d), 3, 2, pb, pa, 0,
+	int t = tl_net_conv_pad(net, "Conv1", m.unit, 0, tl_wdiv(32, d), 3, 2, pb, pa, 0,
 				"features.0.0.weight", NULL);
 	CHECK_T(t);
 	tl_net_alias(net, t, "features.0.0");
@@ -513,32 +475,33 @@ static tl_status build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err
 			else
 				snprintf(kname, sizeof kname, "block_%d", idx - 1);
 			m.unit = unit;
-			t = mnv2_block(&m, idx, kname, t, setting[s][0], wdiv(setting[s][1], d),
+			t = mnv2_block(&m, idx, kname, t, setting[s][0], tl_wdiv(setting[s][1], d),
 				       r == 0 ? setting[s][3] : 1);
 			CHECK_T(t);
 			tl_net_unit_alias(net, unit, kname);
 		}
 	m.unit = "features.18";
-	t = tl_net_conv(net, "Conv_1", m.unit, t, wdiv(1280, d), 1, 1, 0, 0, "features.18.0.weight",
+	t = tl_net_conv(net, "Conv_1", m.unit, t, tl_wdiv(1280, d), 1, 1, 0, 0, "features.18.0.weight",
 			NULL);
 	tl_net_alias(net, t, "features.18.0");
 	t = mnv2_bn(&m, "out_relu", t, TL_ACT_RELU6, "features.18.1", "features.18", "Conv_1_bn");
 	tl_net_unit_alias(net, "features.18", "Conv_1");
-	return finish(net, cfg, t, out, err);
+	static const tl_head_names hn = {NULL, "classifier.0", "classifier.1", 1};
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
 /* The MobileNetV2 notebook's scratch baseline (Keras layer names). */
-static tl_status build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
+tl_status tl_build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 {
 	int d = cfg->width_div;
 	tl_net *net = tl_net_new("baseline", 3, cfg->height, cfg->width);
-	int t = tl_net_conv(net, "conv2d", "conv1", 0, wdiv(32, d), 3, 1, 1, 1,
+	int t = tl_net_conv(net, "conv2d", "conv1", 0, tl_wdiv(32, d), 3, 1, 1, 1,
 			    "features.0.weight", "features.0.bias");
 	tl_net_alias(net, t, "features.0,features.1");
 	t = tl_net_maxpool(net, "max_pooling2d", "conv1", t, 2, 2, 0);
 	CHECK_T(t);
 	tl_net_alias(net, t, "features.2");
-	t = tl_net_conv(net, "conv2d_1", "conv2", t, wdiv(64, d), 3, 1, 1, 1, "features.3.weight",
+	t = tl_net_conv(net, "conv2d_1", "conv2", t, tl_wdiv(64, d), 3, 1, 1, 1, "features.3.weight",
 			"features.3.bias");
 	tl_net_alias(net, t, "features.3,features.4");
 	t = tl_net_maxpool(net, "max_pooling2d_1", "conv2", t, 2, 2, 0);
@@ -546,13 +509,15 @@ static tl_status build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *e
 	tl_net_alias(net, t, "features.5");
 	tl_net_unit_alias(net, "conv1", "features.0");
 	tl_net_unit_alias(net, "conv2", "features.3");
-	return finish(net, cfg, t, out, err);
+	static const tl_head_names hn = {NULL, NULL, NULL, 1};
+	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
 tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err)
 {
+	const tl_model_info *m = tl_model_find(cfg->model);
 	cfg->keras = 0;
-	if (strcmp(cfg->model, "mobilenetv2") != 0 || !weights)
+	if (!m || !m->keras_graph || !weights)
 		return TL_OK;
 	tl_st_file *f;
 	TL_TRY(tl_st_open(&f, weights, err));
@@ -564,30 +529,7 @@ tl_status tl_model_graph_of(const char *weights, tl_model_cfg *cfg, tl_err *err)
 
 int tl_model_known(const char *name)
 {
-	static const char *const names[] = {"vgg16",	   "squeezenet",  "googlenet",
-					    "alexnet",	   "mobilenetv2", "baseline"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(name, names[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static tl_status build_any(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
-{
-	if (strcmp(cfg->model, "vgg16") == 0)
-		return build_vgg16(cfg, out, err);
-	if (strcmp(cfg->model, "squeezenet") == 0)
-		return build_squeezenet(cfg, out, err);
-	if (strcmp(cfg->model, "googlenet") == 0)
-		return build_googlenet(cfg, out, err);
-	if (strcmp(cfg->model, "alexnet") == 0)
-		return build_alexnet(cfg, out, err);
-	if (strcmp(cfg->model, "mobilenetv2") == 0)
-		return build_mobilenetv2(cfg, out, err);
-	if (strcmp(cfg->model, "baseline") == 0)
-		return build_baseline(cfg, out, err);
-	return tl_seterr(err, TL_EUSAGE, "unknown model '%s' (expected " TL_MODEL_LIST ")",
-			 cfg->model);
+	return name && tl_model_find(name) != NULL;
 }
 
 tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
@@ -595,24 +537,18 @@ tl_status tl_model_build(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 	*out = NULL;
 	if (cfg->n_classes < 1 || cfg->width_div < 1 || cfg->height < 1 || cfg->width < 1)
 		return tl_seterr(err, TL_EUSAGE, "bad model configuration");
-	tl_status st = build_any(cfg, out, err);
+	const tl_model_info *m = tl_model_find(cfg->model);
+	if (!m)
+		return tl_seterr(err, TL_EUSAGE, "unknown model '%s' (expected %s)", cfg->model,
+				 tl_model_list());
+	tl_status st = m->build(cfg, out, err);
 	if (st != TL_EUSAGE || !err)
 		return st; /* err->msg is only set by a failure */
-	size_t len = strlen(err->msg), tail = strlen(TOO_SMALL);
-	if (len < tail || strcmp(err->msg + len - tail, TOO_SMALL) != 0)
+	size_t len = strlen(err->msg), tail = strlen(TL_TOO_SMALL);
+	if (len < tail || strcmp(err->msg + len - tail, TL_TOO_SMALL) != 0)
 		return st;
-	/* say what would do: the smallest square input the network takes */
-	tl_model_cfg c = *cfg;
-	for (int s = (cfg->height > cfg->width ? cfg->height : cfg->width) + 1; s <= 1024; s++) {
-		tl_net *n;
-		tl_err e;
-		c.height = c.width = s;
-		if (build_any(&c, &n, &e) == TL_OK) {
-			tl_net_free(n);
-			snprintf(err->msg + len, sizeof err->msg - len,
-				 " (the smallest square input it takes is %dx%d: tlpack -r %d)", s, s, s);
-			break;
-		}
-	}
+	int s = m->min_input; /* say what would do */
+	snprintf(err->msg + len, sizeof err->msg - len,
+		 " (the smallest square input it takes is %dx%d: tlpack -r %d)", s, s, s);
 	return st;
 }

@@ -247,12 +247,26 @@ void tl_net_unit_alias(tl_net *net, const char *unit, const char *alias)
 			snprintf(net->unit_alias[i], sizeof net->unit_alias[i], "%s", alias);
 }
 
+/* A max pool's output size along one axis: tl_pool_out, and in ceil mode
+ * also on an input smaller than the window, as PyTorch and Caffe take it
+ * (ceil((in + 2p - k) / s) + 1 windows, one at least when in + 2p >= 2:
+ * the window runs past the edge and its max is over the cells inside). */
+static int pool_out(int in, int k, int s, int p, int ceil_mode)
+{
+	if (!ceil_mode || in + 2 * p >= k)
+		return tl_pool_out(in, k, s, p, ceil_mode);
+	int o = in + 2 * p - k > -s ? 1 : 0; /* ceil of a negative fraction above -1 */
+	if (o && (o - 1) * s >= in + p)
+		o--;
+	return o;
+}
+
 int tl_net_maxpool_pad(tl_net *net, const char *name, const char *unit, int in, int k,
 		       int stride, int pad, int ceil_mode)
 {
 	tl_shape3 s = net->tshape[in];
-	int oh = tl_pool_out(s.h, k, stride, pad, ceil_mode),
-	    ow = tl_pool_out(s.w, k, stride, pad, ceil_mode);
+	int oh = pool_out(s.h, k, stride, pad, ceil_mode),
+	    ow = pool_out(s.w, k, stride, pad, ceil_mode);
 	if (oh < 1 || ow < 1 || 2 * pad > k)
 		return -1;
 	tl_layer *l = add_layer(net, TL_L_MAXPOOL, name, unit, in);

@@ -13,6 +13,7 @@
 #include "infile.h"
 #include "nn/md5.h"
 #include "nn/pth_find.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 
 static int is_file(const char *p)
@@ -37,42 +38,14 @@ int tl_user_data_dir(char *buf, size_t n)
 	return -1;
 }
 
-static const char *const vgg_names[] = {
-	"vgg16.safetensors", "vgg16.tv_in1k.safetensors", "vgg16-imagenet.safetensors",
-	"vgg16_weights_tf_dim_ordering_tf_kernels_notop.safetensors",
-	"vgg16_weights_tf_dim_ordering_tf_kernels.safetensors", NULL};
-static const char *const sq_names[] = {"squeezenet1_1-imagenet.safetensors",
-				       "squeezenet1_1.safetensors", NULL};
-static const char *const gn_names[] = {"googlenet-imagenet.safetensors",
-				       "bvlc_googlenet.safetensors", "googlenet.safetensors", NULL};
-static const char *const an_names[] = {"alexnet-imagenet.safetensors", "alexnet.safetensors",
-				       NULL};
-static const char *const mn_names[] = {
-	"mobilenetv2-imagenet.safetensors", "mobilenet_v2.safetensors",
-	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.safetensors",
-	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.safetensors", NULL};
-static const char *const vgg_keras[] = {"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-					"vgg16_weights_tf_dim_ordering_tf_kernels.h5", NULL};
-static const char *const mn_keras[] = {
-	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", NULL};
-static const char *const none[] = {NULL};
-
-/* Where each model's weights go by name: safetensors names, Keras .h5
- * names in ~/.keras/models (the notebooks' cache). */
-static const struct {
-	const char *model;
-	const char *const *names, *const *keras;
-} tables[] = {{"vgg16", vgg_names, vgg_keras},   {"squeezenet", sq_names, none},
-	      {"googlenet", gn_names, none},      {"alexnet", an_names, none},
-	      {"mobilenetv2", mn_names, mn_keras}, {"baseline", none, none}};
-
-static int table_of(const char *model)
+/* The registry row of model (its weights and Keras file names); an
+ * unknown name has none. */
+static const tl_model_info *row_of(const char *model)
 {
-	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
-		if (strcmp(tables[i].model, model) == 0)
-			return (int)i;
-	return 0;
+	static const char *const none[] = {NULL};
+	static const tl_model_info nothing = {.name = "", .weights = none, .keras = none};
+	const tl_model_info *m = tl_model_find(model);
+	return m ? m : &nothing;
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -224,8 +197,8 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 			  tl_err *err)
 {
 	memset(out, 0, sizeof *out);
-	int m = table_of(model);
-	const char *const *names = tables[m].names;
+	const tl_model_info *m = row_of(model);
+	const char *const *names = m->weights;
 	const char *env = getenv("TL_WEIGHTS");
 	struct stat sb;
 	if (env && env[0] && stat(env, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
@@ -248,10 +221,10 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 			return TL_OK;
 		}
 	const char *home = getenv("HOME");
-	if (tables[m].keras[0] && home && home[0]) {
+	if (m->keras[0] && home && home[0]) {
 		char kdir[4000], h5[4096];
 		snprintf(kdir, sizeof kdir, "%s/.keras/models", home);
-		if (search_dir(kdir, tables[m].keras, h5, sizeof h5))
+		if (search_dir(kdir, m->keras, h5, sizeof h5))
 			return import_once(h5, out, err);
 	}
 	return tl_pth_find(model, out, err);
@@ -259,7 +232,7 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 
 int tl_weights_exist_for(const char *model)
 {
-	return tables[table_of(model)].names[0] != NULL;
+	return row_of(model)->weights[0] != NULL;
 }
 
 void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n)
@@ -267,16 +240,16 @@ void tl_weights_where(const char *model, const char *datadir, char *buf, size_t 
 	char user[4000];
 	if (tl_user_data_dir(user, sizeof user) != 0)
 		snprintf(user, sizeof user, "~/.local/share/tlkit");
-	int m = table_of(model);
-	if (!tables[m].names[0]) {
+	const tl_model_info *m = row_of(model);
+	if (!m->weights[0]) {
 		snprintf(buf, n, "%s has no pretrained weights (train it with -s scratch)", model);
 		return;
 	}
 	char keras[200] = "";
-	if (tables[m].keras[0])
-		snprintf(keras, sizeof keras, ", and Keras' %s in ~/.keras/models", tables[m].keras[0]);
+	if (m->keras[0])
+		snprintf(keras, sizeof keras, ", and Keras' %s in ~/.keras/models", m->keras[0]);
 	char torch[300];
 	tl_pth_where(model, torch, sizeof torch);
-	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s%s", tables[m].names[0], user, datadir,
+	snprintf(buf, n, "%s in $TL_WEIGHTS, ., data/, %s, %s%s%s", m->weights[0], user, datadir,
 		 keras, torch);
 }

@@ -6,7 +6,7 @@
  * ${XDG_DATA_HOME:-~/.local/share}/tlkit, the installed $(datadir)/tlkit,
  * then (VGG16 and MobileNetV2, the networks Keras ships) the Keras cache
  * ~/.keras/models, then torchvision's .pth files in the torch hub cache
- * (nn/pth_find.h).  File names per model in weights_find.c (googlenet:
+ * (nn/pth_find.h).  File names per model in the registry, nn/registry.c (googlenet:
  * googlenet-imagenet.safetensors, as in ../shared/data).  A Keras .h5 found
  * is imported once into the user data directory, under its own name with
  * .safetensors, where the next lookup finds it (a $TL_WEIGHTS .h5 too).

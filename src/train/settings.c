@@ -2,6 +2,7 @@
 #include "train/settings.h"
 
 #include "nn/device.h"
+#include "nn/registry.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,9 +20,6 @@ const tl_enum tl_schedule_names[] = {{"constant", TL_SCHED_CONSTANT}, {"step", T
 				     {"onecycle", TL_SCHED_ONECYCLE}, {0, 0}};
 const tl_enum tl_opt_names[] = {{"adam", TL_OPT_ADAM}, {"sgd", TL_OPT_SGD}, {0, 0}};
 const tl_enum tl_monitor_names[] = {{"val_accuracy", 0}, {"val_loss", 1}, {0, 0}};
-static const tl_enum model_names[] = {{"vgg16", 0},	    {"squeezenet", 1}, {"googlenet", 2},
-				      {"alexnet", 3},	    {"mobilenetv2", 4}, {"baseline", 5},
-				      {0, 0}};
 static const tl_enum pool_names[] = {{"flatten", 0}, {"gap", 1}, {0, 0}};
 static const tl_enum log_names[] = {{"text", 0}, {"json", 1}, {0, 0}};
 static const tl_enum on_nan_names[] = {{"stop", 0}, {"skip", 1}, {0, 0}};
@@ -38,6 +36,7 @@ typedef enum {
 	T_ENUM,   /* an int-sized enum, by name everywhere */
 	T_FLAG,   /* int 0/1; its option takes no argument and sets it */
 	T_CUSTOM, /* an option only, parsed by its own function */
+	T_MODEL,  /* char[size]: a registry network, stored by its canonical name */
 } kind;
 
 typedef struct {
@@ -63,8 +62,7 @@ static int parse_recipe(tl_train_cfg *c, const char *arg);
 
 /* In the order of the checkpoint metadata, then the run-time settings. */
 static const setting table[] = {
-	{"model", "model", 'm', T_STR, F(model), "vgg16", 0, 0, model_names, 0,
-	 "-m: expected vgg16, squeezenet, googlenet, alexnet, mobilenetv2 or baseline"},
+	{"model", "model", 'm', T_MODEL, F(model), "vgg16", 0, 0, 0, 0, 0}, /* what: the registry's */
 	{"weights", "weights", 'w', T_STR, F(weights), "", 0, 0, 0, 0, 0},
 	{"shard", "data", 'd', T_STR, F(shard), "cifar10.tls", 0, 0, 0, 0, 0},
 	{"strategy", "strategy", 's', T_ENUM, F(strategy), "finetune", 0, 0, tl_strategy_names, 0,
@@ -148,56 +146,48 @@ static const setting table[] = {
 #define N_SETTINGS (int)(sizeof table / sizeof table[0])
 _Static_assert(sizeof table / sizeof table[0] <= sizeof ((tl_train_cfg *)0)->given, "given[] too small");
 
-/* Per-network defaults: the value a setting takes for a model when its
- * option is not given (tl_train_model_defaults).  Measured choices, see
- * tltrain(1) MODELS; settings not listed keep the table's default. */
-typedef struct {
-	const char *model, *key, *val;
-} model_default;
-static const model_default model_defaults[] = {
-	{"vgg16", "unit", "block5"},
-	{"squeezenet", "unit", "fire9"},
-	{"squeezenet", "lr2", "1e-4"},
-	{"googlenet", "unit", "inception_3a"},
-	{"googlenet", "opt", "sgd"},
-	{"googlenet", "nesterov", "1"},
-	{"googlenet", "lr", "0.01"},
-	{"googlenet", "lr2", "0.01"},
-	{"googlenet", "warmup_epochs", "0"},
-	{"googlenet", "schedule", "onecycle"},
-	{"googlenet", "label_smoothing", "0.1"},
-	{"alexnet", "unit", "features.6"},
-	{"alexnet", "lr2", "1e-4"},
-	{"mobilenetv2", "unit", "features.14"},
-	{"mobilenetv2", "lr2", "1e-4"},
-	{"baseline", "strategy", "scratch"},
-};
-
 /* --recipe NAME: the measured recipes of README's accuracy table, for a
  * shard packed with tlpack --norm caffe at -r 64 (fast) or -r 96 (best).
  * Given options win. */
-static const model_default recipes[] = {
-	{"fast", "model", "googlenet"},
-	{"fast", "unit", "inception_3a"},
-	{"fast", "max_epochs", "1.5"},
-	{"fast", "time-limit", "285"},
-	{"fast", "patience", "0"},
-	{"fast", "flip", "1"},
-	{"fast", "tta", "1"},
-	{"fast", "dropout", "0"},
-	{"fast", "label_smoothing", "0.05"},
-	{"fast", "monitor", "val_loss"},
-	{"fast", "val_fraction", "0.02"},
-	{"fast", "precision", "auto"},
-	{"best", "model", "googlenet"},
-	{"best", "unit", "inception_3a"},
-	{"best", "max_epochs", "5"},
-	{"best", "patience", "0"},
-	{"best", "flip", "1"},
-	{"best", "crop_pad", "8"},
-	{"best", "tta", "1"},
-	{"best", "val_fraction", "0.1"},
-};
+static const tl_kv fast_recipe[] = {
+	{"model", "googlenet"},
+	{"unit", "inception_3a"},
+	{"max_epochs", "1.5"},
+	{"time-limit", "285"},
+	{"patience", "0"},
+	{"flip", "1"},
+	{"tta", "1"},
+	{"dropout", "0"},
+	{"label_smoothing", "0.05"},
+	{"monitor", "val_loss"},
+	{"val_fraction", "0.02"},
+	{"precision", "auto"},
+	{NULL, NULL}};
+static const tl_kv best_recipe[] = {
+	{"model", "googlenet"},
+	{"unit", "inception_3a"},
+	{"max_epochs", "5"},
+	{"patience", "0"},
+	{"flip", "1"},
+	{"crop_pad", "8"},
+	{"tta", "1"},
+	{"val_fraction", "0.1"},
+	{NULL, NULL}};
+
+/* The rows of recipe name ("" or unknown: none). */
+static const tl_kv *recipe_rows(const char *name)
+{
+	static const tl_kv empty[] = {{NULL, NULL}};
+	return !strcmp(name, "fast") ? fast_recipe : !strcmp(name, "best") ? best_recipe : empty;
+}
+
+/* The network's rows of tltrain defaults (nn/registry.c). */
+static const tl_kv *model_rows(const char *model)
+{
+	static const tl_kv empty[] = {{NULL, NULL}};
+	const tl_model_info *m = tl_model_find(model);
+	return m ? m->train : empty;
+}
 
 int tl_train_epoch_count(const tl_train_cfg *c)
 {
@@ -219,10 +209,8 @@ uint64_t tl_train_epoch_batches(const tl_train_cfg *c, int e, uint64_t nb)
 
 const char *tl_train_default_unit(const char *model)
 {
-	for (size_t i = 0; i < sizeof model_defaults / sizeof model_defaults[0]; i++)
-		if (!strcmp(model_defaults[i].model, model) && !strcmp(model_defaults[i].key, "unit"))
-			return model_defaults[i].val;
-	return "block5";
+	const char *u = tl_model_default(model, "unit");
+	return u ? u : "block5";
 }
 
 static int parse_augment(tl_train_cfg *c, const char *arg)
@@ -347,6 +335,13 @@ static int store(const setting *s, tl_train_cfg *c, const char *v, int by_name, 
 		return 0;
 	case T_ENUM:
 		return tl_enum_parse(s->names, v, (int *)p);
+	case T_MODEL: {
+		const tl_model_info *m = tl_model_find(v); /* an alias stores the name */
+		if (!m || strlen(m->name) >= s->size)
+			return -1;
+		memcpy(p, m->name, strlen(m->name) + 1);
+		return 0;
+	}
 	case T_CUSTOM:
 		break;
 	}
@@ -385,7 +380,7 @@ int tl_train_getopt_table(struct option *lo, int cap, char *shorts)
 
 int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **what)
 {
-	static char msg[80];
+	static char msg[300];
 	for (int i = 0; i < N_SETTINGS; i++) {
 		const setting *s = &table[i];
 		if (!s->opt || (s->letter ? s->letter : TL_OPT_FIRST + i) != ch)
@@ -400,6 +395,9 @@ int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **w
 		}
 		if (s->what) {
 			*what = s->what;
+		} else if (s->type == T_MODEL) {
+			snprintf(msg, sizeof msg, "-m: expected %s", tl_model_list());
+			*what = msg;
 		} else { /* only a too-long string fails without a message of its own */
 			snprintf(msg, sizeof msg, "--%s: expected at most %zu bytes", s->opt, s->size - 1);
 			*what = msg;
@@ -423,36 +421,31 @@ static void format(const setting *s, const tl_train_cfg *c, char *out, size_t n)
 		if (strtod(out, NULL) != *(const double *)p)
 			snprintf(out, n, "%.17g", *(const double *)p);
 		break;
-	case T_STR: snprintf(out, n, "%s", p); break;
+	case T_STR:
+	case T_MODEL: snprintf(out, n, "%s", p); break;
 	case T_ENUM: snprintf(out, n, "%s", tl_enum_name(s->names, *(const int *)p)); break;
 	case T_CUSTOM: out[0] = 0; break;
 	}
 }
 
-/* Store the value of each row of rows[n] for `name` into the settings
- * not given (skip_unit: leave unit alone). */
-static void apply_rows(tl_train_cfg *c, const model_default *rows, size_t n, const char *name,
-		       int skip_unit)
+/* Store the value of each of rows (a recipe's) into the settings not
+ * given. */
+static void apply_rows(tl_train_cfg *c, const tl_kv *rows)
 {
-	for (size_t k = 0; k < n; k++) {
-		const model_default *d = &rows[k];
-		if (strcmp(d->model, name) || (skip_unit && !strcmp(d->key, "unit")))
-			continue;
+	for (const tl_kv *d = rows; d->key; d++)
 		for (int i = 0; i < N_SETTINGS; i++) /* a run-time setting by its option */
 			if (!strcmp(table[i].key ? table[i].key : table[i].opt, d->key) && !c->given[i]) {
 				TL_CHECK(store(&table[i], c, d->val, 0, 1) == 0);
 				c->given[i] = 2; /* the recipe's: the network's defaults leave it */
 			}
-	}
 }
 
 void tl_train_model_defaults(tl_train_cfg *c)
 {
 	if (c->recipe[0])
-		apply_rows(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, 0);
-	for (size_t k = 0; k < sizeof model_defaults / sizeof model_defaults[0]; k++) {
-		const model_default *d = &model_defaults[k];
-		if (strcmp(d->model, c->model) || !strcmp(d->key, "unit"))
+		apply_rows(c, recipe_rows(c->recipe));
+	for (const tl_kv *d = model_rows(c->model); d->key; d++) {
+		if (!strcmp(d->key, "unit"))
 			continue; /* the unit: "" stands for it (tl_train_default_unit) */
 		for (int i = 0; i < N_SETTINGS; i++)
 			if (table[i].key && !strcmp(table[i].key, d->key) && !c->given[i])
@@ -467,31 +460,29 @@ static int holds(const setting *s, const tl_train_cfg *c, const char *v)
 	tl_train_cfg t = *c;
 	if (store(s, &t, v, 0, 0) != 0)
 		return 0;
-	size_t n = s->type == T_STR ? s->size
+	size_t n = s->type == T_STR || s->type == T_MODEL ? s->size
 		 : s->type == T_FLOAT ? sizeof(float)
 		 : s->type == T_DOUBLE ? sizeof(double)
 		 : s->type == T_LONG ? sizeof(long)
 		 : s->type == T_U64 ? sizeof(uint64_t)
 				    : sizeof(int);
-	if (s->type == T_STR)
+	if (s->type == T_STR || s->type == T_MODEL)
 		return strcmp((const char *)c + s->off, (const char *)&t + s->off) == 0;
 	return memcmp((const char *)c + s->off, (const char *)&t + s->off, n) == 0;
 }
 
-/* Append "key value" of each row of rows[n] for `name` whose value the
- * setting holds now: by value, not by which options were given, so that
- * a resumed run (its checkpoint keeps values, not their origin) says the
- * same as the fresh one.  The network's unit row holds while -u is "". */
-static void rows_text(const tl_train_cfg *c, const model_default *rows, size_t n, const char *name,
-		      char *buf, size_t size)
+/* Append "key value" of each of rows whose value the setting holds now:
+ * by value, not by which options were given, so that a resumed run (its
+ * checkpoint keeps values, not their origin) says the same as the fresh
+ * one.  The network's unit row holds while -u is "".  skip: rows whose
+ * keys are said elsewhere (the recipe's, for the network's rows). */
+static void rows_text(const tl_train_cfg *c, const tl_kv *rows, const tl_kv *skip, char *buf,
+		      size_t size)
 {
-	for (size_t k = 0; k < n; k++) {
-		const model_default *d = &rows[k];
-		if (strcmp(d->model, name))
-			continue;
+	for (const tl_kv *d = rows; d->key; d++) {
 		int recipe_has = 0; /* a network row the recipe also sets: said once, as the recipe's */
-		for (size_t j = 0; rows == model_defaults && c->recipe[0] && j < sizeof recipes / sizeof recipes[0]; j++)
-			recipe_has |= !strcmp(recipes[j].model, c->recipe) && !strcmp(recipes[j].key, d->key);
+		for (const tl_kv *r = skip; r && r->key; r++)
+			recipe_has |= !strcmp(r->key, d->key);
 		if (recipe_has)
 			continue;
 		for (int i = 0; i < N_SETTINGS; i++) {
@@ -511,10 +502,10 @@ static void rows_text(const tl_train_cfg *c, const model_default *rows, size_t n
 void tl_train_defaults_text(const tl_train_cfg *c, char *model_buf, char *recipe_buf, size_t n)
 {
 	model_buf[0] = recipe_buf[0] = 0;
-	if (c->recipe[0])
-		rows_text(c, recipes, sizeof recipes / sizeof recipes[0], c->recipe, recipe_buf, n);
-	rows_text(c, model_defaults, sizeof model_defaults / sizeof model_defaults[0], c->model,
-		  model_buf, n);
+	const tl_kv *recipe = c->recipe[0] ? recipe_rows(c->recipe) : NULL;
+	if (recipe)
+		rows_text(c, recipe, NULL, recipe_buf, n);
+	rows_text(c, model_rows(c->model), recipe, model_buf, n);
 }
 
 void tl_train_cfg_save(const tl_train_cfg *c, void (*put)(void *arg, const char *key, const char *val),
@@ -535,6 +526,10 @@ static void expected(const setting *s, char *out, size_t n)
 		size_t k = (size_t)snprintf(out, n, "one of");
 		for (const tl_enum *e = s->names; e->name && k < n; e++)
 			k += (size_t)snprintf(out + k, n - k, "%s %s", e == s->names ? "" : ",", e->name);
+	} else if (s->type == T_MODEL) {
+		size_t k = (size_t)snprintf(out, n, "one of");
+		for (int i = 0; i < tl_model_count() && k < n; i++)
+			k += (size_t)snprintf(out + k, n - k, "%s %s", i ? "," : "", tl_model_at(i)->name);
 	} else if (s->type == T_STR) {
 		snprintf(out, n, "at most %zu bytes", s->size - 1);
 	} else if (s->type == T_FLOAT || s->type == T_DOUBLE) {
@@ -576,7 +571,7 @@ tl_status tl_train_cfg_load(tl_train_cfg *c, const char *(*get)(void *arg, const
 		/* in range, or the default (which may stand outside it: pool -1) */
 		if (store(s, c, v, 0, 1) == 0 || (strcmp(v, s->def) == 0 && store(s, c, v, 0, 0) == 0))
 			continue;
-		char want[160];
+		char want[300];
 		expected(s, want, sizeof want);
 		return tl_seterr(err, TL_EFORMAT, "%s: metadata: %s: expected %s, got '%.200s'", where,
 				 s->key, want, v);

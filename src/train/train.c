@@ -25,6 +25,7 @@
 #include "data/shard.h"
 #include "nn/models.h"
 #include "nn/normfold.h"
+#include "nn/registry.h"
 #include "nn/safetensors.h"
 #include "plot/run.h"
 #include "progress.h"
@@ -340,7 +341,8 @@ static tl_status setup_model(run *r, int resume, tl_err *err)
 		mc.flatten = !c->pool;
 	if (c->dropout >= 0)
 		mc.dropout = c->dropout;
-	if (!strcmp(c->model, "mobilenetv2") && !resume && c->strategy != TL_STRAT_SCRATCH) {
+	const tl_model_info *mi = tl_model_find(c->model);
+	if (mi && mi->keras_graph && !resume && c->strategy != TL_STRAT_SCRATCH) {
 		tl_st_file *wf;
 		TL_TRY(tl_st_open(&wf, c->weights, err));
 		const char *g = tl_st_meta(wf, "graph");
