@@ -164,7 +164,7 @@ static void test_names(void **state)
 	assert_string_equal(tl_pth_model_of("squeezenet1_1-b8a52dc0.pth"), "squeezenet");
 	assert_string_equal(tl_pth_model_of("alexnet-owt-7be5be79.pth"), "alexnet");
 	assert_string_equal(tl_pth_model_of("mobilenet_v2-b0353104.pth"), "mobilenetv2");
-	assert_string_equal(tl_pth_model_of("resnet50-11ad3fa6.pth"), "resnet50");
+	assert_null(tl_pth_model_of("resnet18-f37072fd.pth")); /* no registry row yet */
 	assert_null(tl_pth_model_of("googlenet-1378be20.pth")); /* not the BVLC graph */
 	assert_null(tl_pth_model_of("vgg16.pth"));
 	assert_string_equal(tl_pth_file_of("mobilenetv2", 1), "mobilenet_v2-7ebf99e0.pth");

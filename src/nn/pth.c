@@ -18,6 +18,7 @@
 
 #include "data/pickle.h"
 #include "infile.h"
+#include "nn/registry.h"
 
 #define MAX_MEMBERS 65536u  /* zip members; a state dict has one per storage */
 #define MAX_NAME 1024       /* bytes of a tensor name */
@@ -621,44 +622,22 @@ void tl_pth_free(tl_pth *p)
 
 /* ---- torchvision's file names and the import ---- */
 
-static const struct {
-	const char *file, *model;
-} tv_files[] = {
-	{"vgg16-397923af.pth", "vgg16"},
-	{"alexnet-owt-7be5be79.pth", "alexnet"},
-	{"squeezenet1_1-b8a52dc0.pth", "squeezenet"},
-	{"mobilenet_v2-b0353104.pth", "mobilenetv2"},
-	{"mobilenet_v2-7ebf99e0.pth", "mobilenetv2"},
-	/* the networks of issue 23, for when tlkit has them (their
-	 * torchvision names are the ones its registry uses) */
-	{"resnet18-f37072fd.pth", "resnet18"},
-	{"resnet34-b627a593.pth", "resnet34"},
-	{"resnet50-0676ba61.pth", "resnet50"},
-	{"resnet50-11ad3fa6.pth", "resnet50"},
-	{"resnet101-63fe2227.pth", "resnet101"},
-	{"resnet101-cd907fc2.pth", "resnet101"},
-	{"efficientnet_b0_rwightman-3dd342df.pth", "efficientnet_b0"},
-	{"convnext_tiny-983f1562.pth", "convnext_tiny"},
-	{"mobilenet_v3_large-8738ca79.pth", "mobilenet_v3_large"},
-	{"mobilenet_v3_large-5c1a4163.pth", "mobilenet_v3_large"},
-	/* not googlenet-1378be20.pth: torchvision's GoogLeNet has batch
-	 * norm, tlkit's is BVLC's graph */
-};
-
 const char *tl_pth_model_of(const char *base)
 {
-	for (size_t i = 0; i < sizeof tv_files / sizeof tv_files[0]; i++)
-		if (!strcmp(base, tv_files[i].file))
-			return tv_files[i].model;
+	for (int m = 0; m < tl_model_count(); m++)
+		for (const char *const *f = tl_model_at(m)->torch_hub; *f; f++)
+			if (!strcmp(base, *f))
+				return tl_model_at(m)->name;
 	return NULL;
 }
 
 /* The i-th torchvision file name of model (NULL past the last). */
 const char *tl_pth_file_of(const char *model, int i)
 {
-	for (size_t k = 0; k < sizeof tv_files / sizeof tv_files[0]; k++)
-		if (!strcmp(model, tv_files[k].model) && i-- == 0)
-			return tv_files[k].file;
+	const tl_model_info *m = tl_model_find(model);
+	for (const char *const *f = m ? m->torch_hub : NULL; f && *f; f++)
+		if (i-- == 0)
+			return *f;
 	return NULL;
 }
 

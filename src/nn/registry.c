@@ -36,6 +36,14 @@ static const char *const mobilenetv2_w[] = {
 static const char *const mobilenetv2_k[] = {
 	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
 	"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", NULL};
+/* torchvision's file names in the torch hub cache (nn/pth_find.c); not
+ * googlenet-1378be20.pth: torchvision's GoogLeNet has batch norm,
+ * tlkit's is BVLC's graph */
+static const char *const vgg16_t[] = {"vgg16-397923af.pth", NULL};
+static const char *const squeezenet_t[] = {"squeezenet1_1-b8a52dc0.pth", NULL};
+static const char *const alexnet_t[] = {"alexnet-owt-7be5be79.pth", NULL};
+static const char *const mobilenetv2_t[] = {"mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth",
+					    NULL};
 static const char *const none[] = {NULL};
 
 static const tl_model_fc vgg16_fc[] = {{"classifier.0", 4096, 0},
@@ -46,23 +54,23 @@ static const tl_model_fc mobilenetv2_fc[] = {{"classifier.1", -1, 0}, {NULL, 0, 
 static const tl_model_fc no_fc[] = {{NULL, 0, 0}};
 
 /* name, aliases, builder, size, flatten, hidden, n_hidden, dropout, train,
- * weights, keras, guess, classifier, keras_graph, min_input; the head
+ * weights, keras, guess, classifier, keras_graph, min_input, torch_hub; the head
  * defaults are the notebooks' (VGG16: flatten, 256, dropout 0.5) or the
  * ImageNet head's own (gap, dropout 0.4 BVLC, 0.2 torchvision) */
 static const tl_model_info rows[] = {
 	{"vgg16", "", tl_build_vgg16, 32, 1, {256, 0}, 1, 0.5f, vgg16_train, vgg16_w, vgg16_k, NULL,
-	 vgg16_fc, 0, 32},
+	 vgg16_fc, 0, 32, vgg16_t},
 	{"squeezenet", "squeezenet1_1", tl_build_squeezenet, 64, 0, {0, 0}, 0, 0.5f,
-	 squeezenet_train, squeezenet_w, none, "features.3.squeeze.weight", no_fc, 0, 17},
+	 squeezenet_train, squeezenet_w, none, "features.3.squeeze.weight", no_fc, 0, 17, squeezenet_t},
 	{"googlenet", "bvlc_googlenet", tl_build_googlenet, 64, 0, {0, 0}, 0, 0.4f, googlenet_train,
-	 googlenet_w, none, "conv1/7x7_s2.weight", no_fc, 0, 31},
+	 googlenet_w, none, "conv1/7x7_s2.weight", no_fc, 0, 31, none},
 	{"alexnet", "", tl_build_alexnet, 64, 1, {4096, 4096}, 2, 0.5f, alexnet_train, alexnet_w,
-	 none, "features.0.weight:k=11", no_fc, 0, 63},
+	 none, "features.0.weight:k=11", no_fc, 0, 63, alexnet_t},
 	{"mobilenetv2", "mobilenet_v2", tl_build_mobilenetv2, 64, 0, {0, 0}, 0, 0.2f,
 	 mobilenetv2_train, mobilenetv2_w, mobilenetv2_k, "features.1.conv.0.0.weight",
-	 mobilenetv2_fc, 1, 1},
+	 mobilenetv2_fc, 1, 1, mobilenetv2_t},
 	{"baseline", "", tl_build_baseline, 32, 1, {128, 0}, 1, 0.0f, baseline_train, none, none,
-	 NULL, no_fc, 0, 4},
+	 NULL, no_fc, 0, 4, none},
 };
 #define N_ROWS (int)(sizeof rows / sizeof rows[0])
 

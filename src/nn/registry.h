@@ -4,7 +4,7 @@
  * record) and the other spellings -m takes (torchvision's mobilenet_v2,
  * squeezenet1_1), its builder, the model configuration it starts from,
  * tltrain's per-network settings, the file names its weights are looked
- * for under (safetensors and Keras .h5), how tlweights tells its tensors
+ * for under (safetensors, Keras .h5, torchvision .pth), how tlweights tells its tensors
  * from another network's, its published ImageNet classifier, and the
  * smallest square input it takes.  Units and their torchvision, Keras
  * and Caffe spellings are declared by the builder on the net it builds
@@ -48,6 +48,7 @@ typedef struct {
 	const tl_model_fc *classifier; /* the ImageNet classifier ({NULL} ends) */
 	int keras_graph;               /* has a Keras graph of its own (cfg.keras, tl_model_graph_of) */
 	int min_input;                 /* the smallest square input it takes */
+	const char *const *torch_hub;  /* torchvision .pth names in the torch hub cache ({NULL}: none) */
 } tl_model_info;
 
 /* The row of name or one of its aliases; NULL if none. */
