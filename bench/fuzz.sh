@@ -45,8 +45,12 @@ for n in $names; do
 	image) srcs="$top/src/data/imgio.c $top/src/infile.c -lpng -ljpeg" ;;
 	# pickle: the restricted unpickler (data/pickle.c) under small limits
 	pickle) srcs="$top/src/data/pickle.c $top/src/infile.c" ;;
-	# csv: the strict CSV reader of tlpack --labels (data/csv.c)
-	csv) srcs="$top/src/data/csv.c $top/src/infile.c" ;;
+	# csv: the strict CSV reader of tlpack --labels (data/csv.c) and the
+	# CSV-list source on it (data/src_csv.c; source.c lists every source)
+	csv) srcs="$top/src/data/csv.c $top/src/data/src_csv.c $top/src/data/source.c
+	           $top/src/data/src_folder.c $top/src/data/src_archive.c $top/src/data/src_cifar.c
+	           $top/src/data/src_pycifar.c $top/src/data/cifar.c $top/src/data/pickle.c
+	           $top/src/infile.c" ;;
 	# pth: torch.save files, zip (libarchive) or legacy, into tensors (nn/pth.c)
 	pth) srcs="$top/src/nn/pth.c $top/src/data/pickle.c $top/src/nn/safetensors.c
 	           $top/src/infile.c" ;;
@@ -72,7 +76,7 @@ for n in $names; do
 	echo "== fuzz_$n: $secs s"
 	set +e
 	# shellcheck disable=SC2086
-	env $san_env nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	env FUZZ_DIR="$out" $san_env nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=131072 -print_final_stats=1 -artifact_prefix="$out/art_$n/" \
 		"$out/corpus_$n" "$top/tests/fuzz/corpus/$n" >"$out/log_$n" 2>&1
 	rc=$?

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tlpack [options] INPUT            pack a CIFAR-10/100 binary tarball or directory,\n"
 		"                                         or a folder with one subfolder per class\n"
+		"       tlpack --labels LIST.csv [DIR]    pack the images a CSV list names (path,label)\n"
 		"       tlpack --info SHARD               print every header field\n"
 		"       tlpack --verify SHARD             check every checksum\n"
 		"       tlpack --export SPLIT/INDEX SHARD -o FILE.png|FILE.ppm\n"
@@ -200,7 +201,7 @@ done:
 /* Long options without a short form; O_INFO, O_VERIFY and O_EXPORT are
  * also the modes other than packing. */
 enum { O_SIZE = 256, O_FILTER, O_DTYPE, O_NORM, O_INFO, O_VERIFY, O_EXPORT, O_CHUNK, O_FIT,
-       O_TEST, O_SEED, O_STRICT };
+       O_TEST, O_SEED, O_STRICT, O_LABELS };
 
 /* Parses the options into o (defaults first), *mode (0: pack) and
  * *export_what; returns -1 to go on, or the exit status (0 after
@@ -219,6 +220,7 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 		{"test", required_argument, 0, O_TEST},
 		{"seed", required_argument, 0, O_SEED},
 		{"strict", no_argument, 0, O_STRICT},
+		{"labels", required_argument, 0, O_LABELS},
 		{"threads", required_argument, 0, 'j'},
 		{"quiet", no_argument, 0, 'q'},
 		{"info", no_argument, 0, O_INFO},
@@ -281,6 +283,7 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 			break;
 		}
 		case O_STRICT: o->strict = 1; break;
+		case O_LABELS: o->source = "csv", o->input = optarg; break;
 		case O_NORM:
 			if (tl_norm_parse(optarg, &o->norm))
 				return die_usage("--norm: expected caffe, torch, tf or none, got '%s'", optarg);
@@ -302,6 +305,14 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 		case 'V': printf("tlpack (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (o->source) { /* --labels LIST [DIR]: DIR is the images' folder */
+		if (*mode)
+			return die_usage("--labels: only when packing (expected no --info, --verify or --export)%s", "");
+		if (optind + 1 < argc)
+			return die_usage("--labels: expected at most one DIR after the options%s", "");
+		o->root = argv[optind];
+		return -1;
 	}
 	if (optind + 1 != argc)
 		return die_usage("expected exactly one INPUT or SHARD argument%s", "");
@@ -369,5 +380,5 @@ int main(int argc, char **argv)
 		return do_verify(arg, o.quiet);
 	if (mode == O_EXPORT)
 		return do_export(export_what, arg, o.output, o.quiet);
-	return do_pack(&o, arg);
+	return do_pack(&o, o.source ? o.input : arg);
 }

@@ -360,9 +360,10 @@ static tl_status open_source(packer *k, tl_err *err)
 {
 	const tl_pack_opts *o = k->o;
 	conv_t *c = &k->c;
-	if (!(k->p.src = tl_source_find(o->input, err)))
+	k->p.src = o->source ? tl_source_named(o->source, err) : tl_source_find(o->input, err);
+	if (!k->p.src)
 		return TL_EIO;
-	tl_source_opts so = {o->test_fraction, o->seed, o->strict};
+	tl_source_opts so = {o->test_fraction, o->seed, o->strict, o->root};
 	TL_TRY(k->p.src->open(&k->p.state, o->input, &so, &k->p.info, err));
 	c->encoded = k->p.info.encoded;
 	if (!c->encoded && o->fit != TL_FIT_AUTO)

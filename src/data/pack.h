@@ -28,7 +28,11 @@ const char *tl_fit_name(tl_fit f);
 int tl_fit_parse(const char *s, tl_fit *out);
 
 typedef struct {
-	const char *input;
+	const char *input;  /* the source; with source "csv", the CSV list */
+	const char *source; /* NULL: the source whose probe takes input; "csv":
+			     * input is a CSV list of images (tlpack --labels) */
+	const char *root;   /* csv: the folder its paths are relative to (NULL:
+			     * the list's own folder) */
 	const char *output; /* NULL: named after the source (cifar10.tls, pets.tls) */
 	int height, width;  /* output size, 1..512; 0, 0: the source's default
 			     * (CIFAR 32, photos TL_PACK_PHOTO_SIZE) */

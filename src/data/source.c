@@ -3,10 +3,13 @@
 #include "data/source.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "infile.h"
 #include "rng.h"
 
 /* An archive goes to the archive source only when its first members are
@@ -32,6 +35,20 @@ const tl_source *tl_source_find(const char *path, tl_err *err)
 	tl_seterr(err, TL_EFORMAT,
 		  "%s: not a data source (expected a CIFAR-10/100 binary or python archive or folder, a folder of class subfolders, or a .tar, .tar.gz, .tgz or .zip of one)",
 		  path);
+	return NULL;
+}
+
+/* Sources chosen by an option, never by a probe. */
+static const tl_source *const named[] = {
+	&tl_source_csv,
+};
+
+const tl_source *tl_source_named(const char *name, tl_err *err)
+{
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+		if (strcmp(named[i]->name, name) == 0)
+			return named[i];
+	tl_seterr(err, TL_EUSAGE, "no data source named '%s' (expected csv)", name);
 	return NULL;
 }
 
@@ -89,4 +106,63 @@ int tl_src_hold_out(tl_src_entry *e, size_t n_all, double f, uint64_t seed)
 	}
 	free(idx);
 	return 0;
+}
+
+tl_status tl_src_add_class(tl_source_info *in, const char *name, const char *where, tl_err *err)
+{
+	size_t len = strlen(name);
+	if (len >= TL_SHARD_NAME_MAX)
+		return tl_seterr(err, TL_EFORMAT, "%s: class name too long (expected at most %d bytes, got %zu)",
+				 where, TL_SHARD_NAME_MAX - 1, len);
+	if (in->n_classes == TL_SHARD_MAX_CLASSES)
+		return tl_seterr(err, TL_EFORMAT, "%s: too many classes (expected at most %d)", where,
+				 TL_SHARD_MAX_CLASSES);
+	memcpy(in->class_names[in->n_classes++], name, len + 1);
+	return TL_OK;
+}
+
+const char *tl_src_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *cap,
+			     size_t *size, char *msg, size_t n)
+{
+	tl_err err;
+	struct stat sb;
+	int fd = tl_open_input(path, &sb, &err);
+	if (fd < 0) {
+		snprintf(msg, n, "%s", err.msg);
+		return msg;
+	}
+	uint64_t sz = (uint64_t)sb.st_size;
+	const char *why = NULL;
+	if (sz > max) {
+		snprintf(msg, n, "%s: file too large (expected at most %llu bytes, got %llu)", path,
+			 (unsigned long long)max, (unsigned long long)sz);
+		why = msg;
+		goto done;
+	}
+	if (sz + 1 > *cap) {
+		uint8_t *b = realloc(*buf, (size_t)sz + 1);
+		if (!b) {
+			snprintf(msg, n, "%s: out of memory for %llu bytes", path, (unsigned long long)sz);
+			why = msg;
+			goto done;
+		}
+		*buf = b, *cap = (size_t)sz + 1;
+	}
+	size_t got = 0;
+	while (got < sz) {
+		ssize_t k = read(fd, *buf + got, (size_t)sz - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			snprintf(msg, n, "%s: %s (expected %llu bytes, got %zu)", path,
+				 k < 0 ? strerror(errno) : "file shrank while read", (unsigned long long)sz, got);
+			why = msg;
+			goto done;
+		}
+		got += (size_t)k;
+	}
+	*size = (size_t)sz;
+done:
+	close(fd);
+	return why;
 }

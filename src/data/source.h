@@ -31,6 +31,8 @@ typedef struct {
 	double test_fraction; /* > 0: hold out this fraction of each class as "test" */
 	uint64_t seed;        /* for test_fraction's draw */
 	int strict;           /* folder: a file that cannot be read is an error */
+	const char *root;     /* csv: the folder the list's paths are relative to
+			       * (NULL: the list's own folder) */
 } tl_source_opts;
 
 /* What a source says about its data.  Filled by open() as far as known
@@ -96,13 +98,19 @@ extern const tl_source tl_source_cifar; /* src_cifar.c */
 extern const tl_source tl_source_folder; /* src_folder.c */
 extern const tl_source tl_source_archive; /* src_archive.c */
 extern const tl_source tl_source_pycifar; /* src_pycifar.c: the CIFAR python version */
+extern const tl_source tl_source_csv; /* src_csv.c: a CSV list of images (tlpack --labels) */
 
 /* The source that takes path: the first whose probe says yes, in order
  * archive of image folders, CIFAR binary, image folder.  NULL with an error naming path and what
  * inputs are understood when none does. */
 const tl_source *tl_source_find(const char *path, tl_err *err);
 
-/* ---- shared by the image-folder sources (src_folder.c, src_archive.c) ---- */
+/* The source called name ("csv"), for inputs chosen by an option rather
+ * than probed (a CSV list is a text file any probe could misread, and
+ * none should take it unasked); NULL with an error when none is. */
+const tl_source *tl_source_named(const char *name, tl_err *err);
+
+/* ---- shared by the image sources (src_folder.c, src_archive.c, src_csv.c) ---- */
 
 enum { TL_SRC_TRAIN, TL_SRC_VAL, TL_SRC_TEST, TL_SRC_N_SPLITS };
 extern const char *const tl_src_split_names[TL_SRC_N_SPLITS]; /* "train", "val", "test" */
@@ -117,6 +125,19 @@ typedef struct {
 	uint16_t cls;
 	uint8_t split;
 } tl_src_entry;
+
+/* Append name as class in->n_classes: the one place these sources store
+ * a class name.  TL_EFORMAT naming where ("DIR/cat", "list.csv: line 4")
+ * when the name is too long or there are already as many classes as a
+ * shard holds. */
+tl_status tl_src_add_class(tl_source_info *in, const char *name, const char *where, tl_err *err);
+
+/* Read the file at path whole into *buf (grown as needed; *cap bytes
+ * allocated), refusing files over max bytes.  Returns NULL with *size
+ * set, or why not in msg (n bytes; "PATH: cannot open: REASON", "PATH:
+ * file too large (...)"), which is also returned. */
+const char *tl_src_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *cap,
+			     size_t *size, char *msg, size_t n);
 
 /* 1 if name has an image extension: .jpg .jpeg .jpe .jfif .png .ppm .pgm
  * .pnm, any case. */

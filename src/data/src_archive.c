@@ -463,18 +463,14 @@ static tl_status build(archive_state *s, const tl_source_opts *o, tl_err *err)
 	for (size_t i = 0; i < n_names && st == TL_OK; i++) {
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
 			continue;
-		size_t len = strlen(names[i]);
-		if (len >= TL_SHARD_NAME_MAX)
-			st = tl_seterr(err, TL_EFORMAT,
-				       "%s: %s%s%s: class name too long (expected at most %d bytes, got %zu)",
-				       s->input, s->root, split_mode ? "train/" : "", names[i],
-				       TL_SHARD_NAME_MAX - 1, len);
-		else if (in->n_classes == TL_SHARD_MAX_CLASSES)
-			st = tl_seterr(err, TL_EFORMAT,
-				       "%s: too many classes (expected at most %d class folders)",
-				       s->input, TL_SHARD_MAX_CLASSES);
-		else
-			memcpy(in->class_names[in->n_classes++], names[i], len + 1);
+		char *where;
+		if (asprintf(&where, "%s: %s%s%s", s->input, s->root, split_mode ? "train/" : "",
+			     names[i]) < 0)
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->input);
+		else {
+			st = tl_src_add_class(in, names[i], where, err);
+			free(where);
+		}
 	}
 	if (st != TL_OK)
 		goto done;

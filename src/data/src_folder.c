@@ -236,19 +236,8 @@ static tl_status read_split(folder_state *s, const char *base, int split, tl_err
 		n_dirs++;
 		int cls = -1;
 		if (split == TL_SRC_TRAIN) {
-			size_t len = strlen(names[i]);
-			if (len >= TL_SHARD_NAME_MAX)
-				st = tl_seterr(err, TL_EFORMAT,
-					       "%s: class name too long (expected at most %d bytes, got %zu)",
-					       p, TL_SHARD_NAME_MAX - 1, len);
-			else if (in->n_classes == TL_SHARD_MAX_CLASSES)
-				st = tl_seterr(err, TL_EFORMAT,
-					       "%s: too many classes (expected at most %d class folders)",
-					       full, TL_SHARD_MAX_CLASSES);
-			else {
-				cls = (int)in->n_classes++;
-				memcpy(in->class_names[cls], names[i], len + 1);
-			}
+			if ((st = tl_src_add_class(in, names[i], p, err)) == TL_OK)
+				cls = (int)in->n_classes - 1;
 		} else {
 			for (uint32_t c = 0; c < in->n_classes && cls < 0; c++)
 				if (strcmp(in->class_names[c], names[i]) == 0)
@@ -402,52 +391,13 @@ done:
  * error (the packer skips it or fails under --strict). */
 static void read_file(folder_state *s, tl_src_event *ev)
 {
-	tl_err err;
-	struct stat sb;
-	int fd = tl_open_input(s->path, &sb, &err);
-	if (fd < 0) {
-		memcpy(s->errmsg, err.msg, sizeof s->errmsg);
-		ev->error = s->errmsg;
+	size_t size;
+	if ((ev->error = tl_src_read_file(s->path, FOLDER_MAX_FILE, &s->buf, &s->buf_cap, &size,
+					  s->errmsg, sizeof s->errmsg)))
 		return;
-	}
-	uint64_t size = (uint64_t)sb.st_size;
-	if (size > FOLDER_MAX_FILE) {
-		snprintf(s->errmsg, sizeof s->errmsg, "%s: file too large (expected at most %u bytes, got %llu)",
-			 s->path, FOLDER_MAX_FILE, (unsigned long long)size);
-		ev->error = s->errmsg;
-		close(fd);
-		return;
-	}
-	if (size + 1 > s->buf_cap) {
-		uint8_t *b = realloc(s->buf, (size_t)size + 1);
-		if (!b) {
-			snprintf(s->errmsg, sizeof s->errmsg, "%s: out of memory for %llu bytes", s->path,
-				 (unsigned long long)size);
-			ev->error = s->errmsg;
-			close(fd);
-			return;
-		}
-		s->buf = b, s->buf_cap = (size_t)size + 1;
-	}
-	size_t got = 0;
-	while (got < size) {
-		ssize_t k = read(fd, s->buf + got, (size_t)size - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			snprintf(s->errmsg, sizeof s->errmsg, "%s: %s (expected %llu bytes, got %zu)", s->path,
-				 k < 0 ? strerror(errno) : "file shrank while read",
-				 (unsigned long long)size, got);
-			ev->error = s->errmsg;
-			close(fd);
-			return;
-		}
-		got += (size_t)k;
-	}
-	close(fd);
 	atomic_fetch_add(&s->consumed, size);
 	ev->data = s->buf;
-	ev->size = (size_t)size;
+	ev->size = size;
 }
 
 static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)

@@ -1,7 +1,8 @@
 /* pth.c - torch.save files read without running them (see pth.h): the
  * container (zip through libarchive, or the legacy run of pickles), the
  * state dict found in the object pickle, its tensors copied out where a
- * view or a conversion needs it, and the import into safetensors. */
+ * view or a conversion needs it.  The import into safetensors is
+ * pth_import.c. */
 #include "nn/pth.h"
 
 #include <archive.h>
@@ -18,7 +19,6 @@
 
 #include "data/pickle.h"
 #include "infile.h"
-#include "nn/registry.h"
 
 #define MAX_MEMBERS 65536u  /* zip members; a state dict has one per storage */
 #define MAX_NAME 1024       /* bytes of a tensor name */
@@ -618,90 +618,4 @@ void tl_pth_free(tl_pth *p)
 	if (p->map)
 		munmap(p->map, p->map_len);
 	free(p);
-}
-
-/* ---- torchvision's file names and the import ---- */
-
-const char *tl_pth_model_of(const char *base)
-{
-	for (int m = 0; m < tl_model_count(); m++)
-		for (const char *const *f = tl_model_at(m)->torch_hub; *f; f++)
-			if (!strcmp(base, *f))
-				return tl_model_at(m)->name;
-	return NULL;
-}
-
-/* The i-th torchvision file name of model (NULL past the last). */
-const char *tl_pth_file_of(const char *model, int i)
-{
-	const tl_model_info *m = tl_model_find(model);
-	for (const char *const *f = m ? m->torch_hub : NULL; f && *f; f++)
-		if (i-- == 0)
-			return *f;
-	return NULL;
-}
-
-tl_status tl_pth_import(const char *path, const char *out, tl_pth_info *info, tl_err *err)
-{
-	tl_pth_info dummy;
-	if (!info)
-		info = &dummy;
-	memset(info, 0, sizeof *info);
-	tl_pth *p;
-	TL_TRY(tl_pth_open(&p, path, err));
-	tl_st_out *o = calloc(p->n, sizeof *o);
-	if (!o) {
-		tl_pth_free(p);
-		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
-	}
-	for (size_t i = 0; i < p->n; i++) {
-		const tl_pth_tensor *t = &p->t[i];
-		o[i].name = t->name;
-		o[i].dtype = t->dtype;
-		o[i].ndim = t->ndim;
-		memcpy(o[i].shape, t->shape, sizeof o[i].shape);
-		o[i].data = t->data;
-		if (t->dtype == TL_ST_F32 || t->dtype == TL_ST_F16 || t->dtype == TL_ST_BF16) {
-			uint64_t k = 1;
-			for (int d = 0; d < t->ndim; d++)
-				k *= (uint64_t)t->shape[d];
-			info->n_params += k;
-		}
-	}
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	const char *model = tl_pth_model_of(base);
-	snprintf(info->format, sizeof info->format, "%s", p->format);
-	snprintf(info->xxh3, sizeof info->xxh3, "%s", p->xxh3);
-	snprintf(info->dict_key, sizeof info->dict_key, "%s", p->dict_key);
-	snprintf(info->prefix, sizeof info->prefix, "%s", p->prefix);
-	snprintf(info->model, sizeof info->model, "%s", model ? model : "");
-	info->size = p->size;
-	info->n_tensors = (int)p->n;
-	info->converted = p->converted;
-	char sz[24], conv[64];
-	snprintf(sz, sizeof sz, "%" PRIu64, p->size);
-	snprintf(conv, sizeof conv, "%d float64 tensors to float32", p->converted);
-	const char *meta[2 * 12];
-	size_t nm = 0;
-#define KV(k, v) (meta[2 * nm] = (k), meta[2 * nm + 1] = (v), nm++)
-	KV("normalization", "torch");
-	KV("input", "torch: RGB, 0..1 minus mean (0.485, 0.456, 0.406) over std (0.229, 0.224, 0.225), as torchvision's weights expect");
-	KV("source", base);
-	KV("source_format", !strcmp(p->format, "zip") ? "pytorch zip (torch.save since 1.6)"
-						       : "pytorch legacy (torch.save before 1.6)");
-	KV("source_xxh3", p->xxh3);
-	KV("source_size", sz);
-	if (model)
-		KV("model", model);
-	if (p->dict_key[0])
-		KV("state_dict", p->dict_key);
-	if (p->prefix[0])
-		KV("prefix_removed", p->prefix);
-	if (p->converted)
-		KV("converted", conv);
-#undef KV
-	tl_status st = tl_st_write(out, o, p->n, meta, nm, err);
-	free(o);
-	tl_pth_free(p);
-	return st;
 }
