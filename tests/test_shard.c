@@ -33,6 +33,20 @@ static int teardown(void **state)
 	return tl_test_rmdir(dir);
 }
 
+/* Name the writer's n classes "<prefix><i>". */
+static tl_status name_classes(tl_shard_writer *w, const char *prefix, uint32_t n, tl_err *err)
+{
+	char **v = calloc(n, sizeof *v);
+	assert_non_null(v);
+	for (uint32_t i = 0; i < n; i++)
+		assert_true(asprintf(&v[i], "%s%u", prefix, i) > 0);
+	tl_status st = tl_shard_writer_set_names(w, (const char *const *)v, n, NULL, 0, err);
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return st;
+}
+
 /* Value of byte i of file record r (records are u8 3x5x7 = 105 bytes). */
 static uint8_t val(uint64_t r, size_t i)
 {
@@ -63,19 +77,18 @@ static void write_fixture(uint32_t chunk_records)
 	for (int s = 0; s < 3; s++) {
 		assert_int_equal(tl_shard_writer_segment(w, segs[s].member, segs[s].split,
 							 segs[s].order, &err), TL_OK);
-		uint8_t *rec = calloc(segs[s].n, rb), *lab = malloc(segs[s].n);
+		uint8_t *rec = calloc(segs[s].n, rb);
+		uint16_t *lab = malloc(segs[s].n * sizeof *lab);
 		for (uint32_t i = 0; i < segs[s].n; i++, r++) {
 			for (size_t k = 0; k < 105; k++)
 				rec[i * rb + k] = val(r, k);
-			lab[i] = (uint8_t)(r % 10);
+			lab[i] = (uint16_t)(r % 10);
 		}
 		assert_int_equal(tl_shard_writer_append(w, rec, lab, segs[s].n, &err), TL_OK);
 		free(rec), free(lab);
 	}
 	tl_shard_info *in = tl_shard_writer_info(w);
-	in->n_classes = 10;
-	for (int i = 0; i < 10; i++)
-		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "c%d", i);
+	assert_int_equal(name_classes(w, "c", 10, &err), TL_OK);
 	strcpy(in->dataset, "test");
 	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 }
@@ -277,17 +290,15 @@ static void write_named(const char *const *names, size_t n)
 	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 	uint32_t rb = tl_shard_writer_record_bytes(w);
 	assert_int_equal(tl_shard_writer_segment(w, "train", "train", 0, &err), TL_OK);
-	uint8_t *rec = calloc(n, rb), lab[8];
+	uint8_t *rec = calloc(n, rb);
+	uint16_t lab[8];
 	for (size_t r = 0; r < n; r++)
-		lab[r] = (uint8_t)(r % 3);
+		lab[r] = (uint16_t)(r % 3);
 	/* in two appends: names continue across them */
 	assert_int_equal(tl_shard_writer_append_named(w, rec, lab, names, 2, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_append_named(w, rec, lab + 2, names + 2, n - 2, &err), TL_OK);
 	free(rec);
-	tl_shard_info *in = tl_shard_writer_info(w);
-	in->n_classes = 3;
-	for (int i = 0; i < 3; i++)
-		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "k%d", i);
+	assert_int_equal(name_classes(w, "k", 3, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 }
 
@@ -483,7 +494,8 @@ static void empty_splits_refused_at_open(void **state)
 	proto.n_label_fields = 1;
 	tl_shard_writer *w;
 	tl_err err;
-	uint8_t rec[64] = {0}, lab[1] = {0};
+	uint8_t rec[64] = {0};
+	uint16_t lab[1] = {0};
 	for (int with_test = 0; with_test < 2; with_test++) {
 		assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 		assert_int_equal(tl_shard_writer_segment(w, "b1", "train", 1, &err), TL_OK);
@@ -491,9 +503,7 @@ static void empty_splits_refused_at_open(void **state)
 			assert_int_equal(tl_shard_writer_segment(w, "t", "test", 0, &err), TL_OK);
 			assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
 		}
-		tl_shard_info *in = tl_shard_writer_info(w);
-		in->n_classes = 1;
-		strcpy(in->class_names[0], "a");
+		assert_int_equal(name_classes(w, "a", 1, &err), TL_OK);
 		assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 		tl_shard *sh;
 		assert_int_equal(tl_shard_open(&sh, path, &err), TL_EFORMAT);
@@ -553,7 +563,8 @@ static void allocation_failures_are_clean(void **state)
 		proto.chunk_records = 4;
 		tl_shard_writer *w;
 		tl_err err;
-		uint8_t rec[128 * 3] = {0}, lab[3] = {0, 1, 2};
+		uint8_t rec[128 * 3] = {0};
+		uint16_t lab[3] = {0, 1, 2};
 		tl_status st = tl_shard_writer_open(&w, path, &proto, &err);
 		if (st == TL_OK) {
 			for (int s = 0; st == TL_OK && s < 2; s++) {
@@ -562,12 +573,9 @@ static void allocation_failures_are_clean(void **state)
 				for (int i = 0; st == TL_OK && i < 50; i++)
 					st = tl_shard_writer_append(w, rec, lab, 3, &err);
 			}
+			if (st == TL_OK)
+				st = name_classes(w, "c", 3, &err);
 			if (st == TL_OK) {
-				tl_shard_info *in = tl_shard_writer_info(w);
-				in->n_classes = 3;
-				strcpy(in->class_names[0], "a");
-				strcpy(in->class_names[1], "b");
-				strcpy(in->class_names[2], "c");
 				st = tl_shard_writer_finish(w, &err);
 			} else {
 				tl_shard_writer_abort(w);
@@ -619,7 +627,8 @@ static void writer_failures_leave_nothing(void **state)
 	unlink(path);
 	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_segment(w, "m", "train", 0, &err), TL_OK);
-	uint8_t rec[64] = {0}, lab[1] = {0};
+	uint8_t rec[64] = {0};
+	uint16_t lab[1] = {0};
 	assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
 	tl_shard_writer_abort(w);
 	struct stat sb;

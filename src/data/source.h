@@ -44,8 +44,10 @@ typedef struct {
 	int src_height, src_width; /* raw records' size; 0 when encoded */
 	uint32_t n_label_fields; /* 1 class; 2 fine class, coarse class */
 	uint32_t n_classes, n_coarse;
-	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
-	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	/* names set with tl_src_set_name (NULL entries: not set); freed by
+	 * tl_src_info_free */
+	char **class_names, **coarse_names;
+	uint32_t class_cap, coarse_cap;
 	uint64_t source_size, source_hash; /* bytes and XXH3-64 of the source file (0 hash: directory) */
 	/* files skipped, counted for the summary */
 	uint64_t skipped_hidden, skipped_other, skipped_bad;
@@ -63,7 +65,7 @@ typedef struct {
 	/* RECORD */
 	const uint8_t *data; /* raw: u8 [3][src_height][src_width]; encoded: file bytes */
 	size_t size;         /* bytes at data */
-	uint8_t label[2];    /* class, coarse class (n_label_fields used) */
+	uint16_t label[2];   /* class, coarse class (n_label_fields used) */
 	const char *name;    /* the record's file or member, for messages: "DIR/cat/x.jpg" */
 	const char *rel;     /* its name kept in the shard: the path relative to
 			      * the source's root ("cat/x.jpg", "train/cat/x.jpg"),
@@ -101,6 +103,16 @@ extern const tl_source tl_source_pycifar; /* src_pycifar.c: the CIFAR python ver
  * archive of image folders, CIFAR binary, image folder.  NULL with an error naming path and what
  * inputs are understood when none does. */
 const tl_source *tl_source_find(const char *path, tl_err *err);
+
+/* Name class i (coarse: coarse class i) of in: a copy of name, after
+ * tl_shard_name_problem's check (the error names `where`: the folder or
+ * member the name came from).  The table grows as needed; n_classes and
+ * n_coarse are the source's to set. */
+tl_status tl_src_set_name(tl_source_info *in, int coarse, uint32_t i, const char *name,
+			  const char *where, tl_err *err);
+
+/* Free the names of in (NULL-safe, leaves in without names). */
+void tl_src_info_free(tl_source_info *in);
 
 /* ---- shared by the image-folder sources (src_folder.c, src_archive.c) ---- */
 

@@ -380,6 +380,7 @@ static tl_status build(archive_state *s, const tl_source_opts *o, tl_err *err)
 	char **hidden = malloc((s->n_m ? s->n_m : 1) * sizeof *hidden);
 	char **names = malloc((s->n_m ? s->n_m : 1) * sizeof *names);
 	size_t n_hidden = 0, n_names = 0, hidden_owned = 0, names_owned = 0;
+	/* per split and class (at most TL_SHARD_MAX_CLASSES: under 1 MiB in all) */
 	uint32_t(*found)[TL_SHARD_MAX_CLASSES] = calloc(TL_SRC_N_SPLITS, sizeof *found);
 	uint8_t(*seen)[TL_SHARD_MAX_CLASSES] = calloc(TL_SRC_N_SPLITS, sizeof *seen);
 	if (!hidden || !names || !found || !seen) {
@@ -463,18 +464,22 @@ static tl_status build(archive_state *s, const tl_source_opts *o, tl_err *err)
 	for (size_t i = 0; i < n_names && st == TL_OK; i++) {
 		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
 			continue;
-		size_t len = strlen(names[i]);
-		if (len >= TL_SHARD_NAME_MAX)
-			st = tl_seterr(err, TL_EFORMAT,
-				       "%s: %s%s%s: class name too long (expected at most %d bytes, got %zu)",
-				       s->input, s->root, split_mode ? "train/" : "", names[i],
-				       TL_SHARD_NAME_MAX - 1, len);
-		else if (in->n_classes == TL_SHARD_MAX_CLASSES)
+		if (in->n_classes == TL_SHARD_MAX_CLASSES) {
 			st = tl_seterr(err, TL_EFORMAT,
 				       "%s: too many classes (expected at most %d class folders)",
 				       s->input, TL_SHARD_MAX_CLASSES);
-		else
-			memcpy(in->class_names[in->n_classes++], names[i], len + 1);
+			break;
+		}
+		char *where;
+		if (asprintf(&where, "%s: %s%s%s", s->input, s->root, split_mode ? "train/" : "",
+			     names[i]) < 0) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", s->input);
+			break;
+		}
+		st = tl_src_set_name(in, 0, in->n_classes, names[i], where, err);
+		free(where);
+		if (st == TL_OK)
+			in->n_classes++;
 	}
 	if (st != TL_OK)
 		goto done;
@@ -765,7 +770,7 @@ static tl_status archive_next(void *st, tl_src_event *ev, tl_err *err)
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->name;
 	ev->rel = s->rel;
-	ev->label[0] = (uint8_t)e->cls;
+	ev->label[0] = e->cls;
 	if (unreadable_size(e->size)) {
 		if (e->size)
 			snprintf(s->errmsg, sizeof s->errmsg,

@@ -236,19 +236,12 @@ static tl_status read_split(folder_state *s, const char *base, int split, tl_err
 		n_dirs++;
 		int cls = -1;
 		if (split == TL_SRC_TRAIN) {
-			size_t len = strlen(names[i]);
-			if (len >= TL_SHARD_NAME_MAX)
-				st = tl_seterr(err, TL_EFORMAT,
-					       "%s: class name too long (expected at most %d bytes, got %zu)",
-					       p, TL_SHARD_NAME_MAX - 1, len);
-			else if (in->n_classes == TL_SHARD_MAX_CLASSES)
+			if (in->n_classes == TL_SHARD_MAX_CLASSES)
 				st = tl_seterr(err, TL_EFORMAT,
 					       "%s: too many classes (expected at most %d class folders)",
 					       full, TL_SHARD_MAX_CLASSES);
-			else {
+			else if ((st = tl_src_set_name(in, 0, in->n_classes, names[i], p, err)) == TL_OK)
 				cls = (int)in->n_classes++;
-				memcpy(in->class_names[cls], names[i], len + 1);
-			}
 		} else {
 			for (uint32_t c = 0; c < in->n_classes && cls < 0; c++)
 				if (strcmp(in->class_names[c], names[i]) == 0)
@@ -482,7 +475,7 @@ static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->path;
 	ev->rel = s->rel;
-	ev->label[0] = (uint8_t)e->cls;
+	ev->label[0] = e->cls;
 	read_file(s, ev);
 	s->next++;
 	return TL_OK;
