@@ -86,7 +86,7 @@ const char *tl_shard_name_problem(const char *s, size_t len)
 	if (len == 0)
 		return "empty";
 	if (len >= TL_SHARD_NAME_MAX)
-		return "too long (expected at most 255 bytes)";
+		return "too long";
 	const uint8_t *p = (const uint8_t *)s, *end = p + len;
 	while (p < end) {
 		uint32_t c = *p++;
@@ -941,6 +941,15 @@ tl_status tl_shard_verify(tl_shard *sh, void (*progress)(void *, uint64_t), void
 	return TL_OK;
 }
 
+/* Characters (code points) of the UTF-8 string s. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 void tl_shard_describe(const tl_shard *sh, FILE *o)
 {
 	const tl_shard_info *in = &sh->info;
@@ -1031,15 +1040,32 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 		return;
 	for (uint32_t s = 0; s < in->n_splits; s++)
 		tl_shard_class_counts(sh, (int)s, cnt + (size_t)s * in->n_classes);
+	/* names padded by characters (UTF-8); when some are long, the counts
+	 * come first and the names last, so the columns stay aligned */
+	size_t wide = 14;
+	for (uint32_t c = 0; c < in->n_classes; c++) {
+		size_t ch = utf8_chars(in->class_names[c]);
+		wide = ch > wide ? ch : wide;
+	}
+	int names_last = wide > 24;
 	fprintf(o, "class counts:   ");
+	if (names_last)
+		fprintf(o, "\n ");
 	for (uint32_t s = 0; s < in->n_splits; s++)
 		fprintf(o, " %9s", in->splits[s].name);
-	fprintf(o, "\n");
+	fprintf(o, names_last ? "  class\n" : "\n");
 	for (uint32_t c = 0; c < in->n_classes; c++) {
-		fprintf(o, "  %-14s", in->class_names[c]);
+		const char *nm = in->class_names[c];
+		size_t ch = utf8_chars(nm);
+		if (!names_last)
+			fprintf(o, "  %s%*s", nm, ch < 14 ? (int)(14 - ch) : 0, "");
+		else
+			fputc(' ', o);
 		for (uint32_t s = 0; s < in->n_splits; s++)
 			fprintf(o, " %9llu", (unsigned long long)cnt[(size_t)s * in->n_classes + c]);
-		fprintf(o, "\n");
+		if (names_last)
+			fprintf(o, "  %s", nm);
+		fputc('\n', o);
 	}
 	for (uint32_t s = 0; s < in->n_splits; s++) {
 		const uint64_t *v = cnt + (size_t)s * in->n_classes;
@@ -1278,10 +1304,14 @@ tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
 	}
 	memcpy(w->labels + in->n_records * lf, labels, n * lf * sizeof *labels);
 	TL_TRY(tl_afile_write(&w->f, records, n * in->record_bytes, err));
-	/* hash record by record across chunk boundaries */
+	/* hash record by record across chunk boundaries; a full chunk's hash
+	 * is pushed only when a record follows it, because the last chunk
+	 * also covers the padding before the labels (hashed by finish) */
 	const uint8_t *p = records;
 	size_t left = n;
 	while (left > 0) {
+		if (w->in_chunk == in->chunk_records)
+			TL_TRY(push_chunk_hash(w, err));
 		size_t k = in->chunk_records - w->in_chunk;
 		if (k > left)
 			k = left;
@@ -1289,8 +1319,6 @@ tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
 		p += k * in->record_bytes;
 		left -= k;
 		w->in_chunk += (uint32_t)k;
-		if (w->in_chunk == in->chunk_records)
-			TL_TRY(push_chunk_hash(w, err));
 	}
 	in->n_records += n;
 	in->segments[w->open_segment].count += n;

@@ -170,7 +170,8 @@ static inline const char *tl_shard_coarse_name(const tl_shard *sh, uint32_t c)
 
 /* NULL if s[0, len) may be a class name (1..255 bytes of valid UTF-8
  * without control characters, so that it prints, sorts and goes into
- * JSON and CSV unharmed), else what is wrong with it ("empty", ...). */
+ * JSON and CSV unharmed), else what is wrong with it: "empty", "too
+ * long", "not valid UTF-8" or "has a control character". */
 const char *tl_shard_name_problem(const char *s, size_t len);
 
 /* The source name of file record r ("cat/x.jpg": its path relative to

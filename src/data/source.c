@@ -43,8 +43,8 @@ tl_status tl_src_set_name(tl_source_info *in, int coarse, uint32_t i, const char
 	const char *why = tl_shard_name_problem(name, strlen(name));
 	if (why)
 		return tl_seterr(err, TL_EFORMAT,
-				 "%s: class name: %s (expected 1..%d bytes of UTF-8 without control characters)",
-				 where, why, TL_SHARD_NAME_MAX - 1);
+				 "%s: class name: %s (expected 1..%d bytes of UTF-8 without control characters, got %zu bytes)",
+				 where, why, TL_SHARD_NAME_MAX - 1, strlen(name));
 	if (i >= TL_SHARD_MAX_CLASSES)
 		return tl_seterr(err, TL_EFORMAT, "%s: too many classes (expected at most %d)", where,
 				 TL_SHARD_MAX_CLASSES);
