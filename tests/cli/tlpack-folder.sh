@@ -243,6 +243,28 @@ out_has "300 classes: info" "tlkit shard version 3" "labels:          1 field, 2
 cmp -s names.out wide.classes && ok "300 classes: every name in --info" ||
 	bad "300 classes: names differ: $(diff names.out wide.classes | head -c 400)"
 run 0 "300 classes: verify" -- "$P" --verify wide.tls
+# a short training run on 300 classes: the report's per-class table names
+# them all and leaves out the 300x300 matrix; confusion.csv (names quoted),
+# the model's metadata, tleval --json and tlpredict carry the whole names
+"$P" -q -r 32 --test 0.5 -o wide32.tls wide 2>/dev/null
+run 0 "300 classes: tltrain" -- "$BIN/tltrain" -m baseline -d wide32.tls -e 1 -b 32 -o rw
+out_has "300 classes: tltrain" "0002 naïve, \"quoted\"  " "0299 plain  " \
+	"confusion matrix: 300 x 300, too wide to show here"
+[ -f rw/confusion.png ] && ok "300 classes: confusion heatmap drawn" || bad "300 classes: no confusion.png"
+run 0 "300 classes: tleval" -- "$BIN/tleval" -w rw/best.safetensors -d wide32.tls --json -o ev.json
+"$PY" - <<'PYEOF' >names.check 2>&1 && ok "300 classes: names in confusion.csv, metadata, tleval --json" || bad "300 classes: $(head -c 600 names.check)"
+import csv, json, struct
+want = [l.rstrip("\n") for l in open("wide.classes", encoding="utf-8")]
+rows = list(csv.reader(open("rw/confusion.csv", encoding="utf-8")))
+assert rows[0][1:] == want and [r[0] for r in rows[1:]] == want, "confusion.csv"
+b = open("rw/best.safetensors", "rb").read()
+meta = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+assert json.loads(meta["classes"]) == want, "metadata"
+assert json.load(open("ev.json", encoding="utf-8"))["classes"] == want, "tleval --json"
+PYEOF
+run 0 "300 classes: tlpredict" -- "$BIN/tlpredict" --json -k 300 -m rw/best.safetensors "wide/0002 naïve, \"quoted\"/img_001.png"
+"$PY" -c 'import json, sys; t = json.load(open(sys.argv[1]))["top"]; want = [l.rstrip("\n") for l in open("wide.classes", encoding="utf-8")]; sys.exit(sorted(e["class"] for e in t) != sorted(want))' "$T/out" &&
+	ok "300 classes: tlpredict names every class whole" || bad "300 classes: tlpredict: $(head -c 300 "$T/out")"
 # a folder that fits version 2 stays version 2 (its bytes are pinned by
 # the same-bytes checks above); 256 classes with short names still fits
 "$P" -q -r 16 -o v2.tls pix 2>/dev/null && "$P" --info v2.tls >v2.out
