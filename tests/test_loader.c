@@ -53,21 +53,22 @@ static int setup(void **state)
 	    tl_shard_writer_segment(w, "all", "train", 1, &err) != TL_OK)
 		return -1;
 	uint32_t rb = tl_shard_writer_record_bytes(w);
-	uint8_t *rec = calloc(N, rb), lab[N];
+	uint8_t *rec = calloc(N, rb);
+	uint16_t lab[N];
 	for (int r = 0; r < N; r++) {
 		for (int i = 0; i < ROW; i++)
 			rec[(size_t)r * rb + i] = (uint8_t)((r * 7 + i) % 251);
-		lab[r] = (uint8_t)(r % 10);
+		lab[r] = (uint16_t)(r % 10);
 	}
 	tl_status st = tl_shard_writer_append(w, rec, lab, N, &err);
 	free(rec);
 	if (st != TL_OK)
 		return -1;
-	tl_shard_info *in = tl_shard_writer_info(w);
-	in->n_classes = 10;
-	for (int i = 0; i < 10; i++)
-		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "c%d", i);
-	strcpy(in->dataset, "test");
+	static const char *const names[] = {"c0", "c1", "c2", "c3", "c4",
+					    "c5", "c6", "c7", "c8", "c9"};
+	if (tl_shard_writer_set_names(w, names, 10, NULL, 0, &err) != TL_OK)
+		return -1;
+	strcpy(tl_shard_writer_info(w)->dataset, "test");
 	if (tl_shard_writer_finish(w, &err) != TL_OK || tl_shard_open(&sh, path, &err) != TL_OK)
 		return -1;
 	for (int i = 0; i < N; i++) {

@@ -131,7 +131,7 @@ static void print_shows_the_values(void **state)
 	tl_metrics m;
 	assert_int_equal(tl_metrics_init(&m, K), 0);
 	add_matrix(&m, cm, 0);
-	char names[K][32] = {"cat", "dog", "ship"};
+	const char *names[K] = {"cat", "dog", "ship"};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *o = open_memstream(&buf, &len);

@@ -33,6 +33,20 @@ static int teardown(void **state)
 	return tl_test_rmdir(dir);
 }
 
+/* Name the writer's n classes "<prefix><i>". */
+static tl_status name_classes(tl_shard_writer *w, const char *prefix, uint32_t n, tl_err *err)
+{
+	char **v = calloc(n, sizeof *v);
+	assert_non_null(v);
+	for (uint32_t i = 0; i < n; i++)
+		assert_true(asprintf(&v[i], "%s%u", prefix, i) > 0);
+	tl_status st = tl_shard_writer_set_names(w, (const char *const *)v, n, NULL, 0, err);
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return st;
+}
+
 /* Value of byte i of file record r (records are u8 3x5x7 = 105 bytes). */
 static uint8_t val(uint64_t r, size_t i)
 {
@@ -63,19 +77,18 @@ static void write_fixture(uint32_t chunk_records)
 	for (int s = 0; s < 3; s++) {
 		assert_int_equal(tl_shard_writer_segment(w, segs[s].member, segs[s].split,
 							 segs[s].order, &err), TL_OK);
-		uint8_t *rec = calloc(segs[s].n, rb), *lab = malloc(segs[s].n);
+		uint8_t *rec = calloc(segs[s].n, rb);
+		uint16_t *lab = malloc(segs[s].n * sizeof *lab);
 		for (uint32_t i = 0; i < segs[s].n; i++, r++) {
 			for (size_t k = 0; k < 105; k++)
 				rec[i * rb + k] = val(r, k);
-			lab[i] = (uint8_t)(r % 10);
+			lab[i] = (uint16_t)(r % 10);
 		}
 		assert_int_equal(tl_shard_writer_append(w, rec, lab, segs[s].n, &err), TL_OK);
 		free(rec), free(lab);
 	}
 	tl_shard_info *in = tl_shard_writer_info(w);
-	in->n_classes = 10;
-	for (int i = 0; i < 10; i++)
-		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "c%d", i);
+	assert_int_equal(name_classes(w, "c", 10, &err), TL_OK);
 	strcpy(in->dataset, "test");
 	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 }
@@ -277,17 +290,15 @@ static void write_named(const char *const *names, size_t n)
 	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 	uint32_t rb = tl_shard_writer_record_bytes(w);
 	assert_int_equal(tl_shard_writer_segment(w, "train", "train", 0, &err), TL_OK);
-	uint8_t *rec = calloc(n, rb), lab[8];
+	uint8_t *rec = calloc(n, rb);
+	uint16_t lab[8];
 	for (size_t r = 0; r < n; r++)
-		lab[r] = (uint8_t)(r % 3);
+		lab[r] = (uint16_t)(r % 3);
 	/* in two appends: names continue across them */
 	assert_int_equal(tl_shard_writer_append_named(w, rec, lab, names, 2, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_append_named(w, rec, lab + 2, names + 2, n - 2, &err), TL_OK);
 	free(rec);
-	tl_shard_info *in = tl_shard_writer_info(w);
-	in->n_classes = 3;
-	for (int i = 0; i < 3; i++)
-		snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "k%d", i);
+	assert_int_equal(name_classes(w, "k", 3, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 }
 
@@ -483,7 +494,8 @@ static void empty_splits_refused_at_open(void **state)
 	proto.n_label_fields = 1;
 	tl_shard_writer *w;
 	tl_err err;
-	uint8_t rec[64] = {0}, lab[1] = {0};
+	uint8_t rec[64] = {0};
+	uint16_t lab[1] = {0};
 	for (int with_test = 0; with_test < 2; with_test++) {
 		assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 		assert_int_equal(tl_shard_writer_segment(w, "b1", "train", 1, &err), TL_OK);
@@ -491,9 +503,7 @@ static void empty_splits_refused_at_open(void **state)
 			assert_int_equal(tl_shard_writer_segment(w, "t", "test", 0, &err), TL_OK);
 			assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
 		}
-		tl_shard_info *in = tl_shard_writer_info(w);
-		in->n_classes = 1;
-		strcpy(in->class_names[0], "a");
+		assert_int_equal(name_classes(w, "a", 1, &err), TL_OK);
 		assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
 		tl_shard *sh;
 		assert_int_equal(tl_shard_open(&sh, path, &err), TL_EFORMAT);
@@ -553,7 +563,8 @@ static void allocation_failures_are_clean(void **state)
 		proto.chunk_records = 4;
 		tl_shard_writer *w;
 		tl_err err;
-		uint8_t rec[128 * 3] = {0}, lab[3] = {0, 1, 2};
+		uint8_t rec[128 * 3] = {0};
+		uint16_t lab[3] = {0, 1, 2};
 		tl_status st = tl_shard_writer_open(&w, path, &proto, &err);
 		if (st == TL_OK) {
 			for (int s = 0; st == TL_OK && s < 2; s++) {
@@ -562,12 +573,9 @@ static void allocation_failures_are_clean(void **state)
 				for (int i = 0; st == TL_OK && i < 50; i++)
 					st = tl_shard_writer_append(w, rec, lab, 3, &err);
 			}
+			if (st == TL_OK)
+				st = name_classes(w, "c", 3, &err);
 			if (st == TL_OK) {
-				tl_shard_info *in = tl_shard_writer_info(w);
-				in->n_classes = 3;
-				strcpy(in->class_names[0], "a");
-				strcpy(in->class_names[1], "b");
-				strcpy(in->class_names[2], "c");
 				st = tl_shard_writer_finish(w, &err);
 			} else {
 				tl_shard_writer_abort(w);
@@ -619,7 +627,8 @@ static void writer_failures_leave_nothing(void **state)
 	unlink(path);
 	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
 	assert_int_equal(tl_shard_writer_segment(w, "m", "train", 0, &err), TL_OK);
-	uint8_t rec[64] = {0}, lab[1] = {0};
+	uint8_t rec[64] = {0};
+	uint16_t lab[1] = {0};
 	assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
 	tl_shard_writer_abort(w);
 	struct stat sb;
@@ -629,6 +638,374 @@ static void writer_failures_leave_nothing(void **state)
 	while ((e = readdir(d)))
 		assert_true(e->d_name[0] == '.' && (!e->d_name[1] || e->d_name[1] == '.'));
 	closedir(d);
+}
+
+/* ---- versions ---- */
+
+static const char *fixture_path(const char *name)
+{
+	static char buf[1024];
+	const char *d = getenv("top_srcdir");
+	snprintf(buf, sizeof buf, "%s/tests/fixtures/%s", d ? d : "..", name);
+	return buf;
+}
+
+/* tools/old-shards.c's content (nrec 11, or 12 to fill the last chunk),
+ * written by today's writer to path. */
+static void write_old_content(const char *to, int v2, int nrec)
+{
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 2, proto.width = 2;
+	proto.dtype = TL_DTYPE_U8;
+	tl_norm_preset(TL_NORM_CAFFE, &proto.norm);
+	proto.n_label_fields = 1;
+	proto.chunk_records = 4;
+	tl_shard_writer *w;
+	tl_err err;
+	assert_int_equal(tl_shard_writer_open(&w, to, &proto, &err), TL_OK);
+	uint8_t rec[64 * 12] = {0};
+	uint16_t lab[12];
+	const char *names[12];
+	char buf[12][32];
+	for (int r = 0; r < nrec; r++) {
+		for (int k = 0; k < 12; k++)
+			rec[r * 64 + k] = (uint8_t)(r * 16 + k);
+		lab[r] = (uint16_t)(r % 3);
+		snprintf(buf[r], 32, "%s/%d.png", r % 3 == 0 ? "cat" : r % 3 == 1 ? "dog" : "ship", r);
+		names[r] = buf[r];
+	}
+	assert_int_equal(tl_shard_writer_segment(w, "train", "train", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append_named(w, rec, lab, v2 ? names : NULL, 8, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_segment(w, "test", "test", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append_named(w, rec + 8 * 64, lab + 8, v2 ? names + 8 : NULL,
+						      (size_t)nrec - 8, &err), TL_OK);
+	static const char *const cls[] = {"cat", "dog", "ship"};
+	assert_int_equal(tl_shard_writer_set_names(w, cls, 3, NULL, 0, &err), TL_OK);
+	tl_shard_info *in = tl_shard_writer_info(w);
+	strcpy(in->dataset, v2 ? "pets" : "tiny");
+	strcpy(in->source_name, v2 ? "pets" : "tiny.bin");
+	if (v2)
+		in->fit = 1, in->test_fraction = 0.25, in->test_seed = 7;
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+}
+
+/* Version 1 and 2 files written by the version-2 writer (committed
+ * fixtures) still read, whole; today's writer writes the same content to
+ * the same bytes (it picks the lowest version that says everything). */
+static void old_versions_read_and_are_rewritten_the_same(void **state)
+{
+	(void)state;
+	for (int v = 1; v <= 2; v++) {
+		const char *fx = fixture_path(v == 1 ? "shard-v1.tls" : "shard-v2.tls");
+		tl_shard *sh;
+		tl_err err;
+		if (tl_shard_open(&sh, fx, &err) != TL_OK)
+			fail_msg("%s: %s", fx, err.msg);
+		const tl_shard_info *in = &sh->info;
+		assert_int_equal(in->version, v);
+		assert_int_equal(in->label_bytes, 1);
+		assert_int_equal(in->n_records, 11);
+		assert_int_equal(in->n_classes, 3);
+		assert_string_equal(tl_shard_class_name(sh, 0), "cat");
+		assert_string_equal(tl_shard_class_name(sh, 2), "ship");
+		assert_int_equal(tl_shard_split_find(sh, "test"), 1);
+		assert_int_equal(in->fit, v == 2 ? 1 : 0);
+		assert_true(in->test_fraction == (v == 2 ? 0.25 : 0));
+		for (uint64_t r = 0; r < 11; r++) {
+			const uint8_t *p;
+			assert_int_equal(tl_shard_record(sh, r, (const void **)&p, &err), TL_OK);
+			assert_int_equal(p[5], r * 16 + 5);
+			assert_int_equal(tl_shard_label(sh, r, 0), r % 3);
+			if (v == 2) {
+				char want[32];
+				snprintf(want, sizeof want, "%s/%d.png", tl_shard_class_name(sh, r % 3), (int)r);
+				assert_string_equal(tl_shard_record_name(sh, r), want);
+			} else {
+				assert_null(tl_shard_record_name(sh, r));
+			}
+		}
+		assert_int_equal(tl_shard_verify(sh, NULL, NULL, &err), TL_OK);
+		tl_shard_close(sh);
+		write_old_content(path, v == 2, 11);
+		size_t n;
+		uint8_t *now = slurp(&n);
+		FILE *f = fopen(fx, "rb");
+		assert_non_null(f);
+		uint8_t *old = malloc(n + 1);
+		size_t got = fread(old, 1, n + 1, f);
+		fclose(f);
+		if (got != n || memcmp(old, now, n) != 0)
+			fail_msg("version %d: today's writer wrote different bytes (%zu vs %zu)", v, n, got);
+		free(old);
+		free(now);
+		/* records that fill the last chunk exactly: its checksum still
+		 * covers the padding before the labels (the version-2 writer's
+		 * did not, and --verify failed on such shards) */
+		write_old_content(path, v == 2, 12);
+		assert_int_equal(open_verify(&err), TL_OK);
+	}
+}
+
+/* A name of exactly 255 bytes: 2-byte characters, then ASCII padding. */
+static char *long_name(unsigned i)
+{
+	char *s = malloc(256);
+	assert_non_null(s);
+	int k = snprintf(s, 256, "%04u \xe6\x97\xa5", i);
+	while (k + 2 <= 250)
+		s[k++] = '\xc3', s[k++] = '\xa9';
+	while (k < 255)
+		s[k++] = 'x';
+	s[255] = 0;
+	return s;
+}
+
+/* n classes (every third named by long_name, the others "k<i>, x"),
+ * records of 3x2x2 u8, record r labelled (r * 7) % n, train then test. */
+static void write_wide(const char *to, uint32_t n, uint32_t records)
+{
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 2, proto.width = 2;
+	proto.dtype = TL_DTYPE_U8;
+	tl_norm_preset(TL_NORM_NONE, &proto.norm);
+	proto.n_label_fields = 1;
+	proto.chunk_records = 64;
+	char **names = calloc(n, sizeof *names);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i % 3 == 0)
+			names[i] = long_name(i);
+		else
+			assert_true(asprintf(&names[i], "k%u, x", i) > 0);
+	}
+	proto.class_names = names; /* copied by the writer */
+	proto.n_classes = n;
+	tl_shard_writer *w;
+	tl_err err;
+	assert_int_equal(tl_shard_writer_open(&w, to, &proto, &err), TL_OK);
+	for (uint32_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	uint8_t *rec = calloc(records, 64);
+	uint16_t *lab = calloc(records, sizeof *lab);
+	for (uint32_t r = 0; r < records; r++)
+		rec[r * 64] = (uint8_t)r, lab[r] = (uint16_t)((r * 7) % n);
+	uint32_t tr = records * 3 / 4;
+	assert_int_equal(tl_shard_writer_segment(w, "train", "train", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append(w, rec, lab, tr, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_segment(w, "test", "test", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append(w, rec + (size_t)tr * 64, lab + tr, records - tr, &err),
+			 TL_OK);
+	free(rec);
+	free(lab);
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+}
+
+/* 300 classes with names up to 255 bytes: version 3, 2-byte labels,
+ * names and labels read back, class counts; the lowest version is kept
+ * otherwise (256 short names: version 1; one long name: version 3). */
+static void wide_labels_and_long_names(void **state)
+{
+	(void)state;
+	write_wide(path, 300, 900);
+	tl_shard *sh;
+	tl_err err;
+	if (tl_shard_open(&sh, path, &err) != TL_OK)
+		fail_msg("%s", err.msg);
+	const tl_shard_info *in = &sh->info;
+	assert_int_equal(in->version, 3);
+	assert_int_equal(in->label_bytes, 2);
+	assert_int_equal(in->label_size, 900 * 2);
+	assert_int_equal(in->n_classes, 300);
+	assert_int_equal(in->cname_offset % 4096, 0);
+	assert_true(in->cname_offset > in->label_offset && in->cname_offset < in->chunk_table_offset);
+	for (uint32_t i = 0; i < 300; i++) {
+		if (i % 3 == 0) {
+			char *want = long_name(i);
+			assert_int_equal(strlen(tl_shard_class_name(sh, i)), 255);
+			assert_string_equal(tl_shard_class_name(sh, i), want);
+			free(want);
+		} else {
+			char want[32];
+			snprintf(want, sizeof want, "k%u, x", i);
+			assert_string_equal(tl_shard_class_name(sh, i), want);
+		}
+	}
+	for (uint64_t r = 0; r < 900; r++)
+		assert_int_equal(tl_shard_label(sh, r, 0), (r * 7) % 300);
+	uint64_t cnt[300], total = 0;
+	tl_shard_class_counts(sh, 0, cnt);
+	for (int c = 0; c < 300; c++)
+		total += cnt[c];
+	assert_int_equal(total, 675);
+	assert_int_equal(tl_shard_verify(sh, NULL, NULL, &err), TL_OK);
+	tl_shard_close(sh);
+	/* the version follows what must be said */
+	const struct {
+		uint32_t n;
+		int version;
+	} cases[] = {{256, 3}, {257, 3}, {2, 3}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		write_wide(path, cases[i].n, 600);
+		assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+		assert_int_equal(sh->info.version, cases[i].version);
+		tl_shard_close(sh);
+	}
+	/* 256 classes, short names: version 1, 1-byte labels up to 255 */
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 2, proto.width = 2;
+	proto.n_label_fields = 1;
+	tl_norm_preset(TL_NORM_NONE, &proto.norm);
+	char nb[256][8];
+	char *np[256];
+	for (int i = 0; i < 256; i++)
+		snprintf(nb[i], sizeof nb[i], "n%d", i), np[i] = nb[i];
+	proto.class_names = np, proto.n_classes = 256;
+	tl_shard_writer *w;
+	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+	uint8_t rec[64 * 256] = {0};
+	uint16_t lab[256];
+	for (int i = 0; i < 256; i++)
+		lab[i] = (uint16_t)(255 - i);
+	assert_int_equal(tl_shard_writer_segment(w, "all", "train", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append(w, rec, lab, 256, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_OK);
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	assert_int_equal(sh->info.version, 1);
+	assert_int_equal(sh->info.label_bytes, 1);
+	assert_int_equal(tl_shard_label(sh, 0, 0), 255);
+	assert_string_equal(tl_shard_class_name(sh, 255), "n255");
+	tl_shard_close(sh);
+}
+
+/* The writer refuses names that are not 1..255 bytes of UTF-8 without
+ * control characters, and labels not below the class count. */
+static void writer_refuses_bad_names_and_labels(void **state)
+{
+	(void)state;
+	tl_shard_info proto;
+	memset(&proto, 0, sizeof proto);
+	proto.channels = 3, proto.height = 2, proto.width = 2;
+	proto.n_label_fields = 1;
+	tl_norm_preset(TL_NORM_NONE, &proto.norm);
+	tl_shard_writer *w;
+	tl_err err;
+	char big[300];
+	memset(big, 'a', 256), big[256] = 0;
+	const struct {
+		const char *name, *why;
+	} bad[] = {
+		{"", "empty"}, {big, "too long"}, {"caf\xe9", "not valid UTF-8"},
+		{"\xc0\xaf", "not valid UTF-8"},         /* overlong '/' */
+		{"\xed\xa0\x80", "not valid UTF-8"},     /* surrogate */
+		{"\xf4\x90\x80\x80", "not valid UTF-8"}, /* past U+10FFFF */
+		{"\xe6\x97", "not valid UTF-8"},         /* cut short */
+		{"a\tb", "has a control character"}, {"a\x7f", "has a control character"},
+		{"\xc2\x85", "has a control character"}, /* U+0085 */
+	};
+	assert_int_equal(tl_shard_writer_open(&w, path, &proto, &err), TL_OK);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *names[] = {"ok", bad[i].name};
+		assert_int_equal(tl_shard_writer_set_names(w, names, 2, NULL, 0, &err), TL_EFORMAT);
+		if (!strstr(err.msg, bad[i].why) || !strstr(err.msg, "class 1 name"))
+			fail_msg("name %zu: %s", i, err.msg);
+		assert_ptr_equal(tl_shard_name_problem(bad[i].name, strlen(bad[i].name)) != NULL, 1);
+	}
+	memset(big, 'a', 255), big[255] = 0;
+	assert_null(tl_shard_name_problem(big, 255));
+	assert_null(tl_shard_name_problem("\xf0\x9f\x90\x88 \xc3\xa9, \"q\"", 12));
+	const char *ok[] = {"a", "b"};
+	assert_int_equal(tl_shard_writer_set_names(w, ok, 2, NULL, 0, &err), TL_OK);
+	uint8_t rec[64] = {0};
+	uint16_t lab[1] = {2};
+	assert_int_equal(tl_shard_writer_segment(w, "m", "train", 0, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_append(w, rec, lab, 1, &err), TL_OK);
+	assert_int_equal(tl_shard_writer_finish(w, &err), TL_EUSAGE);
+	assert_non_null(strstr(err.msg, "record 0 has label 2 (expected < 2)"));
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), -1);
+}
+
+/* Version 3's new fields under a valid header checksum: every byte of
+ * the class-name section is checksummed, its place and size are checked,
+ * names inside it are checked like the writer's, 2-byte labels are
+ * range-checked. */
+static void version3_malformed(void **state)
+{
+	(void)state;
+	write_wide(path, 300, 900);
+	tl_shard *sh;
+	tl_err err;
+	assert_int_equal(tl_shard_open(&sh, path, &err), TL_OK);
+	size_t co = sh->info.cname_offset, cs = sh->info.cname_size, ct = sh->info.chunk_table_offset,
+	       lo = sh->info.label_offset;
+	tl_shard_close(sh);
+	size_t n;
+	uint8_t *orig = slurp(&n);
+	for (size_t at = co; at < ct; at += at < co + 300 ? 1 : 397) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		b[at] ^= 0x04;
+		spit(b, n);
+		free(b);
+		if (open_verify(&err) != TL_ECHECKSUM || !strstr(err.msg, "class names: checksum mismatch"))
+			fail_msg("flipped class-name byte at %zu: %s", at, err.msg);
+	}
+	/* place and size */
+	const struct {
+		size_t off;
+		uint64_t v;
+		const char *msg;
+	} edits[] = {
+		{3120, co + 8, "class-name section"},   /* unaligned */
+		{3120, ct, "class-name section"},       /* over the chunk table */
+		{3120, 0, "does not fit"},              /* in the header */
+		{3120, lo, "does not fit"},             /* over the labels */
+		{3128, 10, "class-name section"},       /* smaller than 300 names */
+		{3128, ct - co + 1, "class-name section"},
+		{3128, cs + 1, "names end at"},         /* a padding byte more */
+		{3128, cs - 1, "class name 299 missing"},
+		{104, 65536, "bad label description"},  /* past the version 3 limit */
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		tl_status st = open_edited(orig, n, edits[i].off, edits[i].v, edits[i].off == 104 ? 4 : 8, &err);
+		if (st != TL_EFORMAT || !strstr(err.msg, edits[i].msg))
+			fail_msg("edit %zu (offset %zu = %llu): status %d, %s", i, edits[i].off,
+				 (unsigned long long)edits[i].v, st, st ? err.msg : "(none)");
+	}
+	/* bad names and labels under right checksums */
+	const struct {
+		size_t at;
+		uint8_t v;
+		const char *msg;
+	} names[] = {
+		{0, 0, "class name 0 missing, empty"}, /* an empty first name */
+		{1, 0xff, "class name 0: not valid UTF-8"},
+		{1, '\n', "class name 0: has a control character"},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		uint8_t *b = malloc(n);
+		memcpy(b, orig, n);
+		b[co + names[i].at] = names[i].v;
+		put_at(b, 3136, XXH3_64bits(b + co, ct - co), 8);
+		rehash(b);
+		spit(b, n);
+		free(b);
+		if (open_verify(&err) != TL_EFORMAT || !strstr(err.msg, names[i].msg))
+			fail_msg("name edit %zu: %s", i, err.msg);
+	}
+	uint8_t *b = malloc(n);
+	memcpy(b, orig, n);
+	put_at(b, lo + 2 * 5, 300, 2); /* record 5 */
+	put_at(b, 168, XXH3_64bits(b + lo, co - lo), 8);
+	rehash(b);
+	spit(b, n);
+	free(b);
+	assert_int_equal(open_verify(&err), TL_EFORMAT);
+	assert_non_null(strstr(err.msg, "record 5 has label 300 (expected < 300)"));
+	free(orig);
 }
 
 int main(void)
@@ -644,6 +1021,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(overlapping_segments_refused_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(empty_splits_refused_at_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_while_mapped_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(old_versions_read_and_are_rewritten_the_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(wide_labels_and_long_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(writer_refuses_bad_names_and_labels, setup, teardown),
+		cmocka_unit_test_setup_teardown(version3_malformed, setup, teardown),
 	};
 	/* these tests write, read and rewrite one file name: an output
 	 * may not replace an input only across commands (infile.h) */

@@ -3,7 +3,7 @@
 images (the sample tarball), with python3-pil.
 
 usage: mkfolder.py SAMPLE.tar.gz OUT [--per N] [--classes K] [--splits]
-                   [--extras] [--formats png,jpg,ppm]
+                   [--extras] [--formats png,jpg,ppm] [--wide]
 
 OUT/<class>/... (or OUT/train|val|test/<class>/... with --splits) gets N
 images per class taken from test_batch.bin in record order, each
@@ -16,6 +16,12 @@ truncated JPEG (cat), a zero-byte PNG (dog) and a symlink back to the
 class folder (a loop).  The image list is written to OUT.list as
 'relative/path<TAB>class' in the order tlpack packs them (with --splits:
 train, val, test).
+
+--wide: any number of classes (K may pass 256) with long UTF-8 names
+(wide_names: up to 255 bytes, accents, CJK, emoji, commas, quotes,
+spaces), each filled with N images taken from the sample in record order
+whatever their CIFAR class; the class names, in tlpack's order, go to
+OUT.classes one per line.
 """
 import io
 import os
@@ -44,6 +50,25 @@ def records(sample):
     return names, out
 
 
+def wide_names(k):
+    """k distinct class names of valid UTF-8 without control characters,
+    sorted as tlpack sorts them (bytewise, which is code-point order): some
+    short, some of exactly 255 bytes, with multi-byte characters, commas,
+    quotes and spaces."""
+    parts = ["caf\u00e9", "\u65e5\u672c\u8a9e", "na\u00efve, \"quoted\"", "\U0001f408 cat",
+             "\u0161pan\u011bl \u00e5", "plain"]
+    out = []
+    for i in range(k):
+        name = "%04d %s" % (i, parts[i % len(parts)])
+        if i % 3 == 0:  # fill to exactly 255 bytes with 2-byte characters and a pad
+            while len((name + " \u00e9").encode()) <= 255:
+                name += " \u00e9"
+            name += "x" * (255 - len(name.encode()))
+            assert len(name.encode()) == 255
+        out.append(name)
+    return sorted(out)
+
+
 def save(img, path, fmt):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if fmt == "jpg":
@@ -56,7 +81,7 @@ def save(img, path, fmt):
 
 def main(argv):
     sample, out = argv[1], argv[2]
-    per, k, splits, extras, fmts = 6, 3, False, False, ["png", "jpg", "ppm"]
+    per, k, splits, extras, fmts, wide = 6, 3, False, False, ["png", "jpg", "ppm"], False
     i = 3
     while i < len(argv):
         a = argv[i]
@@ -68,6 +93,8 @@ def main(argv):
             splits = True
         elif a == "--extras":
             extras = True
+        elif a == "--wide":
+            wide = True
         elif a == "--formats":
             fmts = argv[i + 1].split(","); i += 1
         else:
@@ -75,6 +102,12 @@ def main(argv):
         i += 1
     names, recs = records(sample)
     names = names[:k]
+    if wide:
+        names = wide_names(k)
+        with open(out + ".classes", "w", encoding="utf-8") as f:
+            f.write("".join(n + "\n" for n in names))
+        # image j of the sample (cycling) becomes image j % per of class j // per
+        recs = [(j // per, recs[j % len(recs)][1]) for j in range(k * per)]
     listing = {}
     count = {}
     n = 0
@@ -88,7 +121,8 @@ def main(argv):
         w, h = SIZES[n % len(SIZES)]
         fmt = fmts[n % len(fmts)]
         sub = "nested/" if j % 3 == 0 else ""
-        rel = "%s%s/%s%s_%03d.%s" % (split, names[label], sub, names[label], j, fmt)
+        stem = "img" if wide else names[label]  # a 255-byte class name leaves no room
+        rel = "%s%s/%s%s_%03d.%s" % (split, names[label], sub, stem, j, fmt)
         save(img.resize((w, h), Image.BICUBIC), os.path.join(out, rel), fmt)
         listing.setdefault(split, []).append((os.path.dirname(rel), os.path.basename(rel), label))
         n += 1

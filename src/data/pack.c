@@ -52,7 +52,7 @@ typedef struct {
 	size_t name_off;  /* NUL-terminated name at arena + name_off */
 	size_t err_off;   /* SIZE_MAX, or the source's reason it is unreadable */
 	size_t rel_off;   /* SIZE_MAX, or the name kept in the shard (source.h: rel) */
-	uint8_t label[2];
+	uint16_t label[2];
 } rec_ent;
 
 typedef struct {
@@ -147,7 +147,7 @@ static void *producer(void *arg)
 			const char *name = ev.name ? ev.name : "";
 			r->err_off = r->rel_off = SIZE_MAX;
 			r->size = ev.size;
-			memcpy(r->label, ev.label, 2);
+			memcpy(r->label, ev.label, sizeof r->label);
 			if (arena_put(cur, ev.data, ev.size, 0, &r->off) ||
 			    arena_put(cur, name, strlen(name), 1, &r->name_off) ||
 			    (ev.error && arena_put(cur, ev.error, strlen(ev.error), 1, &r->err_off)) ||
@@ -328,7 +328,7 @@ typedef struct {
 	int reader_running;
 	tl_shard_writer *w;
 	tl_progress prog;
-	uint8_t *lab; /* labels of the current block */
+	uint16_t *lab; /* labels of the current block */
 	const char **names; /* and names (into the slot's arena) */
 	int any_names;      /* the source names its records */
 	uint64_t *class_count;
@@ -406,11 +406,11 @@ static tl_status pack_setup(packer *k, tl_err *err)
 	k->p.block = block < 1 ? 1 : block > 2048 ? 2048 : block;
 	int nt = tl_pool_size(c->pool);
 	c->out = calloc(k->p.block, c->rec_out);
-	k->lab = malloc(k->p.block * 2);
+	k->lab = malloc(k->p.block * 2 * sizeof *k->lab);
 	k->names = calloc(k->p.block, sizeof *k->names);
 	c->scratch = calloc((size_t)nt, sizeof *c->scratch);
 	c->wk = calloc((size_t)nt, sizeof *c->wk);
-	k->class_count = calloc(TL_SHARD_MAX_CLASSES, sizeof *k->class_count);
+	k->class_count = calloc(TL_SHARD_MAX_CLASSES, sizeof *k->class_count); /* labels are < 65535 */
 	int ok = c->out && k->lab && k->names && c->scratch && c->wk && k->class_count;
 	if (ok && c->encoded) {
 		c->rst = calloc(k->p.block, sizeof *c->rst);
@@ -447,6 +447,7 @@ static void pack_free(packer *k)
 		tl_shard_writer_abort(k->w);
 	if (k->p.src)
 		k->p.src->close(k->p.state);
+	tl_src_info_free(&k->p.info);
 	for (int i = 0; i < TL_PACK_SLOTS; i++) {
 		free(k->p.slots[i].recs);
 		free(k->p.slots[i].arena);
@@ -531,7 +532,7 @@ static tl_status drop_failed(packer *k, const slot *s, size_t *kept, tl_pack_res
 		}
 		if (j != i) {
 			memcpy(c->out + j * c->rec_out, c->out + i * c->rec_out, c->rec_out);
-			memcpy(k->lab + j * lf, k->lab + i * lf, (size_t)lf);
+			memcpy(k->lab + j * lf, k->lab + i * lf, (size_t)lf * sizeof *k->lab);
 			k->names[j] = k->names[i];
 		}
 		j++;
@@ -553,7 +554,7 @@ static tl_status on_data(packer *k, const slot *s, tl_pack_result *res, tl_err *
 			return tl_seterr(err, TL_EFORMAT, "%s: %s: record of %zu bytes (expected %zu)",
 					 k->o->input, (const char *)s->arena + s->recs[i].name_off,
 					 s->recs[i].size, raw);
-		memcpy(k->lab + i * lf, s->recs[i].label, (size_t)lf);
+		memcpy(k->lab + i * lf, s->recs[i].label, (size_t)lf * sizeof *k->lab);
 		size_t ro = s->recs[i].rel_off;
 		k->names[i] = ro == SIZE_MAX ? NULL : (const char *)s->arena + ro;
 		k->any_names |= ro != SIZE_MAX;
@@ -624,10 +625,8 @@ static tl_status finish_shard(packer *k, tl_pack_result *res, tl_err *err)
 					 o->input, si->class_names[i]);
 	tl_shard_info *in = tl_shard_writer_info(k->w);
 	snprintf(in->dataset, sizeof in->dataset, "%s", si->dataset);
-	in->n_classes = si->n_classes;
-	in->n_coarse = si->n_coarse;
-	memcpy(in->class_names, si->class_names, sizeof in->class_names);
-	memcpy(in->coarse_names, si->coarse_names, sizeof in->coarse_names);
+	TL_TRY(tl_shard_writer_set_names(k->w, (const char *const *)si->class_names, si->n_classes,
+					 (const char *const *)si->coarse_names, si->n_coarse, err));
 	const char *base = strrchr(o->input, '/');
 	snprintf(in->source_name, sizeof in->source_name, "%s", base && base[1] ? base + 1 : o->input);
 	in->source_size = si->source_size;

@@ -30,7 +30,9 @@ enum {
 	SPLIT_ENTRY = 32, H_SEGMENT_TABLE = 768, SEGMENT_ENTRY = 72, H_NAMES = 4096,
 	/* version 2: after the segment table (768 + 32 * 72 = 3072) */
 	H_FIT = 3072, H_TEST_FRACTION = 3080, H_TEST_SEED = 3088,
-	H_RNAME_OFF = 3096, H_RNAME_SIZE = 3104, H_RNAME_HASH = 3112
+	H_RNAME_OFF = 3096, H_RNAME_SIZE = 3104, H_RNAME_HASH = 3112,
+	/* version 3: the class-name section */
+	H_CNAME_OFF = 3120, H_CNAME_SIZE = 3128, H_CNAME_HASH = 3136
 };
 
 static void put32(uint8_t *p, uint32_t v)
@@ -79,6 +81,56 @@ static int getstr(char *dst, const uint8_t *p, size_t n)
 	return 0;
 }
 
+const char *tl_shard_name_problem(const char *s, size_t len)
+{
+	if (len == 0)
+		return "empty";
+	if (len >= TL_SHARD_NAME_MAX)
+		return "too long";
+	const uint8_t *p = (const uint8_t *)s, *end = p + len;
+	while (p < end) {
+		uint32_t c = *p++;
+		int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+			 : (c & 0xf8) == 0xf0 ? 3 : -1;
+		if (more < 0 || end - p < more)
+			return "not valid UTF-8";
+		c &= more ? 0x3fu >> more : 0x7fu;
+		for (int i = 0; i < more; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return "not valid UTF-8";
+			c = c << 6 | (*p & 0x3fu);
+		}
+		/* overlong forms, surrogates, beyond U+10FFFF */
+		static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+		if (c < min[more] || (c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+			return "not valid UTF-8";
+		if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+			return "has a control character";
+	}
+	return NULL;
+}
+
+/* The n + nc names as one allocation: the pointer table, then copies of
+ * the strings.  NULL when out of memory. */
+static char **names_block(const char *const *a, uint32_t n, const char *const *b, uint32_t nc)
+{
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < n + nc; i++)
+		bytes += strlen(i < n ? a[i] : b[i - n]) + 1;
+	char **t = tl_malloc(((size_t)n + nc) * sizeof *t + bytes + 1);
+	if (!t)
+		return NULL;
+	char *q = (char *)(t + n + nc);
+	for (uint32_t i = 0; i < n + nc; i++) {
+		const char *src = i < n ? a[i] : b[i - n];
+		size_t l = strlen(src) + 1;
+		memcpy(q, src, l);
+		t[i] = q;
+		q += l;
+	}
+	return t;
+}
+
 static uint64_t header_hash(const uint8_t *h, uint32_t size)
 {
 	XXH3_state_t *s = XXH3_createState();
@@ -108,6 +160,11 @@ static void encode_header(const tl_shard_info *in, uint8_t *h)
 		put64(h + H_RNAME_HASH, in->rname_hash);
 		put64(h + H_TEST_FRACTION, fb);
 		put64(h + H_TEST_SEED, in->test_seed);
+	}
+	if (in->version >= 3) {
+		put64(h + H_CNAME_OFF, in->cname_offset);
+		put64(h + H_CNAME_SIZE, in->cname_size);
+		put64(h + H_CNAME_HASH, in->cname_hash);
 	}
 	put32(h + H_HEADER_SIZE, in->header_size);
 	put64(h + H_FILE_SIZE, in->file_size);
@@ -165,29 +222,30 @@ static void encode_header(const tl_shard_info *in, uint8_t *h)
 		put64(e + 56, g->count);
 		put64(e + 64, g->split_first);
 	}
-	uint32_t off = H_NAMES;
-	for (uint32_t i = 0; i < in->n_classes; i++) {
-		size_t n = strlen(in->class_names[i]) + 1;
-		memcpy(h + off, in->class_names[i], n);
-		off += (uint32_t)n;
+	if (in->version < 3) { /* version 3: names in their section, offset and size 0 */
+		size_t nb = (size_t)(in->n_classes + in->n_coarse) * sizeof(char *);
+		const char *names = (const char *)in->class_names + nb; /* names_block's strings */
+		size_t n = 0;
+		for (uint32_t i = 0; i < in->n_classes + in->n_coarse; i++)
+			n += strlen(names + n) + 1;
+		memcpy(h + H_NAMES, names, n);
+		put32(h + H_NAMES_OFF, H_NAMES);
+		put32(h + H_NAMES_SIZE, (uint32_t)n);
 	}
-	for (uint32_t i = 0; i < in->n_coarse; i++) {
-		size_t n = strlen(in->coarse_names[i]) + 1;
-		memcpy(h + off, in->coarse_names[i], n);
-		off += (uint32_t)n;
-	}
-	put32(h + H_NAMES_OFF, H_NAMES);
-	put32(h + H_NAMES_SIZE, off - H_NAMES);
 	put64(h + H_HEADER_HASH, header_hash(h, in->header_size));
 }
 
-static size_t names_bytes(const tl_shard_info *in)
+/* Bytes of all class and coarse names with their NULs; *longest: the
+ * longest name's length. */
+static size_t names_bytes(const tl_shard_info *in, size_t *longest)
 {
 	size_t n = 0;
-	for (uint32_t i = 0; i < in->n_classes; i++)
-		n += strlen(in->class_names[i]) + 1;
-	for (uint32_t i = 0; i < in->n_coarse; i++)
-		n += strlen(in->coarse_names[i]) + 1;
+	*longest = 0;
+	for (uint32_t i = 0; i < in->n_classes + in->n_coarse; i++) {
+		size_t l = strlen(in->class_names[i]);
+		*longest = l > *longest ? l : *longest;
+		n += l + 1;
+	}
 	return n;
 }
 
@@ -282,11 +340,13 @@ static tl_status decode_labels(const char *path, const uint8_t *m, tl_shard_info
 	o->n_label_fields = get32(m + H_LABEL_FIELDS);
 	o->n_classes = get32(m + H_CLASSES);
 	o->n_coarse = get32(m + H_COARSE);
+	o->label_bytes = o->version >= 3 ? 2 : 1;
+	uint32_t most = o->version >= 3 ? TL_SHARD_MAX_CLASSES : TL_SHARD_V2_MAX_CLASSES;
 	if (o->n_label_fields < 1 || o->n_label_fields > 2 || o->n_classes < 1 ||
-	    o->n_classes > TL_SHARD_MAX_CLASSES || o->n_coarse > TL_SHARD_MAX_CLASSES ||
+	    o->n_classes > most || o->n_coarse > most ||
 	    (o->n_label_fields == 2) != (o->n_coarse > 0))
-		return BAD("%s: header: bad label description (label fields %u, classes %u, coarse classes %u)",
-			   path, o->n_label_fields, o->n_classes, o->n_coarse);
+		return BAD("%s: header: bad label description (label fields %u, classes %u, coarse classes %u; version %u allows 1..%u classes)",
+			   path, o->n_label_fields, o->n_classes, o->n_coarse, o->version, most);
 	return TL_OK;
 }
 
@@ -314,6 +374,11 @@ static tl_status decode_sections(const char *path, const uint8_t *m, uint64_t fs
 		o->rname_size = get64(m + H_RNAME_SIZE);
 		o->rname_hash = get64(m + H_RNAME_HASH);
 	}
+	if (o->version >= 3) {
+		o->cname_offset = get64(m + H_CNAME_OFF);
+		o->cname_size = get64(m + H_CNAME_SIZE);
+		o->cname_hash = get64(m + H_CNAME_HASH);
+	}
 
 	uint64_t pix = (uint64_t)o->channels * o->height * o->width * tl_dtype_size(o->dtype);
 	if (o->record_bytes < pix || o->record_bytes % TL_SHARD_RECORD_ALIGN)
@@ -333,25 +398,35 @@ static tl_status decode_sections(const char *path, const uint8_t *m, uint64_t fs
 			   path, (unsigned long long)o->image_offset,
 			   (unsigned long long)o->image_size, (unsigned long long)o->n_records,
 			   o->record_bytes, (unsigned long long)o->label_offset);
-	uint64_t after_labels = o->rname_size ? o->rname_offset : o->chunk_table_offset;
-	if (tl_mul_ovf(o->n_records, o->n_label_fields, &lsz) || lsz != o->label_size ||
+	/* labels, then (optional) record names, then (version 3) class names */
+	uint64_t after_rnames = o->version >= 3 ? o->cname_offset : o->chunk_table_offset;
+	uint64_t after_labels = o->rname_size ? o->rname_offset : after_rnames;
+	if (tl_mul_ovf(o->n_records, (uint64_t)o->n_label_fields * o->label_bytes, &lsz) ||
+	    lsz != o->label_size ||
 	    o->label_offset % TL_SHARD_ALIGN || tl_add_ovf(o->label_offset, lsz, &lend) ||
 	    lend > after_labels)
 		return BAD("%s: header: label section [%llu, +%llu) does not fit before the next section at %llu",
 			   path, (unsigned long long)o->label_offset,
 			   (unsigned long long)o->label_size, (unsigned long long)after_labels);
-	uint64_t rmin, rend;
+	uint64_t rmin, rend = 0;
 	if (o->rname_size &&
 	    (tl_add_ovf(o->n_records, 1, &rmin) || tl_mul_ovf(rmin, 8, &rmin) ||
 	     o->rname_size < rmin + o->n_records || o->rname_offset % TL_SHARD_ALIGN ||
-	     tl_add_ovf(o->rname_offset, o->rname_size, &rend) || rend > o->chunk_table_offset))
-		return BAD("%s: header: record-name section [%llu, +%llu) does not fit before the chunk table at %llu (expected at least %llu bytes)",
+	     tl_add_ovf(o->rname_offset, o->rname_size, &rend) || rend > after_rnames))
+		return BAD("%s: header: record-name section [%llu, +%llu) does not fit before the next section at %llu (expected at least %llu bytes)",
 			   path, (unsigned long long)o->rname_offset,
-			   (unsigned long long)o->rname_size, (unsigned long long)o->chunk_table_offset,
+			   (unsigned long long)o->rname_size, (unsigned long long)after_rnames,
 			   (unsigned long long)(8 * (o->n_records + 1) + o->n_records));
 	if (!o->rname_size && o->rname_offset)
 		return BAD("%s: header: record-name section at %llu of 0 bytes (expected offset 0)",
 			   path, (unsigned long long)o->rname_offset);
+	uint64_t cend, cmin = 2 * ((uint64_t)o->n_classes + o->n_coarse);
+	if (o->version >= 3 &&
+	    (o->cname_size < cmin || o->cname_offset % TL_SHARD_ALIGN ||
+	     tl_add_ovf(o->cname_offset, o->cname_size, &cend) || cend > o->chunk_table_offset))
+		return BAD("%s: header: class-name section [%llu, +%llu) does not fit before the chunk table at %llu (expected at least %llu bytes)",
+			   path, (unsigned long long)o->cname_offset, (unsigned long long)o->cname_size,
+			   (unsigned long long)o->chunk_table_offset, (unsigned long long)cmin);
 	if (tl_mul_ovf(o->n_chunks, 8, &ctsz) || o->chunk_table_offset % TL_SHARD_ALIGN ||
 	    tl_add_ovf(o->chunk_table_offset, ctsz, &ctend) || ctend != fsize)
 		return BAD("%s: header: chunk table [%llu, +%llu) does not end the file (file has %llu bytes)",
@@ -441,25 +516,52 @@ static tl_status decode_splits(const char *path, const uint8_t *m, tl_shard_info
 	return TL_OK;
 }
 
-/* The class (then coarse class) names: NUL-terminated, non-empty, in
- * the header's names area. */
+/* The class (then coarse class) names, NUL-terminated, copied into
+ * o->class_names (names_block's form).  Versions 1 and 2: in the header's
+ * names area, 1..31 bytes each.  Version 3: the class-name section, after
+ * its checksum matched; each name passes tl_shard_name_problem and the
+ * names fill the section exactly. */
 static tl_status decode_names(const char *path, const uint8_t *m, tl_shard_info *o,
 			      tl_err *err)
 {
-	uint32_t noff = get32(m + H_NAMES_OFF), nsz = get32(m + H_NAMES_SIZE);
-	uint64_t nend;
-	if (noff < H_NAMES || tl_add_ovf(noff, nsz, &nend) || nend > o->header_size)
-		return BAD("%s: header: class names [%u, +%u) outside the header", path, noff, nsz);
-	const char *p = (const char *)m + noff, *pend = p + nsz;
-	for (uint32_t i = 0; i < o->n_classes + o->n_coarse; i++) {
-		const char *z = memchr(p, 0, (size_t)(pend - p));
-		if (!z || z == p || z - p >= TL_SHARD_NAME_MAX)
-			return BAD("%s: header: class name %u missing, empty or too long (expected 1..%d bytes)",
-				   path, i, TL_SHARD_NAME_MAX - 1);
-		char *dst = i < o->n_classes ? o->class_names[i] : o->coarse_names[i - o->n_classes];
-		memcpy(dst, p, (size_t)(z - p) + 1);
+	const char *what = o->version >= 3 ? "class names" : "header";
+	uint64_t noff, nsz, nend;
+	size_t maxlen = TL_SHARD_V2_NAME_MAX - 1;
+	if (o->version >= 3) {
+		noff = o->cname_offset, nsz = o->cname_size, maxlen = TL_SHARD_NAME_MAX - 1;
+		uint64_t h = XXH3_64bits(m + noff, o->chunk_table_offset - noff);
+		if (h != o->cname_hash)
+			return tl_seterr(err, TL_ECHECKSUM,
+					 "%s: class names: checksum mismatch (expected %016llx, got %016llx)",
+					 path, (unsigned long long)o->cname_hash, (unsigned long long)h);
+	} else {
+		noff = get32(m + H_NAMES_OFF), nsz = get32(m + H_NAMES_SIZE);
+		if (noff < H_NAMES || tl_add_ovf(noff, nsz, &nend) || nend > o->header_size)
+			return BAD("%s: header: class names [%llu, +%llu) outside the header", path,
+				   (unsigned long long)noff, (unsigned long long)nsz);
+	}
+	uint32_t n = o->n_classes + o->n_coarse;
+	char **t = tl_malloc((size_t)n * sizeof *t + (size_t)nsz + 1);
+	if (!t)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for %u class names", path, n);
+	o->class_names = t; /* tl_shard_close frees it, whatever happens below */
+	o->coarse_names = o->n_coarse ? t + o->n_classes : NULL;
+	char *p = (char *)(t + n), *pend = p + nsz;
+	memcpy(p, m + noff, (size_t)nsz);
+	for (uint32_t i = 0; i < n; i++) {
+		char *z = memchr(p, 0, (size_t)(pend - p));
+		if (!z || z == p || (size_t)(z - p) > maxlen)
+			return BAD("%s: %s: class name %u missing, empty or too long (expected 1..%zu bytes)",
+				   path, what, i, maxlen);
+		const char *why = o->version >= 3 ? tl_shard_name_problem(p, (size_t)(z - p)) : NULL;
+		if (why)
+			return BAD("%s: class names: class name %u: %s", path, i, why);
+		t[i] = p;
 		p = z + 1;
 	}
+	if (o->version >= 3 && p != pend)
+		return BAD("%s: class names: names end at byte %llu of the section (expected its end, %llu)",
+			   path, (unsigned long long)(p - (char *)(t + n)), (unsigned long long)nsz);
 	return TL_OK;
 }
 
@@ -599,7 +701,8 @@ static tl_status open_checks(tl_shard *sh, tl_err *err)
 {
 	TL_TRY(decode_header(sh->path, sh->map, sh->size, &sh->info, err));
 	const tl_shard_info *in = &sh->info;
-	uint64_t lend = in->rname_size ? in->rname_offset : in->chunk_table_offset;
+	uint64_t after_rnames = in->version >= 3 ? in->cname_offset : in->chunk_table_offset;
+	uint64_t lend = in->rname_size ? in->rname_offset : after_rnames;
 	uint64_t h = XXH3_64bits(sh->map + in->label_offset, lend - in->label_offset);
 	if (h != in->label_hash) {
 		return tl_seterr(err, TL_ECHECKSUM,
@@ -615,7 +718,7 @@ static tl_status open_checks(tl_shard *sh, tl_err *err)
 	}
 	if (in->rname_size) {
 		const uint8_t *sec = sh->map + in->rname_offset;
-		h = XXH3_64bits(sec, in->chunk_table_offset - in->rname_offset);
+		h = XXH3_64bits(sec, after_rnames - in->rname_offset);
 		if (h != in->rname_hash)
 			return tl_seterr(err, TL_ECHECKSUM,
 					 "%s: record names: checksum mismatch (expected %016llx, got %016llx)",
@@ -719,6 +822,7 @@ void tl_shard_close(tl_shard *sh)
 	if (sh->fd >= 0)
 		close(sh->fd);
 	free(sh->chunk_ok);
+	free(sh->info.class_names);
 	free(sh->path);
 	free(sh);
 }
@@ -837,6 +941,15 @@ tl_status tl_shard_verify(tl_shard *sh, void (*progress)(void *, uint64_t), void
 	return TL_OK;
 }
 
+/* Characters (code points) of the UTF-8 string s. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 void tl_shard_describe(const tl_shard *sh, FILE *o)
 {
 	const tl_shard_info *in = &sh->info;
@@ -899,12 +1012,22 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 			(unsigned long long)g->split_first,
 			(unsigned long long)(g->split_first + g->count - 1));
 	}
-	fprintf(o, "labels:          %u field%s\n", in->n_label_fields,
-		in->n_label_fields > 1 ? "s (fine, coarse)" : "");
-	fprintf(o, "classes:         %u:", in->n_classes);
-	for (uint32_t i = 0; i < in->n_classes; i++)
-		fprintf(o, " %s", in->class_names[i]);
-	fprintf(o, "\n");
+	fprintf(o, "labels:          %u field%s, %u byte%s each\n", in->n_label_fields,
+		in->n_label_fields > 1 ? "s (fine, coarse)" : "", in->label_bytes,
+		in->label_bytes > 1 ? "s" : "");
+	if (in->version >= 3)
+		fprintf(o, "class names:     @%llu (%llu bytes, xxh3 %016llx)\n",
+			(unsigned long long)in->cname_offset, (unsigned long long)in->cname_size,
+			(unsigned long long)in->cname_hash);
+	/* a long list is not read on one line: the counts table names them all */
+	if (in->n_classes <= 100) {
+		fprintf(o, "classes:         %u:", in->n_classes);
+		for (uint32_t i = 0; i < in->n_classes; i++)
+			fprintf(o, " %s", in->class_names[i]);
+		fprintf(o, "\n");
+	} else {
+		fprintf(o, "classes:         %u (named in the class counts below)\n", in->n_classes);
+	}
 	if (in->n_coarse) {
 		fprintf(o, "coarse classes:  %u:", in->n_coarse);
 		for (uint32_t i = 0; i < in->n_coarse; i++)
@@ -917,15 +1040,32 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 		return;
 	for (uint32_t s = 0; s < in->n_splits; s++)
 		tl_shard_class_counts(sh, (int)s, cnt + (size_t)s * in->n_classes);
+	/* names padded by characters (UTF-8); when some are long, the counts
+	 * come first and the names last, so the columns stay aligned */
+	size_t wide = 14;
+	for (uint32_t c = 0; c < in->n_classes; c++) {
+		size_t ch = utf8_chars(in->class_names[c]);
+		wide = ch > wide ? ch : wide;
+	}
+	int names_last = wide > 24;
 	fprintf(o, "class counts:   ");
+	if (names_last)
+		fprintf(o, "\n ");
 	for (uint32_t s = 0; s < in->n_splits; s++)
 		fprintf(o, " %9s", in->splits[s].name);
-	fprintf(o, "\n");
+	fprintf(o, names_last ? "  class\n" : "\n");
 	for (uint32_t c = 0; c < in->n_classes; c++) {
-		fprintf(o, "  %-14s", in->class_names[c]);
+		const char *nm = in->class_names[c];
+		size_t ch = utf8_chars(nm);
+		if (!names_last)
+			fprintf(o, "  %s%*s", nm, ch < 14 ? (int)(14 - ch) : 0, "");
+		else
+			fputc(' ', o);
 		for (uint32_t s = 0; s < in->n_splits; s++)
 			fprintf(o, " %9llu", (unsigned long long)cnt[(size_t)s * in->n_classes + c]);
-		fprintf(o, "\n");
+		if (names_last)
+			fprintf(o, "  %s", nm);
+		fputc('\n', o);
 	}
 	for (uint32_t s = 0; s < in->n_splits; s++) {
 		const uint64_t *v = cnt + (size_t)s * in->n_classes;
@@ -946,7 +1086,7 @@ void tl_shard_describe(const tl_shard *sh, FILE *o)
 struct tl_shard_writer {
 	tl_afile f;
 	tl_shard_info info;
-	uint8_t *labels;
+	uint16_t *labels; /* n_label_fields per record; 1 or 2 bytes each in the file */
 	size_t labels_cap;
 	uint64_t *chunk_hash;
 	size_t chunk_cap;
@@ -971,6 +1111,8 @@ tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	w->info = *proto;
 	tl_shard_info *in = &w->info;
+	in->class_names = in->coarse_names = NULL; /* the proto's are copied below */
+	in->n_classes = in->n_coarse = 0;
 	in->version = TL_SHARD_VERSION;
 	in->header_size = TL_SHARD_HEADER_SIZE;
 	in->layout = 0;
@@ -991,13 +1133,21 @@ tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 	}
 	in->image_offset = in->header_size;
 	w->open_segment = -1;
+	tl_status st = TL_OK;
+	if (proto->class_names &&
+	    (st = tl_shard_writer_set_names(w, (const char *const *)proto->class_names,
+					    proto->n_classes, (const char *const *)proto->coarse_names,
+					    proto->n_coarse, err)) != TL_OK) {
+		free(w);
+		return st;
+	}
 	w->xs = XXH3_createState();
 	if (!w->xs) {
 		free(w);
 		return tl_seterr(err, TL_ENOMEM, "%s: out of memory", path);
 	}
 	XXH3_64bits_reset(w->xs);
-	tl_status st = tl_afile_open_file(&w->f, path, err);
+	st = tl_afile_open_file(&w->f, path, err);
 	if (st == TL_OK)
 		st = tl_afile_pad_to(&w->f, in->image_offset, err); /* header comes last */
 	if (st != TL_OK) {
@@ -1011,6 +1161,30 @@ tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 tl_shard_info *tl_shard_writer_info(tl_shard_writer *w)
 {
 	return &w->info;
+}
+
+tl_status tl_shard_writer_set_names(tl_shard_writer *w, const char *const *names, uint32_t n,
+				    const char *const *coarse, uint32_t nc, tl_err *err)
+{
+	if (n < 1 || n > TL_SHARD_MAX_CLASSES || nc > TL_SHARD_MAX_CLASSES)
+		return tl_seterr(err, TL_EUSAGE, "%s: %u classes and %u coarse classes (expected 1..%d and 0..%d)",
+				 w->f.path, n, nc, TL_SHARD_MAX_CLASSES, TL_SHARD_MAX_CLASSES);
+	for (uint32_t i = 0; i < n + nc; i++) {
+		const char *s = i < n ? (names ? names[i] : NULL) : (coarse ? coarse[i - n] : NULL);
+		const char *why = s ? tl_shard_name_problem(s, strlen(s)) : "missing";
+		if (why)
+			return tl_seterr(err, TL_EFORMAT, "%s: %sclass %u name '%.255s': %s", w->f.path,
+					 i < n ? "" : "coarse ", i < n ? i : i - n, s ? s : "", why);
+	}
+	char **t = names_block(names, n, coarse, nc);
+	if (!t)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for class names", w->f.path);
+	free(w->info.class_names);
+	w->info.class_names = t;
+	w->info.coarse_names = nc ? t + n : NULL;
+	w->info.n_classes = n;
+	w->info.n_coarse = nc;
+	return TL_OK;
 }
 
 uint32_t tl_shard_writer_record_bytes(const tl_shard_writer *w)
@@ -1104,13 +1278,13 @@ static tl_status keep_names(tl_shard_writer *w, const char *const *names, size_t
 }
 
 tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
-				 const uint8_t *labels, size_t n, tl_err *err)
+				 const uint16_t *labels, size_t n, tl_err *err)
 {
 	return tl_shard_writer_append_named(w, records, labels, NULL, n, err);
 }
 
 tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
-				       const uint8_t *labels, const char *const *names, size_t n,
+				       const uint16_t *labels, const char *const *names, size_t n,
 				       tl_err *err)
 {
 	tl_shard_info *in = &w->info;
@@ -1122,18 +1296,22 @@ tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
 		size_t cap = w->labels_cap ? w->labels_cap : 65536;
 		while (cap < need)
 			cap *= 2;
-		uint8_t *p = tl_realloc(w->labels, cap);
+		uint16_t *p = tl_realloc(w->labels, cap * sizeof *p);
 		if (!p)
 			return tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		w->labels = p;
 		w->labels_cap = cap;
 	}
-	memcpy(w->labels + in->n_records * lf, labels, n * lf);
+	memcpy(w->labels + in->n_records * lf, labels, n * lf * sizeof *labels);
 	TL_TRY(tl_afile_write(&w->f, records, n * in->record_bytes, err));
-	/* hash record by record across chunk boundaries */
+	/* hash record by record across chunk boundaries; a full chunk's hash
+	 * is pushed only when a record follows it, because the last chunk
+	 * also covers the padding before the labels (hashed by finish) */
 	const uint8_t *p = records;
 	size_t left = n;
 	while (left > 0) {
+		if (w->in_chunk == in->chunk_records)
+			TL_TRY(push_chunk_hash(w, err));
 		size_t k = in->chunk_records - w->in_chunk;
 		if (k > left)
 			k = left;
@@ -1141,8 +1319,6 @@ tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
 		p += k * in->record_bytes;
 		left -= k;
 		w->in_chunk += (uint32_t)k;
-		if (w->in_chunk == in->chunk_records)
-			TL_TRY(push_chunk_hash(w, err));
 	}
 	in->n_records += n;
 	in->segments[w->open_segment].count += n;
@@ -1201,10 +1377,28 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	tl_shard_info *in = &w->info;
 	tl_status st = TL_OK;
 	uint8_t *hdr = NULL;
-	if (names_bytes(in) > in->header_size - H_NAMES) {
-		st = tl_seterr(err, TL_EUSAGE, "%s: class names do not fit in the header", w->f.path);
+	if (!in->class_names) {
+		st = tl_seterr(err, TL_EUSAGE, "%s: no class names were set", w->f.path);
 		goto out;
 	}
+	for (uint64_t i = 0; i < in->n_records * in->n_label_fields; i++)
+		if (w->labels[i] >= (i % in->n_label_fields ? in->n_coarse : in->n_classes)) {
+			st = tl_seterr(err, TL_EUSAGE, "%s: record %llu has label %u (expected < %u)",
+				       w->f.path, (unsigned long long)(i / in->n_label_fields),
+				       w->labels[i],
+				       i % in->n_label_fields ? in->n_coarse : in->n_classes);
+			goto out;
+		}
+	/* the lowest version that says everything: 3 for wide labels or long
+	 * names (or names that overflow the header), 2 for what version 1
+	 * cannot say, else 1 (CIFAR shards keep the bytes they had) */
+	size_t longest, nbytes = names_bytes(in, &longest);
+	if (in->n_classes > TL_SHARD_V2_MAX_CLASSES || in->n_coarse > TL_SHARD_V2_MAX_CLASSES ||
+	    longest >= TL_SHARD_V2_NAME_MAX || nbytes > in->header_size - H_NAMES)
+		in->version = 3;
+	else
+		in->version = in->fit || in->test_fraction > 0 || in->test_seed || w->any_names ? 2 : 1;
+	in->label_bytes = in->version >= 3 ? 2 : 1;
 	in->image_size = in->n_records * in->record_bytes;
 	in->label_offset = tl_align_up(in->image_offset + in->image_size, TL_SHARD_ALIGN);
 	/* the last chunk also covers the zero padding up to the labels */
@@ -1222,31 +1416,42 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 		goto out;
 	if ((st = tl_afile_pad_to(&w->f, in->label_offset, err)) != TL_OK)
 		goto out;
-	in->label_size = in->n_records * in->n_label_fields;
+	in->label_size = in->n_records * in->n_label_fields * in->label_bytes;
 	uint64_t lab_end = tl_align_up(in->label_offset + in->label_size, TL_SHARD_ALIGN);
+	uint64_t next = lab_end;
 	in->rname_offset = in->rname_size = in->rname_hash = 0;
 	if (w->any_names) {
-		in->rname_offset = lab_end;
+		in->rname_offset = next;
 		in->rname_size = 8 * (in->n_records + 1) + w->name_used;
-		in->chunk_table_offset = tl_align_up(in->rname_offset + in->rname_size, TL_SHARD_ALIGN);
-	} else {
-		in->chunk_table_offset = lab_end;
+		next = tl_align_up(in->rname_offset + in->rname_size, TL_SHARD_ALIGN);
 	}
+	in->cname_offset = in->cname_size = in->cname_hash = 0;
+	if (in->version >= 3) {
+		in->cname_offset = next;
+		in->cname_size = nbytes;
+		next = tl_align_up(in->cname_offset + in->cname_size, TL_SHARD_ALIGN);
+	}
+	in->chunk_table_offset = next;
 	size_t lspan = (size_t)(lab_end - in->label_offset);
 	uint8_t *lab = tl_calloc(1, lspan ? lspan : 1);
 	if (!lab) {
 		st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
 		goto out;
 	}
-	if (in->label_size)
-		memcpy(lab, w->labels, in->label_size);
+	for (uint64_t i = 0; i < in->n_records * in->n_label_fields; i++) {
+		if (in->label_bytes == 1)
+			lab[i] = (uint8_t)w->labels[i];
+		else
+			lab[2 * i] = (uint8_t)w->labels[i], lab[2 * i + 1] = (uint8_t)(w->labels[i] >> 8);
+	}
 	in->label_hash = XXH3_64bits(lab, lspan);
 	st = tl_afile_write(&w->f, lab, lspan, err);
 	free(lab);
 	if (st != TL_OK)
 		goto out;
 	if (w->any_names) {
-		size_t nspan = (size_t)(in->chunk_table_offset - in->rname_offset);
+		uint64_t rend = in->version >= 3 ? in->cname_offset : in->chunk_table_offset;
+		size_t nspan = (size_t)(rend - in->rname_offset);
 		uint64_t tab = 8 * (in->n_records + 1);
 		uint8_t *sec = tl_calloc(1, nspan);
 		if (!sec) {
@@ -1259,6 +1464,21 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 		memcpy(sec + tab, w->name_buf, w->name_used);
 		in->rname_hash = XXH3_64bits(sec, nspan);
 		st = tl_afile_write(&w->f, sec, nspan, err);
+		free(sec);
+		if (st != TL_OK)
+			goto out;
+	}
+	if (in->version >= 3) {
+		size_t cspan = (size_t)(in->chunk_table_offset - in->cname_offset);
+		uint8_t *sec = tl_calloc(1, cspan);
+		if (!sec) {
+			st = tl_seterr(err, TL_ENOMEM, "%s: out of memory", w->f.path);
+			goto out;
+		}
+		/* names_block keeps the strings back to back after the pointers */
+		memcpy(sec, in->class_names + in->n_classes + in->n_coarse, nbytes);
+		in->cname_hash = XXH3_64bits(sec, cspan);
+		st = tl_afile_write(&w->f, sec, cspan, err);
 		free(sec);
 		if (st != TL_OK)
 			goto out;
@@ -1276,8 +1496,6 @@ tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err)
 	if (st != TL_OK)
 		goto out;
 	in->file_size = w->f.written;
-	/* version 2 only for what version 1 cannot say */
-	in->version = in->fit || in->test_fraction > 0 || in->test_seed || w->any_names ? 2 : 1;
 	canonical_order(in);
 	hdr = tl_malloc(in->header_size);
 	if (!hdr) {
@@ -1302,6 +1520,7 @@ void tl_shard_writer_abort(tl_shard_writer *w)
 	if (w->xs)
 		XXH3_freeState(w->xs);
 	free(w->labels);
+	free(w->info.class_names);
 	free(w->chunk_hash);
 	free(w->name_start);
 	free(w->name_buf);

@@ -15,9 +15,11 @@
  *                                chunk_records; each chunk has an XXH3 (the
  *                                last chunk runs to label_offset)
  *   [label_offset, ...)          n_label_fields bytes per record; one XXH3
- *   [rname_offset, chunk_table)  version 2, optional: each record's source
+ *   [rname_offset, ...)          version 2, optional: each record's source
  *                                name (n_records + 1 u64 offsets, then
  *                                NUL-terminated names); one XXH3
+ *   [cname_offset, chunk_table)  version 3: the class names (in versions 1
+ *                                and 2 they sit in the header); one XXH3
  *   [chunk_table, file_size)     n_chunks u64 chunk hashes; one XXH3
  * Records are stored in the order the source delivered them; a split is
  * a list of segments (one per source member) in logical order. */
@@ -33,15 +35,21 @@
 #include "tl.h"
 
 #define TL_SHARD_MAGIC "TLSHARD1"
-#define TL_SHARD_VERSION 2     /* the newest version read and written */
+#define TL_SHARD_VERSION 3     /* the newest version read and written */
 #define TL_SHARD_VERSION_MIN 1 /* the oldest version read */
 #define TL_SHARD_HEADER_SIZE 16384
 #define TL_SHARD_ALIGN 4096
 #define TL_SHARD_RECORD_ALIGN 64
 #define TL_SHARD_MAX_SPLITS 8
 #define TL_SHARD_MAX_SEGMENTS 32
-#define TL_SHARD_MAX_CLASSES 256
-#define TL_SHARD_NAME_MAX 32 /* class name bytes including NUL */
+/* Classes and class names: version 3 has 2-byte labels and a section of
+ * its own for names; versions 1 and 2 have 1-byte labels and names in the
+ * header.  The writer writes version 3 only when the V2 limits are
+ * exceeded. */
+#define TL_SHARD_MAX_CLASSES 65535   /* per label field */
+#define TL_SHARD_NAME_MAX 256        /* class name bytes including NUL */
+#define TL_SHARD_V2_MAX_CLASSES 256  /* versions 1 and 2 */
+#define TL_SHARD_V2_NAME_MAX 32      /* versions 1 and 2 */
 #ifndef TL_SHARD_CHUNK_BYTES
 #define TL_SHARD_CHUNK_BYTES (1u << 20) /* default bytes of records per chunk */
 #endif
@@ -71,6 +79,7 @@ typedef struct {
 	tl_filter filter;
 	uint32_t src_height, src_width;
 	uint32_t n_label_fields; /* 1: class; 2: fine class, coarse class */
+	uint32_t label_bytes;    /* per label field: 1 (versions 1, 2) or 2 (version 3) */
 	uint32_t n_classes, n_coarse;
 	uint64_t n_records;
 	uint32_t record_bytes, chunk_records;
@@ -84,8 +93,13 @@ typedef struct {
 	uint32_t n_splits, n_segments;
 	tl_shard_split splits[TL_SHARD_MAX_SPLITS];
 	tl_shard_segment segments[TL_SHARD_MAX_SEGMENTS];
-	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
-	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	/* n_classes and n_coarse names (NUL-terminated, 1..255 bytes), NULL
+	 * when there are none.  One allocation: the pointer table followed by
+	 * the strings, owned by the tl_shard or writer the info belongs to
+	 * (coarse_names points into class_names' block; free class_names
+	 * only).  A struct copy shares them: don't free or outlive the owner. */
+	char **class_names;
+	char **coarse_names;
 	/* version 2 (version 1: all 0): how source images of another aspect
 	 * ratio were fitted (0 whole image, 1 crop, 2 stretch, 3 pad: the
 	 * values of pack.h's tl_fit) and the test split a packer drew from
@@ -99,6 +113,8 @@ typedef struct {
 	 * raw sources such as CIFAR, whose records are named by their
 	 * segment's member and index) */
 	uint64_t rname_offset, rname_size, rname_hash;
+	/* version 3: the class-name section (versions 1, 2: all 0) */
+	uint64_t cname_offset, cname_size, cname_hash;
 } tl_shard_info;
 
 /* ---- reading ---- */
@@ -133,11 +149,30 @@ tl_status tl_shard_record(tl_shard *sh, uint64_t r, const void **out, tl_err *er
 /* File record r as normalized float32 [c][h][w] (checks its chunk). */
 tl_status tl_shard_load_f32(tl_shard *sh, uint64_t r, float *dst, tl_err *err);
 
-/* Label field f (0 = class, 1 = coarse) of file record r. */
-static inline uint8_t tl_shard_label(const tl_shard *sh, uint64_t r, int f)
+/* Label field f (0 = class, 1 = coarse) of file record r: one byte in
+ * versions 1 and 2, two (little-endian) in version 3. */
+static inline uint32_t tl_shard_label(const tl_shard *sh, uint64_t r, int f)
 {
-	return sh->map[sh->info.label_offset + r * sh->info.n_label_fields + f];
+	const uint8_t *p = sh->map + sh->info.label_offset +
+			   (r * sh->info.n_label_fields + (uint64_t)f) * sh->info.label_bytes;
+	return sh->info.label_bytes == 1 ? p[0] : (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
+
+/* Name of class c (c < n_classes) and of coarse class c (c < n_coarse). */
+static inline const char *tl_shard_class_name(const tl_shard *sh, uint32_t c)
+{
+	return sh->info.class_names[c];
+}
+static inline const char *tl_shard_coarse_name(const tl_shard *sh, uint32_t c)
+{
+	return sh->info.coarse_names[c];
+}
+
+/* NULL if s[0, len) may be a class name (1..255 bytes of valid UTF-8
+ * without control characters, so that it prints, sorts and goes into
+ * JSON and CSV unharmed), else what is wrong with it: "empty", "too
+ * long", "not valid UTF-8" or "has a control character". */
+const char *tl_shard_name_problem(const char *s, size_t len);
 
 /* The source name of file record r ("cat/x.jpg": its path relative to
  * the folder or archive it was packed from), NUL-terminated, in the
@@ -173,9 +208,16 @@ typedef struct tl_shard_writer tl_shard_writer;
 tl_status tl_shard_writer_open(tl_shard_writer **out, const char *path,
 			       const tl_shard_info *proto, tl_err *err);
 
-/* The header under construction: callers may set class names and source
- * fields any time before finish. */
+/* The header under construction: callers may set source fields any time
+ * before finish (class names: tl_shard_writer_set_names). */
 tl_shard_info *tl_shard_writer_info(tl_shard_writer *w);
+
+/* Set the class names (n of them) and coarse class names (nc, coarse may
+ * be NULL when 0): copied, checked with tl_shard_name_problem, and
+ * n_classes and n_coarse set.  Replaces names set before (the proto's
+ * class_names, if any, are copied by tl_shard_writer_open). */
+tl_status tl_shard_writer_set_names(tl_shard_writer *w, const char *const *names, uint32_t n,
+				    const char *const *coarse, uint32_t nc, tl_err *err);
 
 /* Bytes per record in append buffers (the padded stride). */
 uint32_t tl_shard_writer_record_bytes(const tl_shard_writer *w);
@@ -186,9 +228,10 @@ tl_status tl_shard_writer_segment(tl_shard_writer *w, const char *member, const 
 				  uint32_t order, tl_err *err);
 
 /* Append n records (record_bytes apart, padding zeroed) and their labels
- * (n_label_fields bytes each). */
+ * (n_label_fields values each; each < TL_SHARD_MAX_CLASSES, checked
+ * against the class counts at finish). */
 tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
-				 const uint8_t *labels, size_t n, tl_err *err);
+				 const uint16_t *labels, size_t n, tl_err *err);
 
 /* tl_shard_writer_append with each record's source name (names[i], at
  * most TL_SHARD_RECORD_NAME_MAX bytes; NULL or names NULL: "").  Once any
@@ -196,11 +239,15 @@ tl_status tl_shard_writer_append(tl_shard_writer *w, const void *records,
  * 2).  Names are held in memory until finish. */
 #define TL_SHARD_RECORD_NAME_MAX 4096
 tl_status tl_shard_writer_append_named(tl_shard_writer *w, const void *records,
-				       const uint8_t *labels, const char *const *names, size_t n,
+				       const uint16_t *labels, const char *const *names, size_t n,
 				       tl_err *err);
 
-/* Write labels, chunk table and header, fsync and rename into place.
- * Frees w whatever happens; on failure no file exists under path. */
+/* Write labels, record names, class names, chunk table and header, fsync
+ * and rename into place, as the lowest version that can say everything:
+ * 3 for more than 256 classes or a name over 31 bytes, else 2 for a fit,
+ * a drawn test split or record names, else 1.  Fails if a label is not
+ * below its class count.  Frees w whatever happens; on failure no file
+ * exists under path. */
 tl_status tl_shard_writer_finish(tl_shard_writer *w, tl_err *err);
 
 /* Drop everything written so far.  Frees w. */

@@ -54,6 +54,49 @@ const tl_source *tl_source_named(const char *name, tl_err *err)
 
 const char *const tl_src_split_names[TL_SRC_N_SPLITS] = {"train", "val", "test"};
 
+tl_status tl_src_set_name(tl_source_info *in, int coarse, uint32_t i, const char *name,
+			  const char *where, tl_err *err)
+{
+	const char *why = tl_shard_name_problem(name, strlen(name));
+	if (why)
+		return tl_seterr(err, TL_EFORMAT,
+				 "%s: class name: %s (expected 1..%d bytes of UTF-8 without control characters, got %zu bytes)",
+				 where, why, TL_SHARD_NAME_MAX - 1, strlen(name));
+	if (i >= TL_SHARD_MAX_CLASSES)
+		return tl_seterr(err, TL_EFORMAT, "%s: too many classes (expected at most %d)", where,
+				 TL_SHARD_MAX_CLASSES);
+	char ***t = coarse ? &in->coarse_names : &in->class_names;
+	uint32_t *cap = coarse ? &in->coarse_cap : &in->class_cap;
+	if (i >= *cap) {
+		uint32_t nc = *cap ? *cap : 16;
+		while (nc <= i)
+			nc *= 2;
+		char **p = realloc(*t, (size_t)nc * sizeof *p);
+		if (!p)
+			return tl_seterr(err, TL_ENOMEM, "%s: out of memory for class names", where);
+		memset(p + *cap, 0, (size_t)(nc - *cap) * sizeof *p);
+		*t = p, *cap = nc;
+	}
+	char *d = strdup(name);
+	if (!d)
+		return tl_seterr(err, TL_ENOMEM, "%s: out of memory for class names", where);
+	free((*t)[i]);
+	(*t)[i] = d;
+	return TL_OK;
+}
+
+void tl_src_info_free(tl_source_info *in)
+{
+	for (uint32_t i = 0; i < in->class_cap; i++)
+		free(in->class_names[i]);
+	for (uint32_t i = 0; i < in->coarse_cap; i++)
+		free(in->coarse_names[i]);
+	free(in->class_names);
+	free(in->coarse_names);
+	in->class_names = in->coarse_names = NULL;
+	in->class_cap = in->coarse_cap = 0;
+}
+
 int tl_src_is_image_name(const char *name)
 {
 	static const char *const ext[] = {"jpg", "jpeg", "jpe", "jfif", "png", "ppm", "pgm", "pnm"};
@@ -110,14 +153,11 @@ int tl_src_hold_out(tl_src_entry *e, size_t n_all, double f, uint64_t seed)
 
 tl_status tl_src_add_class(tl_source_info *in, const char *name, const char *where, tl_err *err)
 {
-	size_t len = strlen(name);
-	if (len >= TL_SHARD_NAME_MAX)
-		return tl_seterr(err, TL_EFORMAT, "%s: class name too long (expected at most %d bytes, got %zu)",
-				 where, TL_SHARD_NAME_MAX - 1, len);
 	if (in->n_classes == TL_SHARD_MAX_CLASSES)
 		return tl_seterr(err, TL_EFORMAT, "%s: too many classes (expected at most %d)", where,
 				 TL_SHARD_MAX_CLASSES);
-	memcpy(in->class_names[in->n_classes++], name, len + 1);
+	TL_TRY(tl_src_set_name(in, 0, in->n_classes, name, where, err));
+	in->n_classes++;
 	return TL_OK;
 }
 

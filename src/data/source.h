@@ -46,8 +46,10 @@ typedef struct {
 	int src_height, src_width; /* raw records' size; 0 when encoded */
 	uint32_t n_label_fields; /* 1 class; 2 fine class, coarse class */
 	uint32_t n_classes, n_coarse;
-	char class_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
-	char coarse_names[TL_SHARD_MAX_CLASSES][TL_SHARD_NAME_MAX];
+	/* names set with tl_src_set_name (NULL entries: not set); freed by
+	 * tl_src_info_free */
+	char **class_names, **coarse_names;
+	uint32_t class_cap, coarse_cap;
 	uint64_t source_size, source_hash; /* bytes and XXH3-64 of the source file (0 hash: directory) */
 	/* files skipped, counted for the summary */
 	uint64_t skipped_hidden, skipped_other, skipped_bad;
@@ -65,7 +67,7 @@ typedef struct {
 	/* RECORD */
 	const uint8_t *data; /* raw: u8 [3][src_height][src_width]; encoded: file bytes */
 	size_t size;         /* bytes at data */
-	uint8_t label[2];    /* class, coarse class (n_label_fields used) */
+	uint16_t label[2];   /* class, coarse class (n_label_fields used) */
 	const char *name;    /* the record's file or member, for messages: "DIR/cat/x.jpg" */
 	const char *rel;     /* its name kept in the shard: the path relative to
 			      * the source's root ("cat/x.jpg", "train/cat/x.jpg"),
@@ -110,6 +112,16 @@ const tl_source *tl_source_find(const char *path, tl_err *err);
  * none should take it unasked); NULL with an error when none is. */
 const tl_source *tl_source_named(const char *name, tl_err *err);
 
+/* Name class i (coarse: coarse class i) of in: a copy of name, after
+ * tl_shard_name_problem's check (the error names `where`: the folder or
+ * member the name came from).  The table grows as needed; n_classes and
+ * n_coarse are the source's to set. */
+tl_status tl_src_set_name(tl_source_info *in, int coarse, uint32_t i, const char *name,
+			  const char *where, tl_err *err);
+
+/* Free the names of in (NULL-safe, leaves in without names). */
+void tl_src_info_free(tl_source_info *in);
+
 /* ---- shared by the image sources (src_folder.c, src_archive.c, src_csv.c) ---- */
 
 enum { TL_SRC_TRAIN, TL_SRC_VAL, TL_SRC_TEST, TL_SRC_N_SPLITS };
@@ -127,8 +139,9 @@ typedef struct {
 } tl_src_entry;
 
 /* Append name as class in->n_classes: the one place these sources store
- * a class name.  TL_EFORMAT naming where ("DIR/cat", "list.csv: line 4")
- * when the name is too long or there are already as many classes as a
+ * a class name (through tl_src_set_name).  TL_EFORMAT naming where
+ * ("DIR/cat", "list.csv: line 4") when the name is not one a shard takes
+ * (tl_shard_name_problem) or there are already as many classes as a
  * shard holds. */
 tl_status tl_src_add_class(tl_source_info *in, const char *name, const char *where, tl_err *err);
 

@@ -380,6 +380,7 @@ static tl_status build(archive_state *s, const tl_source_opts *o, tl_err *err)
 	char **hidden = malloc((s->n_m ? s->n_m : 1) * sizeof *hidden);
 	char **names = malloc((s->n_m ? s->n_m : 1) * sizeof *names);
 	size_t n_hidden = 0, n_names = 0, hidden_owned = 0, names_owned = 0;
+	/* per split and class (at most TL_SHARD_MAX_CLASSES: under 1 MiB in all) */
 	uint32_t(*found)[TL_SHARD_MAX_CLASSES] = calloc(TL_SRC_N_SPLITS, sizeof *found);
 	uint8_t(*seen)[TL_SHARD_MAX_CLASSES] = calloc(TL_SRC_N_SPLITS, sizeof *seen);
 	if (!hidden || !names || !found || !seen) {
@@ -761,7 +762,7 @@ static tl_status archive_next(void *st, tl_src_event *ev, tl_err *err)
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->name;
 	ev->rel = s->rel;
-	ev->label[0] = (uint8_t)e->cls;
+	ev->label[0] = e->cls;
 	if (unreadable_size(e->size)) {
 		if (e->size)
 			snprintf(s->errmsg, sizeof s->errmsg,

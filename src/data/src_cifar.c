@@ -31,7 +31,7 @@ typedef struct {
 	int dataset;        /* 0 unknown, 10, 100 */
 	unsigned seen; /* bit per data member: C10 batch 1..5 -> 1..5, test -> 6; C100 train 1, test 2 */
 	int have_meta, have_fine, have_coarse;
-	char fine[100][TL_SHARD_NAME_MAX], coarse[20][TL_SHARD_NAME_MAX];
+	char fine[100][TL_SHARD_V2_NAME_MAX], coarse[20][TL_SHARD_V2_NAME_MAX];
 	uint8_t *text; /* META_MAX bytes */
 } cifar_state;
 
@@ -120,7 +120,7 @@ static tl_status cifar_open(void **out, const char *path, const tl_source_opts *
 
 /* Split text into names: one per non-empty line, trimmed. */
 static tl_status parse_names(const char *input, const tl_cifar_member *m, const uint8_t *text,
-			     size_t n, char names[][TL_SHARD_NAME_MAX], uint32_t want,
+			     size_t n, char names[][TL_SHARD_V2_NAME_MAX], uint32_t want,
 			     tl_err *err)
 {
 	uint32_t got = 0;
@@ -135,10 +135,10 @@ static tl_status parse_names(const char *input, const tl_cifar_member *m, const 
 		while (b > a && isspace(text[b - 1]))
 			b--;
 		if (b > a) {
-			if (b - a >= TL_SHARD_NAME_MAX)
+			if (b - a >= TL_SHARD_V2_NAME_MAX)
 				return tl_seterr(err, TL_EFORMAT,
 						 "%s: %s: class name on line %u too long (expected < %d bytes, got %zu)",
-						 input, m->path, got + 1, TL_SHARD_NAME_MAX, b - a);
+						 input, m->path, got + 1, TL_SHARD_V2_NAME_MAX, b - a);
 			memcpy(names[got], text + a, b - a);
 			names[got][b - a] = 0;
 			got++;
@@ -318,24 +318,23 @@ static tl_status cifar_finish(void *st, tl_err *err)
 	cifar_state *s = st;
 	TL_TRY(check_complete(s, err));
 	tl_source_info *in = s->info;
+	/* CIFAR's names are short: the shard stays version 1 */
+	char buf[TL_SHARD_V2_NAME_MAX];
 	if (s->dataset == 10) {
 		in->n_classes = 10;
-		for (int i = 0; i < 10; i++)
-			strcpy(in->class_names[i], s->have_meta ? s->fine[i] : tl_cifar10_names[i]);
+		for (uint32_t i = 0; i < 10; i++)
+			TL_TRY(tl_src_set_name(in, 0, i, s->have_meta ? s->fine[i] : tl_cifar10_names[i],
+					       s->input, err));
 	} else {
 		in->n_classes = 100;
 		in->n_coarse = 20;
-		for (int i = 0; i < 100; i++) {
-			if (s->have_fine)
-				strcpy(in->class_names[i], s->fine[i]);
-			else
-				snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "class_%d", i);
+		for (uint32_t i = 0; i < 100; i++) {
+			snprintf(buf, sizeof buf, "class_%u", i);
+			TL_TRY(tl_src_set_name(in, 0, i, s->have_fine ? s->fine[i] : buf, s->input, err));
 		}
-		for (int i = 0; i < 20; i++) {
-			if (s->have_coarse)
-				strcpy(in->coarse_names[i], s->coarse[i]);
-			else
-				snprintf(in->coarse_names[i], TL_SHARD_NAME_MAX, "superclass_%d", i);
+		for (uint32_t i = 0; i < 20; i++) {
+			snprintf(buf, sizeof buf, "superclass_%u", i);
+			TL_TRY(tl_src_set_name(in, 1, i, s->have_coarse ? s->coarse[i] : buf, s->input, err));
 		}
 	}
 	return tl_cifar_finish(s->src, &in->source_size, &in->source_hash, err);

@@ -584,7 +584,7 @@ static tl_status csv_next(void *st, tl_src_event *ev, tl_err *err)
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->name;
 	ev->rel = tl_csv_field(s->csv, e->ord, s->col_path); /* as written */
-	ev->label[0] = (uint8_t)e->cls;
+	ev->label[0] = e->cls;
 	char msg[sizeof(tl_err)];
 	size_t size;
 	if (tl_src_read_file(s->path, CSV_MAX_FILE, &s->buf, &s->buf_cap, &size, msg, sizeof msg)) {

@@ -432,7 +432,7 @@ static tl_status folder_next(void *st, tl_src_event *ev, tl_err *err)
 	ev->type = TL_SRC_RECORD;
 	ev->name = s->path;
 	ev->rel = s->rel;
-	ev->label[0] = (uint8_t)e->cls;
+	ev->label[0] = e->cls;
 	read_file(s, ev);
 	s->next++;
 	return TL_OK;

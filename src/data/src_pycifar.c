@@ -67,7 +67,7 @@ typedef struct {
 	int dataset;
 	unsigned seen;
 	int have_meta, have_fine, have_coarse;
-	char fine_names[100][TL_SHARD_NAME_MAX], coarse_names[20][TL_SHARD_NAME_MAX];
+	char fine_names[100][TL_SHARD_V2_NAME_MAX], coarse_names[20][TL_SHARD_V2_NAME_MAX];
 } py_state;
 
 static py_kind classify(const char *base, int *batch)
@@ -263,7 +263,7 @@ static tl_status load_member(py_state *s, const tl_pk_value **root, tl_err *err)
 
 /* names[0..want) from the list under key in dict d. */
 static tl_status read_names(py_state *s, const tl_pk_value *d, const char *key,
-			    char names[][TL_SHARD_NAME_MAX], uint32_t want, tl_err *err)
+			    char names[][TL_SHARD_V2_NAME_MAX], uint32_t want, tl_err *err)
 {
 	const tl_pk_value *l = tl_pk_get(d, key);
 	if (!l || l->type != TL_PK_LIST)
@@ -277,10 +277,10 @@ static tl_status read_names(py_state *s, const tl_pk_value *d, const char *key,
 		if (v->type != TL_PK_BYTES && v->type != TL_PK_STR)
 			return tl_seterr(err, TL_EFORMAT, "%s: %s[%u]: a %s (expected bytes or str)", s->what,
 					 key, i, tl_pk_type_name(v->type));
-		if (v->u.s.n == 0 || v->u.s.n >= TL_SHARD_NAME_MAX || memchr(v->u.s.p, 0, v->u.s.n))
+		if (v->u.s.n == 0 || v->u.s.n >= TL_SHARD_V2_NAME_MAX || memchr(v->u.s.p, 0, v->u.s.n))
 			return tl_seterr(err, TL_EFORMAT,
 					 "%s: %s[%u]: bad class name (expected 1 to %d bytes, no NUL, got %zu bytes)",
-					 s->what, key, i, TL_SHARD_NAME_MAX - 1, v->u.s.n);
+					 s->what, key, i, TL_SHARD_V2_NAME_MAX - 1, v->u.s.n);
 		memcpy(names[i], v->u.s.p, v->u.s.n);
 		names[i][v->u.s.n] = 0;
 	}
@@ -533,24 +533,23 @@ static tl_status py_finish(void *st, tl_err *err)
 	py_state *s = st;
 	TL_TRY(check_complete(s, err)); /* checked after the first pass too */
 	tl_source_info *in = s->info;
+	/* CIFAR's names are short: the shard stays version 1 */
+	char buf[TL_SHARD_V2_NAME_MAX];
 	if (s->dataset == 10) {
 		in->n_classes = 10;
-		for (int i = 0; i < 10; i++)
-			strcpy(in->class_names[i], s->have_meta ? s->fine_names[i] : tl_cifar10_names[i]);
+		for (uint32_t i = 0; i < 10; i++)
+			TL_TRY(tl_src_set_name(in, 0, i, s->have_meta ? s->fine_names[i] : tl_cifar10_names[i],
+					       s->input, err));
 	} else {
 		in->n_classes = 100;
 		in->n_coarse = 20;
-		for (int i = 0; i < 100; i++) {
-			if (s->have_fine)
-				strcpy(in->class_names[i], s->fine_names[i]);
-			else
-				snprintf(in->class_names[i], TL_SHARD_NAME_MAX, "class_%d", i);
+		for (uint32_t i = 0; i < 100; i++) {
+			snprintf(buf, sizeof buf, "class_%u", i);
+			TL_TRY(tl_src_set_name(in, 0, i, s->have_fine ? s->fine_names[i] : buf, s->input, err));
 		}
-		for (int i = 0; i < 20; i++) {
-			if (s->have_coarse)
-				strcpy(in->coarse_names[i], s->coarse_names[i]);
-			else
-				snprintf(in->coarse_names[i], TL_SHARD_NAME_MAX, "superclass_%d", i);
+		for (uint32_t i = 0; i < 20; i++) {
+			snprintf(buf, sizeof buf, "superclass_%u", i);
+			TL_TRY(tl_src_set_name(in, 1, i, s->have_coarse ? s->coarse_names[i] : buf, s->input, err));
 		}
 	}
 	in->source_size = s->size;

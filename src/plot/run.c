@@ -152,30 +152,44 @@ static int column_of(const char *name)
 	return -1;
 }
 
-/* Split line at commas in place (no quoting: tlkit and Keras write none). */
+/* Split line at commas in place, at most max fields kept, the count
+ * returned; unquoted fields are trimmed, a field in double quotes may hold
+ * commas and doubled quotes (csv_field writes class names so). */
 static int split_fields(char *line, char **f, int max)
 {
 	int n = 0;
 	char *p = line;
 	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		char *start = p, *end;
+		if (*p == '"') { /* quoted: commas and doubled quotes inside (class names) */
+			char *w = start = ++p;
+			while (*p && !(*p == '"' && p[1] != '"'))
+				*w++ = *p, p += *p == '"' ? 2 : 1;
+			end = w;
+			if (*p)
+				p++;
+			p += strcspn(p, ","); /* anything after the closing quote is dropped */
+		} else {
+			p += strcspn(p, ",");
+			end = p;
+			while (end > start && (end[-1] == ' ' || end[-1] == '\r' || end[-1] == '\t'))
+				end--;
+		}
+		char sep = *p;
+		*end = 0;
 		if (n < max)
-			f[n] = p;
+			f[n] = start;
 		n++;
-		char *c = strchr(p, ',');
-		if (!c)
+		if (sep != ',')
 			break;
-		*c = 0;
-		p = c + 1;
-	}
-	for (int i = 0; i < n && i < max; i++) { /* trim */
-		while (*f[i] == ' ' || *f[i] == '\t')
-			f[i]++;
-		size_t l = strlen(f[i]);
-		while (l && (f[i][l - 1] == ' ' || f[i][l - 1] == '\r' || f[i][l - 1] == '\t'))
-			f[i][--l] = 0;
+		p++;
 	}
 	return n;
 }
+
+static void csv_field(FILE *f, const char *s, int last);
 
 static int cmp_rows(const void *a, const void *b)
 {
@@ -737,14 +751,13 @@ tl_status tl_run_write_report(const char *dir, const tl_run_summary *s, tl_err *
 	FILE *m = open_memstream(&buf, &len);
 	if (!m)
 		return tl_seterr(err, TL_ENOMEM, "confusion.csv: out of memory");
-	fputs("true\\predicted", m);
-	for (int c = 0; c < k; c++)
-		fprintf(m, ",%s", s->names ? s->names[c] : "");
-	fputc('\n', m);
+	fputs("true\\predicted,", m);
+	for (int c = 0; c < k; c++) /* names may hold commas: quoted */
+		csv_field(m, s->names ? s->names[c] : "", c == k - 1);
 	for (int c = 0; c < k; c++) {
-		fputs(s->names ? s->names[c] : "", m);
+		csv_field(m, s->names ? s->names[c] : "", 0);
 		for (int j = 0; j < k; j++)
-			fprintf(m, ",%llu", (unsigned long long)s->cm[(size_t)c * k + j]);
+			fprintf(m, "%s%llu", j ? "," : "", (unsigned long long)s->cm[(size_t)c * k + j]);
 		fputc('\n', m);
 	}
 	fclose(m);
@@ -969,10 +982,11 @@ static char *sum_cell(const tl_rundata *r, int j, int csv)
 }
 
 /* One CSV field, quoted (RFC 4180) when it holds a comma, quote or line
- * break. */
+ * break or starts or ends in a blank (split_fields trims unquoted ones). */
 static void csv_field(FILE *f, const char *s, int last)
 {
-	if (strpbrk(s, ",\"\r\n")) {
+	size_t l = strlen(s);
+	if (strpbrk(s, ",\"\r\n") || (l && strchr(" \t", s[0])) || (l && strchr(" \t", s[l - 1]))) {
 		fputc('"', f);
 		for (; *s; s++) {
 			if (*s == '"')

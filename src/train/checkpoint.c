@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,12 +308,17 @@ tl_status tl_checkpoint_load(const tl_st_file *f, tl_net *net, tl_optim *opt, tl
 tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_shard_info *in,
 				  const tl_run_state *s, tl_err *err)
 {
-	char classes[TL_SHARD_MAX_CLASSES * TL_SHARD_NAME_MAX] = "", hw[32], nc[16], ep[16], val[32],
-	     vf[32], seed[24], sh[24];
-	for (uint32_t i = 0; i < in->n_classes; i++) {
-		strcat(classes, i ? "," : "");
-		strcat(classes, in->class_names[i]);
-	}
+	char hw[32], nc[16], ep[16], val[32], vf[32], seed[24], sh[24];
+	/* the names as a JSON array: they may hold commas and any UTF-8
+	 * (predict.c reads this and the older comma-separated list) */
+	json_t *arr = json_array();
+	for (uint32_t i = 0; arr && i < in->n_classes; i++)
+		if (json_array_append_new(arr, json_string(in->class_names[i])))
+			json_decref(arr), arr = NULL;
+	char *classes = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	if (!classes)
+		return tl_seterr(err, TL_ENOMEM, "out of memory for the class names");
 	snprintf(hw, sizeof hw, "%ux%u", in->height, in->width);
 	snprintf(nc, sizeof nc, "%u", in->n_classes);
 	snprintf(ep, sizeof ep, "%d", s->best_epoch + 1);
@@ -344,7 +350,9 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 			      "producer", "tltrain"};
 	char path[1200];
 	snprintf(path, sizeof path, "%s/best.safetensors", c->run_dir);
-	return tl_net_save(net, path, meta, sizeof meta / sizeof meta[0] / 2, err);
+	tl_status st = tl_net_save(net, path, meta, sizeof meta / sizeof meta[0] / 2, err);
+	free(classes);
+	return st;
 }
 
 tl_status tl_checkpoint_not_model(const tl_st_file *f, tl_err *err)

@@ -307,10 +307,7 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		res->loss, res->macro_f1);
 	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%s)\n\n",
 		res->latency_ms, res->images_per_s, batch, dev.be->name);
-	char names[TL_SHARD_MAX_CLASSES][32];
-	for (uint32_t i = 0; i < in->n_classes; i++)
-		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
-	tl_metrics_print(&m, names, out);
+	tl_metrics_print(&m, (const char *const *)in->class_names, out);
 out:
 	free(rec);
 	tl_metrics_free(&m);

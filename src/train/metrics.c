@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plot/chart.h"
+
 int tl_metrics_init(tl_metrics *m, int k)
 {
 	memset(m, 0, sizeof *m);
@@ -72,32 +74,67 @@ double tl_metrics_prf(const tl_metrics *m, double *p, double *r, double *f1)
 	return m->k ? macro / m->k : 0;
 }
 
-void tl_metrics_print(const tl_metrics *m, char names[][32], FILE *o)
+/* Characters (not bytes) of the UTF-8 string s. */
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* name cut to at most max characters, padded with spaces to width
+ * characters (names are UTF-8: printf's widths count bytes). */
+static void put_name(FILE *o, const char *name, size_t max, size_t width)
+{
+	char buf[4 * TL_METRICS_NAME_CHARS + 8];
+	tl_plot_utf8_clip(buf, sizeof buf, name, max);
+	fputs(buf, o);
+	for (size_t n = utf8_chars(buf); n < width; n++)
+		fputc(' ', o);
+}
+
+void tl_metrics_print(const tl_metrics *m, const char *const *names, FILE *o)
 {
 	double *p = calloc((size_t)m->k * 3, sizeof(double));
 	if (!p)
 		return;
 	double *r = p + m->k, *f = r + m->k;
 	double macro = tl_metrics_prf(m, p, r, f);
-	fprintf(o, "%-14s %9s %9s %9s %8s\n", "class", "precision", "recall", "f1", "support");
+	size_t w = 14; /* the name column: as wide as the longest name shown */
+	for (int c = 0; c < m->k; c++) {
+		size_t n = utf8_chars(names[c]);
+		n = n < TL_METRICS_NAME_CHARS ? n : TL_METRICS_NAME_CHARS;
+		w = n > w ? n : w;
+	}
+	put_name(o, "class", w, w);
+	fprintf(o, " %9s %9s %9s %8s\n", "precision", "recall", "f1", "support");
 	for (int c = 0; c < m->k; c++) {
 		uint64_t s = 0;
 		for (int j = 0; j < m->k; j++)
 			s += m->cm[(size_t)c * m->k + j];
-		fprintf(o, "%-14s %9.4f %9.4f %9.4f %8llu\n", names[c], p[c], r[c], f[c],
-			(unsigned long long)s);
+		put_name(o, names[c], TL_METRICS_NAME_CHARS, w);
+		fprintf(o, " %9.4f %9.4f %9.4f %8llu\n", p[c], r[c], f[c], (unsigned long long)s);
 	}
-	fprintf(o, "%-14s %9s %9s %9.4f %8llu\n", "macro avg", "", "", macro,
-		(unsigned long long)m->n);
-	fprintf(o, "\nconfusion matrix (rows: true class, columns: predicted)\n%-14s", "");
-	for (int c = 0; c < m->k; c++)
-		fprintf(o, " %6.6s", names[c]);
+	put_name(o, "macro avg", w, w);
+	fprintf(o, " %9s %9s %9.4f %8llu\n", "", "", macro, (unsigned long long)m->n);
+	free(p);
+	if (m->k > TL_METRICS_MATRIX_MAX) {
+		fprintf(o, "\nconfusion matrix: %d x %d, too wide to show here (more than %d classes: see confusion.csv in the run directory or tleval --json)\n",
+			m->k, m->k, TL_METRICS_MATRIX_MAX);
+		return;
+	}
+	fprintf(o, "\nconfusion matrix (rows: true class, columns: predicted)\n");
+	put_name(o, "", 0, w);
+	for (int c = 0; c < m->k; c++) {
+		fputc(' ', o);
+		put_name(o, names[c], 6, 6);
+	}
 	fprintf(o, "\n");
 	for (int c = 0; c < m->k; c++) {
-		fprintf(o, "%-14s", names[c]);
+		put_name(o, names[c], TL_METRICS_NAME_CHARS, w);
 		for (int j = 0; j < m->k; j++)
 			fprintf(o, " %6llu", (unsigned long long)m->cm[(size_t)c * m->k + j]);
 		fprintf(o, "\n");
 	}
-	free(p);
 }

@@ -24,7 +24,13 @@ double tl_metrics_accuracy(const tl_metrics *m);
 double tl_metrics_loss(const tl_metrics *m);
 /* Per-class precision, recall, F1 (0 when undefined); returns macro F1. */
 double tl_metrics_prf(const tl_metrics *m, double *precision, double *recall, double *f1);
-/* Per-class table, macro F1 and the confusion matrix, class names as headers. */
-void tl_metrics_print(const tl_metrics *m, char names[][32], FILE *out);
+/* Per-class table, macro F1 and the confusion matrix, class names (k of
+ * them, any length: shown up to TL_METRICS_NAME_CHARS characters, cut
+ * with an ellipsis) as headers.  Over TL_METRICS_MATRIX_MAX classes the
+ * matrix is too wide for a terminal: a line says so instead (the run's
+ * confusion.csv and tleval --json keep it whole). */
+#define TL_METRICS_NAME_CHARS 40
+#define TL_METRICS_MATRIX_MAX 30
+void tl_metrics_print(const tl_metrics *m, const char *const *names, FILE *out);
 
 #endif

@@ -1,11 +1,13 @@
 /* predict.c - single-image classification (see predict.h). */
 #include "train/predict.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/shard.h"
 #include "nn/device.h"
 #include "nn/models.h"
 #include "nn/safetensors.h"
@@ -18,6 +20,53 @@ struct tl_predictor {
 	float *x, *z; /* one input image and its logits, host side */
 	char model_name[24];
 };
+
+/* in->names from the model's "classes": a JSON array of n_classes strings
+ * (tltrain writes that: names may hold commas), or the comma-separated
+ * list older models have; a class with no name gets its number. */
+static tl_status read_names(tl_predict_info *in, const char *classes, const char *path,
+			    tl_err *err)
+{
+	int n = in->n_classes;
+	json_t *arr = classes && classes[0] == '[' ? json_loads(classes, 0, NULL) : NULL;
+	if (arr && (!json_is_array(arr) || json_array_size(arr) != (size_t)n)) {
+		json_decref(arr);
+		return tl_seterr(err, TL_EFORMAT, "%s: metadata: classes: bad (expected a JSON array of %d names)",
+				 path, n);
+	}
+	const char **at = calloc((size_t)n, sizeof *at);
+	size_t *len = calloc((size_t)n, sizeof *len), bytes = 0;
+	char num[16];
+	const char *c = classes && !arr ? classes : "";
+	for (int i = 0; at && len && i < n; i++) {
+		if (arr) {
+			json_t *v = json_array_get(arr, (size_t)i);
+			at[i] = json_is_string(v) ? json_string_value(v) : "";
+			len[i] = strlen(at[i]);
+		} else {
+			at[i] = c, len[i] = strcspn(c, ",");
+			c += len[i] + (c[len[i]] == ',');
+		}
+		bytes += (len[i] ? len[i] : (size_t)snprintf(num, sizeof num, "%d", i)) + 1;
+	}
+	char **t = at && len ? malloc((size_t)n * sizeof *t + bytes) : NULL;
+	char *q = t ? (char *)(t + n) : NULL;
+	for (int i = 0; t && i < n; i++) {
+		t[i] = q;
+		if (len[i])
+			memcpy(q, at[i], len[i]), q[len[i]] = 0;
+		else
+			snprintf(q, 16, "%d", i);
+		q += strlen(q) + 1;
+	}
+	free(at);
+	free(len);
+	json_decref(arr);
+	if (!t)
+		return tl_seterr(err, TL_ENOMEM, "out of memory");
+	in->names = t;
+	return TL_OK;
+}
 
 static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, tl_err *err)
 {
@@ -66,27 +115,12 @@ static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, 
 	mc->height = in->height, mc->width = in->width;
 	mc->n_classes = atoi(nc);
 	mc->flatten = strcmp(pool, "flatten") == 0;
-	if (mc->n_classes < 1 || mc->n_classes > 1000 || tl_model_parse_head(head, mc)) {
+	if (mc->n_classes < 1 || mc->n_classes > TL_SHARD_MAX_CLASSES || tl_model_parse_head(head, mc)) {
 		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: bad n_classes '%s' or head '%s'", path, nc, head);
 		goto out;
 	}
 	in->n_classes = mc->n_classes;
-	if (!(in->names = calloc((size_t)in->n_classes, sizeof *in->names))) {
-		st = tl_seterr(err, TL_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* class names: comma-separated; numbers where missing */
-	const char *c = classes ? classes : "";
-	for (int i = 0; i < in->n_classes; i++) {
-		size_t l = strcspn(c, ",");
-		if (l)
-			snprintf(in->names[i], sizeof in->names[i], "%.*s", (int)(l < 31 ? l : 31), c);
-		else
-			snprintf(in->names[i], sizeof in->names[i], "%d", i);
-		c += l;
-		if (*c == ',')
-			c++;
-	}
+	st = read_names(in, classes, path, err);
 out:
 	tl_st_close(f);
 	return st;

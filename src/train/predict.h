@@ -19,7 +19,7 @@ typedef struct {
 	tl_norm norm;
 	tl_filter filter; /* metadata resize_filter; tlpack's default (auto) if absent */
 	tl_dtype dtype;   /* metadata shard_dtype; tlpack's default (f16) if absent */
-	char (*names)[32];
+	char **names; /* n_classes names, any length (one allocation) */
 } tl_predict_info;
 
 /* Rebuild the network from a trained model file.  Fails naming the file

@@ -784,20 +784,15 @@ static tl_status write_report(run *r, tl_train_result *res, tl_err *err)
 	if (c->val_fraction == 0)
 		fprintf(o, "                  (--val test: the test split also chose the best epoch)\n");
 	fputc('\n', o);
-	char names[TL_SHARD_MAX_CLASSES][32];
-	for (int i = 0; i < k; i++)
-		snprintf(names[i], sizeof names[i], "%s", in->class_names[i]);
-	tl_metrics_print(&m, names, o);
+	tl_metrics_print(&m, (const char *const *)in->class_names, o);
 	fflush(o);
 	size_t shown = len; /* stdout gets the report without the settings */
 	fprintf(o, "\nsettings (as the checkpoints keep them)\n");
 	tl_train_cfg_save(c, report_setting, o);
 	fclose(o);
 	/* the same for programs: report.json and confusion.csv (plot/run.c) */
-	const char *cn[TL_SHARD_MAX_CLASSES];
+	const char *const *cn = (const char *const *)in->class_names;
 	int unfreeze = 0;
-	for (int i = 0; i < k; i++)
-		cn[i] = in->class_names[i];
 	for (int i = r->st.hist.n - 1; i >= 0; i--)
 		unfreeze = r->st.hist.rows[i].stage > 0 ? r->st.hist.rows[i].epoch : unfreeze;
 	char hw[32];

@@ -8,8 +8,10 @@ resized with numpy by the filters' definitions (per axis: area, i.e.
 fractional box coverage, when shrinking; half-pixel bilinear with edge
 clamp when enlarging).  Every stored pixel must be within 1 of the
 reference (the float-to-u8 rounding; pad rounds once more, to 8 bits,
-before placing the image on black, as tlpack does) and every label must
-match.  Prints the largest difference; exits 1 on any mismatch."""
+before placing the image on black, as tlpack does), every label must
+match (1 byte in shard versions 1 and 2, 2 in version 3) and the shard's
+class names must name the class folders (header names area, or version
+3's class-name section).  Prints the largest difference; exits 1 on any mismatch."""
 import math
 import struct
 import sys
@@ -91,6 +93,17 @@ def main():
     # version 2: the record-name section (offset, size) at 3096, 3104
     nm_off, nm_size = struct.unpack_from("<QQ", raw, 3096) if version >= 2 else (0, 0)
 
+    lw = 2 if version >= 3 else 1
+    n_classes = struct.unpack_from("<I", raw, 104)[0]
+    if version >= 3:  # the class-name section (offset, size) at 3120, 3128
+        cn_off, cn_size = struct.unpack_from("<QQ", raw, 3120)
+    else:
+        cn_off, cn_size = struct.unpack_from("<II", raw, 216)
+    classes = raw[cn_off:cn_off + cn_size].split(b"\0")[:n_classes]
+
+    def label_of(r):
+        return int.from_bytes(raw[lab_off + lw * r:lab_off + lw * (r + 1)], "little")
+
     def name(r):
         a, b = struct.unpack_from("<QQ", raw, nm_off + 8 * r)
         return raw[nm_off + a:nm_off + b - 1].decode()
@@ -108,10 +121,14 @@ def main():
         d = np.abs(got.astype(np.float64) - want).max()
         worst = max(worst, d)
         got_name = name(r) if nm_size else None
-        if d > 1.0 or raw[lab_off + r] != int(label) or got_name != rel:
+        parts = rel.split("/")
+        folder = parts[1] if parts[0] in ("train", "val", "validation", "test") else parts[0]
+        lab = label_of(r)
+        cls = classes[lab].decode() if lab < len(classes) else None
+        if d > 1.0 or lab != int(label) or got_name != rel or cls != folder:
             bad += 1
-            print("FAIL: record %d (%s): max difference %.3f, label %d (expected %s), name %r"
-                  % (r, rel, d, raw[lab_off + r], label, got_name))
+            print("FAIL: record %d (%s): max difference %.3f, label %d (expected %s) named %r, name %r"
+                  % (r, rel, d, lab, label, cls, got_name))
     print("%d records, largest difference %.3f" % (n, worst))
     return 1 if bad else 0
 

@@ -175,8 +175,8 @@ printf 'path,label,file\n%s,airplane,x\n' $ok1 >pix/bad.csv
 bad_list "two path columns" "pix/bad.csv: line 1: two path columns ('path' and 'file'"
 printf 'path,label\n"%s,airplane\n' $ok1 >pix/bad.csv
 bad_list "unclosed quote" "pix/bad.csv: line 2: quoted field not closed"
-printf 'path,label\n%s,airplane\n%s,%s\n' $ok1 $ok2 "$(printf 'c%.0s' $(seq 40))" >pix/bad.csv
-bad_list "label too long" "pix/bad.csv: line 3: class name too long (expected at most 31 bytes, got 40)"
+printf 'path,label\n%s,airplane\n%s,%s\n' $ok1 $ok2 "$(printf 'c%.0s' $(seq 256))" >pix/bad.csv
+bad_list "label too long" "pix/bad.csv: line 3: class name: too long (expected 1..255 bytes of UTF-8 without control characters, got 256 bytes)"
 nothing_left "malformed lists" . x.tls
 run 1 "no list" -- "$P" -q -o x.tls --labels nolist.csv
 err_has "no list" "nolist.csv: cannot open"

@@ -29,9 +29,10 @@ static void wr64(uint8_t *p, uint64_t v)
 
 /* Most mutations only break a checksum.  When the low bit of byte 24 (in
  * the header-hash field, which is overwritten) is set, recompute the label,
- * chunk-table and image-chunk hashes wherever the header's offsets allow,
- * then the header hash (man/tlshard.5 layout), so mutated fields reach
- * the checks behind the checksums. */
+ * record-name (version 2), class-name (version 3), chunk-table and
+ * image-chunk hashes wherever the header's offsets allow, then the header
+ * hash (man/tlshard.5 layout), so mutated fields reach the checks behind
+ * the checksums. */
 static void fix_hashes(uint8_t *b, size_t n)
 {
 	if (n < 4096 || !(b[24] & 1))
@@ -40,8 +41,16 @@ static void fix_hashes(uint8_t *b, size_t n)
 	uint64_t recs = rd64(b + 112), rb = rd64(b + 120) & 0xffffffffu,
 		 cr = rd64(b + 124) & 0xffffffffu, nch = rd64(b + 128), io = rd64(b + 136),
 		 lo = rd64(b + 152), cto = rd64(b + 176);
-	if (lo <= cto && cto <= n)
-		wr64(b + 168, XXH3_64bits(b + lo, cto - lo));
+	uint32_t v = (uint32_t)rd64(b + 8) & 0xffffffffu;
+	uint64_t rno = v >= 2 ? rd64(b + 3096) : 0, rns = v >= 2 ? rd64(b + 3104) : 0,
+		 cno = v >= 3 ? rd64(b + 3120) : cto;
+	uint64_t lend = rns ? rno : cno; /* sections: labels, names, class names, chunk table */
+	if (lo <= lend && lend <= n)
+		wr64(b + 168, XXH3_64bits(b + lo, lend - lo));
+	if (rns && rno <= cno && cno <= n)
+		wr64(b + 3112, XXH3_64bits(b + rno, cno - rno));
+	if (v >= 3 && cno <= cto && cto <= n)
+		wr64(b + 3136, XXH3_64bits(b + cno, cto - cno));
 	if (cto <= n && nch <= (n - cto) / 8) {
 		uint64_t cb = cr * rb;
 		for (uint64_t c = 0; cr && rb && cb / rb == cr && c < nch && c < 4096; c++) {
@@ -77,7 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t s = 0; buf && s < in->n_splits; s++)
 			for (uint64_t i = 0; i < in->splits[s].count && i < 64; i++) {
 				uint64_t r = tl_shard_file_record(sh, (int)s, i);
-				(void)tl_shard_label(sh, r, 0);
+				uint32_t c = tl_shard_label(sh, r, 0);
+				if (strlen(tl_shard_class_name(sh, c)) > 255) /* checked at open */
+					abort();
+				if (in->n_label_fields > 1)
+					(void)tl_shard_coarse_name(sh, tl_shard_label(sh, r, 1));
 				if (tl_shard_load_f32(sh, r, buf, &err) != TL_OK)
 					break;
 			}
