@@ -19,6 +19,16 @@ struct tl_predictor {
 	char model_name[24];
 };
 
+/* A "fit" metadata value (tl_fit_name's words, "whole" included) as a
+ * tl_fit; (tl_fit)-1 when it is none of them. */
+static tl_fit fit_parse(const char *s)
+{
+	for (int f = TL_FIT_AUTO; f <= TL_FIT_PAD; f++)
+		if (strcmp(s, tl_fit_name((tl_fit)f)) == 0)
+			return (tl_fit)f;
+	return (tl_fit)-1;
+}
+
 static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, tl_err *err)
 {
 	tl_st_file *f;
@@ -27,7 +37,7 @@ static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, 
 		   *pool = tl_st_meta(f, "pool"), *nc = tl_st_meta(f, "n_classes"),
 		   *norm = tl_st_meta(f, "normalization"), *size = tl_st_meta(f, "input_size"),
 		   *classes = tl_st_meta(f, "classes"), *filter = tl_st_meta(f, "resize_filter"),
-		   *dtype = tl_st_meta(f, "shard_dtype");
+		   *dtype = tl_st_meta(f, "shard_dtype"), *fit = tl_st_meta(f, "fit");
 	tl_predict_info *in = &p->info;
 	tl_status st = TL_OK;
 	tl_norm_kind nk;
@@ -54,6 +64,12 @@ static tl_status read_meta(tl_predictor *p, const char *path, tl_model_cfg *mc, 
 	if ((filter && tl_filter_parse(filter, &in->filter)) || (dtype && tl_dtype_parse(dtype, &in->dtype))) {
 		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: unknown resize_filter '%s' or shard_dtype '%s'", path,
 			       filter ? filter : "", dtype ? dtype : "");
+		goto out;
+	}
+	in->fit = TL_FIT_AUTO;
+	if (fit && (in->fit = fit_parse(fit)) == (tl_fit)-1) {
+		st = tl_seterr(err, TL_EFORMAT, "%s: metadata: fit: unknown (expected whole, crop, stretch or pad, got '%s')",
+			       path, fit);
 		goto out;
 	}
 	snprintf(p->model_name, sizeof p->model_name, "%s", model);
@@ -124,25 +140,32 @@ const tl_predict_info *tl_predictor_info(const tl_predictor *p)
 	return &p->info;
 }
 
+size_t tl_predict_record_bytes(const tl_predictor *p)
+{
+	const tl_predict_info *in = &p->info;
+	return (size_t)3 * in->height * in->width * tl_dtype_size(in->dtype);
+}
+
+tl_status tl_predict_record(const tl_predictor *p, const tl_img *img, void *rec, tl_err *err)
+{
+	const tl_predict_info *in = &p->info;
+	tl_fit_scratch fs = {0};
+	tl_status st = tl_fit_image(img, in->fit, in->height, in->width, in->filter, &in->norm,
+				    in->dtype, rec, &fs, err);
+	tl_fit_scratch_free(&fs);
+	return st;
+}
+
 tl_status tl_predict_input(const tl_predictor *p, const tl_img *img, float *dst, tl_err *err)
 {
 	const tl_predict_info *in = &p->info;
-	tl_resize rz;
-	TL_TRY(tl_resize_init(&rz, img->h, img->w, in->height, in->width, in->filter, err));
-	size_t plane = (size_t)in->height * in->width;
-	float *scratch = malloc(sizeof(float) * tl_image_scratch_floats(&rz));
-	void *stored = malloc(plane * 3 * tl_dtype_size(in->dtype));
-	tl_status st = TL_OK;
-	if (!scratch || !stored) {
-		st = tl_seterr(err, TL_ENOMEM, "out of memory resizing a %dx%d image", img->w, img->h);
-	} else {
-		/* the shard's path: convert to the stored dtype, then to floats as the loader does */
-		tl_image_convert(img->rgb, &rz, &in->norm, in->dtype, stored, scratch);
-		tl_image_to_f32(stored, in->dtype, &in->norm, plane, dst);
-	}
-	free(scratch);
-	free(stored);
-	tl_resize_free(&rz);
+	void *rec = malloc(tl_predict_record_bytes(p));
+	if (!rec)
+		return tl_seterr(err, TL_ENOMEM, "out of memory preparing a %dx%d image", img->w, img->h);
+	tl_status st = tl_predict_record(p, img, rec, err);
+	if (st == TL_OK) /* read back as the loader reads the shard */
+		tl_image_to_f32(rec, in->dtype, &in->norm, (size_t)in->height * in->width, dst);
+	free(rec);
 	return st;
 }
 
