@@ -8,17 +8,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "afile.h"
 #include "cli.h"
 #include "data/imgenc.h"
+#include "nn/models.h"
+#include "nn/weights_find.h"
 #include "train/predict.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tlpredict -m MODEL.safetensors [-k N] [--json] [--max-pixels N] IMAGE...\n"
-		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors)\n"
+		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors), or\n"
+		"                       raw ImageNet weights of squeezenet or googlenet (a\n"
+		"                       file, or the network's name: its weights as tltrain\n"
+		"                       finds them); these name the 1000 ImageNet classes\n"
 		"  -k, --top N          classes to show per image (default 3)\n"
 		"      --json           one JSON object per image and line\n"
 		"      --dump-input FILE.png|FILE.ppm  (one IMAGE) write the image as the\n"
@@ -246,6 +252,30 @@ static int predict_one(const predict_args *a, tl_predictor *p, const tl_img_opts
 	return 0;
 }
 
+/* -m NETWORK (squeezenet, googlenet) when no such file exists: the
+ * network's ImageNet weights, found as tltrain finds them, into wf->path
+ * and a->model.  Returns 0, or 1 after saying that none were found. */
+static int model_by_name(predict_args *a, tl_weights_found *wf)
+{
+	struct stat sb;
+	if (stat(a->model, &sb) == 0 || !tl_model_known(a->model) || !tl_weights_exist_for(a->model))
+		return 0;
+	tl_err err;
+	if (tl_weights_find(a->model, TL_DATADIR, wf, &err) != TL_OK) {
+		fprintf(stderr, "tlpredict: %s\n", err.msg);
+		return 1;
+	}
+	if (!wf->path[0]) {
+		char where[1024];
+		tl_weights_where(a->model, TL_DATADIR, where, sizeof where);
+		fprintf(stderr, "tlpredict: %s: no such file, and no %s weights found (looked for %s)\n", a->model,
+			a->model, where);
+		return 1;
+	}
+	a->model = wf->path;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	predict_args a;
@@ -262,10 +292,20 @@ int main(int argc, char **argv)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
 	if (a.max_pixels)
 		io.max_pixels = (uint64_t)a.max_pixels;
+	tl_weights_found wf;
+	if (model_by_name(&a, &wf) != 0)
+		return 1;
 	tl_predictor *p;
 	st = tl_predictor_open(&p, a.model, a.threads, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
+	if (tl_predictor_info(p)->imagenet && !tl_predictor_info(p)->named) {
+		char user[1024];
+		if (tl_user_data_dir(user, sizeof user) != 0)
+			snprintf(user, sizeof user, "~/.local/share/tlkit");
+		fprintf(stderr, "tlpredict: imagenet-classes.txt not found in $TL_WEIGHTS, ., data/, %s or %s; classes are shown by index\n",
+			user, TL_DATADIR);
+	}
 	io.target_w = tl_predictor_info(p)->width, io.target_h = tl_predictor_info(p)->height;
 	int k = tl_predictor_info(p)->n_classes;
 	if (a.top > k)

@@ -102,11 +102,37 @@ static int alexnet_classifier(tl_net *net, const tl_model_cfg *cfg, int t)
 	return t;
 }
 
+/* The network's own ImageNet classifier, with the names of its published
+ * weights: SqueezeNet 1.1's classifier.1 (1x1 convolution to 1000, ReLU)
+ * then the global average pool, as torchvision's; GoogLeNet's 7x7 average
+ * pool (global at 224x224) then the fc loss3/classifier, as BVLC's deploy
+ * graph (its dropout does nothing at inference and is left out). */
+static tl_status imagenet_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err *err)
+{
+	if (strcmp(cfg->model, "squeezenet") == 0) {
+		t = tl_net_conv(net, "conv10", "classifier", t, 1000, 1, 1, 0, 1, "classifier.1.weight",
+				"classifier.1.bias");
+		tl_net_alias(net, t, "classifier.1,classifier.2");
+		t = tl_net_gap(net, "pool10", "classifier", t);
+		tl_net_alias(net, t, "classifier.3");
+	} else if (strcmp(cfg->model, "googlenet") == 0) {
+		t = tl_net_gap(net, "pool5/7x7_s1", "classifier", t);
+		t = tl_net_dense(net, "loss3/classifier", "classifier", t, 1000, 0,
+				 "loss3/classifier.weight", "loss3/classifier.bias");
+	} else {
+		return tl_seterr(err, TL_EUSAGE, "%s: no ImageNet classifier is built for this network (expected squeezenet or googlenet)",
+				 cfg->model);
+	}
+	return tl_net_finalize(net, err);
+}
+
 /* The head: flatten or gap, hidden dense+relu+dropout layers, classifier.
  * GoogLeNet and MobileNetV2 with no hidden layer keep their dropout before
  * the classifier, as their ImageNet heads have it. */
 static tl_status build_head(tl_net *net, const tl_model_cfg *cfg, int t, tl_err *err)
 {
+	if (cfg->imagenet_head)
+		return imagenet_head(net, cfg, t, err);
 	int own = strcmp(cfg->model, "vgg16") && strcmp(cfg->model, "squeezenet");
 	int gnet = strcmp(cfg->model, "googlenet") == 0, mnv2 = strcmp(cfg->model, "mobilenetv2") == 0;
 	if (cfg->flatten) {

@@ -21,6 +21,8 @@ typedef struct {
 	int keras;           /* mobilenetv2: Keras' graph (weights metadata graph=keras):
 			      * stride-2 convs padded 0 before / 1 after on even
 			      * sizes, batch norm eps 1e-3, momentum 0.001 */
+	int imagenet_head;   /* the network's own 1000-class ImageNet classifier
+			      * instead of the head above (squeezenet, googlenet) */
 } tl_model_cfg;
 
 /* Defaults: vgg16, 32x32, flatten + one hidden 256 + dropout 0.5
