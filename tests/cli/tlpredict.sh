@@ -86,8 +86,9 @@ err_has "truncated and bad images" "cut.png: PNG: damaged or truncated" \
 	bad "good images missing: $(cat "$T/out")"
 run 1 "missing image" -- "$PR" -m "$M" nothere.png
 err_has "missing image" "nothere.png: cannot open"
-run 1 "a pretrained base is not a trained model" -- "$PR" -m "$W" img/000.png
-err_has "a pretrained base" "not a trained model"
+# raw ImageNet weights run their own classifier (tlpredict-imagenet.sh)
+run 0 "raw ImageNet weights: ImageNet classes" -- "$PR" -m "$W" -k 1 --json img/000.png
+out_has "raw ImageNet weights" '"width":32,"height":32,"top":[{"class":'
 run 2 "a training checkpoint is not a model" -- "$PR" -m run/last.safetensors img/000.png
 err_has "a training checkpoint is not a model" "run/last.safetensors: a training checkpoint" "best.safetensors"
 run 2 "no model" -- "$PR" img/000.png
