@@ -95,7 +95,7 @@ for i in $(seq 1 "$N"); do
 		pdone=$((pdone + 1))
 	fi
 	# the next run completes and cleans what the killed one left
-	"$B/tlpack" -q -o p.tls "$SAMPLE" 2>/dev/null || bad "tlpack kill $i: next run failed"
+	"$B/tlpack" -q --force -o p.tls "$SAMPLE" 2>/dev/null || bad "tlpack kill $i: next run failed"
 	cmp -s p.tls ref.tls || bad "tlpack kill $i: next run's shard differs"
 	n=$(find . -maxdepth 1 -name '.p.tls.tmp.*' | wc -l)
 	[ "$n" -eq 0 ] || bad "tlpack kill $i: $n temporary files left after the next run"

@@ -37,7 +37,7 @@ bench() { # NAME ARGS...
 	shift
 	local rss=0 ts=()
 	for _ in $(seq "$runs"); do
-		read -r s k < <(time_cmd "$tlpack" -q -o "$out/b.tls" "$@" "$tar")
+		read -r s k < <(time_cmd "$tlpack" -q --force -o "$out/b.tls" "$@" "$tar")
 		ts+=("$s")
 		[ "$k" -gt "$rss" ] && rss=$k
 	done

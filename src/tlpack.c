@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -o, --output FILE     output shard (default named after the source:\n"
 		"                        cifar10.tls, cifar100.tls, DIR.tls)\n"
+		"  -f, --force           replace the output shard if it exists\n"
 		"  -r, --resize N        output N x N pixels (default 32 for CIFAR, %d for\n"
 		"                        photo folders; at most %d)\n"
 		"      --size HxW        output H x W pixels\n"
@@ -210,6 +211,7 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 {
 	static const struct option longopts[] = {
 		{"output", required_argument, 0, 'o'},
+		{"force", no_argument, 0, 'f'},
 		{"resize", required_argument, 0, 'r'},
 		{"size", required_argument, 0, O_SIZE},
 		{"filter", required_argument, 0, O_FILTER},
@@ -237,9 +239,10 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 	o->norm = TL_NORM_CAFFE;
 	*mode = 0, *export_what = NULL;
 	int c, chunk;
-	while ((c = getopt_long(argc, argv, "o:r:j:qhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:fr:j:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->output = optarg; break;
+		case 'f': o->force = 1; break;
 		case 'r':
 			if (parse_int(optarg, 1, TL_PACK_MAX_SIZE, &o->height))
 				return die_usage("-r: expected a size in 1..512, got '%s'", optarg);

@@ -8,17 +8,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "afile.h"
 #include "cli.h"
+#include "data/imgenc.h"
+#include "nn/models.h"
+#include "nn/weights_find.h"
 #include "train/predict.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tlpredict -m MODEL.safetensors [-k N] [--json] [--max-pixels N] IMAGE...\n"
-		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors)\n"
+		"  -m, --model FILE     a trained model (tltrain's RUN/best.safetensors), or\n"
+		"                       raw ImageNet weights of squeezenet or googlenet (a\n"
+		"                       file, or the network's name: its weights as tltrain\n"
+		"                       finds them); these name the 1000 ImageNet classes\n"
 		"  -k, --top N          classes to show per image (default 3)\n"
 		"      --json           one JSON object per image and line\n"
+		"      --dump-input FILE.png|FILE.ppm  (one IMAGE) write the image as the\n"
+		"                       network sees it, as tlpack --export shows a record\n"
 		"      --max-pixels N   refuse images declaring more pixels (default 178956970,\n"
 		"                       or $TL_MAX_PIXELS)\n"
 		"  -j, --threads N      threads (default: all cores)\n"
@@ -81,6 +91,7 @@ static void json_str(const char *str)
 /* What the command line asks for; the images are argv[optind..]. */
 typedef struct {
 	const char *model;
+	const char *dump; /* --dump-input FILE, or NULL */
 	int top, json, threads;
 	long max_pixels; /* --max-pixels, 0 when not given */
 } predict_args;
@@ -90,15 +101,16 @@ typedef struct {
  * --help/--version, 2 on a bad command line). */
 static int parse_args(int argc, char **argv, predict_args *a)
 {
-	enum { O_JSON = 256, O_MAXPX };
+	enum { O_JSON = 256, O_MAXPX, O_DUMP };
 	static const struct option lo[] = {
 		{"model", required_argument, 0, 'm'},   {"top", required_argument, 0, 'k'},
 		{"json", no_argument, 0, O_JSON},       {"threads", required_argument, 0, 'j'},
 		{"max-pixels", required_argument, 0, O_MAXPX},
+		{"dump-input", required_argument, 0, O_DUMP},
 		{"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
 		{0, 0, 0, 0},
 	};
-	a->model = NULL, a->top = 3, a->json = 0, a->threads = 0, a->max_pixels = 0;
+	a->model = NULL, a->dump = NULL, a->top = 3, a->json = 0, a->threads = 0, a->max_pixels = 0;
 	int c;
 	long v;
 	while ((c = getopt_long(argc, argv, "m:k:j:hV", lo, NULL)) != -1) {
@@ -110,6 +122,7 @@ static int parse_args(int argc, char **argv, predict_args *a)
 			a->top = (int)v;
 			break;
 		case O_JSON: a->json = 1; break;
+		case O_DUMP: a->dump = optarg; break;
 		case O_MAXPX:
 			if (tl_parse_long(optarg, 1, (long)TL_IMG_MAX_PIXELS_HI, &a->max_pixels))
 				return tl_cli_bad("tlpredict", "--max-pixels: expected a pixel count in 1..1073741824", optarg);
@@ -130,6 +143,11 @@ static int parse_args(int argc, char **argv, predict_args *a)
 	}
 	if (optind == argc) {
 		fprintf(stderr, "tlpredict: expected at least one image\nTry 'tlpredict --help'.\n");
+		return 2;
+	}
+	if (a->dump && optind + 1 != argc) {
+		fprintf(stderr, "tlpredict: --dump-input: expected exactly one image, got %d\nTry 'tlpredict --help'.\n",
+			argc - optind);
 		return 2;
 	}
 	return -1;
@@ -173,6 +191,35 @@ static void print_top(const predict_args *a, const char *file, const tl_img *img
 	}
 }
 
+/* --dump-input: img as the training shard would hold it (tlpack's fit,
+ * resize, normalization and dtype), brought back to 8-bit RGB as tlpack
+ * --export does, written atomically to file: PNG when its name ends in
+ * .png, else binary PPM. */
+static tl_status dump_input(tl_predictor *p, const tl_img *img, const char *file, tl_err *err)
+{
+	const tl_predict_info *in = tl_predictor_info(p);
+	size_t plane = (size_t)in->height * in->width;
+	char head[64];
+	int hn = snprintf(head, sizeof head, "P6\n%d %d\n255\n", in->width, in->height);
+	void *rec = malloc(tl_predict_record_bytes(p));
+	uint8_t *ppm = malloc((size_t)hn + plane * 3), *png = NULL;
+	size_t n = 0;
+	tl_status st = rec && ppm ? tl_predict_record(p, img, rec, err)
+				  : tl_seterr(err, TL_ENOMEM, "out of memory");
+	if (st == TL_OK) {
+		memcpy(ppm, head, (size_t)hn);
+		tl_image_to_rgb8(rec, in->dtype, &in->norm, in->height, in->width, ppm + hn);
+		if (tl_png_suffix(file) && (st = tl_png_encode(ppm + hn, in->height, in->width, &png, &n, err)) == TL_OK)
+			st = tl_write_file_atomic(file, png, n, err);
+		else if (st == TL_OK)
+			st = tl_write_file_atomic(file, ppm, (size_t)hn + plane * 3, err);
+	}
+	free(rec);
+	free(ppm);
+	free(png);
+	return st;
+}
+
 /* Loads (with the limits of io) and classifies one image and prints its
  * top classes; on failure says why on stderr (and as a JSON line with
  * --json); returns 0 or 1. */
@@ -183,6 +230,8 @@ static int predict_one(const predict_args *a, tl_predictor *p, const tl_img_opts
 	tl_err err;
 	tl_img img;
 	tl_status st = tl_img_load_opts(file, io, &img, &err);
+	if (st == TL_OK && a->dump)
+		st = dump_input(p, &img, a->dump, &err);
 	if (st == TL_OK)
 		st = tl_predict(p, &img, prob, &err);
 	if (st != TL_OK) {
@@ -203,6 +252,30 @@ static int predict_one(const predict_args *a, tl_predictor *p, const tl_img_opts
 	return 0;
 }
 
+/* -m NETWORK (squeezenet, googlenet) when no such file exists: the
+ * network's ImageNet weights, found as tltrain finds them, into wf->path
+ * and a->model.  Returns 0, or 1 after saying that none were found. */
+static int model_by_name(predict_args *a, tl_weights_found *wf)
+{
+	struct stat sb;
+	if (stat(a->model, &sb) == 0 || !tl_model_known(a->model) || !tl_weights_exist_for(a->model))
+		return 0;
+	tl_err err;
+	if (tl_weights_find(a->model, TL_DATADIR, wf, &err) != TL_OK) {
+		fprintf(stderr, "tlpredict: %s\n", err.msg);
+		return 1;
+	}
+	if (!wf->path[0]) {
+		char where[1024];
+		tl_weights_where(a->model, TL_DATADIR, where, sizeof where);
+		fprintf(stderr, "tlpredict: %s: no such file, and no %s weights found (looked for %s)\n", a->model,
+			a->model, where);
+		return 1;
+	}
+	a->model = wf->path;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	predict_args a;
@@ -219,10 +292,20 @@ int main(int argc, char **argv)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
 	if (a.max_pixels)
 		io.max_pixels = (uint64_t)a.max_pixels;
+	tl_weights_found wf;
+	if (model_by_name(&a, &wf) != 0)
+		return 1;
 	tl_predictor *p;
 	st = tl_predictor_open(&p, a.model, a.threads, &err);
 	if (st != TL_OK)
 		return tl_cli_exit("tlpredict", st, &err, NULL);
+	if (tl_predictor_info(p)->imagenet && !tl_predictor_info(p)->named) {
+		char user[1024];
+		if (tl_user_data_dir(user, sizeof user) != 0)
+			snprintf(user, sizeof user, "~/.local/share/tlkit");
+		fprintf(stderr, "tlpredict: imagenet-classes.txt not found in $TL_WEIGHTS, ., data/, %s or %s; classes are shown by index\n",
+			user, TL_DATADIR);
+	}
 	io.target_w = tl_predictor_info(p)->width, io.target_h = tl_predictor_info(p)->height;
 	int k = tl_predictor_info(p)->n_classes;
 	if (a.top > k)

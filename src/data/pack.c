@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include "data/pack.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,23 +25,6 @@
 #ifndef TL_PACK_SLOTS
 #define TL_PACK_SLOTS 4 /* blocks in flight between reader and converter */
 #endif
-
-const char *tl_fit_name(tl_fit f)
-{
-	static const char *const n[] = {"whole", "crop", "stretch", "pad"};
-	return (unsigned)f < 4 ? n[f] : "?";
-}
-
-int tl_fit_parse(const char *s, tl_fit *out)
-{
-	static const char *const n[] = {"crop", "stretch", "pad"};
-	for (int i = 0; i < 3; i++)
-		if (strcmp(s, n[i]) == 0) {
-			*out = (tl_fit)(i + 1);
-			return 0;
-		}
-	return -1;
-}
 
 enum msg_type { MSG_SEGMENT, MSG_DATA, MSG_END, MSG_ERROR };
 
@@ -187,10 +169,7 @@ static void *producer(void *arg)
 
 /* A pool thread's buffers for encoded records, grown as needed. */
 typedef struct {
-	float *f;
-	size_t nf;
-	uint8_t *crop, *small, *canvas;
-	size_t ncrop, nsmall;
+	tl_fit_scratch fs;
 } worker;
 
 typedef struct {
@@ -221,79 +200,6 @@ static void convert_range(void *ctx, size_t b, size_t e, int tid)
 				 c->out + i * c->rec_out, c->scratch[tid]);
 }
 
-static int grow(void **p, size_t *have, size_t want, size_t elem)
-{
-	if (*have >= want)
-		return 0;
-	void *q = realloc(*p, want * elem);
-	if (!q)
-		return -1;
-	*p = q, *have = want;
-	return 0;
-}
-
-/* Resize src [3][sh][sw] to [3][oh][ow] as dt with norm n into dst. */
-static tl_status resize_to(conv_t *c, worker *w, const uint8_t *src, int sh, int sw, int oh,
-			   int ow, const tl_norm *n, tl_dtype dt, void *dst, tl_err *err)
-{
-	tl_resize rz;
-	TL_TRY(tl_resize_init(&rz, sh, sw, oh, ow, c->o->filter, err));
-	if (grow((void **)&w->f, &w->nf, tl_image_scratch_floats(&rz), sizeof(float))) {
-		tl_resize_free(&rz);
-		return tl_seterr(err, TL_ENOMEM, "out of memory for resize scratch");
-	}
-	tl_image_convert(src, &rz, n, dt, dst, w->f);
-	tl_resize_free(&rz);
-	return TL_OK;
-}
-
-/* Fit a decoded image into the output record dst (see tl_fit):
- *   crop:    the centred region of the output's aspect ratio, as large as
- *            the image allows ((sh - ch) / 2 rows above, rounded down), is
- *            resized to the output;
- *   stretch: the whole image is resized to the output;
- *   pad:     the whole image is resized to fit inside the output keeping
- *            its aspect ratio, rounded to 8 bits, and centred on black. */
-static tl_status fit_one(conv_t *c, worker *w, const tl_img *im, void *dst, tl_err *err)
-{
-	int H = c->height, W = c->width, sh = im->h, sw = im->w;
-	const uint8_t *src = im->rgb;
-	if (c->fit == TL_FIT_CROP) {
-		double s = fmax((double)H / sh, (double)W / sw);
-		int ch = (int)lround(H / s), cw = (int)lround(W / s);
-		ch = ch < 1 ? 1 : ch > sh ? sh : ch;
-		cw = cw < 1 ? 1 : cw > sw ? sw : cw;
-		int y0 = (sh - ch) / 2, x0 = (sw - cw) / 2;
-		if (ch != sh || cw != sw) {
-			if (grow((void **)&w->crop, &w->ncrop, (size_t)3 * ch * cw, 1))
-				return tl_seterr(err, TL_ENOMEM, "out of memory for a crop");
-			for (int p = 0; p < 3; p++)
-				for (int y = 0; y < ch; y++)
-					memcpy(w->crop + ((size_t)p * ch + y) * cw,
-					       im->rgb + ((size_t)p * sh + y0 + y) * sw + x0, (size_t)cw);
-			src = w->crop, sh = ch, sw = cw;
-		}
-	} else if (c->fit == TL_FIT_PAD) {
-		double s = fmin((double)H / sh, (double)W / sw);
-		int ih = (int)lround(sh * s), iw = (int)lround(sw * s);
-		ih = ih < 1 ? 1 : ih > H ? H : ih;
-		iw = iw < 1 ? 1 : iw > W ? W : iw;
-		if (grow((void **)&w->small, &w->nsmall, (size_t)3 * ih * iw, 1))
-			return tl_seterr(err, TL_ENOMEM, "out of memory for a resize");
-		tl_norm none;
-		tl_norm_preset(TL_NORM_NONE, &none);
-		TL_TRY(resize_to(c, w, src, sh, sw, ih, iw, &none, TL_DTYPE_U8, w->small, err));
-		memset(w->canvas, 0, (size_t)3 * H * W);
-		int y0 = (H - ih) / 2, x0 = (W - iw) / 2;
-		for (int p = 0; p < 3; p++)
-			for (int y = 0; y < ih; y++)
-				memcpy(w->canvas + ((size_t)p * H + y0 + y) * W + x0,
-				       w->small + ((size_t)p * ih + y) * iw, (size_t)iw);
-		src = w->canvas, sh = H, sw = W;
-	}
-	return resize_to(c, w, src, sh, sw, H, W, &c->norm, c->dtype, dst, err);
-}
-
 static void decode_range(void *ctx, size_t b, size_t e, int tid)
 {
 	conv_t *c = ctx;
@@ -312,7 +218,8 @@ static void decode_range(void *ctx, size_t b, size_t e, int tid)
 					       err);
 		if (c->rst[i] != TL_OK)
 			continue;
-		c->rst[i] = fit_one(c, w, &im, c->out + i * c->rec_out, err);
+		c->rst[i] = tl_fit_image(&im, c->fit, c->height, c->width, c->o->filter, &c->norm,
+					  c->dtype, c->out + i * c->rec_out, &w->fs, err);
 		tl_img_free(&im);
 	}
 }
@@ -416,8 +323,6 @@ static tl_status pack_setup(packer *k, tl_err *err)
 		c->rst = calloc(k->p.block, sizeof *c->rst);
 		c->rerr = calloc(k->p.block, sizeof *c->rerr);
 		ok = c->rst && c->rerr;
-		for (int i = 0; ok && i < nt; i++)
-			ok = (c->wk[i].canvas = malloc((size_t)3 * c->height * c->width)) != NULL;
 	}
 	for (int i = 0; ok && !c->encoded && i < nt; i++)
 		ok = (c->scratch[i] = malloc(tl_image_scratch_floats(&c->rz) * sizeof(float))) != NULL;
@@ -455,12 +360,8 @@ static void pack_free(packer *k)
 	for (int i = 0; c->pool && i < tl_pool_size(c->pool); i++) {
 		if (c->scratch)
 			free(c->scratch[i]);
-		if (c->wk) {
-			free(c->wk[i].f);
-			free(c->wk[i].crop);
-			free(c->wk[i].small);
-			free(c->wk[i].canvas);
-		}
+		if (c->wk)
+			tl_fit_scratch_free(&c->wk[i].fs);
 	}
 	free(c->scratch);
 	free(c->wk);
@@ -475,6 +376,23 @@ static void pack_free(packer *k)
 	tl_queue_free(k->p.q);
 }
 
+/* Whether out may be written, checked before the first record (a CIFAR
+ * source knows its default name, cifar10.tls or cifar100.tls, only from
+ * its first member): afile's rule (no device, no input under any name),
+ * then a shard already there is kept unless o->force, so that packing
+ * twice to cifar10.tls cannot silently replace a shard other runs were
+ * made from. */
+static tl_status check_output(const tl_pack_opts *o, const char *out, tl_err *err)
+{
+	struct stat sb;
+	tl_infile_note(o->input); /* a directory input is checked file by file */
+	TL_TRY(tl_afile_check(out, 1, err));
+	if (o->force || lstat(out, &sb) != 0 || !(S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)))
+		return TL_OK;
+	return tl_seterr(err, TL_EUSAGE, "%s already exists; replace it with --force or choose another -o",
+			 out);
+}
+
 /* The first segment: open the writer, named after the source unless
  * o->output says otherwise. */
 static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
@@ -483,8 +401,7 @@ static tl_status open_writer(packer *k, tl_pack_result *res, tl_err *err)
 	const tl_source_info *si = &k->p.info;
 	const char *out = o->output ? o->output : si->output;
 	snprintf(res->output, sizeof res->output, "%s", out);
-	tl_infile_note(o->input); /* a directory input is checked file by file */
-	TL_TRY(tl_afile_check(out, 1, err));
+	TL_TRY(check_output(o, out, err));
 	TL_TRY(tl_afile_clean_stale(out, &res->stale_files, &res->stale_bytes, err));
 	tl_shard_info proto;
 	memset(&proto, 0, sizeof proto);

@@ -12,20 +12,9 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "data/fit.h"
 #include "data/image.h"
 #include "tl.h"
-
-/* How an image of another aspect ratio becomes height x width. */
-typedef enum {
-	TL_FIT_AUTO = 0,    /* crop for photo sources; raw sources are resized whole */
-	TL_FIT_CROP = 1,    /* scale the shorter side to the target, centre crop */
-	TL_FIT_STRETCH = 2, /* scale each axis to the target independently */
-	TL_FIT_PAD = 3      /* scale the longer side to the target, centre, pad black */
-} tl_fit;
-
-const char *tl_fit_name(tl_fit f);
-/* Parse crop/stretch/pad; return 0 on success, -1 if unknown. */
-int tl_fit_parse(const char *s, tl_fit *out);
 
 typedef struct {
 	const char *input;  /* the source; with source "csv", the CSV list */
@@ -44,6 +33,7 @@ typedef struct {
 	double test_fraction; /* > 0: hold out this fraction of each class as "test" */
 	uint64_t seed;        /* draws test_fraction's images */
 	int strict;           /* an undecodable image fails the run instead of being skipped */
+	int force;            /* replace an existing output file (else refused) */
 	int threads;            /* <= 0: all cores */
 	uint32_t chunk_records; /* 0: default */
 	int quiet;              /* no progress bar */
@@ -75,7 +65,9 @@ typedef struct {
 #define TL_PACK_PHOTO_DTYPE TL_DTYPE_U8
 
 /* Pack o->input into a shard.  On any failure (bad input, I/O, cancel)
- * nothing is left under the output name. */
+ * nothing is left under the output name.  An output file that exists is
+ * refused (TL_EUSAGE, before any work) unless o->force; with it, the new
+ * shard replaces the old one by rename only once complete. */
 tl_status tl_pack(const tl_pack_opts *o, tl_pack_result *res, tl_err *err);
 
 #endif

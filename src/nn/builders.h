@@ -22,6 +22,9 @@ typedef struct {
 	const char *dropout;    /* the dropout before the classifier, kept when no hidden layer */
 	const char *classifier; /* the classifier (predictions), when no hidden layer */
 	int dropout_first;      /* 1: a dropout before predictions when no hidden layer */
+	/* the network's own 1000-class ImageNet classifier on tensor t, with
+	 * its published weights' names (cfg->imagenet_head); NULL: none */
+	int (*imagenet)(tl_net *net, int t);
 } tl_head_names;
 
 /* The head on tensor t (flatten or gap, hidden dense+ReLU+dropout layers,

@@ -75,9 +75,42 @@ static int alexnet_classifier(tl_net *net, const tl_model_cfg *cfg, int t)
 	return t;
 }
 
+/* SqueezeNet 1.1's ImageNet classifier, with its published weights'
+ * names: classifier.1 (1x1 convolution to 1000, ReLU) then the global
+ * average pool, as torchvision's. */
+static int squeezenet_imagenet(tl_net *net, int t)
+{
+	t = tl_net_conv(net, "conv10", "classifier", t, 1000, 1, 1, 0, 1, "classifier.1.weight",
+			"classifier.1.bias");
+	tl_net_alias(net, t, "classifier.1,classifier.2");
+	t = tl_net_gap(net, "pool10", "classifier", t);
+	tl_net_alias(net, t, "classifier.3");
+	return t;
+}
+
+/* GoogLeNet's: the 7x7 average pool (global at 224x224) then the fc
+ * loss3/classifier, as BVLC's deploy graph (its dropout does nothing at
+ * inference and is left out). */
+static int googlenet_imagenet(tl_net *net, int t)
+{
+	t = tl_net_gap(net, "pool5/7x7_s1", "classifier", t);
+	return tl_net_dense(net, "loss3/classifier", "classifier", t, 1000, 0,
+			    "loss3/classifier.weight", "loss3/classifier.bias");
+}
+
 tl_status tl_model_finish(tl_net *net, const tl_model_cfg *cfg, const tl_head_names *hn, int t,
 			  tl_net **out, tl_err *err)
 {
+	if (cfg->imagenet_head) {
+		if (!hn->imagenet) {
+			tl_net_free(net);
+			return tl_seterr(err, TL_EUSAGE,
+					 "%s: no ImageNet classifier is built for this network (expected squeezenet or googlenet)",
+					 cfg->model);
+		}
+		t = hn->imagenet(net, t);
+		goto finalize;
+	}
 	if (cfg->flatten) {
 		t = tl_net_flatten(net, "flatten", "head", t);
 	} else {
@@ -105,6 +138,7 @@ tl_status tl_model_finish(tl_net *net, const tl_model_cfg *cfg, const tl_head_na
 			 "head.predictions.bias");
 	if (cfg->n_hidden == 0 && hn->classifier) /* the ImageNet head's place */
 		tl_net_alias(net, t, hn->classifier);
+finalize:;
 	tl_status st = tl_net_finalize(net, err);
 	if (st != TL_OK) {
 		tl_net_free(net);
@@ -192,7 +226,7 @@ tl_status tl_build_squeezenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err
 		tl_net_alias(net, t, name);
 		tl_net_unit_alias(net, unit, name);
 	}
-	static const tl_head_names hn = {0};
+	static const tl_head_names hn = {.imagenet = squeezenet_imagenet};
 	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
@@ -289,7 +323,7 @@ tl_status tl_build_googlenet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 		tl_net_unit_alias(net, mods[m].name, tn);
 	}
 	static const tl_head_names hn = {"pool5/7x7_s1,avgpool", "pool5/drop_7x7_s1",
-					 "loss3/classifier,fc", 1};
+					 "loss3/classifier,fc", 1, googlenet_imagenet};
 	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
@@ -325,7 +359,7 @@ tl_status tl_build_alexnet(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 	}
 	(void)pools;
 	t = tl_net_avgpool(net, "avgpool", "conv5", t, 6, 6);
-	static const tl_head_names hn = {NULL, NULL, NULL, 1};
+	static const tl_head_names hn = {.dropout_first = 1};
 	if (cfg->flatten && cfg->n_hidden == 2 && cfg->hidden[0] == 4096 && cfg->hidden[1] == 4096) {
 		t = tl_net_flatten(net, "flatten", "head", t);
 		t = alexnet_classifier(net, cfg, t);
@@ -486,7 +520,7 @@ tl_status tl_build_mobilenetv2(const tl_model_cfg *cfg, tl_net **out, tl_err *er
 	tl_net_alias(net, t, "features.18.0");
 	t = mnv2_bn(&m, "out_relu", t, TL_ACT_RELU6, "features.18.1", "features.18", "Conv_1_bn");
 	tl_net_unit_alias(net, "features.18", "Conv_1");
-	static const tl_head_names hn = {NULL, "classifier.0", "classifier.1", 1};
+	static const tl_head_names hn = {.dropout = "classifier.0", .classifier = "classifier.1", .dropout_first = 1};
 	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 
@@ -509,7 +543,7 @@ tl_status tl_build_baseline(const tl_model_cfg *cfg, tl_net **out, tl_err *err)
 	tl_net_alias(net, t, "features.5");
 	tl_net_unit_alias(net, "conv1", "features.0");
 	tl_net_unit_alias(net, "conv2", "features.3");
-	static const tl_head_names hn = {NULL, NULL, NULL, 1};
+	static const tl_head_names hn = {.dropout_first = 1};
 	return tl_model_finish(net, cfg, &hn, t, out, err);
 }
 

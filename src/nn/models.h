@@ -22,6 +22,8 @@ typedef struct {
 	int keras;           /* mobilenetv2: Keras' graph (weights metadata graph=keras):
 			      * stride-2 convs padded 0 before / 1 after on even
 			      * sizes, batch norm eps 1e-3, momentum 0.001 */
+	int imagenet_head;   /* the network's own 1000-class ImageNet classifier
+			      * instead of the head above (squeezenet, googlenet) */
 } tl_model_cfg;
 
 /* max(1, w / div): a base width divided by cfg.width_div. */

@@ -230,6 +230,19 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
 	return tl_pth_find(model, out, err);
 }
 
+int tl_data_file_find(const char *name, const char *datadir, char *buf, size_t n)
+{
+	const char *env = getenv("TL_WEIGHTS"), *names[] = {name, NULL};
+	char user[4000];
+	int have_user = tl_user_data_dir(user, sizeof user) == 0;
+	const char *dirs[] = {is_dir(env) ? env : NULL, ".", "data", have_user ? user : NULL,
+			      datadir};
+	for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++)
+		if (search_dir(dirs[d], names, buf, n))
+			return 1;
+	return 0;
+}
+
 int tl_weights_exist_for(const char *model)
 {
 	return row_of(model)->weights[0] != NULL;

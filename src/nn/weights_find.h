@@ -47,6 +47,12 @@ tl_status tl_weights_find(const char *model, const char *datadir, tl_weights_fou
  * has none: it is trained with -s scratch). */
 int tl_weights_exist_for(const char *model);
 
+/* A data file shipped with tlkit (data/imagenet-classes.txt), looked for
+ * where weights are: $TL_WEIGHTS when it is a directory, ., data/, the
+ * user data directory, then datadir.  1 with its path in buf when found,
+ * else 0. */
+int tl_data_file_find(const char *name, const char *datadir, char *buf, size_t n);
+
 /* One line listing the places searched, for "not found" messages. */
 void tl_weights_where(const char *model, const char *datadir, char *buf, size_t n);
 

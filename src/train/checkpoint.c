@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/fit.h"
+
 #define KV_MAX 64
 typedef struct {
 	char key[KV_MAX][32];
@@ -339,6 +341,7 @@ tl_status tl_checkpoint_save_best(const tl_train_cfg *c, tl_net *net, const tl_s
 			      "input_size", hw, "classes", classes, "n_classes", nc,
 			      /* how the shard made its images, for tlpredict to do the same */
 			      "resize_filter", tl_filter_name(in->filter), "shard_dtype", tl_dtype_name(in->dtype),
+			      "fit", tl_fit_name((tl_fit)in->fit),
 			      "head", head[0] ? head : "none",
 			      "pool", tl_net_find_layer(net, "flatten") >= 0 ? "flatten" : "gap",
 			      /* MobileNetV2 from Keras weights runs Keras' padding and eps */

@@ -21,7 +21,7 @@ fi
 for fit in crop stretch pad; do
 	for size in "-r 32" "-r 64" "--size 40x24" "-r 16"; do
 		name="pixels $fit $size"
-		run 0 "$name" -- "$P" -q $size --fit "$fit" --dtype u8 --norm none -o pix.tls pix
+		run 0 "$name" -- "$P" -q --force $size --fit "$fit" --dtype u8 --norm none -o pix.tls pix
 		if "$PY" "$CHECK" pix.tls pix pix.list "$fit" >check.out; then
 			ok "$name: $(tail -1 check.out)"
 		else
@@ -47,7 +47,7 @@ run 0 "extras skipped" -- "$P" -r 32 -o ex.tls ex
 err_has "extras skipped" "tlpack: ex/cat/zz_truncated.jpg: JPEG: damaged or truncated" \
 	"tlpack: ex/dog/zz_empty.png: empty file" "36 train + 0 test images, 6 classes" \
 	"skipped 2 unreadable images, 2 hidden and 8 other"
-run 0 "extras pixels" -- "$P" -q -r 32 --dtype u8 --norm none -o ex.tls ex
+run 0 "extras pixels" -- "$P" -q --force -r 32 --dtype u8 --norm none -o ex.tls ex
 "$PY" "$CHECK" ex.tls ex ex.list crop >check.out && ok "extras: the images, in order" || bad "extras: $(head -c 600 check.out)"
 run 1 "strict" -- "$P" -q --strict -r 32 -o strict.tls ex
 err_has "strict" "tlpack: ex/cat/zz_truncated.jpg: JPEG: damaged or truncated"

@@ -31,7 +31,36 @@ run 0 "verify" -- "$P" --verify good.tls
 out_has "verify" "ok"
 run 0 "default output name" -- "$P" -q good.tar.gz
 [ -f cifar10.tls ] && ok "default name cifar10.tls" || bad "default name cifar10.tls missing"
-rm -f cifar10.tls
+
+# ---- an existing shard is replaced only with --force (issue 28) ----
+old=$(sha256sum <cifar10.tls)
+run 2 "existing shard refused" -- "$P" -q --norm torch good.tar.gz
+err_has "existing shard refused" "tlpack: cifar10.tls already exists; replace it with --force or choose another -o"
+[ "$(sha256sum <cifar10.tls)" = "$old" ] && ok "refused: cifar10.tls untouched" || bad "refused run changed cifar10.tls"
+nothing_left "existing shard refused" .
+cp good.tls good-copy.tls
+run 2 "existing -o refused" -- "$P" -q -r 16 -o good.tls good.tar.gz
+err_has "existing -o refused" "tlpack: good.tls already exists; replace it with --force or choose another -o"
+cmp -s good.tls good-copy.tls && ok "refused: good.tls untouched" || bad "refused run changed good.tls"
+ln -s good.tls link.tls
+run 2 "existing link refused" -- "$P" -q -o link.tls good.tar.gz
+cmp -s good.tls good-copy.tls && ok "refused: link target untouched" || bad "refused run changed good.tls"
+rm -f link.tls good-copy.tls
+run 0 "--info, --verify need no --force" -- "$P" --info cifar10.tls
+run 0 "--export over an existing file needs no --force" -- "$P" --export test/0 cifar10.tls -o e.ppm
+run 0 "--export again" -- "$P" --export test/1 cifar10.tls -o e.ppm
+# --force: the new shard replaces the old by rename once complete; a
+# reader holding the old one open keeps reading all of it
+"$P" -q --norm torch -o fresh.tls good.tar.gz || exit 1
+exec 3<cifar10.tls
+run 0 "--force replaces" -- "$P" -q --force --norm torch good.tar.gz
+cmp -s cifar10.tls fresh.tls && ok "--force: the new shard, as packed fresh" || bad "--force: cifar10.tls differs from a fresh pack"
+[ "$(sha256sum <&3)" = "$old" ] && ok "--force: the old shard's reader saw it whole" || bad "--force: old shard changed in place"
+exec 3<&-
+nothing_left "--force" .
+run 0 "-f replaces" -- "$P" -q -f good.tar.gz
+[ "$(sha256sum <cifar10.tls)" = "$old" ] && ok "-f: the caffe shard again" || bad "-f: unexpected bytes"
+rm -f cifar10.tls fresh.tls e.ppm
 "$MK" c100.tar.gz --c100 --per 30 --test 20 || exit 1
 run 0 "cifar-100 default name" -- "$P" -q c100.tar.gz
 [ -f cifar100.tls ] && ok "default name cifar100.tls" || bad "default name cifar100.tls missing"
@@ -104,9 +133,9 @@ run 1 "full disk" -- bash -c "ulimit -f 200; exec '$P' -q -o full.tls big.tar.gz
 err_has "full disk" "full.tls: write failed at byte" "File too large"
 nothing_left "full disk" . full.tls
 
-# an existing good shard is never replaced by a failed run
+# an existing good shard is never replaced by a failed run, even with --force
 cp keep.tls out.tls
-run 1 "failed run keeps old output" -- "$P" -q -o out.tls missing.tar.gz
+run 1 "failed run keeps old output" -- "$P" -q --force -o out.tls missing.tar.gz
 if cmp -s keep.tls out.tls; then ok "old output untouched"; else bad "old output changed"; fi
 rm -f out.tls
 

@@ -38,11 +38,11 @@ cp "$T/out" predict.jsonl
 python3 - "$N" <<'EOF' >agree.txt
 import csv, json, sys
 n = int(sys.argv[1])
-ev = {int(r["index"]): (int(r["predicted"]), float(r["probability"])) for r in csv.DictReader(open("pred.csv"))}
+ev = {int(r["index"]): (r["predicted"], float(r["probability"])) for r in csv.DictReader(open("pred.csv"))}
 pr = {}
 for line in open("predict.jsonl"):
     o = json.loads(line)
-    pr[int(o["file"].split("/")[-1][:3])] = (o["top"][0]["index"], o["top"][0]["probability"])
+    pr[int(o["file"].split("/")[-1][:3])] = (o["top"][0]["class"], o["top"][0]["probability"])
 # same class, and the same probability (same input floats, batch 1 vs batched sums)
 same = sum(1 for i in range(n) if i in ev and i in pr and ev[i][0] == pr[i][0]
            and abs(ev[i][1] - pr[i][1]) <= 1e-4 + 1e-3 * ev[i][1])
@@ -86,8 +86,9 @@ err_has "truncated and bad images" "cut.png: PNG: damaged or truncated" \
 	bad "good images missing: $(cat "$T/out")"
 run 1 "missing image" -- "$PR" -m "$M" nothere.png
 err_has "missing image" "nothere.png: cannot open"
-run 1 "a pretrained base is not a trained model" -- "$PR" -m "$W" img/000.png
-err_has "a pretrained base" "not a trained model"
+# raw ImageNet weights run their own classifier (tlpredict-imagenet.sh)
+run 0 "raw ImageNet weights: ImageNet classes" -- "$PR" -m "$W" -k 1 --json img/000.png
+out_has "raw ImageNet weights" '"width":32,"height":32,"top":[{"class":'
 run 2 "a training checkpoint is not a model" -- "$PR" -m run/last.safetensors img/000.png
 err_has "a training checkpoint is not a model" "run/last.safetensors: a training checkpoint" "best.safetensors"
 run 2 "no model" -- "$PR" img/000.png
