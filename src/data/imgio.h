@@ -35,7 +35,8 @@
  * (progressive or multi-scan) is refused when its coefficient count
  * (8x8 blocks x 64, all components) exceeds the cap, libjpeg's own
  * memory is capped accordingly, and more than TL_IMG_MAX_SCANS scans
- * are refused. */
+ * are refused.  Turning a picture by its EXIF orientation takes a second
+ * buffer of its decoded size for a moment. */
 #ifndef TL_IMGIO_H
 #define TL_IMGIO_H
 
