@@ -1014,6 +1014,33 @@ static void exif_orientation_applied(void **state)
 	free(jpg), free(px), free(pxp);
 }
 
+/* A PNG's eXIf chunk is held to the 8 MiB chunk limit (libpng's own
+ * eXIf reader allocated any declared length, 1 GB for a 139-byte fuzzed
+ * file): a 9 MiB one is skipped (the pixels as stored), a 1 MiB one
+ * applies. */
+static void png_exif_size_limit(void **state)
+{
+	(void)state;
+	enum { W = 6, H = 4 };
+	uint8_t *px = random_image(H, W, 5);
+	size_t big = (size_t)9 << 20, n;
+	uint8_t *exif = calloc(big, 1);
+	make_exif(exif, 1, 3, 1, 6);
+	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, exif, (int)big, 0};
+	uint8_t *buf = make_png(&s, px, &n);
+	tl_img img;
+	decode_ok(buf, n, W, H, &img);
+	assert_int_equal(img.orientation, 1);
+	tl_img_free(&img);
+	free(buf);
+	s.nexif = 1 << 20;
+	buf = make_png(&s, px, &n);
+	decode_ok(buf, n, H, W, &img);
+	assert_int_equal(img.orientation, 6);
+	tl_img_free(&img);
+	free(buf), free(exif), free(px);
+}
+
 /* DCT scaling is chosen for the upright picture: a 256x128 JPEG turned by
  * orientation 6 is 128x256 upright; a 16x32 target keeps twice itself at
  * 1/4 (64x32 stored), where the stored size against the unturned target
@@ -1276,6 +1303,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(exif_orientation_parse),
 		cmocka_unit_test(exif_orientation_applied),
 		cmocka_unit_test(exif_orientation_dct_scaled),
+		cmocka_unit_test(png_exif_size_limit),
 		cmocka_unit_test(cmyk_jpeg_known_values),
 		cmocka_unit_test(ppm_trailing_bytes),
 		cmocka_unit_test(load_refuses_fifo),

@@ -121,10 +121,13 @@ static inline unsigned png_sample(const uint8_t *p, int b16)
 
 /* Chunks that are never read: colour management (PIL's raw decode
  * ignores it too; applying gAMA changed 8-bit samples) and text, time,
- * and layout chunks, the compressed ones among them (iCCP, zTXt, iTXt).
- * eXIf is read, for its orientation (at most png_set_chunk_malloc_max). */
+ * and layout chunks, the compressed ones among them (iCCP, zTXt, iTXt). */
 static const png_byte png_skipped[] = "gAMA\0cHRM\0sRGB\0iCCP\0sBIT\0bKGD\0hIST\0pCAL\0sCAL\0pHYs\0oFFs\0"
 				      "tIME\0tEXt\0zTXt\0iTXt\0sPLT";
+/* eXIf, for its orientation, is kept as an unknown chunk: libpng's own
+ * eXIf reader allocates whatever length the chunk declares (1 GB for a
+ * 139-byte file), the unknown-chunk path checks png_set_chunk_malloc_max */
+static const png_byte png_kept[] = "eXIf";
 
 static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
 			    tl_img *out, tl_err *err)
@@ -150,6 +153,7 @@ static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, cons
 	png_set_chunk_cache_max(png, 1000);
 	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, png_skipped,
 				    (int)(sizeof png_skipped / 5));
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, png_kept, 1);
 	png_read_info(png, info);
 	png_uint_32 w, h;
 	int depth, ctype, interlace;
@@ -192,15 +196,15 @@ static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, cons
 				put_px(rgb, plane, (size_t)y * w + x, r, g, b, a);
 			}
 		}
-	/* with info: an eXIf chunk after the pixels counts too (PIL reads it) */
+	/* with info: an eXIf chunk after the pixels counts too; the last
+	 * one, as PIL reads them */
 	png_read_end(png, info);
+	png_unknown_chunkp unk;
+	int nunk = png_get_unknown_chunks(png, info, &unk);
 	out->orientation = 1;
-#ifdef PNG_eXIf_SUPPORTED
-	png_uint_32 nexif = 0;
-	png_bytep exif = NULL;
-	if (png_get_eXIf_1(png, info, &nexif, &exif) & PNG_INFO_eXIf)
-		out->orientation = tl_img_exif_orientation(exif, nexif);
-#endif
+	for (int i = 0; i < nunk; i++)
+		if (memcmp(unk[i].name, "eXIf", 4) == 0)
+			out->orientation = tl_img_exif_orientation(unk[i].data, unk[i].size);
 	png_destroy_read_struct(&png, &info, NULL);
 	free(row);
 	out->rgb = rgb;
