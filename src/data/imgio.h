@@ -24,7 +24,8 @@
  *
  * EXIF orientation is applied, as PIL's ImageOps.exif_transpose applies
  * it: tag 0x0112 of IFD0 of the first APP1 "Exif" segment of a JPEG, or of
- * a PNG's eXIf chunk (tl_img_exif_orientation parses it); 2..8 mirror,
+ * a PNG's last eXIf chunk of at most 8 MiB (tl_img_exif_orientation parses
+ * it); 2..8 mirror,
  * rotate or transpose the decoded pixels, so w, h, src_w and src_h are
  * those of the upright picture.  XMP orientation is not read.
  *
