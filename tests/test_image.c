@@ -2,12 +2,16 @@
  * normalization, channel order; image files (data/imgio): 16-bit and
  * low-bit PNG samples, colour-management chunks ignored, alpha, Adam7,
  * declared sizes and JPEG coefficients and scans against the limits,
- * DCT-scaled JPEG decoding, PPM trailing bytes, FIFOs.
+ * DCT-scaled JPEG decoding, EXIF orientation (the parser on malformed
+ * blocks, JPEG APP1 and PNG eXIf, with DCT scaling), CMYK and YCCK JPEGs,
+ * PPM trailing bytes, FIFOs.
  *
  * Run as `test_image decode FILE OUT.ppm [TARGET_W TARGET_H]` it decodes
  * FILE with tl_img_load_opts, writes the pixels as a binary PPM and prints
  * "W H SRC_W SRC_H": tests/cli/tlpredict.sh compares those bytes with
- * PIL's. */
+ * PIL's.  `test_image cmykjpeg OUT.jpg W H KIND` writes a 4-component
+ * JPEG of a smooth pattern (KIND: adobe, ycck, plain: see make_cmyk_jpeg)
+ * for those comparisons: PIL writes only the first kind. */
 #define _GNU_SOURCE /* memmem */
 #include "tl_test.h"
 
@@ -319,6 +323,8 @@ typedef struct {
 	int npal;
 	const uint8_t *trns;
 	int ntrns;
+	const uint8_t *exif; /* an eXIf chunk of nexif bytes, */
+	int nexif, exif_after; /* before IDAT, or after it */
 } png_spec;
 
 /* A PNG of px (packed rows of s's colour type and depth, 16-bit samples
@@ -340,6 +346,8 @@ static uint8_t *make_png(const png_spec *s, const uint8_t *px, size_t *n)
 		png_set_PLTE(png, info, s->pal, s->npal);
 	if (s->trns)
 		png_set_tRNS(png, info, s->trns, s->ntrns, NULL);
+	if (s->exif && !s->exif_after)
+		png_set_eXIf_1(png, info, (png_uint_32)s->nexif, (png_bytep)s->exif);
 	png_write_info(png, info);
 	int ch = s->ctype == PNG_COLOR_TYPE_RGB ? 3 : s->ctype == PNG_COLOR_TYPE_RGBA ? 4
 		 : s->ctype == PNG_COLOR_TYPE_GA ? 2 : 1;
@@ -348,7 +356,14 @@ static uint8_t *make_png(const png_spec *s, const uint8_t *px, size_t *n)
 	for (int pass = 0; pass < passes; pass++)
 		for (int y = 0; y < s->h; y++)
 			png_write_row(png, px + (size_t)y * rowbytes);
-	png_write_end(png, NULL);
+	png_infop end = NULL;
+	if (s->exif && s->exif_after) {
+		end = png_create_info_struct(png);
+		png_set_eXIf_1(png, end, (png_uint_32)s->nexif, (png_bytep)s->exif);
+	}
+	png_write_end(png, end);
+	if (end)
+		png_destroy_info_struct(png, &end);
 	png_destroy_write_struct(&png, &info);
 	*n = m.n;
 	return m.p;
@@ -393,7 +408,7 @@ static void png_16bit_is_value_over_257(void **state)
 	uint8_t g16[NG * 2];
 	for (int i = 0; i < NG; i++)
 		g16[2 * i] = (uint8_t)(gv[i] >> 8), g16[2 * i + 1] = (uint8_t)gv[i];
-	png_spec sg = {NG, 1, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec sg = {NG, 1, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	size_t n;
 	uint8_t *buf = make_png(&sg, g16, &n);
 	tl_img img;
@@ -423,7 +438,7 @@ static void png_16bit_is_value_over_257(void **state)
 		seed = seed * 1103515245u + 12345u;
 		any[2 * i] = (uint8_t)(seed >> 24), any[2 * i + 1] = (uint8_t)(seed >> 16);
 	}
-	png_spec s16 = {W, H, 16, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s16 = {W, H, 16, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&s16, x257, &n);
 	decode_ok(buf, n, W, H, &img);
 	for (int i = 0; i < NP; i++)
@@ -451,7 +466,7 @@ static void png_gamma_chunks_ignored(void **state)
 	enum { W = 16, H = 16, NP = W * H };
 	uint8_t *rgb8 = random_image(H, W, 33);
 	rgb8[0] = 235;
-	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 1.0, NULL, 0, NULL, 0};
+	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 1.0, NULL, 0, NULL, 0, NULL, 0, 0};
 	size_t n;
 	uint8_t *buf = make_png(&s, rgb8, &n);
 	assert_non_null(memmem(buf, n, "gAMA", 4));
@@ -480,7 +495,7 @@ static void png_palette_alpha_lowbit(void **state)
 	png_color pal[4] = {{10, 20, 30}, {200, 100, 50}, {0, 255, 0}, {7, 8, 9}};
 	uint8_t trns[3] = {0, 128, 255}; /* the last entry has none: opaque */
 	uint8_t idx[4] = {0, 1, 2, 3};
-	png_spec sp = {4, 1, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, 0, pal, 4, trns, 3};
+	png_spec sp = {4, 1, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, 0, pal, 4, trns, 3, NULL, 0, 0};
 	uint8_t *buf = make_png(&sp, idx, &n);
 	decode_ok(buf, n, 4, 1, &img);
 	uint8_t a[4] = {0, 128, 255, 255};
@@ -495,7 +510,7 @@ static void png_palette_alpha_lowbit(void **state)
 	free(buf);
 
 	uint8_t ga[6] = {100, 0, 100, 64, 100, 255};
-	png_spec sga = {3, 1, 8, PNG_COLOR_TYPE_GA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec sga = {3, 1, 8, PNG_COLOR_TYPE_GA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&sga, ga, &n);
 	decode_ok(buf, n, 3, 1, &img);
 	for (int c = 0; c < 3; c++) {
@@ -509,7 +524,7 @@ static void png_palette_alpha_lowbit(void **state)
 	/* RGBA 16-bit holding 8-bit x 257: alpha 0x8080 is 128 */
 	uint8_t rgba[16] = {0x30, 0x30, 0x60, 0x60, 0x90, 0x90, 0x80, 0x80,
 			    0x12, 0x12, 0x34, 0x34, 0x56, 0x56, 0xFF, 0xFF};
-	png_spec s64 = {2, 1, 16, PNG_COLOR_TYPE_RGBA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s64 = {2, 1, 16, PNG_COLOR_TYPE_RGBA, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&s64, rgba, &n);
 	decode_ok(buf, n, 2, 1, &img);
 	assert_int_equal(img.rgb[0], over_white(0x30, 128));
@@ -523,7 +538,7 @@ static void png_palette_alpha_lowbit(void **state)
 
 	/* 2-bit grey 0..3 -> 0, 85, 170, 255; 1-bit -> 0, 255 */
 	uint8_t g2[1] = {0x1B}; /* 00 01 10 11 */
-	png_spec s2 = {4, 1, 2, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s2 = {4, 1, 2, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&s2, g2, &n);
 	decode_ok(buf, n, 4, 1, &img);
 	uint8_t w2[4] = {0, 85, 170, 255};
@@ -532,7 +547,7 @@ static void png_palette_alpha_lowbit(void **state)
 	tl_img_free(&img);
 	free(buf);
 	uint8_t g1[1] = {0xA0}; /* 1 0 1 */
-	png_spec s1 = {3, 1, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s1 = {3, 1, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&s1, g1, &n);
 	decode_ok(buf, n, 3, 1, &img);
 	uint8_t w1[3] = {255, 0, 255};
@@ -550,7 +565,7 @@ static void png_interlaced(void **state)
 	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
 		int w = sizes[k][0], h = sizes[k][1], np = w * h;
 		uint8_t *rgb8 = random_image(h, w, 40 + (uint32_t)k);
-		png_spec s = {w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7, 0, NULL, 0, NULL, 0};
+		png_spec s = {w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 		size_t n;
 		uint8_t *buf = make_png(&s, rgb8, &n);
 		tl_img img;
@@ -588,7 +603,7 @@ static void put_be32(uint8_t *p, uint32_t v)
 static uint8_t *png_declaring(uint32_t w, uint32_t h, size_t *n)
 {
 	uint8_t px[8 * 8 * 3] = {0};
-	png_spec s = {8, 8, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s = {8, 8, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	uint8_t *buf = make_png(&s, px, n);
 	assert_memory_equal(buf + 12, "IHDR", 4);
 	put_be32(buf + 16, w);
@@ -627,7 +642,7 @@ static void limits_png_ppm(void **state)
 	/* a smaller cap: 10x10 passes at 100 pixels, 11x10 does not */
 	o.max_pixels = 100;
 	uint8_t px[11 * 10 * 3] = {0};
-	png_spec s = {10, 10, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0};
+	png_spec s = {10, 10, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
 	buf = make_png(&s, px, &n);
 	tl_img img;
 	tl_err err;
@@ -816,6 +831,317 @@ static void jpeg_dct_scaled(void **state)
 	free(px);
 }
 
+/* ---- EXIF orientation, CMYK ---- */
+
+/* A TIFF-structured EXIF block (what follows "Exif\0\0" in APP1, or a
+ * PNG's eXIf chunk) of byte order be, with IFD0 at offset 8 holding
+ * nent entries: an unrelated tag, then 0x0112 of type typ, count cnt,
+ * value v; then a next-IFD offset pointing at IFD0 itself (a loop for a
+ * reader that follows it).  Returns its size (at most 64). */
+static size_t make_exif(uint8_t *b, int be, unsigned typ, uint32_t cnt, unsigned v)
+{
+	memset(b, 0, 64);
+	uint8_t *p = b;
+#define P16(x) (be ? (*p++ = (uint8_t)((x) >> 8), *p++ = (uint8_t)(x)) : (*p++ = (uint8_t)(x), *p++ = (uint8_t)((x) >> 8)))
+#define P32(x) (be ? (P16((x) >> 16), P16((x) & 0xFFFF)) : (P16((x) & 0xFFFF), P16((x) >> 16)))
+	*p++ = be ? 'M' : 'I', *p++ = be ? 'M' : 'I';
+	P16(42u);
+	P32(8u);
+	P16(2u);                                   /* two entries */
+	P16(0x010Fu), P16(2u), P32(4u), P32(0u);   /* Make, ASCII, 4 bytes */
+	P16(0x0112u), P16(typ), P32(cnt), P16(v), P16(0u);
+	P32(8u);                                   /* next IFD: IFD0 again */
+#undef P16
+#undef P32
+	return (size_t)(p - b);
+}
+
+/* Both byte orders and every value; anything malformed is 1: a bad
+ * header, IFD0 before the header's end or past the data's, an entry
+ * count the data cannot hold (truncated, huge), a value out of range or
+ * of another type or count; the next-IFD loop is never followed. */
+static void exif_orientation_parse(void **state)
+{
+	(void)state;
+	uint8_t b[64];
+	for (int be = 0; be < 2; be++) {
+		for (unsigned v = 0; v <= 10; v++) {
+			size_t n = make_exif(b, be, 3, 1, v);
+			assert_int_equal(tl_img_exif_orientation(b, n), v >= 1 && v <= 8 ? (int)v : 1);
+		}
+		size_t n = make_exif(b, be, 3, 1, 6);
+		assert_int_equal(tl_img_exif_orientation(b, n), 6);
+		/* cut anywhere inside IFD0's entries: 1; the next-IFD offset may go */
+		for (size_t k = 0; k < n - 4; k++)
+			assert_int_equal(tl_img_exif_orientation(b, k), 1);
+		assert_int_equal(tl_img_exif_orientation(b, n - 4), 6);
+		assert_int_equal(tl_img_exif_orientation(NULL, 0), 1);
+		/* LONG, or two SHORTs: not an orientation */
+		n = make_exif(b, be, 4, 1, 6);
+		assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		n = make_exif(b, be, 3, 2, 6);
+		assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		/* header: byte order, magic */
+		n = make_exif(b, be, 3, 1, 6);
+		b[0] = 'X';
+		assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		n = make_exif(b, be, 3, 1, 6);
+		b[be ? 3 : 2] = 43;
+		assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		/* IFD0 offsets: inside the header, past the end, 2^32 - 1 */
+		uint32_t offs[] = {0, 4, 7, (uint32_t)n, (uint32_t)n - 1, 0xFFFFFFFFu, 0xFFFFFFF8u};
+		for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+			n = make_exif(b, be, 3, 1, 6);
+			uint32_t o = offs[i];
+			for (int k = 0; k < 4; k++)
+				b[4 + k] = (uint8_t)(be ? o >> (24 - 8 * k) : o >> (8 * k));
+			assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		}
+		/* entry counts: one more than there is, 65535 */
+		unsigned cnts[] = {3, 0xFFFF};
+		for (size_t i = 0; i < 2; i++) {
+			n = make_exif(b, be, 3, 1, 6);
+			b[8 + !be] = (uint8_t)cnts[i], b[8 + be] = (uint8_t)(cnts[i] >> 8);
+			assert_int_equal(tl_img_exif_orientation(b, n), 1);
+		}
+	}
+}
+
+/* Where the upright picture's pixel (x, y) of orientation o is in the
+ * stored w x h picture: PIL's transposes, written out one by one. */
+static size_t stored_at(int o, int w, int h, int x, int y)
+{
+	int sx = x, sy = y;
+	switch (o) {
+	case 2: sx = w - 1 - x; break;                    /* FLIP_LEFT_RIGHT */
+	case 3: sx = w - 1 - x, sy = h - 1 - y; break;    /* ROTATE_180 */
+	case 4: sy = h - 1 - y; break;                    /* FLIP_TOP_BOTTOM */
+	case 5: sx = y, sy = x; break;                    /* TRANSPOSE */
+	case 6: sx = y, sy = h - 1 - x; break;            /* ROTATE_270 (clockwise) */
+	case 7: sx = w - 1 - y, sy = h - 1 - x; break;    /* TRANSVERSE */
+	case 8: sx = w - 1 - y, sy = x; break;            /* ROTATE_90 */
+	}
+	return (size_t)sy * w + sx;
+}
+
+/* jpg with an APP1 segment of body (n bytes) right after SOI; *out_n */
+static uint8_t *with_app1(const uint8_t *jpg, size_t jn, const uint8_t *body, size_t n, size_t *out_n)
+{
+	uint8_t *b = malloc(jn + n + 4);
+	memcpy(b, jpg, 2);
+	b[2] = 0xFF, b[3] = 0xE1, b[4] = (uint8_t)((n + 2) >> 8), b[5] = (uint8_t)(n + 2);
+	memcpy(b + 6, body, n);
+	memcpy(b + 6 + n, jpg + 2, jn - 2);
+	*out_n = jn + n + 4;
+	return b;
+}
+
+/* Every orientation of a JPEG (Exif APP1, big- and little-endian) and a
+ * PNG (eXIf before and after the pixels) turns the stored pixels as PIL
+ * does; sizes swap for 5..8.  A broken Exif block decodes as stored. */
+static void exif_orientation_applied(void **state)
+{
+	(void)state;
+	enum { W = 24, H = 16 };
+	uint8_t *px = smooth_image(W, H);
+	unsigned long jn;
+	uint8_t *jpg = make_jpeg(px, W, H, 0, 0, &jn);
+	tl_img ref, img;
+	decode_ok(jpg, jn, W, H, &ref);
+	assert_int_equal(ref.orientation, 1);
+	uint8_t *pxp = random_image(H, W, 77);
+	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, NULL, 0, 0};
+	for (int o = 1; o <= 8; o++)
+		for (int v = 0; v < 4; v++) {
+			uint8_t body[70];
+			memcpy(body, "Exif\0\0", 6);
+			size_t en = make_exif(body + 6, v & 1, 3, 1, (unsigned)o), n;
+			uint8_t *buf;
+			const uint8_t *want;
+			if (v < 2) {
+				buf = with_app1(jpg, jn, body, en + 6, &n);
+				want = ref.rgb;
+			} else {
+				s.exif = body + 6, s.nexif = (int)en, s.exif_after = v == 3;
+				buf = make_png(&s, pxp, &n);
+				want = NULL;
+			}
+			int ow = o >= 5 ? H : W, oh = o >= 5 ? W : H;
+			decode_ok(buf, n, ow, oh, &img);
+			assert_int_equal(img.orientation, o);
+			assert_int_equal(img.src_w, ow);
+			assert_int_equal(img.src_h, oh);
+			for (int c = 0; c < 3; c++)
+				for (int y = 0; y < oh; y++)
+					for (int x = 0; x < ow; x++) {
+						size_t si = stored_at(o, W, H, x, y);
+						int e = want ? want[(size_t)c * W * H + si] : pxp[si * 3 + c];
+						int got = img.rgb[(size_t)c * ow * oh + (size_t)y * ow + x];
+						if (got != e)
+							fail_msg("orientation %d (%s): (%d,%d) channel %d: got %d, expected %d",
+								 o, v < 2 ? "JPEG" : "PNG", x, y, c, got, e);
+					}
+			tl_img_free(&img);
+			free(buf);
+		}
+	/* broken Exif blocks: the pixels as stored */
+	uint8_t body[70];
+	memcpy(body, "Exif\0\0", 6);
+	size_t en = make_exif(body + 6, 1, 3, 1, 6), n;
+	body[6 + 9] = 0xFF; /* 65280 + 2 entries */
+	uint8_t *buf = with_app1(jpg, jn, body, en + 6, &n);
+	decode_ok(buf, n, W, H, &img);
+	assert_int_equal(img.orientation, 1);
+	assert_memory_equal(img.rgb, ref.rgb, 3 * W * H);
+	tl_img_free(&img);
+	free(buf);
+	buf = with_app1(jpg, jn, body, 7, &n); /* "Exif\0\0M" */
+	decode_ok(buf, n, W, H, &img);
+	assert_memory_equal(img.rgb, ref.rgb, 3 * W * H);
+	tl_img_free(&img);
+	free(buf);
+	/* the first Exif segment counts (PIL's rule): 6, then 3, is 6 */
+	en = make_exif(body + 6, 0, 3, 1, 3);
+	uint8_t *one = with_app1(jpg, jn, body, en + 6, &n);
+	size_t n2;
+	en = make_exif(body + 6, 0, 3, 1, 6);
+	buf = with_app1(one, n, body, en + 6, &n2);
+	decode_ok(buf, n2, H, W, &img);
+	assert_int_equal(img.orientation, 6);
+	tl_img_free(&img);
+	free(buf), free(one);
+	tl_img_free(&ref);
+	free(jpg), free(px), free(pxp);
+}
+
+/* A PNG's eXIf chunk is held to the 8 MiB chunk limit (libpng's own
+ * eXIf reader allocated any declared length, 1 GB for a 139-byte fuzzed
+ * file): a 9 MiB one is skipped (the pixels as stored), a 1 MiB one
+ * applies. */
+static void png_exif_size_limit(void **state)
+{
+	(void)state;
+	enum { W = 6, H = 4 };
+	uint8_t *px = random_image(H, W, 5);
+	size_t big = (size_t)9 << 20, n;
+	uint8_t *exif = calloc(big, 1);
+	make_exif(exif, 1, 3, 1, 6);
+	png_spec s = {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, 0, NULL, 0, NULL, 0, exif, (int)big, 0};
+	uint8_t *buf = make_png(&s, px, &n);
+	tl_img img;
+	decode_ok(buf, n, W, H, &img);
+	assert_int_equal(img.orientation, 1);
+	tl_img_free(&img);
+	free(buf);
+	s.nexif = 1 << 20;
+	buf = make_png(&s, px, &n);
+	decode_ok(buf, n, H, W, &img);
+	assert_int_equal(img.orientation, 6);
+	tl_img_free(&img);
+	free(buf), free(exif), free(px);
+}
+
+/* DCT scaling is chosen for the upright picture: a 256x128 JPEG turned by
+ * orientation 6 is 128x256 upright; a 16x32 target keeps twice itself at
+ * 1/4 (64x32 stored), where the stored size against the unturned target
+ * would have needed 1/2. */
+static void exif_orientation_dct_scaled(void **state)
+{
+	(void)state;
+	enum { W = 256, H = 128 };
+	uint8_t *px = smooth_image(W, H);
+	unsigned long jn;
+	uint8_t *jpg = make_jpeg(px, W, H, 0, 0, &jn);
+	uint8_t body[70];
+	memcpy(body, "Exif\0\0", 6);
+	size_t en = make_exif(body + 6, 0, 3, 1, 6), n;
+	uint8_t *buf = with_app1(jpg, jn, body, en + 6, &n);
+	tl_img_opts o;
+	tl_img_opts_init(&o);
+	o.target_w = 16, o.target_h = 32;
+	tl_img img, plain;
+	tl_err err;
+	assert_int_equal(tl_img_decode_opts(buf, n, "t", &o, &img, &err), TL_OK);
+	assert_int_equal(img.w, 32);
+	assert_int_equal(img.h, 64);
+	assert_int_equal(img.src_w, 128);
+	assert_int_equal(img.src_h, 256);
+	o.target_w = 32, o.target_h = 16; /* the same scale on the file without Exif */
+	assert_int_equal(tl_img_decode_opts(jpg, jn, "t", &o, &plain, &err), TL_OK);
+	assert_int_equal(plain.w, 64);
+	for (int c = 0; c < 3; c++)
+		for (int y = 0; y < 64; y++)
+			for (int x = 0; x < 32; x++)
+				assert_int_equal(img.rgb[(size_t)c * 32 * 64 + (size_t)y * 32 + x],
+						 plain.rgb[(size_t)c * 64 * 32 + stored_at(6, 64, 32, x, y)]);
+	tl_img_free(&img);
+	tl_img_free(&plain);
+	free(buf), free(jpg), free(px);
+}
+
+/* A 4-component JPEG of px ([h][w][4] stored samples) from libjpeg: kind
+ * 0 CMYK with Adobe's marker (samples inverted by convention), 1 YCCK
+ * (always with the marker), 2 CMYK without it (samples as ink). */
+static uint8_t *make_cmyk_jpeg(const uint8_t *px, int w, int h, int kind, int quality, unsigned long *n)
+{
+	struct jpeg_compress_struct cj;
+	struct jpeg_error_mgr je;
+	cj.err = jpeg_std_error(&je);
+	jpeg_create_compress(&cj);
+	unsigned char *buf = NULL;
+	*n = 0;
+	jpeg_mem_dest(&cj, &buf, n);
+	cj.image_width = (JDIMENSION)w, cj.image_height = (JDIMENSION)h;
+	cj.input_components = 4, cj.in_color_space = JCS_CMYK;
+	jpeg_set_defaults(&cj);
+	jpeg_set_quality(&cj, quality, TRUE);
+	jpeg_set_colorspace(&cj, kind == 1 ? JCS_YCCK : JCS_CMYK);
+	if (kind == 2)
+		cj.write_Adobe_marker = FALSE;
+	jpeg_start_compress(&cj, TRUE);
+	while (cj.next_scanline < cj.image_height) {
+		JSAMPROW row = (JSAMPROW)px + (size_t)cj.next_scanline * w * 4;
+		jpeg_write_scanlines(&cj, &row, 1);
+	}
+	jpeg_finish_compress(&cj);
+	jpeg_destroy_compress(&cj);
+	return buf;
+}
+
+/* Known values of PIL 9.4's Image.new('CMYK').convert('RGB') (ink
+ * amounts in, RGB out), through flat 16x16 blocks of a quality-100 JPEG
+ * (one DC coefficient each, exact): CMYK with and without the Adobe
+ * marker exactly, YCCK within 2 (its colour transform rounds). */
+static void cmyk_jpeg_known_values(void **state)
+{
+	(void)state;
+	static const uint8_t ink[4][4] = {{10, 20, 30, 40}, {200, 100, 50, 128}, {255, 255, 255, 255},
+					  {0, 0, 0, 0}};
+	static const uint8_t rgb[4][3] = {{207, 198, 190}, {27, 77, 102}, {0, 0, 0}, {255, 255, 255}};
+	enum { W = 64, H = 16 };
+	uint8_t px[W * H * 4];
+	for (int kind = 0; kind < 3; kind++) {
+		for (int y = 0; y < H; y++)
+			for (int x = 0; x < W; x++)
+				for (int c = 0; c < 4; c++)
+					px[(y * W + x) * 4 + c] = (uint8_t)(kind < 2 ? 255 - ink[x / 16][c] : ink[x / 16][c]);
+		unsigned long n;
+		uint8_t *buf = make_cmyk_jpeg(px, W, H, kind, 100, &n);
+		tl_img img;
+		decode_ok(buf, n, W, H, &img);
+		for (int b = 0; b < 4; b++)
+			for (int c = 0; c < 3; c++) {
+				int got = img.rgb[c * W * H + 8 * W + b * 16 + 8], want = rgb[b][c];
+				if (abs(got - want) > (kind == 1 ? 2 : 0))
+					fail_msg("%s: block %d channel %d: got %d, expected %d",
+						 kind == 0 ? "CMYK" : kind == 1 ? "YCCK" : "CMYK without Adobe", b, c, got,
+						 want);
+			}
+		tl_img_free(&img);
+		free(buf);
+	}
+}
+
 /* One image per file: whitespace may follow the raster, nothing else
  * (netpbm's multi-image files included). */
 static void ppm_trailing_bytes(void **state)
@@ -921,10 +1247,41 @@ static int decode_main(int argc, char **argv)
 	return bad;
 }
 
+/* test_image cmykjpeg OUT.jpg W H KIND: see the top of this file. */
+static int cmykjpeg_main(char **argv)
+{
+	int w = atoi(argv[3]), h = atoi(argv[4]);
+	int kind = strcmp(argv[5], "adobe") == 0 ? 0 : strcmp(argv[5], "ycck") == 0 ? 1
+						 : strcmp(argv[5], "plain") == 0 ? 2 : -1;
+	if (w < 2 || h < 2 || w > 4096 || h > 4096 || kind < 0) {
+		fprintf(stderr, "test_image: cmykjpeg OUT.jpg W H adobe|ycck|plain\n");
+		return 2;
+	}
+	uint8_t *px = malloc((size_t)w * h * 4);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *p = px + ((size_t)y * w + x) * 4;
+			p[0] = (uint8_t)(x * 255 / (w - 1));
+			p[1] = (uint8_t)(y * 255 / (h - 1));
+			p[2] = (uint8_t)(128 + 100 * sin(x * 0.07 + y * 0.05));
+			p[3] = (uint8_t)(128 + 120 * cos(x * 0.03 - y * 0.04));
+		}
+	unsigned long n;
+	uint8_t *buf = make_cmyk_jpeg(px, w, h, kind, 90, &n);
+	FILE *f = fopen(argv[2], "wb");
+	int bad = !f || fwrite(buf, 1, n, f) != n;
+	if (f)
+		bad |= fclose(f) != 0;
+	free(buf), free(px);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "decode") == 0)
 		return decode_main(argc, argv);
+	if (argc == 6 && strcmp(argv[1], "cmykjpeg") == 0)
+		return cmykjpeg_main(argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(cpu_cap_reaches_f16), /* first: it sets TL_CPU before any detection */
 		cmocka_unit_test(f16_known_values),
@@ -943,6 +1300,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(limits_png_ppm),
 		cmocka_unit_test(limits_jpeg),
 		cmocka_unit_test(jpeg_dct_scaled),
+		cmocka_unit_test(exif_orientation_parse),
+		cmocka_unit_test(exif_orientation_applied),
+		cmocka_unit_test(exif_orientation_dct_scaled),
+		cmocka_unit_test(png_exif_size_limit),
+		cmocka_unit_test(cmyk_jpeg_known_values),
 		cmocka_unit_test(ppm_trailing_bytes),
 		cmocka_unit_test(load_refuses_fifo),
 		cmocka_unit_test(opts_from_env),

@@ -3,14 +3,17 @@
 images (the sample tarball), with python3-pil.
 
 usage: mkfolder.py SAMPLE.tar.gz OUT [--per N] [--classes K] [--splits]
-                   [--extras] [--formats png,jpg,ppm] [--wide]
+                   [--extras] [--formats png,jpg,ppm,exif,cmyk] [--wide]
 
 OUT/<class>/... (or OUT/train|val|test/<class>/... with --splits) gets N
 images per class taken from test_batch.bin in record order, each
 enlarged from 32x32 to a different size and aspect ratio (bicubic) so
 that fit and resize have work to do, saved in turn as PNG, JPEG (quality
 95, baseline) and binary PPM; every third file of a class goes into a
-nested subfolder.  --extras adds what a folder of photos has besides
+nested subfolder.  Two more formats are what cameras and the web write:
+'exif' is a JPEG (.jpg) stored turned, with the EXIF orientation (2..8
+and 1 in turn) that makes it upright again, as phones save photos;
+'cmyk' is a CMYK JPEG (.jpg; PIL writes Adobe's inverted samples).  --extras adds what a folder of photos has besides
 images: a hidden file and folder, a README, a .txt beside each class, a
 truncated JPEG (cat), a zero-byte PNG (dog) and a symlink back to the
 class folder (a loop).  The image list is written to OUT.list as
@@ -69,9 +72,23 @@ def wide_names(k):
     return sorted(out)
 
 
-def save(img, path, fmt):
+# the stored picture for orientation o: what ImageOps.exif_transpose
+# turns back (6 and 8 undo each other; the others undo themselves)
+STORE = {2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM, 5: Image.TRANSPOSE,
+         6: Image.ROTATE_90, 7: Image.TRANSVERSE, 8: Image.ROTATE_270}
+
+
+def save(img, path, fmt, k=0):
+    """k: how many 'exif' files came before (their orientations cycle)"""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    if fmt == "jpg":
+    if fmt == "exif":
+        o = 2 + k % 8 if k % 8 < 7 else 1
+        ex = Image.Exif()
+        ex[0x0112] = o
+        (img.transpose(STORE[o]) if o > 1 else img).save(path, "JPEG", quality=95, exif=ex.tobytes())
+    elif fmt == "cmyk":
+        img.convert("CMYK").save(path, "JPEG", quality=95)
+    elif fmt == "jpg":
         img.save(path, "JPEG", quality=95)
     elif fmt == "png":
         img.save(path, "PNG")
@@ -110,7 +127,7 @@ def main(argv):
         recs = [(j // per, recs[j % len(recs)][1]) for j in range(k * per)]
     listing = {}
     count = {}
-    n = 0
+    n = n_exif = 0
     for label, img in recs:
         if label >= k or count.get(label, 0) >= per:
             continue
@@ -122,8 +139,10 @@ def main(argv):
         fmt = fmts[n % len(fmts)]
         sub = "nested/" if j % 3 == 0 else ""
         stem = "img" if wide else names[label]  # a 255-byte class name leaves no room
-        rel = "%s%s/%s%s_%03d.%s" % (split, names[label], sub, stem, j, fmt)
-        save(img.resize((w, h), Image.BICUBIC), os.path.join(out, rel), fmt)
+        ext = "jpg" if fmt in ("exif", "cmyk") else fmt
+        rel = "%s%s/%s%s_%03d.%s" % (split, names[label], sub, stem, j, ext)
+        save(img.resize((w, h), Image.BICUBIC), os.path.join(out, rel), fmt, n_exif)
+        n_exif += fmt == "exif"
         listing.setdefault(split, []).append((os.path.dirname(rel), os.path.basename(rel), label))
         n += 1
     if extras:

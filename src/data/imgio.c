@@ -1,5 +1,6 @@
-/* imgio.c - PNG, JPEG and PPM decoding into planar RGB, with limits on
- * what an untrusted file can make a decode allocate (see imgio.h). */
+/* imgio.c - PNG, JPEG and PPM decoding into planar RGB (CMYK JPEGs
+ * converted, EXIF orientation applied), with limits on what an untrusted
+ * file can make a decode allocate (see imgio.h). */
 #include "data/imgio.h"
 
 #include <errno.h>
@@ -122,7 +123,11 @@ static inline unsigned png_sample(const uint8_t *p, int b16)
  * ignores it too; applying gAMA changed 8-bit samples) and text, time,
  * and layout chunks, the compressed ones among them (iCCP, zTXt, iTXt). */
 static const png_byte png_skipped[] = "gAMA\0cHRM\0sRGB\0iCCP\0sBIT\0bKGD\0hIST\0pCAL\0sCAL\0pHYs\0oFFs\0"
-				      "tIME\0tEXt\0zTXt\0iTXt\0sPLT\0eXIf";
+				      "tIME\0tEXt\0zTXt\0iTXt\0sPLT";
+/* eXIf, for its orientation, is kept as an unknown chunk: libpng's own
+ * eXIf reader allocates whatever length the chunk declares (1 GB for a
+ * 139-byte file), the unknown-chunk path checks png_set_chunk_malloc_max */
+static const png_byte png_kept[] = "eXIf";
 
 static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
 			    tl_img *out, tl_err *err)
@@ -148,6 +153,7 @@ static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, cons
 	png_set_chunk_cache_max(png, 1000);
 	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, png_skipped,
 				    (int)(sizeof png_skipped / 5));
+	png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_ALWAYS, png_kept, 1);
 	png_read_info(png, info);
 	png_uint_32 w, h;
 	int depth, ctype, interlace;
@@ -190,7 +196,15 @@ static tl_status decode_png(const uint8_t *buf, size_t n, const char *name, cons
 				put_px(rgb, plane, (size_t)y * w + x, r, g, b, a);
 			}
 		}
-	png_read_end(png, NULL);
+	/* with info: an eXIf chunk after the pixels counts too; the last
+	 * one, as PIL reads them */
+	png_read_end(png, info);
+	png_unknown_chunkp unk;
+	int nunk = png_get_unknown_chunks(png, info, &unk);
+	out->orientation = 1;
+	for (int i = 0; i < nunk; i++)
+		if (memcmp(unk[i].name, "eXIf", 4) == 0)
+			out->orientation = tl_img_exif_orientation(unk[i].data, unk[i].size);
 	png_destroy_read_struct(&png, &info, NULL);
 	free(row);
 	out->rgb = rgb;
@@ -233,6 +247,26 @@ static void j_progress(j_common_ptr c)
 	}
 }
 
+/* a * b / 255 rounded, exactly, for a, b in 0..255 (PIL's MULDIV255) */
+static inline unsigned muldiv255(unsigned a, unsigned b)
+{
+	unsigned t = a * b + 128;
+	return ((t >> 8) + t) >> 8;
+}
+
+/* One CMYK pixel p into the planes at index i, as PIL's cmyk2rgb: ink
+ * amounts c, m, y, k (0 no ink; the stored samples, or 255 minus them
+ * when inverted, Adobe's convention), R = (255 - k) - c * (255 - k) / 255
+ * rounded, G from m, B from y. */
+static inline void cmyk_px(uint8_t *rgb, size_t plane, size_t i, const uint8_t *p, int inverted)
+{
+	unsigned inv = inverted ? 255 : 0;
+	unsigned nk = 255 - (p[3] ^ inv);
+	rgb[i] = (uint8_t)(nk - muldiv255(p[0] ^ inv, nk));
+	rgb[plane + i] = (uint8_t)(nk - muldiv255(p[1] ^ inv, nk));
+	rgb[2 * plane + i] = (uint8_t)(nk - muldiv255(p[2] ^ inv, nk));
+}
+
 static size_t round_up(size_t v, size_t m)
 {
 	return (v + m - 1) / m * m;
@@ -262,12 +296,18 @@ static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, con
 	uint64_t jmem = o->max_pixels * sizeof(JCOEF) + (32u << 20);
 	d.mem->max_memory_to_use = jmem < (uint64_t)LONG_MAX ? (long)jmem : LONG_MAX;
 	jpeg_mem_src(&d, buf, (unsigned long)n);
+	/* APP1 segments (at most 64 KiB each, as long as the file's) for Exif */
+	jpeg_save_markers(&d, JPEG_APP0 + 1, 0xFFFF);
 	jpeg_read_header(&d, TRUE);
 	long w = (long)d.image_width, h = (long)d.image_height;
 	tl_status st = check_size(name, "JPEG", w, h, o, err);
-	if (st == TL_OK && (d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK))
-		st = tl_seterr(err, TL_EFORMAT, "%s: JPEG: CMYK images are not supported (expected RGB or greyscale)",
-			       name);
+	/* the first Exif segment, as PIL takes it */
+	int orientation = 1;
+	for (jpeg_saved_marker_ptr m = d.marker_list; m; m = m->next)
+		if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0) {
+			orientation = tl_img_exif_orientation(m->data + 6, m->data_length - 6);
+			break;
+		}
 	if (st == TL_OK && (d.progressive_mode || d.comps_in_scan < d.num_components)) {
 		/* every coefficient is kept until the last scan: 8x8 blocks,
 		 * padded to whole MCUs, of every component */
@@ -288,18 +328,24 @@ static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, con
 		jpeg_destroy_decompress(&d);
 		return st;
 	}
-	/* DCT scaling: the smallest of 1/8, 1/4, 1/2 that keeps twice the target */
-	if (o->target_w > 0 && o->target_h > 0)
+	/* DCT scaling: the smallest of 1/8, 1/4, 1/2 that keeps twice the
+	 * target; the target is upright, the pixels here are as stored */
+	long tw = orientation >= 5 ? o->target_h : o->target_w;
+	long th = orientation >= 5 ? o->target_w : o->target_h;
+	if (tw > 0 && th > 0)
 		for (unsigned s = 8; s > 1; s /= 2)
-			if ((w + (long)s - 1) / (long)s >= 2L * o->target_w &&
-			    (h + (long)s - 1) / (long)s >= 2L * o->target_h) {
+			if ((w + (long)s - 1) / (long)s >= 2 * tw && (h + (long)s - 1) / (long)s >= 2 * th) {
 				d.scale_num = 1, d.scale_denom = s;
 				break;
 			}
-	d.out_color_space = JCS_RGB;
+	/* libjpeg gives YCCK as CMYK; Adobe's files hold inverted CMYK */
+	int cmyk = d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK;
+	int inverted = cmyk && d.saw_Adobe_marker;
+	d.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
 	jpeg_start_decompress(&d);
 	long ow = (long)d.output_width, oh = (long)d.output_height;
-	row = malloc((size_t)ow * 3);
+	int nc = d.output_components;
+	row = malloc((size_t)ow * nc);
 	rgb = alloc_planes(name, ow, oh, err);
 	if (!row || !rgb) {
 		jpeg_destroy_decompress(&d);
@@ -312,12 +358,17 @@ static tl_status decode_jpeg(const uint8_t *buf, size_t n, const char *name, con
 		size_t y = d.output_scanline;
 		JSAMPROW r = row;
 		jpeg_read_scanlines(&d, &r, 1);
-		for (long x = 0; x < ow; x++)
-			put_px(rgb, plane, y * ow + x, row[3 * x], row[3 * x + 1], row[3 * x + 2], 255);
+		if (cmyk)
+			for (long x = 0; x < ow; x++)
+				cmyk_px(rgb, plane, y * ow + x, row + 4 * x, inverted);
+		else
+			for (long x = 0; x < ow; x++)
+				put_px(rgb, plane, y * ow + x, row[3 * x], row[3 * x + 1], row[3 * x + 2], 255);
 	}
 	jpeg_finish_decompress(&d);
 	jpeg_destroy_decompress(&d);
 	free(row);
+	out->orientation = orientation;
 	out->rgb = rgb;
 	out->w = (int)ow, out->h = (int)oh;
 	out->src_w = (int)w, out->src_h = (int)h;
@@ -425,6 +476,78 @@ static tl_status decode_pnm(const uint8_t *b, size_t n, const char *name, const 
 	return TL_OK;
 }
 
+/* ---- EXIF orientation ---- */
+
+static unsigned exif16(const uint8_t *p, int be)
+{
+	return be ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+}
+
+static uint32_t exif32(const uint8_t *p, int be)
+{
+	return be ? (uint32_t)exif16(p, 1) << 16 | exif16(p + 2, 1) : (uint32_t)exif16(p + 2, 0) << 16 | exif16(p, 0);
+}
+
+int tl_img_exif_orientation(const uint8_t *t, size_t n)
+{
+	if (n < 8 || !((t[0] == 'I' && t[1] == 'I') || (t[0] == 'M' && t[1] == 'M')))
+		return 1;
+	int be = t[0] == 'M';
+	if (exif16(t + 2, be) != 42)
+		return 1;
+	uint32_t ifd = exif32(t + 4, be);
+	/* IFD0 after the header, its entry count and all its entries inside */
+	if (ifd < 8 || ifd > n || n - ifd < 2)
+		return 1;
+	size_t count = exif16(t + ifd, be);
+	if ((n - ifd - 2) / 12 < count)
+		return 1;
+	int orientation = 1;
+	for (size_t i = 0; i < count; i++) {
+		const uint8_t *e = t + ifd + 2 + 12 * i;
+		/* tag, type SHORT (3), count 1, the value in the entry's first 2 bytes */
+		if (exif16(e, be) == 0x0112 && exif16(e + 2, be) == 3 && exif32(e + 4, be) == 1) {
+			unsigned v = exif16(e + 8, be);
+			orientation = v >= 1 && v <= 8 ? (int)v : 1;
+		}
+	}
+	return orientation;
+}
+
+/* Turns img upright for EXIF orientation o (2..8, as PIL's exif_transpose:
+ * 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 90 clockwise,
+ * 7 transverse, 8 rotate 90 anticlockwise): a stored pixel (x, y) is
+ * mirrored (x -> w-1-x) and/or flipped (y -> h-1-y), then for 5..8
+ * transposed; the size, declared size too, swaps for 5..8. */
+static tl_status orient(tl_img *img, int o, const char *name, tl_err *err)
+{
+	int fx = o == 2 || o == 3 || o == 7 || o == 8, fy = o == 3 || o == 4 || o == 6 || o == 7, tr = o >= 5;
+	size_t w = (size_t)img->w, h = (size_t)img->h, plane = w * h, ow = tr ? h : w;
+	uint8_t *dst = alloc_planes(name, img->w, img->h, err);
+	if (!dst)
+		return TL_ENOMEM;
+	for (size_t c = 0; c < 3; c++) {
+		const uint8_t *s = img->rgb + c * plane;
+		uint8_t *d = dst + c * plane;
+		for (size_t y = 0; y < h; y++) {
+			size_t b = fy ? h - 1 - y : y;
+			for (size_t x = 0; x < w; x++) {
+				size_t a = fx ? w - 1 - x : x;
+				d[tr ? a * ow + b : b * ow + a] = s[y * w + x];
+			}
+		}
+	}
+	free(img->rgb);
+	img->rgb = dst;
+	if (tr) {
+		int t = img->w;
+		img->w = img->h, img->h = t;
+		t = img->src_w;
+		img->src_w = img->src_h, img->src_h = t;
+	}
+	return TL_OK;
+}
+
 tl_status tl_img_decode_opts(const uint8_t *buf, size_t n, const char *name, const tl_img_opts *o,
 			     tl_img *out, tl_err *err)
 {
@@ -445,7 +568,15 @@ tl_status tl_img_decode_opts(const uint8_t *buf, size_t n, const char *name, con
 		return tl_seterr(err, TL_EFORMAT, "%s: not a PNG, JPEG or PPM image (first bytes %02x %02x %02x %02x)",
 				 name, buf[0], n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0);
 	}
-	return st;
+	if (st != TL_OK)
+		return st;
+	if (out->orientation > 1 && (st = orient(out, out->orientation, name, err)) != TL_OK) {
+		tl_img_free(out);
+		return st;
+	}
+	if (!out->orientation)
+		out->orientation = 1; /* PPM */
+	return TL_OK;
 }
 
 tl_status tl_img_decode(const uint8_t *buf, size_t n, const char *name, tl_img *out, tl_err *err)

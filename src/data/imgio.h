@@ -14,6 +14,21 @@
  * three equal planes, and transparent pixels are composited onto white
  * in 8-bit sample space: (c * a + 255 * (255 - a) + 127) / 255.
  *
+ * CMYK and YCCK JPEGs (libjpeg turns YCCK into CMYK) become RGB as PIL's
+ * convert('RGB') makes them: with c, m, y, k the stored samples read as
+ * ink amounts (0 no ink), R = (255 - k) - round(c * (255 - k) / 255)
+ * (PIL's cmyk2rgb and its exact MULDIV255), G from m, B from y.  A
+ * file with an Adobe APP14 marker (Photoshop's and PIL's) stores the
+ * samples inverted (255 no ink) and is read inverted; one without it is
+ * read as stored (PIL inverts every CMYK JPEG: such files differ).
+ *
+ * EXIF orientation is applied, as PIL's ImageOps.exif_transpose applies
+ * it: tag 0x0112 of IFD0 of the first APP1 "Exif" segment of a JPEG, or of
+ * a PNG's last eXIf chunk of at most 8 MiB (tl_img_exif_orientation parses
+ * it); 2..8 mirror,
+ * rotate or transpose the decoded pixels, so w, h, src_w and src_h are
+ * those of the upright picture.  XMP orientation is not read.
+ *
  * Untrusted files cannot make a decode take much more memory or time
  * than an image of opts->max_pixels pixels needs: the size a file
  * declares (PNG IHDR, JPEG SOF, PPM header) is checked before anything of
@@ -21,7 +36,8 @@
  * (progressive or multi-scan) is refused when its coefficient count
  * (8x8 blocks x 64, all components) exceeds the cap, libjpeg's own
  * memory is capped accordingly, and more than TL_IMG_MAX_SCANS scans
- * are refused. */
+ * are refused.  Turning a picture by its EXIF orientation takes a second
+ * buffer of its decoded size for a moment. */
 #ifndef TL_IMGIO_H
 #define TL_IMGIO_H
 
@@ -45,12 +61,14 @@ typedef struct {
 	/* 0, or the size the caller resizes to: a JPEG is then decoded at
 	 * 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) when that keeps at
 	 * least twice the target on each side, as PIL's thumbnail() does */
-	int target_w, target_h;
+	int target_w, target_h; /* of the upright (EXIF-oriented) picture */
 } tl_img_opts;
 
 typedef struct {
-	int w, h;         /* the decoded size (rgb's) */
-	int src_w, src_h; /* the size the file declares (w, h unless scaled) */
+	int w, h;         /* the decoded size (rgb's), upright */
+	int src_w, src_h; /* the size the file declares (w, h unless scaled),
+			   * swapped when the orientation transposes */
+	int orientation;  /* the EXIF orientation applied: 1 (none) .. 8 */
 	uint8_t *rgb;     /* [3][h][w], planes R, G, B */
 	const char *format; /* "PNG", "JPEG", "PPM" */
 } tl_img;
@@ -83,6 +101,15 @@ tl_status tl_img_load_opts(const char *path, const tl_img_opts *o, tl_img *out, 
 
 /* tl_img_load_opts with tl_img_opts_init's defaults. */
 tl_status tl_img_load(const char *path, tl_img *out, tl_err *err);
+
+/* The orientation (1..8) in n bytes of EXIF data as a TIFF file holds
+ * it ("II*\0" or "MM\0*", then IFD0's offset; a JPEG's APP1 segment after
+ * its "Exif\0\0", a PNG's eXIf chunk): entry 0x0112 of IFD0, of type
+ * SHORT and count 1 (the last such entry, as PIL reads them).  Only IFD0
+ * is read, every offset and count is checked against n, and anything
+ * malformed (a bad header, an IFD past the end or cut short, a value
+ * outside 1..8) gives 1, the picture as stored. */
+int tl_img_exif_orientation(const uint8_t *tiff, size_t n);
 
 /* Frees the pixels; safe on a zeroed or already freed image. */
 void tl_img_free(tl_img *img);

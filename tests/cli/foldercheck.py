@@ -3,7 +3,8 @@
 from an image folder against an independent reference: each file of LIST
 (mkfolder.py's 'relative/path<TAB>class' lines, in packing order) is
 decoded by PIL (JPEGs at libjpeg's reduced scale when imgio
-uses it, through PIL's draft mode), fitted (crop, stretch, pad as tlpack(1) defines them) and
+uses it, through PIL's draft mode; CMYK through convert('RGB'); turned
+upright by ImageOps.exif_transpose), fitted (crop, stretch, pad as tlpack(1) defines them) and
 resized with numpy by the filters' definitions (per axis: area, i.e.
 fractional box coverage, when shrinking; half-pixel bilinear with edge
 clamp when enlarging).  Every stored pixel must be within 1 of the
@@ -17,7 +18,7 @@ import struct
 import sys
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def lround(x):
@@ -53,13 +54,17 @@ def resize(a, oh, ow):
 
 def reference(path, fit, H, W):
     im = Image.open(path)
-    if im.format == "JPEG":  # imgio decodes at 1/8, 1/4, 1/2 keeping >= 2x the target
+    turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # upright is stored transposed
+    if im.format == "JPEG":  # imgio decodes at 1/8, 1/4, 1/2 keeping >= 2x the (upright) target
         sw, sh = im.size
+        tw, th = (H, W) if turned else (W, H)
         for d in (8, 4, 2):
-            if -(-sw // d) >= 2 * W and -(-sh // d) >= 2 * H:
-                im.draft("RGB", (-(-sw // d), -(-sh // d)))
+            if -(-sw // d) >= 2 * tw and -(-sh // d) >= 2 * th:
+                # PIL's draft picks the largest scale s with size // request >= s:
+                # asking for size // d gives exactly d
+                im.draft("RGB", (sw // d, sh // d))
                 break
-    im = im.convert("RGB")
+    im = ImageOps.exif_transpose(im).convert("RGB")
     a = np.asarray(im, dtype=np.float64).transpose(2, 0, 1)
     sh, sw = a.shape[1], a.shape[2]
     if fit == "crop":

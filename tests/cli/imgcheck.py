@@ -16,7 +16,8 @@ library only (an encoder and parsers independent of tlkit's).
   imgcheck.py pilcheck DECODER DIR
                                   write PNGs and JPEGs into DIR (16-bit,
                                   gAMA, palette, alpha, low bit depths,
-                                  progressive, DCT-scaled), decode each with
+                                  Adam7, progressive, DCT-scaled, EXIF orientations,
+                                  CMYK and YCCK), decode each with
                                   `DECODER decode FILE OUT.ppm [TW TH]`
                                   (tests/test_image) and compare the bytes
                                   with PIL's; prints "ok NAME" or "FAIL NAME"
@@ -93,11 +94,20 @@ def chunk(kind, body):
             struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
 
 
-def write_png(path, w, h, depth, ctype, rows, extra=()):
-    """A non-interlaced PNG: rows are packed sample bytes (16-bit
-    big-endian), filter 0; extra (kind, body) chunks go before IDAT."""
-    raw = b"".join(b"\0" + r for r in rows)
-    out = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 0)) +
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def write_png(path, w, h, depth, ctype, rows, extra=(), adam7=False):
+    """A PNG: rows are packed sample bytes (16-bit big-endian, 8-bit
+    only with adam7), filter 0; extra (kind, body) chunks go before IDAT.
+    adam7: interlaced, each pass the sub-image of its (x0, y0, dx, dy)."""
+    if adam7:
+        bpp = len(rows[0]) // w
+        raw = b"".join(b"\0" + b"".join(rows[y][x * bpp:(x + 1) * bpp] for x in range(x0, w, dx))
+                       for x0, y0, dx, dy in ADAM7 if x0 < w for y in range(y0, h, dy))
+    else:
+        raw = b"".join(b"\0" + r for r in rows)
+    out = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, int(adam7))) +
            b"".join(chunk(k, b) for k, b in extra) +
            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
     open(path, "wb").write(out)
@@ -264,6 +274,12 @@ def pilcheck(decoder, d):
     check("8-bit grey + alpha PNG", p, W, H, ref, "(c * a + 255 * (255 - a) + 127) // 255",
           note=f" (PIL's alpha_composite within {maxdiff(ref, pil_over_white(p))})")
 
+    p = os.path.join(d, "adam7.png")
+    write_png(p, W, H, 8, 2, [rand_bytes(W * 3) for _ in range(H)], adam7=True)
+    if Image.open(p).info.get("interlace") != 1:
+        print("FAIL interlaced PNG: PIL does not see Adam7")
+    check("interlaced (Adam7) RGB PNG", p, W, H, pil_rgb(p)[0], "PIL's")
+
     p = os.path.join(d, "bw.png")
     Image.frombytes("L", (W, H), rand_bytes(W * H)).convert("1").save(p)
     check("1-bit grey PNG (PIL-written)", p, W, H, pil_rgb(p)[0], "PIL's")
@@ -290,6 +306,61 @@ def pilcheck(decoder, d):
         print(f"FAIL JPEG at 1/4 scale: PIL's draft gave {size}")
     check("JPEG at 1/4 scale for a 50x37 target", p, 100, 75, ref, "PIL's draft('RGB', (100, 75))",
           target=(50, 37))
+
+    # EXIF orientation: ImageOps.exif_transpose's picture, JPEG and PNG
+    from PIL import ImageOps
+    EW, EH = 40, 24
+    stored = Image.frombytes("RGB", (EW, EH), rand_bytes(EW * EH * 3))
+    for o in range(1, 9):
+        ex = Image.Exif()
+        ex[0x0112] = o
+        for fmt, kw in (("jpg", {"quality": 90}), ("png", {})):
+            p = os.path.join(d, f"exif{o}.{fmt}")
+            stored.save(p, exif=ex.tobytes(), **kw)
+            ref = ImageOps.exif_transpose(Image.open(p)).convert("RGB")
+            check(f"EXIF orientation {o} {fmt.upper()}", p, ref.size[0], ref.size[1], ref.tobytes(),
+                  "PIL's exif_transpose")
+    # turned and DCT-scaled: stored 400x300, upright 300x400; a 37x50
+    # target is 50x37 on the stored pixels, kept twice at 1/4 (100x75);
+    # taken unturned it would have needed 1/2
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    p = os.path.join(d, "exif6big.jpg")
+    Image.frombytes("RGB", (JW, JH), smooth).save(p, quality=90, exif=ex.tobytes())
+    im = Image.open(p)
+    im.draft("RGB", (100, 75))
+    ref = ImageOps.exif_transpose(im).convert("RGB")
+    check("EXIF orientation 6 JPEG at 1/4 scale for a 37x50 target", p, 75, 100, ref.tobytes(),
+          "PIL's draft('RGB', (100, 75)) then exif_transpose", target=(37, 50))
+
+    # CMYK: PIL's convert('RGB') (PIL reads every CMYK JPEG as Adobe's
+    # inverted samples; a file without the Adobe marker is read as stored
+    # here, so its reference inverts PIL's CMYK first)
+    from PIL import ImageChops
+    cm = Image.frombytes("RGB", (JW, JH), smooth).convert("CMYK")
+    for name, kw in (("baseline", {}), ("progressive", {"progressive": True})):
+        p = os.path.join(d, f"cmyk-{name}.jpg")
+        cm.save(p, "JPEG", quality=90, **kw)
+        check(f"CMYK JPEG (PIL-written, Adobe inverted) {name}", p, JW, JH, pil_rgb(p)[0], "PIL's")
+    p = os.path.join(d, "cmyk-baseline.jpg")
+    check("CMYK JPEG at 1/4 scale for a 50x37 target", p, 100, 75, pil_rgb(p, draft=(100, 75))[0],
+          "PIL's draft('RGB', (100, 75))", target=(50, 37))
+    for kind in ("ycck", "plain"):
+        p = os.path.join(d, f"cmyk-{kind}.jpg")
+        r = subprocess.run([decoder, "cmykjpeg", p, "61", "43", kind], capture_output=True, text=True)
+        if r.returncode:
+            print(f"FAIL {kind} JPEG: {decoder} cmykjpeg: {r.stderr.strip()}")
+            continue
+        im = Image.open(p)
+        if kind == "ycck":
+            if im.info.get("adobe_transform") != 2:
+                print(f"FAIL YCCK JPEG: Adobe transform {im.info.get('adobe_transform')}, expected 2")
+            check("YCCK JPEG (libjpeg-written)", p, 61, 43, im.convert("RGB").tobytes(), "PIL's")
+        else:
+            if "adobe" in im.info:
+                print("FAIL CMYK JPEG without the Adobe marker: PIL saw one")
+            check("CMYK JPEG without the Adobe marker", p, 61, 43,
+                  ImageChops.invert(im).convert("RGB").tobytes(), "PIL's on the inverted CMYK")
 
 
 def ppm2png(src, dst):

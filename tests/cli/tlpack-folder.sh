@@ -1,6 +1,7 @@
 #!/bin/bash
 # tlpack on folders of images (src/data/src_folder.c): ImageFolder
-# semantics, split folders, --test, fits checked pixel by pixel against
+# semantics, split folders, --test, EXIF-turned and CMYK photos, fits
+# checked pixel by pixel against
 # PIL + numpy (foldercheck.py), bad files skipped or fatal (--strict),
 # clear errors for empty classes and folders without classes.  The
 # folders are written by tools/mkfolder.py from real CIFAR-10 images.
@@ -23,6 +24,22 @@ for fit in crop stretch pad; do
 		name="pixels $fit $size"
 		run 0 "$name" -- "$P" -q --force $size --fit "$fit" --dtype u8 --norm none -o pix.tls pix
 		if "$PY" "$CHECK" pix.tls pix pix.list "$fit" >check.out; then
+			ok "$name: $(tail -1 check.out)"
+		else
+			bad "$name: $(head -c 600 check.out)"
+		fi
+	done
+done
+
+# ---- photos: JPEGs stored turned with an EXIF orientation (2..8, 1),
+# CMYK JPEGs: packed upright and as RGB, as PIL's exif_transpose and
+# convert('RGB') give them, DCT-scaled for the upright target ----
+"$PY" "$MKF" "$S" ph --per 8 --classes 3 --formats exif,cmyk,exif,jpg || exit 1
+for fit in crop stretch pad; do
+	for size in "-r 32" "--size 40x24" "--size 16x24"; do
+		name="photos $fit $size"
+		run 0 "$name" -- "$P" -q $size --fit "$fit" --dtype u8 --norm none -o ph.tls ph
+		if "$PY" "$CHECK" ph.tls ph ph.list "$fit" >check.out; then
 			ok "$name: $(tail -1 check.out)"
 		else
 			bad "$name: $(head -c 600 check.out)"
