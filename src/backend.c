@@ -6,8 +6,9 @@
 #include <stdio.h>
 
 /* A new op in backend_ops.h changes this count: then check that the CPU
- * reference, the fast CPU path where it matters, the OpenCL backend and
- * tests/test_ops.c's table all have it, and bump the number. */
+ * reference, the fast CPU path where it matters, the OpenCL backend,
+ * tests/test_ops.c and tests/test_backend_ops.c's table all have it, and
+ * bump the number. */
 _Static_assert(TL_OP_COUNT == 24, "backend_ops.h changed: see the comment above");
 
 const char *const tl_op_names[TL_OP_COUNT] = {

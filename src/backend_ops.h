@@ -10,10 +10,11 @@
  * TL_OP_COUNT) and tl_op_names[]; cpu/ops.h the declaration of each
  * op's scalar reference tl_cpu_ref_NAME and cpu/host.c the CPU dispatch
  * from those.  A new op is an entry here plus its kernels: the CPU
- * reference (the build fails without it), optionally a fast CPU kernel
- * (cpu/fast.c), its OpenCL host code (ocl/) and its cases in
- * tests/test_ops.c (the test fails when an op has none); then bump the
- * count checked in backend.c.
+ * reference (the link fails without it), optionally a fast CPU kernel
+ * (cpu/fast.c), its OpenCL host code (ocl/), its finite-difference check
+ * in tests/test_ops.c and a test in tests/test_backend_ops.c's table (that
+ * test fails when an op has none); then bump the count checked in
+ * backend.c.
  *
  * Every op returns nothing and is enqueued on the backend's buffers: the
  * first failure is kept in the backend, later ops become no-ops, and sync

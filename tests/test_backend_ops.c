@@ -667,7 +667,7 @@ static void batchnorm(void **state)
 	bn_case(4, 437, 1, TL_ACT_RELU6, 1, 7);
 	bn_case(4, 437, 0, TL_ACT_RELU, 0, 7);
 	bn_case(1, 1, 0, TL_ACT_NONE, 0, 7); /* one value per channel (inference) */
-	/* channels of 2 and 4+ chunks (ocl.c's BN_CHUNK = 4096 values): the
+	/* channels of 2 and 4+ chunks (ocl/ops.c's BN_CHUNK = 4096 values): the
 	 * two-level sums, with a short last chunk */
 	bn_case(4, 2209, 1, TL_ACT_RELU6, 0, 7);
 	bn_case(3, 6001, 1, TL_ACT_NONE, 1, 1);
