@@ -542,33 +542,17 @@ tl_status tl_ocl_open(int platform, int device, tl_backend **out, tl_err *err)
 	be->host = tl_ocl_host;
 	be->upload = tl_ocl_upload;
 	be->download = tl_ocl_download;
-	be->fill = tl_ocl_fill;
-	be->copy2d = tl_ocl_copy2d;
 	be->sync = tl_ocl_sync;
 	be->destroy = tl_ocl_destroy;
 	be->prepare_conv = tl_ocl_prepare_conv;
 	be->workspace_bytes = tl_ocl_workspace_bytes;
-	be->conv_fwd = tl_ocl_conv_fwd;
-	be->conv_bwd = tl_ocl_conv_bwd;
-	be->maxpool_fwd = tl_ocl_maxpool_fwd;
-	be->maxpool_bwd = tl_ocl_maxpool_bwd;
-	be->gap_fwd = tl_ocl_gap_fwd;
-	be->gap_bwd = tl_ocl_gap_bwd;
-	be->dense_fwd = tl_ocl_dense_fwd;
-	be->dense_bwd = tl_ocl_dense_bwd;
-	be->dropout_fwd = tl_ocl_dropout_fwd;
-	be->mul_acc = tl_ocl_mul_acc;
-	be->softmax_xent = tl_ocl_softmax_xent;
-	be->update = tl_ocl_update;
-	be->dwconv_fwd = tl_ocl_dwconv_fwd;
-	be->dwconv_bwd = tl_ocl_dwconv_bwd;
-	be->bn_fwd = tl_ocl_bn_fwd;
-	be->bn_bwd = tl_ocl_bn_bwd;
-	be->lrn_fwd = tl_ocl_lrn_fwd;
-	be->lrn_bwd = tl_ocl_lrn_bwd;
-	be->avgpool_fwd = tl_ocl_avgpool_fwd;
-	be->avgpool_bwd = tl_ocl_avgpool_bwd;
-	be->count_nonfinite = tl_ocl_count_nonfinite;
+	/* every op of the list: tl_ocl_NAME; maxpool_infer has none (NULL:
+	 * maxpool_fwd serves) */
+#define tl_ocl_maxpool_infer NULL
+#define TL_OP(ret, name, params) be->name = tl_ocl_##name;
+#include "backend_ops.h"
+#undef TL_OP
+#undef tl_ocl_maxpool_infer
 
 	tl_status st = TL_OK;
 	cl_int rc = CL_SUCCESS;

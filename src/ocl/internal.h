@@ -187,7 +187,7 @@ void tl_ocl_prepare_conv(tl_backend *be, const tl_conv_shape *s);
 size_t tl_ocl_workspace_bytes(tl_backend *be);
 /* Every op of the list (backend_ops.h) as tl_ocl_NAME: conv.c and ops.c
  * (fill and copy2d: memory.c); maxpool_infer has none (maxpool_fwd
- * serves). */
+ * serves), and tl_ocl_open fills the slots from the same list. */
 #define TL_OP(ret, name, params) ret tl_ocl_##name params;
 #include "backend_ops.h"
 #undef TL_OP
