@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "cpu/gemm.h"
-#include "cpu/ops.h"
+#include "cpu/host.h"
 #include "nn/device.h"
 #include "nn/models.h"
 #include "nn/optim.h"
@@ -69,41 +69,46 @@ static int want_family(const char *prefix)
 }
 
 typedef struct {
-	tl_cpu_ops *be;
+	tl_backend *be;
 	tl_conv_shape s;
-	float *x, *w, *b, *y, *dy, *g, *dx, *dw, *db;
+	tl_mem x, w, b, y, dy, g, dx, dw, db;
 	int what; /* 0 forward, 1 weight gradient, 2 input gradient */
 } layer_ctx;
 
 static void run_layer(void *p)
 {
 	layer_ctx *l = p;
+	tl_backend *be = l->be;
+	tl_mem none = {0};
 	if (l->what == 0) {
-		l->be->conv_fwd(l->be, &l->s, l->x, l->w, l->b, 1, l->y);
+		be->conv_fwd(be, &l->s, l->x, l->w, l->b, 1, l->y);
 		return;
 	}
 	size_t ny = (size_t)l->s.n * l->s.o * l->s.oh * l->s.ow;
-	memcpy(l->dy, l->g, ny * sizeof(float));
+	be->copy2d(be, l->dy, 0, l->g, 0, 1, ny, 0);
 	if (l->what == 1)
-		l->be->conv_bwd(l->be, &l->s, l->x, l->w, l->y, 1, l->dy, NULL, 0, l->dw, l->db);
+		be->conv_bwd(be, &l->s, l->x, l->w, l->y, 1, l->dy, none, 0, l->dw, l->db);
 	else
-		l->be->conv_bwd(l->be, &l->s, l->x, l->w, l->y, 1, l->dy, l->dx, 0, NULL, NULL);
+		be->conv_bwd(be, &l->s, l->x, l->w, l->y, 1, l->dy, l->dx, 0, none, none);
 }
 
-static float *filled(size_t n, unsigned seed)
+/* A CPU buffer of n floats with a fixed pattern. */
+static tl_mem filled(tl_backend *be, size_t n, unsigned seed)
 {
-	float *p = malloc(n * sizeof(float));
-	if (!p) {
+	tl_mem m = {be->alloc(be, n * sizeof(float)), 0};
+	if (!m.buf) {
 		fprintf(stderr, "tlbench: out of memory\n");
 		exit(1);
 	}
+	float *p = be->host(be, m);
 	for (size_t i = 0; i < n; i++)
 		p[i] = (float)((i * 2654435761u + seed) % 1000) * 0.001f - 0.5f;
-	return p;
+	return m;
 }
 
-/* The distinct VGG16 convolutions at 32x32: layer_NAME_{fwd,dw,dx}. */
-static void bench_layers(tl_cpu_ops *be)
+/* The distinct VGG16 convolutions at 32x32: layer_NAME_{fwd,dw,dx}, on
+ * the fast CPU backend be. */
+static void bench_layers(tl_backend *be)
 {
 	static const struct {
 		const char *name;
@@ -121,9 +126,9 @@ static void bench_layers(tl_cpu_ops *be)
 				      .oh = L[i].hw, .ow = L[i].hw};
 		size_t nx = (size_t)batch * L[i].c * L[i].hw * L[i].hw,
 		       ny = (size_t)batch * L[i].o * L[i].hw * L[i].hw, nw = (size_t)L[i].o * L[i].c * 9;
-		l.x = filled(nx, 1), l.w = filled(nw, 2), l.b = filled((size_t)L[i].o, 3);
-		l.g = filled(ny, 4), l.y = filled(ny, 5), l.dy = filled(ny, 6), l.dx = filled(nx, 7);
-		l.dw = filled(nw, 8), l.db = filled((size_t)L[i].o, 9);
+		l.x = filled(be, nx, 1), l.w = filled(be, nw, 2), l.b = filled(be, (size_t)L[i].o, 3);
+		l.g = filled(be, ny, 4), l.y = filled(be, ny, 5), l.dy = filled(be, ny, 6);
+		l.dx = filled(be, nx, 7), l.dw = filled(be, nw, 8), l.db = filled(be, (size_t)L[i].o, 9);
 		double fl = 2.0 * nw * (double)ny / L[i].o;
 		for (l.what = 0; l.what < 3; l.what++) {
 			char name[64];
@@ -133,8 +138,9 @@ static void bench_layers(tl_cpu_ops *be)
 			printf("%s %.1f GFLOP/s\n", name, fl / timed(run_layer, &l) * 1e-9);
 			fflush(stdout);
 		}
-		free(l.x), free(l.w), free(l.b), free(l.g), free(l.y), free(l.dy), free(l.dx);
-		free(l.dw), free(l.db);
+		tl_mem *all[] = {&l.x, &l.w, &l.b, &l.g, &l.y, &l.dy, &l.dx, &l.dw, &l.db};
+		for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+			be->free(be, all[k]->buf);
 	}
 }
 
@@ -312,9 +318,10 @@ int main(int argc, char **argv)
 		tl_device_close(&dev);
 	}
 	if (!strncmp(only, "layer", 5)) {
-		tl_cpu_ops be;
-		tl_cpu_fast_init(&be, pool);
-		bench_layers(&be);
+		tl_backend *be;
+		die_on(tl_cpu_open(0, pool, &be, &err), &err);
+		bench_layers(be);
+		be->destroy(be);
 	}
 	tl_pool_free(pool);
 	return 0;

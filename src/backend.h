@@ -120,6 +120,18 @@ typedef struct {
 typedef enum { TL_BE_CPU_REFERENCE = 0, TL_BE_CPU_FAST, TL_BE_OPENCL } tl_backend_kind;
 
 typedef struct tl_backend tl_backend;
+
+/* The ops of the list, numbered: TL_OP_conv_fwd, ..., TL_OP_COUNT. */
+typedef enum {
+#define TL_OP(ret, name, params) TL_OP_##name,
+#include "backend_ops.h"
+#undef TL_OP
+	TL_OP_COUNT
+} tl_op;
+
+/* The op names ("conv_fwd"), indexed by tl_op, for messages. */
+extern const char *const tl_op_names[TL_OP_COUNT];
+
 struct tl_backend {
 	tl_backend_kind kind;
 	char name[160];   /* "cpu (avx512, 2 threads)", "opencl: NVIDIA H100 (NVIDIA CUDA)" */
@@ -142,14 +154,6 @@ struct tl_backend {
 	/* Device -> host; waits for every op before it.  Returns the sticky
 	 * status (dst is undefined when it is not TL_OK). */
 	tl_status (*download)(tl_backend *be, tl_mem src, void *dst, size_t bytes, tl_err *err);
-	/* dst[i] = v for i < n (float elements). */
-	void (*fill)(tl_backend *be, tl_mem dst, float v, size_t n);
-	/* Strided 2-D copy of rows x cols floats:
-	 *   dst[r*dst_ld + c] (acc ? += : =) src[r*src_ld + c]
-	 * covers flatten, concat forward/backward and gradient accumulation;
-	 * a plain copy is rows = 1.  dst and src do not overlap. */
-	void (*copy2d)(tl_backend *be, tl_mem dst, size_t dst_ld, tl_mem src, size_t src_ld,
-		       size_t rows, size_t cols, int acc);
 	/* Wait for every op; return the sticky status (message into err). */
 	tl_status (*sync)(tl_backend *be, tl_err *err);
 	/* Release everything the backend holds (buffers must be freed first). */
@@ -164,110 +168,19 @@ struct tl_backend {
 	 * estimates); 0 on the CPU. */
 	size_t (*workspace_bytes)(tl_backend *be);
 
-	/* ---- ops (shapes in the comments; all tl_mem are float unless said) ---- */
-	/* y[n][o][oh][ow] = conv(x[n][c][h][w], w[o][c][kh][kw]) + b[o], then max(0,.)
-	 * when relu.  b may be none. */
-	void (*conv_fwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
-			 int relu, tl_mem y);
-	/* Given y (the forward output, for the relu mask) and dy: masks dy in
-	 * place when relu, then dx (+)= conv_transpose(dy, w), dw = dy (*) x,
-	 * db = sum(dy).  dx, dw, db may each be none. */
-	void (*conv_bwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
-			 int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db);
-	/* y[n][c][oh][ow] = max over each k x k window; argmax (int32) = index
-	 * within the input plane of the maximum (first maximum in row-major
-	 * window order wins a tie; NaN wins over numbers). */
-	void (*maxpool_fwd)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y,
-			    tl_mem argmax);
-	/* y alone, as maxpool_fwd computes it, for a forward no backward reads
-	 * the argmax of (inference, frozen layers); NULL: use maxpool_fwd. */
-	void (*maxpool_infer)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y);
-	/* dx[n][c][h][w] (+)= sum of dy over the outputs whose argmax is there. */
-	void (*maxpool_bwd)(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem argmax,
-			    tl_mem dx, int acc_dx);
-	/* y[n][c] = mean over hw of x[n][c][hw]. */
-	void (*gap_fwd)(tl_backend *be, int n, int c, int hw, tl_mem x, tl_mem y);
-	/* dx[n][c][hw] (+)= dy[n][c] / hw. */
-	void (*gap_bwd)(tl_backend *be, int n, int c, int hw, tl_mem dy, tl_mem dx, int acc_dx);
-	/* y[n][out] = x[n][in] . w[out][in]^T + b[out], then relu. */
-	void (*dense_fwd)(tl_backend *be, int n, int in, int out, tl_mem x, tl_mem w, tl_mem b,
-			  int relu, tl_mem y);
-	/* As conv_bwd for a dense layer: dy masked in place when relu. */
-	void (*dense_bwd)(tl_backend *be, int n, int in, int out, tl_mem x, tl_mem w, tl_mem y,
-			  int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db);
-	/* Inverted dropout over len elements: mask[i] = tl_dropout_keep(seed, i, p)
-	 * ? 1/(1-p) : 0; y = x * mask. */
-	void (*dropout_fwd)(tl_backend *be, size_t len, float p, uint64_t seed, tl_mem x,
-			    tl_mem mask, tl_mem y);
-	/* dx[i] (+)= dy[i] * mask[i]. */
-	void (*mul_acc)(tl_backend *be, size_t len, tl_mem dy, tl_mem mask, tl_mem dx, int acc_dx);
-	/* Softmax cross-entropy of logits[n][k] against labels[n] (int32),
-	 * with label smoothing eps (0 = none; PyTorch's label_smoothing): the
-	 * target is q = (1 - eps) onehot + eps / k.  stats[0..n) = each
-	 * sample's loss -sum_j q_j log softmax_j (float), stats[n..2n) = its
-	 * argmax class (int32).  dlogits (may be none) = (softmax - q) * scale,
-	 * scale = 1/n for the mean loss over the batch. */
-	void (*softmax_xent)(tl_backend *be, int n, int k, tl_mem logits, tl_mem labels,
-			     float eps, float scale, tl_mem dlogits, tl_mem stats);
-	/* One optimizer update of len parameters p from gradients g with state
-	 * m (SGD velocity or Adam first moment) and v (Adam only). */
-	void (*update)(tl_backend *be, const tl_update *u, size_t len, tl_mem p, tl_mem g,
-		       tl_mem m, tl_mem v);
-
-	/* ---- ops of GoogLeNet, AlexNet and MobileNetV2 ---- */
-	/* Depthwise conv (groups = channels): s->o == s->c, weight [c][1][kh][kw]:
-	 *   y[n][c][oy][ox] = sum_{ky,kx} x[n][c][oy*sh-ph+ky][ox*sw-pw+kx] w[c][ky][kx] + b[c]
-	 * then relu as conv_fwd; b may be none. */
-	void (*dwconv_fwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem b,
-			   int relu, tl_mem y);
-	/* As conv_bwd for the depthwise conv; dx, dw, db may each be none. */
-	void (*dwconv_bwd)(tl_backend *be, const tl_conv_shape *s, tl_mem x, tl_mem w, tl_mem y,
-			   int relu, tl_mem dy, tl_mem dx, int acc_dx, tl_mem dw, tl_mem db);
-	/* Batch norm of x[n][c][hw] per channel, then act (TL_ACT_*):
-	 *   y = (x - mean_c) * invstd_c * gamma_c + beta_c.
-	 * training: mean and the biased variance var come from the batch,
-	 *   invstd = 1/sqrt(var + eps), and the running stats move toward them:
-	 *   rmean = (1-mom) rmean + mom mean, rvar = (1-mom) rvar + mom var*m/(m-1)
-	 *   with m = n*hw (PyTorch's rule; Keras' momentum 0.999 is mom 0.001).
-	 * not training: mean = rmean, invstd = 1/sqrt(rvar + eps); running stats
-	 *   untouched.
-	 * Either way save[0..c) = mean, save[c..2c) = invstd for bn_bwd. */
-	void (*bn_fwd)(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
-		       tl_mem x, tl_mem gamma, tl_mem beta, tl_mem rmean, tl_mem rvar, tl_mem save,
-		       int act, tl_mem y);
-	/* Masks dy in place by act (from y), then dgamma_c = sum dy xhat,
-	 * dbeta_c = sum dy (overwritten; either may be none) and
-	 *   training:     dx (+)= gamma invstd / m (m dy - dbeta - xhat dgamma)
-	 *   not training: dx (+)= gamma invstd dy
-	 * with xhat = (x - mean) invstd from save; dx may be none. */
-	void (*bn_bwd)(tl_backend *be, int n, int c, int hw, int training, tl_mem x, tl_mem gamma,
-		       tl_mem save, tl_mem y, int act, tl_mem dy, tl_mem dx, int acc_dx,
-		       tl_mem dgamma, tl_mem dbeta);
-	/* Local response normalization across channels (Caffe's and PyTorch's):
-	 *   scale[n][c][i] = kk + alpha/size * sum_{c' = c-size/2 .. c+(size-1)/2} x[n][c'][i]^2
-	 *   y = x * scale^-beta
-	 * over x[n][c][hw]; scale is kept for lrn_bwd. */
-	void (*lrn_fwd)(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
-			float kk, tl_mem x, tl_mem scale, tl_mem y);
-	/* dx (+)= dy scale^-beta - (2 alpha beta / size) x
-	 *         * sum_{c' whose window holds c} dy[c'] y[c'] / scale[c'] */
-	void (*lrn_bwd)(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
-			tl_mem x, tl_mem y, tl_mem scale, tl_mem dy, tl_mem dx, int acc_dx);
-	/* Adaptive average pool (PyTorch's AdaptiveAvgPool2d) [n][c][h][w] ->
-	 * [n][c][oh][ow]: output (oy, ox) averages input rows
-	 * floor(oy h / oh) .. ceil((oy+1) h / oh) - 1, columns likewise
-	 * (outputs may share or repeat inputs: a 1x1 map pooled to 6x6 is 36
-	 * copies). */
-	void (*avgpool_fwd)(tl_backend *be, const tl_pool_shape *s, tl_mem x, tl_mem y);
-	/* dx (+)= each output's dy spread evenly over its window. */
-	void (*avgpool_bwd)(tl_backend *be, const tl_pool_shape *s, tl_mem dy, tl_mem dx,
-			    int acc_dx);
-
-	/* Number of non-finite values (NaN, +-Inf) among x[0..n). */
-	size_t (*count_nonfinite)(tl_backend *be, tl_mem x, size_t n);
+	/* ---- ops: one slot per entry of the op list, backend_ops.h (each
+	 * entry's contract is there), called as be->NAME(be, ...) ---- */
+#define TL_OP(ret, name, params) ret(*name) params;
+#include "backend_ops.h"
+#undef TL_OP
 
 	void *impl; /* the backend's own state */
 };
+
+/* The name of the first op slot of be that is NULL (maxpool_infer, which
+ * may be, aside), or NULL when every op is there: a backend factory's
+ * self-check. */
+const char *tl_backend_missing_op(const tl_backend *be);
 
 /* Record the first error of a backend (later ones are dropped) and return
  * it; ops call this and then do nothing. */

@@ -11,7 +11,11 @@
 
 #include "cpu/gemm.h"
 #include "cpu/host.h"
+#include "cpu/host.h"
 #include "cpu/ref.h"
+
+#define H TL_CPU_VIEW
+#define NONE ((tl_mem){0})
 #include "cpu/vec.h"
 #include "cpu/winograd.h"
 
@@ -328,22 +332,23 @@ static void winograd_matches_reference(void **state)
 				tl_pool *pool;
 				tl_err err;
 				tl_pool_new(&pool, threads, &err);
-				tl_cpu_ops be;
-				tl_cpu_fast_init(&be, pool);
+				tl_backend *be;
+				assert_int_equal(tl_cpu_open(0, pool, &be, &err), TL_OK);
 				char what[128];
 				snprintf(what, sizeof what, "winograd n%d c%d %dx%d o%d p%d, %s, %d thread(s)",
 					 s.n, s.c, s.h, s.w, s.o, p, tl_cpu_level_name((tl_cpu_level)lv),
 					 threads);
-				tl_wino_fwd(&be, &s, x, w, b, 1, y1, 0);
+				tl_wino_fwd(be, &s, x, w, b, 1, y1, 0);
 				expect_close_arrays(what, y1, y0, ny, 1e-4);
 				for (size_t k = 0; k < ny; k++) /* acc: y1 = g + conv(x, w) */
 					y1[k] = g[k];
-				tl_wino_fwd(&be, &s, x, w, NULL, 0, y1, 1);
+				tl_wino_fwd(be, &s, x, w, NULL, 0, y1, 1);
 				for (size_t k = 0; k < ny; k++)
 					y1[k] -= g[k];
 				expect_close_arrays(what, y1, ylin, ny, 1e-4);
-				tl_wino_dw(&be, &s, x, g, dw1);
+				tl_wino_dw(be, &s, x, g, dw1);
 				expect_close_arrays(what, dw1, dw0, nw, 1e-4);
+				be->destroy(be);
 				tl_pool_free(pool);
 			}
 		tl_cpu_force(tl_cpu_supported());
@@ -384,17 +389,18 @@ static void layers_fast_equals_reference(const vgg_layer *layers, size_t n_layer
 			tl_pool *pool;
 			tl_err err;
 			tl_pool_new(&pool, threads, &err);
-			tl_cpu_ops be;
-			tl_cpu_fast_init(&be, pool);
+			tl_backend *be;
+			assert_int_equal(tl_cpu_open(0, pool, &be, &err), TL_OK);
 			char what[96];
 			snprintf(what, sizeof what, "%s, %d thread(s)", L->name, threads);
-			be.conv_fwd(&be, &s, x, w, b, 1, y1);
+			be->conv_fwd(be, &s, H(x), H(w), H(b), 1, H(y1));
 			expect_close_arrays(what, y1, y0, ny, 1e-5);
 			memcpy(dy1, g, ny * 4);
-			be.conv_bwd(&be, &s, x, w, y1, 1, dy1, dx1, 0, dw1, db1);
+			be->conv_bwd(be, &s, H(x), H(w), H(y1), 1, H(dy1), H(dx1), 0, H(dw1), H(db1));
 			expect_close_arrays(what, dx1, dx0, nx, 1e-5);
 			expect_close_arrays(what, dw1, dw0, nw, 1e-5);
 			expect_close_arrays(what, db1, db0, (size_t)L->o, 1e-5);
+			be->destroy(be);
 			tl_pool_free(pool);
 		}
 		free(x), free(w), free(b), free(g), free(y0), free(y1), free(dy0), free(dy1);
@@ -457,18 +463,19 @@ static void conv_fast_equals_reference(const tl_conv_shape *s, const char *label
 			tl_pool *pool;
 			tl_err err;
 			tl_pool_new(&pool, threads, &err);
-			tl_cpu_ops be;
-			tl_cpu_fast_init(&be, pool);
+			tl_backend *be;
+			assert_int_equal(tl_cpu_open(0, pool, &be, &err), TL_OK);
 			char what[160];
 			snprintf(what, sizeof what, "%s, %s, %d thread(s)", label,
 				 tl_cpu_level_name((tl_cpu_level)lv), threads);
-			be.conv_fwd(&be, s, x, w, b, 1, y1);
+			be->conv_fwd(be, s, H(x), H(w), H(b), 1, H(y1));
 			expect_close_arrays(what, y1, y0, ny, 1e-4);
 			memcpy(dy1, g, ny * 4);
-			be.conv_bwd(&be, s, x, w, y1, 1, dy1, dx1, 0, dw1, db1);
+			be->conv_bwd(be, s, H(x), H(w), H(y1), 1, H(dy1), H(dx1), 0, H(dw1), H(db1));
 			expect_close_arrays(what, dx1, dx0, nx, 1e-4);
 			expect_close_arrays(what, dw1, dw0, nw, 1e-4);
 			expect_close_arrays(what, db1, db0, (size_t)s->o, 1e-4);
+			be->destroy(be);
 			tl_pool_free(pool);
 		}
 	tl_cpu_force(tl_cpu_supported());
@@ -531,16 +538,17 @@ static void new_ops_fast_equals_reference(void **state)
 		{1, 6, 9, 10, 1, 3, 0},    /* padding past the kernel: dx not as a flipped conv */
 		{2, 5, 14, 13, 3, 1, 0},   /* stride 3: three column phases */
 	};
-	tl_cpu_ops ref;
-	tl_cpu_ref_init(&ref);
+	tl_backend *ref;
+	tl_err rerr;
+	assert_int_equal(tl_cpu_open(1, NULL, &ref, &rerr), TL_OK);
 	for (int lv = TL_CPU_SCALAR; lv <= (int)tl_cpu_supported(); lv++)
 		for (int threads = 1; threads <= 3; threads++) {
 			tl_cpu_force((tl_cpu_level)lv);
 			tl_pool *pool;
 			tl_err err;
 			tl_pool_new(&pool, threads, &err);
-			tl_cpu_ops be;
-			tl_cpu_fast_init(&be, pool);
+			tl_backend *be;
+			assert_int_equal(tl_cpu_open(0, pool, &be, &err), TL_OK);
 			char what[160];
 			for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
 				tl_conv_shape s = {.n = dws[i].n, .c = dws[i].c, .h = dws[i].h, .w = dws[i].w,
@@ -558,15 +566,15 @@ static void new_ops_fast_equals_reference(void **state)
 				snprintf(what, sizeof what, "dwconv n%d c%d %dx%d s%d p%d+%d, %s, %d thread(s)",
 					 s.n, s.c, s.h, s.w, s.sh, s.ph, dws[i].pa,
 					 tl_cpu_level_name((tl_cpu_level)lv), threads);
-				ref.dwconv_fwd(&ref, &s, x, w, b, 1, y0);
-				be.dwconv_fwd(&be, &s, x, w, b, 1, y1);
+				ref->dwconv_fwd(ref, &s, H(x), H(w), H(b), 1, H(y0));
+				be->dwconv_fwd(be, &s, H(x), H(w), H(b), 1, H(y1));
 				expect_close_arrays(what, y1, y0, ny, 1e-4);
 				memcpy(g0, g, ny * 4);
 				memcpy(g1, g, ny * 4);
 				for (size_t k = 0; k < nx; k++)
 					dx0[k] = dx1[k] = 0.5f;
-				ref.dwconv_bwd(&ref, &s, x, w, y0, 1, g0, dx0, 1, dw0, db0);
-				be.dwconv_bwd(&be, &s, x, w, y0, 1, g1, dx1, 1, dw1, db1);
+				ref->dwconv_bwd(ref, &s, H(x), H(w), H(y0), 1, H(g0), H(dx0), 1, H(dw0), H(db0));
+				be->dwconv_bwd(be, &s, H(x), H(w), H(y0), 1, H(g1), H(dx1), 1, H(dw1), H(db1));
 				expect_close_arrays(what, g1, g0, ny, 0);
 				expect_close_arrays(what, dx1, dx0, nx, 1e-4);
 				expect_close_arrays(what, dw1, dw0, nw, 1e-4);
@@ -601,20 +609,20 @@ static void new_ops_fast_equals_reference(void **state)
 					memcpy(rm0c, rm0, (size_t)c * 4);
 					snprintf(what, sizeof what, "bn training%d act%d, %s, %d thread(s)",
 						 training, act, tl_cpu_level_name((tl_cpu_level)lv), threads);
-					ref.bn_fwd(&ref, n, c, hw, 1e-3f, 0.01f, training, x, ga, be_, rm0c, rv0c,
-						   s0, act, y0);
-					be.bn_fwd(&be, n, c, hw, 1e-3f, 0.01f, training, x, ga, be_, rm1, rv1,
-						  s1, act, y1);
+					ref->bn_fwd(ref, n, c, hw, 1e-3f, 0.01f, training, H(x), H(ga), H(be_), H(rm0c), H(rv0c),
+						   H(s0), act, H(y0));
+					be->bn_fwd(be, n, c, hw, 1e-3f, 0.01f, training, H(x), H(ga), H(be_), H(rm1), H(rv1),
+						  H(s1), act, H(y1));
 					expect_close_arrays(what, y1, y0, nx, 1e-4);
 					expect_close_arrays(what, rm1, rm0c, (size_t)c, 1e-5);
 					expect_close_arrays(what, rv1, rv0c, (size_t)c, 1e-5);
 					expect_close_arrays(what, s1, s0, (size_t)c * 2, 1e-5);
 					memcpy(g0, g, nx * 4);
 					memcpy(g1, g, nx * 4);
-					ref.bn_bwd(&ref, n, c, hw, training, x, ga, s0, y0, act, g0, dx0, 0, dg0,
-						   dbt0);
-					be.bn_bwd(&be, n, c, hw, training, x, ga, s0, y0, act, g1, dx1, 0, dg1,
-						  dbt1);
+					ref->bn_bwd(ref, n, c, hw, training, H(x), H(ga), H(s0), H(y0), act, H(g0), H(dx0), 0, H(dg0),
+						   H(dbt0));
+					be->bn_bwd(be, n, c, hw, training, H(x), H(ga), H(s0), H(y0), act, H(g1), H(dx1), 0, H(dg1),
+						  H(dbt1));
 					expect_close_arrays(what, g1, g0, nx, 0);
 					expect_close_arrays(what, dx1, dx0, nx, 1e-4);
 					expect_close_arrays(what, dg1, dg0, (size_t)c, 1e-4);
@@ -636,12 +644,12 @@ static void new_ops_fast_equals_reference(void **state)
 					x[k] *= 20.0f; /* activations where alpha 1e-4 matters */
 				snprintf(what, sizeof what, "lrn c%d hw%d alpha %g beta %g, %s, %d thread(s)", c,
 					 hw, alpha, beta, tl_cpu_level_name((tl_cpu_level)lv), threads);
-				ref.lrn_fwd(&ref, n, c, hw, size, alpha, beta, 1.0f, x, sc0, y0);
-				be.lrn_fwd(&be, n, c, hw, size, alpha, beta, 1.0f, x, sc1, y1);
+				ref->lrn_fwd(ref, n, c, hw, size, alpha, beta, 1.0f, H(x), H(sc0), H(y0));
+				be->lrn_fwd(be, n, c, hw, size, alpha, beta, 1.0f, H(x), H(sc1), H(y1));
 				expect_close_arrays(what, sc1, sc0, nx, 1e-5);
 				expect_close_arrays(what, y1, y0, nx, 1e-5);
-				ref.lrn_bwd(&ref, n, c, hw, size, alpha, beta, x, y0, sc0, g, dx0, 0);
-				be.lrn_bwd(&be, n, c, hw, size, alpha, beta, x, y0, sc0, g, dx1, 0);
+				ref->lrn_bwd(ref, n, c, hw, size, alpha, beta, H(x), H(y0), H(sc0), H(g), H(dx0), 0);
+				be->lrn_bwd(be, n, c, hw, size, alpha, beta, H(x), H(y0), H(sc0), H(g), H(dx1), 0);
 				expect_close_arrays(what, dx1, dx0, nx, 1e-4);
 				free(x), free(g), free(sc0), free(sc1), free(y0), free(y1), free(dx0), free(dx1);
 			}
@@ -654,17 +662,19 @@ static void new_ops_fast_equals_reference(void **state)
 				      *y1 = malloc(ny * 4), *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4);
 				snprintf(what, sizeof what, "avgpool %dx%d -> 6x6, %s, %d thread(s)", ps.h,
 					 ps.w, tl_cpu_level_name((tl_cpu_level)lv), threads);
-				ref.avgpool_fwd(&ref, &ps, x, y0);
-				be.avgpool_fwd(&be, &ps, x, y1);
+				ref->avgpool_fwd(ref, &ps, H(x), H(y0));
+				be->avgpool_fwd(be, &ps, H(x), H(y1));
 				expect_close_arrays(what, y1, y0, ny, 1e-5);
-				ref.avgpool_bwd(&ref, &ps, g, dx0, 0);
-				be.avgpool_bwd(&be, &ps, g, dx1, 0);
+				ref->avgpool_bwd(ref, &ps, H(g), H(dx0), 0);
+				be->avgpool_bwd(be, &ps, H(g), H(dx1), 0);
 				expect_close_arrays(what, dx1, dx0, nx, 1e-5);
 				free(x), free(g), free(y0), free(y1), free(dx0), free(dx1);
 			}
+			be->destroy(be);
 			tl_pool_free(pool);
 		}
 	tl_cpu_force(tl_cpu_supported());
+	ref->destroy(ref);
 }
 
 /* The tl_backend of cpu-reference and cpu carries the new ops (non-NULL)

@@ -507,9 +507,13 @@ static int dw_supported(const tl_conv_shape *s)
 	       s->sw < DW_MAXT;
 }
 
-static void dwconv_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
-		       const float *b, int relu, float *y)
+static void dwconv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x_m, tl_mem w_m, tl_mem b_m,
+		       int relu, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *b = tl_cpu_f(b_m);
+	float *y = tl_cpu_f(y_m);
 	if (!dw_supported(s)) {
 		tl_ref_dwconv_fwd_f32(s, x, w, b, relu, y);
 		return;
@@ -577,10 +581,16 @@ static void reduce_channels(void *ctx, size_t c0, size_t c1, int tid)
 	}
 }
 
-static void dwconv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
-		       const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
-		       float *db)
+static void dwconv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x_m, tl_mem w_m, tl_mem y_m,
+		       int relu, tl_mem dy_m, tl_mem dx_m, int acc_dx, tl_mem dw_m, tl_mem db_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *y = tl_cpu_f(y_m);
+	float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
+	float *dw = tl_cpu_f(dw_m);
+	float *db = tl_cpu_f(db_m);
 	if (!dw_supported(s)) {
 		tl_ref_dwconv_bwd_f32(s, x, w, y, relu, dy, dx, acc_dx, dw, db);
 		return;
@@ -614,7 +624,7 @@ static void dwconv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, c
 	tl_scratch_put(psum);
 }
 
-void tl_fast_dwconv_init(tl_cpu_ops *be)
+void tl_fast_dwconv_init(tl_backend *be)
 {
 	be->dwconv_fwd = dwconv_fwd;
 	be->dwconv_bwd = dwconv_bwd;

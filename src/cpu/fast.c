@@ -295,7 +295,7 @@ static void pad_planes(void *ctx, size_t p0, size_t p1, int tid)
 
 /* Set up the patch source for x; *owned is the padded copy to free (or
  * NULL); col_src_free releases the offsets. */
-static void col_src_init(tl_cpu_ops *be, col_src *c, const tl_conv_shape *s, const float *x,
+static void col_src_init(tl_backend *be, col_src *c, const tl_conv_shape *s, const float *x,
 			 float **owned)
 {
 	c->s = s;
@@ -356,7 +356,7 @@ static void conv_store(const void *ctx, int j0, int n, const float *ct, int ldt)
 /* y (acc=0: =, 1: +=) conv(x, A) (+ b, relu), A = weights [o][c*kh*kw]:
  * one GEMM for the whole batch whose column chunks are scattered to NCHW
  * as they finish. */
-static void conv_forward(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
+static void conv_forward(tl_backend *be, const tl_conv_shape *s, const float *x, tl_gemm_src w,
 			 const float *b, int relu, float *y, int acc)
 {
 	int K = s->c * s->kh * s->kw, N = (int)((size_t)s->n * s->oh * s->ow);
@@ -370,9 +370,13 @@ static void conv_forward(tl_cpu_ops *be, const tl_conv_shape *s, const float *x,
 	free(cs.pix);
 }
 
-static void conv_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
-		     const float *b, int relu, float *y)
+static void conv_fwd(tl_backend *be, const tl_conv_shape *s, tl_mem x_m, tl_mem w_m, tl_mem b_m,
+		     int relu, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *b = tl_cpu_f(b_m);
+	float *y = tl_cpu_f(y_m);
 	if (tl_wino_applies(s)) {
 		tl_wino_fwd(be, s, x, w, b, relu, y, 0);
 		return;
@@ -407,7 +411,7 @@ static void relu_mask_db(void *ctx, size_t o0, size_t o1, int tid)
 
 /* dx (+)= conv_transpose(dy, w) for stride 1: a forward convolution of dy
  * with the weights flipped and transposed, padding k - 1 - p. */
-static void conv_dx_stride1(tl_cpu_ops *be, const tl_conv_shape *s, const float *w,
+static void conv_dx_stride1(tl_backend *be, const tl_conv_shape *s, const float *w,
 			    const float *dy, float *dx, int acc_dx)
 {
 	int kk = s->kh * s->kw;
@@ -429,7 +433,7 @@ static void conv_dx_stride1(tl_cpu_ops *be, const tl_conv_shape *s, const float 
 }
 
 /* dx (+)= col2im(W^T dY) for any stride, in chunks of images. */
-static void conv_dx_col2im(tl_cpu_ops *be, const tl_conv_shape *s, const float *w,
+static void conv_dx_col2im(tl_backend *be, const tl_conv_shape *s, const float *w,
 			   const float *dy, float *dx, int acc_dx)
 {
 	int K = s->c * s->kh * s->kw;
@@ -451,9 +455,16 @@ static void conv_dx_col2im(tl_cpu_ops *be, const tl_conv_shape *s, const float *
 	tl_scratch_put(dyt);
 }
 
-static void conv_bwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
-		     const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw, float *db)
+static void conv_bwd(tl_backend *be, const tl_conv_shape *s, tl_mem x_m, tl_mem w_m, tl_mem y_m,
+		     int relu, tl_mem dy_m, tl_mem dx_m, int acc_dx, tl_mem dw_m, tl_mem db_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *y = tl_cpu_f(y_m);
+	float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
+	float *dw = tl_cpu_f(dw_m);
+	float *db = tl_cpu_f(db_m);
 	int K = s->c * s->kh * s->kw;
 	size_t P = (size_t)s->oh * s->ow;
 	if (relu || db) {
@@ -489,9 +500,12 @@ typedef struct {
 	const int32_t *cargmax;
 } pool_job;
 
-static void maxpool_fwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y,
-			int32_t *argmax)
+static void maxpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x_m, tl_mem y_m,
+			tl_mem argmax_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	float *y = tl_cpu_f(y_m);
+	int32_t *argmax = tl_cpu_i(argmax_m);
 	tl_fast_maxpool_fwd(be->pool, s, x, y, argmax);
 }
 
@@ -506,9 +520,12 @@ static void maxpool_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 				j->dx[pl * plane + (size_t)j->cargmax[pl * op + i]] += j->dy[pl * op + i];
 }
 
-static void maxpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,
-			const int32_t *argmax, float *dx, int acc_dx)
+static void maxpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy_m, tl_mem argmax_m,
+			tl_mem dx_m, int acc_dx)
 {
+	const float *dy = tl_cpu_f(dy_m);
+	const int32_t *argmax = tl_cpu_i(argmax_m);
+	float *dx = tl_cpu_f(dx_m);
 	size_t planes = (size_t)s->n * s->c;
 	if (!acc_dx)
 		memset(dx, 0, sizeof(float) * planes * s->h * s->w);
@@ -516,9 +533,13 @@ static void maxpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy,
 	tl_pool_split(be->pool, planes, maxpool_bwd_planes, &j);
 }
 
-static void dense_fwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
-		      const float *b, int relu, float *y)
+static void dense_fwd(tl_backend *be, int n, int in, int out, tl_mem x_m, tl_mem w_m, tl_mem b_m,
+		      int relu, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *b = tl_cpu_f(b_m);
+	float *y = tl_cpu_f(y_m);
 	tl_sgemm(be->pool, 0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 	for (int i = 0; i < n; i++)
 		for (int o = 0; o < out; o++) {
@@ -527,10 +548,16 @@ static void dense_fwd(tl_cpu_ops *be, int n, int in, int out, const float *x, co
 		}
 }
 
-static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, const float *w,
-		      const float *y, int relu, float *dy, float *dx, int acc_dx, float *dw,
-		      float *db)
+static void dense_bwd(tl_backend *be, int n, int in, int out, tl_mem x_m, tl_mem w_m, tl_mem y_m,
+		      int relu, tl_mem dy_m, tl_mem dx_m, int acc_dx, tl_mem dw_m, tl_mem db_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *w = tl_cpu_f(w_m);
+	const float *y = tl_cpu_f(y_m);
+	float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
+	float *dw = tl_cpu_f(dw_m);
+	float *db = tl_cpu_f(db_m);
 	if (relu)
 		for (size_t i = 0; i < (size_t)n * out; i++)
 			if (y[i] <= 0)
@@ -548,10 +575,8 @@ static void dense_bwd(tl_cpu_ops *be, int n, int in, int out, const float *x, co
 		}
 }
 
-void tl_cpu_fast_init(tl_cpu_ops *be, tl_pool *pool)
+void tl_cpu_fast_init(tl_backend *be)
 {
-	be->name = "fast";
-	be->pool = pool;
 	be->conv_fwd = conv_fwd;
 	be->conv_bwd = conv_bwd;
 	be->maxpool_fwd = maxpool_fwd;

@@ -259,10 +259,17 @@ static void bn_fwd_channels(void *ctx, size_t c0, size_t c1, int tid)
 	}
 }
 
-static void bn_fwd(tl_cpu_ops *be, int n, int c, int hw, float eps, float mom, int training,
-		   const float *x, const float *gamma, const float *beta, float *rmean, float *rvar,
-		   float *save, int act, float *y)
+static void bn_fwd(tl_backend *be, int n, int c, int hw, float eps, float mom, int training,
+		   tl_mem x_m, tl_mem gamma_m, tl_mem beta_m, tl_mem rmean_m, tl_mem rvar_m,
+		   tl_mem save_m, int act, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *gamma = tl_cpu_f(gamma_m);
+	const float *beta = tl_cpu_f(beta_m);
+	float *rmean = tl_cpu_f(rmean_m);
+	float *rvar = tl_cpu_f(rvar_m);
+	float *save = tl_cpu_f(save_m);
+	float *y = tl_cpu_f(y_m);
 	bn_job j = {.K = kernels(), .n = n, .c = c, .hw = hw, .training = training, .act = act,
 		    .eps = eps, .mom = mom, .x = x, .gamma = gamma, .beta = beta, .rmean = rmean,
 		    .rvar = rvar, .osave = save, .out = y};
@@ -324,10 +331,18 @@ static void bn_bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
 	}
 }
 
-static void bn_bwd(tl_cpu_ops *be, int n, int c, int hw, int training, const float *x,
-		   const float *gamma, const float *save, const float *y, int act, float *dy,
-		   float *dx, int acc_dx, float *dgamma, float *dbeta)
+static void bn_bwd(tl_backend *be, int n, int c, int hw, int training, tl_mem x_m, tl_mem gamma_m,
+		   tl_mem save_m, tl_mem y_m, int act, tl_mem dy_m, tl_mem dx_m, int acc_dx,
+		   tl_mem dgamma_m, tl_mem dbeta_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *gamma = tl_cpu_f(gamma_m);
+	const float *save = tl_cpu_f(save_m);
+	const float *y = tl_cpu_f(y_m);
+	float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
+	float *dgamma = tl_cpu_f(dgamma_m);
+	float *dbeta = tl_cpu_f(dbeta_m);
 	bn_job j = {.K = kernels(), .n = n, .c = c, .hw = hw, .training = training, .act = act,
 		    .acc = acc_dx, .x = x, .gamma = gamma, .save = save, .y = y, .dy = dy,
 		    .dx = dx, .dgamma = dgamma, .dbeta = dbeta};
@@ -403,9 +418,12 @@ static void lrn_fwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
 	tl_scratch_put(sq);
 }
 
-static void lrn_fwd(tl_cpu_ops *be, int n, int c, int hw, int size, float alpha, float beta,
-		    float kk, const float *x, float *scale, float *y)
+static void lrn_fwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+		    float kk, tl_mem x_m, tl_mem scale_m, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	float *scale = tl_cpu_f(scale_m);
+	float *y = tl_cpu_f(y_m);
 	lrn_job j = {.K = kernels(), .n = n, .c = c, .hw = hw, .size = size, .alpha = alpha,
 		     .beta = beta, .kk = kk, .x = x, .oscale = scale, .out = y,
 		     .blocks = ((size_t)hw + LRN_BLOCK - 1) / LRN_BLOCK};
@@ -450,10 +468,14 @@ static void lrn_bwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
 	tl_scratch_put(t);
 }
 
-static void lrn_bwd(tl_cpu_ops *be, int n, int c, int hw, int size, float alpha, float beta,
-		    const float *x, const float *y, const float *scale, const float *dy, float *dx,
-		    int acc_dx)
+static void lrn_bwd(tl_backend *be, int n, int c, int hw, int size, float alpha, float beta,
+		    tl_mem x_m, tl_mem y_m, tl_mem scale_m, tl_mem dy_m, tl_mem dx_m, int acc_dx)
 {
+	const float *x = tl_cpu_f(x_m);
+	const float *y = tl_cpu_f(y_m);
+	const float *scale = tl_cpu_f(scale_m);
+	const float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
 	lrn_job j = {.K = kernels(), .n = n, .c = c, .hw = hw, .size = size, .alpha = alpha,
 		     .beta = beta, .acc = acc_dx, .x = x, .y = y, .scale = scale, .dy = dy,
 		     .dx = dx, .blocks = ((size_t)hw + LRN_BLOCK - 1) / LRN_BLOCK};
@@ -488,20 +510,24 @@ static void avg_bwd_planes(void *ctx, size_t p0, size_t p1, int tid)
 			       j->acc);
 }
 
-static void avgpool_fwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *x, float *y)
+static void avgpool_fwd(tl_backend *be, const tl_pool_shape *s, tl_mem x_m, tl_mem y_m)
 {
+	const float *x = tl_cpu_f(x_m);
+	float *y = tl_cpu_f(y_m);
 	avg_job j = {s, x, y, 0};
 	tl_pool_split(be->pool, (size_t)s->n * s->c, avg_fwd_planes, &j);
 }
 
-static void avgpool_bwd(tl_cpu_ops *be, const tl_pool_shape *s, const float *dy, float *dx,
+static void avgpool_bwd(tl_backend *be, const tl_pool_shape *s, tl_mem dy_m, tl_mem dx_m,
 			int acc_dx)
 {
+	const float *dy = tl_cpu_f(dy_m);
+	float *dx = tl_cpu_f(dx_m);
 	avg_job j = {s, dy, dx, acc_dx};
 	tl_pool_split(be->pool, (size_t)s->n * s->c, avg_bwd_planes, &j);
 }
 
-void tl_fast_norm_init(tl_cpu_ops *be)
+void tl_fast_norm_init(tl_backend *be)
 {
 	be->bn_fwd = bn_fwd;
 	be->bn_bwd = bn_bwd;

@@ -572,7 +572,7 @@ static void wt_grad(void *ctx, size_t o0, size_t o1, int tid)
 /* C[xi] (acc: +)= op(A[xi]) op(B[xi]) for the 16 tile positions xi, as one
  * batched GEMM: A[xi] is M x K at a + xi * M * K (lda K, or lda M with ta),
  * B[xi] K x N at b + xi * K * N (ldb N, or K with tb), C[xi] at c + xi * M * N. */
-static void gemm16(tl_cpu_ops *be, int M, int N, int K, const float *a, int ta, const float *b,
+static void gemm16(tl_backend *be, int M, int N, int K, const float *a, int ta, const float *b,
 		   int tb, float *c, int acc)
 {
 	tl_gemm_matrix ma[16], mb[16];
@@ -741,7 +741,7 @@ static void sum_du(void *ctx, size_t i0, size_t i1, int tid)
 }
 
 /* Per-thread buffers for chunks of nbc images (apk: dM packing, dW only). */
-static void fused_init(fused *f, tl_cpu_ops *be, int dwpath)
+static void fused_init(fused *f, tl_backend *be, int dwpath)
 {
 	const tl_conv_shape *s = f->j.s;
 	int nt = tl_pool_size(be->pool), tpi = f->j.th * f->j.tw;
@@ -777,7 +777,7 @@ static void fused_init(fused *f, tl_cpu_ops *be, int dwpath)
 	f->dyt = pick(dy_transform, dy_transform16, &f->j);
 }
 
-static void fused_free(fused *f, tl_cpu_ops *be)
+static void fused_free(fused *f, tl_backend *be)
 {
 	int nt = tl_pool_size(be->pool);
 	for (int t = 0; t < nt; t++) {
@@ -792,7 +792,7 @@ static void fused_free(fused *f, tl_cpu_ops *be)
 
 /* The forward pass as whole-batch stages with a batched GEMM between them:
  * for U too big to stay in cache next to every thread's chunk. */
-static void wino_fwd_batched(tl_cpu_ops *be, const tl_conv_shape *s, const float *x,
+static void wino_fwd_batched(tl_backend *be, const tl_conv_shape *s, const float *x,
 			     const float *w, const float *b, int relu, float *y, int acc)
 {
 	int th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, nbmax = chunk(s, th * tw);
@@ -824,7 +824,7 @@ unsigned long tl_wino_runs(void)
 	return __atomic_load_n(&wino_runs, __ATOMIC_RELAXED);
 }
 
-void tl_wino_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
+void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
 		 const float *b, int relu, float *y, int acc)
 {
 	__atomic_add_fetch(&wino_runs, 1, __ATOMIC_RELAXED);
@@ -852,7 +852,7 @@ void tl_wino_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const f
 }
 
 /* Weight gradient through image chunks on each thread, summed per slice. */
-static void wino_dw_fused(tl_cpu_ops *be, const tl_conv_shape *s, const float *x,
+static void wino_dw_fused(tl_backend *be, const tl_conv_shape *s, const float *x,
 			  const float *dy, float *dw)
 {
 	fused f;
@@ -880,7 +880,7 @@ static void wino_dw_fused(tl_cpu_ops *be, const tl_conv_shape *s, const float *x
 	fused_free(&f, be);
 }
 
-void tl_wino_dw(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *dy,
+void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const float *dy,
 		float *dw)
 {
 	__atomic_add_fetch(&wino_runs, 1, __ATOMIC_RELAXED);

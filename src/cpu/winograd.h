@@ -26,11 +26,11 @@ int tl_wino_applies(const tl_conv_shape *s);
 unsigned long tl_wino_runs(void);
 
 /* y (acc: +=) conv(x, w) + b, relu.  x [n][c][h][w], w [o][c][3][3]. */
-void tl_wino_fwd(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *w,
+void tl_wino_fwd(tl_backend *be, const tl_conv_shape *s, const float *x, const float *w,
 		 const float *b, int relu, float *y, int acc);
 
 /* dw = d loss / d w given dy [n][o][oh][ow] (already relu-masked). */
-void tl_wino_dw(tl_cpu_ops *be, const tl_conv_shape *s, const float *x, const float *dy,
+void tl_wino_dw(tl_backend *be, const tl_conv_shape *s, const float *x, const float *dy,
 		float *dw);
 
 #endif

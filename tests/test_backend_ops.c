@@ -1,5 +1,11 @@
-/* test_ocl.c - every op of the OpenCL backend against the CPU reference
- * backend, both driven through the same tl_backend interface.
+/* test_backend_ops.c - every op of the list (src/backend_ops.h) on every
+ * backend against the scalar reference backend (cpu-reference), both
+ * driven through the same tl_backend interface (ggml's test-backend-ops):
+ * the fast CPU backend at every SIMD level this CPU runs with 1 and 2
+ * threads, then OpenCL.  The table ops_tests[] names the ops each test
+ * runs; the test every_op_has_a_test fails when an op of the list is in
+ * none.  The gradients themselves are checked by finite differences on the
+ * double reference in test_ops.c.
  *
  * Shapes are small and odd (7x5 maps, 13 channels) so that CLBlast takes
  * its padded paths and PoCL compiles quickly: stride 2, 1x1, 3x3 pad 1,
@@ -13,8 +19,11 @@
  * training and inference with each activation, LRN.  Dropout masks, argmax, copies and fills must match bit for bit;
  * arithmetic within atol + rtol * |want|.
  *
- * The device: TL_TEST_OPENCL=P:D, else the first GPU, else platform 0
- * device 0 (PoCL on CI).  With no OpenCL platform it exits 77 (skip). */
+ * The OpenCL device: TL_TEST_OPENCL=P:D, else the first GPU, else
+ * platform 0 device 0 (PoCL on CI); with no OpenCL platform (or a build
+ * without OpenCL) only the CPU backends run.  The tests marked OpenCL-only
+ * in the table (workspace chunking, Winograd and Sconvgemm paths, sticky
+ * errors, the device list) run on OpenCL alone. */
 #include "tl_test.h"
 
 #include <float.h>
@@ -22,11 +31,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "cpu/cpu.h"
 #include "cpu/host.h"
+#ifdef TL_HAVE_OPENCL
 #include "ocl/ocl.h"
+#endif
 
-static tl_backend *B[2]; /* [0] cpu reference, [1] opencl */
+static tl_backend *B[2]; /* [0] cpu reference, [1] the backend under test */
 static int plat, dev;
+
+/* Whether B[1] is OpenCL (then the device-specific expectations hold). */
+static int is_ocl(void)
+{
+	return B[1]->kind == TL_BE_OPENCL;
+}
 
 static uint32_t rng = 12345;
 static float frand(void)
@@ -79,7 +98,7 @@ static void fetch(int b, twin t, void *out)
 		fail_msg("download from %s: %s", B[b]->name, err.msg);
 }
 
-/* Both copies of t agree within atol + rtol * |cpu|. */
+/* Both copies of t agree within atol + rtol * |reference|. */
 static void tw_check(twin t, double atol, double rtol, const char *what)
 {
 	float *h[2];
@@ -89,13 +108,13 @@ static void tw_check(twin t, double atol, double rtol, const char *what)
 	}
 	for (size_t i = 0; i < t.n; i++)
 		if (!(fabs((double)h[1][i] - h[0][i]) <= atol + rtol * fabs(h[0][i])))
-			fail_msg("%s[%zu]: opencl %.9g, cpu %.9g (atol %g, rtol %g)", what, i, h[1][i],
-				 h[0][i], atol, rtol);
+			fail_msg("%s[%zu]: %s %.9g, reference %.9g (atol %g, rtol %g)", what, i,
+				 B[1]->name, h[1][i], h[0][i], atol, rtol);
 	free(h[0]);
 	free(h[1]);
 }
 
-/* The cpu copy of t, uploaded over the opencl one (so that both backward
+/* The reference copy of t, uploaded over the tested one (so that both backward
  * passes start from the same forward output). */
 static void tw_sync_from_cpu(twin t)
 {
@@ -106,7 +125,7 @@ static void tw_sync_from_cpu(twin t)
 	free(h);
 }
 
-/* Both copies of t agree within rtol * max |cpu|: for sums of many terms
+/* Both copies of t agree within rtol * max |reference|: for sums of many terms
  * (weight and bias gradients), whose rounding scales with the terms, not
  * with a result where they cancel. */
 static void tw_check_norm(twin t, double rtol, const char *what)
@@ -121,8 +140,8 @@ static void tw_check_norm(twin t, double rtol, const char *what)
 		big = fabs(h[0][i]) > big ? fabs(h[0][i]) : big;
 	for (size_t i = 0; i < t.n; i++)
 		if (!(fabs((double)h[1][i] - h[0][i]) <= rtol * big))
-			fail_msg("%s[%zu]: opencl %.9g, cpu %.9g (rtol %g of max %g)", what, i, h[1][i],
-				 h[0][i], rtol, big);
+			fail_msg("%s[%zu]: %s %.9g, reference %.9g (rtol %g of max %g)", what, i,
+				 B[1]->name, h[1][i], h[0][i], rtol, big);
 	free(h[0]);
 	free(h[1]);
 }
@@ -137,7 +156,8 @@ static void tw_same(twin t, const char *what)
 	}
 	for (size_t i = 0; i < t.n; i++)
 		if (h[0][i] != h[1][i])
-			fail_msg("%s[%zu]: opencl 0x%08x, cpu 0x%08x", what, i, h[1][i], h[0][i]);
+			fail_msg("%s[%zu]: %s 0x%08x, reference 0x%08x", what, i, B[1]->name, h[1][i],
+				 h[0][i]);
 	free(h[0]);
 	free(h[1]);
 }
@@ -181,7 +201,7 @@ static tl_conv_shape asym_shape(int n, int c, int h, int w, int o, int kh, int k
 	return cs;
 }
 
-/* Forward and backward of one shape on backend ocl (B[1] swapped in). */
+/* Forward and backward of one shape on both backends. */
 static void conv_case(const tl_conv_shape *s, int bias, int relu, int acc_dx, int grads)
 {
 	size_t nx = (size_t)s->n * s->c * s->h * s->w, nw = (size_t)s->o * s->c * s->kh * s->kw;
@@ -216,6 +236,7 @@ static void conv_case(const tl_conv_shape *s, int bias, int relu, int acc_dx, in
 		tw_free(all[i]);
 }
 
+#ifdef TL_HAVE_OPENCL
 /* The least workspace one image of s needs: im2col's col [K][P] and
  * wide [O][P] unless both Winograd passes take it, and their V and M
  * ([16][channels][tiles]) where they do. */
@@ -234,6 +255,7 @@ static size_t one_image_bytes(const tl_conv_shape *s)
 	wd = wd > c * t1 ? wd : c * t1;
 	return (ws + wd) * 4;
 }
+#endif
 
 static void conv_all(int prepared)
 {
@@ -279,14 +301,16 @@ static void conv_all(int prepared)
 		{conv_shape(4, 31, 41, 33, 40, 3, 3, 1, 1), 1, 1, 0, 6, 0},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		int wino = tl_ocl_winograd(&cases[i].s, 0) | tl_ocl_winograd(&cases[i].s, 1) << 1;
-		if (wino != cases[i].wino)
-			fail_msg("case %zu: Winograd %d, expected %d (TL_WINOGRAD=0 set?)", i, wino,
-				 cases[i].wino);
-		tl_backend *main_ocl = B[1], *fresh = NULL;
-		if (prepared) {
-			B[1]->prepare_conv(B[1], &cases[i].s);
-		} else {
+		tl_backend *main_be = B[1], *fresh = NULL;
+#ifdef TL_HAVE_OPENCL
+		if (is_ocl()) {
+			int wino = tl_ocl_winograd(&cases[i].s, 0) |
+				   tl_ocl_winograd(&cases[i].s, 1) << 1;
+			if (wino != cases[i].wino)
+				fail_msg("case %zu: Winograd %d, expected %d (TL_WINOGRAD=0 set?)", i,
+					 wino, cases[i].wino);
+		}
+		if (!prepared) {
 			/* a backend with no workspace: it grows to one image, so
 			 * every image is a chunk and dW accumulates across them */
 			tl_err err;
@@ -294,25 +318,33 @@ static void conv_all(int prepared)
 				fail_msg("%s", err.msg);
 			B[1] = fresh;
 		}
+#endif
+		if (prepared)
+			B[1]->prepare_conv(B[1], &cases[i].s);
 		conv_case(&cases[i].s, cases[i].bias, cases[i].relu, cases[i].acc, cases[i].grads);
+#ifdef TL_HAVE_OPENCL
 		if (fresh) {
 			size_t per = one_image_bytes(&cases[i].s);
 			size_t ws = fresh->workspace_bytes(fresh);
 			if (ws < per)
 				fail_msg("case %zu: workspace %zu bytes, one image needs %zu", i, ws, per);
 			fresh->destroy(fresh);
-			B[1] = main_ocl;
+			B[1] = main_be;
 		}
+#else
+		(void)fresh, (void)main_be;
+#endif
 	}
 }
 
 static void conv_one_chunk(void **state)
 {
 	conv_all(1);
-	if (B[1]->workspace_bytes(B[1]) == 0)
+	if (is_ocl() && B[1]->workspace_bytes(B[1]) == 0)
 		fail_msg("prepare_conv reserved no workspace");
 }
 
+#ifdef TL_HAVE_OPENCL
 static void conv_image_chunks(void **state)
 {
 	conv_all(0);
@@ -363,6 +395,7 @@ static void conv_convgemm(void **state)
 	}
 	unsetenv("TL_OCL_CONVGEMM");
 }
+#endif
 
 /* ---- pooling ---- */
 
@@ -634,7 +667,7 @@ static void batchnorm(void **state)
 	bn_case(4, 437, 1, TL_ACT_RELU6, 1, 7);
 	bn_case(4, 437, 0, TL_ACT_RELU, 0, 7);
 	bn_case(1, 1, 0, TL_ACT_NONE, 0, 7); /* one value per channel (inference) */
-	/* channels of 2 and 4+ chunks (ocl.c's BN_CHUNK = 4096 values): the
+	/* channels of 2 and 4+ chunks (ocl/ops.c's BN_CHUNK = 4096 values): the
 	 * two-level sums, with a short last chunk */
 	bn_case(4, 2209, 1, TL_ACT_RELU6, 0, 7);
 	bn_case(3, 6001, 1, TL_ACT_NONE, 1, 1);
@@ -872,8 +905,40 @@ static void nonfinite(void **state)
 	tw_free(x);
 }
 
+/* maxpool_infer (where a backend has one: NULL means maxpool_fwd
+ * serves) gives maxpool_fwd's y, bit for bit. */
+static void maxpool_infer(void **state)
+{
+	if (!B[1]->maxpool_infer)
+		skip();
+	const int cases[][7] = {{2, 13, 7, 5, 3, 2, 0}, {2, 13, 7, 5, 3, 1, 1}, {1, 3, 13, 13, 3, 2, 1}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const int *c = cases[i];
+		tl_pool_shape ps = {c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+				    tl_pool_out(c[2], c[4], c[5], c[6], 1),
+				    tl_pool_out(c[3], c[4], c[5], c[6], 1)};
+		size_t nx = (size_t)ps.n * ps.c * ps.h * ps.w, ny = (size_t)ps.n * ps.c * ps.oh * ps.ow;
+		twin x = tw_new(nx, NULL), y = tw_new(ny, NULL), yi = tw_new(ny, NULL);
+		twin am = tw_new(ny, NULL);
+		BOTH(maxpool_fwd, &ps, M(x), M(y), M(am));
+		B[1]->maxpool_infer(B[1], &ps, x.m[1], yi.m[1]);
+		sync_ok();
+		float *a = malloc(ny * 4), *b = malloc(ny * 4);
+		fetch(1, y, a);
+		fetch(1, yi, b);
+		assert_memory_equal(a, b, ny * 4);
+		tw_same(y, "maxpool y");
+		free(a);
+		free(b);
+		twin all[] = {x, y, yi, am};
+		for (size_t k = 0; k < 4; k++)
+			tw_free(all[k]);
+	}
+}
+
 /* ---- errors ---- */
 
+#ifdef TL_HAVE_OPENCL
 static void errors_are_sticky(void **state)
 {
 	tl_backend *be;
@@ -931,15 +996,114 @@ static void list_devices(void **state)
 	assert_non_null(strstr(buf, "compute units"));
 	free(buf);
 }
+#endif
 
-int main(void)
+/* ---- the table ---- */
+
+#define MAX_OPS 8
+typedef struct {
+	const char *name;
+	CMUnitTestFunction fn;
+	int opencl_only; /* device paths the CPU has no counterpart of */
+	tl_op ops[MAX_OPS]; /* the ops it runs against the reference, to TL_OP_COUNT */
+} op_test;
+
+#define T(fn, only, ...) {#fn, fn, only, {__VA_ARGS__, TL_OP_COUNT}}
+static const op_test ops_tests[] = {
+	T(conv_one_chunk, 0, TL_OP_conv_fwd, TL_OP_conv_bwd),
+#ifdef TL_HAVE_OPENCL
+	T(conv_image_chunks, 1, TL_OP_conv_fwd, TL_OP_conv_bwd),
+	T(conv_wino_chunked_split, 1, TL_OP_conv_fwd, TL_OP_conv_bwd),
+	T(conv_convgemm, 1, TL_OP_conv_fwd, TL_OP_conv_bwd),
+#endif
+	T(maxpool, 0, TL_OP_maxpool_fwd, TL_OP_maxpool_bwd),
+	T(maxpool_padded, 0, TL_OP_maxpool_fwd, TL_OP_maxpool_bwd),
+	T(maxpool_infer, 0, TL_OP_maxpool_infer, TL_OP_maxpool_fwd),
+	T(avgpool, 0, TL_OP_avgpool_fwd, TL_OP_avgpool_bwd),
+	T(dwconv, 0, TL_OP_dwconv_fwd, TL_OP_dwconv_bwd),
+	T(batchnorm, 0, TL_OP_bn_fwd, TL_OP_bn_bwd),
+	T(lrn, 0, TL_OP_lrn_fwd, TL_OP_lrn_bwd),
+	T(reductions_deterministic, 0, TL_OP_dwconv_bwd, TL_OP_bn_fwd, TL_OP_bn_bwd, TL_OP_copy2d),
+	T(gap, 0, TL_OP_gap_fwd, TL_OP_gap_bwd),
+	T(dense, 0, TL_OP_dense_fwd, TL_OP_dense_bwd),
+	T(dropout, 0, TL_OP_dropout_fwd, TL_OP_mul_acc),
+	T(softmax, 0, TL_OP_softmax_xent),
+	T(update, 0, TL_OP_update),
+	T(copies, 0, TL_OP_copy2d, TL_OP_fill),
+	T(nonfinite, 0, TL_OP_count_nonfinite),
+#ifdef TL_HAVE_OPENCL
+	T(errors_are_sticky, 1, TL_OP_fill, TL_OP_dwconv_fwd),
+	T(list_devices, 1, TL_OP_COUNT),
+#endif
+};
+#undef T
+enum { N_TESTS = sizeof ops_tests / sizeof ops_tests[0] };
+
+/* Every op of the list has a test above (an op added to backend_ops.h
+ * without one fails here), and the backend under test has every slot. */
+static void every_op_has_a_test(void **state)
+{
+	for (int op = 0; op < TL_OP_COUNT; op++) {
+		int found = 0;
+		for (size_t i = 0; i < N_TESTS && !found; i++)
+			for (int k = 0; ops_tests[i].ops[k] != TL_OP_COUNT; k++)
+				found |= ops_tests[i].ops[k] == (tl_op)op;
+		if (!found)
+			fail_msg("op %s has no test in ops_tests[]", tl_op_names[op]);
+	}
+	const char *missing = tl_backend_missing_op(B[1]);
+	if (missing)
+		fail_msg("%s has no %s", B[1]->name, missing);
+}
+
+/* Run the table against B[1] (name: the group's). */
+static int run_table(const char *name)
+{
+	struct CMUnitTest t[N_TESTS + 1];
+	size_t n = 0;
+	t[n++] = (struct CMUnitTest)cmocka_unit_test(every_op_has_a_test);
+	for (size_t i = 0; i < N_TESTS; i++)
+		if (is_ocl() || !ops_tests[i].opencl_only)
+			t[n++] = (struct CMUnitTest){ops_tests[i].name, ops_tests[i].fn, NULL, NULL, NULL};
+	printf("# %s vs %s\n", B[1]->name, B[0]->name);
+	return _cmocka_run_group_tests(name, t, n, NULL, NULL);
+}
+
+/* The fast CPU backend at every level this CPU runs, 1 and 2 threads. */
+static int run_cpu(void)
+{
+	int failed = 0;
+	tl_err err;
+	for (int l = TL_CPU_SCALAR; l <= (int)tl_cpu_supported(); l++)
+		for (int threads = 1; threads <= 2; threads++) {
+			tl_pool *pool;
+			tl_cpu_force((tl_cpu_level)l);
+			if (tl_pool_new(&pool, threads, &err) != TL_OK ||
+			    tl_cpu_open(0, pool, &B[1], &err) != TL_OK) {
+				fprintf(stderr, "%s\n", err.msg);
+				return 1;
+			}
+			char name[64];
+			snprintf(name, sizeof name, "fast cpu %s, %d thread%s",
+				 tl_cpu_level_name((tl_cpu_level)l), threads, threads > 1 ? "s" : "");
+			failed |= run_table(name);
+			B[1]->destroy(B[1]);
+			tl_pool_free(pool);
+		}
+	tl_cpu_force(tl_cpu_supported());
+	return failed;
+}
+
+#ifdef TL_HAVE_OPENCL
+/* OpenCL, when a device is there: 0 run or skipped, else failed. */
+static int run_opencl(void)
 {
 	tl_err err;
 	const char *want = getenv("TL_TEST_OPENCL");
 	if (want && *want) {
 		if (sscanf(want, "%d:%d", &plat, &dev) != 2) {
 			fprintf(stderr, "TL_TEST_OPENCL=%s: expected PLATFORM:DEVICE\n", want);
-			return 2;
+			return 1;
 		}
 	} else if (tl_ocl_find_gpu(&plat, &dev) != TL_OK) {
 		plat = dev = 0;
@@ -951,47 +1115,35 @@ int main(void)
 	if (devnull)
 		fclose(devnull);
 	if (st != TL_OK) {
-		printf("SKIP: %s\n", err.msg);
-		return 77;
+		printf("# SKIP opencl: %s\n", err.msg);
+		return 0;
 	}
 	st = tl_ocl_open(plat, dev, &B[1], &err);
 	if (st == TL_EUSAGE) {
-		printf("SKIP: no OpenCL device %d:%d: %s\n", plat, dev, err.msg);
-		return 77;
+		printf("# SKIP opencl: no OpenCL device %d:%d: %s\n", plat, dev, err.msg);
+		return 0;
 	}
 	if (st != TL_OK) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
+	int failed = run_table("opencl");
+	B[1]->destroy(B[1]);
+	return failed;
+}
+#endif
+
+int main(void)
+{
+	tl_err err;
 	if (tl_cpu_open(1, NULL, &B[0], &err) != TL_OK) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
-	printf("# %s vs %s\n", B[1]->name, B[0]->name);
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(conv_one_chunk),
-		cmocka_unit_test(conv_image_chunks),
-		cmocka_unit_test(conv_wino_chunked_split),
-		cmocka_unit_test(conv_convgemm),
-		cmocka_unit_test(maxpool),
-		cmocka_unit_test(maxpool_padded),
-		cmocka_unit_test(avgpool),
-		cmocka_unit_test(dwconv),
-		cmocka_unit_test(batchnorm),
-		cmocka_unit_test(lrn),
-		cmocka_unit_test(reductions_deterministic),
-		cmocka_unit_test(gap),
-		cmocka_unit_test(dense),
-		cmocka_unit_test(dropout),
-		cmocka_unit_test(softmax),
-		cmocka_unit_test(update),
-		cmocka_unit_test(copies),
-		cmocka_unit_test(nonfinite),
-		cmocka_unit_test(errors_are_sticky),
-		cmocka_unit_test(list_devices),
-	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = run_cpu();
+#ifdef TL_HAVE_OPENCL
+	failed |= run_opencl();
+#endif
 	B[0]->destroy(B[0]);
-	B[1]->destroy(B[1]);
 	return failed ? 1 : 0;
 }
