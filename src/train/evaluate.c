@@ -181,6 +181,14 @@ static tl_status write_json(const tl_eval_opts *o, const char *network, const ch
 	json_object_set_new(j, "loss", json_real(res->loss));
 	json_object_set_new(j, "macro_f1", json_real(res->macro_f1));
 	json_object_set_new(j, "latency_ms", json_real(res->latency_ms));
+	json_t *lat = json_object();
+	json_object_set_new(lat, "median_ms", json_real(res->latency.median_ms));
+	json_object_set_new(lat, "min_ms", json_real(res->latency.min_ms));
+	json_object_set_new(lat, "p90_ms", json_real(res->latency.p90_ms));
+	json_object_set_new(lat, "reps", json_integer(res->latency.reps));
+	json_object_set_new(lat, "threads", json_integer(res->threads));
+	json_object_set_new(lat, "busy", json_boolean(res->latency.busy));
+	json_object_set_new(j, "latency", lat);
 	json_object_set_new(j, "images_per_s", json_real(res->images_per_s));
 	json_object_set_new(j, "batch", json_integer(batch));
 	json_object_set_new(j, "device", jstr(device));
@@ -293,7 +301,9 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		goto out;
 	}
 	res->macro_f1 = tl_metrics_prf(&m, prf, prf + in->n_classes, prf + 2 * in->n_classes);
-	res->latency_ms = tl_latency_ms(net, 21);
+	tl_latency_measure(net, 21, &res->latency);
+	res->latency_ms = res->latency.median_ms;
+	res->threads = dev.pool ? tl_pool_size(dev.pool) : 1;
 	res->images_per_s = compute > 0 ? n / compute : 0;
 	if (o->json)
 		st = write_json(o, net->model, split, res, &m, prf, batch, dev.be->name, in, o->json, err);
@@ -305,8 +315,10 @@ tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_
 		(unsigned long long)n);
 	fprintf(out, "accuracy:    %.4f\nloss:        %.4f\nmacro F1:    %.4f\n", res->accuracy,
 		res->loss, res->macro_f1);
-	fprintf(out, "latency:     %.3f ms per image (batch 1, median of 21); %.1f images/s at batch %d (%s)\n\n",
-		res->latency_ms, res->images_per_s, batch, dev.be->name);
+	char lat_text[400];
+	tl_latency_text(&res->latency, res->threads, dev.be->name, lat_text, sizeof lat_text);
+	fprintf(out, "latency:     %s\nthroughput:  %.1f images/s at batch %d (%s)\n\n", lat_text,
+		res->images_per_s, batch, dev.be->name);
 	tl_metrics_print(&m, (const char *const *)in->class_names, out);
 out:
 	free(rec);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "tl.h"
+#include "train/forward.h"
 
 typedef struct {
 	const char *model_path; /* safetensors with the head (tltrain's best.safetensors) */
@@ -28,6 +29,8 @@ typedef struct {
 	uint64_t n;
 	double accuracy, loss, macro_f1;
 	double latency_ms;     /* one image, batch 1, median of 21 */
+	tl_latency latency;    /* the same passes: fastest, 90th percentile, busy */
+	int threads;           /* the threads they ran on */
 	double images_per_s;   /* batched throughput over the split */
 } tl_eval_result;
 
@@ -35,7 +38,8 @@ typedef struct {
  * checks its classes and normalization against the shard, and writes the
  * report to out (text; may be NULL) and to o->json (when set) as one
  * JSON object: producer "tleval", model (the file), network, shard,
- * split, n, accuracy, loss, macro_f1, latency_ms (batch 1),
+ * split, n, accuracy, loss, macro_f1, latency_ms (batch 1, the
+ * median), latency {median_ms, min_ms, p90_ms, reps, threads, busy},
  * images_per_s, batch, device, classes, per_class [{class, precision,
  * recall, f1, support}] and confusion [true][predicted]. */
 tl_status tl_evaluate(const tl_eval_opts *o, FILE *out, tl_eval_result *res, tl_err *err);

@@ -62,7 +62,7 @@ nothing_left "odd files" . x.npy
 "$BIN/tltrain" -q -m squeezenet -w "$W" -d s32.tls -s feature -e 2 -o run || exit 1
 want=$(sed -n 's/^test accuracy: *//p' run/report.txt)
 run 0 "evaluate" -- "$E" -w run/best.safetensors -d s32.tls
-out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:"
+out_has "evaluate" "accuracy:    $want" "macro F1:" "confusion matrix" "latency:" "median of 21; fastest" "90th percentile" "throughput:"
 run 0 "evaluate to a file" -- "$E" -q -w run/best.safetensors -d s32.tls -o rep.txt
 grep -qF "accuracy:    $want" rep.txt && ok "report file" || bad "report file: $(head -3 rep.txt)"
 # issue 28 item 7: -o NAME.json (or --json) writes the report as JSON
@@ -86,6 +86,9 @@ for i, p in enumerate(pc):
     assert abs(p["recall"] - (cm[i][i] / p["support"] if p["support"] else 0)) < 1e-9, p
 assert abs(r["macro_f1"] - sum(p["f1"] for p in pc) / k) < 1e-9
 assert r["latency_ms"] > 0 and r["images_per_s"] > 0 and r["batch"] > 0 and r["device"].startswith("cpu"), r
+L = r["latency"]
+assert L["min_ms"] <= L["median_ms"] <= L["p90_ms"] and L["median_ms"] == r["latency_ms"], L
+assert L["reps"] == 21 and L["threads"] >= 1 and L["busy"] == (L["p90_ms"] > 1.5 * L["min_ms"]), L
 assert r["loss"] > 0
 PY
 run 0 "--json to stdout" -- "$E" -q --json -w run/best.safetensors -d s32.tls --split val

@@ -38,7 +38,7 @@ done
 for fit in crop stretch pad; do
 	for size in "-r 32" "--size 40x24" "--size 16x24"; do
 		name="photos $fit $size"
-		run 0 "$name" -- "$P" -q $size --fit "$fit" --dtype u8 --norm none -o ph.tls ph
+		run 0 "$name" -- "$P" -q $size --fit "$fit" --dtype u8 --norm none --force -o ph.tls ph
 		if "$PY" "$CHECK" ph.tls ph ph.list "$fit" >check.out; then
 			ok "$name: $(tail -1 check.out)"
 		else
