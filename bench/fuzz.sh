@@ -50,6 +50,7 @@ for n in $names; do
 	csv) srcs="$top/src/data/csv.c $top/src/data/src_csv.c $top/src/data/source.c
 	           $top/src/data/src_folder.c $top/src/data/src_archive.c $top/src/data/src_cifar.c
 	           $top/src/data/src_pycifar.c $top/src/data/cifar.c $top/src/data/pickle.c
+	           $top/src/data/shard.c
 	           $top/src/infile.c" ;;
 	# pth: torch.save files, zip (libarchive) or legacy, into tensors (nn/pth.c)
 	pth) srcs="$top/src/nn/pth.c $top/src/data/pickle.c $top/src/nn/safetensors.c
