@@ -18,6 +18,7 @@
 #include "train/evaluate.h"
 #include "train/extract.h"
 #include "train/grid.h"
+#include "train/settings.h"
 #include "data/image.h"
 #include "nn/models.h"
 #include "nn/registry.h"
@@ -102,13 +103,15 @@ static int parse_args(int argc, char **argv, eval_args *a)
 	o->device = "auto";
 	long v;
 	int c;
+	const char *what;
+	char spec[32], prec[8]; /* --device, --precision as tltrain stores them (checked) */
 	while ((c = getopt_long(argc, argv, "m:w:d:o:b:j:qhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (!tl_model_known(optarg)) {
-				char what[300];
-				snprintf(what, sizeof what, "-m: expected %s", tl_model_list());
-				return bad(what, optarg);
+				char msg[300];
+				snprintf(msg, sizeof msg, "-m: expected %s", tl_model_list());
+				return bad(msg, optarg);
 			}
 			o->model = tl_model_find(optarg)->name; /* an alias: the name files record */
 			a->model_given = 1;
@@ -153,25 +156,24 @@ static int parse_args(int argc, char **argv, eval_args *a)
 		case O_PRED: a->pred_path = optarg; break;
 		case O_JSON: a->json = 1; break;
 		case 'o': o->output = optarg; break;
+		/* -b, -j, --device, --precision: tltrain's settings, its ranges and messages */
 		case 'b':
-			if (tl_parse_long(optarg, 1, 4096, &v))
-				return bad("-b: expected a batch size in 1..4096", optarg);
-			o->batch = (int)v;
+			if (tl_setting_parse("batch", optarg, &o->batch, sizeof o->batch, &what))
+				return bad(what, optarg);
 			break;
 		case 'j':
-			if (tl_parse_long(optarg, 1, 1024, &v))
-				return bad("-j: expected a thread count in 1..1024", optarg);
-			o->threads = (int)v;
+			if (tl_setting_parse("threads", optarg, &o->threads, sizeof o->threads, &what))
+				return bad(what, optarg);
 			break;
 		case 'q': o->quiet = 1; break;
 		case O_DEVICE:
-			if (tl_device_spec_ok(optarg))
-				return bad("--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", optarg);
+			if (tl_setting_parse("device", optarg, spec, sizeof spec, &what))
+				return bad(what, optarg);
 			o->device = optarg;
 			break;
 		case O_PRECISION:
-			if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16") && strcmp(optarg, "auto"))
-				return bad("--precision: expected fp32, bf16 or auto", optarg);
+			if (tl_setting_parse("precision", optarg, prec, sizeof prec, &what))
+				return bad(what, optarg);
 			o->precision = optarg;
 			break;
 		case 'h': usage(stdout); return 0;

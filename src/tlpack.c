@@ -20,6 +20,7 @@
 #include "data/pack.h"
 #include "progress.h"
 #include "data/shard.h"
+#include "train/settings.h"
 
 static void usage(FILE *f)
 {
@@ -296,10 +297,12 @@ static int parse_args(int argc, char **argv, tl_pack_opts *o, int *mode, const c
 				return die_usage("--chunk-records: expected a count in 1..16777216, got '%s'", optarg);
 			o->chunk_records = (uint32_t)chunk;
 			break;
-		case 'j':
-			if (parse_int(optarg, 1, 1024, &o->threads))
-				return die_usage("-j: expected a thread count in 1..1024, got '%s'", optarg);
+		case 'j': { /* tltrain's setting: its range and message */
+			const char *what;
+			if (tl_setting_parse("threads", optarg, &o->threads, sizeof o->threads, &what))
+				return tl_cli_bad("tlpack", what, optarg);
 			break;
+		}
 		case 'q': o->quiet = 1; break;
 		case O_INFO: *mode = O_INFO; break;
 		case O_VERIFY: *mode = O_VERIFY; break;

@@ -16,6 +16,7 @@
 #include "nn/models.h"
 #include "nn/weights_find.h"
 #include "train/predict.h"
+#include "train/settings.h"
 
 static void usage(FILE *f)
 {
@@ -127,11 +128,12 @@ static int parse_args(int argc, char **argv, predict_args *a)
 			if (tl_parse_long(optarg, 1, (long)TL_IMG_MAX_PIXELS_HI, &a->max_pixels))
 				return tl_cli_bad("tlpredict", "--max-pixels: expected a pixel count in 1..1073741824", optarg);
 			break;
-		case 'j':
-			if (tl_parse_long(optarg, 1, 1024, &v))
-				return tl_cli_bad("tlpredict", "-j: expected a thread count in 1..1024", optarg);
-			a->threads = (int)v;
+		case 'j': { /* tltrain's setting: its range and message */
+			const char *what;
+			if (tl_setting_parse("threads", optarg, &a->threads, sizeof a->threads, &what))
+				return tl_cli_bad("tlpredict", what, optarg);
 			break;
+		}
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("tlpredict (tlkit) %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;

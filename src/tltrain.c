@@ -142,20 +142,6 @@ enum { O_RESUME = 1, O_LIST, O_HELP = 'h', O_VERSION = 'V' };
 
 static int have_epochs; /* -e given: with --resume it changes the run's total */
 
-/* The options that apply to a resumed run; the others are the run's own
- * settings, kept in its checkpoint. */
-static const char *const resume_options[] = {"epochs", "threads", "device", "precision", "quiet",
-					     "log-format", "no-plots", "on-nan", "model", "resume", NULL};
-
-/* 0 if long option `name` may be given with --resume. */
-static int resume_allows(const char *name)
-{
-	for (int i = 0; resume_options[i]; i++)
-		if (!strcmp(resume_options[i], name))
-			return 0;
-	return -1;
-}
-
 /* Options into c (the settings' table, plus --resume, --help, --version).
  * Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *have_model)
@@ -177,7 +163,8 @@ static int parse_args(int argc, char **argv, tl_train_cfg *c, int *resume, int *
 	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
 		const char *what;
 		for (int i = 0; i < n; i++)
-			if (lo[i].val == ch && resume_allows(lo[i].name) != 0 && !fixed)
+			if (lo[i].val == ch && !tl_train_option_resumable(lo[i].name) && ch != O_RESUME &&
+			    !fixed)
 				fixed = lo[i].name;
 		if (ch == 'm')
 			*have_model = 1;

@@ -398,6 +398,51 @@ static void resume_keeps_precision_unless_given(void **state)
 	assert_int_equal(changed.batch, 64);
 }
 
+/* The other mains parse -b, -j, --device and --precision through the
+ * table: tltrain's ranges, names and messages, the value in their own
+ * variable; a rejected value leaves it as it was. */
+static void other_mains_share_the_table(void **state)
+{
+	(void)state;
+	const char *what = NULL;
+	int b = 7, j = 7;
+	char dev[32] = "", prec[8] = "";
+	assert_int_equal(tl_setting_parse("batch", "128", &b, sizeof b, &what), 0);
+	assert_int_equal(b, 128);
+	assert_int_equal(tl_setting_parse("batch", "4097", &b, sizeof b, &what), 1);
+	assert_string_equal(what, "-b: expected a batch size in 1..4096");
+	assert_int_equal(b, 128);
+	assert_int_equal(tl_setting_parse("batch", "0x10", &b, sizeof b, &what), 1); /* decimal only */
+	assert_int_equal(tl_setting_parse("threads", "3", &j, sizeof j, &what), 0);
+	assert_int_equal(j, 3);
+	assert_int_equal(tl_setting_parse("threads", "0", &j, sizeof j, &what), 1);
+	assert_string_equal(what, "-j: expected a thread count in 1..1024");
+	assert_int_equal(tl_setting_parse("device", "opencl:0:1", dev, sizeof dev, &what), 0);
+	assert_string_equal(dev, "opencl:0:1");
+	assert_int_equal(tl_setting_parse("device", "gpu", dev, sizeof dev, &what), 1);
+	assert_string_equal(what, "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]");
+	assert_int_equal(tl_setting_parse("precision", "bf16", prec, sizeof prec, &what), 0);
+	assert_string_equal(prec, "bf16");
+	assert_int_equal(tl_setting_parse("precision", "f16", prec, sizeof prec, &what), 1);
+	assert_string_equal(what, "--precision: expected fp32, bf16 or auto");
+}
+
+/* --resume takes exactly the options flagged in the table. */
+static void resume_flags(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"epochs", "threads", "device", "precision", "quiet",
+					  "log-format", "no-plots", "on-nan", "model"};
+	static const char *const no[] = {"batch", "lr", "unfreeze", "data", "seed", "val", "augment",
+					 "output", "recipe", "no-such-option"};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (!tl_train_option_resumable(yes[i]))
+			fail_msg("--%s should be allowed with --resume", yes[i]);
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (tl_train_option_resumable(no[i]))
+			fail_msg("--%s should not be allowed with --resume", no[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -410,6 +455,8 @@ int main(void)
 		cmocka_unit_test(model_defaults_fill_what_was_not_given),
 		cmocka_unit_test(recipe_sets_what_was_not_given),
 		cmocka_unit_test(resume_keeps_precision_unless_given),
+		cmocka_unit_test(other_mains_share_the_table),
+		cmocka_unit_test(resume_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

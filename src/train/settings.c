@@ -51,6 +51,9 @@ typedef struct {
 	/* option parser replacing the type's (0: accepted) */
 	int (*parse)(tl_train_cfg *c, const char *arg);
 	const char *what;   /* the usage message of a bad option argument */
+	int resume;         /* 1: the option may be given with --resume (it does not
+			     * change what the run computes, or it is -e/-m, which
+			     * tl_train_resume_* handle); 0: the checkpoint's value holds */
 } setting;
 
 static int parse_augment(tl_train_cfg *c, const char *arg);
@@ -62,86 +65,86 @@ static int parse_recipe(tl_train_cfg *c, const char *arg);
 
 /* In the order of the checkpoint metadata, then the run-time settings. */
 static const setting table[] = {
-	{"model", "model", 'm', T_MODEL, F(model), "vgg16", 0, 0, 0, 0, 0}, /* what: the registry's */
-	{"weights", "weights", 'w', T_STR, F(weights), "", 0, 0, 0, 0, 0},
-	{"shard", "data", 'd', T_STR, F(shard), "cifar10.tls", 0, 0, 0, 0, 0},
+	{"model", "model", 'm', T_MODEL, F(model), "vgg16", 0, 0, 0, 0, 0, 1}, /* what: the registry's */
+	{"weights", "weights", 'w', T_STR, F(weights), "", 0, 0, 0, 0, 0, 0},
+	{"shard", "data", 'd', T_STR, F(shard), "cifar10.tls", 0, 0, 0, 0, 0, 0},
 	{"strategy", "strategy", 's', T_ENUM, F(strategy), "finetune", 0, 0, tl_strategy_names, 0,
-	 "-s: expected feature, finetune or scratch"},
-	{"unit", "unfreeze", 'u', T_STR, F(unit), "", 0, 0, 0, 0, 0},
+	 "-s: expected feature, finetune or scratch", 0},
+	{"unit", "unfreeze", 'u', T_STR, F(unit), "", 0, 0, 0, 0, 0, 0},
 	{"patience", "patience", 'p', T_INT, F(patience), "3", 0, 10000, 0, 0,
-	 "-p: expected a patience >= 0"},
+	 "-p: expected a patience >= 0", 0},
 	{"max_epochs", "epochs", 'e', T_DOUBLE, F(max_epochs), "20", 0.01, 10000, 0, 0,
-	 "-e: expected epochs in 0.01..10000 (1.25: one epoch and a quarter of the next)"},
+	 "-e: expected epochs in 0.01..10000 (1.25: one epoch and a quarter of the next)", 1},
 	{"batch", "batch", 'b', T_INT, F(batch), "64", 1, 4096, 0, 0,
-	 "-b: expected a batch size in 1..4096"},
+	 "-b: expected a batch size in 1..4096", 0},
 	{"warmup_epochs", "warmup-epochs", 0, T_INT, F(warmup_epochs), "3", 0, 10000, 0, 0,
-	 "--warmup-epochs: expected a count in 0..10000"},
+	 "--warmup-epochs: expected a count in 0..10000", 0},
 	{"lr", "lr", 0, T_FLOAT, F(lr), "1e-3", 1e-12, 100, 0, 0,
-	 "--lr: expected a learning rate in 1e-12..100"},
+	 "--lr: expected a learning rate in 1e-12..100", 0},
 	{"lr2", "lr2", 0, T_FLOAT, F(lr2), "1e-5", 1e-12, 100, 0, 0,
-	 "--lr2: expected a learning rate in 1e-12..100"},
-	{"opt", "opt", 0, T_ENUM, F(opt), "adam", 0, 0, tl_opt_names, 0, "--opt: expected adam or sgd"},
+	 "--lr2: expected a learning rate in 1e-12..100", 0},
+	{"opt", "opt", 0, T_ENUM, F(opt), "adam", 0, 0, tl_opt_names, 0, "--opt: expected adam or sgd", 0},
 	{"momentum", "momentum", 0, T_FLOAT, F(momentum), "0.9", 0, 0.9999, 0, 0,
-	 "--momentum: expected 0 <= m < 1"},
+	 "--momentum: expected 0 <= m < 1", 0},
 	{"weight_decay", "weight-decay", 0, T_FLOAT, F(weight_decay), "0", 0, 1, 0, 0,
-	 "--weight-decay: expected 0..1"},
-	{"nesterov", "nesterov", 0, T_FLAG, F(nesterov), "0", 0, 1, 0, 0, 0},
+	 "--weight-decay: expected 0..1", 0},
+	{"nesterov", "nesterov", 0, T_FLAG, F(nesterov), "0", 0, 1, 0, 0, 0, 0},
 	{"schedule", "schedule", 0, T_ENUM, F(sched), "cosine", 0, 0, tl_schedule_names, 0,
-	 "--schedule: expected constant, step, cosine, plateau or onecycle"},
+	 "--schedule: expected constant, step, cosine, plateau or onecycle", 0},
 	{"step_size", "step-size", 0, T_INT, F(step_size), "5", 1, 10000, 0, 0,
-	 "--step-size: expected epochs >= 1"},
+	 "--step-size: expected epochs >= 1", 0},
 	{"gamma", "gamma", 0, T_FLOAT, F(gamma), "0.1", 1e-6, 1, 0, 0,
-	 "--gamma: expected 0 < gamma <= 1"},
+	 "--gamma: expected 0 < gamma <= 1", 0},
 	{"plateau_patience", "plateau-patience", 0, T_INT, F(plateau_patience), "2", 1, 10000, 0, 0,
-	 "--plateau-patience: expected epochs >= 1"},
-	{"head", "head", 0, T_STR, F(head), "", 0, 0, 0, 0, 0},
-	{"pool", "pool", 0, T_INT, F(pool), "-1", 0, 1, pool_names, 0, "--pool: expected flatten or gap"},
+	 "--plateau-patience: expected epochs >= 1", 0},
+	{"head", "head", 0, T_STR, F(head), "", 0, 0, 0, 0, 0, 0},
+	{"pool", "pool", 0, T_INT, F(pool), "-1", 0, 1, pool_names, 0, "--pool: expected flatten or gap", 0},
 	{"dropout", "dropout", 0, T_FLOAT, F(dropout), "-1", 0, 0.95, 0, 0,
-	 "--dropout: expected 0..0.95"},
-	{"flip", 0, 0, T_FLAG, F(flip), "0", 0, 1, 0, 0, 0},
+	 "--dropout: expected 0..0.95", 0},
+	{"flip", 0, 0, T_FLAG, F(flip), "0", 0, 1, 0, 0, 0, 0},
 	{"crop_pad", "crop", 0, T_INT, F(crop_pad), "0", 0, 64, 0, 0,
-	 "--crop: expected a padding in 0..64 pixels"},
+	 "--crop: expected a padding in 0..64 pixels", 0},
 	{"label_smoothing", "label-smoothing", 0, T_FLOAT, F(label_smoothing), "0", 0, 0.5, 0, 0,
-	 "--label-smoothing: expected 0..0.5"},
-	{"tta", "tta", 0, T_FLAG, F(tta), "0", 0, 1, 0, 0, 0},
-	{"keras", 0, 0, T_INT, F(keras), "0", 0, 1, 0, 0, 0},
+	 "--label-smoothing: expected 0..0.5", 0},
+	{"tta", "tta", 0, T_FLAG, F(tta), "0", 0, 1, 0, 0, 0, 0},
+	{"keras", 0, 0, T_INT, F(keras), "0", 0, 1, 0, 0, 0, 0},
 	{"head_lr_mult", "head-lr-mult", 0, T_FLOAT, F(head_lr_mult), "1", 0.01, 1000, 0, 0,
-	 "--head-lr-mult: expected a factor in 0.01..1000"},
+	 "--head-lr-mult: expected a factor in 0.01..1000", 0},
 	/* kept by checkpoints so that a resumed run computes as the run did,
 	 * but --precision given with --resume wins (tl_train_cfg_load) */
 	{"precision", "precision", 0, T_STR, F(precision), "fp32", 0, 0, precision_names, 0,
-	 "--precision: expected fp32, bf16 or auto"},
+	 "--precision: expected fp32, bf16 or auto", 1},
 	/* 0 (--val test) is the range's low end for checkpoints, which
 	 * store it so; the option takes "test" for it (parse_val) */
 	{"val_fraction", "val", 0, T_DOUBLE, F(val_fraction), "0.1", 0, 0.9, 0, parse_val,
-	 "--val: expected test or a fraction in (0, 0.9]"},
+	 "--val: expected test or a fraction in (0, 0.9]", 0},
 	{"monitor", "monitor", 0, T_ENUM, F(monitor_loss), "val_accuracy", 0, 0, tl_monitor_names, 0,
-	 "--monitor: expected val_accuracy or val_loss"},
+	 "--monitor: expected val_accuracy or val_loss", 0},
 	{"min_delta", "min-delta", 0, T_FLOAT, F(min_delta), "0", 0, 1e6, 0, 0,
-	 "--min-delta: expected a value >= 0"},
+	 "--min-delta: expected a value >= 0", 0},
 	{"seed", "seed", 0, T_U64, F(seed), "42", 0, 0x7fffffff, 0, 0,
-	 "--seed: expected a non-negative integer"},
-	{"no_cache", "no-cache", 0, T_FLAG, F(no_cache), "0", 0, 1, 0, 0, 0},
+	 "--seed: expected a non-negative integer", 0},
+	{"no_cache", "no-cache", 0, T_FLAG, F(no_cache), "0", 0, 1, 0, 0, 0, 0},
 	{"cache_mem_mb", "cache-mem", 0, T_LONG, F(cache_mem_mb), "4096", 0, 1L << 30, 0, 0,
-	 "--cache-mem: expected MiB >= 0"},
+	 "--cache-mem: expected MiB >= 0", 0},
 	/* run-time only */
-	{0, "recipe", 0, T_STR, F(recipe), "", 0, 0, 0, parse_recipe, "--recipe: expected fast or best"},
+	{0, "recipe", 0, T_STR, F(recipe), "", 0, 0, 0, parse_recipe, "--recipe: expected fast or best", 0},
 	{0, "augment", 0, T_CUSTOM, 0, 0, 0, 0, 0, 0, parse_augment,
-	 "--augment: expected flip, crop or none (comma-separated)"},
-	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0},
+	 "--augment: expected flip, crop or none (comma-separated)", 0},
+	{0, "output", 'o', T_STR, F(run_dir), "run", 0, 0, 0, 0, 0, 0},
 	{0, "device", 0, T_STR, F(device), "auto", 0, 0, 0, parse_device,
-	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]"},
+	 "--device: expected auto, cpu, cpu-reference or opencl[:P[:D]]", 1},
 	{0, "time-limit", 0, T_DOUBLE, F(time_limit), "0", 1, 1e7, 0, 0,
-	 "--time-limit: expected seconds in 1..1e7"},
+	 "--time-limit: expected seconds in 1..1e7", 0},
 	{0, "threads", 'j', T_INT, F(threads), "0", 1, 1024, 0, 0,
-	 "-j: expected a thread count in 1..1024"},
-	{0, "quiet", 'q', T_FLAG, F(quiet), "0", 0, 1, 0, 0, 0},
-	{0, "no-plots", 0, T_FLAG, F(no_plots), "0", 0, 1, 0, 0, 0},
+	 "-j: expected a thread count in 1..1024", 1},
+	{0, "quiet", 'q', T_FLAG, F(quiet), "0", 0, 1, 0, 0, 0, 1},
+	{0, "no-plots", 0, T_FLAG, F(no_plots), "0", 0, 1, 0, 0, 0, 1},
 	{0, "log-format", 0, T_ENUM, F(json), "text", 0, 0, log_names, 0,
-	 "--log-format: expected text or json"},
+	 "--log-format: expected text or json", 1},
 	{0, "on-nan", 0, T_ENUM, F(on_nan_skip), "stop", 0, 0, on_nan_names, 0,
-	 "--on-nan: expected stop or skip"},
-	{0, "allow-nonfinite", 0, T_FLAG, F(allow_nonfinite), "0", 0, 1, 0, 0, 0},
+	 "--on-nan: expected stop or skip", 1},
+	{0, "allow-nonfinite", 0, T_FLAG, F(allow_nonfinite), "0", 0, 1, 0, 0, 0, 0},
 };
 #define N_SETTINGS (int)(sizeof table / sizeof table[0])
 _Static_assert(sizeof table / sizeof table[0] <= sizeof ((tl_train_cfg *)0)->given, "given[] too small");
@@ -405,6 +408,36 @@ int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **w
 		return 1;
 	}
 	return -1;
+}
+
+/* The row whose long option is opt, or NULL. */
+static const setting *by_option(const char *opt)
+{
+	for (int i = 0; i < N_SETTINGS; i++)
+		if (table[i].opt && !strcmp(table[i].opt, opt))
+			return &table[i];
+	return NULL;
+}
+
+int tl_train_option_resumable(const char *opt)
+{
+	const setting *s = by_option(opt);
+	return s && s->resume;
+}
+
+int tl_setting_parse(const char *opt, const char *arg, void *dst, size_t size, const char **what)
+{
+	const setting *s = by_option(opt);
+	TL_CHECK(s && s->type != T_CUSTOM && s->type != T_FLAG && s->size == size);
+	tl_train_cfg *t = calloc(1, sizeof *t); /* a scratch configuration to parse into */
+	TL_CHECK(t);
+	int e = tl_train_set_option(t, s->letter ? s->letter : TL_OPT_FIRST + (int)(s - table), arg,
+				    what);
+	TL_CHECK(e >= 0);
+	if (e == 0)
+		memcpy(dst, (const char *)t + s->off, size);
+	free(t);
+	return e;
 }
 
 static void format(const setting *s, const tl_train_cfg *c, char *out, size_t n)

@@ -132,6 +132,20 @@ int tl_train_getopt_table(struct option *lo, int cap, char *shorts);
  * the argument ("-e: expected epochs in 1..10000"). */
 int tl_train_set_option(tl_train_cfg *c, int ch, const char *arg, const char **what);
 
+/* Whether long option opt may be given with --resume (the table's flag:
+ * -e, -j, --device, --precision, -m, -q, --log-format, --no-plots,
+ * --on-nan); 0 for any other, and for names that are no setting's. */
+int tl_train_option_resumable(const char *opt);
+
+/* For the other mains (tleval, tlpredict, tlpack): parse arg as the
+ * setting whose long option is opt ("batch", "threads", "device",
+ * "precision") with its range, names and message, and store the value
+ * in dst, of size bytes (the field's own size: int for batch and threads,
+ * char[32] for device, char[8] for precision).  0 when legal; 1 with
+ * *what set to the message tltrain prints ("-j: expected a thread count
+ * in 1..1024").  The setting must exist and size match (checked). */
+int tl_setting_parse(const char *opt, const char *arg, void *dst, size_t size, const char **what);
+
 /* ---- checkpoint metadata ---- */
 
 /* Call put(arg, key, value) for each saved setting, in table order, with
