@@ -102,6 +102,7 @@ static void check_source(const uint8_t *data, size_t size)
 	if (!info)
 		abort();
 	if (tl_source_csv.open(&st, path, &o, info, &err) != TL_OK) {
+		tl_src_info_free(info); /* names taken before the failure are the caller's */
 		free(info);
 		return;
 	}
@@ -130,6 +131,7 @@ static void check_source(const uint8_t *data, size_t size)
 	if (records > lines || tl_source_csv.finish(st, &err) != TL_OK)
 		abort();
 	tl_source_csv.close(st);
+	tl_src_info_free(info);
 	free(info);
 }
 
