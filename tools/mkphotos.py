@@ -4,7 +4,7 @@
 end-to-end checks of tlpack on folders.
 
 usage: mkphotos.py CIFAR.tar.gz OUT [--count N] [--size S] [--splits]
-                   [--quality Q] [--workers W] [--seed N]
+                   [--quality Q] [--format jpg|png] [--workers W] [--seed N]
 
 Without --splits, OUT/<class>/<class>_NNNNN.jpg gets the first N images
 (default: all) of test_batch then data_batch_1..5, in record order (so
@@ -16,7 +16,9 @@ size drawn per image from --seed and its index: the longer side 64 to
 500 px, the aspect ratio 1:2 to 2:1, so that the packer decodes,
 crops and resizes as it would for photos; --size S writes every image
 at S x S instead (32 keeps the CIFAR pixels, resampled only by JPEG).
-JPEG quality Q (default 90), baseline, 4:2:0 (PIL's default).
+JPEG quality Q (default 90), baseline, 4:2:0 (PIL's default); --format png
+writes lossless PNGs instead (the same names with .png), so that a packed
+folder can be compared byte for byte with the packed tarball.
 W worker processes (default 2) write the images; the output is the same
 whatever W.  Files are written under a temporary name and renamed, so
 an interrupted run leaves no truncated JPEG (rerun to complete it:
@@ -69,6 +71,8 @@ def photo_size(seed, index):
 
 def write_one(job):
     path, planar, size, quality = job
+    fmt = "PNG" if path.endswith(".png") else "JPEG"
+
     if os.path.exists(path):
         return
     px = bytes(b for p in zip(planar[0:1024], planar[1024:2048], planar[2048:3072]) for b in p)
@@ -76,7 +80,10 @@ def write_one(job):
     if size != (32, 32):
         img = img.resize(size, Image.BICUBIC)
     tmp = path + ".part"
-    img.save(tmp, "JPEG", quality=quality)
+    if fmt == "PNG":
+        img.save(tmp, "PNG")
+    else:
+        img.save(tmp, "JPEG", quality=quality)
     os.rename(tmp, path)
 
 
@@ -84,7 +91,7 @@ def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__.strip().splitlines()[2])
     src, out = argv[1], argv[2]
-    count, fixed, splits, quality, workers, seed = None, None, False, 90, 2, 0
+    count, fixed, splits, quality, workers, seed, ext = None, None, False, 90, 2, 0, "jpg"
     i = 3
     while i < len(argv):
         a = argv[i]
@@ -101,6 +108,9 @@ def main(argv):
                 workers = v
             else:
                 seed = v
+        elif a == "--format" and i + 1 < len(argv) and argv[i + 1] in ("jpg", "png"):
+            ext = argv[i + 1]
+            i += 1
         elif a == "--splits":
             splits = True
         else:
@@ -117,7 +127,7 @@ def main(argv):
         d = os.path.join(out, key, cls)
         os.makedirs(d, exist_ok=True)
         size = (fixed, fixed) if fixed else photo_size(seed, index)
-        jobs.append((os.path.join(d, "%s_%05d.jpg" % (cls, n)), planar, size, quality))
+        jobs.append((os.path.join(d, "%s_%05d.%s" % (cls, n, ext)), planar, size, quality))
     if workers > 1:
         with multiprocessing.Pool(workers) as pool:
             for _ in pool.imap_unordered(write_one, jobs, chunksize=256):
