@@ -31,11 +31,10 @@ done
 "$py" -c 'import torch, torchvision' 2>/dev/null ||
 	{ echo "bench/pack-folder.sh: $py lacks torch or torchvision (python3-torch, python3-torchvision)" >&2; exit 1; }
 out=$(mktemp -d "${TMPDIR:-/tmp}/tlpack-folder-bench.XXXXXX")
+trap 'rm -rf "$out"' EXIT
 if [ -z "$cache" ]; then
 	cache=$out/cache
-	trap 'rm -rf "$out"' EXIT
 else
-	trap 'rm -rf "$out"' EXIT
 	mkdir -p "$cache"
 fi
 photos=$cache/cifar10-photos-$n
