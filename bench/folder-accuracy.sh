@@ -53,5 +53,9 @@ mean() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.4f", s / NR}'; }
 mt=$(mean "${ta[@]}")
 mf=$(mean "${fa[@]}")
 echo "mean test accuracy: tarball $mt, folder $mf, difference $(awk -v a="$mf" -v b="$mt" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"
-awk -v a="$mf" -v b="$mt" 'BEGIN {d = a - b; exit !(d <= 0.01 + 1e-9 && d >= -0.01 - 1e-9)}' &&
-	echo "within 1 point: yes" || { echo "within 1 point: NO"; exit 1; }
+if awk -v a="$mf" -v b="$mt" 'BEGIN {d = a - b; exit !(d <= 0.01 + 1e-9 && d >= -0.01 - 1e-9)}'; then
+	echo "within 1 point: yes"
+else
+	echo "within 1 point: NO"
+	exit 1
+fi
