@@ -81,11 +81,17 @@ fi
 run 0 "-m squeezenet" -- "$PR" -m squeezenet -k 2 "$PHOTO"
 out_has "-m squeezenet" "imagenet-photo.jpg: grey fox 0.0566, meerkat 0.0484"
 # no class list anywhere: indices, and a note saying where it was looked for
-mkdir -p empty
-run 0 "no class list" -- env -u TL_WEIGHTS XDG_DATA_HOME=$T/empty sh -c \
-	"cd empty && exec '$PR' -m '$top_srcdir/data/squeezenet1_1-imagenet.safetensors' -k 2 '$PHOTO'"
-out_has "no class list" "imagenet-photo.jpg: 280 0.0566, 299 0.0484"
-err_has "no class list" "imagenet-classes.txt not found in \$TL_WEIGHTS, ., data/, $T/empty/tlkit"
+# (not when `make install` put the list in the installed data directory,
+# the last place searched, as tools/quickstart and CI do before the tests)
+if [ -f "${TL_TEST_PKGDATADIR:-/nonexistent}/imagenet-classes.txt" ]; then
+	echo "# skipped: no class list ($TL_TEST_PKGDATADIR/imagenet-classes.txt is installed)"
+else
+	mkdir -p empty
+	run 0 "no class list" -- env -u TL_WEIGHTS XDG_DATA_HOME=$T/empty sh -c \
+		"cd empty && exec '$PR' -m '$top_srcdir/data/squeezenet1_1-imagenet.safetensors' -k 2 '$PHOTO'"
+	out_has "no class list" "imagenet-photo.jpg: 280 0.0566, 299 0.0484"
+	err_has "no class list" "imagenet-classes.txt not found in \$TL_WEIGHTS, ., data/, $T/empty/tlkit"
+fi
 # a damaged class list is refused naming the file and line
 mkdir -p bad
 head -500 "$CLASSES" >bad/imagenet-classes.txt
