@@ -206,3 +206,26 @@ done:
 	close(fd);
 	return why;
 }
+
+void tl_src_name_after_dir(tl_source_info *in, const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	const char *p = real ? real : dir;
+	const char *b = strrchr(p, '/');
+	b = b && b[1] ? b + 1 : p;
+	if (!*b || strcmp(b, "/") == 0)
+		b = "images";
+	snprintf(in->dataset, sizeof in->dataset, "%s", b);
+	snprintf(in->output, sizeof in->output, "%s.tls", in->dataset);
+	free(real);
+}
+
+void tl_src_entries_free(tl_src_entry *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++) {
+		free(e[i].dir);
+		free(e[i].name);
+		free(e[i].data);
+	}
+	free(e);
+}

@@ -152,6 +152,14 @@ tl_status tl_src_add_class(tl_source_info *in, const char *name, const char *whe
 const char *tl_src_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *cap,
 			     size_t *size, char *msg, size_t n);
 
+/* in's dataset and default output named after folder dir's own name
+ * ("pets/" -> "pets", "pets.tls"; "." -> the current folder's name;
+ * "images" for the root), as the folder and CSV sources name a tree. */
+void tl_src_name_after_dir(tl_source_info *in, const char *dir);
+
+/* Free n entries (their dir, name and buffered data) and the array. */
+void tl_src_entries_free(tl_src_entry *e, size_t n);
+
 /* 1 if name has an image extension: .jpg .jpeg .jpe .jfif .png .ppm .pgm
  * .pnm, any case. */
 int tl_src_is_image_name(const char *name);

@@ -137,12 +137,7 @@ static void archive_close(void *st)
 	for (size_t i = 0; s->m && i < s->n_m; i++)
 		free(s->m[i].path);
 	free(s->m);
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->e[i].dir);
-		free(s->e[i].name);
-		free(s->e[i].data);
-	}
-	free(s->e);
+	tl_src_entries_free(s->e, s->n);
 	free(s->ord2e);
 	free(s->root);
 	free(s->cur);

@@ -427,11 +427,7 @@ static void csv_close(void *st)
 	csv_state *s = st;
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->e[i].dir);
-		free(s->e[i].name);
-	}
-	free(s->e);
+	tl_src_entries_free(s->e, s->n);
 	tl_csv_free(s->csv);
 	free(s->buf);
 	free(s->path);
@@ -439,22 +435,6 @@ static void csv_close(void *st)
 	free(s->root);
 	free(s->list);
 	free(s);
-}
-
-/* Dataset and output names from the image folder's own name ("pets/" or
- * "pets/labels.csv" -> "pets", "pets.tls"), as the folder source names
- * the same tree. */
-static void name_dataset(csv_state *s)
-{
-	char *real = realpath(*s->root ? s->root : ".", NULL);
-	const char *p = real ? real : s->root;
-	const char *b = strrchr(p, '/');
-	b = b && b[1] ? b + 1 : p;
-	if (!*b || strcmp(b, "/") == 0)
-		b = "images";
-	snprintf(s->info->dataset, sizeof s->info->dataset, "%s", b);
-	snprintf(s->info->output, sizeof s->info->output, "%s.tls", s->info->dataset);
-	free(real);
 }
 
 /* The list's text: read, hashed, checked to be UTF-8, parsed. */
@@ -520,7 +500,7 @@ static tl_status csv_open(void **out, const char *path, const tl_source_opts *o,
 			goto done;
 		}
 	}
-	name_dataset(s);
+	tl_src_name_after_dir(s->info, *s->root ? s->root : ".");
 	long col[N_COLS];
 	if ((st = load_list(s, err)) != TL_OK || (st = find_columns(s, col, err)) != TL_OK)
 		goto done;

@@ -272,31 +272,12 @@ static void folder_close(void *st)
 	folder_state *s = st;
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->e[i].dir);
-		free(s->e[i].name);
-	}
-	free(s->e);
+	tl_src_entries_free(s->e, s->n);
 	free(s->buf);
 	free(s->path);
 	free(s->rel);
 	free(s->root);
 	free(s);
-}
-
-/* Dataset and output names from the folder's own name ("pets/" ->
- * "pets", "pets.tls"; "." -> the current folder's name). */
-static void name_dataset(folder_state *s)
-{
-	char *real = realpath(s->root, NULL);
-	const char *p = real ? real : s->root;
-	const char *b = strrchr(p, '/');
-	b = b && b[1] ? b + 1 : p;
-	if (!*b || strcmp(b, "/") == 0)
-		b = "images";
-	snprintf(s->info->dataset, sizeof s->info->dataset, "%s", b);
-	snprintf(s->info->output, sizeof s->info->output, "%s.tls", s->info->dataset);
-	free(real);
 }
 
 static tl_status folder_open(void **out, const char *path, const tl_source_opts *o,
@@ -315,7 +296,7 @@ static tl_status folder_open(void **out, const char *path, const tl_source_opts 
 	s->cur_split = -1;
 	info->encoded = 1;
 	info->n_label_fields = 1;
-	name_dataset(s);
+	tl_src_name_after_dir(s->info, s->root);
 	tl_status st = TL_OK;
 	char *p;
 	struct stat sb;
